@@ -1,0 +1,62 @@
+# Shoal's build. `make` alone lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+GO        ?= go
+BIN       ?= bin
+PKGS      := ./...
+FUZZTIME  ?= 10s
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: help
+help: ## List the targets with what they do.
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## Build bin/shoal.
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/shoal ./cmd/shoal
+
+.PHONY: test
+test: lint ## The whole suite: lint, unit and in-process cluster tests with -race, a bounded fuzz run.
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(MAKE) fuzz
+
+.PHONY: testrace
+testrace: ## Unit and in-process tests with the race detector, no lint.
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+.PHONY: fuzz
+fuzz: ## Fuzz manifest decoding for FUZZTIME (default 10s).
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeManifests$$' -fuzztime $(FUZZTIME) ./api
+
+.PHONY: integ
+integ: ## Integration tests (root: namespaces, containerd, CNI, nftables).
+	$(GO) test -count=1 -timeout 30m ./integration/...
+
+.PHONY: bench
+bench: ## Benchmarks: Go benchmarks, then the store-through-HTTP vs etcd comparison (needs etcd-server).
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./consensus/store
+	bash integration/bench/writes.sh
+
+.PHONY: lint
+lint: ## gofmt and go vet.
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^integration/bench/etcdload/') ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+.PHONY: tidy
+tidy: ## Fail if go.mod or go.sum would change under `go mod tidy`.
+	$(GO) mod tidy -diff
+
+.PHONY: demo
+demo: build ## Start a one-node dev cluster in the background and apply the example app.
+	bash integration/demo.sh
+
+.PHONY: demo-stop
+demo-stop: ## Stop the agent that `make demo` started.
+	bash integration/demo.sh stop
+
+.PHONY: clean
+clean: ## Remove build output.
+	rm -rf $(BIN)

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/shoal-dev/shoal/api"
+)
+
+func runGet(ctx context.Context, args []string, out, errOut io.Writer) error {
+	fs := newFlagSet("get", "get KIND [NAME...] [-l SELECTOR] [-n NAMESPACE | -A] [-o wide|yaml|json]", errOut)
+	var cf clientFlags
+	cf.register(fs)
+	selector := fs.String("l", "", "label selector, e.g. app=web,tier!=db")
+	fieldSel := fs.String("field-selector", "", "field selector, e.g. spec.nodeName=host1")
+	all := fs.Bool("A", false, "list across all namespaces")
+	output := fs.String("o", "", "output format: wide, yaml or json")
+	stale := fs.Bool("stale", false, "read the local agent's copy, possibly stale")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	switch *output {
+	case "", "wide", "yaml", "json":
+	default:
+		return fmt.Errorf("-o: unsupported output format %q (use wide, yaml or json)", *output)
+	}
+	k, err := resolveKind(pos[0])
+	if err != nil {
+		return err
+	}
+	ns := cf.ns()
+	if !k.Namespaced || *all {
+		ns = ""
+	}
+	c := cf.client()
+	var objs []api.Object
+	if len(pos) > 1 {
+		if *selector != "" {
+			return fmt.Errorf("-l: a selector cannot be combined with names")
+		}
+		for _, name := range pos[1:] {
+			o, err := c.Get(ctx, k.Kind, ns, name)
+			if err != nil {
+				return err
+			}
+			objs = append(objs, o)
+		}
+	} else {
+		objs, _, err = c.List(ctx, k.Kind, ns, api.ListOptions{LabelSelector: *selector, FieldSelector: *fieldSel, Stale: *stale})
+		if err != nil {
+			return err
+		}
+	}
+	single := len(pos) == 2
+	switch *output {
+	case "json", "yaml":
+		var v any = objs
+		if single {
+			v = objs[0]
+		} else {
+			v = map[string]any{"apiVersion": "v1", "kind": "List", "items": objs}
+		}
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		if *output == "yaml" {
+			if b, err = yaml.JSONToYAML(b); err != nil {
+				return err
+			}
+			_, err = out.Write(b)
+			return err
+		}
+		_, err = fmt.Fprintf(out, "%s\n", b)
+		return err
+	}
+	if len(objs) == 0 {
+		if ns == "" {
+			fmt.Fprintf(errOut, "No %s found.\n", k.Resource)
+		} else {
+			fmt.Fprintf(errOut, "No %s found in namespace %s.\n", k.Resource, ns)
+		}
+		return nil
+	}
+	printTable(out, k, objs, *output == "wide", k.Namespaced && ns == "", time.Now())
+	return nil
+}
+
+// printTable writes objects as aligned columns, kubectl style.
+func printTable(w io.Writer, k api.KindInfo, objs []api.Object, wide, withNamespace bool, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	defer tw.Flush()
+	header, row := columnsFor(k.Kind, wide, now)
+	if withNamespace {
+		header = append([]string{"NAMESPACE"}, header...)
+	}
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, o := range objs {
+		cells := row(o)
+		if withNamespace {
+			cells = append([]string{o.GetObjectMeta().Namespace}, cells...)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+}
+
+func columnsFor(kind string, wide bool, now time.Time) ([]string, func(api.Object) []string) {
+	age := func(o api.Object) string { return formatAge(o.GetObjectMeta().CreationTimestamp.Time, now) }
+	name := func(o api.Object) string { return o.GetObjectMeta().Name }
+	switch kind {
+	case "Pod":
+		h := []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE"}
+		if wide {
+			h = append(h, "IP", "NODE")
+		}
+		return h, func(o api.Object) []string {
+			p := o.(*api.Pod)
+			ready, restarts := 0, int32(0)
+			for _, cs := range p.Status.ContainerStatuses {
+				if cs.Ready {
+					ready++
+				}
+				restarts += cs.RestartCount
+			}
+			r := []string{p.Name, fmt.Sprintf("%d/%d", ready, len(p.Spec.Containers)), podStatus(p), fmt.Sprint(restarts), age(o)}
+			if wide {
+				r = append(r, orNone(p.Status.PodIP), orNone(p.Spec.NodeName))
+			}
+			return r
+		}
+	case "Deployment":
+		return []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"}, func(o api.Object) []string {
+			d := o.(*api.Deployment)
+			return []string{d.Name, fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, deref32(d.Spec.Replicas)), fmt.Sprint(d.Status.UpdatedReplicas), fmt.Sprint(d.Status.AvailableReplicas), age(o)}
+		}
+	case "ReplicaSet":
+		return []string{"NAME", "DESIRED", "CURRENT", "READY", "AGE"}, func(o api.Object) []string {
+			r := o.(*api.ReplicaSet)
+			return []string{r.Name, fmt.Sprint(deref32(r.Spec.Replicas)), fmt.Sprint(r.Status.Replicas), fmt.Sprint(r.Status.ReadyReplicas), age(o)}
+		}
+	case "StatefulSet":
+		return []string{"NAME", "READY", "AGE"}, func(o api.Object) []string {
+			s := o.(*api.StatefulSet)
+			return []string{s.Name, fmt.Sprintf("%d/%d", s.Status.ReadyReplicas, deref32(s.Spec.Replicas)), age(o)}
+		}
+	case "DaemonSet":
+		return []string{"NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"}, func(o api.Object) []string {
+			d := o.(*api.DaemonSet)
+			st := d.Status
+			return []string{d.Name, fmt.Sprint(st.DesiredNumberScheduled), fmt.Sprint(st.CurrentNumberScheduled), fmt.Sprint(st.NumberReady), fmt.Sprint(st.UpdatedNumberScheduled), fmt.Sprint(st.NumberAvailable), age(o)}
+		}
+	case "Service":
+		return []string{"NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "AGE"}, func(o api.Object) []string {
+			s := o.(*api.Service)
+			var ports []string
+			for _, p := range s.Spec.Ports {
+				ps := fmt.Sprintf("%d", p.Port)
+				if p.NodePort != 0 {
+					ps += fmt.Sprintf(":%d", p.NodePort)
+				}
+				ports = append(ports, ps+"/"+p.Protocol)
+			}
+			return []string{s.Name, s.Spec.Type, orNone(s.Spec.ClusterIP), orNone(strings.Join(ports, ",")), age(o)}
+		}
+	case "Endpoints":
+		return []string{"NAME", "ENDPOINTS", "AGE"}, func(o api.Object) []string {
+			e := o.(*api.Endpoints)
+			var eps []string
+			for _, ss := range e.Subsets {
+				for _, a := range ss.Addresses {
+					for _, p := range ss.Ports {
+						eps = append(eps, fmt.Sprintf("%s:%d", a.IP, p.Port))
+					}
+				}
+			}
+			return []string{e.Name, orNone(strings.Join(eps, ",")), age(o)}
+		}
+	case "ConfigMap":
+		return []string{"NAME", "DATA", "AGE"}, func(o api.Object) []string {
+			c := o.(*api.ConfigMap)
+			return []string{c.Name, fmt.Sprint(len(c.Data) + len(c.BinaryData)), age(o)}
+		}
+	case "Secret":
+		return []string{"NAME", "TYPE", "DATA", "AGE"}, func(o api.Object) []string {
+			s := o.(*api.Secret)
+			return []string{s.Name, s.Type, fmt.Sprint(len(s.Data)), age(o)}
+		}
+	case "Node":
+		h := []string{"NAME", "STATUS", "ROLES", "AGE"}
+		if wide {
+			h = append(h, "INTERNAL-IP", "POD-CIDR")
+		}
+		return h, func(o api.Object) []string {
+			n := o.(*api.Node)
+			status := "Unknown"
+			if c := api.FindCondition(n.Status.Conditions, api.NodeReady); c != nil {
+				status = map[string]string{api.ConditionTrue: "Ready", api.ConditionFalse: "NotReady"}[c.Status]
+				if status == "" {
+					status = "Unknown"
+				}
+			}
+			if n.Spec.Unschedulable {
+				status += ",SchedulingDisabled"
+			}
+			r := []string{n.Name, status, orNone(n.Status.Role), age(o)}
+			if wide {
+				ip := ""
+				for _, a := range n.Status.Addresses {
+					if a.Type == "InternalIP" {
+						ip = a.Address
+					}
+				}
+				r = append(r, orNone(ip), orNone(n.Spec.PodCIDR))
+			}
+			return r
+		}
+	case "Namespace":
+		return []string{"NAME", "STATUS", "AGE"}, func(o api.Object) []string {
+			n := o.(*api.Namespace)
+			return []string{n.Name, orNone(n.Status.Phase), age(o)}
+		}
+	}
+	return []string{"NAME", "AGE"}, func(o api.Object) []string { return []string{name(o), age(o)} }
+}
+
+func podStatus(p *api.Pod) string {
+	if p.DeletionTimestamp != nil {
+		return "Terminating"
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil && w.Reason != "" {
+			return w.Reason
+		}
+		if t := cs.State.Terminated; t != nil && t.Reason != "" && p.Status.Phase != api.PodSucceeded {
+			return t.Reason
+		}
+	}
+	if p.Status.Reason != "" {
+		return p.Status.Reason
+	}
+	if p.Status.Phase == "" {
+		return api.PodPending
+	}
+	return p.Status.Phase
+}
+
+func deref32(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "<none>"
+	}
+	return s
+}
+
+// formatAge prints a duration the way kubectl does: 45s, 12m, 5h, 3d.
+func formatAge(t, now time.Time) string {
+	if t.IsZero() {
+		return "<unknown>"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "0s"
+	case d < 2*time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < 2*time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	}
+}

@@ -1,0 +1,89 @@
+// Command shoal is the one binary of Shoal: `shoal agent` runs on every host,
+// the other subcommands talk to any agent's HTTP API.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, out, errOut io.Writer) error
+}
+
+var commands = map[string]command{
+	"agent":    {"run the Shoal agent on this host", runAgent},
+	"apply":    {"create or update objects from manifests (-f FILE|-)", runApply},
+	"get":      {"list objects of a kind, or show one", runGet},
+	"describe": {"show one object in detail", runDescribe},
+	"delete":   {"delete objects by manifest or by kind and name", runDelete},
+	"status":   {"show the control plane: leader, voters, indexes", runStatus},
+	"version":  {"print the version", runVersion},
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: shoal COMMAND [flags] [args]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	var names []string
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "The API address comes from --server, else $SHOAL_ADDR, else "+defaultServer+".")
+	fmt.Fprintln(w, "Run 'shoal COMMAND -h' for the flags of a command.")
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, out, errOut io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(out)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(errOut, "shoal: unknown command %q\n\n", args[0])
+		usage(errOut)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.run(ctx, args[1:], out, errOut); err != nil {
+		if err == errUsage {
+			return 2
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "shoal") {
+			msg = "shoal " + args[0] + ": " + msg
+		}
+		fmt.Fprintln(errOut, msg)
+		return 1
+	}
+	return 0
+}
+
+func runVersion(_ context.Context, _ []string, out, _ io.Writer) error {
+	fmt.Fprintln(out, "shoal", version)
+	return nil
+}

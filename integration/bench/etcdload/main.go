@@ -1,0 +1,86 @@
+// Command etcdload writes 1 KiB values to an etcd cluster through etcd's own
+// v3 client and prints throughput and latency, in the same format as Shoal's
+// write benchmark, so the two can be compared in one run. It lives in its own
+// module so that Shoal's module does not depend on etcd.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+func main() {
+	endpoints := flag.String("endpoints", "127.0.0.1:2379", "comma-separated client URLs")
+	writers := flag.Int("writers", 1, "concurrent writers")
+	duration := flag.Duration("duration", 5*time.Second, "how long to write")
+	maxOps := flag.Int("max-ops", 200000, "stop after this many writes")
+	size := flag.Int("size", 1024, "value size in bytes")
+	flag.Parse()
+
+	cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(*endpoints, ","), DialTimeout: 5 * time.Second})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "etcdload:", err)
+		os.Exit(1)
+	}
+	defer cli.Close()
+	value := strings.Repeat("x", *size)
+	// Warm up the connection and the leader.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if _, err := cli.Put(ctx, "/warmup", value); err != nil {
+		fmt.Fprintln(os.Stderr, "etcdload: warm-up put:", err)
+		os.Exit(1)
+	}
+	cancel()
+
+	var next atomic.Int64
+	var failed atomic.Int64
+	lat := make([][]time.Duration, *writers)
+	deadline := time.Now().Add(*duration)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < *writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				i := next.Add(1)
+				if i > int64(*maxOps) {
+					return
+				}
+				t0 := time.Now()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_, err := cli.Put(ctx, fmt.Sprintf("/bench/w%d/k%d", w, i), value)
+				cancel()
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	pct := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000
+	}
+	fmt.Printf("RESULT system=etcd writers=%d ops=%d failed=%d seconds=%.3f ops_per_s=%.1f p50_ms=%.3f p99_ms=%.3f\n",
+		*writers, len(all), failed.Load(), elapsed.Seconds(), float64(len(all))/elapsed.Seconds(), pct(0.50), pct(0.99))
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# make bench: Shoal's replicated store through the HTTP API vs etcd 3.4, same
+# machine, same run. Installs etcd-server (Debian) when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if ! command -v etcd >/dev/null; then
+	if [[ $(id -u) == 0 ]]; then
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server
+	else
+		echo "bench: etcd not found; install the Debian package etcd-server" >&2; exit 1
+	fi
+fi
+mkdir -p bin
+(cd integration/bench/etcdload && go build -o ../../../bin/etcdload .)
+go build -o bin/writes ./integration/bench/writes
+bin/writes -etcd "$(command -v etcd)" -etcdload bin/etcdload "$@"
