@@ -165,12 +165,14 @@ func (a *Agent) Start() error {
 	return nil
 }
 
-// Run starts the agent and the leader loop, and blocks until ctx ends; it
+// Run starts the agent (unless Start was called already) and the leader loop, and blocks until ctx ends; it
 // then stops serving and shuts Raft down.
 func (a *Agent) Run(ctx context.Context) error {
-	if err := a.Start(); err != nil {
-		a.node.Shutdown()
-		return err
+	if a.ln == nil {
+		if err := a.Start(); err != nil {
+			a.node.Shutdown()
+			return err
+		}
 	}
 	leaderDone := make(chan struct{})
 	go func() {
