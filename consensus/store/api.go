@@ -1,8 +1,8 @@
 package store
 
 // This file fixes the store's public API so that the packages above it
-// (consensus, agent) can be written against it. The bodies are filled in by
-// the store's implementation files.
+// (consensus, agent) can be written against it. The bodies are in store.go,
+// watch.go and snapshot.go.
 
 import (
 	"errors"
@@ -26,6 +26,9 @@ var (
 	ErrInvalid = errors.New("invalid")
 	// ErrWatchOverflow: a watcher fell too far behind and was closed; re-list and watch again.
 	ErrWatchOverflow = errors.New("watcher fell behind")
+	// ErrBadSnapshot: Restore read a corrupt, truncated or unsupported snapshot;
+	// the store was left unchanged.
+	ErrBadSnapshot = errors.New("bad snapshot")
 )
 
 // Key names one object. Namespace is empty for cluster-scoped kinds.

@@ -1,0 +1,198 @@
+package store
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/shoal-dev/shoal/api"
+)
+
+// change is one successful operation, kept in the history and fanned out to
+// watchers. For a delete, obj is the deleted object with its resourceVersion
+// set to rev. For an update, prev is the object it replaced (needed to turn
+// selector transitions into ADDED/DELETED).
+type change struct {
+	kind string
+	typ  EventType
+	obj  api.Object
+	prev api.Object
+	rev  int64
+}
+
+// history is a ring of the last changes. Revisions are contiguous (every
+// successful op is one change), so it holds exactly the changes with
+// revision in (base, base+n].
+type history struct {
+	buf   []change
+	start int
+	n     int
+	base  int64
+}
+
+func newHistory(size int, base int64) history {
+	return history{buf: make([]change, size), base: base}
+}
+
+func (h *history) push(c change) {
+	if h.n < len(h.buf) {
+		h.buf[(h.start+h.n)%len(h.buf)] = c
+		h.n++
+		return
+	}
+	h.buf[h.start] = c
+	h.start = (h.start + 1) % len(h.buf)
+	h.base++
+}
+
+// after calls f for every retained change with revision > rev, in order.
+// The caller has checked rev >= h.base.
+func (h *history) after(rev int64, f func(change)) {
+	for i := int(rev - h.base); i < h.n; i++ {
+		f(h.buf[(h.start+i)%len(h.buf)])
+	}
+}
+
+// Watcher delivers events in revision order until stopped or closed.
+type Watcher struct {
+	s     *Store
+	kind  string // "" for every kind
+	ns    string // "" for every namespace
+	sel   Selector
+	after int64 // events at or below this revision are not delivered
+	ch    chan Event
+
+	closed bool // guarded by s.mu (write)
+
+	mu  sync.Mutex
+	err error
+}
+
+// Events is closed when the watcher stops; Err then says why (nil after Stop).
+func (w *Watcher) Events() <-chan Event { return w.ch }
+
+// Err returns why the watcher was closed: ErrWatchOverflow when it fell
+// behind, ErrTooOld when the store was restored from a snapshot; nil while it
+// is open or when it was closed by Stop first.
+func (w *Watcher) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// Stop closes the watcher. It is safe to call more than once, and from any
+// goroutine. Events still buffered may be read until the channel ends.
+func (w *Watcher) Stop() {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	w.s.closeWatcher(w, nil)
+}
+
+// closeWatcher ends w with err; the caller holds s.mu for writing.
+func (s *Store) closeWatcher(w *Watcher, err error) {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	w.mu.Lock()
+	w.err = err
+	w.mu.Unlock()
+	close(w.ch)
+	delete(s.watchers, w)
+}
+
+// Watch returns a watcher of the changes to objects of kind ("" for every
+// kind) in namespace ("" for every namespace) that match sel, after
+// fromRevision. fromRevision 0 means from now. A revision older than the
+// retained history fails with ErrTooOld: list again and watch from the list's
+// revision. A revision ahead of the store is allowed: events up to it are
+// skipped (a client that listed from a replica further ahead).
+//
+// The watcher's channel holds the replayed history plus Config.WatchBuffer
+// further events; a watcher that falls further behind is closed with
+// ErrWatchOverflow.
+func (s *Store) Watch(kind, namespace string, fromRevision int64, sel Selector) (*Watcher, error) {
+	if kind != "" {
+		if _, err := checkScope(kind, namespace, sel); err != nil {
+			return nil, err
+		}
+	}
+	if fromRevision < 0 {
+		return nil, fmt.Errorf("%w: watch from negative revision %d", ErrInvalid, fromRevision)
+	}
+	w := &Watcher{s: s, kind: kind, ns: namespace, sel: sel}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fromRevision == 0 {
+		w.after = s.rev
+	} else {
+		if fromRevision < s.hist.base {
+			return nil, fmt.Errorf("%w: revision %d is no longer retained; the oldest revision a watch can start from is %d (list again)",
+				ErrTooOld, fromRevision, s.hist.base)
+		}
+		w.after = fromRevision
+	}
+	var replay []Event
+	if w.after < s.rev {
+		s.hist.after(w.after, func(c change) {
+			if ev, ok := w.filter(c); ok {
+				replay = append(replay, ev)
+			}
+		})
+	}
+	w.ch = make(chan Event, len(replay)+s.cfg.WatchBuffer)
+	for _, ev := range replay {
+		w.ch <- ev
+	}
+	s.watchers[w] = struct{}{}
+	return w, nil
+}
+
+// notify offers c to every watcher without blocking; the caller holds s.mu
+// for writing.
+func (s *Store) notify(c change) {
+	for w := range s.watchers {
+		ev, ok := w.filter(c)
+		if !ok {
+			continue
+		}
+		select {
+		case w.ch <- ev:
+		default:
+			s.closeWatcher(w, fmt.Errorf("%w: more than %d events undelivered at revision %d; list and watch again",
+				ErrWatchOverflow, cap(w.ch), c.rev))
+		}
+	}
+}
+
+// filter turns a change into the event this watcher sees, if any.
+func (w *Watcher) filter(c change) (Event, bool) {
+	if c.rev <= w.after || (w.kind != "" && w.kind != c.kind) {
+		return Event{}, false
+	}
+	if w.ns != "" && c.obj.GetObjectMeta().Namespace != w.ns {
+		return Event{}, false
+	}
+	if w.sel.empty() {
+		return Event{Type: c.typ, Object: c.obj, Revision: c.rev}, true
+	}
+	now := w.sel.matches(c.obj)
+	if c.typ != Modified {
+		return Event{Type: c.typ, Object: c.obj, Revision: c.rev}, now
+	}
+	was := w.sel.matches(c.prev)
+	switch {
+	case now && was:
+		return Event{Type: Modified, Object: c.obj, Revision: c.rev}, true
+	case now:
+		return Event{Type: Added, Object: c.obj, Revision: c.rev}, true
+	case was:
+		// The object left the selection: deliver its last matching state,
+		// stamped with the revision at which it left, as Kubernetes does.
+		gone := shallowCopy(c.prev)
+		gone.GetObjectMeta().ResourceVersion = strconv.FormatInt(c.rev, 10)
+		return Event{Type: Deleted, Object: gone, Revision: c.rev}, true
+	}
+	return Event{}, false
+}
