@@ -1,0 +1,219 @@
+package consensus
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+)
+
+// Config tunes a Node. Start from DefaultConfig (production) or TestConfig
+// (in-process tests) and set the identity and addresses.
+type Config struct {
+	// ID is the Raft server ID; Shoal uses the node name.
+	ID string
+
+	// DataDir holds raft.db (the log and stable store, raft-boltdb v2) and
+	// snapshots/ (file snapshots, the newest SnapshotRetain kept). Required
+	// unless InMemory.
+	DataDir string
+
+	// BindAddr is the Raft TCP listen address, e.g. "127.0.0.1:7071" or
+	// "0.0.0.0:7071". Port 0 picks a free port. Unused when Transport is set.
+	BindAddr string
+
+	// AdvertiseAddr is the address other voters dial. It defaults to the
+	// listener's address, which must then be a specific IP (not 0.0.0.0).
+	AdvertiseAddr string
+
+	// TLS, when set, wraps the Raft transport in TLS: the same *tls.Config
+	// serves the listener and dials peers, so it should carry the node's
+	// certificate, the cluster CA in both RootCAs and ClientCAs and
+	// ClientAuth = tls.RequireAndVerifyClientCert for mutual TLS. Nil means
+	// plain TCP.
+	TLS *tls.Config
+
+	// Bootstrap: if there is no existing Raft state, bootstrap a cluster of
+	// one voter, this node. Existing state is never overwritten.
+	Bootstrap bool
+
+	// Transport, when set, replaces the TCP transport; tests pass a
+	// raft.InmemTransport. Raft closes it on Shutdown.
+	Transport raft.Transport
+
+	// InMemory keeps the log, stable store and snapshots in memory (tests).
+	InMemory bool
+
+	// HeartbeatTimeout: a follower that hears nothing from the leader for
+	// this long (randomised up to twice as long) starts an election.
+	HeartbeatTimeout time.Duration
+	// ElectionTimeout: a candidate that has not won within this long
+	// (randomised likewise) starts a new election.
+	ElectionTimeout time.Duration
+	// LeaderLeaseTimeout: a leader that has not heard from a quorum for this
+	// long steps down. At most HeartbeatTimeout.
+	LeaderLeaseTimeout time.Duration
+	// CommitTimeout: the longest the leader waits before sending an
+	// AppendEntries that carries only a new commit index.
+	CommitTimeout time.Duration
+
+	// SnapshotThreshold: take a snapshot once this many entries were applied
+	// since the last one (checked every SnapshotInterval).
+	SnapshotThreshold uint64
+	// SnapshotInterval: how often to check whether to snapshot (randomised).
+	SnapshotInterval time.Duration
+	// TrailingLogs: entries kept in the log after a snapshot, so a follower
+	// that is a little behind catches up from the log and not a snapshot.
+	TrailingLogs uint64
+	// SnapshotRetain: how many snapshots to keep on disk.
+	SnapshotRetain int
+
+	// ApplyTimeout bounds how long Propose, AddVoter and RemoveServer wait to
+	// hand their entry to Raft when the caller's context has no earlier
+	// deadline.
+	ApplyTimeout time.Duration
+
+	// Logger receives the node's and raft's logs. Nil means a logger named
+	// "raft" at Warn level on stderr: raft is chatty at Info.
+	Logger hclog.Logger
+}
+
+// DefaultConfig returns production settings.
+//
+// Timings: raft's own defaults (1s heartbeat and election timeouts, 500ms
+// lease) are sized for any LAN with a wide margin. A failed leader is noticed
+// after one randomised heartbeat timeout (T..2T) and replaced after an
+// election (about T more), so those defaults mean 2-4 s of write
+// unavailability. DESIGN asks for failover in seconds, and Shoal's voters sit
+// on one LAN (sub-millisecond RTT, fsync of a few ms), so we halve them: 500ms
+// gives roughly 1-2 s failover while staying two orders of magnitude above the
+// round trip and a slow fsync, so GC pauses and disk stalls do not cause
+// spurious elections. Operators on slow networks can raise them.
+//
+// Snapshots: 8192 entries (raft's default) of Shoal objects are a few MiB at
+// most; TrailingLogs of 10240 lets a voter that was down for a restart catch
+// up from the log.
+func DefaultConfig() Config {
+	return Config{
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond,
+		CommitTimeout:      50 * time.Millisecond,
+		SnapshotThreshold:  8192,
+		SnapshotInterval:   120 * time.Second,
+		TrailingLogs:       10240,
+		SnapshotRetain:     2,
+		ApplyTimeout:       10 * time.Second,
+	}
+}
+
+// TestConfig returns fast timings for clusters inside one test process. They
+// are not as tight as raft's own tests (50ms): tests here run with -race on a
+// shared 2-core machine, where 50ms leases step leaders down spuriously.
+func TestConfig() Config {
+	c := DefaultConfig()
+	c.HeartbeatTimeout = 100 * time.Millisecond
+	c.ElectionTimeout = 100 * time.Millisecond
+	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	c.CommitTimeout = 5 * time.Millisecond
+	c.SnapshotInterval = time.Second
+	c.ApplyTimeout = 5 * time.Second
+	return c
+}
+
+// Validate reports the first setting that cannot work, naming the field.
+func (c Config) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("consensus: config: %s: %s", field, fmt.Sprintf(format, args...))
+	}
+	if c.ID == "" {
+		return bad("ID", "required")
+	}
+	if !c.InMemory && c.DataDir == "" {
+		return bad("DataDir", "required unless InMemory")
+	}
+	if c.Transport == nil {
+		if c.BindAddr == "" {
+			return bad("BindAddr", "required unless Transport is set")
+		}
+		if _, _, err := net.SplitHostPort(c.BindAddr); err != nil {
+			return bad("BindAddr", "%v", err)
+		}
+	}
+	if c.AdvertiseAddr != "" {
+		if err := checkAdvertise(c.AdvertiseAddr); err != nil {
+			return bad("AdvertiseAddr", "%v", err)
+		}
+	}
+	const floor = 5 * time.Millisecond // raft refuses anything shorter
+	if c.HeartbeatTimeout < floor {
+		return bad("HeartbeatTimeout", "%v is shorter than %v", c.HeartbeatTimeout, floor)
+	}
+	if c.ElectionTimeout < c.HeartbeatTimeout {
+		return bad("ElectionTimeout", "%v is shorter than HeartbeatTimeout (%v)", c.ElectionTimeout, c.HeartbeatTimeout)
+	}
+	if c.LeaderLeaseTimeout < floor {
+		return bad("LeaderLeaseTimeout", "%v is shorter than %v", c.LeaderLeaseTimeout, floor)
+	}
+	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
+		return bad("LeaderLeaseTimeout", "%v is longer than HeartbeatTimeout (%v)", c.LeaderLeaseTimeout, c.HeartbeatTimeout)
+	}
+	if c.CommitTimeout < time.Millisecond {
+		return bad("CommitTimeout", "%v is shorter than 1ms", c.CommitTimeout)
+	}
+	if c.SnapshotThreshold == 0 {
+		return bad("SnapshotThreshold", "must be positive")
+	}
+	if c.SnapshotInterval < floor {
+		return bad("SnapshotInterval", "%v is shorter than %v", c.SnapshotInterval, floor)
+	}
+	if c.SnapshotRetain < 1 {
+		return bad("SnapshotRetain", "must be at least 1")
+	}
+	if c.ApplyTimeout <= 0 {
+		return bad("ApplyTimeout", "must be positive")
+	}
+	return nil
+}
+
+// checkAdvertise accepts host:port with a specific IP and a non-zero port.
+func checkAdvertise(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return fmt.Errorf("%q is not an IP address", host)
+	}
+	if ip.IsUnspecified() {
+		return fmt.Errorf("%q is unspecified; peers cannot dial it", host)
+	}
+	if port == "" || port == "0" {
+		return errors.New("port must be set and non-zero")
+	}
+	return nil
+}
+
+// raftConfig derives raft's configuration.
+func (c Config) raftConfig(logger hclog.Logger) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(c.ID)
+	rc.HeartbeatTimeout = c.HeartbeatTimeout
+	rc.ElectionTimeout = c.ElectionTimeout
+	rc.LeaderLeaseTimeout = c.LeaderLeaseTimeout
+	rc.CommitTimeout = c.CommitTimeout
+	rc.SnapshotThreshold = c.SnapshotThreshold
+	rc.SnapshotInterval = c.SnapshotInterval
+	rc.TrailingLogs = c.TrailingLogs
+	rc.Logger = logger
+	// Let raft gather concurrent proposals into one disk write and one
+	// AppendEntries: the difference between hundreds and thousands of
+	// writes per second with many writers.
+	rc.BatchApplyCh = true
+	return rc
+}

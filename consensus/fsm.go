@@ -1,0 +1,172 @@
+package consensus
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/shoal-dev/shoal/consensus/store"
+)
+
+// fsm applies committed log entries to the store. Raft calls Apply,
+// StoreConfiguration, Snapshot and Restore from one goroutine; AppliedIndex
+// and waitApplied are safe from any goroutine.
+//
+// Apply is deterministic: it reads no clock and no local state other than
+// the store, so every replica that applies the same entries holds the same
+// objects at the same revisions.
+type fsm struct {
+	store  *store.Store
+	logger hclog.Logger
+
+	mu      sync.Mutex
+	applied uint64        // index of the last entry the store reflects
+	advance chan struct{} // closed when applied moves, if anyone waits
+	waiting bool
+}
+
+func newFSM(st *store.Store, logger hclog.Logger) *fsm {
+	return &fsm{store: st, logger: logger, advance: make(chan struct{})}
+}
+
+var (
+	_ raft.FSM                = (*fsm)(nil)
+	_ raft.ConfigurationStore = (*fsm)(nil)
+)
+
+// Apply implements raft.FSM. It returns []store.Result for ApplyOpsType and
+// nil for a skipped command. It panics on an entry it cannot apply: going on
+// would leave this replica different from the others without anyone knowing.
+func (f *fsm) Apply(l *raft.Log) any {
+	defer f.setApplied(l.Index)
+	if len(l.Data) == 0 {
+		panic(fmt.Errorf("%w: empty entry at index %d", ErrCorruptCommand, l.Index))
+	}
+	typ, payload := MessageType(l.Data[0]), l.Data[1:]
+	switch typ {
+	case ApplyOpsType:
+		return f.applyOps(l.Index, payload)
+	}
+	if typ&IgnoreUnknownTypeFlag != 0 {
+		f.logger.Warn("skipping unknown command type marked ignorable", "type", uint8(typ), "index", l.Index)
+		return nil
+	}
+	panic(fmt.Errorf("%w %d at index %d (without the ignore flag)", ErrUnknownCommand, uint8(typ), l.Index))
+}
+
+func (f *fsm) applyOps(index uint64, payload []byte) []store.Result {
+	ops, err := DecodeApplyOps(payload)
+	if err != nil {
+		panic(fmt.Errorf("index %d: %w", index, err))
+	}
+	return f.store.Apply(ops)
+}
+
+// StoreConfiguration implements raft.ConfigurationStore. Raft hands
+// configuration entries to the FSM goroutine only through it; we use it to
+// keep the applied index exact for ReadBarrier.
+func (f *fsm) StoreConfiguration(index uint64, _ raft.Configuration) {
+	f.setApplied(index)
+}
+
+func (f *fsm) setApplied(index uint64) {
+	f.mu.Lock()
+	f.applied = index
+	if f.waiting {
+		close(f.advance)
+		f.advance = make(chan struct{})
+		f.waiting = false
+	}
+	f.mu.Unlock()
+}
+
+// AppliedIndex is the index of the last log entry the store reflects.
+func (f *fsm) AppliedIndex() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applied
+}
+
+// waitApplied returns once the store reflects index, or when ctx ends or
+// stop is closed.
+func (f *fsm) waitApplied(ctx context.Context, index uint64, stop <-chan struct{}) error {
+	for {
+		f.mu.Lock()
+		if f.applied >= index {
+			f.mu.Unlock()
+			return nil
+		}
+		f.waiting = true
+		ch := f.advance
+		f.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stop:
+			return ErrShutdown
+		}
+	}
+}
+
+// Snapshot format: a version byte, the applied index as 8 big-endian bytes,
+// then the store's own snapshot.
+const snapshotVersion = 1
+
+// Snapshot implements raft.FSM. It serialises the whole store into memory
+// here, on the FSM goroutine, so that Persist can run while later entries
+// are applied.
+//
+// Trade-off: this blocks Apply for the time it takes to encode the store,
+// and holds a second copy of the state in memory until Persist finishes.
+// Shoal's store is small (megabytes), so it costs milliseconds every
+// SnapshotThreshold entries. A store with copy-on-write (immutable) indexes
+// could hand out a point-in-time view in O(1) instead and stream it from
+// Persist; that change stays inside this method.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	var buf bytes.Buffer
+	var hdr [9]byte
+	hdr[0] = snapshotVersion
+	binary.BigEndian.PutUint64(hdr[1:], f.AppliedIndex())
+	buf.Write(hdr[:])
+	if err := f.store.Snapshot(&buf); err != nil {
+		return nil, fmt.Errorf("consensus: snapshot store: %w", err)
+	}
+	return &fsmSnapshot{data: buf.Bytes()}, nil
+}
+
+// Restore implements raft.FSM: it replaces the store's content with the
+// snapshot's.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var hdr [9]byte
+	if _, err := io.ReadFull(rc, hdr[:]); err != nil {
+		return fmt.Errorf("consensus: restore: read header: %w", err)
+	}
+	if hdr[0] != snapshotVersion {
+		return fmt.Errorf("consensus: restore: snapshot version %d, this binary knows %d", hdr[0], snapshotVersion)
+	}
+	if err := f.store.Restore(rc); err != nil {
+		return fmt.Errorf("consensus: restore store: %w", err)
+	}
+	f.setApplied(binary.BigEndian.Uint64(hdr[1:]))
+	return nil
+}
+
+type fsmSnapshot struct{ data []byte }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s.data); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("consensus: persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() { s.data = nil }
