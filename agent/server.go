@@ -203,7 +203,9 @@ func resolve(group, version, rest string) (target, *api.StatusError) {
 	case namespaced && !info.Namespaced:
 		return notFound() // /namespaces/x/nodes
 	case !namespaced && info.Namespaced && len(rest2) > 0:
-		return notFound() // /api/v1/pods/web: a namespaced object needs its namespace
+		// /api/v1/pods/web: a namespaced object needs its namespace.
+		return target{}, api.NewStatusError(http.StatusNotFound, api.ReasonNotFound, nil,
+			"%s are namespaced: use %snamespaces/{namespace}/%s", info.Resource, apiPrefix(group, version), strings.Join(segs, "/"))
 	}
 	switch len(rest2) {
 	case 0:
