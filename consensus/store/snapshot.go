@@ -57,33 +57,23 @@ func (s *Store) Snapshot(w io.Writer) error {
 		kinds = append(kinds, k)
 	}
 	slices.Sort(kinds)
-	var objs []snapshotObject
-	for _, k := range kinds {
-		start := len(objs)
+	perKind := make([][]api.Object, len(kinds))
+	for i, k := range kinds {
 		for _, byName := range s.tables[k].byNS {
 			for _, o := range byName {
-				objs = append(objs, snapshotObject{Kind: k, Object: o})
+				perKind[i] = append(perKind[i], o)
 			}
 		}
-		part := objs[start:]
-		slices.SortFunc(part, func(a, b snapshotObject) int {
-			ma, mb := a.Object.GetObjectMeta(), b.Object.GetObjectMeta()
-			if ma.Namespace != mb.Namespace {
-				if ma.Namespace < mb.Namespace {
-					return -1
-				}
-				return 1
-			}
-			switch {
-			case ma.Name < mb.Name:
-				return -1
-			case ma.Name > mb.Name:
-				return 1
-			}
-			return 0
-		})
 	}
 	s.mu.RUnlock()
+
+	var objs []snapshotObject
+	for i, k := range kinds {
+		sortObjects(perKind[i])
+		for _, o := range perKind[i] {
+			objs = append(objs, snapshotObject{Kind: k, Object: o})
+		}
+	}
 
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)

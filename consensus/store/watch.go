@@ -108,6 +108,11 @@ func (s *Store) closeWatcher(w *Watcher, err error) {
 // revision. A revision ahead of the store is allowed: events up to it are
 // skipped (a client that listed from a replica further ahead).
 //
+// Because 0 means "from now", a consumer that listed an empty, new store (at
+// revision 0) cannot watch "after" that list without a race. The pattern that
+// always works: Watch from 0 first, then List, and ignore events at or below
+// the list's revision.
+//
 // The watcher's channel holds the replayed history plus Config.WatchBuffer
 // further events; a watcher that falls further behind is closed with
 // ErrWatchOverflow.
