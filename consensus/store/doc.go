@@ -42,4 +42,7 @@
 //	{"end":true,"count":N,"revision":R}
 //
 // The trailer lets Restore tell a complete snapshot from a truncated one.
+// Capture freezes the content at one revision in O(objects) pointer copies,
+// so a Raft FSM can take the snapshot in FSM.Snapshot and write it later in
+// Persist without holding up Apply.
 package store

@@ -46,10 +46,25 @@ type snapshotLine struct {
 }
 
 // Snapshot writes every object and the revision to w (format in the package
-// documentation). The content is captured under the read lock, which is
-// released before writing: objects are immutable, so a slow writer never
-// holds up Apply.
+// documentation). It is Capture().WriteTo(w): the read lock is held only to
+// collect pointers, so a slow writer never holds up Apply.
 func (s *Store) Snapshot(w io.Writer) error {
+	_, err := s.Capture().WriteTo(w)
+	return err
+}
+
+// Frozen is the content of the store at one revision, captured by Capture.
+// Stored objects are immutable, so it costs one pointer per object and stays
+// valid however the store changes afterwards.
+type Frozen struct {
+	rev  int64
+	objs []snapshotObject
+}
+
+// Capture returns the content of the store at its current revision, to be
+// written later (for instance by a Raft FSMSnapshot's Persist, which must see
+// the state as of the Snapshot call while Apply carries on).
+func (s *Store) Capture() *Frozen {
 	s.mu.RLock()
 	rev := s.rev
 	kinds := make([]string, 0, len(s.tables))
@@ -67,14 +82,44 @@ func (s *Store) Snapshot(w io.Writer) error {
 	}
 	s.mu.RUnlock()
 
-	var objs []snapshotObject
+	f := &Frozen{rev: rev}
 	for i, k := range kinds {
 		sortObjects(perKind[i])
 		for _, o := range perKind[i] {
-			objs = append(objs, snapshotObject{Kind: k, Object: o})
+			f.objs = append(f.objs, snapshotObject{Kind: k, Object: o})
 		}
 	}
+	return f
+}
 
+// Revision is the store revision the capture was taken at.
+func (f *Frozen) Revision() int64 { return f.rev }
+
+// Len is the number of objects captured.
+func (f *Frozen) Len() int { return len(f.objs) }
+
+// countingWriter counts what reaches the underlying writer.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// WriteTo writes the capture in the snapshot format. It may be called more
+// than once.
+func (f *Frozen) WriteTo(out io.Writer) (int64, error) {
+	cw := &countingWriter{w: out}
+	err := f.write(cw)
+	return cw.n, err
+}
+
+func (f *Frozen) write(w io.Writer) error {
+	rev, objs := f.rev, f.objs
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)

@@ -213,3 +213,22 @@ func TestSnapshotDoesNotHoldUpApply(t *testing.T) {
 		t.Error("the snapshot is not the content at the moment it was taken")
 	}
 }
+
+func TestCaptureIsPointInTime(t *testing.T) {
+	s := filledStore(t)
+	before := snapshotBytes(t, s)
+	f := s.Capture()
+	mustApply(t, s, create(node("late")))
+	mustApply(t, s, Op{Type: OpDelete, Key: Key{Kind: "Pod", Namespace: "default", Name: "web"}})
+	var b bytes.Buffer
+	n, err := f.WriteTo(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(b.Len()) || !bytes.Equal(b.Bytes(), before) {
+		t.Errorf("capture wrote %d bytes (buffer %d), equal to the earlier snapshot: %v", n, b.Len(), bytes.Equal(b.Bytes(), before))
+	}
+	if f.Revision() != 12 || f.Len() != 8 {
+		t.Errorf("capture at revision %d with %d objects, want 12 and 8", f.Revision(), f.Len())
+	}
+}
