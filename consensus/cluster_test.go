@@ -190,3 +190,31 @@ func TestMembershipChanges(t *testing.T) {
 		t.Fatalf("Bootstrap on a running cluster: %v, want ErrAlreadyBootstrapped", err)
 	}
 }
+
+// A leader cut off from its followers cannot commit: the proposal ends with
+// ErrOutcomeUnknown (by the caller's deadline, or by the lost leadership),
+// never with success.
+func TestProposePartitionedLeader(t *testing.T) {
+	c := newInmemCluster(t, 3)
+	lead := c.leader()
+	propose(t, lead, createOp(configMap("default", "before", 8)))
+	var li int
+	for i, nd := range c.nodes {
+		if nd == lead {
+			li = i
+		}
+	}
+	for j, tr := range c.trans {
+		if j != li {
+			c.trans[li].Disconnect(tr.LocalAddr())
+			tr.Disconnect(c.trans[li].LocalAddr())
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := lead.Propose(ctx, []store.Op{createOp(configMap("default", "lost", 8))})
+	var nl *ErrNotLeader
+	if !errors.Is(err, ErrOutcomeUnknown) && !errors.As(err, &nl) {
+		t.Fatalf("Propose on a partitioned leader: %v, want ErrOutcomeUnknown (or ErrNotLeader if it stepped down first)", err)
+	}
+}
