@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -623,6 +624,7 @@ func BenchmarkCreate(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		io.Copy(io.Discard, resp.Body) // drain, so the connection is reused
 		resp.Body.Close()
 		if resp.StatusCode != 201 {
 			b.Fatalf("HTTP %d", resp.StatusCode)
