@@ -210,25 +210,25 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 			stop()
 		}
 	}()
-	start := func() {
-		lctx, cancel := context.WithCancel(ctx)
-		stop = cancel
-		go a.leaderWork(lctx)
-	}
-	if a.node.IsLeader() {
-		start()
-	}
+	// One subscription for the agent's lifetime: it delivers the current
+	// state first, then every change, and is closed when Raft shuts down.
+	leaderCh := a.node.LeaderCh()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case isLeader := <-a.node.LeaderCh():
-			if stop != nil {
+		case isLeader, ok := <-leaderCh:
+			if !ok {
+				return
+			}
+			switch {
+			case isLeader && stop == nil:
+				lctx, cancel := context.WithCancel(ctx)
+				stop = cancel
+				go a.leaderWork(lctx)
+			case !isLeader && stop != nil:
 				stop()
 				stop = nil
-			}
-			if isLeader {
-				start()
 			}
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,7 +49,22 @@ func main() {
 	maxOps := flag.Int("max-ops", 200000, "cap on writes per load run")
 	etcdBin := flag.String("etcd", "/usr/bin/etcd", "etcd server binary; empty skips etcd")
 	etcdLoad := flag.String("etcdload", "bin/etcdload", "the etcdload program")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the Shoal rounds to this file")
+	skipEtcd := flag.Bool("skip-etcd", false, "measure Shoal only")
 	flag.Parse()
+	if *skipEtcd {
+		*etcdBin = ""
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fatalf("-cpuprofile: %v", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fatalf("-cpuprofile: %v", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var writers []int
 	for _, s := range strings.Split(*writersFlag, ",") {
@@ -84,7 +100,9 @@ func main() {
 	report(os.Stdout, results, writers, withEtcd)
 }
 
+// fatalf exits; it stops a running CPU profile first so the file is usable.
 func fatalf(format string, args ...any) {
+	pprof.StopCPUProfile()
 	fmt.Fprintf(os.Stderr, "writes: "+format+"\n", args...)
 	os.Exit(1)
 }
