@@ -156,6 +156,8 @@ func (a *Agent) Start() error {
 	}
 	a.ln = ln
 	a.http = &http.Server{Handler: a.server.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Open watch streams end on shutdown instead of holding it for its timeout.
+	a.http.RegisterOnShutdown(a.server.Close)
 	go func() {
 		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("api server stopped", "err", err)
