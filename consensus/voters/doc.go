@@ -1,0 +1,16 @@
+// Package voters decides how Shoal's control plane forms and keeps its Raft
+// voters. It holds two pure decisions:
+//
+//   - Plan, the voter manager run by the leader: given the gossip view of the
+//     agents, the current Raft configuration and the time, it proposes at most
+//     one membership change (add a voter or remove a server) and says why.
+//   - DecideBootstrap, run by an agent that is in no cluster yet: given the
+//     agents it can see, it says whether to wait, to bootstrap a new
+//     one-voter cluster, or to join a cluster another agent advertises.
+//
+// It owns only the deciding. It must not do anything: no goroutines, no I/O,
+// no clock (the time comes in as Input.Now), no Raft or memberlist imports.
+// The loops that read gossip and Raft, call these functions and apply the
+// result live in package consensus; after applying one change they read the
+// configuration again and plan again.
+package voters
