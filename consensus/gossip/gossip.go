@@ -1,0 +1,358 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Gossip is one agent's membership: its memberlist instance, its metadata and
+// its member table. All methods are safe for concurrent use.
+type Gossip struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+	ml  *memberlist.Memberlist
+
+	// updateMu serialises the operations that change this node's
+	// metadata or lifecycle (UpdateMeta, Leave, Shutdown), so that their
+	// broadcasts go out in order and Leave never races Shutdown.
+	updateMu sync.Mutex
+	left     bool // under updateMu
+
+	// metaMu guards the local metadata, which memberlist reads through
+	// NodeMeta from its own goroutines.
+	metaMu  sync.Mutex
+	meta    Meta
+	metaBuf []byte
+
+	// mu guards the member table and everything memberlist's callbacks
+	// touch. It is only ever held briefly: callbacks must not block.
+	mu             sync.Mutex
+	table          *table
+	events         chan Event
+	closed         bool                 // events is closed
+	mergeClash     *NameClashError      // found by NotifyMerge during our Join
+	conflictLogged map[string]time.Time // rate limit of NotifyConflict logs
+
+	joining atomic.Int32 // >0 while Join is talking to a seed
+	dropped atomic.Uint64
+	shut    atomic.Bool
+	once    sync.Once
+}
+
+// conflictLogEvery limits how often one name conflict is logged: memberlist
+// reports it on every gossip message about the contested member.
+const conflictLogEvery = time.Minute
+
+// New validates cfg and meta, starts memberlist (listening on
+// BindAddr:BindPort unless cfg.Transport is set) and returns a Gossip that
+// knows only itself. Call Join to meet the others and Shutdown to stop.
+func New(cfg Config, meta Meta) (*Gossip, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	meta.Leaving = false
+	buf, err := encodeMeta(meta)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	g := &Gossip{
+		cfg:            cfg,
+		log:            cfg.Logger.With("node", cfg.NodeName),
+		now:            cfg.Now,
+		meta:           meta,
+		metaBuf:        buf,
+		table:          newTable(cfg.DeadRetention),
+		events:         make(chan Event, cfg.EventBuffer),
+		conflictLogged: map[string]time.Time{},
+	}
+	mc := cfg.memberlistConfig()
+	h := &hooks{g: g}
+	mc.Delegate = h
+	mc.Events = h
+	mc.Conflict = h
+	mc.Merge = h
+	mc.Logger = newMemberlistLogger(g.log)
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		if cfg.Transport == nil {
+			return nil, fmt.Errorf("gossip: start on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
+		}
+		return nil, fmt.Errorf("gossip: start: %w", err)
+	}
+	g.ml = ml
+	return g, nil
+}
+
+// Join contacts every address in Config.Join and succeeds as soon as one
+// attempt reached at least one of them; memberlist then learns the rest of
+// the cluster from it. Until then it retries with exponential back-off
+// (JoinRetryMin doubling up to JoinRetryMax), logging each failed attempt,
+// and gives up with ctx's error when ctx ends. With no addresses it returns
+// nil at once: this is the first node.
+//
+// Two failures end Join at once, because retrying cannot fix them: a
+// *NameClashError when an alive member already uses this node's name at
+// another address (nothing is merged, the existing member keeps its name),
+// and ErrGossipKey when the seeds answer but the exchange fails the way a
+// differing gossip key makes it fail.
+//
+// An attempt in flight when ctx ends is abandoned, not interrupted: it may
+// still complete within Config.StreamTimeout per address. The caller
+// normally calls Shutdown after a failed Join.
+func (g *Gossip) Join(ctx context.Context) error {
+	addrs := g.cfg.Join
+	if len(addrs) == 0 {
+		return nil
+	}
+	delay := g.cfg.JoinRetryMin
+	for attempt := 1; ; attempt++ {
+		if g.shut.Load() {
+			return ErrShutdown
+		}
+		err := g.joinOnce(ctx)
+		if err == nil {
+			g.log.Info("join: joined the cluster", "via", joinAddrString(addrs), "attempt", attempt)
+			return nil
+		}
+		var clash *NameClashError
+		if errors.As(err, &clash) || errors.Is(err, ErrGossipKey) {
+			g.log.Error(err.Error())
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("join: gave up after %d attempts: %w (last error: %v)", attempt, ctx.Err(), err)
+		}
+		g.log.Warn(fmt.Sprintf("join: no member answered at %s (attempt %d, next in %v): %v",
+			joinAddrString(addrs), attempt, delay, err))
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("join: gave up after %d attempts: %w (last error: %v)", attempt, ctx.Err(), err)
+		case <-t.C:
+		}
+		delay = min(2*delay, g.cfg.JoinRetryMax)
+	}
+}
+
+// joinOnce makes one attempt over all addresses, abandoning it when ctx
+// ends (memberlist's Join takes no context).
+func (g *Gossip) joinOnce(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.tryAddrs() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *Gossip) tryAddrs() error {
+	g.joining.Add(1)
+	defer g.joining.Add(-1)
+	var errs []error
+	joined, keyErrs := 0, 0
+	for _, addr := range g.cfg.Join {
+		g.mu.Lock()
+		g.mergeClash = nil
+		g.mu.Unlock()
+
+		_, err := g.ml.Join([]string{addr})
+
+		g.mu.Lock()
+		clash := g.mergeClash
+		g.mergeClash = nil
+		g.mu.Unlock()
+		switch {
+		case clash != nil:
+			return clash
+		case err == nil:
+			joined++
+		case looksLikeKeyMismatch(err):
+			keyErrs++
+			errs = append(errs, fmt.Errorf("%s answered but the exchange failed (%v): %w", addr, flatten(err), ErrGossipKey))
+		default:
+			errs = append(errs, fmt.Errorf("%s: %v", addr, flatten(err)))
+		}
+	}
+	if joined > 0 {
+		return nil
+	}
+	if keyErrs == len(g.cfg.Join) {
+		return fmt.Errorf("join: %w", errors.Join(errs...))
+	}
+	return errors.Join(errs...)
+}
+
+// looksLikeKeyMismatch recognises, in memberlist's error text (it does not
+// wrap its errors), the ways a join fails when the two sides do not share a
+// gossip key: the answer cannot be decrypted, or one side encrypts and the
+// other does not; the remote side then sends these messages back as its
+// error response, which arrives encrypted with its key or in the clear.
+func looksLikeKeyMismatch(err error) bool {
+	s := strings.ToLower(err.Error())
+	for _, sign := range []string{
+		"no installed keys could decrypt",
+		"encryption is not configured",
+		"remote state is not encrypted",
+		"encryption is configured but",
+		"message authentication failed",
+	} {
+		if strings.Contains(s, sign) {
+			return true
+		}
+	}
+	return false
+}
+
+// flatten turns memberlist's multi-line multierror text into one line.
+func flatten(err error) string {
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	return strings.TrimPrefix(s, "1 error occurred: * ")
+}
+
+// Members returns a copy of this agent's member table sorted by name,
+// including itself and the members it has seen die or leave (with Since,
+// until Config.DeadRetention has passed). A member that comes back is Alive
+// again.
+func (g *Gossip) Members() []Member {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.table.list(g.now())
+}
+
+// Local returns this agent's own entry.
+func (g *Gossip) Local() Member {
+	g.mu.Lock()
+	m, ok := g.table.get(g.cfg.NodeName)
+	g.mu.Unlock()
+	if !ok { // pruned long after Leave
+		g.metaMu.Lock()
+		m = Member{Name: g.cfg.NodeName, Meta: g.meta, State: Left}
+		g.metaMu.Unlock()
+	}
+	return m
+}
+
+// Events delivers changes to the member table, including this agent's own
+// join at start. It is buffered (Config.EventBuffer); when it is full,
+// events are dropped and counted by Dropped, and the member table stays
+// correct, so a slow reader should re-read Members. It is closed by
+// Shutdown.
+func (g *Gossip) Events() <-chan Event { return g.events }
+
+// Dropped counts the events dropped because Events was full.
+func (g *Gossip) Dropped() uint64 { return g.dropped.Load() }
+
+// UpdateMeta changes this agent's metadata with update, which must not call
+// back into g, and gossips the result. An invalid result is refused with an
+// error naming the field, and nothing changes. Leaving is kept as Leave set
+// it. When memberlist does not confirm the broadcast within
+// Config.BroadcastTimeout the error wraps ErrBroadcastTimeout, but the change
+// is made and keeps spreading.
+func (g *Gossip) UpdateMeta(update func(*Meta)) error {
+	if g.shut.Load() {
+		return ErrShutdown
+	}
+	g.updateMu.Lock()
+	defer g.updateMu.Unlock()
+	if g.shut.Load() {
+		return ErrShutdown
+	}
+	if g.left {
+		return fmt.Errorf("update meta: %w", ErrLeft)
+	}
+	g.metaMu.Lock()
+	m := g.meta
+	update(&m)
+	m.Leaving = g.meta.Leaving
+	buf, err := encodeMeta(m)
+	if err == nil {
+		g.meta, g.metaBuf = m, buf
+	}
+	g.metaMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("update meta: %w", err)
+	}
+	if err := g.ml.UpdateNode(g.cfg.BroadcastTimeout); err != nil {
+		if strings.Contains(err.Error(), "timeout") {
+			return fmt.Errorf("update meta: %w after %v", ErrBroadcastTimeout, g.cfg.BroadcastTimeout)
+		}
+		return fmt.Errorf("update meta: %w", err)
+	}
+	return nil
+}
+
+// Leave tells the cluster this agent is going, so the others record it as
+// Left rather than Dead, and waits at most timeout for the news to go out.
+// It first gossips Meta.Leaving (half of timeout at most), then memberlist's
+// leave message. Call Shutdown afterwards. Calling Leave again does nothing.
+func (g *Gossip) Leave(timeout time.Duration) error {
+	if timeout <= 0 {
+		return fmt.Errorf("leave: timeout %v must be positive", timeout)
+	}
+	g.updateMu.Lock()
+	defer g.updateMu.Unlock()
+	if g.shut.Load() {
+		return ErrShutdown
+	}
+	if g.left {
+		return nil
+	}
+	deadline := time.Now().Add(timeout)
+	g.metaMu.Lock()
+	m := g.meta
+	m.Leaving = true
+	buf, err := encodeMeta(m)
+	if err == nil {
+		g.meta, g.metaBuf = m, buf
+	}
+	g.metaMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
+	if err := g.ml.UpdateNode(timeout / 2); err != nil {
+		g.log.Warn("leave: the leaving notice was not confirmed in time; some members may record this node as dead rather than left", "err", err)
+	}
+	g.left = true
+	if err := g.ml.Leave(max(time.Until(deadline), time.Millisecond)); err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops gossip at once, without telling anyone (see Leave), and
+// closes Events. It is idempotent.
+func (g *Gossip) Shutdown() error {
+	var err error
+	g.once.Do(func() {
+		g.updateMu.Lock()
+		defer g.updateMu.Unlock()
+		g.shut.Store(true)
+		err = g.ml.Shutdown()
+		g.mu.Lock()
+		g.closed = true
+		close(g.events)
+		g.mu.Unlock()
+	})
+	return err
+}

@@ -1,0 +1,113 @@
+package gossip
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/memberlist"
+)
+
+func TestMetaRoundTrip(t *testing.T) {
+	in := Meta{
+		APIAddr: "10.0.0.1:8080", RaftAddr: "[fd00::1]:8300", Zone: "rack-1",
+		Role: RoleVoter, ClusterID: "c-42", Version: "v0.1.0", Leaving: true,
+	}
+	b, err := encodeMeta(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := decodeMeta(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != in {
+		t.Fatalf("round trip: got %+v, want %+v", out, in)
+	}
+	if !strings.Contains(string(b), `"v":1`) {
+		t.Fatalf("encoding %s carries no version", b)
+	}
+}
+
+// The largest valid Meta must fit memberlist's limit, or memberlist would
+// panic when it broadcasts it.
+func TestMetaLargestFits(t *testing.T) {
+	addr := func() string {
+		host := strings.Repeat("h", MaxAddrLen-len(":65535"))
+		return host + ":65535"
+	}
+	m := Meta{
+		APIAddr: addr(), RaftAddr: addr(),
+		Zone:      strings.Repeat("z", MaxZoneLen),
+		Role:      RoleNonvoter,
+		ClusterID: strings.Repeat("c", MaxClusterLen),
+		Version:   strings.Repeat("v", MaxVersionLen),
+		Leaving:   true,
+	}
+	b, err := encodeMeta(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > memberlist.MetaMaxSize {
+		t.Fatalf("largest valid meta encodes to %d bytes, over %d", len(b), memberlist.MetaMaxSize)
+	}
+	t.Logf("largest valid meta: %d of %d bytes", len(b), memberlist.MetaMaxSize)
+}
+
+func TestMetaValidateNamesField(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("x", n) }
+	for _, tc := range []struct {
+		name  string
+		meta  Meta
+		field string
+	}{
+		{"api not host:port", Meta{APIAddr: "10.0.0.1"}, "APIAddr"},
+		{"api port zero", Meta{APIAddr: "10.0.0.1:0"}, "APIAddr"},
+		{"api empty host", Meta{APIAddr: ":8080"}, "APIAddr"},
+		{"api too long", Meta{APIAddr: long(MaxAddrLen-4) + ":8080"}, "APIAddr"},
+		{"raft not host:port", Meta{RaftAddr: "raft"}, "RaftAddr"},
+		{"raft port too big", Meta{RaftAddr: "h:70000"}, "RaftAddr"},
+		{"zone too long", Meta{Zone: long(MaxZoneLen + 1)}, "Zone"},
+		{"zone with space", Meta{Zone: "rack 1"}, "Zone"},
+		{"zone with quote", Meta{Zone: `a"b`}, "Zone"},
+		{"zone not ascii", Meta{Zone: "zoné"}, "Zone"},
+		{"role unknown", Meta{Role: "leader"}, "Role"},
+		{"cluster too long", Meta{ClusterID: long(MaxClusterLen + 1)}, "ClusterID"},
+		{"version with backslash", Meta{Version: `v\1`}, "Version"},
+		{"version too long", Meta{Version: long(MaxVersionLen + 1)}, "Version"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.meta.Validate()
+			if err == nil {
+				t.Fatal("Validate accepted it")
+			}
+			if !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("error %q does not name %s", err, tc.field)
+			}
+			if _, err := encodeMeta(tc.meta); err == nil {
+				t.Fatal("encodeMeta accepted it")
+			}
+		})
+	}
+	// At the limits exactly: accepted.
+	ok := Meta{Zone: long(MaxZoneLen), ClusterID: long(MaxClusterLen), Version: long(MaxVersionLen),
+		APIAddr: long(MaxAddrLen-5) + ":8080"}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("meta at the limits refused: %v", err)
+	}
+}
+
+func TestMetaDecodeCompatibility(t *testing.T) {
+	// A newer agent: higher version, fields we do not know.
+	m, err := decodeMeta([]byte(`{"v":3,"api":"h:1","zone":"z","gpu":true,"labels":{"a":"b"}}`))
+	if err != nil {
+		t.Fatalf("newer metadata refused: %v", err)
+	}
+	if m.APIAddr != "h:1" || m.Zone != "z" {
+		t.Fatalf("known fields lost: %+v", m)
+	}
+	for _, bad := range []string{``, `{}`, `{"v":0}`, `not json`, `{"v":"1"}`} {
+		if _, err := decodeMeta([]byte(bad)); err == nil {
+			t.Errorf("decodeMeta(%q) accepted it", bad)
+		}
+	}
+}

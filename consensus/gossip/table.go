@@ -1,0 +1,155 @@
+package gossip
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// State is a member's state in this agent's member table.
+type State int
+
+const (
+	// Alive: the member answers probes (or has not yet been found
+	// unresponsive).
+	Alive State = iota + 1
+	// Dead: memberlist declared the member failed.
+	Dead
+	// Left: the member announced its departure (Gossip.Leave) before it
+	// went. If the announcement did not reach this agent first, the
+	// member shows as Dead instead.
+	Left
+)
+
+func (s State) String() string {
+	switch s {
+	case Alive:
+		return "alive"
+	case Dead:
+		return "dead"
+	case Left:
+		return "left"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Member is one entry of the member table.
+type Member struct {
+	Name string
+	Addr string // IP address gossip reaches it at
+	Port uint16 // gossip port
+	Meta Meta
+	// MetaErr is set when the member's metadata could not be decoded
+	// (not a Shoal agent, or corrupt); Meta is then the zero value.
+	MetaErr string
+	State   State
+	// Since is when this agent saw the member enter State.
+	Since time.Time
+}
+
+// Address is host:port of the member's gossip endpoint.
+func (m Member) Address() string {
+	return net.JoinHostPort(m.Addr, strconv.Itoa(int(m.Port)))
+}
+
+func (m Member) String() string {
+	return fmt.Sprintf("%s@%s(%s)", m.Name, m.Address(), m.State)
+}
+
+// EventType says what happened to a member.
+type EventType int
+
+const (
+	// EventJoin: a member became alive (new, or back after dead/left).
+	EventJoin EventType = iota + 1
+	// EventUpdate: an alive member changed its metadata (or address).
+	EventUpdate
+	// EventLeave: a member became dead or left; Member.State says which.
+	EventLeave
+)
+
+func (t EventType) String() string {
+	switch t {
+	case EventJoin:
+		return "join"
+	case EventUpdate:
+		return "update"
+	case EventLeave:
+		return "leave"
+	}
+	return "EventType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Event is a change to the member table; Member is the entry after it.
+type Event struct {
+	Type   EventType
+	Member Member
+}
+
+// table is the member table. It is not safe for concurrent use; Gossip
+// guards it. Time is an input: every change carries now.
+type table struct {
+	members   map[string]Member
+	retention time.Duration
+}
+
+func newTable(retention time.Duration) *table {
+	return &table{members: map[string]Member{}, retention: retention}
+}
+
+// alive records that m is alive: a new member, one that came back, or an
+// update of an alive one. It returns the event to report.
+func (t *table) alive(m Member, now time.Time) Event {
+	old, known := t.members[m.Name]
+	m.State = Alive
+	m.Since = now
+	ev := EventJoin
+	if known && old.State == Alive {
+		m.Since = old.Since
+		ev = EventUpdate
+	}
+	t.members[m.Name] = m
+	t.prune(now)
+	return Event{Type: ev, Member: m}
+}
+
+// gone records that m is dead, or left if its last metadata said it was
+// leaving.
+func (t *table) gone(m Member, now time.Time) Event {
+	m.State = Dead
+	if m.Meta.Leaving {
+		m.State = Left
+	}
+	m.Since = now
+	t.members[m.Name] = m
+	t.prune(now)
+	return Event{Type: EventLeave, Member: m}
+}
+
+// prune forgets members dead or departed for longer than the retention.
+func (t *table) prune(now time.Time) {
+	for name, m := range t.members {
+		if m.State != Alive && now.Sub(m.Since) > t.retention {
+			delete(t.members, name)
+		}
+	}
+}
+
+func (t *table) get(name string) (Member, bool) {
+	m, ok := t.members[name]
+	return m, ok
+}
+
+// list returns a copy sorted by name.
+func (t *table) list(now time.Time) []Member {
+	t.prune(now)
+	out := make([]Member, 0, len(t.members))
+	for _, m := range t.members {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}

@@ -1,0 +1,90 @@
+package gossip
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTableLifecycle(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	tb := newTable(time.Hour)
+	m := Member{Name: "b", Addr: "10.0.0.2", Port: 7946, Meta: Meta{Zone: "z1"}}
+
+	ev := tb.alive(m, at(0))
+	if ev.Type != EventJoin || ev.Member.State != Alive || !ev.Member.Since.Equal(at(0)) {
+		t.Fatalf("first sight: %+v", ev)
+	}
+	m.Meta.Role = RoleVoter
+	ev = tb.alive(m, at(5))
+	if ev.Type != EventUpdate || !ev.Member.Since.Equal(at(0)) || ev.Member.Meta.Role != RoleVoter {
+		t.Fatalf("update must keep Since and carry the new meta: %+v", ev)
+	}
+	ev = tb.gone(m, at(10))
+	if ev.Type != EventLeave || ev.Member.State != Dead || !ev.Member.Since.Equal(at(10)) {
+		t.Fatalf("death: %+v", ev)
+	}
+	ev = tb.alive(m, at(20))
+	if ev.Type != EventJoin || ev.Member.State != Alive || !ev.Member.Since.Equal(at(20)) {
+		t.Fatalf("comeback: %+v", ev)
+	}
+	leaving := m
+	leaving.Meta.Leaving = true
+	tb.alive(leaving, at(30))
+	ev = tb.gone(leaving, at(31))
+	if ev.Member.State != Left {
+		t.Fatalf("a member whose last meta said leaving is Left, got %+v", ev)
+	}
+
+	// Retention: forgotten only after DeadRetention, alive members never.
+	tb.alive(Member{Name: "a"}, at(0))
+	if got := tb.list(at(31).Add(time.Hour)); len(got) != 2 {
+		t.Fatalf("at exactly the retention both remain: %v", got)
+	}
+	got := tb.list(at(32).Add(time.Hour))
+	if len(got) != 1 || got[0].Name != "a" {
+		t.Fatalf("after the retention only the alive member remains: %v", got)
+	}
+}
+
+func TestTableListSortedCopy(t *testing.T) {
+	tb := newTable(time.Hour)
+	now := time.Now()
+	for _, n := range []string{"c", "a", "b"} {
+		tb.alive(Member{Name: n}, now)
+	}
+	l := tb.list(now)
+	if l[0].Name != "a" || l[1].Name != "b" || l[2].Name != "c" {
+		t.Fatalf("not sorted: %v", l)
+	}
+	l[0].Name = "mutated"
+	if _, ok := tb.get("a"); !ok {
+		t.Fatal("list must return a copy")
+	}
+}
+
+func TestLogBridgeLevels(t *testing.T) {
+	var buf bytes.Buffer
+	l := newMemberlistLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	l.Printf("[DEBUG] memberlist: noisy detail")
+	l.Printf("[INFO] memberlist: Marking b as failed")
+	l.Printf("[WARN] memberlist: refuting")
+	l.Printf("[ERR] memberlist: failed to receive: no installed keys could decrypt the message")
+	out := buf.String()
+	if strings.Contains(out, "noisy detail") {
+		t.Error("debug line passed an Info logger")
+	}
+	for _, want := range []string{
+		`level=INFO msg="Marking b as failed"`,
+		`level=WARN msg=refuting`,
+		`level=ERROR msg="failed to receive: no installed keys could decrypt the message"`,
+		`component=memberlist`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %s in:\n%s", want, out)
+		}
+	}
+}
