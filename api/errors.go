@@ -96,11 +96,6 @@ func formatValue(v any) string {
 		return "null"
 	case string:
 		return strconv.Quote(x)
-	case *string:
-		if x == nil {
-			return "null"
-		}
-		return strconv.Quote(*x)
 	case Quantity:
 		return strconv.Quote(string(x))
 	case IntOrString:
@@ -113,8 +108,11 @@ func formatValue(v any) string {
 			return "null"
 		}
 		return formatValue(*x)
-	case map[string]string:
-		b, _ := json.Marshal(x)
+	case bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
+		return fmt.Sprint(x)
+	}
+	// Anything structured prints as the JSON a manifest would hold.
+	if b, err := json.Marshal(v); err == nil {
 		return string(b)
 	}
 	return fmt.Sprint(v)
@@ -206,13 +204,47 @@ func (l FieldErrors) Sorted() FieldErrors {
 		}
 		out = append(out, e)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	sort.SliceStable(out, func(i, j int) bool { return pathLess(out[i].Path, out[j].Path) })
 	if len(out) > MaxFieldErrors {
 		more = len(out) - MaxFieldErrors
 		out = out[:MaxFieldErrors:MaxFieldErrors]
 		out = append(out, FieldError{Type: ErrorTooMany, Detail: fmt.Sprintf("and %d more errors", more)})
 	}
 	return out
+}
+
+// pathLess orders paths as text, except that runs of digits compare as
+// numbers, so that containers[2] comes before containers[10].
+func pathLess(a, b string) bool {
+	for a != "" && b != "" {
+		if isDigit(a[0]) && isDigit(b[0]) {
+			i, j := digitRun(a), digitRun(b)
+			na, nb := strings.TrimLeft(a[:i], "0"), strings.TrimLeft(b[:j], "0")
+			if len(na) != len(nb) {
+				return len(na) < len(nb)
+			}
+			if na != nb {
+				return na < nb
+			}
+			a, b = a[i:], b[j:]
+			continue
+		}
+		if a[0] != b[0] {
+			return a[0] < b[0]
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) < len(b)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func digitRun(s string) int {
+	i := 0
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	return i
 }
 
 // HasType reports whether some error in the list has type t.
