@@ -31,7 +31,7 @@ const (
 	// MinNodePort and MaxNodePort bound a Service's nodePort.
 	MinNodePort = 30000
 	MaxNodePort = 32767
-	// MaxProbeWeight bounds the weight of a preferred scheduling term.
+	// MaxSchedulingWeight bounds the weight of a preferred scheduling term.
 	MaxSchedulingWeight = 100
 )
 
