@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"context"
+	"errors"
 	"log"
 	"log/slog"
 	"strings"
@@ -36,6 +37,9 @@ func (b logBridge) Write(p []byte) (int, error) {
 		}
 	}
 	line = strings.TrimPrefix(line, "memberlist: ")
+	if looksLikeKeyMismatch(errors.New(line)) {
+		line += " (a node with a different --gossip-key?)"
+	}
 	b.log.Log(context.Background(), level, line)
 	return len(p), nil
 }

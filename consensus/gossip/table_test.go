@@ -80,7 +80,7 @@ func TestLogBridgeLevels(t *testing.T) {
 	for _, want := range []string{
 		`level=INFO msg="Marking b as failed"`,
 		`level=WARN msg=refuting`,
-		`level=ERROR msg="failed to receive: no installed keys could decrypt the message"`,
+		`level=ERROR msg="failed to receive: no installed keys could decrypt the message (a node with a different --gossip-key?)"`,
 		`component=memberlist`,
 	} {
 		if !strings.Contains(out, want) {
