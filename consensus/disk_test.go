@@ -91,10 +91,10 @@ func testTCPCluster(t *testing.T, tlsConfig *tls.Config) {
 		c.start(cfg)
 	}
 	c.join()
-	lead := c.leader()
 	for i := 0; i < 10; i++ {
-		propose(t, lead, createOp(configMap("default", fmt.Sprintf("cm-%d", i), 256)))
+		c.propose(createOp(configMap("default", fmt.Sprintf("cm-%d", i), 256)))
 	}
+	lead := c.leader()
 	key := store.Key{Kind: "ConfigMap", Namespace: "default", Name: "cm-9"}
 	for _, f := range c.followers() {
 		waitFor(t, 10*time.Second, "the write on "+f.cfg.ID, func() bool {
@@ -102,7 +102,7 @@ func testTCPCluster(t *testing.T, tlsConfig *tls.Config) {
 			return err == nil
 		})
 	}
-	c.converged(lead.Store().Revision())
+	c.converged(c.leader().Store().Revision())
 	for _, sv := range lead.Status().Voters {
 		if sv.Suffrage != "Voter" || sv.Addr == "" {
 			t.Fatalf("configuration: %+v", lead.Status().Voters)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -140,14 +141,29 @@ func (c *cluster) start(cfg Config) {
 // every node knows the same leader.
 func (c *cluster) join() {
 	c.t.Helper()
-	first := c.nodes[0]
-	waitFor(c.t, 10*time.Second, "node0 to lead", first.IsLeader)
+	waitFor(c.t, 10*time.Second, "node0 to lead", c.nodes[0].IsLeader)
 	for _, nd := range c.nodes[1:] {
-		_, addr := nd.cfg.ID, nd.localAddr()
-		if err := first.AddVoter(ctxTimeout(c.t, 10*time.Second), nd.cfg.ID, string(addr)); err != nil {
-			c.t.Fatalf("add voter %s: %v", nd.cfg.ID, err)
-		}
+		// AddVoter is idempotent: retry on whoever leads if leadership moves.
+		var err error
+		waitFor(c.t, 20*time.Second, "add voter "+nd.cfg.ID, func() bool {
+			err = c.anyLeader().AddVoter(ctxTimeout(c.t, 10*time.Second), nd.cfg.ID, string(nd.localAddr()))
+			if err != nil && !retryable(err) {
+				c.t.Fatalf("add voter %s: %v", nd.cfg.ID, err)
+			}
+			return err == nil
+		})
 	}
+	// Every node must know the whole configuration before a test kills the
+	// leader: a node that missed the last AddVoter refuses votes from the
+	// server it does not know, and the survivors could not elect anyone.
+	waitFor(c.t, 10*time.Second, "every node to know every voter", func() bool {
+		for _, nd := range c.nodes {
+			if len(nd.Status().Voters) != len(c.nodes) {
+				return false
+			}
+		}
+		return true
+	})
 	c.leader()
 }
 
@@ -175,6 +191,23 @@ func (c *cluster) leader() *Node {
 			}
 		}
 		return true
+	})
+	return lead
+}
+
+// anyLeader waits until some live node believes it leads (nodes not yet
+// added to the configuration do not know the leader).
+func (c *cluster) anyLeader() *Node {
+	c.t.Helper()
+	var lead *Node
+	waitFor(c.t, 10*time.Second, "a leader", func() bool {
+		for _, nd := range c.live() {
+			if nd.IsLeader() {
+				lead = nd
+				return true
+			}
+		}
+		return false
 	})
 	return lead
 }
@@ -233,4 +266,37 @@ func (c *cluster) converged(rev int64) {
 		}
 		return true
 	})
+}
+
+// retryable reports whether a proposal failed only because leadership moved.
+func retryable(err error) bool {
+	return errors.Is(err, ErrOutcomeUnknown) || errors.As(err, new(*ErrNotLeader))
+}
+
+// propose writes ops through whichever node leads, retrying while
+// leadership moves (tests share two cores with other work, and elections
+// happen). After an attempt with an unknown outcome, ErrAlreadyExists from
+// a create counts as success: the earlier attempt committed.
+func (c *cluster) propose(ops ...store.Op) []store.Result {
+	c.t.Helper()
+	unknown := false
+	var res []store.Result
+	waitFor(c.t, 20*time.Second, "a proposal to commit", func() bool {
+		var err error
+		res, err = c.leader().Propose(ctxTimeout(c.t, 10*time.Second), ops)
+		if err != nil {
+			if !retryable(err) {
+				c.t.Fatalf("propose: %v", err)
+			}
+			unknown = unknown || errors.Is(err, ErrOutcomeUnknown)
+			return false
+		}
+		return true
+	})
+	for i, r := range res {
+		if r.Err != nil && !(unknown && ops[i].Type == store.OpCreate && errors.Is(r.Err, store.ErrAlreadyExists)) {
+			c.t.Fatalf("propose: op %d: %v", i, r.Err)
+		}
+	}
+	return res
 }
