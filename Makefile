@@ -29,7 +29,7 @@ testrace: ## Unit and in-process tests with the race detector, no lint.
 
 .PHONY: fuzz
 fuzz: ## Fuzz manifest decoding for FUZZTIME (default 10s).
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeManifests$$' -fuzztime $(FUZZTIME) ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeManifests$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./api
 
 .PHONY: integ
 integ: ## Integration tests (root: namespaces, containerd, CNI, nftables).

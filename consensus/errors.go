@@ -49,3 +49,7 @@ func (e *ErrNotLeader) Error() string {
 	}
 	return fmt.Sprintf("consensus: not the leader; the leader is %s at %s", e.LeaderID, e.LeaderAddr)
 }
+
+// LeaderAddress is the Raft address of the leader, or "" when none is known.
+// The API server names it in its 503 answer until writes are forwarded.
+func (e *ErrNotLeader) LeaderAddress() string { return e.LeaderAddr }
