@@ -54,11 +54,20 @@ const applyOpsVersion = 1
 // fails on an op whose object is of a kind the api registry does not know,
 // which a replica could not decode.
 func EncodeApplyOps(ops []store.Op) ([]byte, error) {
+	body, err := encodeOpsBody(ops)
+	if err != nil {
+		return nil, err
+	}
+	return assembleApplyOps(len(ops), body), nil
+}
+
+// encodeOpsBody encodes the per-op part of an ApplyOpsType payload. Bodies
+// of several callers concatenate into one command (assembleApplyOps), which
+// is how the proposal batcher turns many Propose calls into one log entry
+// while each caller pays for encoding its own objects.
+func encodeOpsBody(ops []store.Op) ([]byte, error) {
 	var buf bytes.Buffer
-	buf.Grow(64 + 512*len(ops))
-	buf.WriteByte(byte(ApplyOpsType))
-	buf.WriteByte(applyOpsVersion)
-	putUvarint(&buf, uint64(len(ops)))
+	buf.Grow(512 * len(ops))
 	for i, op := range ops {
 		buf.WriteByte(byte(op.Type))
 		if op.Object == nil {
@@ -82,6 +91,24 @@ func EncodeApplyOps(ops []store.Op) ([]byte, error) {
 		buf.Write(tmp[:binary.PutVarint(tmp[:], op.ResourceVersion)])
 	}
 	return buf.Bytes(), nil
+}
+
+// assembleApplyOps frames count ops, already encoded back to back in the
+// bodies, as one ApplyOpsType command.
+func assembleApplyOps(count int, bodies ...[]byte) []byte {
+	size := 2 + binary.MaxVarintLen64
+	for _, b := range bodies {
+		size += len(b)
+	}
+	var buf bytes.Buffer
+	buf.Grow(size)
+	buf.WriteByte(byte(ApplyOpsType))
+	buf.WriteByte(applyOpsVersion)
+	putUvarint(&buf, uint64(count))
+	for _, b := range bodies {
+		buf.Write(b)
+	}
+	return buf.Bytes()
 }
 
 // DecodeApplyOps decodes the payload of an ApplyOpsType command (the bytes

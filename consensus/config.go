@@ -216,5 +216,6 @@ func (c Config) raftConfig(logger hclog.Logger) *raft.Config {
 	// AppendEntries: the difference between hundreds and thousands of
 	// writes per second with many writers.
 	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 256
 	return rc
 }

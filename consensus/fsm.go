@@ -1,7 +1,7 @@
 package consensus
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -119,26 +119,12 @@ func (f *fsm) waitApplied(ctx context.Context, index uint64, stop <-chan struct{
 // then the store's own snapshot.
 const snapshotVersion = 1
 
-// Snapshot implements raft.FSM. It serialises the whole store into memory
-// here, on the FSM goroutine, so that Persist can run while later entries
-// are applied.
-//
-// Trade-off: this blocks Apply for the time it takes to encode the store,
-// and holds a second copy of the state in memory until Persist finishes.
-// Shoal's store is small (megabytes), so it costs milliseconds every
-// SnapshotThreshold entries. A store with copy-on-write (immutable) indexes
-// could hand out a point-in-time view in O(1) instead and stream it from
-// Persist; that change stays inside this method.
+// Snapshot implements raft.FSM. On the FSM goroutine it only captures a
+// point-in-time view of the store (one pointer per object: stored objects
+// are immutable), so Apply is held up for microseconds; Persist, which runs
+// concurrently with later Applies, does the encoding and writing.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	var buf bytes.Buffer
-	var hdr [9]byte
-	hdr[0] = snapshotVersion
-	binary.BigEndian.PutUint64(hdr[1:], f.AppliedIndex())
-	buf.Write(hdr[:])
-	if err := f.store.Snapshot(&buf); err != nil {
-		return nil, fmt.Errorf("consensus: snapshot store: %w", err)
-	}
-	return &fsmSnapshot{data: buf.Bytes()}, nil
+	return &fsmSnapshot{applied: f.AppliedIndex(), frozen: f.store.Capture()}, nil
 }
 
 // Restore implements raft.FSM: it replaces the store's content with the
@@ -159,14 +145,28 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-type fsmSnapshot struct{ data []byte }
+type fsmSnapshot struct {
+	applied uint64
+	frozen  *store.Frozen
+}
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := sink.Write(s.data); err != nil {
+	var hdr [9]byte
+	hdr[0] = snapshotVersion
+	binary.BigEndian.PutUint64(hdr[1:], s.applied)
+	w := bufio.NewWriterSize(sink, 256<<10)
+	_, err := w.Write(hdr[:])
+	if err == nil {
+		_, err = s.frozen.WriteTo(w)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("consensus: persist snapshot: %w", err)
 	}
 	return sink.Close()
 }
 
-func (s *fsmSnapshot) Release() { s.data = nil }
+func (s *fsmSnapshot) Release() { s.frozen = nil }

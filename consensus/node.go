@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 
 	"github.com/shoal-dev/shoal/consensus/store"
 )
@@ -31,6 +32,10 @@ type Node struct {
 	shutdownCh   chan struct{}
 	shutdownOnce sync.Once
 	shutdownErr  error
+
+	proposeCh   chan *proposal // to runBatcher
+	inflight    chan struct{}  // one token per entry in raft
+	batcherDone chan struct{}
 
 	leaderMu   sync.Mutex
 	leaderNow  bool
@@ -75,12 +80,15 @@ func NewNode(cfg Config, st *store.Store) (*Node, error) {
 		logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
 	}
 	n := &Node{
-		cfg:        cfg,
-		logger:     logger,
-		st:         st,
-		fsm:        newFSM(st, logger.Named("fsm")),
-		shutdownCh: make(chan struct{}),
-		leaderDone: make(chan struct{}),
+		cfg:         cfg,
+		logger:      logger,
+		st:          st,
+		fsm:         newFSM(st, logger.Named("fsm")),
+		shutdownCh:  make(chan struct{}),
+		leaderDone:  make(chan struct{}),
+		proposeCh:   make(chan *proposal, proposeQueue),
+		inflight:    make(chan struct{}, maxInflightBatches),
+		batcherDone: make(chan struct{}),
 	}
 	ok := false
 	defer func() {
@@ -101,7 +109,18 @@ func NewNode(cfg Config, st *store.Store) (*Node, error) {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("consensus: DataDir: %w", err)
 		}
-		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+		bolt, err := raftboltdb.New(raftboltdb.Options{
+			Path: filepath.Join(cfg.DataDir, "raft.db"),
+			// The log is still fsynced on every commit; only bolt's free-page
+			// list is not written out (it is rebuilt by scanning on open).
+			// That removes pages from every commit of a log that is appended
+			// and truncated all day, as Consul's raft_boltdb settings do.
+			BoltOptions: &bbolt.Options{
+				Timeout:        time.Second,
+				NoFreelistSync: true,
+				FreelistType:   bbolt.FreelistMapType,
+			},
+		})
 		if err != nil {
 			return nil, fmt.Errorf("consensus: open raft.db: %w", err)
 		}
@@ -155,6 +174,7 @@ func NewNode(cfg Config, st *store.Store) (*Node, error) {
 	n.raft = r
 	ok = true
 	go n.fanOutLeadership(r.LeaderCh())
+	go n.runBatcher()
 	return n, nil
 }
 
@@ -204,7 +224,8 @@ func (n *Node) localAddr() raft.ServerAddress {
 	return ""
 }
 
-// Propose replicates ops as one Raft entry and returns the FSM's result of
+// Propose replicates ops in one Raft entry (which may also carry other
+// callers' ops, see batch.go) and returns the FSM's result of
 // each op, in order. Each op succeeds or fails on its own (see store.Op);
 // the error is about the entry: *ErrNotLeader on a follower, ErrShutdown,
 // or ErrOutcomeUnknown (joined with ctx.Err() when ctx ended first) when the
@@ -219,19 +240,25 @@ func (n *Node) Propose(ctx context.Context, ops []store.Op) ([]store.Result, err
 	if n.raft.State() != raft.Leader {
 		return nil, n.notLeader()
 	}
-	cmd, err := EncodeApplyOps(ops)
+	body, err := encodeOpsBody(ops)
 	if err != nil {
 		return nil, err
 	}
-	f := n.raft.Apply(cmd, n.enqueueTimeout(ctx))
-	if err := n.await(ctx, f); err != nil {
-		return nil, submitted(n.translate(err))
+	p := &proposal{ctx: ctx, body: body, count: len(ops), done: make(chan proposalResult, 1)}
+	select {
+	case n.proposeCh <- p:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-n.shutdownCh:
+		return nil, ErrShutdown
 	}
-	res, ok := f.Response().([]store.Result)
-	if !ok {
-		return nil, fmt.Errorf("consensus: FSM returned %T for an apply-ops entry", f.Response())
+	select {
+	case r := <-p.done:
+		return r.res, r.err
+	case <-ctx.Done():
+		// The ops may be in an entry already: their fate is unknown.
+		return nil, submitted(ctx.Err())
 	}
-	return res, nil
 }
 
 // ReadBarrier returns once the local store reflects every write committed
@@ -405,6 +432,7 @@ func overwrite(ch chan bool, v bool) {
 func (n *Node) Shutdown() error {
 	n.shutdownOnce.Do(func() {
 		close(n.shutdownCh)
+		<-n.batcherDone
 		err := n.raft.Shutdown().Error()
 		<-n.leaderDone
 		n.shutdownErr = errors.Join(err, n.closeOwned())
@@ -493,3 +521,6 @@ func (n *Node) translate(err error) error {
 	}
 	return err
 }
+
+// Addr is the Raft address this node listens on (what others dial).
+func (n *Node) Addr() string { return string(n.localAddr()) }
