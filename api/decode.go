@@ -242,6 +242,12 @@ func DecodeInto(data []byte, obj Object) error {
 	if obj == nil || reflect.ValueOf(obj).IsNil() {
 		return errors.New("api: DecodeInto needs a non-nil object")
 	}
+	if len(data) > MaxManifestBytes {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(data), MaxManifestBytes)
+	}
+	if info, ok := LookupKind(KindOf(obj)); ok && fastDecodeJSON(data, obj, info) {
+		return nil
+	}
 	g, err := oneDocument(data)
 	if err != nil {
 		return err

@@ -29,8 +29,13 @@ func FuzzDecodeManifests(f *testing.F) {
 	f.Add([]byte(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"data":{"k":"YWJj"}}`))
 	f.Add([]byte("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80, targetPort: http}]}\n"))
 	f.Add([]byte("---\n--- # c\n...\n"))
+	f.Add([]byte(`{"metadata":{"name":"a","Name":"b"},"data":{"x":"1"}}`))
+	f.Add([]byte(`{"metadata":{"name":"a","name":"b"}}`))
+	f.Add([]byte(`{"kind":"ConfigMap","metadata":{"name":"a","labels":{"k\u0041":"v"}},"data":{"k":"v"}}`))
+	f.Add([]byte(`{"spec":{"replicas":3,"selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"i"}]}}}}`))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkFastPathAgrees(t, data)
 		objs, err := DecodeManifests(data)
 		if err != nil {
 			return
@@ -66,4 +71,27 @@ func mustJSON(t *testing.T, o Object) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// checkFastPathAgrees: whatever DecodeInto's fast path accepts, the slow
+// path accepts too, with the same result.
+func checkFastPathAgrees(t *testing.T, data []byte) {
+	for _, kind := range []string{"ConfigMap", "Deployment", "Pod", "Service", "Secret"} {
+		info, _ := LookupKind(kind)
+		fast := info.New()
+		if !fastDecodeJSON(data, fast, info) {
+			continue
+		}
+		g, err := oneDocument(data)
+		if err != nil {
+			t.Fatalf("%s: the fast path accepted what the slow path rejects: %v", kind, err)
+		}
+		slow := info.New()
+		if _, errs := decodeGeneric(g, slow); errs != nil {
+			t.Fatalf("%s: the fast path accepted what the slow path rejects: %v", kind, errs)
+		}
+		if a, b := mustJSON(t, fast), mustJSON(t, slow); a != b {
+			t.Fatalf("%s: the paths disagree:\nfast %s\nslow %s", kind, a, b)
+		}
+	}
 }
