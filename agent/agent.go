@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -33,6 +34,8 @@ type Config struct {
 	Dev bool
 	// Raft overrides the consensus settings; zero means consensus.DefaultConfig.
 	Raft *consensus.Config
+	// Pprof serves Go's profiler under /debug/pprof/ on the API address.
+	Pprof bool
 	// Logger receives the agent's logs.
 	Logger *slog.Logger
 }
@@ -125,6 +128,7 @@ func New(cfg Config) (*Agent, error) {
 		Reader:  st,
 		Clock:   time.Now,
 		Status:  func() any { return node.Status() },
+		Voters:  node,
 		Logger:  log,
 	})
 	if err != nil {
@@ -155,7 +159,16 @@ func (a *Agent) Start() error {
 		return fmt.Errorf("http-addr: %w", err)
 	}
 	a.ln = ln
-	a.http = &http.Server{Handler: a.server.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	handler := a.server.Handler()
+	if a.cfg.Pprof {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/", handler)
+		handler = mux
+	}
+	a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	// Open watch streams end on shutdown instead of holding it for its timeout.
 	a.http.RegisterOnShutdown(a.server.Close)
 	go func() {

@@ -104,9 +104,10 @@ func (p *proposer) create(ctx context.Context, info api.KindInfo, obj api.Object
 		}
 	}
 	generated := m.Name == "" && m.GenerateName != ""
+	// obj belongs to this request and Propose only encodes it, so each
+	// attempt may reuse it.
+	next, nm := obj, m
 	for attempt := 1; ; attempt++ {
-		next := obj.DeepCopyObject()
-		nm := next.GetObjectMeta()
 		if generated {
 			nm.Name = generateName(nm.GenerateName)
 		}

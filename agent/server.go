@@ -67,6 +67,8 @@ type ServerConfig struct {
 	RequestTimeout time.Duration
 	// Status, if set, is served as JSON at /v1/cluster/raft.
 	Status func() any
+	// Voters, if set, serves /v1/cluster/raft/voters (manual voter changes).
+	Voters VoterAdmin
 	// Version is served at /version; empty means "dev".
 	Version string
 	// Logger receives request errors; nil means slog.Default().
@@ -139,6 +141,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.mux.HandleFunc("/healthz", s.serveHealthz)
 	s.mux.HandleFunc("/version", s.serveVersion)
 	s.mux.HandleFunc("/v1/cluster/raft", s.serveRaft)
+	s.mux.HandleFunc("/v1/cluster/raft/voters", s.serveVoters)
+	s.mux.HandleFunc("/v1/cluster/raft/voters/", s.serveVoters)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, api.NewStatusError(http.StatusNotFound, api.ReasonNotFound, nil,
 			"the server could not find the requested resource %q", r.URL.Path))

@@ -254,8 +254,19 @@ func objectInfo(obj Object) (KindInfo, Object, error) {
 	return k, out, nil
 }
 
-// Get reads one object.
+// Get reads one object, linearizably.
 func (c *Client) Get(ctx context.Context, kind, ns, name string) (Object, error) {
+	return c.GetWithOptions(ctx, kind, ns, name, GetOptions{})
+}
+
+// GetOptions tune a Get.
+type GetOptions struct {
+	// Stale reads the agent's local copy, which may lag the leader.
+	Stale bool
+}
+
+// GetWithOptions reads one object.
+func (c *Client) GetWithOptions(ctx context.Context, kind, ns, name string, opts GetOptions) (Object, error) {
 	k, err := lookupClientKind(kind)
 	if err != nil {
 		return nil, err
@@ -263,8 +274,12 @@ func (c *Client) Get(ctx context.Context, kind, ns, name string) (Object, error)
 	if name == "" {
 		return nil, errors.New("get: name must not be empty")
 	}
+	var q url.Values
+	if opts.Stale {
+		q = url.Values{"stale": {"true"}}
+	}
 	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodGet, resourcePath(k, ns, name, false), nil, nil, &raw); err != nil {
+	if err := c.do(ctx, http.MethodGet, resourcePath(k, ns, name, false), q, nil, &raw); err != nil {
 		return nil, err
 	}
 	return decodeTyped(k, raw)
@@ -504,6 +519,26 @@ func equalStringMaps(a, b map[string]string) bool {
 func (c *Client) ClusterRaft(ctx context.Context) (json.RawMessage, error) {
 	var raw json.RawMessage
 	if err := c.do(ctx, http.MethodGet, "/v1/cluster/raft", nil, nil, &raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// AddVoter asks the leader to add the agent id, whose Raft listens at addr,
+// as a voter. It returns the Raft status afterwards.
+func (c *Client) AddVoter(ctx context.Context, id, addr string) (json.RawMessage, error) {
+	var raw json.RawMessage
+	body := map[string]string{"id": id, "address": addr}
+	if err := c.do(ctx, http.MethodPost, "/v1/cluster/raft/voters", nil, body, &raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// RemoveServer asks the leader to remove id from the Raft configuration.
+func (c *Client) RemoveServer(ctx context.Context, id string) (json.RawMessage, error) {
+	var raw json.RawMessage
+	if err := c.do(ctx, http.MethodDelete, "/v1/cluster/raft/voters/"+url.PathEscape(id), nil, nil, &raw); err != nil {
 		return nil, err
 	}
 	return raw, nil

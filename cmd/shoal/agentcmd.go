@@ -20,6 +20,7 @@ func runAgent(ctx context.Context, args []string, out, errOut io.Writer) error {
 	raftAddr := fs.String("raft-addr", "", "Raft listen address (default "+def.RaftAddr+", -dev: 127.0.0.1:7071)")
 	bootstrap := fs.Bool("bootstrap", false, "form a new one-voter cluster if this agent has no Raft state")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	pprofOn := fs.Bool("pprof", false, "serve Go's profiler under /debug/pprof/ on the API address")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -44,6 +45,7 @@ func runAgent(ctx context.Context, args []string, out, errOut io.Writer) error {
 		cfg.RaftAddr = *raftAddr
 	}
 	cfg.Bootstrap = cfg.Bootstrap || *bootstrap
+	cfg.Pprof = *pprofOn
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("log-level: %v", err)

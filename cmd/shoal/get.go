@@ -51,7 +51,7 @@ func runGet(ctx context.Context, args []string, out, errOut io.Writer) error {
 			return fmt.Errorf("-l: a selector cannot be combined with names")
 		}
 		for _, name := range pos[1:] {
-			o, err := c.Get(ctx, k.Kind, ns, name)
+			o, err := c.GetWithOptions(ctx, k.Kind, ns, name, api.GetOptions{Stale: *stale})
 			if err != nil {
 				return err
 			}

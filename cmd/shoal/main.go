@@ -26,6 +26,7 @@ var commands = map[string]command{
 	"describe": {"show one object in detail", runDescribe},
 	"delete":   {"delete objects by manifest or by kind and name", runDelete},
 	"status":   {"show the control plane: leader, voters, indexes", runStatus},
+	"raft":     {"change the Raft voters by hand: add-voter ID ADDR, remove ID", runRaft},
 	"version":  {"print the version", runVersion},
 }
 

@@ -20,9 +20,29 @@ import (
 // startAgent runs a one-node agent on loopback for the CLI to talk to.
 func startAgent(t *testing.T) string {
 	t.Helper()
+	a := newAgent(t, "cli-test", true)
+	addr := "http://" + a.Addr()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if code, _, _ := shoal(t, "get", "namespace", "default", "--server", addr); code == 0 {
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("agent did not become ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// newAgent starts an agent on loopback ports; bootstrap makes it form its
+// own one-voter cluster.
+func newAgent(t *testing.T, name string, bootstrap bool) *agent.Agent {
+	t.Helper()
 	rc := consensus.TestConfig()
 	cfg := agent.DevConfig()
-	cfg.NodeName = "cli-test"
+	cfg.NodeName = name
+	cfg.Dev = bootstrap
+	cfg.Bootstrap = bootstrap
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.RaftAddr = "127.0.0.1:0"
@@ -40,17 +60,7 @@ func startAgent(t *testing.T) string {
 	wg.Add(1)
 	go func() { defer wg.Done(); a.Run(ctx) }()
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	addr := "http://" + a.Addr()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if code, _, _ := shoal(t, "get", "namespace", "default", "--server", addr); code == 0 {
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("agent did not become ready")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return a
 }
 
 func shoal(t *testing.T, args ...string) (int, string, string) {
@@ -228,5 +238,56 @@ func TestFormatAge(t *testing.T) {
 	}
 	if got := formatAge(time.Time{}, now); got != "<unknown>" {
 		t.Errorf("zero time: %q", got)
+	}
+}
+
+// TestCLIRaftVoters grows a cluster by hand with `shoal raft add-voter`:
+// a write on the leader then reaches the new voter's store.
+func TestCLIRaftVoters(t *testing.T) {
+	leader := newAgent(t, "v1", true)
+	follower := newAgent(t, "v2", false)
+	addr := "http://" + leader.Addr()
+	t.Setenv("SHOAL_ADDR", addr)
+	deadline := time.Now().Add(10 * time.Second)
+	for !leader.Node().IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatal("v1 did not become leader")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	out := mustShoal(t, "raft", "add-voter", "v2", follower.Node().Addr())
+	if !strings.Contains(out, "v2 added as a voter") {
+		t.Errorf("add-voter: %s", out)
+	}
+	out = mustShoal(t, "status")
+	if !strings.Contains(out, "v2") {
+		t.Errorf("status after add-voter lacks v2:\n%s", out)
+	}
+	cm := filepath.Join(t.TempDir(), "cm.yaml")
+	os.WriteFile(cm, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: replicated}\ndata: {k: v}\n"), 0o644)
+	mustShoal(t, "apply", "-f", cm)
+	followerAddr := "http://" + follower.Addr()
+	for {
+		code, _, _ := shoal(t, "get", "configmap", "replicated", "--stale", "--server", followerAddr)
+		if code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the write never reached the new voter")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A follower refuses configuration changes and names the leader.
+	code, _, errOut := shoal(t, "raft", "remove", "v1", "--server", followerAddr)
+	if code != 1 || !strings.Contains(errOut, "not the leader") {
+		t.Errorf("remove on a follower: exit %d, %s", code, errOut)
+	}
+	code, _, errOut = shoal(t, "raft", "add-voter", "v3", "not-an-address")
+	if code != 1 || !strings.Contains(errOut, "address") {
+		t.Errorf("bad address: exit %d, %s", code, errOut)
+	}
+	out = mustShoal(t, "raft", "remove", "v2")
+	if !strings.Contains(out, "v2 removed") {
+		t.Errorf("remove: %s", out)
 	}
 }

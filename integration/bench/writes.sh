@@ -12,5 +12,6 @@ if ! command -v etcd >/dev/null; then
 fi
 mkdir -p bin
 (cd integration/bench/etcdload && go build -o ../../../bin/etcdload .)
+make build
 go build -o bin/writes ./integration/bench/writes
 bin/writes -etcd "$(command -v etcd)" -etcdload bin/etcdload "$@"

@@ -1,6 +1,7 @@
 // Command writes measures the write path of Shoal's replicated store as a
-// client sees it: three voters with their Raft logs on disk, talking over
-// loopback TCP, and writers creating 1 KiB ConfigMaps through the HTTP API.
+// client sees it: three `shoal agent` processes, voters with their Raft logs
+// on disk, talking over loopback TCP, and writers creating 1 KiB ConfigMaps
+// through the HTTP API.
 // In the same run it measures etcd (three members on loopback, 1 KiB puts
 // through etcd's v3 client, via the etcdload program) and prints the ratio.
 // Rounds alternate between the two systems so that machine noise hits both.
@@ -9,28 +10,27 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
-
-	"github.com/shoal-dev/shoal/agent"
-	"github.com/shoal-dev/shoal/consensus"
 )
+
+// profileLeader, if set, is where a 4 s CPU profile of the Shoal leader
+// taken at the start of the load goes.
+var profileLeader string
 
 type result struct {
 	system   string
@@ -49,21 +49,12 @@ func main() {
 	maxOps := flag.Int("max-ops", 200000, "cap on writes per load run")
 	etcdBin := flag.String("etcd", "/usr/bin/etcd", "etcd server binary; empty skips etcd")
 	etcdLoad := flag.String("etcdload", "bin/etcdload", "the etcdload program")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the Shoal rounds to this file")
+	shoalBin := flag.String("shoal", "bin/shoal", "the shoal binary")
 	skipEtcd := flag.Bool("skip-etcd", false, "measure Shoal only")
+	flag.StringVar(&profileLeader, "profile-leader", "", "write a CPU profile of the Shoal leader during the first load to this file")
 	flag.Parse()
 	if *skipEtcd {
 		*etcdBin = ""
-	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fatalf("-cpuprofile: %v", err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fatalf("-cpuprofile: %v", err)
-		}
-		defer pprof.StopCPUProfile()
 	}
 
 	var writers []int
@@ -84,7 +75,7 @@ func main() {
 	var results []result
 	for r := 1; r <= *rounds; r++ {
 		fmt.Printf("round %d/%d\n", r, *rounds)
-		res, err := shoalRound(writers, *duration, *size, *maxOps)
+		res, err := shoalRound(*shoalBin, writers, *duration, *size, *maxOps)
 		if err != nil {
 			fatalf("shoal round %d: %v", r, err)
 		}
@@ -100,9 +91,7 @@ func main() {
 	report(os.Stdout, results, writers, withEtcd)
 }
 
-// fatalf exits; it stops a running CPU profile first so the file is usable.
 func fatalf(format string, args ...any) {
-	pprof.StopCPUProfile()
 	fmt.Fprintf(os.Stderr, "writes: "+format+"\n", args...)
 	os.Exit(1)
 }
@@ -116,64 +105,57 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// shoalRound starts three agents in this process, each with its own data
-// directory, API and Raft listener, joins them into one cluster and loads
-// the leader's API.
-func shoalRound(writers []int, d time.Duration, size, maxOps int) ([]result, error) {
+// shoalRound starts three `shoal agent` processes, each with its own data
+// directory, API and Raft listener, joins them into one cluster through the
+// leader's voter API, and loads the leader's API — the same shape as the
+// etcd round: three server processes and a client process.
+func shoalRound(shoalBin string, writers []int, d time.Duration, size, maxOps int) ([]result, error) {
 	dir, err := os.MkdirTemp("", "shoal-bench-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var agents []*agent.Agent
-	var raftAddrs []string
+	type member struct{ name, api, raft string }
+	var ms []member
 	for i := 1; i <= 3; i++ {
-		httpAddr, err := freeAddr()
+		a, err := freeAddr()
 		if err != nil {
 			return nil, err
 		}
-		raftAddr, err := freeAddr()
+		r, err := freeAddr()
 		if err != nil {
 			return nil, err
 		}
-		raftAddrs = append(raftAddrs, raftAddr)
-		rc := consensus.DefaultConfig()
-		a, err := agent.New(agent.Config{
-			NodeName:  fmt.Sprintf("n%d", i),
-			DataDir:   filepath.Join(dir, fmt.Sprintf("n%d", i)),
-			HTTPAddr:  httpAddr,
-			RaftAddr:  raftAddr,
-			Bootstrap: i == 1,
-			Raft:      &rc,
-			Logger:    quiet,
-		})
+		ms = append(ms, member{fmt.Sprintf("n%d", i), a, r})
+	}
+	var procs []*exec.Cmd
+	defer func() {
+		for _, p := range procs {
+			p.Process.Signal(syscall.SIGTERM)
+			p.Wait()
+		}
+	}()
+	for i, m := range ms {
+		logf, err := os.Create(filepath.Join(dir, m.name+".log"))
 		if err != nil {
 			return nil, err
 		}
-		agents = append(agents, a)
-		wg.Add(1)
-		go func() { defer wg.Done(); a.Run(ctx) }()
-	}
-	leader := agents[0]
-	if err := waitFor(10*time.Second, leader.Node().IsLeader); err != nil {
-		return nil, fmt.Errorf("n1 did not become leader: %w", err)
-	}
-	for i := 2; i <= 3; i++ {
-		if err := leader.Node().AddVoter(ctx, fmt.Sprintf("n%d", i), raftAddrs[i-1]); err != nil {
-			return nil, fmt.Errorf("adding n%d: %w", i, err)
+		defer logf.Close()
+		args := []string{"agent", "--node-name", m.name, "--data-dir", filepath.Join(dir, m.name),
+			"--http-addr", m.api, "--raft-addr", m.raft, "--log-level", "warn"}
+		if i == 0 {
+			args = append(args, "--bootstrap", "--pprof")
 		}
+		cmd := exec.Command(shoalBin, args...)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		procs = append(procs, cmd)
 	}
-	if err := waitFor(10*time.Second, func() bool { return len(leader.Node().Status().Voters) == 3 }); err != nil {
-		return nil, fmt.Errorf("cluster did not reach 3 voters: %w", err)
-	}
-	base := "http://" + leader.Addr()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxConnsPerHost: 0}, Timeout: 30 * time.Second}
-	if err := waitFor(10*time.Second, func() bool {
+	base := "http://" + ms[0].api
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}, Timeout: 30 * time.Second}
+	if err := waitFor(15*time.Second, func() bool {
 		resp, err := client.Get(base + "/api/v1/namespaces/default")
 		if err != nil {
 			return false
@@ -181,9 +163,51 @@ func shoalRound(writers []int, d time.Duration, size, maxOps int) ([]result, err
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	}); err != nil {
-		return nil, fmt.Errorf("default namespace never appeared: %w", err)
+		return nil, fmt.Errorf("n1 never served the default namespace (logs in %s): %w", dir, err)
+	}
+	for _, m := range ms[1:] {
+		body := fmt.Sprintf(`{"id":%q,"address":%q}`, m.name, m.raft)
+		resp, err := client.Post(base+"/v1/cluster/raft/voters", "application/json", strings.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("adding %s: HTTP %d: %s", m.name, resp.StatusCode, bytes.TrimSpace(b))
+		}
+	}
+	// Every voter must hold the data before the load starts, so that no
+	// follower is still catching up during the measurement.
+	for _, m := range ms[1:] {
+		u := "http://" + m.api + "/api/v1/namespaces/default?stale=true"
+		if err := waitFor(15*time.Second, func() bool {
+			resp, err := client.Get(u)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == 200
+		}); err != nil {
+			return nil, fmt.Errorf("%s never caught up: %w", m.name, err)
+		}
 	}
 	payload := strings.Repeat("x", size)
+	if profileLeader != "" {
+		go func() {
+			resp, err := http.Get(base + "/debug/pprof/profile?seconds=4")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "profile:", err)
+				return
+			}
+			defer resp.Body.Close()
+			f, err := os.Create(profileLeader)
+			if err == nil {
+				io.Copy(f, resp.Body)
+				f.Close()
+			}
+		}()
+	}
 	var out []result
 	for run, w := range writers {
 		r := load("shoal", w, d, maxOps, func(writer int, i int64) error {

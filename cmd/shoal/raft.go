@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// runRaft is the operator's manual control of the Raft configuration:
+// `shoal raft add-voter ID HOST:PORT` and `shoal raft remove ID`. They go
+// to the leader (another agent answers 503 naming it).
+func runRaft(ctx context.Context, args []string, out, errOut io.Writer) error {
+	fs := newFlagSet("raft", "raft add-voter ID RAFT-ADDR | raft remove ID [--server ADDR]", errOut)
+	var cf clientFlags
+	cf.register(fs)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	c := cf.client()
+	switch {
+	case len(pos) == 3 && pos[0] == "add-voter":
+		if _, err := c.AddVoter(ctx, pos[1], pos[2]); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s added as a voter at %s\n", pos[1], pos[2])
+	case len(pos) == 2 && pos[0] == "remove":
+		if _, err := c.RemoveServer(ctx, pos[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s removed from the Raft configuration\n", pos[1])
+	default:
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}
