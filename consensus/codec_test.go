@@ -2,7 +2,10 @@ package consensus
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -171,4 +174,46 @@ func TestCodecGarbageProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		_, _ = DecodeApplyOps(rapid.SliceOfN(rapid.Byte(), 0, 64).Draw(t, "payload"))
 	})
+}
+
+// The codec decodes objects with goccy/go-json for speed; every manifest in
+// api/testdata must come back exactly as encoding/json would decode it.
+func TestCodecDecoderMatchesEncodingJSON(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "api", "testdata", "*.*"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata: %v", err)
+	}
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := api.DecodeManifests(b)
+		if err != nil {
+			continue // the fuzz corpus holds invalid inputs too
+		}
+		for _, o := range objs {
+			api.SetDefaults(o)
+			cmd, err := EncodeApplyOps([]store.Op{{Type: store.OpCreate, Object: o}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops, err := DecodeApplyOps(cmd[1:])
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			want, _ := json.Marshal(o)
+			std := o.DeepCopyObject() // a round trip through encoding/json
+			stdJSON, _ := json.Marshal(std)
+			got, _ := json.Marshal(ops[0].Object)
+			if string(got) != string(want) || string(got) != string(stdJSON) {
+				t.Errorf("%s: %s %s decoded differently:\n got %s\nwant %s", f, api.KindOf(o), o.GetObjectMeta().Name, got, want)
+			}
+			n++
+		}
+	}
+	if n < 5 {
+		t.Fatalf("only %d objects checked", n)
+	}
 }
