@@ -36,8 +36,9 @@ integ: ## Integration tests (root: namespaces, containerd, CNI, nftables).
 	$(GO) test -count=1 -timeout 30m ./integration/...
 
 .PHONY: bench
-bench: ## Benchmarks: Go benchmarks, then the store-through-HTTP vs etcd comparison (needs etcd-server).
-	$(GO) test -run '^$$' -bench . -benchtime 2000x ./consensus/store
+bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals), then writes through the HTTP API vs etcd (installs etcd-server).
+	$(GO) test -run '^$$' -bench . -benchmem ./consensus/store ./api
+	$(GO) test -run '^$$' -bench ProposeParallel -benchtime 20000x ./consensus
 	bash integration/bench/writes.sh
 
 .PHONY: lint
