@@ -67,6 +67,9 @@ type ServerConfig struct {
 	RequestTimeout time.Duration
 	// Status, if set, is served as JSON at /v1/cluster/raft.
 	Status func() any
+	// Members, if set, is served as JSON at /v1/cluster/members (the
+	// gossip view; see MembersView).
+	Members func() any
 	// Voters, if set, serves /v1/cluster/raft/voters (manual voter changes).
 	Voters VoterAdmin
 	// Version is served at /version; empty means "dev".
@@ -141,6 +144,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.mux.HandleFunc("/healthz", s.serveHealthz)
 	s.mux.HandleFunc("/version", s.serveVersion)
 	s.mux.HandleFunc("/v1/cluster/raft", s.serveRaft)
+	s.mux.HandleFunc("/v1/cluster/members", s.serveMembers)
 	s.mux.HandleFunc("/v1/cluster/raft/voters", s.serveVoters)
 	s.mux.HandleFunc("/v1/cluster/raft/voters/", s.serveVoters)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -548,3 +548,32 @@ func (c *Client) RemoveServer(ctx context.Context, id string) (json.RawMessage, 
 func (c *Client) Healthz(ctx context.Context) error {
 	return c.do(ctx, http.MethodGet, "/healthz", nil, nil, nil)
 }
+
+// MemberInfo is one agent of the gossip membership as an agent sees it
+// (/v1/cluster/members).
+type MemberInfo struct {
+	Name      string    `json:"name"`
+	Address   string    `json:"address"` // gossip host:port
+	APIAddr   string    `json:"apiAddr,omitempty"`
+	RaftAddr  string    `json:"raftAddr,omitempty"`
+	Zone      string    `json:"zone,omitempty"`
+	Status    string    `json:"status"` // alive, dead, left
+	Role      string    `json:"role,omitempty"`
+	ClusterID string    `json:"clusterID,omitempty"`
+	Version   string    `json:"version,omitempty"`
+	Leaving   bool      `json:"leaving,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
+	MetaError string    `json:"metaError,omitempty"`
+}
+
+// Members returns the agent's view of the gossip membership, sorted by
+// name.
+func (c *Client) Members(ctx context.Context) ([]MemberInfo, error) {
+	var body struct {
+		Members []MemberInfo `json:"members"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/v1/cluster/members", nil, nil, &body); err != nil {
+		return nil, err
+	}
+	return body.Members, nil
+}

@@ -25,6 +25,7 @@ var commands = map[string]command{
 	"get":      {"list objects of a kind, or show one", runGet},
 	"describe": {"show one object in detail", runDescribe},
 	"delete":   {"delete objects by manifest or by kind and name", runDelete},
+	"members":  {"list the agents in gossip: name, address, zone, status, role", runMembers},
 	"status":   {"show the control plane: leader, voters, indexes", runStatus},
 	"raft":     {"change the Raft voters by hand: add-voter ID ADDR, remove ID", runRaft},
 	"version":  {"print the version", runVersion},
