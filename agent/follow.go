@@ -28,6 +28,11 @@ type FollowConfig struct {
 	// MaxBackoff; 0 means 100ms and 5s.
 	Backoff    time.Duration
 	MaxBackoff time.Duration
+	// CheckInterval is how often a running watch checks that its endpoint
+	// is still among Endpoints(); when gossip drops a voter that died
+	// without closing its connections, the follower moves on within this
+	// interval instead of waiting for TCP to notice. 0 means 1s.
+	CheckInterval time.Duration
 	// Logger receives endpoint switches; nil means slog.Default().
 	Logger *slog.Logger
 	// NewClient builds the client of one endpoint; nil means
@@ -39,6 +44,7 @@ type FollowConfig struct {
 const (
 	DefaultFollowBackoff    = 100 * time.Millisecond
 	DefaultFollowMaxBackoff = 5 * time.Second
+	DefaultFollowCheck      = time.Second
 )
 
 // Validate reports the first configuration error, naming the field.
@@ -52,6 +58,8 @@ func (c FollowConfig) Validate() error {
 		return fmt.Errorf("FollowConfig.Backoff: %v must not be negative", c.Backoff)
 	case c.MaxBackoff < 0:
 		return fmt.Errorf("FollowConfig.MaxBackoff: %v must not be negative", c.MaxBackoff)
+	case c.CheckInterval < 0:
+		return fmt.Errorf("FollowConfig.CheckInterval: %v must not be negative", c.CheckInterval)
 	}
 	if _, ok := api.LookupKind(c.Kind); !ok {
 		if _, ok := api.LookupResource(c.Kind); !ok {
@@ -111,6 +119,9 @@ func NewFollower(cfg FollowConfig) (*Follower, error) {
 	}
 	if cfg.MaxBackoff < cfg.Backoff {
 		cfg.MaxBackoff = cfg.Backoff
+	}
+	if cfg.CheckInterval == 0 {
+		cfg.CheckInterval = DefaultFollowCheck
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -262,6 +273,7 @@ func (f *Follower) session(ctx context.Context, ep string, needList *bool, handl
 	// up, so resuming on a lagging voter never goes backwards.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go f.watchEndpoint(ctx, cancel, ep)
 	ch, err := c.Watch(ctx, f.kind.Kind, f.cfg.Namespace, opts, strconv.FormatInt(f.Revision(), 10))
 	if err != nil {
 		if api.IsGone(err) {
@@ -288,6 +300,24 @@ func (f *Follower) session(ctx context.Context, ep string, needList *bool, handl
 		handle(FollowEvent{Type: ev.Type, Object: ev.Object, ResourceVersion: rv})
 	}
 	return progressed, nil
+}
+
+// watchEndpoint cancels the session when ep leaves the endpoint list.
+func (f *Follower) watchEndpoint(ctx context.Context, cancel context.CancelFunc, ep string) {
+	t := time.NewTicker(f.cfg.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if !slices.Contains(f.cfg.Endpoints(), ep) {
+				f.log.Info("follow: endpoint is no longer a voter; switching", "endpoint", ep)
+				cancel()
+				return
+			}
+		}
+	}
 }
 
 // list replaces the mirror with a list from c and reports RESYNC. A list

@@ -119,12 +119,13 @@ type runningFollower struct {
 func startFollower(t *testing.T, eps *endpoints) *runningFollower {
 	t.Helper()
 	f, err := NewFollower(FollowConfig{
-		Endpoints:  eps.get,
-		Kind:       "configmaps",
-		Namespace:  "default",
-		Backoff:    5 * time.Millisecond,
-		MaxBackoff: 50 * time.Millisecond,
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Endpoints:     eps.get,
+		Kind:          "configmaps",
+		Namespace:     "default",
+		Backoff:       5 * time.Millisecond,
+		MaxBackoff:    50 * time.Millisecond,
+		CheckInterval: 10 * time.Millisecond,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -237,6 +238,45 @@ func TestFollowerSurvivesAVoterDyingWithoutGapOrDuplicate(t *testing.T) {
 	}
 	if types["ADDED"] == 0 || types["MODIFIED"] == 0 || types["DELETED"] == 0 {
 		t.Errorf("event types %v: the test should see all three", types)
+	}
+	checkMirror(t, rf.f, b.st)
+}
+
+func TestFollowerLeavesAnEndpointGossipDropped(t *testing.T) {
+	a, b := newEnv(t), newEnv(t)
+	var ops testOps
+	var want []int64
+	both := func(n int) {
+		for range n {
+			build := ops.next()
+			applyOps(t, a.st, build)
+			if r := applyOps(t, b.st, build); r != 0 {
+				want = append(want, r)
+			}
+		}
+	}
+	both(3)
+	eps := &endpoints{}
+	eps.set(addrOf(a), addrOf(b))
+	rf := startFollower(t, eps)
+	rf.waitRevision(t, want[len(want)-1])
+	waitFor(t, "a watch on A", func() bool { return len(a.rec.all()) == 1 })
+
+	// A still answers but gossip says it is gone (a host that vanished
+	// without closing its connections looks the same to the follower).
+	eps.set(addrOf(b))
+	waitStopped(t, a.rec.all()[0])
+	waitFor(t, "a watch on B", func() bool { return len(b.rec.all()) == 1 })
+	both(9)
+	rf.waitRevision(t, want[len(want)-1])
+	evs := rf.log.snapshot()
+	var got []int64
+	for _, ev := range evs[1:] {
+		got = append(got, ev.ResourceVersion)
+	}
+	want = slices.DeleteFunc(want, func(r int64) bool { return r <= evs[0].ResourceVersion })
+	if evs[0].Type != FollowResync || !slices.Equal(got, want) {
+		t.Fatalf("event revisions\n got %v\nwant %v", got, want)
 	}
 	checkMirror(t, rf.f, b.st)
 }
