@@ -524,3 +524,17 @@ func (n *Node) translate(err error) error {
 
 // Addr is the Raft address this node listens on (what others dial).
 func (n *Node) Addr() string { return string(n.localAddr()) }
+
+// LeadershipTransfer hands leadership to another voter (raft picks the most
+// up-to-date one) and returns once the transfer is done. Leader only. A
+// leader that stops on purpose calls it first, so that the cluster does not
+// wait an election timeout to notice.
+func (n *Node) LeadershipTransfer(ctx context.Context) error {
+	if n.closed() {
+		return ErrShutdown
+	}
+	if n.raft.State() != raft.Leader {
+		return n.notLeader()
+	}
+	return n.translate(n.await(ctx, n.raft.LeadershipTransfer()))
+}

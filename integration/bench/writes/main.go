@@ -10,6 +10,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -106,27 +107,26 @@ func freeAddr() (string, error) {
 }
 
 // shoalRound starts three `shoal agent` processes, each with its own data
-// directory, API and Raft listener, joins them into one cluster through the
-// leader's voter API, and loads the leader's API — the same shape as the
-// etcd round: three server processes and a client process.
+// directory, API, Raft and gossip listener, lets them form one cluster by
+// themselves (--join the others, --bootstrap-expect 3: three voters), and
+// loads the leader's API — the same shape as the etcd round: three server
+// processes and a client process.
 func shoalRound(shoalBin string, writers []int, d time.Duration, size, maxOps int) ([]result, error) {
 	dir, err := os.MkdirTemp("", "shoal-bench-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	type member struct{ name, api, raft string }
+	type member struct{ name, api, raft, gossip string }
 	var ms []member
 	for i := 1; i <= 3; i++ {
-		a, err := freeAddr()
-		if err != nil {
-			return nil, err
+		var addrs [3]string
+		for j := range addrs {
+			if addrs[j], err = freeAddr(); err != nil {
+				return nil, err
+			}
 		}
-		r, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, member{fmt.Sprintf("n%d", i), a, r})
+		ms = append(ms, member{fmt.Sprintf("n%d", i), addrs[0], addrs[1], addrs[2]})
 	}
 	var procs []*exec.Cmd
 	defer func() {
@@ -135,17 +135,21 @@ func shoalRound(shoalBin string, writers []int, d time.Duration, size, maxOps in
 			p.Wait()
 		}
 	}()
-	for i, m := range ms {
+	for _, m := range ms {
 		logf, err := os.Create(filepath.Join(dir, m.name+".log"))
 		if err != nil {
 			return nil, err
 		}
 		defer logf.Close()
-		args := []string{"agent", "--node-name", m.name, "--data-dir", filepath.Join(dir, m.name),
-			"--http-addr", m.api, "--raft-addr", m.raft, "--log-level", "warn"}
-		if i == 0 {
-			args = append(args, "--bootstrap", "--pprof")
+		var join []string
+		for _, o := range ms {
+			if o.name != m.name {
+				join = append(join, o.gossip)
+			}
 		}
+		args := []string{"agent", "--node-name", m.name, "--data-dir", filepath.Join(dir, m.name),
+			"--http-addr", m.api, "--raft-addr", m.raft, "--bind", m.gossip, "--join", strings.Join(join, ","),
+			"--bootstrap-expect", "3", "--log-level", "warn", "--pprof"}
 		cmd := exec.Command(shoalBin, args...)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
@@ -153,8 +157,32 @@ func shoalRound(shoalBin string, writers []int, d time.Duration, size, maxOps in
 		}
 		procs = append(procs, cmd)
 	}
-	base := "http://" + ms[0].api
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}, Timeout: 30 * time.Second}
+	// Wait for the three voters, then load the leader's API directly.
+	var base string
+	if err := waitFor(30*time.Second, func() bool {
+		resp, err := client.Get("http://" + ms[0].api + "/v1/cluster/raft")
+		if err != nil {
+			return false
+		}
+		var st struct {
+			LeaderID string
+			Voters   []struct{ ID string }
+		}
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil || st.LeaderID == "" || len(st.Voters) != 3 {
+			return false
+		}
+		for _, m := range ms {
+			if m.name == st.LeaderID {
+				base = "http://" + m.api
+			}
+		}
+		return base != ""
+	}); err != nil {
+		return nil, fmt.Errorf("the three agents never formed a 3-voter cluster (logs in %s): %w", dir, err)
+	}
 	if err := waitFor(15*time.Second, func() bool {
 		resp, err := client.Get(base + "/api/v1/namespaces/default")
 		if err != nil {
@@ -163,23 +191,11 @@ func shoalRound(shoalBin string, writers []int, d time.Duration, size, maxOps in
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	}); err != nil {
-		return nil, fmt.Errorf("n1 never served the default namespace (logs in %s): %w", dir, err)
-	}
-	for _, m := range ms[1:] {
-		body := fmt.Sprintf(`{"id":%q,"address":%q}`, m.name, m.raft)
-		resp, err := client.Post(base+"/v1/cluster/raft/voters", "application/json", strings.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("adding %s: HTTP %d: %s", m.name, resp.StatusCode, bytes.TrimSpace(b))
-		}
+		return nil, fmt.Errorf("the leader never served the default namespace (logs in %s): %w", dir, err)
 	}
 	// Every voter must hold the data before the load starts, so that no
 	// follower is still catching up during the measurement.
-	for _, m := range ms[1:] {
+	for _, m := range ms {
 		u := "http://" + m.api + "/api/v1/namespaces/default?stale=true"
 		if err := waitFor(15*time.Second, func() bool {
 			resp, err := client.Get(u)

@@ -1,0 +1,554 @@
+package agent
+
+// Roles. An agent is in no cluster (RoleNone) until the bootstrap decision
+// (consensus/voters.DecideBootstrap, fed from gossip) tells it to form one
+// or to join one. It is then a voter (it runs Raft and holds a replica of
+// the store) or a non-voter (no Raft at all). The leader's voter manager
+// moves agents between the two: it asks an agent to start Raft
+// (POST /v1/cluster/promote) before adding it as a voter, and an agent
+// removed from the Raft configuration stops Raft, wipes its Raft directory
+// and becomes a non-voter again (keeping its cluster id).
+//
+// Every transition runs on one goroutine, roleLoop, so there is never more
+// than one Raft node per agent.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/consensus/gossip"
+	"github.com/shoal-dev/shoal/consensus/store"
+	"github.com/shoal-dev/shoal/consensus/voters"
+)
+
+// clusterIDFile holds the cluster id in the data dir.
+const clusterIDFile = "cluster-id"
+
+func (a *Agent) raftDir() string { return filepath.Join(a.cfg.DataDir, "raft") }
+
+func readClusterID(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, clusterIDFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("data-dir: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// setClusterID records id in memory and in the data dir.
+func (a *Agent) setClusterID(id string) error {
+	a.mu.Lock()
+	a.clusterID = id
+	a.mu.Unlock()
+	tmp := filepath.Join(a.cfg.DataDir, clusterIDFile+".tmp")
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
+		return fmt.Errorf("data-dir: writing the cluster id: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(a.cfg.DataDir, clusterIDFile))
+}
+
+func newClusterID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// resolvePort returns addr with port 0 replaced by a port free right now,
+// so that the address can be advertised before Raft listens on it and
+// stays the same across promotions.
+func resolvePort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if port != "0" {
+		return addr, nil
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// advertised is addr with an unspecified host replaced by the address the
+// others should dial: --advertise, else fallback, else the gossip address.
+func (a *Agent) advertised(addr, fallback string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		return addr
+	}
+	switch {
+	case a.cfg.Advertise != "":
+		host = a.cfg.Advertise
+	case fallback != "":
+		host = fallback
+	default:
+		gh, _, _ := net.SplitHostPort(a.cfg.GossipAddr)
+		if ip := net.ParseIP(gh); ip != nil && !ip.IsUnspecified() {
+			host = gh
+		} else if a.gossip != nil {
+			host = a.gossip.Local().Addr
+		} else {
+			return addr
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// startRaft starts this agent's Raft node on a fresh store and makes the
+// agent a voter. bootstrap forms a one-voter cluster if there is no state.
+func (a *Agent) startRaft(bootstrap bool) error {
+	rc := consensus.DefaultConfig()
+	if a.cfg.Raft != nil {
+		rc = *a.cfg.Raft
+	}
+	rc.ID = a.cfg.NodeName
+	rc.DataDir = a.raftDir()
+	rc.BindAddr = a.raftAddr
+	if a.raftAdv != a.raftAddr {
+		rc.AdvertiseAddr = a.raftAdv
+	}
+	rc.Bootstrap = bootstrap
+	st := store.New(store.DefaultConfig())
+	n, err := consensus.NewNode(rc, st)
+	if err != nil {
+		return fmt.Errorf("raft: %w", err)
+	}
+	a.mu.Lock()
+	a.node, a.st, a.role, a.inConfig = n, st, gossip.RoleVoter, false
+	a.mu.Unlock()
+	return nil
+}
+
+// stopRaft shuts the Raft node down, if any, and returns its error.
+func (a *Agent) stopRaft() error {
+	a.mu.Lock()
+	n := a.node
+	a.mu.Unlock()
+	if n == nil {
+		return nil
+	}
+	return n.Shutdown()
+}
+
+// becomeNonvoter stops Raft, wipes the Raft directory (this agent's log is
+// of no use once it is out of the configuration: a later promotion starts
+// empty and is sent a snapshot) and leaves an empty store.
+func (a *Agent) becomeNonvoter(ctx context.Context, why string) {
+	a.mu.Lock()
+	n := a.node
+	a.node, a.st, a.role, a.inConfig = nil, store.New(store.DefaultConfig()), gossip.RoleNonvoter, false
+	a.mu.Unlock()
+	if n != nil {
+		if err := n.Shutdown(); err != nil {
+			a.log.Warn("stopping raft", "err", err)
+		}
+		if err := os.RemoveAll(a.raftDir()); err != nil {
+			a.log.Error("wiping the raft directory", "dir", a.raftDir(), "err", err)
+		}
+	}
+	a.log.Info("now a non-voter", "reason", why)
+	a.publishMeta()
+	a.kicks.kick(kickRole)
+}
+
+// roleRequest asks roleLoop for a transition; the answer goes to reply.
+type roleRequest struct {
+	promote bool // else demote
+	cluster string
+	reply   chan error
+}
+
+// roleLoop owns every role transition: the bootstrap decision while in no
+// cluster, promotion and demotion on request, and the check that a voter
+// is still in the Raft configuration.
+func (a *Agent) roleLoop(ctx context.Context) {
+	tick := time.NewTicker(a.cfg.Interval)
+	defer tick.Stop()
+	kick := a.kicks.sub(kickBootstrap)
+	a.publishMeta()
+	for {
+		a.checkRole(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-kick:
+		case req := <-a.roleReq:
+			req.reply <- a.transition(ctx, req)
+		}
+	}
+}
+
+// transition applies a promotion or demotion request.
+func (a *Agent) transition(ctx context.Context, req roleRequest) error {
+	cid := a.ClusterID()
+	if req.cluster != "" && cid != "" && req.cluster != cid {
+		return fmt.Errorf("this agent belongs to cluster %s, not %s", cid, req.cluster)
+	}
+	if cid == "" && req.cluster != "" {
+		if err := a.setClusterID(req.cluster); err != nil {
+			return err
+		}
+	}
+	if !req.promote {
+		if a.Node() != nil {
+			a.becomeNonvoter(ctx, "the leader removed this agent from the voters")
+		}
+		return nil
+	}
+	if a.Node() != nil {
+		return nil // a voter already: Raft is listening
+	}
+	if err := a.startRaft(false); err != nil {
+		return err
+	}
+	a.log.Info("promoted: raft started, waiting to be added as a voter", "raft", a.raftAdv)
+	a.watchLeadership(a.Node())
+	a.publishMeta()
+	a.kicks.kick(kickRole)
+	return nil
+}
+
+// checkRole is the periodic part of roleLoop.
+func (a *Agent) checkRole(ctx context.Context) {
+	switch a.Role() {
+	case gossip.RoleNone:
+		a.decideBootstrap(ctx)
+	case gossip.RoleVoter:
+		a.checkVoter(ctx)
+	}
+}
+
+// decideBootstrap runs voters.DecideBootstrap on the gossip view and acts.
+func (a *Agent) decideBootstrap(ctx context.Context) {
+	if a.cfg.BootstrapExpect == 0 || a.gossip == nil {
+		return
+	}
+	var cands []voters.Candidate
+	for _, m := range a.gossip.Members() {
+		if m.MetaErr != "" {
+			continue
+		}
+		cands = append(cands, voters.Candidate{ID: m.Name, Alive: m.State == gossip.Alive && !m.Meta.Leaving, ClusterID: m.Meta.ClusterID})
+	}
+	d := voters.DecideBootstrap(a.cfg.NodeName, a.cfg.BootstrapExpect, cands)
+	switch d.Action {
+	case voters.Wait:
+		a.log.Debug("bootstrap: waiting", "reason", d.Reason)
+	case voters.Bootstrap:
+		a.log.Info("bootstrap: forming a new cluster", "reason", d.Reason)
+		if err := a.setClusterID(newClusterID()); err != nil {
+			a.log.Error("bootstrap", "err", err)
+			return
+		}
+		if err := a.startRaft(true); err != nil {
+			a.log.Error("bootstrap: starting raft", "err", err)
+			a.mu.Lock()
+			a.clusterID = ""
+			a.mu.Unlock()
+			return
+		}
+		a.watchLeadership(a.Node())
+		a.publishMeta()
+		a.kicks.kick(kickRole)
+	case voters.Join:
+		if d.Conflict {
+			a.log.Error("bootstrap: more than one cluster is visible; an operator must merge them", "reason", d.Reason)
+		}
+		a.log.Info("bootstrap: joining an existing cluster as a non-voter", "cluster", d.ClusterID, "reason", d.Reason)
+		if err := a.setClusterID(d.ClusterID); err != nil {
+			a.log.Error("bootstrap", "err", err)
+			return
+		}
+		a.mu.Lock()
+		a.role = gossip.RoleNonvoter
+		a.mu.Unlock()
+		a.publishMeta()
+		a.kicks.kick(kickRole)
+	}
+}
+
+// checkVoter demotes a voter that the Raft configuration no longer holds
+// (after having held it: a new voter catching up first sees configurations
+// from before it was added), and adopts the cluster id of a leader when this
+// voter has none (one added by hand).
+func (a *Agent) checkVoter(ctx context.Context) {
+	n := a.Node()
+	if n == nil {
+		return
+	}
+	st := n.Status()
+	in := slices.ContainsFunc(st.Voters, func(s consensus.Server) bool { return s.ID == a.cfg.NodeName })
+	a.mu.Lock()
+	was := a.inConfig
+	if in {
+		a.inConfig = true
+	}
+	a.mu.Unlock()
+	if !in && was && len(st.Voters) > 0 {
+		a.becomeNonvoter(ctx, "this agent is no longer in the raft configuration")
+		return
+	}
+	if a.ClusterID() == "" && st.LeaderID != "" && st.LeaderID != a.cfg.NodeName && a.gossip != nil {
+		for _, m := range a.gossip.Members() {
+			if m.Name == st.LeaderID && m.Meta.ClusterID != "" {
+				a.log.Info("adopting the leader's cluster id", "cluster", m.Meta.ClusterID)
+				if err := a.setClusterID(m.Meta.ClusterID); err == nil {
+					a.publishMeta()
+				}
+			}
+		}
+	}
+}
+
+// requestRole hands a transition to roleLoop and waits for it.
+func (a *Agent) requestRole(ctx context.Context, promote bool, cluster string) error {
+	req := roleRequest{promote: promote, cluster: cluster, reply: make(chan error, 1)}
+	select {
+	case a.roleReq <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-a.runCtx.Done():
+		return errors.New("the agent is stopping")
+	}
+	select {
+	case err := <-req.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// startGossip creates this agent's gossip member; joinLoop joins.
+func (a *Agent) startGossip() error {
+	gc := gossip.DefaultConfig()
+	if a.cfg.Gossip != nil {
+		gc = *a.cfg.Gossip
+	}
+	host, port, _ := net.SplitHostPort(a.cfg.GossipAddr)
+	gc.NodeName = a.cfg.NodeName
+	gc.BindAddr = host
+	gc.BindPort, _ = strconv.Atoi(port)
+	gc.AdvertiseAddr = a.cfg.Advertise
+	gc.Join = a.cfg.Join
+	gc.GossipKey = a.cfg.GossipKey
+	gc.Logger = a.cfg.Logger
+	if gc.Logger == nil {
+		gc.Logger = a.log
+	}
+	g, err := gossip.New(gc, a.meta())
+	if err != nil {
+		return fmt.Errorf("bind: %w", err)
+	}
+	a.gossip = g
+	// The advertised addresses may only be known now (binding 0.0.0.0).
+	a.raftAdv = a.advertised(a.raftAddr, g.Local().Addr)
+	a.apiAdv = a.advertised(a.ln.Addr().String(), g.Local().Addr)
+	if err := g.UpdateMeta(func(m *gossip.Meta) { *m = a.meta() }); err != nil && !errors.Is(err, gossip.ErrBroadcastTimeout) {
+		g.Shutdown()
+		return err
+	}
+	return nil
+}
+
+// meta is what this agent advertises now.
+func (a *Agent) meta() gossip.Meta {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return gossip.Meta{
+		APIAddr:   a.apiAdv,
+		RaftAddr:  a.raftAdv,
+		Zone:      a.cfg.Zone,
+		Role:      a.role,
+		ClusterID: a.clusterID,
+		Version:   a.cfg.Version,
+	}
+}
+
+// publishMeta gossips the current role and cluster id.
+func (a *Agent) publishMeta() {
+	if a.gossip == nil {
+		return
+	}
+	m := a.meta()
+	err := a.gossip.UpdateMeta(func(old *gossip.Meta) { *old = m })
+	if err != nil && !errors.Is(err, gossip.ErrBroadcastTimeout) && !errors.Is(err, gossip.ErrShutdown) && !errors.Is(err, gossip.ErrLeft) {
+		a.log.Warn("gossip: updating metadata", "err", err)
+	}
+}
+
+// joinLoop joins gossip through --join, retrying with back-off (gossip.Join
+// logs each attempt). A failure that retrying cannot fix (a name clash, a
+// wrong key) stops the agent: Run returns it.
+func (a *Agent) joinLoop(ctx context.Context) {
+	err := a.gossip.Join(ctx)
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	var clash *gossip.NameClashError
+	if errors.As(err, &clash) || errors.Is(err, gossip.ErrGossipKey) {
+		a.mu.Lock()
+		a.fatal = err
+		a.mu.Unlock()
+		a.log.Error("cannot join the cluster; stopping", "err", err)
+		a.runCancel()
+		return
+	}
+	a.log.Error("join", "err", err)
+}
+
+// pumpEvents turns gossip events into kicks for the loops that re-plan on
+// membership changes. It never blocks on a loop.
+func (a *Agent) pumpEvents(ctx context.Context) {
+	evs := a.gossip.Events()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-evs:
+			if !ok {
+				return
+			}
+			a.kicks.kick(kickBootstrap, kickVoters, kickReady, kickLeader)
+		}
+	}
+}
+
+// Kinds of kicks: each loop waits on its own.
+const (
+	kickBootstrap = iota
+	kickVoters
+	kickReady
+	kickLeader
+	kickRole // this agent's role changed: register the Node again
+	numKicks
+)
+
+// kickers are one-slot channels: a kick that finds the slot full is
+// merged with the pending one.
+type kickers [numKicks]chan struct{}
+
+func newKickers() kickers {
+	var k kickers
+	for i := range k {
+		k[i] = make(chan struct{}, 1)
+	}
+	return k
+}
+
+func (k *kickers) sub(kind int) <-chan struct{} { return k[kind] }
+
+func (k *kickers) kick(kinds ...int) {
+	for _, kind := range kinds {
+		select {
+		case k[kind] <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// roleBackend is the API server's Backend: the current Raft node, or, on a
+// non-voter, an answer that there is no local leader (the forwarder sends
+// such requests elsewhere before they get here).
+type roleBackend struct{ a *Agent }
+
+func (b roleBackend) Propose(ctx context.Context, ops []store.Op) ([]store.Result, error) {
+	n := b.a.Node()
+	if n == nil {
+		return nil, b.a.notVoter()
+	}
+	return n.Propose(ctx, ops)
+}
+
+func (b roleBackend) ReadBarrier(ctx context.Context) error {
+	n := b.a.Node()
+	if n == nil {
+		return b.a.notVoter()
+	}
+	return n.ReadBarrier(ctx)
+}
+
+// roleVoters serves the manual voter API from the current Raft node.
+type roleVoters struct{ a *Agent }
+
+func (v roleVoters) AddVoter(ctx context.Context, id, addr string) error {
+	n := v.a.Node()
+	if n == nil {
+		return v.a.notVoter()
+	}
+	return n.AddVoter(ctx, id, addr)
+}
+
+func (v roleVoters) RemoveServer(ctx context.Context, id string) error {
+	n := v.a.Node()
+	if n == nil {
+		return v.a.notVoter()
+	}
+	return n.RemoveServer(ctx, id)
+}
+
+func (a *Agent) notVoter() error {
+	id := a.leader.get()
+	return &consensus.ErrNotLeader{LeaderID: id, LeaderAddr: a.memberAPI(id)}
+}
+
+// roleReader reads the current store.
+type roleReader struct{ a *Agent }
+
+func (r roleReader) Get(key store.Key) (api.Object, error) { return r.a.Store().Get(key) }
+
+func (r roleReader) List(kind, namespace string, sel store.Selector) ([]api.Object, int64, error) {
+	return r.a.Store().List(kind, namespace, sel)
+}
+
+func (r roleReader) Watch(kind, namespace string, from int64, sel store.Selector) (*store.Watcher, error) {
+	return r.a.Store().Watch(kind, namespace, from, sel)
+}
+
+// AgentStatus is served at /v1/cluster/raft: the Raft view of a voter, or
+// what a non-voter knows.
+type AgentStatus struct {
+	consensus.Status
+	Role      string
+	ClusterID string
+}
+
+func (a *Agent) statusView() any {
+	s := AgentStatus{Role: roleName(a.Role()), ClusterID: a.ClusterID()}
+	if n := a.Node(); n != nil {
+		s.Status = n.Status()
+		return s
+	}
+	s.ID = a.cfg.NodeName
+	s.State = "NonVoter"
+	s.LeaderID = a.leader.get()
+	s.LeaderAddr = a.memberAPI(s.LeaderID)
+	return s
+}
+
+func roleName(r string) string {
+	if r == "" {
+		return "none"
+	}
+	return r
+}

@@ -1,0 +1,148 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/consensus/gossip"
+	"github.com/shoal-dev/shoal/consensus/store"
+	"github.com/shoal-dev/shoal/placement"
+)
+
+// registerLoop keeps this agent's Node object current: once the agent is in
+// a cluster, and again after each role change, it writes what BuildNode
+// says through its own API (forwarded to the leader), retrying until the
+// write lands.
+func (a *Agent) registerLoop(ctx context.Context) {
+	facts, err := ReadHostFacts()
+	if err != nil {
+		a.log.Warn("reading host facts; the Node object will lack some", "err", err)
+	}
+	kick := a.kicks.sub(kickRole)
+	done := ""
+	for {
+		role := a.Role()
+		if role != gossip.RoleNone && role != done {
+			err := a.register(ctx, facts, role)
+			switch {
+			case err == nil:
+				done = role
+				a.log.Info("node registered", "role", role)
+			case ctx.Err() == nil:
+				a.log.Debug("registering the node; retrying", "err", err)
+			}
+		}
+		wait := a.cfg.Interval
+		if role != done {
+			wait = min(wait, 200*time.Millisecond)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-kick:
+			t.Stop()
+			done = "" // write again even if the role reads the same
+		case <-t.C:
+		}
+	}
+}
+
+// register creates or updates this agent's Node.
+func (a *Agent) register(ctx context.Context, facts HostFacts, role string) error {
+	host, _, _ := net.SplitHostPort(a.apiAdv)
+	want := BuildNode(a.cfg.NodeName, facts, NodeInputs{
+		Labels:     a.cfg.Labels,
+		Zone:       a.cfg.Zone,
+		InternalIP: host,
+		APIAddr:    a.apiAdv,
+		RaftAddr:   a.raftAdv,
+		Role:       role,
+		Version:    a.cfg.Version,
+	})
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var current *api.Node
+	obj, err := a.client.Get(rctx, "Node", "", a.cfg.NodeName)
+	switch {
+	case err == nil:
+		current = obj.(*api.Node)
+	case api.IsNotFound(err):
+	default:
+		return err
+	}
+	out, metaChanged, statusChanged := MergeNode(current, want)
+	if current == nil {
+		_, err := a.client.Create(rctx, out)
+		return err
+	}
+	if metaChanged {
+		obj, err := a.client.Update(rctx, out)
+		if err != nil {
+			return err
+		}
+		out.ResourceVersion = obj.GetObjectMeta().ResourceVersion
+	}
+	if statusChanged {
+		if _, err := a.client.UpdateStatus(rctx, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readinessLoop runs on the leader: it derives each Node's Ready condition
+// from gossip (placement decides, this loop writes the changes through the
+// status subresource). No heartbeat goes through Raft: a write happens only
+// when a node's liveness changes.
+func (a *Agent) readinessLoop(ctx context.Context, n *consensus.Node) {
+	tick := time.NewTicker(a.cfg.Interval)
+	defer tick.Stop()
+	kick := a.kicks.sub(kickReady)
+	for {
+		a.syncReadiness(ctx, n)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-kick:
+		}
+	}
+}
+
+func (a *Agent) syncReadiness(ctx context.Context, n *consensus.Node) {
+	objs, _, err := n.Store().List("Node", "", store.Selector{})
+	if err != nil || len(objs) == 0 {
+		return
+	}
+	nodes := make([]*api.Node, 0, len(objs))
+	for _, o := range objs {
+		if nd, ok := o.(*api.Node); ok {
+			nodes = append(nodes, nd)
+		}
+	}
+	live := map[string]placement.Liveness{}
+	for _, m := range a.gossip.Members() {
+		live[m.Name] = placement.Liveness{Known: true, Alive: m.State == gossip.Alive, Since: m.Since}
+	}
+	// This agent is the leader and alive, whatever its table says.
+	self := live[a.cfg.NodeName]
+	self.Known, self.Alive = true, true
+	live[a.cfg.NodeName] = self
+	for _, nd := range placement.NodeReadiness(nodes, live, time.Now()) {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := a.client.UpdateStatus(wctx, nd)
+		cancel()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Debug("readiness: writing node status", "node", nd.Name, "err", err)
+			continue
+		}
+		c := api.FindCondition(nd.Status.Conditions, api.NodeReady)
+		a.log.Info("readiness: node "+c.Status, "node", nd.Name, "reason", c.Reason)
+	}
+}

@@ -1,0 +1,231 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus/gossip"
+)
+
+// handler is everything the agent serves: its own agent-to-agent endpoints,
+// then the API behind the forwarder (writes to the leader, reads per their
+// consistency, see NewForwarder).
+func (a *Agent) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/cluster/promote", a.servePromote)
+	mux.HandleFunc("/v1/cluster/demote", a.serveDemote)
+	mux.Handle("/", NewForwarder(a.server.Handler(), ForwarderConfig{
+		Route:  agentRoute{a},
+		Logger: a.log,
+		Name:   a.cfg.NodeName,
+	}))
+	return mux
+}
+
+// roleChange is the body of POST /v1/cluster/promote and /demote.
+type roleChange struct {
+	Cluster string `json:"cluster"`
+}
+
+// promoteAnswer is the answer to POST /v1/cluster/promote.
+type promoteAnswer struct {
+	RaftAddr string `json:"raftAddr"`
+}
+
+// servePromote: the leader's voter manager asks this agent to start Raft
+// (empty, not bootstrapping) before it adds it as a voter. The answer comes
+// once Raft listens.
+func (a *Agent) servePromote(w http.ResponseWriter, r *http.Request) {
+	req, ok := a.readRoleChange(w, r)
+	if !ok {
+		return
+	}
+	if err := a.requestRole(r.Context(), true, req.Cluster); err != nil {
+		a.server.writeError(w, r, api.NewServiceUnavailable("promotion failed: "+err.Error()))
+		return
+	}
+	a.server.writeJSON(w, r, http.StatusOK, promoteAnswer{RaftAddr: a.raftAdv})
+}
+
+// serveDemote: the leader removed this agent from the Raft configuration;
+// it stops Raft and becomes a non-voter.
+func (a *Agent) serveDemote(w http.ResponseWriter, r *http.Request) {
+	req, ok := a.readRoleChange(w, r)
+	if !ok {
+		return
+	}
+	if err := a.requestRole(r.Context(), false, req.Cluster); err != nil {
+		a.server.writeError(w, r, api.NewServiceUnavailable("demotion failed: "+err.Error()))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *Agent) readRoleChange(w http.ResponseWriter, r *http.Request) (roleChange, bool) {
+	var req roleChange
+	if r.Method != http.MethodPost {
+		a.server.methodNotAllowed(w, r, "POST")
+		return req, false
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<10)).Decode(&req); err != nil {
+		a.server.writeError(w, r, api.NewBadRequest("the body must be {\"cluster\": ID}: %v", err))
+		return req, false
+	}
+	return req, true
+}
+
+// agentRoute tells the forwarder where requests go, from Raft (on a voter)
+// and gossip metadata.
+type agentRoute struct{ a *Agent }
+
+func (r agentRoute) LocalStore() bool { return r.a.Node() != nil }
+
+func (r agentRoute) IsLeader() bool {
+	n := r.a.Node()
+	return n != nil && n.IsLeader()
+}
+
+func (r agentRoute) LeaderAPI() string {
+	id := r.a.leaderID()
+	if id == "" || id == r.a.cfg.NodeName {
+		return ""
+	}
+	return r.a.memberAPI(id)
+}
+
+func (r agentRoute) VoterAPIs() []string { return r.a.voterAPIs() }
+
+// leaderID is the leader as this agent knows it: from Raft on a voter,
+// from trackLeader on a non-voter.
+func (a *Agent) leaderID() string {
+	if n := a.Node(); n != nil {
+		id, _ := n.Leader()
+		return id
+	}
+	return a.leader.get()
+}
+
+// memberAPI is the API address an alive member advertises, "" if unknown.
+func (a *Agent) memberAPI(id string) string {
+	if id == "" || a.gossip == nil {
+		return ""
+	}
+	for _, m := range a.gossip.Members() {
+		if m.Name == id && m.State == gossip.Alive {
+			return m.Meta.APIAddr
+		}
+	}
+	return ""
+}
+
+// voterAPIs lists the API addresses of the alive voters of this agent's
+// cluster other than itself, the leader first.
+func (a *Agent) voterAPIs() []string {
+	if a.gossip == nil {
+		return nil
+	}
+	cid, leader := a.ClusterID(), a.leaderID()
+	var ms []gossip.Member
+	for _, m := range a.gossip.Members() {
+		if m.Name == a.cfg.NodeName || m.State != gossip.Alive || m.Meta.Leaving ||
+			m.Meta.Role != gossip.RoleVoter || m.Meta.APIAddr == "" || (cid != "" && m.Meta.ClusterID != cid) {
+			continue
+		}
+		ms = append(ms, m)
+	}
+	slices.SortStableFunc(ms, func(x, y gossip.Member) int {
+		switch {
+		case x.Name == leader:
+			return -1
+		case y.Name == leader:
+			return 1
+		}
+		return 0
+	})
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Meta.APIAddr
+	}
+	return out
+}
+
+// leaderCache is a non-voter's knowledge of the leader's ID.
+type leaderCache struct {
+	mu sync.Mutex
+	id string
+}
+
+func (c *leaderCache) get() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.id
+}
+
+func (c *leaderCache) set(id string) {
+	c.mu.Lock()
+	c.id = id
+	c.mu.Unlock()
+}
+
+// trackLeader keeps a non-voter's leaderCache current by asking the voters
+// (GET /v1/cluster/raft); a voter knows the leader from Raft. It asks
+// often while no leader is known or the known one is not alive in gossip,
+// and every Interval/2 otherwise, and at once on a membership change.
+func (a *Agent) trackLeader(ctx context.Context) {
+	kick := a.kicks.sub(kickLeader)
+	hc := &http.Client{Timeout: time.Second}
+	for {
+		wait := a.cfg.Interval / 2
+		if a.Node() == nil && a.Role() == gossip.RoleNonvoter {
+			id := a.askLeader(ctx, hc)
+			a.leader.set(id)
+			if id == "" || a.memberAPI(id) == "" {
+				wait = min(wait, 100*time.Millisecond)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-kick:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// askLeader returns the leader ID the first answering voter names.
+func (a *Agent) askLeader(ctx context.Context, hc *http.Client) string {
+	for _, v := range a.voterAPIs() {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+v+"/v1/cluster/raft", nil)
+		if err != nil {
+			continue
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			continue
+		}
+		var st struct{ LeaderID string }
+		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
+		resp.Body.Close()
+		if err == nil && st.LeaderID != "" {
+			return st.LeaderID
+		}
+	}
+	return ""
+}
+
+// membersView serves /v1/cluster/members.
+func (a *Agent) membersView() any {
+	if a.gossip == nil {
+		return MembersView(nil)
+	}
+	return MembersView(a.gossip.Members())
+}

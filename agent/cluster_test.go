@@ -1,0 +1,304 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus/gossip"
+)
+
+// TestBootstrapAtOnce starts 5 agents at the same instant with
+// --bootstrap-expect 5, again and again: every time exactly one cluster
+// forms (one cluster id across all agents), with one leader, 3 voters
+// running Raft and 2 non-voters running none.
+func TestBootstrapAtOnce(t *testing.T) {
+	iterations := 50
+	if testing.Short() {
+		iterations = 5
+	}
+	for i := range iterations {
+		ok := t.Run(fmt.Sprintf("round%02d", i), func(t *testing.T) {
+			h := newHarness(t, fastTimings)
+			cfgs := h.configs(5, "a")
+			for j := range cfgs {
+				cfgs[j].BootstrapExpect = 5
+			}
+			tas := h.start(cfgs...)
+			waitUntil(t, 20*time.Second, "one cluster, one leader, 3 voters", func() string { return settled(tas, 3) })
+			// Every agent sees the same cluster in gossip too.
+			cid := tas[0].ClusterID()
+			for _, ta := range tas {
+				for _, m := range ta.Gossip().Members() {
+					if m.Meta.ClusterID != "" && m.Meta.ClusterID != cid {
+						t.Fatalf("%s sees %s in cluster %s, want %s", ta.cfg.NodeName, m.Name, m.Meta.ClusterID, cid)
+					}
+				}
+			}
+			// Only the lowest name bootstrapped.
+			for _, ta := range tas[1:] {
+				if strings.Contains(ta.logs.String(), "bootstrap: forming a new cluster") {
+					t.Fatalf("%s bootstrapped too", ta.cfg.NodeName)
+				}
+			}
+		})
+		if !ok {
+			break
+		}
+	}
+}
+
+// fiveAgents starts a settled 5-agent cluster (bootstrap-expect 5, voters
+// 3) in zones z0 z1 z2 z0 z1.
+func fiveAgents(t *testing.T, tim timings) (*harness, []*testAgent) {
+	h := newHarness(t, tim)
+	cfgs := h.configs(5, "a")
+	for j := range cfgs {
+		cfgs[j].BootstrapExpect = 5
+	}
+	tas := h.start(cfgs...)
+	waitUntil(t, 30*time.Second, "settled", func() string { return settled(tas, 3) })
+	return h, tas
+}
+
+func nonvoters(tas []*testAgent) []*testAgent {
+	var out []*testAgent
+	for _, ta := range alive(tas) {
+		if ta.Node() == nil {
+			out = append(out, ta)
+		}
+	}
+	return out
+}
+
+func followers(tas []*testAgent) []*testAgent {
+	var out []*testAgent
+	for _, ta := range alive(tas) {
+		if n := ta.Node(); n != nil && !n.IsLeader() {
+			out = append(out, ta)
+		}
+	}
+	return out
+}
+
+// TestNonvoterServesEverything: a non-voter runs no Raft, yet writes,
+// linearizable reads, stale reads and the raft status all work through it.
+func TestNonvoterServesEverything(t *testing.T) {
+	_, tas := fiveAgents(t, fastTimings)
+	ctx := context.Background()
+	nv := nonvoters(tas)[0]
+	c := nv.client()
+	waitUntil(t, 10*time.Second, "write through a non-voter", func() string {
+		if _, err := c.Create(ctx, configMap("via-nonvoter")); err != nil && !api.IsAlreadyExists(err) {
+			return err.Error()
+		}
+		return ""
+	})
+	obj, err := c.Get(ctx, "ConfigMap", "default", "via-nonvoter")
+	if err != nil {
+		t.Fatalf("linearizable read through a non-voter: %v", err)
+	}
+	if obj.(*api.ConfigMap).Data["k"] != "via-nonvoter" {
+		t.Fatalf("read %v", obj)
+	}
+	if _, _, err := c.List(ctx, "ConfigMap", "default", api.ListOptions{Stale: true}); err != nil {
+		t.Fatalf("stale list through a non-voter: %v", err)
+	}
+	if nv.Node() != nil {
+		t.Fatal("the non-voter started raft")
+	}
+	// Every agent registers its Node with its role, and the leader marks
+	// each Ready.
+	for _, ta := range tas {
+		waitUntil(t, 10*time.Second, "node "+ta.cfg.NodeName+" registered and ready", func() string {
+			obj, err := c.Get(ctx, "Node", "", ta.cfg.NodeName)
+			if err != nil {
+				return err.Error()
+			}
+			n := obj.(*api.Node)
+			want := "nonvoter"
+			if ta.Node() != nil {
+				want = "voter"
+			}
+			if n.Status.Role != want {
+				return fmt.Sprintf("role %q, want %q", n.Status.Role, want)
+			}
+			if r := api.FindCondition(n.Status.Conditions, api.NodeReady); r == nil || r.Status != api.ConditionTrue {
+				return fmt.Sprintf("ready %+v", r)
+			}
+			return ""
+		})
+	}
+}
+
+// TestFailover: the leader dies, a new one is elected and writes through
+// any agent (non-voters included) are accepted; after the grace the dead
+// voter is replaced by a non-voter, from a zone without a voter if there
+// is one; a dead non-voter's Node turns NotReady.
+func TestFailover(t *testing.T) {
+	h, tas := fiveAgents(t, fastTimings)
+	ctx := context.Background()
+	old := leaderOf(tas)
+	h.kill(old)
+	waitUntil(t, 10*time.Second, "a new leader", func() string {
+		if l := leaderOf(tas); l == nil {
+			return "no leader"
+		}
+		return ""
+	})
+	for _, ta := range alive(tas) {
+		name := "after-failover-" + ta.cfg.NodeName
+		waitUntil(t, 10*time.Second, "write through "+ta.cfg.NodeName, func() string {
+			if _, err := ta.client().Create(ctx, configMap(name)); err != nil && !api.IsAlreadyExists(err) {
+				return err.Error()
+			}
+			return ""
+		})
+	}
+	// The dead leader is replaced: 3 voters again, among the 4 alive.
+	waitUntil(t, 20*time.Second, "3 voters again", func() string { return settled(tas, 3) })
+	v := viewOf(tas)
+	if slices.Contains(v.config, old.cfg.NodeName) {
+		t.Fatalf("dead %s still a voter: %v", old.cfg.NodeName, v.config)
+	}
+	// Zones: the replacement came from the dead voter's zone if another
+	// agent of that zone was alive, i.e. each zone that has an alive
+	// agent holds a voter.
+	zones := map[string]bool{}
+	for _, ta := range alive(tas) {
+		if ta.Node() != nil {
+			zones[ta.cfg.Zone] = true
+		}
+	}
+	for _, ta := range alive(tas) {
+		if !zones[ta.cfg.Zone] {
+			t.Errorf("zone %s has alive agent %s but no voter (voters %v)", ta.cfg.Zone, ta.cfg.NodeName, v.config)
+		}
+	}
+	if !strings.Contains(leaderOf(tas).logs.String(), "voter manager: AddVoter") {
+		t.Error("the leader logged no promotion")
+	}
+
+	// A non-voter dies: its Node turns NotReady.
+	nv := nonvoters(tas)[0]
+	h.kill(nv)
+	from := leaderOf(tas)
+	waitUntil(t, 10*time.Second, "dead non-voter NotReady", func() string {
+		if s := nodeReady(ctx, from, nv.cfg.NodeName); s != api.ConditionFalse {
+			return "ready: " + s
+		}
+		return ""
+	})
+}
+
+// TestGracefulLeave: SIGTERM on the leader hands leadership over and gives
+// up its voter seat before it leaves gossip; a non-voter takes the seat.
+func TestGracefulLeave(t *testing.T) {
+	h, tas := fiveAgents(t, fastTimings)
+	old := leaderOf(tas)
+	if err := h.stop(old); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	logs := old.logs.String()
+	for _, step := range []string{"leave: transferring leadership", "leave: removed from the voters", "leave: left gossip"} {
+		if !strings.Contains(logs, step) {
+			t.Errorf("the leaving leader did not log %q", step)
+		}
+	}
+	waitUntil(t, 20*time.Second, "3 voters without the one that left", func() string { return settled(tas, 3) })
+	if slices.Contains(viewOf(tas).config, old.cfg.NodeName) {
+		t.Fatal("the agent that left is still a voter")
+	}
+	// Gossip records it as left, not dead.
+	waitUntil(t, 5*time.Second, "left in gossip", func() string {
+		for _, m := range leaderOf(tas).Gossip().Members() {
+			if m.Name == old.cfg.NodeName && m.State != gossip.Left {
+				return "state " + m.State.String()
+			}
+		}
+		return ""
+	})
+}
+
+// TestRestartAllVoters: 3 voters stop at once (crash) and start again with
+// their data dirs: a leader is elected and the data is there, with no
+// manual step.
+func TestRestartAllVoters(t *testing.T) {
+	h := newHarness(t, fastTimings)
+	cfgs := h.configs(3, "r")
+	tas := h.start(cfgs...)
+	waitUntil(t, 20*time.Second, "settled", func() string { return settled(tas, 3) })
+	ctx := context.Background()
+	waitUntil(t, 10*time.Second, "write", func() string {
+		if _, err := tas[1].client().Create(ctx, configMap("survives")); err != nil && !api.IsAlreadyExists(err) {
+			return err.Error()
+		}
+		return ""
+	})
+	cid := tas[0].ClusterID()
+	for _, ta := range tas {
+		h.kill(ta)
+	}
+	var again []*testAgent
+	for _, ta := range tas {
+		again = append(again, h.build(ta.cfg))
+	}
+	for _, ta := range again {
+		if ta.Node() == nil {
+			t.Fatalf("%s has raft state but did not start raft at once", ta.cfg.NodeName)
+		}
+		h.run(ta, nil)
+	}
+	waitUntil(t, 20*time.Second, "settled after restart", func() string { return settled(again, 3) })
+	if got := again[2].ClusterID(); got != cid {
+		t.Fatalf("cluster id %q after restart, want %q", got, cid)
+	}
+	waitUntil(t, 10*time.Second, "data after restart", func() string {
+		if _, err := again[0].client().Get(ctx, "ConfigMap", "default", "survives"); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
+}
+
+// TestBadInput: --voters 2 is a config error naming the flag; a node name
+// already taken and a wrong gossip key are refused with clear errors.
+func TestBadInput(t *testing.T) {
+	h := newHarness(t, fastTimings)
+	cfg := h.config("bad", "")
+	for _, v := range []int{2, 0, -1} {
+		cfg.Voters = v
+		if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "voters") {
+			t.Errorf("voters %d: %v", v, err)
+		}
+	}
+
+	h = newHarness(t, fastTimings)
+	first := h.config("dup", "")
+	first.BootstrapExpect = 1
+	tas := h.start(first)
+	waitUntil(t, 10*time.Second, "first agent leads", func() string { return settled(tas, 1) })
+
+	clash := h.config("dup", "")
+	clash.Join = []string{first.GossipAddr}
+	ta := h.start(clash)[0]
+	err := h.wait(ta)
+	var nce *gossip.NameClashError
+	if !errors.As(err, &nce) || !strings.Contains(err.Error(), `"dup"`) {
+		t.Errorf("name clash: Run returned %v", err)
+	}
+
+	key := []byte("0123456789abcdef")
+	wrong := h.config("wrongkey", "")
+	wrong.Join = []string{first.GossipAddr}
+	wrong.GossipKey = key
+	ta = h.start(wrong)[0]
+	if err := h.wait(ta); !errors.Is(err, gossip.ErrGossipKey) {
+		t.Errorf("wrong gossip key: Run returned %v", err)
+	}
+}

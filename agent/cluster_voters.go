@@ -1,0 +1,263 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/consensus/gossip"
+	"github.com/shoal-dev/shoal/consensus/voters"
+)
+
+// voterManager runs on the leader: on every gossip event and every Interval
+// it asks voters.Plan for the next change of the Raft configuration and
+// applies it, one at a time (deciding apart from doing: Plan is pure).
+func (a *Agent) voterManager(ctx context.Context, n *consensus.Node) {
+	tick := time.NewTicker(a.cfg.Interval)
+	defer tick.Stop()
+	kick := a.kicks.sub(kickVoters)
+	lastIdle := ""
+	for {
+		// A few changes in a row, re-planning after each: a dead voter's
+		// removal is followed at once by its replacement.
+		for range 4 {
+			c, ok := a.planVoters(n)
+			if !ok {
+				if c.Reason != lastIdle {
+					a.log.Debug("voter manager: no change", "reason", c.Reason)
+					lastIdle = c.Reason
+				}
+				break
+			}
+			lastIdle = ""
+			if err := a.applyVoterChange(ctx, n, c); err != nil {
+				if ctx.Err() == nil {
+					a.log.Warn("voter manager: change failed", "change", c.String(), "err", err)
+				}
+				break
+			}
+		}
+		if ctx.Err() == nil {
+			a.demoteStragglers(ctx, n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-kick:
+		}
+	}
+}
+
+// voterInput builds Plan's input from gossip, the Raft configuration and
+// the clock.
+func (a *Agent) voterInput(n *consensus.Node) voters.Input {
+	in := voters.Input{
+		Now:       time.Now(),
+		Leader:    a.cfg.NodeName,
+		Target:    a.cfg.Voters,
+		DeadGrace: a.cfg.DeadGrace,
+		Stabilize: a.cfg.Stabilize,
+	}
+	inConfig := map[string]bool{}
+	for _, s := range n.Status().Voters {
+		in.Servers = append(in.Servers, voters.Server{ID: s.ID, Addr: s.Addr, Voter: s.Suffrage == "Voter"})
+		inConfig[s.ID] = true
+	}
+	cid := a.ClusterID()
+	for _, m := range a.gossip.Members() {
+		if m.MetaErr != "" {
+			continue
+		}
+		ours := m.Meta.ClusterID == cid && cid != ""
+		if !ours && !inConfig[m.Name] {
+			continue // in another cluster, or in none yet
+		}
+		alive := m.State == gossip.Alive
+		in.Members = append(in.Members, voters.Member{
+			ID:       m.Name,
+			RaftAddr: m.Meta.RaftAddr,
+			Zone:     m.Meta.Zone,
+			Alive:    alive,
+			Since:    m.Since,
+			Eligible: alive && ours && !m.Meta.Leaving,
+		})
+	}
+	return in
+}
+
+func (a *Agent) planVoters(n *consensus.Node) (voters.Change, bool) {
+	if !n.IsLeader() {
+		return voters.Change{Reason: "not the leader"}, false
+	}
+	return voters.Plan(a.voterInput(n))
+}
+
+// applyVoterChange makes one change. A promotion first asks the agent to
+// start Raft (it has none as a non-voter), then adds it; a removal tells
+// the removed agent, if it is alive, to stop Raft.
+func (a *Agent) applyVoterChange(ctx context.Context, n *consensus.Node, c voters.Change) error {
+	a.log.Info("voter manager: "+c.Type.String(), "id", c.ID, "addr", c.Addr, "reason", c.Reason)
+	switch c.Type {
+	case voters.AddVoter:
+		apiAddr := a.memberAPI(c.ID)
+		if apiAddr == "" {
+			return fmt.Errorf("%s has no API address in gossip", c.ID)
+		}
+		var ans promoteAnswer
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := a.callPeer(pctx, apiAddr, "/v1/cluster/promote", &ans)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("asking %s to start raft: %w", c.ID, err)
+		}
+		addr := c.Addr
+		if ans.RaftAddr != "" {
+			addr = ans.RaftAddr
+		}
+		return n.AddVoter(ctx, c.ID, addr)
+	case voters.RemoveServer:
+		if err := n.RemoveServer(ctx, c.ID); err != nil {
+			return err
+		}
+		if apiAddr := a.memberAPI(c.ID); apiAddr != "" {
+			dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if err := a.callPeer(dctx, apiAddr, "/v1/cluster/demote", nil); err != nil {
+				a.log.Debug("voter manager: telling the removed server", "id", c.ID, "err", err)
+			}
+			cancel()
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown change %v", c.Type)
+}
+
+// demoteStragglers tells alive agents of this cluster that advertise the
+// voter role but are not in the Raft configuration to stop Raft: a voter
+// removed while it was down, or one whose promotion did not complete.
+func (a *Agent) demoteStragglers(ctx context.Context, n *consensus.Node) {
+	inConfig := map[string]bool{}
+	for _, s := range n.Status().Voters {
+		inConfig[s.ID] = true
+	}
+	cid := a.ClusterID()
+	for _, m := range a.gossip.Members() {
+		if m.Name == a.cfg.NodeName || m.State != gossip.Alive || m.Meta.Role != gossip.RoleVoter ||
+			m.Meta.ClusterID != cid || cid == "" || inConfig[m.Name] || m.Meta.APIAddr == "" {
+			continue
+		}
+		a.log.Info("voter manager: asking a voter outside the raft configuration to step down", "id", m.Name)
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := a.callPeer(dctx, m.Meta.APIAddr, "/v1/cluster/demote", nil); err != nil {
+			a.log.Debug("voter manager: demote", "id", m.Name, "err", err)
+		}
+		cancel()
+	}
+}
+
+// callPeer POSTs this agent's cluster id to another agent's endpoint and
+// decodes the JSON answer into out (if not nil).
+func (a *Agent) callPeer(ctx context.Context, apiAddr, path string, out any) error {
+	body, _ := json.Marshal(roleChange{Cluster: a.ClusterID()})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+apiAddr+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.peers.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s%s: HTTP %d: %s", apiAddr, path, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+// leave hands this agent's duties over before it stops (SIGTERM): a leader
+// transfers leadership; a voter then has the leader remove it and waits for
+// the removal; every agent then leaves gossip. Bounded by LeaveTimeout; each
+// step is logged.
+func (a *Agent) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.LeaveTimeout)
+	defer cancel()
+	start := time.Now()
+	if n := a.Node(); n != nil {
+		a.leaveVoters(ctx, n)
+	}
+	if a.gossip != nil {
+		left := max(time.Until(deadlineOf(ctx)), 100*time.Millisecond)
+		if err := a.gossip.Leave(min(left, 5*time.Second)); err != nil {
+			a.log.Warn("leave: gossip", "err", err)
+		} else {
+			a.log.Info("leave: left gossip")
+		}
+	}
+	a.log.Info("leave: done", "took", time.Since(start).Round(time.Millisecond))
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
+
+// leaveVoters gives up leadership and the voter seat. The only voter keeps
+// its seat: removing it would leave no cluster.
+func (a *Agent) leaveVoters(ctx context.Context, n *consensus.Node) {
+	st := n.Status()
+	voterCount := 0
+	for _, s := range st.Voters {
+		if s.Suffrage == "Voter" {
+			voterCount++
+		}
+	}
+	in := false
+	for _, s := range st.Voters {
+		in = in || s.ID == a.cfg.NodeName
+	}
+	if !in || voterCount <= 1 {
+		a.log.Info("leave: keeping the voter seat", "voters", voterCount, "in_configuration", in)
+		return
+	}
+	if n.IsLeader() {
+		a.log.Info("leave: transferring leadership")
+		if err := n.LeadershipTransfer(ctx); err != nil {
+			a.log.Warn("leave: leadership transfer failed; removing this voter from here", "err", err)
+		}
+	}
+	for ctx.Err() == nil {
+		var err error
+		if n.IsLeader() {
+			err = n.RemoveServer(ctx, a.cfg.NodeName)
+		} else {
+			_, err = a.client.RemoveServer(ctx, a.cfg.NodeName)
+		}
+		if err == nil {
+			// The leader answers once the new configuration is
+			// committed: this agent is a voter no more.
+			a.log.Info("leave: removed from the voters")
+			a.becomeNonvoter(ctx, "left the voters on shutdown")
+			return
+		}
+		if errors.Is(err, consensus.ErrShutdown) {
+			break
+		}
+		a.log.Warn("leave: asking the leader to remove this voter", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	a.log.Warn("leave: the removal was not confirmed in time", "err", ctx.Err())
+}

@@ -1,0 +1,359 @@
+package agent
+
+// An in-process multi-agent harness: every agent on 127.0.0.1 with its own
+// data dir and ports, gossip.TestConfig and consensus.TestConfig timings.
+// Test-only (STYLE item 11): conditions are waited on with a deadline.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/consensus/gossip"
+)
+
+// syncBuf collects an agent's logs; they are printed when a test fails.
+type syncBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// freePort returns a port free for both TCP and UDP on 127.0.0.1.
+func freePort(t testing.TB) int {
+	t.Helper()
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		ln.Close()
+		if err == nil {
+			pc.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// timings selects the test preset or production timings (figures).
+type timings int
+
+const (
+	fastTimings timings = iota
+	prodTimings
+)
+
+// testAgent is one agent of a harness cluster and how to stop it.
+type testAgent struct {
+	*Agent
+	cfg    Config
+	logs   *syncBuf
+	cancel context.CancelFunc
+	done   chan error
+	killed bool
+}
+
+// harness owns the agents of one test and stops them all at cleanup.
+type harness struct {
+	t      testing.TB
+	tim    timings
+	mu     sync.Mutex
+	agents []*testAgent
+	// gossip addresses of every agent made so far, for --join
+	seeds []string
+}
+
+func newHarness(t testing.TB, tim timings) *harness {
+	h := &harness{t: t, tim: tim}
+	t.Cleanup(h.stopAll)
+	return h
+}
+
+// config returns a loopback configuration for name with fresh ports and data
+// dir. Every agent joins every seed known so far.
+func (h *harness) config(name, zone string) Config {
+	h.t.Helper()
+	cfg := DefaultConfig()
+	cfg.NodeName = name
+	cfg.Zone = zone
+	cfg.DataDir = h.t.TempDir()
+	cfg.HTTPAddr = loopback(freePort(h.t))
+	cfg.RaftAddr = loopback(freePort(h.t))
+	cfg.GossipAddr = loopback(freePort(h.t))
+	cfg.Version = "test"
+	var rc consensus.Config
+	var gc gossip.Config
+	if h.tim == fastTimings {
+		rc, gc = consensus.TestConfig(), gossip.TestConfig()
+		cfg.Interval = 100 * time.Millisecond
+		cfg.DeadGrace = 1 * time.Second
+		cfg.Stabilize = 200 * time.Millisecond
+		cfg.LeaveTimeout = 5 * time.Second
+	} else {
+		rc, gc = consensus.DefaultConfig(), gossip.DefaultConfig()
+	}
+	rc.Logger = nil
+	cfg.Raft, cfg.Gossip = &rc, &gc
+	h.mu.Lock()
+	cfg.Join = append([]string(nil), h.seeds...)
+	h.seeds = append(h.seeds, cfg.GossipAddr)
+	h.mu.Unlock()
+	return cfg
+}
+
+// configs makes n configurations a0..a(n-1) in zones z0..z2, each joining
+// all the others.
+func (h *harness) configs(n int, prefix string) []Config {
+	cfgs := make([]Config, n)
+	for i := range cfgs {
+		cfgs[i] = h.config(fmt.Sprintf("%s%d", prefix, i), fmt.Sprintf("z%d", i%3))
+	}
+	var all []string
+	for _, c := range cfgs {
+		all = append(all, c.GossipAddr)
+	}
+	for i := range cfgs {
+		cfgs[i].Join = nil
+		for _, a := range all {
+			if a != cfgs[i].GossipAddr {
+				cfgs[i].Join = append(cfgs[i].Join, a)
+			}
+		}
+	}
+	return cfgs
+}
+
+// start builds every agent, then runs them all at the same instant.
+func (h *harness) start(cfgs ...Config) []*testAgent {
+	h.t.Helper()
+	tas := make([]*testAgent, len(cfgs))
+	for i, cfg := range cfgs {
+		tas[i] = h.build(cfg)
+	}
+	gate := make(chan struct{})
+	for _, ta := range tas {
+		h.run(ta, gate)
+	}
+	close(gate)
+	return tas
+}
+
+func (h *harness) build(cfg Config) *testAgent {
+	h.t.Helper()
+	logs := &syncBuf{}
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := New(cfg)
+	if err != nil {
+		h.t.Fatalf("new %s: %v", cfg.NodeName, err)
+	}
+	ta := &testAgent{Agent: a, cfg: cfg, logs: logs, done: make(chan error, 1)}
+	h.mu.Lock()
+	h.agents = append(h.agents, ta)
+	h.mu.Unlock()
+	return ta
+}
+
+func (h *harness) run(ta *testAgent, gate <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ta.cancel = cancel
+	go func() {
+		if gate != nil {
+			<-gate
+		}
+		ta.done <- ta.Run(ctx)
+	}()
+}
+
+// kill crashes ta (no hand-over) and waits for Run to return.
+func (h *harness) kill(ta *testAgent) {
+	h.t.Helper()
+	ta.killed = true
+	ta.Kill()
+	h.wait(ta)
+}
+
+// stop stops ta gracefully (SIGTERM) and waits for Run to return.
+func (h *harness) stop(ta *testAgent) error {
+	h.t.Helper()
+	ta.killed = true
+	ta.cancel()
+	return h.wait(ta)
+}
+
+func (h *harness) wait(ta *testAgent) error {
+	h.t.Helper()
+	select {
+	case err := <-ta.done:
+		ta.done <- err // later waits see it too
+		return err
+	case <-time.After(30 * time.Second):
+		h.t.Fatalf("%s did not stop", ta.cfg.NodeName)
+		return nil
+	}
+}
+
+// stopAll crashes every agent still running; cleanup must be quick.
+func (h *harness) stopAll() {
+	h.mu.Lock()
+	agents := h.agents
+	h.mu.Unlock()
+	if h.t.Failed() {
+		for _, ta := range agents {
+			h.t.Logf("logs of %s:\n%s", ta.cfg.NodeName, ta.logs.String())
+		}
+	}
+	for _, ta := range agents {
+		if !ta.killed {
+			ta.killed = true
+			ta.Kill()
+		}
+	}
+	for _, ta := range agents {
+		if ta.cancel != nil {
+			select {
+			case err := <-ta.done:
+				ta.done <- err
+			case <-time.After(30 * time.Second):
+				h.t.Errorf("%s did not stop", ta.cfg.NodeName)
+			}
+		} else {
+			ta.Shutdown()
+		}
+	}
+}
+
+// alive are the agents not stopped.
+func alive(tas []*testAgent) []*testAgent {
+	var out []*testAgent
+	for _, ta := range tas {
+		if !ta.killed {
+			out = append(out, ta)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it returns "" or the deadline passes, then fails
+// with cond's last complaint.
+func waitUntil(t testing.TB, d time.Duration, what string, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		why := cond()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %v: %s", what, d, why)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// clusterView summarises the alive agents: the leaders, the cluster ids, the
+// voters of the leader's configuration, the agents running Raft.
+type clusterView struct {
+	leaders    []*testAgent
+	clusterIDs map[string][]string
+	config     []string // leader's voters
+	running    []string // agents with a Raft node
+}
+
+func viewOf(tas []*testAgent) clusterView {
+	v := clusterView{clusterIDs: map[string][]string{}}
+	for _, ta := range alive(tas) {
+		v.clusterIDs[ta.ClusterID()] = append(v.clusterIDs[ta.ClusterID()], ta.cfg.NodeName)
+		n := ta.Node()
+		if n == nil {
+			continue
+		}
+		v.running = append(v.running, ta.cfg.NodeName)
+		if n.IsLeader() {
+			v.leaders = append(v.leaders, ta)
+			v.config = nil
+			for _, s := range n.Status().Voters {
+				if s.Suffrage == "Voter" {
+					v.config = append(v.config, s.ID)
+				}
+			}
+		}
+	}
+	return v
+}
+
+// settled says why the alive agents are not one cluster with one leader and
+// want voters all running Raft, and the non-voters without Raft ("" when
+// they are).
+func settled(tas []*testAgent, want int) string {
+	v := viewOf(tas)
+	switch {
+	case len(v.clusterIDs) != 1:
+		return fmt.Sprintf("cluster ids %v", v.clusterIDs)
+	case v.clusterIDs[""] != nil:
+		return fmt.Sprintf("agents in no cluster: %v", v.clusterIDs[""])
+	case len(v.leaders) != 1:
+		return fmt.Sprintf("%d leaders", len(v.leaders))
+	case len(v.config) != want:
+		return fmt.Sprintf("voters %v, want %d", v.config, want)
+	case len(v.running) != want:
+		return fmt.Sprintf("agents running raft %v, want the %d voters %v", v.running, want, v.config)
+	}
+	return ""
+}
+
+func leaderOf(tas []*testAgent) *testAgent {
+	v := viewOf(tas)
+	if len(v.leaders) != 1 {
+		return nil
+	}
+	return v.leaders[0]
+}
+
+func (ta *testAgent) client() *api.Client {
+	return api.NewClient("http://"+ta.Addr(), api.WithRequestTimeout(5*time.Second))
+}
+
+func configMap(name string) *api.ConfigMap {
+	cm := &api.ConfigMap{ObjectMeta: api.ObjectMeta{Name: name, Namespace: "default"}, Data: map[string]string{"k": name}}
+	api.SetTypeMeta(cm)
+	return cm
+}
+
+// nodeReady is the Ready condition's status on ta's Node, read through
+// from's API.
+func nodeReady(ctx context.Context, from *testAgent, name string) string {
+	obj, err := from.client().Get(ctx, "Node", "", name)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	c := api.FindCondition(obj.(*api.Node).Status.Conditions, api.NodeReady)
+	if c == nil {
+		return "none"
+	}
+	return c.Status
+}
