@@ -302,3 +302,69 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("wrong gossip key: Run returned %v", err)
 	}
 }
+
+// TestRecoverQuorumLoss: 2 of 3 voters are lost for good. Recover on the
+// survivor's data dir makes it the only voter; started again it leads with
+// all its data, and agents that join are promoted back to 3 voters.
+func TestRecoverQuorumLoss(t *testing.T) {
+	h := newHarness(t, fastTimings)
+	cfgs := h.configs(3, "q")
+	tas := h.start(cfgs...)
+	waitUntil(t, 20*time.Second, "settled", func() string { return settled(tas, 3) })
+	ctx := context.Background()
+	for i := range 20 {
+		name := fmt.Sprintf("before-loss-%d", i)
+		waitUntil(t, 10*time.Second, "write", func() string {
+			if _, err := tas[0].client().Create(ctx, configMap(name)); err != nil && !api.IsAlreadyExists(err) {
+				return err.Error()
+			}
+			return ""
+		})
+	}
+	// Every voter has every write before the loss, so the survivor's log
+	// is complete whichever it is.
+	waitUntil(t, 10*time.Second, "replicated", func() string {
+		for _, ta := range tas {
+			if _, err := ta.client().Get(ctx, "ConfigMap", "default", "before-loss-19"); err != nil {
+				return ta.cfg.NodeName + ": " + err.Error()
+			}
+		}
+		return ""
+	})
+	for _, ta := range tas {
+		h.kill(ta)
+	}
+	survivor := tas[2].cfg
+	if err := Recover(survivor); err != nil {
+		t.Fatalf("recover: %v", err)
+	}
+	back := h.build(survivor)
+	h.run(back, nil)
+	waitUntil(t, 15*time.Second, "the survivor leads alone", func() string { return settled([]*testAgent{back}, 1) })
+	for i := range 20 {
+		if _, err := back.client().Get(ctx, "ConfigMap", "default", fmt.Sprintf("before-loss-%d", i)); err != nil {
+			t.Fatalf("data lost: %v", err)
+		}
+	}
+	if _, err := back.client().Create(ctx, configMap("after-recovery")); err != nil {
+		t.Fatalf("write after recovery: %v", err)
+	}
+	// New agents join the survivor and are promoted.
+	n1, n2 := h.config("q3", "z1"), h.config("q4", "z2")
+	n1.Join, n2.Join = []string{survivor.GossipAddr}, []string{survivor.GossipAddr}
+	all := append([]*testAgent{back}, h.start(n1, n2)...)
+	waitUntil(t, 20*time.Second, "3 voters again", func() string { return settled(all, 3) })
+	if back.ClusterID() != tas[0].ClusterID() || all[1].ClusterID() != back.ClusterID() {
+		t.Fatalf("cluster ids: %q %q, want %q", back.ClusterID(), all[1].ClusterID(), tas[0].ClusterID())
+	}
+}
+
+// TestRecoverRefusesEmptyDir: recovering a data dir without Raft state is
+// an error, not a new cluster.
+func TestRecoverRefusesEmptyDir(t *testing.T) {
+	h := newHarness(t, fastTimings)
+	cfg := h.config("empty", "")
+	if err := Recover(cfg); err == nil || !strings.Contains(err.Error(), "no raft state") {
+		t.Fatalf("recover of an empty dir: %v", err)
+	}
+}

@@ -28,6 +28,7 @@ var commands = map[string]command{
 	"members":  {"list the agents in gossip: name, address, zone, status, role", runMembers},
 	"status":   {"show the control plane: leader, voters, indexes", runStatus},
 	"raft":     {"change the Raft voters by hand: add-voter ID ADDR, remove ID", runRaft},
+	"recover":  {"rebuild the control plane from one surviving voter after losing quorum for good", runRecover},
 	"version":  {"print the version", runVersion},
 }
 
