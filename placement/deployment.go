@@ -1,0 +1,580 @@
+package placement
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+)
+
+// Reasons of a Deployment's conditions, as Kubernetes writes them so that
+// `rollout status` logic carries over.
+const (
+	DeploymentProgressing = "Progressing"
+	DeploymentAvailable   = "Available"
+
+	ReasonNewRSAvailable          = "NewReplicaSetAvailable"
+	ReasonRSUpdated               = "ReplicaSetUpdated"
+	ReasonProgressDeadline        = "ProgressDeadlineExceeded"
+	ReasonDeploymentPaused        = "DeploymentPaused"
+	ReasonMinimumReplicasAvail    = "MinimumReplicasAvailable"
+	ReasonMinimumReplicasUnavail  = "MinimumReplicasUnavailable"
+	defaultProgressDeadlineSecond = 600
+)
+
+// DeploymentInput is everything ReconcileDeployment reads.
+type DeploymentInput struct {
+	Deployment *api.Deployment
+	// ReplicaSets of the Deployment's namespace that it owns, or that its
+	// selector matches (orphans to adopt). Others are ignored, except that
+	// a name clash with the new ReplicaSet's name is detected among them.
+	ReplicaSets []*api.ReplicaSet
+	// Pods owned by those ReplicaSets; Recreate waits until the old ones
+	// are gone.
+	Pods []*api.Pod
+	Now  time.Time
+}
+
+// ReconcileDeployment rolls spec.template out through ReplicaSets.
+//
+// The ReplicaSet of the current template (the "new" one) is found by
+// template equality and is named <deployment>-<TemplateHash>; its pods and
+// selector carry the pod-template-hash label. A template equal to an old
+// ReplicaSet's reuses it, which is how a rollback works. The new ReplicaSet
+// gets the next revision (annotation deployment.kubernetes.io/revision),
+// and the Deployment carries the same annotation.
+//
+// RollingUpdate (one step per reconcile, as Kubernetes): scale the new
+// ReplicaSet up so that the pods of all ReplicaSets stay within
+// replicas+maxSurge; if nothing was scaled up, scale old ReplicaSets down,
+// their unavailable pods first, keeping at least replicas-maxUnavailable
+// available. maxSurge percentages round up and maxUnavailable percentages
+// round down; both zero count as maxUnavailable 1. Recreate scales every
+// old ReplicaSet to 0, waits until none of their pods is left, then scales
+// the new one up. Counts come from ReplicaSet status, which the ReplicaSet
+// reconcile keeps.
+//
+// When the rollout is complete, old empty ReplicaSets beyond
+// revisionHistoryLimit are deleted, lowest revision first. A paused
+// Deployment does not roll out (only its status is kept). Status carries
+// the counts and the Available and Progressing conditions; Progressing
+// turns False with ProgressDeadlineExceeded when no progress was seen for
+// progressDeadlineSeconds before Now (the loop should reconcile again at
+// ProgressDeadline). A Deployment whose metadata changes (revision
+// annotation) gets that Update alone; its status follows on the next
+// reconcile, so that two writes never race on one resourceVersion.
+func ReconcileDeployment(in DeploymentInput) Plan {
+	d := in.Deployment
+	var plan Plan
+	if d == nil || d.DeletionTimestamp != nil {
+		return plan
+	}
+	say := func(format string, a ...any) {
+		plan.Events = append(plan.Events, fmt.Sprintf("Deployment %s/%s: ", d.Namespace, d.Name)+fmt.Sprintf(format, a...))
+	}
+	sel, err := api.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		say("invalid selector: %v", err)
+		return plan
+	}
+	desired := int(int32Or(d.Spec.Replicas, 1))
+	maxSurge, maxUnavailable, err := deploymentFenceposts(d, desired)
+	if err != nil {
+		say("%v", err)
+		return plan
+	}
+
+	w := &rsWork{changed: map[string]*api.ReplicaSet{}}
+	var owned []*api.ReplicaSet
+	for _, rs := range in.ReplicaSets {
+		if rs.Namespace != d.Namespace || rs.DeletionTimestamp != nil {
+			continue
+		}
+		switch controllerUID(&rs.ObjectMeta) {
+		case d.UID:
+			owned = append(owned, rs)
+		case "":
+			if sel.Matches(rs.Labels) {
+				c := w.mut(rs)
+				c.OwnerReferences = append(c.OwnerReferences, newControllerRef(d))
+				say("adopted ReplicaSet %s", rs.Name)
+				owned = append(owned, rs)
+			}
+		}
+	}
+
+	// Find the new ReplicaSet: the owned one whose template is ours.
+	want := TemplateHash(&d.Spec.Template, 0)
+	var newRS *api.ReplicaSet
+	var old []*api.ReplicaSet
+	sort.SliceStable(owned, func(i, j int) bool { return olderFirst(&owned[i].ObjectMeta, &owned[j].ObjectMeta) })
+	for _, rs := range owned {
+		if newRS == nil && TemplateHash(&rs.Spec.Template, 0) == want {
+			newRS = rs
+		} else {
+			old = append(old, rs)
+		}
+	}
+	sort.SliceStable(old, func(i, j int) bool { return Revision(&old[i].ObjectMeta) < Revision(&old[j].ObjectMeta) })
+	var maxOld int64
+	for _, rs := range old {
+		maxOld = max(maxOld, Revision(&rs.ObjectMeta))
+	}
+
+	collisions := int32Or(d.Status.CollisionCount, 0)
+	progressed := false
+	created := false
+	var creating *api.ReplicaSet
+	if !d.Spec.Paused {
+		if newRS == nil {
+			name := d.Name + "-" + TemplateHash(&d.Spec.Template, collisions)
+			for _, rs := range in.ReplicaSets {
+				if rs.Namespace == d.Namespace && rs.Name == name {
+					// Someone else's ReplicaSet holds our name: step the
+					// hash, as Kubernetes does with collisionCount.
+					collisions++
+					say("ReplicaSet name %s is taken; collisionCount %d", name, collisions)
+					c := d.DeepCopyObject().(*api.Deployment)
+					c.Status.CollisionCount = &collisions
+					plan.UpdateStatus = append(plan.UpdateStatus, c)
+					plan.Update = append(plan.Update, w.updates()...)
+					return plan
+				}
+			}
+			creating = newReplicaSetFor(d, name, maxOld+1)
+			created, progressed = true, true
+		} else if Revision(&newRS.ObjectMeta) <= maxOld {
+			// Rolled back to an old template: it becomes the newest revision.
+			c := w.mut(newRS)
+			setRevision(&c.ObjectMeta, maxOld+1)
+			say("ReplicaSet %s becomes revision %d", newRS.Name, maxOld+1)
+		}
+	}
+	revision := maxOld + 1 // a new ReplicaSet, or one rolled back to
+	if newRS != nil && Revision(&newRS.ObjectMeta) > maxOld {
+		revision = Revision(&newRS.ObjectMeta)
+	}
+
+	// Replica counts as the plan leaves them.
+	spec := func(rs *api.ReplicaSet) int {
+		if c, ok := w.changed[rs.UID]; ok {
+			return int(int32Or(c.Spec.Replicas, 1))
+		}
+		return int(int32Or(rs.Spec.Replicas, 1))
+	}
+	scale := func(rs *api.ReplicaSet, n int) {
+		if spec(rs) == n {
+			return
+		}
+		say("scaling ReplicaSet %s from %d to %d", rs.Name, spec(rs), n)
+		c := w.mut(rs)
+		c.Spec.Replicas = i32ptr(int32(n))
+		progressed = true
+	}
+	oldSpec := func() int {
+		t := 0
+		for _, rs := range old {
+			t += spec(rs)
+		}
+		return t
+	}
+
+	switch {
+	case d.Spec.Paused:
+		// A paused Deployment may still be scaled when it is not mid-rollout.
+		if newRS != nil && oldSpec() == 0 {
+			scale(newRS, desired)
+		}
+	case d.Spec.Strategy.Type == api.RecreateStrategy:
+		if oldSpec() > 0 {
+			for _, rs := range old {
+				scale(rs, 0)
+			}
+			if creating != nil {
+				creating.Spec.Replicas = i32ptr(0)
+			}
+			break
+		}
+		if n := oldPodsLeft(old, in.Pods); n > 0 {
+			say("waiting for %d old pods to terminate", n)
+			if creating != nil {
+				creating.Spec.Replicas = i32ptr(0)
+			}
+			break
+		}
+		if creating != nil {
+			creating.Spec.Replicas = i32ptr(int32(desired))
+		} else {
+			scale(newRS, desired)
+		}
+	default: // RollingUpdate
+		if creating != nil {
+			n := min(max(desired+maxSurge-oldSpec(), 0), desired)
+			creating.Spec.Replicas = i32ptr(int32(n))
+			break
+		}
+		if oldSpec() == 0 {
+			scale(newRS, desired) // not a rollout: just a scale
+			break
+		}
+		if spec(newRS) > desired {
+			scale(newRS, desired)
+			break
+		}
+		total := oldSpec() + spec(newRS)
+		if up := min(desired+maxSurge-total, desired-spec(newRS)); up > 0 {
+			scale(newRS, spec(newRS)+up)
+			break
+		}
+		scaleDownOld(old, newRS, desired, maxUnavailable, spec, scale)
+	}
+
+	if creating != nil {
+		say("created ReplicaSet %s (revision %d) with %d replicas", creating.Name, revision, int32Or(creating.Spec.Replicas, 0))
+		plan.Create = append(plan.Create, creating)
+	}
+
+	complete := newRS != nil && !created && spec(newRS) == desired && int(newRS.Status.AvailableReplicas) >= desired &&
+		int(newRS.Status.Replicas) == desired && oldSpec() == 0 && oldStatusReplicas(old) == 0
+	if complete {
+		limit := int(int32Or(d.Spec.RevisionHistoryLimit, 10))
+		var empty []*api.ReplicaSet
+		for _, rs := range old {
+			if spec(rs) == 0 && rs.Status.Replicas == 0 {
+				empty = append(empty, rs)
+			}
+		}
+		for i := 0; i < len(empty)-limit; i++ {
+			say("deleting old ReplicaSet %s (revision %d) beyond revisionHistoryLimit %d", empty[i].Name, Revision(&empty[i].ObjectMeta), limit)
+			plan.Delete = append(plan.Delete, RefOf(empty[i]))
+			delete(w.changed, empty[i].UID)
+		}
+	}
+	plan.Update = append(plan.Update, w.updates()...)
+
+	// The Deployment carries its current revision.
+	if r := strconv.FormatInt(revision, 10); d.Annotations[AnnotationRevision] != r && !d.Spec.Paused {
+		c := d.DeepCopyObject().(*api.Deployment)
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
+		c.Annotations[AnnotationRevision] = r
+		plan.Update = append(plan.Update, c)
+		return plan
+	}
+
+	st := deploymentStatus(d, newRS, owned, desired, maxUnavailable, complete, progressed, in.Now)
+	if !reflect.DeepEqual(st, d.Status) {
+		c := d.DeepCopyObject().(*api.Deployment)
+		c.Status = st
+		plan.UpdateStatus = append(plan.UpdateStatus, c)
+	}
+	return plan
+}
+
+// scaleDownOld takes old ReplicaSets down without letting availability
+// drop below desired-maxUnavailable: first their unavailable pods, then
+// available ones, oldest revision first.
+func scaleDownOld(old []*api.ReplicaSet, newRS *api.ReplicaSet, desired, maxUnavailable int,
+	spec func(*api.ReplicaSet) int, scale func(*api.ReplicaSet, int)) {
+	minAvailable := desired - maxUnavailable
+	all := spec(newRS)
+	for _, rs := range old {
+		all += spec(rs)
+	}
+	newUnavailable := max(spec(newRS)-int(newRS.Status.AvailableReplicas), 0)
+	budget := all - minAvailable - newUnavailable
+	if budget <= 0 {
+		return
+	}
+	// Unhealthy pods of old ReplicaSets cost no availability.
+	for _, rs := range old {
+		if budget <= 0 {
+			break
+		}
+		unhealthy := spec(rs) - int(rs.Status.AvailableReplicas)
+		if unhealthy <= 0 {
+			continue
+		}
+		n := min(unhealthy, budget)
+		scale(rs, spec(rs)-n)
+		budget -= n
+	}
+	available := int(newRS.Status.AvailableReplicas)
+	for _, rs := range old {
+		available += int(rs.Status.AvailableReplicas)
+	}
+	room := available - minAvailable
+	for _, rs := range old {
+		if room <= 0 {
+			break
+		}
+		n := min(spec(rs), room)
+		if n > 0 {
+			scale(rs, spec(rs)-n)
+			room -= n
+		}
+	}
+}
+
+// deploymentFenceposts resolves maxSurge (rounded up) and maxUnavailable
+// (rounded down, capped at replicas) against replicas.
+func deploymentFenceposts(d *api.Deployment, desired int) (surge, unavailable int, err error) {
+	if d.Spec.Strategy.Type == api.RecreateStrategy {
+		return 0, desired, nil
+	}
+	s, u := api.FromString("25%"), api.FromString("25%")
+	if ru := d.Spec.Strategy.RollingUpdate; ru != nil {
+		if ru.MaxSurge != nil {
+			s = *ru.MaxSurge
+		}
+		if ru.MaxUnavailable != nil {
+			u = *ru.MaxUnavailable
+		}
+	}
+	if surge, err = s.ScaledValue(desired, true); err != nil {
+		return 0, 0, fmt.Errorf("spec.strategy.rollingUpdate.maxSurge: %w", err)
+	}
+	if unavailable, err = u.ScaledValue(desired, false); err != nil {
+		return 0, 0, fmt.Errorf("spec.strategy.rollingUpdate.maxUnavailable: %w", err)
+	}
+	if surge == 0 && unavailable == 0 {
+		unavailable = 1 // the API rejects this; never deadlock on it
+	}
+	return max(surge, 0), min(max(unavailable, 0), desired), nil
+}
+
+// Revision reads the deployment.kubernetes.io/revision annotation (0 when
+// absent or malformed).
+func Revision(m *api.ObjectMeta) int64 {
+	v, err := strconv.ParseInt(m.Annotations[AnnotationRevision], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+func setRevision(m *api.ObjectMeta, r int64) {
+	if m.Annotations == nil {
+		m.Annotations = map[string]string{}
+	}
+	m.Annotations[AnnotationRevision] = strconv.FormatInt(r, 10)
+}
+
+func i32ptr(v int32) *int32 { return &v }
+
+// newReplicaSetFor builds the ReplicaSet of d's current template.
+func newReplicaSetFor(d *api.Deployment, name string, revision int64) *api.ReplicaSet {
+	hash := name[len(d.Name)+1:]
+	tmpl := (&api.Pod{ObjectMeta: d.Spec.Template.ObjectMeta, Spec: d.Spec.Template.Spec}).DeepCopyObject().(*api.Pod)
+	if tmpl.Labels == nil {
+		tmpl.Labels = map[string]string{}
+	}
+	tmpl.Labels[LabelPodTemplateHash] = hash
+	sel := &api.LabelSelector{}
+	if d.Spec.Selector != nil {
+		sel.MatchLabels = maps.Clone(d.Spec.Selector.MatchLabels)
+		sel.MatchExpressions = append(sel.MatchExpressions, d.Spec.Selector.MatchExpressions...)
+	}
+	if sel.MatchLabels == nil {
+		sel.MatchLabels = map[string]string{}
+	}
+	sel.MatchLabels[LabelPodTemplateHash] = hash
+	rs := &api.ReplicaSet{
+		ObjectMeta: api.ObjectMeta{
+			Name:            name,
+			Namespace:       d.Namespace,
+			Labels:          maps.Clone(tmpl.Labels),
+			OwnerReferences: []api.OwnerReference{newControllerRef(d)},
+		},
+		Spec: api.ReplicaSetSpec{
+			Selector:        sel,
+			MinReadySeconds: d.Spec.MinReadySeconds,
+			Template:        api.PodTemplateSpec{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec},
+		},
+	}
+	setRevision(&rs.ObjectMeta, revision)
+	api.SetTypeMeta(rs)
+	return rs
+}
+
+// rsWork collects ReplicaSet changes so that each changes in one Update.
+type rsWork struct {
+	changed map[string]*api.ReplicaSet
+	order   []string
+}
+
+func (w *rsWork) mut(rs *api.ReplicaSet) *api.ReplicaSet {
+	if c, ok := w.changed[rs.UID]; ok {
+		return c
+	}
+	c := rs.DeepCopyObject().(*api.ReplicaSet)
+	w.changed[rs.UID] = c
+	w.order = append(w.order, rs.UID)
+	return c
+}
+
+func (w *rsWork) updates() []api.Object {
+	var out []api.Object
+	for _, uid := range w.order {
+		if c, ok := w.changed[uid]; ok {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func oldStatusReplicas(old []*api.ReplicaSet) int {
+	n := 0
+	for _, rs := range old {
+		n += int(rs.Status.Replicas)
+	}
+	return n
+}
+
+// oldPodsLeft counts the pods of old ReplicaSets that still exist (running
+// or terminating; finished ones no longer hold anything).
+func oldPodsLeft(old []*api.ReplicaSet, pods []*api.Pod) int {
+	uids := map[string]bool{}
+	n := 0
+	for _, rs := range old {
+		uids[rs.UID] = true
+		n += int(rs.Status.Replicas)
+	}
+	left := 0
+	for _, p := range pods {
+		if uids[controllerUID(&p.ObjectMeta)] && p.Status.Phase != api.PodSucceeded && p.Status.Phase != api.PodFailed {
+			left++
+		}
+	}
+	return max(left, n)
+}
+
+// deploymentStatus sums the ReplicaSets' status and sets the conditions.
+func deploymentStatus(d *api.Deployment, newRS *api.ReplicaSet, owned []*api.ReplicaSet, desired, maxUnavailable int,
+	complete, progressed bool, now time.Time) api.DeploymentStatus {
+	st := api.DeploymentStatus{
+		ObservedGeneration: d.Generation,
+		Conditions:         d.Status.Conditions,
+		CollisionCount:     d.Status.CollisionCount,
+	}
+	for _, rs := range owned {
+		st.Replicas += rs.Status.Replicas
+		st.ReadyReplicas += rs.Status.ReadyReplicas
+		st.AvailableReplicas += rs.Status.AvailableReplicas
+	}
+	if newRS != nil {
+		st.UpdatedReplicas = newRS.Status.Replicas
+	}
+	st.UnavailableReplicas = max(int32(desired)-st.AvailableReplicas, 0)
+
+	avail := api.Condition{Type: DeploymentAvailable, Status: api.ConditionTrue, Reason: ReasonMinimumReplicasAvail,
+		Message: "Deployment has minimum availability."}
+	if int(st.AvailableReplicas) < desired-maxUnavailable {
+		avail = api.Condition{Type: DeploymentAvailable, Status: api.ConditionFalse, Reason: ReasonMinimumReplicasUnavail,
+			Message: "Deployment does not have minimum availability."}
+	}
+	st.Conditions, _ = setCondition(st.Conditions, avail, now)
+
+	prev := api.FindCondition(d.Status.Conditions, DeploymentProgressing)
+	old := d.Status
+	progressed = progressed || st.UpdatedReplicas > old.UpdatedReplicas || st.Replicas < old.Replicas ||
+		st.ReadyReplicas > old.ReadyReplicas || st.AvailableReplicas > old.AvailableReplicas
+	var prog api.Condition
+	switch {
+	case d.Spec.Paused:
+		prog = api.Condition{Type: DeploymentProgressing, Status: api.ConditionUnknown, Reason: ReasonDeploymentPaused,
+			Message: "Deployment is paused"}
+	case complete:
+		prog = api.Condition{Type: DeploymentProgressing, Status: api.ConditionTrue, Reason: ReasonNewRSAvailable,
+			Message: fmt.Sprintf("ReplicaSet %q has successfully progressed.", newRS.Name)}
+		if prev != nil && prev.Reason == ReasonNewRSAvailable {
+			prog = *prev
+		}
+	case progressed || prev == nil || prev.Reason == ReasonDeploymentPaused || prev.Reason == ReasonNewRSAvailable:
+		name := d.Name
+		if newRS != nil {
+			name = newRS.Name
+		}
+		prog = api.Condition{Type: DeploymentProgressing, Status: api.ConditionTrue, Reason: ReasonRSUpdated,
+			Message: fmt.Sprintf("ReplicaSet %q is progressing.", name), LastUpdateTime: api.NewTime(now)}
+	default:
+		prog = *prev
+		deadline := time.Duration(int32Or(d.Spec.ProgressDeadlineSeconds, defaultProgressDeadlineSecond)) * time.Second
+		if prev.Reason != ReasonProgressDeadline && !prev.LastUpdateTime.Add(deadline).After(now) {
+			prog = api.Condition{Type: DeploymentProgressing, Status: api.ConditionFalse, Reason: ReasonProgressDeadline,
+				Message: fmt.Sprintf("Deployment %q has timed out progressing.", d.Name), LastUpdateTime: api.NewTime(now)}
+		}
+	}
+	st.Conditions, _ = setCondition(st.Conditions, prog, now)
+	return st
+}
+
+// ProgressDeadline is when a Deployment still progressing will be declared
+// stuck: the loop reconciles it again then. ok is false when no deadline is
+// pending (complete, paused, or already exceeded).
+func ProgressDeadline(d *api.Deployment) (at time.Time, ok bool) {
+	c := api.FindCondition(d.Status.Conditions, DeploymentProgressing)
+	if d.Spec.Paused || c == nil || c.Reason != ReasonRSUpdated {
+		return time.Time{}, false
+	}
+	deadline := time.Duration(int32Or(d.Spec.ProgressDeadlineSeconds, defaultProgressDeadlineSecond)) * time.Second
+	return c.LastUpdateTime.Add(deadline), true
+}
+
+// Errors of RollbackTemplate.
+var (
+	ErrNoRolloutHistory = errors.New("no rollout history")
+	ErrRevisionNotFound = errors.New("revision not found")
+)
+
+// RollbackTemplate returns the pod template of revision toRevision of d
+// (0: the revision before the current one), for `shoal rollout undo`:
+// writing it into d.spec.template rolls back, reusing that ReplicaSet.
+// rsList holds the ReplicaSets of d's namespace; only d's count.
+func RollbackTemplate(d *api.Deployment, rsList []*api.ReplicaSet, toRevision int64) (*api.PodTemplateSpec, error) {
+	cur := TemplateHash(&d.Spec.Template, 0)
+	var owned []*api.ReplicaSet
+	var current int64
+	for _, rs := range rsList {
+		if rs.Namespace != d.Namespace || controllerUID(&rs.ObjectMeta) != d.UID {
+			continue
+		}
+		owned = append(owned, rs)
+		if TemplateHash(&rs.Spec.Template, 0) == cur {
+			current = max(current, Revision(&rs.ObjectMeta))
+		}
+	}
+	if current == 0 {
+		current = Revision(&d.ObjectMeta)
+	}
+	var pick *api.ReplicaSet
+	for _, rs := range owned {
+		r := Revision(&rs.ObjectMeta)
+		switch {
+		case toRevision == 0:
+			if r < current && (pick == nil || r > Revision(&pick.ObjectMeta)) {
+				pick = rs
+			}
+		case r == toRevision:
+			pick = rs
+		}
+	}
+	if pick == nil {
+		if toRevision == 0 {
+			return nil, fmt.Errorf("deployment %s/%s: %w before revision %d", d.Namespace, d.Name, ErrNoRolloutHistory, current)
+		}
+		return nil, fmt.Errorf("deployment %s/%s: %w: %d", d.Namespace, d.Name, ErrRevisionNotFound, toRevision)
+	}
+	c := (&api.Pod{ObjectMeta: pick.Spec.Template.ObjectMeta, Spec: pick.Spec.Template.Spec}).DeepCopyObject().(*api.Pod)
+	delete(c.Labels, LabelPodTemplateHash)
+	if len(c.Labels) == 0 {
+		c.Labels = nil
+	}
+	return &api.PodTemplateSpec{ObjectMeta: c.ObjectMeta, Spec: c.Spec}, nil
+}
