@@ -350,12 +350,13 @@ func (s *Scheduler) pick(p *podInfo) (best int32, feasible int) {
 			candidates += len(prof.zoneNodes[z])
 		}
 		limit := s.sampleSize(candidates)
+		bestZone, bestEnd := int32(-1), 0 // the winner's zone, where its search ended
 		for _, z := range tier {
 			nodes := prof.zoneNodes[z]
 			quota := (limit*len(nodes) + candidates - 1) / candidates
-			found, pos, k := 0, prof.cursor[z], 0
-			for ; k < len(nodes) && found < quota; k++ {
-				idx := nodes[pos]
+			found, pos, firstFit := 0, prof.cursor[z], -1
+			for k := 0; k < len(nodes) && found < quota; k++ {
+				idx, at := nodes[pos], pos
 				if pos++; pos == len(nodes) {
 					pos = 0
 				}
@@ -363,16 +364,30 @@ func (s *Scheduler) pick(p *podInfo) (best int32, feasible int) {
 				if !fitsDynamic(p, n) {
 					continue
 				}
-				found++
+				if found++; found == 1 {
+					firstFit = at
+				}
 				sc := s.score(p, n)
 				if best < 0 || sc > bestScore || (sc == bestScore && idx < best) {
-					best, bestScore = idx, sc
+					best, bestScore, bestZone = idx, sc, z
 				}
 			}
-			prof.cursor[z] = pos
+			if bestZone == z {
+				bestEnd = pos
+			}
+			// Nodes that did not fit are skipped next time; the search
+			// starts again at the first node that fitted.
+			if firstFit >= 0 {
+				prof.cursor[z] = firstFit
+			} else {
+				prof.cursor[z] = pos
+			}
 			feasible += found
 		}
 		if best >= 0 {
+			// The winning zone's next search moves on to nodes this one
+			// did not look at.
+			prof.cursor[bestZone] = bestEnd
 			return best, feasible
 		}
 		i = j
