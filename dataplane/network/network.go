@@ -11,7 +11,9 @@ import (
 	"sync"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -56,8 +58,13 @@ func New(cfg Config) (*Network, error) {
 		return nil, err
 	}
 	n := &Network{
-		cfg:    cfg,
-		cni:    libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, cfg.CacheDir, nil),
+		cfg: cfg,
+		// An explicit Exec: libcni fills a nil one in lazily, which races
+		// when pods are set up concurrently.
+		cni: libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, cfg.CacheDir, &invoke.DefaultExec{
+			RawExec:       &invoke.RawExec{Stderr: os.Stderr},
+			PluginDecoder: version.PluginDecoder{},
+		}),
 		lo:     lo,
 		pod:    pod,
 		netns:  filepath.Join(cfg.StateDir, "netns"),

@@ -566,3 +566,113 @@ func mustCIDR(s string) *net.IPNet {
 	}
 	return n
 }
+
+// TestConcurrentAndRecoveryRoot: pods set up and torn down concurrently get
+// distinct addresses; a pod whose libcni cache is gone is read back from
+// its eth0; an empty netns file left by a crash does not stop Setup; a pod
+// whose netns vanished still gets its IP freed.
+func TestConcurrentAndRecoveryRoot(t *testing.T) {
+	requireRoot(t)
+	rootGuard(t)
+	dir := t.TempDir()
+	host := newHostNS(t, dir, "host")
+	state := filepath.Join(dir, "state")
+	n := newTestNetwork(t, host, state, "10.244.3.0/24")
+	ctx := context.Background()
+
+	const pods = 6
+	type res struct {
+		pn  PodNetwork
+		err error
+	}
+	out := make(chan res, pods)
+	for i := range pods {
+		go func() {
+			pn, err := n.Setup(ctx, pod(fmt.Sprint("c", i)))
+			out <- res{pn, err}
+		}()
+	}
+	seen := map[string]bool{}
+	for range pods {
+		r := <-out
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if seen[r.pn.IP.String()] {
+			t.Fatalf("IP %v handed out twice", r.pn.IP)
+		}
+		seen[r.pn.IP.String()] = true
+	}
+
+	// Loopback is up in the pod.
+	c0, err := n.Setup(ctx, pod("c0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dialFrom(c0.NetNSPath, serveOnce(t, c0.NetNSPath, "127.0.0.1:0")); err != nil || got != "hello 127.0.0.1" {
+		t.Fatalf("loopback in pod: %q, %v", got, err)
+	}
+
+	// No libcni cache: the address comes from eth0.
+	if err := os.RemoveAll(n.cfg.CacheDir); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := n.Setup(ctx, pod("c0")); err != nil || !again.IP.Equal(c0.IP) || !again.Gateway.Equal(c0.Gateway) {
+		t.Fatalf("Setup without cache: %+v, %v; want %+v", again, err, c0)
+	}
+
+	// The netns of c1 disappears behind our back: Teardown still frees its IP.
+	c1, err := n.Setup(ctx, pod("c1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := removeNetNS(c1.NetNSPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Teardown(ctx, pod("c1")); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range ipamFiles(t, state) {
+		if f == c1.IP.String() {
+			t.Fatalf("IP %v still reserved", c1.IP)
+		}
+	}
+
+	// An empty file where a netns should be mounted.
+	stale := filepath.Join(state, "netns", "default_stale_uid-stale")
+	if err := os.WriteFile(stale, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if pods, _ := n.List(); !containsPod(pods, pod("stale")) {
+		t.Fatalf("List misses the half-made pod: %+v", pods)
+	}
+	if p, err := n.Setup(ctx, pod("stale")); err != nil || !isNetNS(p.NetNSPath) {
+		t.Fatalf("Setup over a stale file: %+v, %v", p, err)
+	}
+
+	errs := make(chan error, pods+1)
+	all, _ := n.List()
+	for _, p := range all {
+		go func() { errs <- n.Teardown(ctx, p) }()
+	}
+	for range all {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if files := ipamFiles(t, state); len(files) != 0 {
+		t.Fatalf("IPs still reserved: %v", files)
+	}
+	if left, _ := n.List(); len(left) != 0 {
+		t.Fatalf("pods left: %+v", left)
+	}
+}
+
+func containsPod(pods []PodRef, p PodRef) bool {
+	for _, q := range pods {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
