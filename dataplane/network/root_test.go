@@ -258,6 +258,12 @@ func TestPodNetworkRoot(t *testing.T) {
 		t.Fatalf("a → b: %q, %v", got, err)
 	}
 
+	// The host (where the agent's probes run) reaches a pod too.
+	addr = serveOnce(t, b.NetNSPath, net.JoinHostPort(b.IP.String(), "0"))
+	if got, err := dialFrom(host, addr); err != nil || got != "hello "+gw.String() {
+		t.Fatalf("host → b: %q, %v", got, err)
+	}
+
 	// Setup twice: the same network.
 	again, err := n.Setup(ctx, pod("a"))
 	if err != nil || !again.IP.Equal(a.IP) || again.NetNSPath != a.NetNSPath || !again.Gateway.Equal(gw) {
