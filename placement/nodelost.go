@@ -1,0 +1,102 @@
+package placement
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+)
+
+// DefaultNodeLossGrace is how long a node may be NotReady before its pods
+// are given up on.
+const DefaultNodeLossGrace = 40 * time.Second
+
+// NodeLossInput is everything ReconcileNodeLoss reads.
+type NodeLossInput struct {
+	// Nodes: every node. A pod bound to a node missing here counts as lost
+	// at once (the node was deleted).
+	Nodes []*api.Node
+	// Pods bound to nodes (others are ignored).
+	Pods []*api.Pod
+	// StatefulSets that own pods in Pods (for shoal.dev/allow-move).
+	StatefulSets []*api.StatefulSet
+	Now          time.Time
+	// Grace: a node is lost once its Ready condition has been False or
+	// Unknown for this long (from lastTransitionTime). 0 means
+	// DefaultNodeLossGrace.
+	Grace time.Duration
+}
+
+// ReconcileNodeLoss gives up on the pods of lost nodes:
+//
+//   - pods of ReplicaSets are deleted, so that their ReplicaSet creates
+//     replacements that the scheduler places elsewhere;
+//   - pods of DaemonSets are deleted (the DaemonSet no longer wants the node);
+//   - pods of StatefulSets stay, bound to the node that holds their local
+//     volumes, unless the StatefulSet is annotated shoal.dev/allow-move:
+//     "true", in which case they are deleted too;
+//   - pods with no controller, or a controller of another kind, stay: no one
+//     would re-create them.
+//
+// Deletes carry the pod's resourceVersion. When the node returns, its agent
+// stops the pods the store no longer assigns to it. Events say what was
+// done and why.
+func ReconcileNodeLoss(in NodeLossInput) Plan {
+	var plan Plan
+	grace := in.Grace
+	if grace <= 0 {
+		grace = DefaultNodeLossGrace
+	}
+	lost := map[string]string{} // node → why
+	exists := map[string]bool{}
+	for _, n := range in.Nodes {
+		exists[n.Name] = true
+		c := api.FindCondition(n.Status.Conditions, api.NodeReady)
+		if c == nil || c.Status == api.ConditionTrue {
+			continue
+		}
+		since := c.LastTransitionTime.Time
+		if since.Add(grace).After(in.Now) {
+			continue
+		}
+		lost[n.Name] = fmt.Sprintf("node %s has been Ready=%s for %s (grace %s)", n.Name, c.Status,
+			in.Now.Sub(since).Truncate(time.Second), grace)
+	}
+	allowMove := map[string]bool{}
+	for _, s := range in.StatefulSets {
+		allowMove[s.UID] = s.Annotations[AnnotationAllowMove] == "true"
+	}
+	for _, p := range in.Pods {
+		node := p.Spec.NodeName
+		if node == "" || p.DeletionTimestamp != nil {
+			continue
+		}
+		why, ok := lost[node]
+		if !ok {
+			if exists[node] {
+				continue
+			}
+			why = fmt.Sprintf("node %s no longer exists", node)
+		}
+		id := p.Namespace + "/" + p.Name
+		ref := api.ControllerOf(&p.ObjectMeta)
+		switch {
+		case ref == nil:
+			plan.Events = append(plan.Events, fmt.Sprintf("Pod %s kept: %s, but it has no controller to replace it", id, why))
+		case ref.Kind == "ReplicaSet":
+			plan.Delete = append(plan.Delete, RefOf(p))
+			plan.Events = append(plan.Events, fmt.Sprintf("Pod %s deleted: %s; ReplicaSet %s will replace it elsewhere", id, why, ref.Name))
+		case ref.Kind == "DaemonSet":
+			plan.Delete = append(plan.Delete, RefOf(p))
+			plan.Events = append(plan.Events, fmt.Sprintf("Pod %s deleted: %s; DaemonSet %s no longer runs there", id, why, ref.Name))
+		case ref.Kind == "StatefulSet" && allowMove[ref.UID]:
+			plan.Delete = append(plan.Delete, RefOf(p))
+			plan.Events = append(plan.Events, fmt.Sprintf("Pod %s deleted: %s; StatefulSet %s allows moves, its volumes start afresh elsewhere", id, why, ref.Name))
+		case ref.Kind == "StatefulSet":
+			plan.Events = append(plan.Events, fmt.Sprintf("Pod %s kept: %s, but its volumes are there (annotate StatefulSet %s %s=true to move it)", id, why, ref.Name, AnnotationAllowMove))
+		default:
+			plan.Events = append(plan.Events, fmt.Sprintf("Pod %s kept: %s; its controller %s %s is not one node loss replaces", id, why, ref.Kind, ref.Name))
+		}
+	}
+	return plan
+}

@@ -1,0 +1,78 @@
+package placement
+
+import (
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+)
+
+func nodeDownSince(name, status string, since time.Time) *api.Node {
+	n := readyNode(name)
+	n.Status.Conditions[0].Status = status
+	n.Status.Conditions[0].LastTransitionTime = api.NewTime(since)
+	return n
+}
+
+func TestReconcileNodeLoss(t *testing.T) {
+	rs := testRS("web", 3, appX)
+	ds := testDS()
+	sts := testSTS(1, "")
+	moveSTS := testSTS(1, "")
+	moveSTS.Name, moveSTS.UID = "cache", "uid-cache"
+	moveSTS.Annotations = map[string]string{AnnotationAllowMove: "true"}
+	yes := true
+	job := func(p *api.Pod) {
+		p.OwnerReferences = []api.OwnerReference{{Kind: "Job", Name: "j", UID: "uid-j", Controller: &yes}}
+	}
+	nodes := []*api.Node{
+		readyNode("up"),
+		nodeDownSince("down", api.ConditionFalse, t0.Add(-time.Minute)),
+		nodeDownSince("unknown", api.ConditionUnknown, t0.Add(-time.Minute)),
+		nodeDownSince("fresh", api.ConditionFalse, t0.Add(-10*time.Second)),
+	}
+	pods := []*api.Pod{
+		testPod("rs-up", appX, ownedBy(rs), onNode("up")),
+		testPod("rs-down", appX, ownedBy(rs), onNode("down")),
+		testPod("rs-unknown", appX, ownedBy(rs), onNode("unknown")),
+		testPod("rs-fresh", appX, ownedBy(rs), onNode("fresh")),
+		testPod("rs-deleted-node", appX, ownedBy(rs), onNode("vanished")),
+		testPod("rs-terminating", appX, ownedBy(rs), onNode("down"), terminating()),
+		testPod("ds-down", appX, ownedBy(ds), onNode("down")),
+		testPod("db-0", appX, ownedBy(sts), onNode("down")),
+		testPod("cache-0", appX, ownedBy(moveSTS), onNode("down")),
+		testPod("bare", appX, onNode("down")),
+		testPod("job-pod", appX, job, onNode("down")),
+		testPod("pending", appX, ownedBy(rs)),
+	}
+	p := ReconcileNodeLoss(NodeLossInput{Nodes: nodes, Pods: pods, StatefulSets: []*api.StatefulSet{sts, moveSTS},
+		Now: t0, Grace: 30 * time.Second})
+	var got []string
+	for _, r := range p.Delete {
+		got = append(got, r.Name)
+		if r.ResourceVersion == "" {
+			t.Errorf("delete of %s without resourceVersion", r.Name)
+		}
+	}
+	sort.Strings(got)
+	want := []string{"cache-0", "ds-down", "rs-deleted-node", "rs-down", "rs-unknown"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("deleted %v, want %v", got, want)
+	}
+	ev := strings.Join(p.Events, "\n")
+	for _, s := range []string{"Pod default/db-0 kept", "Pod default/bare kept", "Pod default/job-pod kept", "node vanished no longer exists", "Ready=False for 1m0s"} {
+		if !strings.Contains(ev, s) {
+			t.Errorf("events lack %q:\n%s", s, ev)
+		}
+	}
+	// With the default grace (40s) the same nodes are lost after a minute.
+	if p := ReconcileNodeLoss(NodeLossInput{Nodes: nodes[:2], Pods: pods[:2], Now: t0}); len(p.Delete) != 1 {
+		t.Errorf("default grace: %s", p)
+	}
+	// Nothing lost, nothing done.
+	if p := ReconcileNodeLoss(NodeLossInput{Nodes: nodes[:1], Pods: pods[:1], Now: t0}); !p.Empty() || len(p.Events) != 0 {
+		t.Errorf("healthy cluster: %s %v", p, p.Events)
+	}
+}
