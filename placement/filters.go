@@ -67,7 +67,7 @@ func (nodeReady) Reject(p *podInfo, n *nodeInfo) string {
 	if c := api.FindCondition(n.node.Status.Conditions, api.NodeReady); c != nil && c.Status == api.ConditionTrue {
 		return ""
 	}
-	if tolerates(p.pod.Spec.Tolerations, &api.Taint{Key: TaintNodeNotReady, Effect: api.TaintNoSchedule}) {
+	if Tolerates(p.pod.Spec.Tolerations, &api.Taint{Key: TaintNodeNotReady, Effect: api.TaintNoSchedule}) {
 		return ""
 	}
 	return RejectNotReady
@@ -79,7 +79,7 @@ type nodeSchedulable struct{}
 func (nodeSchedulable) Name() string { return "NodeSchedulable" }
 func (nodeSchedulable) Reject(p *podInfo, n *nodeInfo) string {
 	if !n.node.Spec.Unschedulable ||
-		tolerates(p.pod.Spec.Tolerations, &api.Taint{Key: TaintNodeUnschedulable, Effect: api.TaintNoSchedule}) {
+		Tolerates(p.pod.Spec.Tolerations, &api.Taint{Key: TaintNodeUnschedulable, Effect: api.TaintNoSchedule}) {
 		return ""
 	}
 	return RejectCordoned
@@ -96,7 +96,7 @@ func (taintToleration) Reject(p *podInfo, n *nodeInfo) string {
 		if t.Effect != api.TaintNoSchedule && t.Effect != api.TaintNoExecute {
 			continue
 		}
-		if !tolerates(p.pod.Spec.Tolerations, t) {
+		if !Tolerates(p.pod.Spec.Tolerations, t) {
 			return RejectTaint + taintString(t)
 		}
 	}
@@ -112,20 +112,22 @@ func taintString(t *api.Taint) string {
 	return s + ":" + t.Effect
 }
 
-// tolerates reports whether any toleration matches the taint.
-func tolerates(tols []api.Toleration, t *api.Taint) bool {
+// Tolerates reports whether any of the tolerations matches the taint
+// (Kubernetes' matching, see tolerationMatches). Exported for the
+// controllers (DaemonSet eligibility follows the same rules).
+func Tolerates(tols []api.Toleration, t *api.Taint) bool {
 	for i := range tols {
-		if toleratesTaint(&tols[i], t) {
+		if tolerationMatches(&tols[i], t) {
 			return true
 		}
 	}
 	return false
 }
 
-// toleratesTaint is Kubernetes' matching: an empty effect matches every
+// tolerationMatches is Kubernetes' matching: an empty effect matches every
 // effect, an empty key matches every key, Exists ignores the value and Equal
 // (the default operator) compares it.
-func toleratesTaint(tol *api.Toleration, t *api.Taint) bool {
+func tolerationMatches(tol *api.Toleration, t *api.Taint) bool {
 	if tol.Effect != "" && tol.Effect != t.Effect {
 		return false
 	}
