@@ -20,12 +20,12 @@ type Controller struct {
 	Name string
 	// Keys maps a store event to the keys it makes dirty (a Pod event marks
 	// its owning ReplicaSet, say). Nil keys: the event does not concern it.
-	Keys func(ev store.Event) []string
+	Keys func(ev store.Event, v *View) []string
 	// All lists every key, for the first pass and the periodic resync.
-	All func(st *store.Store) []string
+	All func(v *View) []string
 	// Reconcile decides for one key from the store as it is (read-only
 	// objects) at now.
-	Reconcile func(key string, st *store.Store, now time.Time) placement.Plan
+	Reconcile func(key string, v *View, now time.Time) placement.Plan
 }
 
 // ControllerConfig tunes the loop.
@@ -59,11 +59,13 @@ func runControllers(ctx context.Context, st *store.Store, b Backend, cfg Control
 	if log == nil {
 		log = slog.Default()
 	}
+	view := NewView(st)
 	dirty := make([]map[string]bool, len(ctrls))
 	markAll := func() {
+		view.Rebuild()
 		for i, c := range ctrls {
 			dirty[i] = map[string]bool{}
-			for _, k := range c.All(st) {
+			for _, k := range c.All(view) {
 				dirty[i][k] = true
 			}
 		}
@@ -82,7 +84,7 @@ func runControllers(ctx context.Context, st *store.Store, b Backend, cfg Control
 			continue
 		}
 		markAll()
-		err = controllerPass(ctx, w, st, b, cfg, clock, log, ctrls, dirty, markAll, resync.C)
+		err = controllerPass(ctx, w, view, b, cfg, clock, log, ctrls, dirty, markAll, resync.C)
 		w.Stop()
 		if err != nil && ctx.Err() == nil {
 			log.Warn("controllers: restarting the watch", "err", err)
@@ -91,17 +93,18 @@ func runControllers(ctx context.Context, st *store.Store, b Backend, cfg Control
 }
 
 // controllerPass reconciles and then waits for events, until the watch ends.
-func controllerPass(ctx context.Context, w *store.Watcher, st *store.Store, b Backend, cfg ControllerConfig,
+func controllerPass(ctx context.Context, w *store.Watcher, view *View, b Backend, cfg ControllerConfig,
 	clock func() time.Time, log *slog.Logger, ctrls []Controller, dirty []map[string]bool, markAll func(), resync <-chan time.Time) error {
 	mark := func(ev store.Event) {
+		view.Observe(ev)
 		for i, c := range ctrls {
-			for _, k := range c.Keys(ev) {
+			for _, k := range c.Keys(ev, view) {
 				dirty[i][k] = true
 			}
 		}
 	}
 	for {
-		reconcileDirty(ctx, st, b, clock, log, ctrls, dirty)
+		reconcileDirty(ctx, view, b, clock, log, ctrls, dirty)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -141,7 +144,7 @@ func controllerPass(ctx context.Context, w *store.Watcher, st *store.Store, b Ba
 	}
 }
 
-func reconcileDirty(ctx context.Context, st *store.Store, b Backend, clock func() time.Time, log *slog.Logger, ctrls []Controller, dirty []map[string]bool) {
+func reconcileDirty(ctx context.Context, view *View, b Backend, clock func() time.Time, log *slog.Logger, ctrls []Controller, dirty []map[string]bool) {
 	now := clock()
 	var plan placement.Plan
 	for i, c := range ctrls {
@@ -151,7 +154,7 @@ func reconcileDirty(ctx context.Context, st *store.Store, b Backend, clock func(
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			p := c.Reconcile(k, st, now)
+			p := c.Reconcile(k, view, now)
 			for _, e := range p.Events {
 				log.Info(c.Name+": "+e, "key", k)
 			}

@@ -18,15 +18,15 @@ func copier() Controller {
 	key := func(ns, name string) string { return ns + "/" + strings.TrimSuffix(name, "-copy") }
 	return Controller{
 		Name: "copier",
-		Keys: func(ev store.Event) []string {
+		Keys: func(ev store.Event, _ *View) []string {
 			if api.KindOf(ev.Object) != "ConfigMap" {
 				return nil
 			}
 			m := ev.Object.GetObjectMeta()
 			return []string{key(m.Namespace, m.Name)}
 		},
-		All: func(st *store.Store) []string {
-			objs, _, _ := st.List("ConfigMap", "", store.Selector{})
+		All: func(v *View) []string {
+			objs, _, _ := v.Store().List("ConfigMap", "", store.Selector{})
 			var keys []string
 			for _, o := range objs {
 				m := o.GetObjectMeta()
@@ -34,7 +34,8 @@ func copier() Controller {
 			}
 			return keys
 		},
-		Reconcile: func(k string, st *store.Store, now time.Time) placement.Plan {
+		Reconcile: func(k string, v *View, now time.Time) placement.Plan {
+			st := v.Store()
 			ns, name, _ := strings.Cut(k, "/")
 			var p placement.Plan
 			src, err := st.Get(store.Key{Kind: "ConfigMap", Namespace: ns, Name: name})
