@@ -92,7 +92,7 @@ func main() {
 					continue
 				}
 			}
-			select {}
+			forever()
 		case "crash-after":
 			d, _ := time.ParseDuration(need(1)[0])
 			time.Sleep(d)
@@ -139,6 +139,14 @@ func main() {
 			fmt.Fprintf(os.Stderr, "unknown command %q\n", cmd)
 			os.Exit(64)
 		}
+	}
+}
+
+// forever blocks without tripping the runtime's deadlock detector (a bare
+// select{} with no other goroutine exits with code 2).
+func forever() {
+	for {
+		time.Sleep(time.Hour)
 	}
 }
 

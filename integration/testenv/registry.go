@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -31,6 +32,9 @@ import (
 // pkg/registry) served over plain HTTP on 127.0.0.1.
 type Registry struct {
 	server *httptest.Server
+
+	mu        sync.Mutex
+	manifests map[string]int // GET/HEAD of /v2/<repo>/manifests/<ref>, by repo
 }
 
 // StartRegistry starts a registry on 127.0.0.1 with a kernel-chosen port and
@@ -45,11 +49,28 @@ func StartRegistry(t testing.TB) *Registry {
 // NewRegistry is StartRegistry for TestMain: the caller must call Close.
 func NewRegistry() *Registry {
 	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	return &Registry{server: httptest.NewServer(h)}
+	r := &Registry{manifests: map[string]int{}}
+	r.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if i := strings.Index(req.URL.Path, "/manifests/"); i > 0 && strings.HasPrefix(req.URL.Path, "/v2/") {
+			r.mu.Lock()
+			r.manifests[req.URL.Path[len("/v2/"):i]]++
+			r.mu.Unlock()
+		}
+		h.ServeHTTP(w, req)
+	}))
+	return r
 }
 
 // Addr is the registry's host:port, e.g. 127.0.0.1:41234.
 func (r *Registry) Addr() string { return r.server.Listener.Addr().String() }
+
+// ManifestRequests is how many times a manifest of repo was requested (GET
+// or HEAD, pushes included): a pull resolves the manifest at least once.
+func (r *Registry) ManifestRequests(repo string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.manifests[repo]
+}
 
 // Close stops the registry.
 func (r *Registry) Close() { r.server.Close() }

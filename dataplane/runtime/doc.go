@@ -1,0 +1,22 @@
+// Package runtime drives containerd for the node loop: images, containers,
+// tasks, exec, exit and OOM events, and container log files.
+//
+// It talks to a containerd daemon (1.6 or newer) through the containerd v2 Go
+// client, in one containerd namespace ("shoal" by default). Every method moves
+// one container one step (pull, create, start, stop, remove) and is safe to
+// repeat: creating an existing container, starting a running one, stopping a
+// stopped one or removing an absent one succeeds without doing anything. The
+// node loop decides; this package only does.
+//
+// A container is identified by a deterministic ID (see ContainerID) and
+// carries labels the node loop sets (pod UID, name, namespace, container
+// name, attempt) plus the runtime's own (log path, start time, OOM kill), so
+// an agent that restarts adopts what is running from List alone.
+//
+// Pods never share the host network namespace: ContainerSpec.NetNSPath is
+// required. Containers are never privileged; they get containerd's default
+// seccomp profile, no-new-privileges and the default capability set.
+//
+// Not here: CNI, volumes' contents, probes, restart policy and back-off (the
+// node loop owns those decisions).
+package runtime
