@@ -39,6 +39,8 @@ integ: ## Integration tests (root: namespaces, containerd, CNI, nftables).
 bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals), then writes through the HTTP API vs etcd (installs etcd-server).
 	$(GO) test -run '^$$' -bench . -benchmem ./consensus/store ./api
 	$(GO) test -run '^$$' -bench ProposeParallel -benchtime 20000x ./consensus
+	$(GO) test -run '^$$' -bench 'Schedule' -benchtime 20x ./placement
+	$(GO) test -run '^$$' -bench ReconcileOnePodChange -benchmem ./agent
 	bash integration/bench/writes.sh
 
 .PHONY: lint

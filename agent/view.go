@@ -17,7 +17,8 @@ type View struct {
 	st *store.Store
 	// byOwner: controller uid → keys of the objects it controls.
 	byOwner map[string]map[store.Key]struct{}
-	// orphans: namespace → keys of Pods and ReplicaSets without a controller.
+	// orphans: namespace and kind (orphanSlot) → keys of the objects of
+	// that kind without a controller.
 	orphans map[string]map[store.Key]struct{}
 	// ownerOf remembers where each indexed key is filed, to move it on change.
 	ownerOf map[store.Key]string
@@ -68,8 +69,9 @@ func (v *View) Observe(ev store.Event) {
 	}
 }
 
-// orphanSlot is the ownerOf value of an orphan, by namespace.
-func orphanSlot(ns string) string { return "orphan/" + ns }
+// orphanSlot files an orphan by namespace and kind, so that reading the
+// orphan pods of a namespace does not walk its orphan ReplicaSets.
+func orphanSlot(ns, kind string) string { return "orphan/" + ns + "/" + kind }
 
 func (v *View) file(key store.Key, o api.Object) {
 	m := o.GetObjectMeta()
@@ -83,13 +85,14 @@ func (v *View) file(key store.Key, o api.Object) {
 		v.ownerOf[key] = ref.UID
 		return
 	}
-	set := v.orphans[m.Namespace]
+	slot := orphanSlot(m.Namespace, key.Kind)
+	set := v.orphans[slot]
 	if set == nil {
 		set = map[store.Key]struct{}{}
-		v.orphans[m.Namespace] = set
+		v.orphans[slot] = set
 	}
 	set[key] = struct{}{}
-	v.ownerOf[key] = orphanSlot(m.Namespace)
+	v.ownerOf[key] = slot
 }
 
 func (v *View) unfile(key store.Key) {
@@ -105,10 +108,10 @@ func (v *View) unfile(key store.Key) {
 		}
 		return
 	}
-	if set := v.orphans[key.Namespace]; set != nil && slot == orphanSlot(key.Namespace) {
+	if set := v.orphans[slot]; set != nil {
 		delete(set, key)
 		if len(set) == 0 {
-			delete(v.orphans, key.Namespace)
+			delete(v.orphans, slot)
 		}
 	}
 }
@@ -121,7 +124,7 @@ func (v *View) Owned(uid, kind string) []api.Object {
 
 // Orphans returns the objects of kind in ns that have no controller.
 func (v *View) Orphans(ns, kind string) []api.Object {
-	return v.get(v.orphans[ns], kind)
+	return v.get(v.orphans[orphanSlot(ns, kind)], kind)
 }
 
 func (v *View) get(set map[store.Key]struct{}, kind string) []api.Object {
