@@ -21,6 +21,7 @@ func runDelete(ctx context.Context, args []string, out, errOut io.Writer) error 
 	if err != nil {
 		return err
 	}
+	pos = expandRef(pos)
 	type target struct {
 		kind      api.KindInfo
 		namespace string

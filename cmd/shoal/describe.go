@@ -23,6 +23,7 @@ func runDescribe(ctx context.Context, args []string, out, errOut io.Writer) erro
 	if err != nil {
 		return err
 	}
+	pos = expandRef(pos)
 	if len(pos) != 2 {
 		fs.Usage()
 		return errUsage

@@ -113,3 +113,13 @@ func readManifest(path string, stdin io.Reader) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// expandRef turns kubectl's "kind/name" first argument into "kind name".
+func expandRef(pos []string) []string {
+	if len(pos) > 0 {
+		if kind, name, ok := strings.Cut(pos[0], "/"); ok && kind != "" && name != "" {
+			return append([]string{kind, name}, pos[1:]...)
+		}
+	}
+	return pos
+}

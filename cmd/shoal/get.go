@@ -27,6 +27,7 @@ func runGet(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	pos = expandRef(pos)
 	if len(pos) == 0 {
 		fs.Usage()
 		return errUsage
