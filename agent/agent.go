@@ -437,14 +437,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, a.runCancel)
 	defer stop()
 	rctx := a.runCtx
+	// Before roleLoop starts: from then on it alone starts Raft nodes and
+	// their leadership watchers.
+	if n := a.Node(); n != nil {
+		a.watchLeadership(n)
+	}
 	a.goLoop(func() { a.pumpEvents(rctx) })
 	a.goLoop(func() { a.joinLoop(rctx) })
 	a.goLoop(func() { a.roleLoop(rctx) })
 	a.goLoop(func() { a.registerLoop(rctx) })
 	a.goLoop(func() { a.trackLeader(rctx) })
-	if n := a.Node(); n != nil {
-		a.watchLeadership(n)
-	}
 	<-rctx.Done()
 	a.mu.Lock()
 	graceful := !a.crashed && a.fatal == nil

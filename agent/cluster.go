@@ -257,16 +257,15 @@ func (a *Agent) decideBootstrap(ctx context.Context) {
 		a.log.Debug("bootstrap: waiting", "reason", d.Reason)
 	case voters.Bootstrap:
 		a.log.Info("bootstrap: forming a new cluster", "reason", d.Reason)
-		if err := a.setClusterID(newClusterID()); err != nil {
-			a.log.Error("bootstrap", "err", err)
-			return
-		}
 		if err := a.startRaft(true); err != nil {
 			a.log.Error("bootstrap: starting raft", "err", err)
-			a.mu.Lock()
-			a.clusterID = ""
-			a.mu.Unlock()
 			return
+		}
+		if err := a.setClusterID(newClusterID()); err != nil {
+			// The cluster exists; only the file is missing. Adopted
+			// again from gossip after a restart is not possible (this is
+			// the first voter), so say it loudly.
+			a.log.Error("bootstrap: recording the cluster id", "err", err)
 		}
 		a.watchLeadership(a.Node())
 		a.publishMeta()

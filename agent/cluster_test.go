@@ -357,6 +357,18 @@ func TestRecoverQuorumLoss(t *testing.T) {
 	if back.ClusterID() != tas[0].ClusterID() || all[1].ClusterID() != back.ClusterID() {
 		t.Fatalf("cluster ids: %q %q, want %q", back.ClusterID(), all[1].ClusterID(), tas[0].ClusterID())
 	}
+	// A lost voter that comes back with its old state anyway is told to
+	// step down: still one leader and 3 voters, and it runs no Raft.
+	ghost := h.build(tas[0].cfg)
+	if ghost.Node() == nil {
+		t.Fatal("the old voter did not start raft from its state")
+	}
+	h.run(ghost, nil)
+	all = append(all, ghost)
+	waitUntil(t, 20*time.Second, "the old voter stepped down", func() string { return settled(all, 3) })
+	if _, err := back.client().Get(ctx, "ConfigMap", "default", "after-recovery"); err != nil {
+		t.Fatalf("after the old voter came back: %v", err)
+	}
 }
 
 // TestRecoverRefusesEmptyDir: recovering a data dir without Raft state is

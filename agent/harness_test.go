@@ -9,11 +9,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
@@ -38,16 +43,31 @@ func (b *syncBuf) String() string {
 	return b.buf.String()
 }
 
-// freePort returns a port free for both TCP and UDP on 127.0.0.1.
+// freePort returns a port free for both TCP and UDP on 127.0.0.1, chosen
+// below the kernel's ephemeral range: a port from that range, released and
+// bound again later (Raft listens only once promoted), can meanwhile be
+// taken as the local port of some outgoing connection.
 func freePort(t testing.TB) int {
 	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				low = v
+			}
 		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	}
+	const base = 10000
+	if low <= base+1000 {
+		low = 65535 // no room below: take any port
+	}
+	for range 200 {
+		port := base + rand.IntN(low-base)
+		ln, err := net.Listen("tcp", loopback(port))
+		if err != nil {
+			continue
+		}
+		pc, err := net.ListenPacket("udp", loopback(port))
 		ln.Close()
 		if err == nil {
 			pc.Close()
@@ -117,7 +137,6 @@ func (h *harness) config(name, zone string) Config {
 	} else {
 		rc, gc = consensus.DefaultConfig(), gossip.DefaultConfig()
 	}
-	rc.Logger = nil
 	cfg.Raft, cfg.Gossip = &rc, &gc
 	h.mu.Lock()
 	cfg.Join = append([]string(nil), h.seeds...)
@@ -167,6 +186,9 @@ func (h *harness) build(cfg Config) *testAgent {
 	h.t.Helper()
 	logs := &syncBuf{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rc := *cfg.Raft
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: logs})
+	cfg.Raft = &rc
 	a, err := New(cfg)
 	if err != nil {
 		h.t.Fatalf("new %s: %v", cfg.NodeName, err)
