@@ -47,6 +47,7 @@ func newAgent(t *testing.T, name string, bootstrap bool) *agent.Agent {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.RaftAddr = "127.0.0.1:0"
 	cfg.Raft = &rc
+	cfg.LeaveTimeout = 2 * time.Second // v2 is removed behind its back in TestCLIRaftVoters
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	a, err := agent.New(cfg)
 	if err != nil {
@@ -278,8 +279,9 @@ func TestCLIRaftVoters(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// A follower refuses configuration changes and names the leader.
+	// (v2's gossip does not know v1 here, so it may not know who leads.)
 	code, _, errOut := shoal(t, "raft", "remove", "v1", "--server", followerAddr)
-	if code != 1 || !strings.Contains(errOut, "not the leader") {
+	if code != 1 || !(strings.Contains(errOut, "not the leader") || strings.Contains(errOut, "no leader")) {
 		t.Errorf("remove on a follower: exit %d, %s", code, errOut)
 	}
 	code, _, errOut = shoal(t, "raft", "add-voter", "v3", "not-an-address")
