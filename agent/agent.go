@@ -85,6 +85,9 @@ type Config struct {
 	Gossip *gossip.Config
 	// Version is advertised in gossip and served at /version.
 	Version string
+	// ClusterNet holds the address ranges and scheduling settings the
+	// leader's controllers use; zero means DefaultClusterNetConfig.
+	ClusterNet ClusterNetConfig
 	// Pprof serves Go's profiler under /debug/pprof/ on the API address.
 	Pprof bool
 	// Logger receives the agent's logs.
@@ -556,13 +559,20 @@ func (a *Agent) watchLeadership(n *consensus.Node) {
 }
 
 // leaderWork is what the leader does while in office: make sure the
-// built-in namespaces exist, manage the voters and derive node readiness
-// from gossip. Controllers join here in later issues.
+// built-in namespaces exist, manage the voters, derive node readiness from
+// gossip, and run the controllers (scheduler, workloads, endpoints, address
+// allocation, garbage collection, node loss).
 func (a *Agent) leaderWork(ctx context.Context, n *consensus.Node) {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.voterManager(ctx, n) }()
 	go func() { defer wg.Done(); a.readinessLoop(ctx, n) }()
+	go func() {
+		defer wg.Done()
+		cc := DefaultControllerConfig()
+		cc.Logger = a.log.With("loop", "controllers")
+		runControllers(ctx, n.Store(), n, cc, Controllers(a.cfg.clusterNet()))
+	}()
 	for _, ns := range []string{"default", "shoal-system"} {
 		for ctx.Err() == nil {
 			err := a.ensureNamespace(ctx, n, ns)
@@ -597,4 +607,11 @@ func (a *Agent) ensureNamespace(ctx context.Context, n *consensus.Node, name str
 		return err
 	}
 	return nil
+}
+
+func (c Config) clusterNet() ClusterNetConfig {
+	if c.ClusterNet.ClusterCIDR == "" {
+		return DefaultClusterNetConfig()
+	}
+	return c.ClusterNet
 }

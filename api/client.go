@@ -453,17 +453,18 @@ func (c *Client) Apply(ctx context.Context, obj Object) (Object, string, error) 
 	if !IsAlreadyExists(err) {
 		return nil, "", err
 	}
-	defaulted := desired.DeepCopyObject()
-	SetDefaults(defaulted)
 	for attempt := 1; ; attempt++ {
 		cur, err := c.Get(ctx, k.Kind, m.Namespace, m.Name)
 		if err != nil {
 			return nil, "", err
 		}
+		upd := desired.DeepCopyObject()
+		keepServerFields(upd, cur)
+		defaulted := upd.DeepCopyObject()
+		SetDefaults(defaulted)
 		if sameIntent(defaulted, cur) {
 			return cur, ApplyUnchanged, nil
 		}
-		upd := desired.DeepCopyObject()
 		upd.GetObjectMeta().ResourceVersion = cur.GetObjectMeta().ResourceVersion
 		out, err := c.Update(ctx, upd)
 		if err == nil {
@@ -471,6 +472,71 @@ func (c *Client) Apply(ctx context.Context, obj Object) (Object, string, error) 
 		}
 		if !IsConflict(err) || attempt >= maxApplyAttempts {
 			return nil, "", err
+		}
+	}
+}
+
+// serverPrefixes mark the annotations and labels that the control plane
+// writes (revisions, volume bindings, template hashes): a manifest that does
+// not mention them keeps them.
+var serverPrefixes = []string{"deployment.kubernetes.io/", "shoal.dev/", "pod-template-hash", "controller-revision-hash"}
+
+func serverOwned(key string) bool {
+	for _, p := range serverPrefixes {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// keepServerFields copies into want what the control plane filled in cur
+// and the manifest leaves out, so that applying the same manifest again is
+// "unchanged" and never tries to undo an allocation: a Service's clusterIP
+// and node ports, a Node's pod CIDR, and the control plane's annotations and
+// labels. (kubectl gets the same effect from a three-way merge.)
+func keepServerFields(want, cur Object) {
+	wm, cm := want.GetObjectMeta(), cur.GetObjectMeta()
+	for k, v := range cm.Annotations {
+		if _, set := wm.Annotations[k]; !set && serverOwned(k) {
+			if wm.Annotations == nil {
+				wm.Annotations = map[string]string{}
+			}
+			wm.Annotations[k] = v
+		}
+	}
+	for k, v := range cm.Labels {
+		if _, set := wm.Labels[k]; !set && serverOwned(k) {
+			if wm.Labels == nil {
+				wm.Labels = map[string]string{}
+			}
+			wm.Labels[k] = v
+		}
+	}
+	switch w := want.(type) {
+	case *Service:
+		c := cur.(*Service)
+		if w.Spec.ClusterIP == "" {
+			w.Spec.ClusterIP = c.Spec.ClusterIP
+			if len(w.Spec.ClusterIPs) == 0 {
+				w.Spec.ClusterIPs = c.Spec.ClusterIPs
+			}
+		}
+		for i := range w.Spec.Ports {
+			if w.Spec.Ports[i].NodePort != 0 {
+				continue
+			}
+			for _, cp := range c.Spec.Ports {
+				if cp.Port == w.Spec.Ports[i].Port && (cp.Protocol == w.Spec.Ports[i].Protocol || w.Spec.Ports[i].Protocol == "") {
+					w.Spec.Ports[i].NodePort = cp.NodePort
+				}
+			}
+		}
+	case *Node:
+		c := cur.(*Node)
+		if w.Spec.PodCIDR == "" {
+			w.Spec.PodCIDR = c.Spec.PodCIDR
+			w.Spec.PodCIDRs = c.Spec.PodCIDRs
 		}
 	}
 }

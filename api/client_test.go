@@ -206,3 +206,24 @@ func TestSameIntent(t *testing.T) {
 		t.Error("an annotation change went unnoticed")
 	}
 }
+
+func TestKeepServerFields(t *testing.T) {
+	cur := &Service{ObjectMeta: ObjectMeta{Name: "web", Annotations: map[string]string{"shoal.dev/x": "1", "user": "old"}},
+		Spec: ServiceSpec{ClusterIP: "10.96.0.7", Ports: []ServicePort{{Port: 80, Protocol: "TCP", NodePort: 30080}}}}
+	want := &Service{ObjectMeta: ObjectMeta{Name: "web"}, Spec: ServiceSpec{Ports: []ServicePort{{Port: 80}}}}
+	keepServerFields(want, cur)
+	if want.Spec.ClusterIP != "10.96.0.7" || want.Spec.Ports[0].NodePort != 30080 {
+		t.Errorf("allocations not kept: %+v", want.Spec)
+	}
+	if want.Annotations["shoal.dev/x"] != "1" {
+		t.Errorf("control-plane annotation dropped: %v", want.Annotations)
+	}
+	if _, ok := want.Annotations["user"]; ok {
+		t.Errorf("a user annotation the manifest removed came back: %v", want.Annotations)
+	}
+	pinned := &Service{ObjectMeta: ObjectMeta{Name: "web"}, Spec: ServiceSpec{ClusterIP: "10.96.0.9"}}
+	keepServerFields(pinned, cur)
+	if pinned.Spec.ClusterIP != "10.96.0.9" {
+		t.Errorf("the manifest's own clusterIP was overwritten: %s", pinned.Spec.ClusterIP)
+	}
+}
