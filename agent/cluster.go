@@ -128,6 +128,9 @@ func (a *Agent) startRaft(bootstrap bool) error {
 		rc.AdvertiseAddr = a.raftAdv
 	}
 	rc.Bootstrap = bootstrap
+	if rc.Logger == nil {
+		rc.Logger = raftLogger(a.log)
+	}
 	st := store.New(store.DefaultConfig())
 	n, err := consensus.NewNode(rc, st)
 	if err != nil {
