@@ -43,6 +43,10 @@ bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals), then writ
 	$(GO) test -run '^$$' -bench ReconcileOnePodChange -benchmem ./agent
 	bash integration/bench/writes.sh
 
+.PHONY: figures
+figures: ## Failover figures: 20 trials of a 5-agent cluster with production timings (about 8 minutes).
+	SHOAL_FIGURES=1 $(GO) test -count=1 -run TestFailoverFigures -v -timeout 30m ./agent
+
 .PHONY: lint
 lint: ## gofmt and go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^integration/bench/etcdload/') ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
