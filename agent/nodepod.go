@@ -40,6 +40,25 @@ type probeResult struct {
 type probeRun struct {
 	id string
 	cp *probe.ContainerProbes
+	// assumeReady: an adopted container the stored status reported ready
+	// stays ready until its first readiness result, so that an agent
+	// restart does not take running pods out of their Services.
+	assumeReady bool
+}
+
+func (pr *probeRun) view() probeView {
+	return probeView{Ready: pr.assumeReady || pr.cp.Ready(), Started: pr.assumeReady || pr.cp.Started()}
+}
+
+// reportedReady says whether the stored status shows attempt id of
+// container name ready.
+func reportedReady(pod *api.Pod, name, id string) bool {
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name == name && cs.ContainerID == "containerd://"+id {
+			return cs.Ready
+		}
+	}
+	return false
 }
 
 type podWorker struct {
@@ -288,6 +307,9 @@ func (w *podWorker) applyProbe(r probeResult) {
 		return
 	}
 	out := pr.cp.Record(r.kind, r.at, r.result)
+	if r.kind == probe.Readiness {
+		pr.assumeReady = false
+	}
 	if out.Restart {
 		if a := w.findAttempt(r.id); a != nil {
 			a.Unhealthy = true
@@ -371,13 +393,13 @@ func (w *podWorker) runProbes(ctx context.Context, pod *api.Pod, now time.Time) 
 				if started.IsZero() {
 					started = now
 				}
-				pr = &probeRun{id: a.ID, cp: probe.NewContainerProbes(c, started)}
+				pr = &probeRun{id: a.ID, cp: probe.NewContainerProbes(c, started), assumeReady: reportedReady(pod, c.Name, a.ID)}
 				w.probes[c.Name] = pr
 			}
-			target := probe.Target{ContainerID: a.ID, Ports: probe.PortsOf(c)}
-			if w.obs.Network != nil {
-				target.PodIP = w.obs.Network.IP
+			if w.obs.Network == nil {
+				continue // adopted, network not looked up yet: no address to probe
 			}
+			target := probe.Target{ContainerID: a.ID, Ports: probe.PortsOf(c), PodIP: w.obs.Network.IP}
 			for {
 				kind, p, ok := pr.cp.Next(now)
 				if !ok {
@@ -416,7 +438,7 @@ func (w *podWorker) writeStatus(ctx context.Context, pod *api.Pod, now time.Time
 	}
 	probes := map[string]probeView{}
 	for name, pr := range w.probes {
-		probes[name] = probeView{Ready: pr.cp.Ready(), Started: pr.cp.Started()}
+		probes[name] = pr.view()
 	}
 	st := podStatus(pod, statusInput{Obs: w.obs, Probes: probes, Prev: prev, HostIP: w.l.cfg.HostIP, Now: now, Backoff: w.l.cfg.Backoff})
 	a, _ := json.Marshal(st)
