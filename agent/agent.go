@@ -415,6 +415,9 @@ func (a *Agent) Start() error {
 		mux.Handle("/", handler)
 		handler = mux
 	}
+	// No ReadTimeout: net/http cancels a request's context when the
+	// connection's read deadline passes, which would cut watch streams (and
+	// forwarded ones) after that long. Bodies are bounded in size instead.
 	a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	// Open watch streams end on shutdown instead of holding it for its timeout.
 	a.http.RegisterOnShutdown(a.server.Close)
@@ -563,6 +566,22 @@ func (a *Agent) watchLeadership(n *consensus.Node) {
 // gossip, and run the controllers (scheduler, workloads, endpoints, address
 // allocation, garbage collection, node loss).
 func (a *Agent) leaderWork(ctx context.Context, n *consensus.Node) {
+	// Raft announces leadership before the new leader has applied what the
+	// old one committed; decisions made from a store that lags would be
+	// wrong (a ReplicaSet short of pods it already has). Wait until the
+	// store has caught up, as Nomad's establishLeadership does.
+	for {
+		bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := n.ReadBarrier(bctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		a.log.Warn("leader: waiting for the store to catch up", "err", err)
+	}
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); a.voterManager(ctx, n) }()

@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	sockaddr "github.com/hashicorp/go-sockaddr"
 	"net"
 	"os"
 	"path/filepath"
@@ -107,6 +108,10 @@ func (a *Agent) advertised(addr, fallback string) string {
 			host = gh
 		} else if a.gossip != nil {
 			host = a.gossip.Local().Addr
+		} else if ip, err := sockaddr.GetPrivateIP(); err == nil && ip != "" {
+			// Before gossip runs (a voter restarting with Raft state),
+			// pick the address memberlist itself would advertise.
+			host = ip
 		} else {
 			return addr
 		}
@@ -178,6 +183,7 @@ func (a *Agent) becomeNonvoter(ctx context.Context, why string) {
 type roleRequest struct {
 	promote bool // else demote
 	cluster string
+	leader  string // the node name of the agent asking
 	reply   chan error
 }
 
@@ -204,19 +210,30 @@ func (a *Agent) roleLoop(ctx context.Context) {
 
 // transition applies a promotion or demotion request.
 func (a *Agent) transition(ctx context.Context, req roleRequest) error {
+	// Only the leader of this agent's own cluster changes its role: the
+	// request must name the cluster, and a demotion (which wipes the Raft
+	// log) must come from the leader this agent itself follows.
 	cid := a.ClusterID()
-	if req.cluster != "" && cid != "" && req.cluster != cid {
+	switch {
+	case req.cluster == "":
+		return errors.New("cluster: the request must name the cluster")
+	case cid == "":
+		return errors.New("this agent has not joined a cluster yet")
+	case req.cluster != cid:
 		return fmt.Errorf("this agent belongs to cluster %s, not %s", cid, req.cluster)
 	}
-	if cid == "" && req.cluster != "" {
-		if err := a.setClusterID(req.cluster); err != nil {
-			return err
-		}
-	}
 	if !req.promote {
-		if a.Node() != nil {
-			a.becomeNonvoter(ctx, "the leader removed this agent from the voters")
+		n := a.Node()
+		if n == nil {
+			return nil
 		}
+		if n.IsLeader() {
+			return errors.New("this agent is the leader; it is never demoted by request")
+		}
+		if lead, _ := n.Leader(); lead != "" && lead != req.leader {
+			return fmt.Errorf("only the leader (%s) may demote this agent, not %q", lead, req.leader)
+		}
+		a.becomeNonvoter(ctx, "the leader removed this agent from the voters")
 		return nil
 	}
 	if a.Node() != nil {
@@ -324,8 +341,8 @@ func (a *Agent) checkVoter(ctx context.Context) {
 }
 
 // requestRole hands a transition to roleLoop and waits for it.
-func (a *Agent) requestRole(ctx context.Context, promote bool, cluster string) error {
-	req := roleRequest{promote: promote, cluster: cluster, reply: make(chan error, 1)}
+func (a *Agent) requestRole(ctx context.Context, promote bool, cluster, leader string) error {
+	req := roleRequest{promote: promote, cluster: cluster, leader: leader, reply: make(chan error, 1)}
 	select {
 	case a.roleReq <- req:
 	case <-ctx.Done():

@@ -138,8 +138,10 @@ func (a *Agent) syncReadiness(ctx context.Context, n *consensus.Node) {
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := a.client.UpdateStatus(wctx, nd)
 		cancel()
-		if err != nil && !errors.Is(err, context.Canceled) {
-			a.log.Debug("readiness: writing node status", "node", nd.Name, "err", err)
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				a.log.Debug("readiness: writing node status", "node", nd.Name, "err", err)
+			}
 			continue
 		}
 		c := api.FindCondition(nd.Status.Conditions, api.NodeReady)

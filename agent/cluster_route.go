@@ -31,6 +31,8 @@ func (a *Agent) handler() http.Handler {
 // roleChange is the body of POST /v1/cluster/promote and /demote.
 type roleChange struct {
 	Cluster string `json:"cluster"`
+	// Leader is the node name of the agent asking (the leader).
+	Leader string `json:"leader"`
 }
 
 // promoteAnswer is the answer to POST /v1/cluster/promote.
@@ -46,7 +48,7 @@ func (a *Agent) servePromote(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := a.requestRole(r.Context(), true, req.Cluster); err != nil {
+	if err := a.requestRole(r.Context(), true, req.Cluster, req.Leader); err != nil {
 		a.server.writeError(w, r, api.NewServiceUnavailable("promotion failed: "+err.Error()))
 		return
 	}
@@ -60,7 +62,7 @@ func (a *Agent) serveDemote(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := a.requestRole(r.Context(), false, req.Cluster); err != nil {
+	if err := a.requestRole(r.Context(), false, req.Cluster, req.Leader); err != nil {
 		a.server.writeError(w, r, api.NewServiceUnavailable("demotion failed: "+err.Error()))
 		return
 	}

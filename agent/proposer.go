@@ -244,6 +244,13 @@ func (p *proposer) delete(ctx context.Context, info api.KindInfo, key store.Key,
 			return nil, err
 		}
 	}
+	if pre != nil && pre.UID != nil && wantRV == 0 {
+		// Pin the delete to the version whose uid was just checked, so an
+		// object deleted and re-created in between is not removed.
+		if wantRV, err = old.GetObjectMeta().ResourceVersionInt(); err != nil {
+			return nil, err
+		}
+	}
 	res, err := p.propose(ctx, store.Op{Type: store.OpDelete, Key: key, ResourceVersion: wantRV})
 	if err != nil {
 		return nil, err

@@ -77,6 +77,9 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
 	send := func(typ string, obj any) bool {
+		// A client that stays connected but stops reading must not pin
+		// this handler: each event gets a bounded time to leave.
+		_ = rc.SetWriteDeadline(time.Now().Add(watchWriteTimeout))
 		if err := enc.Encode(watchLine{Type: typ, Object: obj}); err != nil {
 			return false
 		}
@@ -132,3 +135,6 @@ func eventObject(ev store.Event) api.Object {
 	}
 	return obj
 }
+
+// watchWriteTimeout bounds the write of one watch event to a slow client.
+const watchWriteTimeout = 30 * time.Second

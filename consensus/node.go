@@ -258,6 +258,14 @@ func (n *Node) Propose(ctx context.Context, ops []store.Op) ([]store.Result, err
 	case <-ctx.Done():
 		// The ops may be in an entry already: their fate is unknown.
 		return nil, submitted(ctx.Err())
+	case <-n.batcherDone:
+		// The batcher stopped; it answers what it took before stopping.
+		select {
+		case r := <-p.done:
+			return r.res, r.err
+		default:
+			return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ErrShutdown)
+		}
 	}
 }
 
