@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -378,5 +381,37 @@ func TestRecoverRefusesEmptyDir(t *testing.T) {
 	cfg := h.config("empty", "")
 	if err := Recover(cfg); err == nil || !strings.Contains(err.Error(), "no raft state") {
 		t.Fatalf("recover of an empty dir: %v", err)
+	}
+}
+
+// Role-change requests that do not come from this agent's own leader and
+// cluster are refused: an empty or foreign request never makes a voter wipe
+// its Raft log, and the leader is never demoted by request.
+func TestRoleChangeRequestsAreChecked(t *testing.T) {
+	h := newHarness(t, fastTimings)
+	cfg := h.config("solo", "")
+	cfg.BootstrapExpect = 1
+	tas := h.start(cfg)
+	waitUntil(t, 10*time.Second, "the agent leads", func() string { return settled(tas, 1) })
+	ta := tas[0]
+	post := func(path, body string) int {
+		resp, err := http.Post("http://"+cfg.HTTPAddr+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	cid := ta.ClusterID()
+	for _, body := range []string{`{}`, `{"cluster":"someone-else"}`, fmt.Sprintf(`{"cluster":%q,"leader":"solo"}`, cid)} {
+		if code := post("/v1/cluster/demote", body); code/100 == 2 {
+			t.Errorf("demote %s: HTTP %d, want a refusal", body, code)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "raft", "raft.db")); err != nil {
+		t.Fatalf("the leader's raft log is gone: %v", err)
+	}
+	if ta.Node() == nil || !ta.Node().IsLeader() {
+		t.Fatal("the agent stopped leading after refused demotions")
 	}
 }
