@@ -469,3 +469,69 @@ func ipamHolds(t *testing.T, state, ip string) bool {
 	})
 	return found
 }
+
+// TestNodeLoopStartLatencyFigure measures pod start latency with the image
+// present: from the pod handed to the loop to its Running status written,
+// over 50 pods started one after another, against raw `ctr run --rm` of the
+// same image in the same run. SHOAL_FIGURES=1 runs it.
+func TestNodeLoopStartLatencyFigure(t *testing.T) {
+	if os.Getenv("SHOAL_FIGURES") != "1" {
+		t.Skip("figure: set SHOAL_FIGURES=1")
+	}
+	e := newNodeEnv(t)
+	pods := agent.NewPodSet()
+	pods.Replace(nil)
+	rl := e.startLoop(pods, nil)
+	if err := e.ctrd.CtrPull(e.image); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.rt.EnsureImage(context.Background(), e.image, runtime.PullIfNotPresent); err != nil {
+		t.Fatal(err)
+	}
+
+	const n = 50
+	var lat []time.Duration
+	for i := 0; i < n; i++ {
+		p := e.pod(fmt.Sprintf("lat-%d", i), api.RestartAlways, api.Container{Name: "c", Args: []string{"sleep"}})
+		start := time.Now()
+		pods.Put(p)
+		testenv.WaitFor(t, 30*time.Second, p.Name+" Running", func() bool {
+			rl.rec.mu.Lock()
+			defer rl.rec.mu.Unlock()
+			_, ok := rl.rec.running[p.Name]
+			return ok
+		})
+		rl.rec.mu.Lock()
+		lat = append(lat, rl.rec.running[p.Name].Sub(start))
+		rl.rec.mu.Unlock()
+	}
+	var base []time.Duration
+	for i := 0; i < 20; i++ {
+		start := time.Now()
+		if out, err := e.ctrd.CtrRun(e.image, fmt.Sprintf("baseline-%d", i), "exit", "0"); err != nil {
+			t.Fatalf("ctr run: %v: %s", err, out)
+		}
+		base = append(base, time.Since(start))
+	}
+	pct := func(d []time.Duration, p float64) time.Duration {
+		s := slices.Clone(d)
+		slices.Sort(s)
+		i := int(p*float64(len(s))+0.999999) - 1
+		return s[max(0, min(i, len(s)-1))]
+	}
+	p50, p99 := pct(lat, 0.50), pct(lat, 0.99)
+	b50, b99 := pct(base, 0.50), pct(base, 0.99)
+	t.Logf("pod start latency (handed to the loop → Running status written), %d pods, image present: p50 %v, p99 %v", n, p50.Round(time.Millisecond), p99.Round(time.Millisecond))
+	t.Logf("raw `ctr run --rm` of the same image (create, start, exit, delete), %d runs: p50 %v, p99 %v", len(base), b50.Round(time.Millisecond), b99.Round(time.Millisecond))
+	t.Logf("ratio p99/baseline p99 %.2f, p50/baseline p50 %.2f (targets: p99 ≤ 1 s and ≤ 2× baseline)", float64(p99)/float64(b99), float64(p50)/float64(b50))
+	if p99 > time.Second {
+		t.Errorf("p99 %v over the 1 s target", p99)
+	}
+
+	pods.Replace(nil)
+	testenv.WaitFor(t, 120*time.Second, "all pods cleaned up", func() bool {
+		list, _ := e.rt.List(context.Background())
+		nets, _ := e.net.List()
+		return len(list) == 0 && len(nets) == 0
+	})
+}
