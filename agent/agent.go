@@ -88,6 +88,8 @@ type Config struct {
 	// ClusterNet holds the address ranges and scheduling settings the
 	// leader's controllers use; zero means DefaultClusterNetConfig.
 	ClusterNet ClusterNetConfig
+	// Host says whether and how this agent runs the pods bound to it.
+	Host HostConfig
 	// Pprof serves Go's profiler under /debug/pprof/ on the API address.
 	Pprof bool
 	// Logger receives the agent's logs.
@@ -238,6 +240,7 @@ type Agent struct {
 	ln     net.Listener
 	gossip *gossip.Gossip
 	client *api.Client // to this agent's own API (forwarded as needed)
+	host   hostState   // the node loop, once pods run here
 	peers  *http.Client
 
 	// raftAddr is the Raft listen address with its port resolved;
@@ -453,6 +456,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.goLoop(func() { a.roleLoop(rctx) })
 	a.goLoop(func() { a.registerLoop(rctx) })
 	a.goLoop(func() { a.trackLeader(rctx) })
+	if a.cfg.Host.Enabled {
+		a.goLoop(func() { a.runHost(rctx) })
+	}
 	<-rctx.Done()
 	a.mu.Lock()
 	graceful := !a.crashed && a.fatal == nil

@@ -20,6 +20,8 @@ func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/cluster/promote", a.servePromote)
 	mux.HandleFunc("/v1/cluster/demote", a.serveDemote)
+	mux.Handle("GET /api/v1/namespaces/{ns}/pods/{name}/log", a.servePodHost("log"))
+	mux.Handle("POST /api/v1/namespaces/{ns}/pods/{name}/exec", a.servePodHost("exec"))
 	mux.Handle("/", NewForwarder(a.server.Handler(), ForwarderConfig{
 		Route:  agentRoute{a},
 		Logger: a.log,

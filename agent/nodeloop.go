@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,8 +94,12 @@ type NodeLoopConfig struct {
 	Pods    PodSource
 	Status  StatusWriter
 	// Prober runs probes; nil means a probe.Prober whose exec probes run
-	// through Runtime.
+	// through Runtime and whose network probes dial with ProbeDial.
 	Prober PodProber
+	// ProbeDial opens the connections of httpGet and tcpSocket probes; nil
+	// dials from the agent's own network namespace. An agent whose pods are
+	// wired in another namespace dials from there (see netnsDialer).
+	ProbeDial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// LogDir is the runtime's log directory (runtime.Config.LogDir).
 	LogDir string
@@ -209,7 +214,7 @@ func NewNodeLoop(cfg NodeLoopConfig) (*NodeLoop, error) {
 	}
 	l.log = l.log.With("loop", "node")
 	if l.prober == nil {
-		l.prober = &probe.Prober{Exec: l.execProbe}
+		l.prober = &probe.Prober{Exec: l.execProbe, Dial: cfg.ProbeDial}
 	}
 	return l, nil
 }

@@ -61,6 +61,16 @@ func runAgent(ctx context.Context, args []string, out, errOut io.Writer) error {
 	bootstrap := fs.Bool("bootstrap", false, "form a new one-voter cluster at once if this agent has no Raft state")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	pprofOn := fs.Bool("pprof", false, "serve Go's profiler under /debug/pprof/ on the API address")
+	runPods := fs.Bool("pods", true, "run the pods bound to this node (needs root and containerd); false: control plane only")
+	ctrdSocket := fs.String("containerd-socket", "/run/containerd/containerd.sock", "containerd's socket")
+	ctrdNS := fs.String("containerd-namespace", "shoal", "containerd namespace of Shoal's containers")
+	runcRoot := fs.String("runc-root", "", "runc state directory (to keep two agents on one machine apart)")
+	cgroupParent := fs.String("cgroup-parent", "", "cgroup under which pods' cgroups are made")
+	var insecure multiFlag
+	fs.Var(&insecure, "insecure-registry", "HOST:PORT of a registry reached over plain HTTP; repeatable")
+	var mirrors multiFlag
+	fs.Var(&mirrors, "registry-mirror", "REGISTRY=MIRROR: try MIRROR first for images of REGISTRY; repeatable")
+	podNetNS := fs.String("pod-netns", "", "network namespace (path) for pod networking; default the agent's own (demos use a namespace they made)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -108,6 +118,20 @@ func runAgent(ctx context.Context, args []string, out, errOut io.Writer) error {
 	cfg.Bootstrap = cfg.Bootstrap || *bootstrap
 	cfg.Pprof = *pprofOn
 	cfg.Version = version
+	cfg.Host = agent.HostConfig{
+		Enabled: *runPods, ContainerdSocket: *ctrdSocket, ContainerdNamespace: *ctrdNS,
+		RuncRoot: *runcRoot, CgroupParent: *cgroupParent, InsecureRegistries: insecure, HostNetNS: *podNetNS,
+	}
+	for _, m := range mirrors {
+		reg, mirror, ok := strings.Cut(m, "=")
+		if !ok || reg == "" || mirror == "" {
+			return fmt.Errorf("registry-mirror: %q is not REGISTRY=MIRROR", m)
+		}
+		if cfg.Host.Mirrors == nil {
+			cfg.Host.Mirrors = map[string][]string{}
+		}
+		cfg.Host.Mirrors[reg] = append(cfg.Host.Mirrors[reg], mirror)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("log-level: %v", err)

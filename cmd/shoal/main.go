@@ -30,6 +30,8 @@ var commands = map[string]command{
 	"scale":    {"set the replicas of a deployment, replicaset or statefulset", runScale},
 	"rollout":  {"follow, list or undo a deployment's rollout: status|history|undo", runRollout},
 	"cordon":   {"mark a node unschedulable", runCordon},
+	"logs":     {"print a container's log (-f to follow, --previous)", runLogs},
+	"exec":     {"run a command in a pod's container: exec POD -- CMD", runExec},
 	"uncordon": {"mark a node schedulable again", runUncordon},
 	"raft":     {"change the Raft voters by hand: add-voter ID ADDR, remove ID", runRaft},
 	"recover":  {"rebuild the control plane from one surviving voter after losing quorum for good", runRecover},
@@ -79,6 +81,9 @@ func run(args []string, out, errOut io.Writer) int {
 	if err := cmd.run(ctx, args[1:], out, errOut); err != nil {
 		if err == errUsage {
 			return 2
+		}
+		if code, ok := err.(exitCode); ok {
+			return int(code)
 		}
 		msg := err.Error()
 		if !strings.HasPrefix(msg, "shoal") {

@@ -1,0 +1,316 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/dataplane/network"
+	"github.com/shoal-dev/shoal/dataplane/runtime"
+	"github.com/shoal-dev/shoal/dataplane/volume"
+)
+
+// HostConfig says whether and how this agent runs the pods bound to its
+// node. With Enabled false the agent takes part in the control plane only.
+type HostConfig struct {
+	Enabled bool
+	// ContainerdSocket is the containerd daemon's socket (absolute path).
+	ContainerdSocket string
+	// ContainerdNamespace keeps Shoal's containers apart ("shoal").
+	ContainerdNamespace string
+	// RuncRoot and CgroupParent separate two agents on one machine (tests,
+	// demos); empty means the runtime's defaults.
+	RuncRoot, CgroupParent string
+	// InsecureRegistries are host:port registries reached over plain HTTP.
+	InsecureRegistries []string
+	// Mirrors maps a registry host to mirror hosts tried first.
+	Mirrors map[string][]string
+	// HostNetNS is the network namespace pod networking lives in: empty
+	// means the agent's own. Demos and tests give a namespace they made.
+	HostNetNS string
+	// StateDir holds pod network namespaces, IPAM and volumes (default
+	// DATA_DIR/host); LogDir holds container logs (default DATA_DIR/logs).
+	StateDir, LogDir string
+}
+
+// hostState holds the running NodeLoop, for the log and exec handlers.
+type hostState struct {
+	loop atomic.Pointer[NodeLoop]
+}
+
+// runHost waits until the leader has given this node a pod CIDR, then runs
+// its pods: the containerd runtime, CNI networking, volumes, probes, routes
+// to the other nodes' pods, and the node loop fed by a watch of the pods
+// bound here.
+func (a *Agent) runHost(ctx context.Context) {
+	hc := a.cfg.Host
+	podCIDR := a.waitPodCIDR(ctx)
+	if podCIDR == "" {
+		return
+	}
+	if hc.StateDir == "" {
+		hc.StateDir = filepath.Join(a.cfg.DataDir, "host")
+	}
+	if hc.LogDir == "" {
+		hc.LogDir = filepath.Join(a.cfg.DataDir, "logs")
+	}
+	cn := a.cfg.clusterNet()
+	rc := runtime.DefaultConfig()
+	if hc.ContainerdSocket != "" {
+		rc.Socket = hc.ContainerdSocket
+	}
+	if hc.ContainerdNamespace != "" {
+		rc.Namespace = hc.ContainerdNamespace
+	}
+	rc.RuncRoot, rc.CgroupParent = hc.RuncRoot, hc.CgroupParent
+	rc.InsecureRegistries, rc.Mirrors, rc.LogDir = hc.InsecureRegistries, hc.Mirrors, hc.LogDir
+	rt, err := runtime.New(ctx, rc)
+	if err != nil {
+		a.hostFailed(ctx, "containerd", err)
+		return
+	}
+	defer rt.Close()
+	nc := network.DefaultConfig()
+	nc.HostNetNS, nc.StateDir = hc.HostNetNS, filepath.Join(hc.StateDir, "network")
+	nc.PodCIDR, nc.ClusterCIDR, nc.ServiceCIDR = podCIDR, cn.ClusterCIDR, cn.ServiceCIDR
+	netw, err := network.New(nc)
+	if err != nil {
+		a.hostFailed(ctx, "pod network", err)
+		return
+	}
+	defer netw.Close()
+	if err := netw.EnsureHost(); err != nil {
+		a.hostFailed(ctx, "pod network", err)
+		return
+	}
+	vols, err := volume.New(volume.Config{Root: filepath.Join(hc.StateDir, "pods"), LocalRoot: filepath.Join(hc.StateDir, "local"), UseTmpfs: true})
+	if err != nil {
+		a.hostFailed(ctx, "volumes", err)
+		return
+	}
+	pods := NewPodSet()
+	follower, err := NewFollower(FollowConfig{
+		Endpoints: a.followEndpoints, Kind: "Pod", FieldSelector: "spec.nodeName=" + a.cfg.NodeName, Logger: a.log,
+	})
+	if err != nil {
+		a.hostFailed(ctx, "pod watch", err)
+		return
+	}
+	lc := DefaultNodeLoopConfig()
+	lc.NodeName, lc.HostIP = a.cfg.NodeName, a.hostIP()
+	lc.Runtime, lc.Network, lc.Volumes = rt, netw, vols
+	lc.Objects, lc.Pods, lc.Status = apiObjects{a.client}, pods, apiStatus{a.client}
+	lc.LogDir, lc.Logger = hc.LogDir, a.log.With("loop", "node")
+	if hc.HostNetNS != "" {
+		lc.ProbeDial = netnsDialer(hc.HostNetNS)
+	}
+	loop, err := NewNodeLoop(lc)
+	if err != nil {
+		a.hostFailed(ctx, "node loop", err)
+		return
+	}
+	a.host.loop.Store(loop)
+	defer a.host.loop.Store(nil)
+	a.log.Info("running pods", "podCIDR", podCIDR, "containerd", rc.Socket)
+	done := make(chan struct{}, 3)
+	go func() { follower.Run(ctx, pods.FollowHandler(follower)); done <- struct{}{} }()
+	go func() { a.syncRoutes(ctx, netw); done <- struct{}{} }()
+	go func() { loop.Run(ctx); done <- struct{}{} }()
+	for range 3 {
+		<-done
+	}
+}
+
+func (a *Agent) hostFailed(ctx context.Context, what string, err error) {
+	if ctx.Err() == nil {
+		a.log.Error("cannot run pods on this host", "part", what, "err", err)
+	}
+}
+
+// waitPodCIDR polls this node's Node object until the leader has set its
+// pod CIDR; "" when ctx ends first.
+func (a *Agent) waitPodCIDR(ctx context.Context) string {
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		obj, err := a.client.GetWithOptions(rctx, "Node", "", a.cfg.NodeName, api.GetOptions{Stale: true})
+		cancel()
+		if err == nil {
+			if cidr := obj.(*api.Node).Spec.PodCIDR; cidr != "" {
+				return cidr
+			}
+		}
+		if !pauseCtx(ctx, 500*time.Millisecond) {
+			return ""
+		}
+	}
+}
+
+// followEndpoints are the APIs a watch of this node's pods reads from: the
+// agent's own on a voter (its store is a replica), then the other voters.
+func (a *Agent) followEndpoints() []string {
+	var out []string
+	if a.Node() != nil && a.ln != nil {
+		out = append(out, a.ln.Addr().String())
+	}
+	return append(out, a.voterAPIs()...)
+}
+
+// hostIP is the address the node reports and other nodes route pods via.
+func (a *Agent) hostIP() string {
+	host, _, err := net.SplitHostPort(a.apiAdv)
+	if err != nil {
+		return ""
+	}
+	return host
+}
+
+// syncRoutes keeps a route to every other node's pod CIDR via its address.
+func (a *Agent) syncRoutes(ctx context.Context, netw *network.Network) {
+	nodes, err := NewFollower(FollowConfig{Endpoints: a.followEndpoints, Kind: "Node", Logger: a.log})
+	if err != nil {
+		return
+	}
+	var last string
+	nodes.Run(ctx, func(FollowEvent) {
+		var routes []network.Route
+		for _, o := range nodes.Objects() {
+			n := o.(*api.Node)
+			if n.Name == a.cfg.NodeName || n.Spec.PodCIDR == "" {
+				continue
+			}
+			cidr, err := netip.ParsePrefix(n.Spec.PodCIDR)
+			if err != nil {
+				continue
+			}
+			for _, ad := range n.Status.Addresses {
+				if via, err := netip.ParseAddr(ad.Address); err == nil && ad.Type == "InternalIP" && !via.IsLoopback() {
+					routes = append(routes, network.Route{CIDR: cidr, Via: via})
+				}
+			}
+		}
+		sort.Slice(routes, func(i, j int) bool { return routes[i].CIDR.String() < routes[j].CIDR.String() })
+		key := fmt.Sprint(routes)
+		if key == last {
+			return
+		}
+		if err := netw.SyncRoutes(routes); err != nil {
+			a.log.Warn("routes to other nodes' pods", "err", err)
+			return
+		}
+		last = key
+	})
+}
+
+// apiObjects reads ConfigMaps and Secrets for env and volumes through the
+// agent's own API.
+type apiObjects struct{ c *api.Client }
+
+func (o apiObjects) ConfigMap(ns, name string) (*api.ConfigMap, error) {
+	obj, err := o.get("ConfigMap", ns, name)
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*api.ConfigMap), nil
+}
+
+func (o apiObjects) Secret(ns, name string) (*api.Secret, error) {
+	obj, err := o.get("Secret", ns, name)
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*api.Secret), nil
+}
+
+func (o apiObjects) get(kind, ns, name string) (api.Object, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	obj, err := o.c.GetWithOptions(ctx, kind, ns, name, api.GetOptions{Stale: true})
+	if api.IsNotFound(err) {
+		return nil, fmt.Errorf("%w: %w", volume.ErrNotFound, err)
+	}
+	return obj, err
+}
+
+// apiStatus writes pod status through the agent's own API (forwarded to
+// the leader).
+type apiStatus struct{ c *api.Client }
+
+func (s apiStatus) UpdatePodStatus(ctx context.Context, pod *api.Pod) error {
+	_, err := s.c.UpdateStatus(ctx, pod)
+	return err
+}
+
+// servePodHost routes a pod's log and exec requests to the agent that runs
+// the pod: handled here when it is this node, else proxied to the node's
+// API address (from its Node object).
+func (a *Agent) servePodHost(sub string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ns, name := r.PathValue("ns"), r.PathValue("name")
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		obj, err := a.client.GetWithOptions(ctx, "Pod", ns, name, api.GetOptions{Stale: true})
+		cancel()
+		if err != nil {
+			a.server.writeError(w, r, a.server.toStatus(err, mustKind("Pod"), name))
+			return
+		}
+		node := obj.(*api.Pod).Spec.NodeName
+		if node == "" {
+			a.server.writeError(w, r, api.NewBadRequest("pod %q is not bound to a node yet", name))
+			return
+		}
+		if node == a.cfg.NodeName {
+			loop := a.host.loop.Load()
+			if loop == nil {
+				a.server.writeError(w, r, api.NewServiceUnavailable("this agent does not run pods (yet)"))
+				return
+			}
+			if sub == "log" {
+				loop.LogHandler().ServeHTTP(w, r)
+			} else {
+				loop.ExecHandler().ServeHTTP(w, r)
+			}
+			return
+		}
+		if r.Header.Get(ForwardedHeader) != "" {
+			a.server.writeError(w, r, api.NewServiceUnavailable(fmt.Sprintf("pod %q runs on %s, not here", name, node)))
+			return
+		}
+		ctx, cancel = context.WithTimeout(r.Context(), 10*time.Second)
+		nobj, err := a.client.GetWithOptions(ctx, "Node", "", node, api.GetOptions{Stale: true})
+		cancel()
+		if err != nil {
+			a.server.writeError(w, r, a.server.toStatus(err, mustKind("Node"), node))
+			return
+		}
+		target := nobj.(*api.Node).Status.Endpoints.API
+		if target == "" {
+			a.server.writeError(w, r, api.NewServiceUnavailable(fmt.Sprintf("node %s has no API address", node)))
+			return
+		}
+		proxy := &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				pr.SetURL(&url.URL{Scheme: "http", Host: target})
+				pr.Out.Header.Set(ForwardedHeader, a.cfg.NodeName)
+			},
+			FlushInterval: -1,
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				a.server.writeError(w, r, api.NewServiceUnavailable(fmt.Sprintf("node %s (%s) cannot be reached: %v", node, target, err)))
+			},
+		}
+		proxy.ServeHTTP(w, r)
+	})
+}
+
+func mustKind(kind string) api.KindInfo {
+	k, _ := api.LookupKind(kind)
+	return k
+}
