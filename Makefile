@@ -32,8 +32,8 @@ fuzz: ## Fuzz manifest decoding for FUZZTIME (default 10s).
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeManifests$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./api
 
 .PHONY: integ
-integ: ## Integration tests (root: namespaces, containerd, CNI, nftables).
-	$(GO) test -count=1 -timeout 30m ./integration/...
+integ: ## Integration tests only (root: namespaces, containerd, CNI, nftables); make test runs them too.
+	$(GO) test -count=1 -timeout 30m ./integration/... ./dataplane/...
 
 .PHONY: bench
 bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals), then writes through the HTTP API vs etcd (installs etcd-server).
@@ -44,8 +44,9 @@ bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals), then writ
 	bash integration/bench/writes.sh
 
 .PHONY: figures
-figures: ## Failover figures: 20 trials of a 5-agent cluster with production timings (about 8 minutes).
+figures: ## Failover figures (20 trials of a 5-agent cluster, production timings, ~8 min) and pod start latency vs ctr run (root).
 	SHOAL_FIGURES=1 $(GO) test -count=1 -run TestFailoverFigures -v -timeout 30m ./agent
+	SHOAL_FIGURES=1 $(GO) test -count=1 -run TestNodeLoopStartLatencyFigure -v -timeout 10m ./integration
 
 .PHONY: lint
 lint: ## gofmt and go vet.
