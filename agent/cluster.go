@@ -170,6 +170,9 @@ func (a *Agent) becomeNonvoter(ctx context.Context, why string) {
 		if err := n.Shutdown(); err != nil {
 			a.log.Warn("stopping raft", "err", err)
 		}
+		// Watches served from this replica would go silent: end them so
+		// their clients resume on a voter.
+		n.Store().CloseWatchers(fmt.Errorf("%w: this agent is no longer a voter; watch another agent", store.ErrTooOld))
 		if err := os.RemoveAll(a.raftDir()); err != nil {
 			a.log.Error("wiping the raft directory", "dir", a.raftDir(), "err", err)
 		}

@@ -78,7 +78,7 @@ func runControllers(ctx context.Context, st *store.Store, b Backend, cfg Control
 		w, err := st.Watch("", "", st.Revision(), store.Selector{})
 		if err != nil {
 			log.Error("controllers: watch", "err", err)
-			if !pauseCtx(ctx, time.Second) {
+			if !sleepCtx(ctx, time.Second) {
 				return
 			}
 			continue
@@ -171,16 +171,5 @@ func reconcileDirty(ctx context.Context, view *View, b Backend, clock func() tim
 		log.Warn("controllers: applying a plan", "err", err)
 	case res.FirstErr != nil:
 		log.Warn("controllers: some changes were refused", "failed", res.Failed, "first", res.FirstErr)
-	}
-}
-
-func pauseCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -276,10 +276,20 @@ func Controllers(cfg ClusterNetConfig) []Controller {
 				case "Service", "Endpoints":
 					return []string{nsName(m.Namespace, m.Name)}
 				case "Pod":
+					// The Services that select the pod now, and those that
+					// selected it before a relabelling.
+					var prevLabels map[string]string
+					if ev.Prev != nil {
+						prevLabels = ev.Prev.GetObjectMeta().Labels
+					}
 					var out []string
 					for _, o := range v.List("Service", m.Namespace) {
 						sel := o.(*api.Service).Spec.Selector
-						if len(sel) > 0 && api.SelectorFromSet(sel).Matches(m.Labels) {
+						if len(sel) == 0 {
+							continue
+						}
+						s := api.SelectorFromSet(sel)
+						if s.Matches(m.Labels) || (prevLabels != nil && s.Matches(prevLabels)) {
 							out = append(out, nsName(m.Namespace, o.GetObjectMeta().Name))
 						}
 					}

@@ -148,7 +148,7 @@ func (a *Agent) waitPodCIDR(ctx context.Context) string {
 				return cidr
 			}
 		}
-		if !pauseCtx(ctx, 500*time.Millisecond) {
+		if !sleepCtx(ctx, 500*time.Millisecond) {
 			return ""
 		}
 	}

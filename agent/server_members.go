@@ -4,29 +4,14 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus/gossip"
 )
 
-// MemberView is one gossip member as /v1/cluster/members shows it; the
-// JSON matches api.MemberInfo.
-type MemberView struct {
-	Name      string    `json:"name"`
-	Address   string    `json:"address"` // gossip host:port
-	APIAddr   string    `json:"apiAddr,omitempty"`
-	RaftAddr  string    `json:"raftAddr,omitempty"`
-	Zone      string    `json:"zone,omitempty"`
-	Status    string    `json:"status"` // alive, dead, left
-	Role      string    `json:"role,omitempty"`
-	ClusterID string    `json:"clusterID,omitempty"`
-	Version   string    `json:"version,omitempty"`
-	Leaving   bool      `json:"leaving,omitempty"`
-	Since     time.Time `json:"since,omitzero"`
-	// MetaError says why the member's metadata could not be read.
-	MetaError string `json:"metaError,omitempty"`
-}
+// MemberView is one gossip member as /v1/cluster/members shows it: the
+// wire type the client reads, defined once in api.
+type MemberView = api.MemberInfo
 
 // MembersResponse is the body of /v1/cluster/members.
 type MembersResponse struct {

@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 
 	"github.com/shoal-dev/shoal/consensus/store"
 )
@@ -109,26 +106,11 @@ func NewNode(cfg Config, st *store.Store) (*Node, error) {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("consensus: DataDir: %w", err)
 		}
-		bolt, err := raftboltdb.New(raftboltdb.Options{
-			Path: filepath.Join(cfg.DataDir, "raft.db"),
-			// The log is still fsynced on every commit; only bolt's free-page
-			// list is not written out (it is rebuilt by scanning on open).
-			// That removes pages from every commit of a log that is appended
-			// and truncated all day, as Consul's raft_boltdb settings do.
-			BoltOptions: &bbolt.Options{
-				Timeout:        time.Second,
-				NoFreelistSync: true,
-				FreelistType:   bbolt.FreelistMapType,
-			},
-		})
+		bolt, fss, closeBolt, err := openDisk(cfg.DataDir, cfg.SnapshotRetain, logger)
 		if err != nil {
-			return nil, fmt.Errorf("consensus: open raft.db: %w", err)
+			return nil, err
 		}
-		n.closers = append(n.closers, bolt)
-		fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotRetain, logger.Named("snapshot"))
-		if err != nil {
-			return nil, fmt.Errorf("consensus: snapshot store: %w", err)
-		}
+		n.closers = append(n.closers, closerFunc(closeBolt))
 		logs, stable, snaps = bolt, bolt, fss
 	}
 	// Recent entries are read back when replicating and applying; keep them
@@ -546,3 +528,8 @@ func (n *Node) LeadershipTransfer(ctx context.Context) error {
 	}
 	return n.translate(n.await(ctx, n.raft.LeadershipTransfer()))
 }
+
+// closerFunc adapts a close function to io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }

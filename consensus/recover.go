@@ -22,7 +22,7 @@ func HasState(dataDir string) (bool, error) {
 	if _, err := os.Stat(filepath.Join(dataDir, "raft.db")); errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
-	logs, snaps, closeAll, err := openDisk(dataDir, hclog.NewNullLogger())
+	logs, snaps, closeAll, err := openDisk(dataDir, 1, hclog.NewNullLogger())
 	if err != nil {
 		return false, err
 	}
@@ -32,9 +32,13 @@ func HasState(dataDir string) (bool, error) {
 
 // openDisk opens the on-disk log/stable store and the snapshot store of
 // dataDir with the same settings as NewNode.
-func openDisk(dataDir string, logger hclog.Logger) (*raftboltdb.BoltStore, raft.SnapshotStore, func() error, error) {
+func openDisk(dataDir string, retain int, logger hclog.Logger) (*raftboltdb.BoltStore, raft.SnapshotStore, func() error, error) {
 	bolt, err := raftboltdb.New(raftboltdb.Options{
 		Path: filepath.Join(dataDir, "raft.db"),
+		// The log is still fsynced on every commit; only bolt's free-page
+		// list is not written out (it is rebuilt by scanning on open).
+		// That removes pages from every commit of a log that is appended
+		// and truncated all day, as Consul's raft_boltdb settings do.
 		BoltOptions: &bbolt.Options{
 			Timeout:        time.Second,
 			NoFreelistSync: true,
@@ -44,7 +48,7 @@ func openDisk(dataDir string, logger hclog.Logger) (*raftboltdb.BoltStore, raft.
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("consensus: open raft.db (is an agent still running on this data dir?): %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dataDir, 2, logger.Named("snapshot"))
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dataDir, retain, logger.Named("snapshot"))
 	if err != nil {
 		bolt.Close()
 		return nil, nil, nil, fmt.Errorf("consensus: snapshot store: %w", err)
@@ -87,7 +91,7 @@ func Recover(cfg Config) error {
 	if !has {
 		return fmt.Errorf("consensus: recover: %s holds no raft state", cfg.DataDir)
 	}
-	logs, snaps, closeAll, err := openDisk(cfg.DataDir, logger)
+	logs, snaps, closeAll, err := openDisk(cfg.DataDir, max(cfg.SnapshotRetain, 1), logger)
 	if err != nil {
 		return err
 	}

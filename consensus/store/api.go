@@ -97,6 +97,9 @@ type Event struct {
 	Type     EventType
 	Object   api.Object
 	Revision int64
+	// Prev is, for MODIFIED, the object as it was before the change (so a
+	// consumer can tell which selections it left); nil otherwise.
+	Prev api.Object
 }
 
 // Selector narrows a list or watch. A nil Labels or Fields matches everything.

@@ -101,6 +101,17 @@ func (s *Store) closeWatcher(w *Watcher, err error) {
 	delete(s.watchers, w)
 }
 
+// CloseWatchers ends every open watch with err: the store stops being
+// updated (an agent that stops being a voter drops its replica) and
+// watchers must go elsewhere. Later watches are still allowed.
+func (s *Store) CloseWatchers(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for w := range s.watchers {
+		s.closeWatcher(w, err)
+	}
+}
+
 // Watch returns a watcher of the changes to objects of kind ("" for every
 // kind) in namespace ("" for every namespace) that match sel, after
 // fromRevision. fromRevision 0 means from now. A revision older than the
@@ -171,6 +182,14 @@ func (s *Store) notify(c change) {
 	}
 }
 
+// prevOf is the previous object of a MODIFIED change, nil for others.
+func prevOf(c change) api.Object {
+	if c.typ == Modified {
+		return c.prev
+	}
+	return nil
+}
+
 // filter turns a change into the event this watcher sees, if any.
 func (w *Watcher) filter(c change) (Event, bool) {
 	if c.rev <= w.after || (w.kind != "" && w.kind != c.kind) {
@@ -180,7 +199,7 @@ func (w *Watcher) filter(c change) (Event, bool) {
 		return Event{}, false
 	}
 	if w.sel.empty() {
-		return Event{Type: c.typ, Object: c.obj, Revision: c.rev}, true
+		return Event{Type: c.typ, Object: c.obj, Revision: c.rev, Prev: prevOf(c)}, true
 	}
 	now := w.sel.matches(c.obj)
 	if c.typ != Modified {
@@ -189,7 +208,7 @@ func (w *Watcher) filter(c change) (Event, bool) {
 	was := w.sel.matches(c.prev)
 	switch {
 	case now && was:
-		return Event{Type: Modified, Object: c.obj, Revision: c.rev}, true
+		return Event{Type: Modified, Object: c.obj, Revision: c.rev, Prev: c.prev}, true
 	case now:
 		return Event{Type: Added, Object: c.obj, Revision: c.rev}, true
 	case was:
