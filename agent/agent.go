@@ -41,6 +41,12 @@ type Config struct {
 	// API and Raft when those bind to 0.0.0.0 (--advertise). Empty: the
 	// bind address if it is specific, else the address gossip picks.
 	Advertise string
+	// NodeIP is the address this host's Node reports as InternalIP and
+	// status.hostIP, and that other nodes route this node's pod CIDR via
+	// (--node-ip). Empty: the API's advertised IP. Set it when pods are
+	// reached over another network than the agents' own (tests that run
+	// several hosts' pod networks in namespaces of one machine).
+	NodeIP string
 	// Join lists gossip addresses (host:port) of agents to join (--join).
 	Join []string
 	// Zone is this host's failure zone; voters are spread across zones
@@ -173,6 +179,12 @@ func (c Config) Validate() error {
 		ip := net.ParseIP(c.Advertise)
 		if ip == nil || ip.IsUnspecified() {
 			return fmt.Errorf("advertise: %q must be a specific IP address", c.Advertise)
+		}
+	}
+	if c.NodeIP != "" {
+		ip := net.ParseIP(c.NodeIP)
+		if ip == nil || ip.IsUnspecified() {
+			return fmt.Errorf("node-ip: %q must be a specific IP address", c.NodeIP)
 		}
 	}
 	for _, j := range c.Join {

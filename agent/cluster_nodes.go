@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"errors"
-	"net"
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
@@ -55,11 +54,10 @@ func (a *Agent) registerLoop(ctx context.Context) {
 
 // register creates or updates this agent's Node.
 func (a *Agent) register(ctx context.Context, facts HostFacts, role string) error {
-	host, _, _ := net.SplitHostPort(a.apiAdv)
 	want := BuildNode(a.cfg.NodeName, facts, NodeInputs{
 		Labels:     a.cfg.Labels,
 		Zone:       a.cfg.Zone,
-		InternalIP: host,
+		InternalIP: a.hostIP(),
 		APIAddr:    a.apiAdv,
 		RaftAddr:   a.raftAdv,
 		Role:       role,

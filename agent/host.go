@@ -164,8 +164,12 @@ func (a *Agent) followEndpoints() []string {
 	return append(out, a.voterAPIs()...)
 }
 
-// hostIP is the address the node reports and other nodes route pods via.
+// hostIP is the address the node reports and other nodes route pods via:
+// NodeIP if set, else the API's advertised IP.
 func (a *Agent) hostIP() string {
+	if a.cfg.NodeIP != "" {
+		return a.cfg.NodeIP
+	}
 	host, _, err := net.SplitHostPort(a.apiAdv)
 	if err != nil {
 		return ""

@@ -50,6 +50,7 @@ func runAgent(ctx context.Context, args []string, out, errOut io.Writer) error {
 	raftAddr := fs.String("raft-addr", "", "Raft listen address, used while this agent is a voter (default "+def.RaftAddr+", -dev: 127.0.0.1:7071)")
 	bind := fs.String("bind", "", "gossip listen address HOST:PORT, UDP and TCP (default "+def.GossipAddr+", -dev: 127.0.0.1:7946)")
 	advertise := fs.String("advertise", "", "IP the other agents use to reach this one (gossip, API, Raft) when binding 0.0.0.0")
+	nodeIP := fs.String("node-ip", "", "IP this host's Node reports and other nodes route its pods via (default: the advertised API IP)")
 	var join listFlag
 	fs.Var(&join, "join", "gossip address HOST:PORT of an agent to join; repeatable or comma-separated; retried with back-off")
 	zone := fs.String("zone", "", "failure zone of this host; voters are spread across zones")
@@ -99,6 +100,7 @@ func runAgent(ctx context.Context, args []string, out, errOut io.Writer) error {
 		cfg.GossipAddr = *bind
 	}
 	cfg.Advertise = *advertise
+	cfg.NodeIP = *nodeIP
 	cfg.Join = join
 	cfg.Zone = *zone
 	if *gossipKey != "" {
