@@ -149,7 +149,10 @@ func shoalRound(shoalBin string, writers []int, d time.Duration, size, maxOps in
 		}
 		args := []string{"agent", "--node-name", m.name, "--data-dir", filepath.Join(dir, m.name),
 			"--http-addr", m.api, "--raft-addr", m.raft, "--bind", m.gossip, "--join", strings.Join(join, ","),
-			"--bootstrap-expect", "3", "--log-level", "warn", "--pprof"}
+			"--bootstrap-expect", "3", "--log-level", "warn", "--pprof",
+			// The benchmark measures the control plane: no pods, so the
+			// agents leave the machine's network alone.
+			"--pods=false"}
 		cmd := exec.Command(shoalBin, args...)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
