@@ -71,6 +71,7 @@ func runAgent(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs.Var(&insecure, "insecure-registry", "HOST:PORT of a registry reached over plain HTTP; repeatable")
 	var mirrors multiFlag
 	fs.Var(&mirrors, "registry-mirror", "REGISTRY=MIRROR: try MIRROR first for images of REGISTRY; repeatable")
+	strategy := fs.String("scheduler-strategy", "LeastAllocated", "how the leader places pods: LeastAllocated (spread load) or BinPack (fill nodes)")
 	podNetNS := fs.String("pod-netns", "", "network namespace (path) for pod networking; default the agent's own (demos use a namespace they made)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -123,6 +124,11 @@ func runAgent(ctx context.Context, args []string, out, errOut io.Writer) error {
 	cfg.Host = agent.HostConfig{
 		Enabled: *runPods, ContainerdSocket: *ctrdSocket, ContainerdNamespace: *ctrdNS,
 		RuncRoot: *runcRoot, CgroupParent: *cgroupParent, InsecureRegistries: insecure, HostNetNS: *podNetNS,
+	}
+	cfg.ClusterNet = agent.DefaultClusterNetConfig()
+	cfg.ClusterNet.Scheduler.Strategy = *strategy
+	if err := cfg.ClusterNet.Scheduler.Validate(); err != nil {
+		return fmt.Errorf("scheduler-strategy: %v", err)
 	}
 	for _, m := range mirrors {
 		reg, mirror, ok := strings.Cut(m, "=")
