@@ -230,6 +230,14 @@ func (a *Agent) leaveVoters(ctx context.Context, n *consensus.Node) {
 		a.log.Info("leave: keeping the voter seat", "voters", voterCount, "in_configuration", in)
 		return
 	}
+	// Leaving must not cost the cluster its quorum: the voters that stay
+	// and are alive in gossip must be a majority of the configuration
+	// without this agent. (With a voter already dead, the last healthy
+	// pair keeps their seats, and the change could not commit anyway.)
+	if alive, rest := a.aliveOtherVoters(st.Voters), voterCount-1; alive < rest/2+1 {
+		a.log.Warn("leave: keeping the voter seat: removing it would lose quorum", "alive_other_voters", alive, "remaining_voters", rest)
+		return
+	}
 	if n.IsLeader() {
 		a.log.Info("leave: transferring leadership")
 		if err := n.LeadershipTransfer(ctx); err != nil {
@@ -260,4 +268,22 @@ func (a *Agent) leaveVoters(ctx context.Context, n *consensus.Node) {
 		}
 	}
 	a.log.Warn("leave: the removal was not confirmed in time", "err", ctx.Err())
+}
+
+// aliveOtherVoters counts the voters other than this agent that gossip sees
+// alive.
+func (a *Agent) aliveOtherVoters(servers []consensus.Server) int {
+	alive := map[string]bool{}
+	if a.gossip != nil {
+		for _, m := range a.gossip.Members() {
+			alive[m.Name] = m.State == gossip.Alive && !m.Meta.Leaving
+		}
+	}
+	n := 0
+	for _, s := range servers {
+		if s.Suffrage == "Voter" && s.ID != a.cfg.NodeName && alive[s.ID] {
+			n++
+		}
+	}
+	return n
 }
