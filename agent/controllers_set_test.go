@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -117,23 +118,32 @@ func TestControllersDriveWorkloads(t *testing.T) {
 		return true
 	})
 
-	// Scale up through the API's path (an update of the spec).
-	o, _ := st.Get(store.Key{Kind: "Deployment", Namespace: "default", Name: "web"})
-	d := o.DeepCopyObject().(*api.Deployment)
+	// Scale up through the API's path (an update of the spec), retrying
+	// when the controllers changed the Deployment in between.
 	five := int32(5)
-	d.Spec.Replicas = &five
-	if res := st.Apply([]store.Op{{Type: store.OpUpdate, Object: d}}); res[0].Err != nil {
-		t.Fatal(res[0].Err)
-	}
+	waitUntil("the scale-up to be written", func() bool {
+		o, _ := st.Get(store.Key{Kind: "Deployment", Namespace: "default", Name: "web"})
+		d := o.DeepCopyObject().(*api.Deployment)
+		d.Spec.Replicas = &five
+		res := st.Apply([]store.Op{{Type: store.OpUpdate, Object: d}})
+		if res[0].Err != nil && !errors.Is(res[0].Err, store.ErrConflict) {
+			t.Fatal(res[0].Err)
+		}
+		return res[0].Err == nil
+	})
 	waitUntil("5 pods bound", func() bool { return total(boundPods()) == 5 })
 
 	// n3 has been NotReady for longer than the grace: its pods move.
-	o, _ = st.Get(store.Key{Kind: "Node", Name: "n3"})
-	n3 := o.DeepCopyObject().(*api.Node)
-	n3.Status.Conditions = []api.Condition{{Type: api.NodeReady, Status: api.ConditionFalse, LastTransitionTime: api.NewTime(now)}}
-	if res := st.Apply([]store.Op{{Type: store.OpUpdateStatus, Object: n3}}); res[0].Err != nil {
-		t.Fatal(res[0].Err)
-	}
+	waitUntil("n3 marked NotReady", func() bool {
+		o, _ := st.Get(store.Key{Kind: "Node", Name: "n3"})
+		n3 := o.DeepCopyObject().(*api.Node)
+		n3.Status.Conditions = []api.Condition{{Type: api.NodeReady, Status: api.ConditionFalse, LastTransitionTime: api.NewTime(now)}}
+		res := st.Apply([]store.Op{{Type: store.OpUpdateStatus, Object: n3}})
+		if res[0].Err != nil && !errors.Is(res[0].Err, store.ErrConflict) {
+			t.Fatal(res[0].Err)
+		}
+		return res[0].Err == nil
+	})
 	clockMu.Lock()
 	later := now.Add(DefaultClusterNetConfig().NodeLossGrace + time.Minute)
 	clock = func() time.Time { return later }
