@@ -273,6 +273,22 @@ func (v *validator) replicas(r *int32, p path) {
 	}
 }
 
+// listedPortName checks the name of one port (at pp) of a list of n:
+// required when there are several, a DNS label, unique among names (which it
+// adds to).
+func (v *validator) listedPortName(pp path, name string, n int, names map[string]bool) {
+	switch {
+	case name == "" && n > 1:
+		v.add(Required(pp.child("name").String(), "each port needs a name when there are several"))
+	case name != "":
+		nameDNSLabel(v, pp.child("name"), name)
+		if names[name] {
+			v.add(Duplicate(pp.child("name").String(), name))
+		}
+		names[name] = true
+	}
+}
+
 func (v *validator) port(p path, n int32) {
 	if n < MinPort || n > MaxPort {
 		v.add(Invalid(p.String(), n, fmt.Sprintf("must be between %d and %d, inclusive", MinPort, MaxPort)))
@@ -1089,16 +1105,7 @@ func (v *validator) serviceSpec(s *ServiceSpec) {
 	nodePorts := map[string]bool{}
 	for i, sp := range s.Ports {
 		pp := p.child("ports").index(i)
-		switch {
-		case sp.Name == "" && len(s.Ports) > 1:
-			v.add(Required(pp.child("name").String(), "each port needs a name when there are several"))
-		case sp.Name != "":
-			nameDNSLabel(v, pp.child("name"), sp.Name)
-			if names[sp.Name] {
-				v.add(Duplicate(pp.child("name").String(), sp.Name))
-			}
-			names[sp.Name] = true
-		}
+		v.listedPortName(pp, sp.Name, len(s.Ports), names)
 		v.port(pp.child("port"), sp.Port)
 		v.optEnum(pp.child("protocol"), sp.Protocol, protocols)
 		if sp.TargetPort != (IntOrString{}) {
@@ -1150,16 +1157,7 @@ func (v *validator) endpoints(subsets []EndpointSubset) {
 		names := map[string]bool{}
 		for j, port := range ss.Ports {
 			pp := sp.child("ports").index(j)
-			switch {
-			case port.Name == "" && len(ss.Ports) > 1:
-				v.add(Required(pp.child("name").String(), "each port needs a name when there are several"))
-			case port.Name != "":
-				nameDNSLabel(v, pp.child("name"), port.Name)
-				if names[port.Name] {
-					v.add(Duplicate(pp.child("name").String(), port.Name))
-				}
-				names[port.Name] = true
-			}
+			v.listedPortName(pp, port.Name, len(ss.Ports), names)
 			v.port(pp.child("port"), port.Port)
 			v.optEnum(pp.child("protocol"), port.Protocol, protocols)
 		}
