@@ -183,8 +183,9 @@ type NodeLoop struct {
 	log    *slog.Logger
 	prober PodProber
 
-	seq    atomic.Uint64 // orders listings against workers' own changes
-	relist chan struct{}
+	seq        atomic.Uint64 // orders listings against workers' own changes
+	relist     chan struct{}
+	refreshing atomic.Bool // a volume refresh pass is running
 
 	mu      sync.Mutex
 	workers map[string]*podWorker // by pod UID
@@ -381,6 +382,46 @@ func (l *NodeLoop) resync(ctx context.Context) {
 	}
 	for uid, w := range l.workers {
 		w.offerSnapshot(gen, byPod[uid])
+	}
+	pods := l.livePods()
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.refreshVolumes(pods)
+	}()
+}
+
+// livePods are the pods of the workers that are not being deleted; the
+// caller holds l.mu.
+func (l *NodeLoop) livePods() []*api.Pod {
+	var out []*api.Pod
+	for _, w := range l.workers {
+		w.mu.Lock()
+		if w.pod != nil && w.pod.DeletionTimestamp == nil {
+			out = append(out, w.pod)
+		}
+		w.mu.Unlock()
+	}
+	return out
+}
+
+// refreshVolumes brings configMap and secret volumes of running pods up to
+// date with their objects (atomically, as Kubernetes does; env is not
+// changed, it is read once when a container starts). Volumes not set up
+// yet are left to the pod's own steps.
+func (l *NodeLoop) refreshVolumes(pods []*api.Pod) {
+	if !l.refreshing.CompareAndSwap(false, true) {
+		return // the previous pass is still running
+	}
+	defer l.refreshing.Store(false)
+	for _, pod := range pods {
+		changed, err := l.cfg.Volumes.Refresh(pod, l.cfg.Objects)
+		switch {
+		case err != nil:
+			l.log.Debug("refreshing volumes", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+		case changed:
+			l.log.Info("volumes updated from their ConfigMaps/Secrets", "pod", pod.Namespace+"/"+pod.Name)
+		}
 	}
 }
 

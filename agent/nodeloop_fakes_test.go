@@ -220,8 +220,9 @@ func (n *fakeNetwork) has(uid string) bool {
 
 // fakeVolumes checks configMap volumes against the objects.
 type fakeVolumes struct {
-	mu   sync.Mutex
-	pods map[string]bool
+	mu        sync.Mutex
+	pods      map[string]bool
+	refreshed map[string]int // pod UID → Refresh calls
 }
 
 func newFakeVolumes() *fakeVolumes { return &fakeVolumes{pods: map[string]bool{}} }
@@ -248,7 +249,21 @@ func (v *fakeVolumes) Prepare(pod *api.Pod, c api.Container, src volume.Source) 
 	return out, nil
 }
 
-func (v *fakeVolumes) Refresh(pod *api.Pod, src volume.Source) (bool, error) { return false, nil }
+func (v *fakeVolumes) Refresh(pod *api.Pod, src volume.Source) (bool, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.refreshed == nil {
+		v.refreshed = map[string]int{}
+	}
+	v.refreshed[pod.UID]++
+	return false, nil
+}
+
+func (v *fakeVolumes) refreshes(uid string) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.refreshed[uid]
+}
 
 func (v *fakeVolumes) Teardown(uid string) error {
 	v.mu.Lock()

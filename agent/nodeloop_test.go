@@ -70,6 +70,8 @@ func TestNodeLoopStartsPod(t *testing.T) {
 	n := len(h.status.all("web"))
 	h.loop.Resync()
 	h.waitFor("resync", func() bool { return len(h.rt.Calls("start")) == 1 })
+	// A resync also brings the pod's configMap/secret volumes up to date.
+	h.waitFor("a volume refresh", func() bool { return h.vols.refreshes("uid-web") > 0 })
 	if got := len(h.status.all("web")); got != n {
 		t.Errorf("%d status writes after an idle resync", got-n)
 	}
