@@ -43,6 +43,12 @@ func (b *syncBuf) String() string {
 	return b.buf.String()
 }
 
+// handed are the ports freePort gave out in this test binary.
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{}
+)
+
 // freePort returns a port free for both TCP and UDP on 127.0.0.1, chosen
 // below the kernel's ephemeral range: a port from that range, released and
 // bound again later (Raft listens only once promoted), can meanwhile be
@@ -57,12 +63,26 @@ func freePort(t testing.TB) int {
 			}
 		}
 	}
+	// [10000, 20000) is this package's; integration's harness takes the
+	// ports from 20000 up to the ephemeral range, so the two test binaries,
+	// which run at the same time, never pick the same port.
 	const base = 10000
+	if low > 20000 {
+		low = 20000
+	}
 	if low <= base+1000 {
 		low = 65535 // no room below: take any port
 	}
+	handedMu.Lock()
+	defer handedMu.Unlock()
 	for range 200 {
 		port := base + rand.IntN(low-base)
+		// A port handed out earlier may still be unbound (Raft binds on
+		// promotion): never give it twice, or two agents of one test
+		// collide (with 15 ports a round, 50 rounds made that likely).
+		if handed[port] {
+			continue
+		}
 		ln, err := net.Listen("tcp", loopback(port))
 		if err != nil {
 			continue
@@ -71,6 +91,7 @@ func freePort(t testing.TB) int {
 		ln.Close()
 		if err == nil {
 			pc.Close()
+			handed[port] = true
 			return port
 		}
 	}

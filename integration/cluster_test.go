@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -25,6 +26,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -439,25 +441,48 @@ func rootNetState(t *testing.T) string {
 }
 
 // freeLoopbackAddr is a 127.0.0.1 port free for both TCP and UDP (gossip
-// uses both) at the time of the call.
+// uses both) at the time of the call, chosen below the kernel's ephemeral
+// range and never twice: the Raft port is bound only once the agent is a
+// voter, and meanwhile an ephemeral port could be taken by an outgoing
+// connection, or a random one handed to another agent.
 func freeLoopbackAddr(t *testing.T) string {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 21000 {
+				low = v
+			}
 		}
-		addr := l.Addr().String()
+	}
+	handedMu.Lock()
+	defer handedMu.Unlock()
+	for range 200 {
+		port := 20000 + rand.IntN(low-20000)
+		if handed[port] {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
 		u, err := net.ListenPacket("udp", addr)
 		l.Close()
 		if err == nil {
 			u.Close()
+			handed[port] = true
 			return addr
 		}
 	}
 	t.Fatal("no free loopback port for TCP and UDP")
 	return ""
 }
+
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{}
+)
 
 func runShoal(bin string, h *clusterHost, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
