@@ -259,17 +259,23 @@ func (s apiStatus) UpdatePodStatus(ctx context.Context, pod *api.Pod) error {
 func (a *Agent) servePodHost(sub string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ns, name := r.PathValue("ns"), r.PathValue("name")
-		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-		obj, err := a.client.GetWithOptions(ctx, "Pod", ns, name, api.GetOptions{Stale: true})
-		cancel()
-		if err != nil {
-			a.server.writeError(w, r, a.server.toStatus(err, mustKind("Pod"), name))
-			return
-		}
-		node := obj.(*api.Pod).Spec.NodeName
-		if node == "" {
-			a.server.writeError(w, r, api.NewBadRequest("pod %q is not bound to a node yet", name))
-			return
+		serveHere := r.Header.Get(ForwardedHeader) != "" // another agent looked the pod up and sent it here
+		node := a.cfg.NodeName
+		if !serveHere {
+			// A linearizable read: this agent's replica may lag (a voter
+			// just promoted is still receiving its snapshot).
+			ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+			obj, err := a.client.Get(ctx, "Pod", ns, name)
+			cancel()
+			if err != nil {
+				a.server.writeError(w, r, a.server.toStatus(err, mustKind("Pod"), name))
+				return
+			}
+			node = obj.(*api.Pod).Spec.NodeName
+			if node == "" {
+				a.server.writeError(w, r, api.NewBadRequest("pod %q is not bound to a node yet", name))
+				return
+			}
 		}
 		if node == a.cfg.NodeName {
 			loop := a.host.loop.Load()
@@ -284,12 +290,8 @@ func (a *Agent) servePodHost(sub string) http.Handler {
 			}
 			return
 		}
-		if r.Header.Get(ForwardedHeader) != "" {
-			a.server.writeError(w, r, api.NewServiceUnavailable(fmt.Sprintf("pod %q runs on %s, not here", name, node)))
-			return
-		}
-		ctx, cancel = context.WithTimeout(r.Context(), 10*time.Second)
-		nobj, err := a.client.GetWithOptions(ctx, "Node", "", node, api.GetOptions{Stale: true})
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		nobj, err := a.client.Get(ctx, "Node", "", node)
 		cancel()
 		if err != nil {
 			a.server.writeError(w, r, a.server.toStatus(err, mustKind("Node"), node))
