@@ -12,7 +12,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -30,8 +29,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/integration/testenv"
@@ -546,53 +543,10 @@ func stopAgents(t *testing.T, hosts []*clusterHost) {
 		}
 	}
 	for _, h := range hosts {
-		if err := unmountUnder(h.dataDir); err != nil {
+		if err := testenv.UnmountBelow(h.dataDir); err != nil {
 			t.Errorf("%s: %v", h.name, err)
 		}
 	}
-}
-
-// unmountUnder lazily unmounts every mount at or below dir, deepest first.
-func unmountUnder(dir string) error {
-	data, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		return err
-	}
-	var mounts []string
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		p := unescapeOctal(f[1])
-		if p == dir || strings.HasPrefix(p, dir+"/") {
-			mounts = append(mounts, p)
-		}
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(mounts)))
-	var errs []error
-	for _, m := range mounts {
-		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// unescapeOctal undoes /proc/self/mounts' \040-style escapes.
-func unescapeOctal(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 func tail(path string, n int) string {

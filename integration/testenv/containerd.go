@@ -216,7 +216,7 @@ func (c *Containerd) stop() error {
 	}
 	// The daemon may have started a shim between the first sweep and its exit.
 	killShims(c.Socket)
-	if err := unmountBelow(c.Dir); err != nil {
+	if err := UnmountBelow(c.Dir); err != nil {
 		errs = append(errs, err)
 	}
 	removeCgroups(c.CgroupParent)
@@ -349,8 +349,10 @@ func isZombie(stat []byte) bool {
 	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }
 
-// unmountBelow lazily unmounts every mount point at or below dir, deepest first.
-func unmountBelow(dir string) error {
+// UnmountBelow lazily unmounts every mount point at or below dir, deepest
+// first (pod network namespaces and volumes an agent left under its state
+// dir, a containerd's snapshots).
+func UnmountBelow(dir string) error {
 	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return err
