@@ -117,123 +117,177 @@ func printTable(w io.Writer, k api.KindInfo, objs []api.Object, wide, withNamesp
 	}
 }
 
-func columnsFor(kind string, wide bool, now time.Time) ([]string, func(api.Object) []string) {
+// rowFunc renders one object as the cells of a table row.
+type rowFunc func(api.Object) []string
+
+// columnsFor returns the header of a kind's table and how to render a row;
+// a kind without its own layout gets NAME and AGE.
+func columnsFor(kind string, wide bool, now time.Time) ([]string, rowFunc) {
 	age := func(o api.Object) string { return formatAge(o.GetObjectMeta().CreationTimestamp.Time, now) }
-	name := func(o api.Object) string { return o.GetObjectMeta().Name }
 	switch kind {
 	case "Pod":
-		h := []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE"}
-		if wide {
-			h = append(h, "IP", "NODE")
-		}
-		return h, func(o api.Object) []string {
-			p := o.(*api.Pod)
-			ready, restarts := 0, int32(0)
-			for _, cs := range p.Status.ContainerStatuses {
-				if cs.Ready {
-					ready++
-				}
-				restarts += cs.RestartCount
-			}
-			r := []string{p.Name, fmt.Sprintf("%d/%d", ready, len(p.Spec.Containers)), podStatus(p), fmt.Sprint(restarts), age(o)}
-			if wide {
-				r = append(r, orNone(p.Status.PodIP), orNone(p.Spec.NodeName))
-			}
-			return r
-		}
+		return podColumns(wide, age)
 	case "Deployment":
-		return []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"}, func(o api.Object) []string {
-			d := o.(*api.Deployment)
-			return []string{d.Name, fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, deref32(d.Spec.Replicas)), fmt.Sprint(d.Status.UpdatedReplicas), fmt.Sprint(d.Status.AvailableReplicas), age(o)}
-		}
+		return deploymentColumns(age)
 	case "ReplicaSet":
-		return []string{"NAME", "DESIRED", "CURRENT", "READY", "AGE"}, func(o api.Object) []string {
-			r := o.(*api.ReplicaSet)
-			return []string{r.Name, fmt.Sprint(deref32(r.Spec.Replicas)), fmt.Sprint(r.Status.Replicas), fmt.Sprint(r.Status.ReadyReplicas), age(o)}
-		}
+		return replicaSetColumns(age)
 	case "StatefulSet":
-		return []string{"NAME", "READY", "AGE"}, func(o api.Object) []string {
-			s := o.(*api.StatefulSet)
-			return []string{s.Name, fmt.Sprintf("%d/%d", s.Status.ReadyReplicas, deref32(s.Spec.Replicas)), age(o)}
-		}
+		return statefulSetColumns(age)
 	case "DaemonSet":
-		return []string{"NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"}, func(o api.Object) []string {
-			d := o.(*api.DaemonSet)
-			st := d.Status
-			return []string{d.Name, fmt.Sprint(st.DesiredNumberScheduled), fmt.Sprint(st.CurrentNumberScheduled), fmt.Sprint(st.NumberReady), fmt.Sprint(st.UpdatedNumberScheduled), fmt.Sprint(st.NumberAvailable), age(o)}
-		}
+		return daemonSetColumns(age)
 	case "Service":
-		return []string{"NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "AGE"}, func(o api.Object) []string {
-			s := o.(*api.Service)
-			var ports []string
-			for _, p := range s.Spec.Ports {
-				ps := fmt.Sprintf("%d", p.Port)
-				if p.NodePort != 0 {
-					ps += fmt.Sprintf(":%d", p.NodePort)
-				}
-				ports = append(ports, ps+"/"+p.Protocol)
-			}
-			return []string{s.Name, s.Spec.Type, orNone(s.Spec.ClusterIP), orNone(strings.Join(ports, ",")), age(o)}
-		}
+		return serviceColumns(age)
 	case "Endpoints":
-		return []string{"NAME", "ENDPOINTS", "AGE"}, func(o api.Object) []string {
-			e := o.(*api.Endpoints)
-			var eps []string
-			for _, ss := range e.Subsets {
-				for _, a := range ss.Addresses {
-					for _, p := range ss.Ports {
-						eps = append(eps, fmt.Sprintf("%s:%d", a.IP, p.Port))
-					}
-				}
-			}
-			return []string{e.Name, orNone(strings.Join(eps, ",")), age(o)}
-		}
+		return endpointsColumns(age)
 	case "ConfigMap":
-		return []string{"NAME", "DATA", "AGE"}, func(o api.Object) []string {
-			c := o.(*api.ConfigMap)
-			return []string{c.Name, fmt.Sprint(len(c.Data) + len(c.BinaryData)), age(o)}
-		}
+		return configMapColumns(age)
 	case "Secret":
-		return []string{"NAME", "TYPE", "DATA", "AGE"}, func(o api.Object) []string {
-			s := o.(*api.Secret)
-			return []string{s.Name, s.Type, fmt.Sprint(len(s.Data)), age(o)}
-		}
+		return secretColumns(age)
 	case "Node":
-		h := []string{"NAME", "STATUS", "ROLES", "AGE"}
-		if wide {
-			h = append(h, "INTERNAL-IP", "POD-CIDR")
-		}
-		return h, func(o api.Object) []string {
-			n := o.(*api.Node)
-			status := "Unknown"
-			if c := api.FindCondition(n.Status.Conditions, api.NodeReady); c != nil {
-				status = map[string]string{api.ConditionTrue: "Ready", api.ConditionFalse: "NotReady"}[c.Status]
-				if status == "" {
-					status = "Unknown"
-				}
-			}
-			if n.Spec.Unschedulable {
-				status += ",SchedulingDisabled"
-			}
-			r := []string{n.Name, status, orNone(n.Status.Role), age(o)}
-			if wide {
-				ip := ""
-				for _, a := range n.Status.Addresses {
-					if a.Type == "InternalIP" {
-						ip = a.Address
-					}
-				}
-				r = append(r, orNone(ip), orNone(n.Spec.PodCIDR))
-			}
-			return r
-		}
+		return nodeColumns(wide, age)
 	case "Namespace":
-		return []string{"NAME", "STATUS", "AGE"}, func(o api.Object) []string {
-			n := o.(*api.Namespace)
-			return []string{n.Name, orNone(n.Status.Phase), age(o)}
+		return namespaceColumns(age)
+	}
+	return []string{"NAME", "AGE"}, func(o api.Object) []string { return []string{o.GetObjectMeta().Name, age(o)} }
+}
+
+func podColumns(wide bool, age func(api.Object) string) ([]string, rowFunc) {
+	h := []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE"}
+	if wide {
+		h = append(h, "IP", "NODE")
+	}
+	return h, func(o api.Object) []string {
+		p := o.(*api.Pod)
+		ready, restarts := 0, int32(0)
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.Ready {
+				ready++
+			}
+			restarts += cs.RestartCount
+		}
+		r := []string{p.Name, fmt.Sprintf("%d/%d", ready, len(p.Spec.Containers)), podStatus(p), fmt.Sprint(restarts), age(o)}
+		if wide {
+			r = append(r, orNone(p.Status.PodIP), orNone(p.Spec.NodeName))
+		}
+		return r
+	}
+}
+
+func deploymentColumns(age func(api.Object) string) ([]string, rowFunc) {
+	return []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"}, func(o api.Object) []string {
+		d := o.(*api.Deployment)
+		return []string{d.Name, fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, deref32(d.Spec.Replicas)), fmt.Sprint(d.Status.UpdatedReplicas), fmt.Sprint(d.Status.AvailableReplicas), age(o)}
+	}
+}
+
+func replicaSetColumns(age func(api.Object) string) ([]string, rowFunc) {
+	return []string{"NAME", "DESIRED", "CURRENT", "READY", "AGE"}, func(o api.Object) []string {
+		r := o.(*api.ReplicaSet)
+		return []string{r.Name, fmt.Sprint(deref32(r.Spec.Replicas)), fmt.Sprint(r.Status.Replicas), fmt.Sprint(r.Status.ReadyReplicas), age(o)}
+	}
+}
+
+func statefulSetColumns(age func(api.Object) string) ([]string, rowFunc) {
+	return []string{"NAME", "READY", "AGE"}, func(o api.Object) []string {
+		s := o.(*api.StatefulSet)
+		return []string{s.Name, fmt.Sprintf("%d/%d", s.Status.ReadyReplicas, deref32(s.Spec.Replicas)), age(o)}
+	}
+}
+
+func daemonSetColumns(age func(api.Object) string) ([]string, rowFunc) {
+	return []string{"NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"}, func(o api.Object) []string {
+		d := o.(*api.DaemonSet)
+		st := d.Status
+		return []string{d.Name, fmt.Sprint(st.DesiredNumberScheduled), fmt.Sprint(st.CurrentNumberScheduled), fmt.Sprint(st.NumberReady), fmt.Sprint(st.UpdatedNumberScheduled), fmt.Sprint(st.NumberAvailable), age(o)}
+	}
+}
+
+func serviceColumns(age func(api.Object) string) ([]string, rowFunc) {
+	return []string{"NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "AGE"}, func(o api.Object) []string {
+		s := o.(*api.Service)
+		var ports []string
+		for _, p := range s.Spec.Ports {
+			ps := fmt.Sprintf("%d", p.Port)
+			if p.NodePort != 0 {
+				ps += fmt.Sprintf(":%d", p.NodePort)
+			}
+			ports = append(ports, ps+"/"+p.Protocol)
+		}
+		return []string{s.Name, s.Spec.Type, orNone(s.Spec.ClusterIP), orNone(strings.Join(ports, ",")), age(o)}
+	}
+}
+
+func endpointsColumns(age func(api.Object) string) ([]string, rowFunc) {
+	return []string{"NAME", "ENDPOINTS", "AGE"}, func(o api.Object) []string {
+		e := o.(*api.Endpoints)
+		var eps []string
+		for _, ss := range e.Subsets {
+			for _, a := range ss.Addresses {
+				for _, p := range ss.Ports {
+					eps = append(eps, fmt.Sprintf("%s:%d", a.IP, p.Port))
+				}
+			}
+		}
+		return []string{e.Name, orNone(strings.Join(eps, ",")), age(o)}
+	}
+}
+
+func configMapColumns(age func(api.Object) string) ([]string, rowFunc) {
+	return []string{"NAME", "DATA", "AGE"}, func(o api.Object) []string {
+		c := o.(*api.ConfigMap)
+		return []string{c.Name, fmt.Sprint(len(c.Data) + len(c.BinaryData)), age(o)}
+	}
+}
+
+func secretColumns(age func(api.Object) string) ([]string, rowFunc) {
+	return []string{"NAME", "TYPE", "DATA", "AGE"}, func(o api.Object) []string {
+		s := o.(*api.Secret)
+		return []string{s.Name, s.Type, fmt.Sprint(len(s.Data)), age(o)}
+	}
+}
+
+func nodeColumns(wide bool, age func(api.Object) string) ([]string, rowFunc) {
+	h := []string{"NAME", "STATUS", "ROLES", "AGE"}
+	if wide {
+		h = append(h, "INTERNAL-IP", "POD-CIDR")
+	}
+	return h, func(o api.Object) []string {
+		n := o.(*api.Node)
+		r := []string{n.Name, nodeStatus(n), orNone(n.Status.Role), age(o)}
+		if wide {
+			ip := ""
+			for _, a := range n.Status.Addresses {
+				if a.Type == "InternalIP" {
+					ip = a.Address
+				}
+			}
+			r = append(r, orNone(ip), orNone(n.Spec.PodCIDR))
+		}
+		return r
+	}
+}
+
+// nodeStatus is Ready, NotReady or Unknown from the Ready condition, with
+// ",SchedulingDisabled" for a cordoned node.
+func nodeStatus(n *api.Node) string {
+	status := "Unknown"
+	if c := api.FindCondition(n.Status.Conditions, api.NodeReady); c != nil {
+		status = map[string]string{api.ConditionTrue: "Ready", api.ConditionFalse: "NotReady"}[c.Status]
+		if status == "" {
+			status = "Unknown"
 		}
 	}
-	return []string{"NAME", "AGE"}, func(o api.Object) []string { return []string{name(o), age(o)} }
+	if n.Spec.Unschedulable {
+		status += ",SchedulingDisabled"
+	}
+	return status
+}
+
+func namespaceColumns(age func(api.Object) string) ([]string, rowFunc) {
+	return []string{"NAME", "STATUS", "AGE"}, func(o api.Object) []string {
+		n := o.(*api.Namespace)
+		return []string{n.Name, orNone(n.Status.Phase), age(o)}
+	}
 }
 
 func podStatus(p *api.Pod) string {
