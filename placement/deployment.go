@@ -70,211 +70,286 @@ type DeploymentInput struct {
 // reconcile, so that two writes never race on one resourceVersion.
 func ReconcileDeployment(in DeploymentInput) Plan {
 	d := in.Deployment
-	var plan Plan
 	if d == nil || d.DeletionTimestamp != nil {
-		return plan
+		return Plan{}
 	}
-	say := func(format string, a ...any) {
-		plan.Events = append(plan.Events, fmt.Sprintf("Deployment %s/%s: ", d.Namespace, d.Name)+fmt.Sprintf(format, a...))
-	}
+	r := &deploymentReconcile{in: in, d: d, w: &rsWork{changed: map[string]*api.ReplicaSet{}}}
 	sel, err := api.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
-		say("invalid selector: %v", err)
-		return plan
+		r.say("invalid selector: %v", err)
+		return r.plan
 	}
-	desired := int(int32Or(d.Spec.Replicas, 1))
-	maxSurge, maxUnavailable, err := deploymentFenceposts(d, desired)
-	if err != nil {
-		say("%v", err)
-		return plan
-	}
-
-	w := &rsWork{changed: map[string]*api.ReplicaSet{}}
-	var owned []*api.ReplicaSet
-	for _, rs := range in.ReplicaSets {
-		if rs.Namespace != d.Namespace || rs.DeletionTimestamp != nil {
-			continue
-		}
-		switch controllerUID(&rs.ObjectMeta) {
-		case d.UID:
-			owned = append(owned, rs)
-		case "":
-			if sel.Matches(rs.Labels) {
-				c := w.mut(rs)
-				c.OwnerReferences = append(c.OwnerReferences, newControllerRef(d))
-				say("adopted ReplicaSet %s", rs.Name)
-				owned = append(owned, rs)
-			}
-		}
+	r.desired = int(int32Or(d.Spec.Replicas, 1))
+	if r.maxSurge, r.maxUnavailable, err = deploymentFenceposts(d, r.desired); err != nil {
+		r.say("%v", err)
+		return r.plan
 	}
 
-	// Find the new ReplicaSet: the owned one whose template is ours.
-	want := TemplateHash(&d.Spec.Template, 0)
-	var newRS *api.ReplicaSet
-	var old []*api.ReplicaSet
-	sort.SliceStable(owned, func(i, j int) bool { return olderFirst(&owned[i].ObjectMeta, &owned[j].ObjectMeta) })
-	for _, rs := range owned {
-		if newRS == nil && TemplateHash(&rs.Spec.Template, 0) == want {
-			newRS = rs
-		} else {
-			old = append(old, rs)
-		}
+	r.claimReplicaSets(sel)
+	r.findNewReplicaSet()
+	if !d.Spec.Paused && !r.prepareNewReplicaSet() {
+		return r.plan // a name clash: the collisionCount step alone
 	}
-	sort.SliceStable(old, func(i, j int) bool { return Revision(&old[i].ObjectMeta) < Revision(&old[j].ObjectMeta) })
-	var maxOld int64
-	for _, rs := range old {
-		maxOld = max(maxOld, Revision(&rs.ObjectMeta))
-	}
-
-	collisions := int32Or(d.Status.CollisionCount, 0)
-	progressed := false
-	created := false
-	var creating *api.ReplicaSet
-	if !d.Spec.Paused {
-		if newRS == nil {
-			name := d.Name + "-" + TemplateHash(&d.Spec.Template, collisions)
-			for _, rs := range in.ReplicaSets {
-				if rs.Namespace == d.Namespace && rs.Name == name {
-					// Someone else's ReplicaSet holds our name: step the
-					// hash, as Kubernetes does with collisionCount.
-					collisions++
-					say("ReplicaSet name %s is taken; collisionCount %d", name, collisions)
-					c := d.DeepCopyObject().(*api.Deployment)
-					c.Status.CollisionCount = &collisions
-					plan.UpdateStatus = append(plan.UpdateStatus, c)
-					plan.Update = append(plan.Update, w.updates()...)
-					return plan
-				}
-			}
-			creating = newReplicaSetFor(d, name, maxOld+1)
-			created, progressed = true, true
-		} else if Revision(&newRS.ObjectMeta) <= maxOld {
-			// Rolled back to an old template: it becomes the newest revision.
-			c := w.mut(newRS)
-			setRevision(&c.ObjectMeta, maxOld+1)
-			say("ReplicaSet %s becomes revision %d", newRS.Name, maxOld+1)
-		}
-	}
-	revision := maxOld + 1 // a new ReplicaSet, or one rolled back to
-	if newRS != nil && Revision(&newRS.ObjectMeta) > maxOld {
-		revision = Revision(&newRS.ObjectMeta)
-	}
-
-	// Replica counts as the plan leaves them.
-	spec := func(rs *api.ReplicaSet) int {
-		if c, ok := w.changed[rs.UID]; ok {
-			return int(int32Or(c.Spec.Replicas, 1))
-		}
-		return int(int32Or(rs.Spec.Replicas, 1))
-	}
-	scale := func(rs *api.ReplicaSet, n int) {
-		if spec(rs) == n {
-			return
-		}
-		say("scaling ReplicaSet %s from %d to %d", rs.Name, spec(rs), n)
-		c := w.mut(rs)
-		c.Spec.Replicas = i32ptr(int32(n))
-		progressed = true
-	}
-	oldSpec := func() int {
-		t := 0
-		for _, rs := range old {
-			t += spec(rs)
-		}
-		return t
+	r.revision = r.maxOld + 1 // a new ReplicaSet, or one rolled back to
+	if r.newRS != nil && Revision(&r.newRS.ObjectMeta) > r.maxOld {
+		r.revision = Revision(&r.newRS.ObjectMeta)
 	}
 
 	switch {
 	case d.Spec.Paused:
 		// A paused Deployment may still be scaled when it is not mid-rollout.
-		if newRS != nil && oldSpec() == 0 {
-			scale(newRS, desired)
+		if r.newRS != nil && r.oldSpec() == 0 {
+			r.scale(r.newRS, r.desired)
 		}
 	case d.Spec.Strategy.Type == api.RecreateStrategy:
-		if oldSpec() > 0 {
-			for _, rs := range old {
-				scale(rs, 0)
-			}
-			if creating != nil {
-				creating.Spec.Replicas = i32ptr(0)
-			}
-			break
-		}
-		if n := oldPodsLeft(old, in.Pods); n > 0 {
-			say("waiting for %d old pods to terminate", n)
-			if creating != nil {
-				creating.Spec.Replicas = i32ptr(0)
-			}
-			break
-		}
-		if creating != nil {
-			creating.Spec.Replicas = i32ptr(int32(desired))
-		} else {
-			scale(newRS, desired)
-		}
-	default: // RollingUpdate
-		if creating != nil {
-			n := min(max(desired+maxSurge-oldSpec(), 0), desired)
-			creating.Spec.Replicas = i32ptr(int32(n))
-			break
-		}
-		if oldSpec() == 0 {
-			scale(newRS, desired) // not a rollout: just a scale
-			break
-		}
-		if spec(newRS) > desired {
-			scale(newRS, desired)
-			break
-		}
-		total := oldSpec() + spec(newRS)
-		if up := min(desired+maxSurge-total, desired-spec(newRS)); up > 0 {
-			scale(newRS, spec(newRS)+up)
-			break
-		}
-		scaleDownOld(old, newRS, desired, maxUnavailable, spec, scale)
+		r.recreateStep()
+	default:
+		r.rollingStep()
+	}
+	if r.creating != nil {
+		r.say("created ReplicaSet %s (revision %d) with %d replicas", r.creating.Name, r.revision, int32Or(r.creating.Spec.Replicas, 0))
+		r.plan.Create = append(r.plan.Create, r.creating)
 	}
 
-	if creating != nil {
-		say("created ReplicaSet %s (revision %d) with %d replicas", creating.Name, revision, int32Or(creating.Spec.Replicas, 0))
-		plan.Create = append(plan.Create, creating)
-	}
-
-	complete := newRS != nil && !created && spec(newRS) == desired && int(newRS.Status.AvailableReplicas) >= desired &&
-		int(newRS.Status.Replicas) == desired && oldSpec() == 0 && oldStatusReplicas(old) == 0
+	complete := r.complete()
 	if complete {
-		limit := int(int32Or(d.Spec.RevisionHistoryLimit, 10))
-		var empty []*api.ReplicaSet
-		for _, rs := range old {
-			if spec(rs) == 0 && rs.Status.Replicas == 0 {
-				empty = append(empty, rs)
-			}
-		}
-		for i := 0; i < len(empty)-limit; i++ {
-			say("deleting old ReplicaSet %s (revision %d) beyond revisionHistoryLimit %d", empty[i].Name, Revision(&empty[i].ObjectMeta), limit)
-			plan.Delete = append(plan.Delete, RefOf(empty[i]))
-			delete(w.changed, empty[i].UID)
-		}
+		r.pruneHistory()
 	}
-	plan.Update = append(plan.Update, w.updates()...)
-
-	// The Deployment carries its current revision.
-	if r := strconv.FormatInt(revision, 10); d.Annotations[AnnotationRevision] != r && !d.Spec.Paused {
-		c := d.DeepCopyObject().(*api.Deployment)
-		if c.Annotations == nil {
-			c.Annotations = map[string]string{}
-		}
-		c.Annotations[AnnotationRevision] = r
-		plan.Update = append(plan.Update, c)
-		return plan
+	r.plan.Update = append(r.plan.Update, r.w.updates()...)
+	if r.stampRevision() {
+		return r.plan
 	}
-
-	st := deploymentStatus(d, newRS, owned, desired, maxUnavailable, complete, progressed, in.Now)
+	st := deploymentStatus(d, r.newRS, r.owned, r.desired, r.maxUnavailable, complete, r.progressed, in.Now)
 	if !reflect.DeepEqual(st, d.Status) {
 		c := d.DeepCopyObject().(*api.Deployment)
 		c.Status = st
-		plan.UpdateStatus = append(plan.UpdateStatus, c)
+		r.plan.UpdateStatus = append(r.plan.UpdateStatus, c)
 	}
-	return plan
+	return r.plan
+}
+
+// deploymentReconcile is the working state of one ReconcileDeployment: each
+// step below reads what the steps before it found and adds to the plan.
+type deploymentReconcile struct {
+	in DeploymentInput
+	d  *api.Deployment
+
+	desired, maxSurge, maxUnavailable int
+
+	owned    []*api.ReplicaSet // the Deployment's, adopted ones included
+	newRS    *api.ReplicaSet   // the owned one of the current template, if any
+	old      []*api.ReplicaSet // the other owned ones, lowest revision first
+	maxOld   int64             // the highest revision among old
+	creating *api.ReplicaSet   // the new ReplicaSet this plan creates, if any
+	revision int64             // the Deployment's revision once the plan applies
+
+	w          *rsWork // changes to existing ReplicaSets
+	progressed bool    // the plan creates or scales a ReplicaSet
+	plan       Plan
+}
+
+func (r *deploymentReconcile) say(format string, a ...any) {
+	r.plan.Events = append(r.plan.Events, fmt.Sprintf("Deployment %s/%s: ", r.d.Namespace, r.d.Name)+fmt.Sprintf(format, a...))
+}
+
+// claimReplicaSets collects the ReplicaSets the Deployment owns and adopts
+// the orphans its selector matches.
+func (r *deploymentReconcile) claimReplicaSets(sel api.Selector) {
+	for _, rs := range r.in.ReplicaSets {
+		if rs.Namespace != r.d.Namespace || rs.DeletionTimestamp != nil {
+			continue
+		}
+		switch controllerUID(&rs.ObjectMeta) {
+		case r.d.UID:
+			r.owned = append(r.owned, rs)
+		case "":
+			if sel.Matches(rs.Labels) {
+				c := r.w.mut(rs)
+				c.OwnerReferences = append(c.OwnerReferences, newControllerRef(r.d))
+				r.say("adopted ReplicaSet %s", rs.Name)
+				r.owned = append(r.owned, rs)
+			}
+		}
+	}
+}
+
+// findNewReplicaSet splits the owned ReplicaSets into the new one (the
+// oldest whose template is the Deployment's) and the old ones.
+func (r *deploymentReconcile) findNewReplicaSet() {
+	want := TemplateHash(&r.d.Spec.Template, 0)
+	owned := r.owned
+	sort.SliceStable(owned, func(i, j int) bool { return olderFirst(&owned[i].ObjectMeta, &owned[j].ObjectMeta) })
+	for _, rs := range owned {
+		if r.newRS == nil && TemplateHash(&rs.Spec.Template, 0) == want {
+			r.newRS = rs
+		} else {
+			r.old = append(r.old, rs)
+		}
+	}
+	old := r.old
+	sort.SliceStable(old, func(i, j int) bool { return Revision(&old[i].ObjectMeta) < Revision(&old[j].ObjectMeta) })
+	for _, rs := range old {
+		r.maxOld = max(r.maxOld, Revision(&rs.ObjectMeta))
+	}
+}
+
+// prepareNewReplicaSet makes the current template's ReplicaSet the newest
+// revision: it builds one when none exists, or moves a rolled-back one to
+// the top. It returns false when the new ReplicaSet's name is taken by
+// someone else's; the plan then only steps status.collisionCount (and
+// keeps any adoptions).
+func (r *deploymentReconcile) prepareNewReplicaSet() bool {
+	d := r.d
+	if r.newRS != nil {
+		if Revision(&r.newRS.ObjectMeta) <= r.maxOld {
+			// Rolled back to an old template: it becomes the newest revision.
+			c := r.w.mut(r.newRS)
+			setRevision(&c.ObjectMeta, r.maxOld+1)
+			r.say("ReplicaSet %s becomes revision %d", r.newRS.Name, r.maxOld+1)
+		}
+		return true
+	}
+	collisions := int32Or(d.Status.CollisionCount, 0)
+	name := d.Name + "-" + TemplateHash(&d.Spec.Template, collisions)
+	for _, rs := range r.in.ReplicaSets {
+		if rs.Namespace == d.Namespace && rs.Name == name {
+			// Someone else's ReplicaSet holds our name: step the hash, as
+			// Kubernetes does with collisionCount.
+			collisions++
+			r.say("ReplicaSet name %s is taken; collisionCount %d", name, collisions)
+			c := d.DeepCopyObject().(*api.Deployment)
+			c.Status.CollisionCount = &collisions
+			r.plan.UpdateStatus = append(r.plan.UpdateStatus, c)
+			r.plan.Update = append(r.plan.Update, r.w.updates()...)
+			return false
+		}
+	}
+	r.creating = newReplicaSetFor(d, name, r.maxOld+1)
+	r.progressed = true
+	return true
+}
+
+// spec is rs's replica count as the plan leaves it.
+func (r *deploymentReconcile) spec(rs *api.ReplicaSet) int {
+	if c, ok := r.w.changed[rs.UID]; ok {
+		return int(int32Or(c.Spec.Replicas, 1))
+	}
+	return int(int32Or(rs.Spec.Replicas, 1))
+}
+
+// oldSpec sums the old ReplicaSets' replica counts as the plan leaves them.
+func (r *deploymentReconcile) oldSpec() int {
+	t := 0
+	for _, rs := range r.old {
+		t += r.spec(rs)
+	}
+	return t
+}
+
+// scale sets an existing ReplicaSet's replica count in the plan.
+func (r *deploymentReconcile) scale(rs *api.ReplicaSet, n int) {
+	if r.spec(rs) == n {
+		return
+	}
+	r.say("scaling ReplicaSet %s from %d to %d", rs.Name, r.spec(rs), n)
+	c := r.w.mut(rs)
+	c.Spec.Replicas = i32ptr(int32(n))
+	r.progressed = true
+}
+
+// recreateStep takes every old ReplicaSet to 0, waits for their pods to be
+// gone, then brings the new one to the desired count.
+func (r *deploymentReconcile) recreateStep() {
+	if r.oldSpec() > 0 {
+		for _, rs := range r.old {
+			r.scale(rs, 0)
+		}
+		if r.creating != nil {
+			r.creating.Spec.Replicas = i32ptr(0)
+		}
+		return
+	}
+	if n := oldPodsLeft(r.old, r.in.Pods); n > 0 {
+		r.say("waiting for %d old pods to terminate", n)
+		if r.creating != nil {
+			r.creating.Spec.Replicas = i32ptr(0)
+		}
+		return
+	}
+	if r.creating != nil {
+		r.creating.Spec.Replicas = i32ptr(int32(r.desired))
+	} else {
+		r.scale(r.newRS, r.desired)
+	}
+}
+
+// rollingStep takes one RollingUpdate step: the new ReplicaSet up within
+// maxSurge, or else the old ones down within maxUnavailable.
+func (r *deploymentReconcile) rollingStep() {
+	desired := r.desired
+	if r.creating != nil {
+		n := min(max(desired+r.maxSurge-r.oldSpec(), 0), desired)
+		r.creating.Spec.Replicas = i32ptr(int32(n))
+		return
+	}
+	newRS := r.newRS
+	if r.oldSpec() == 0 {
+		r.scale(newRS, desired) // not a rollout: just a scale
+		return
+	}
+	if r.spec(newRS) > desired {
+		r.scale(newRS, desired)
+		return
+	}
+	total := r.oldSpec() + r.spec(newRS)
+	if up := min(desired+r.maxSurge-total, desired-r.spec(newRS)); up > 0 {
+		r.scale(newRS, r.spec(newRS)+up)
+		return
+	}
+	scaleDownOld(r.old, newRS, desired, r.maxUnavailable, r.spec, r.scale)
+}
+
+// complete reports whether the rollout is done: the existing new
+// ReplicaSet has every replica available and the old ones have none.
+func (r *deploymentReconcile) complete() bool {
+	newRS := r.newRS
+	return newRS != nil && r.creating == nil && r.spec(newRS) == r.desired && int(newRS.Status.AvailableReplicas) >= r.desired &&
+		int(newRS.Status.Replicas) == r.desired && r.oldSpec() == 0 && oldStatusReplicas(r.old) == 0
+}
+
+// pruneHistory deletes the empty old ReplicaSets beyond
+// revisionHistoryLimit, lowest revision first.
+func (r *deploymentReconcile) pruneHistory() {
+	limit := int(int32Or(r.d.Spec.RevisionHistoryLimit, 10))
+	var empty []*api.ReplicaSet
+	for _, rs := range r.old {
+		if r.spec(rs) == 0 && rs.Status.Replicas == 0 {
+			empty = append(empty, rs)
+		}
+	}
+	for i := 0; i < len(empty)-limit; i++ {
+		r.say("deleting old ReplicaSet %s (revision %d) beyond revisionHistoryLimit %d", empty[i].Name, Revision(&empty[i].ObjectMeta), limit)
+		r.plan.Delete = append(r.plan.Delete, RefOf(empty[i]))
+		delete(r.w.changed, empty[i].UID)
+	}
+}
+
+// stampRevision updates the Deployment's revision annotation when it is
+// behind (not while paused). It reports whether it did: the status then
+// waits for the next reconcile.
+func (r *deploymentReconcile) stampRevision() bool {
+	d := r.d
+	rev := strconv.FormatInt(r.revision, 10)
+	if d.Annotations[AnnotationRevision] == rev || d.Spec.Paused {
+		return false
+	}
+	c := d.DeepCopyObject().(*api.Deployment)
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[AnnotationRevision] = rev
+	r.plan.Update = append(r.plan.Update, c)
+	return true
 }
 
 // scaleDownOld takes old ReplicaSets down without letting availability

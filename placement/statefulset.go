@@ -48,39 +48,96 @@ type StatefulSetInput struct {
 // metadata changes (a new binding) gets that Update alone, its status on
 // the next reconcile.
 func ReconcileStatefulSet(in StatefulSetInput) Plan {
-	var plan Plan
 	s := in.StatefulSet
 	if s == nil || s.DeletionTimestamp != nil {
-		return plan
+		return Plan{}
 	}
-	say := func(format string, a ...any) {
-		plan.Events = append(plan.Events, fmt.Sprintf("StatefulSet %s/%s: ", s.Namespace, s.Name)+fmt.Sprintf(format, a...))
-	}
-	want := int(int32Or(s.Spec.Replicas, 1))
-	revision := TemplateHash(&s.Spec.Template, 0)
-	parallel := s.Spec.PodManagementPolicy == api.ParallelPodManagement
 	bindings := volumeBindings(s)
-	newBindings := maps.Clone(bindings)
-	hasVolumes := len(s.Spec.VolumeClaimTemplates) > 0
+	r := &statefulSetReconcile{
+		in:          in,
+		s:           s,
+		want:        int(int32Or(s.Spec.Replicas, 1)),
+		revision:    TemplateHash(&s.Spec.Template, 0),
+		parallel:    s.Spec.PodManagementPolicy == api.ParallelPodManagement,
+		newBindings: maps.Clone(bindings),
+		pods:        map[int]*api.Pod{},
+	}
+	r.gatherPods()
+	r.releaseLostBindings()
+	r.createMissing()
+	r.scaleDown()
+	r.rollingUpdate()
 
-	pods := map[int]*api.Pod{}
-	for _, p := range in.Pods {
+	if !maps.Equal(bindings, r.newBindings) {
+		c := s.DeepCopyObject().(*api.StatefulSet)
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
+		if len(r.newBindings) == 0 {
+			delete(c.Annotations, AnnotationVolumeNodes)
+		} else {
+			b, _ := json.Marshal(r.newBindings)
+			c.Annotations[AnnotationVolumeNodes] = string(b)
+		}
+		r.plan.Update = append(r.plan.Update, c)
+		return r.plan
+	}
+
+	st := statefulSetStatus(s, r.pods, r.revision, r.want, in.Now)
+	if !reflect.DeepEqual(st, s.Status) {
+		c := s.DeepCopyObject().(*api.StatefulSet)
+		c.Status = st
+		r.plan.UpdateStatus = append(r.plan.UpdateStatus, c)
+	}
+	return r.plan
+}
+
+// statefulSetReconcile is the working state of one ReconcileStatefulSet:
+// each step below reads what the steps before it found and adds to the
+// plan.
+type statefulSetReconcile struct {
+	in       StatefulSetInput
+	s        *api.StatefulSet
+	want     int    // replicas
+	revision string // the template's controller-revision-hash
+	parallel bool   // podManagementPolicy Parallel
+
+	newBindings map[string]string // ordinal → node of its volumes, as the plan leaves it
+	pods        map[int]*api.Pod  // the set's pods by ordinal
+
+	healthy     bool  // every ordinal below want exists, Running and Ready
+	terminating bool  // some pod of the set is being deleted
+	condemned   []int // ordinals at or above want, highest first
+	plan        Plan
+}
+
+func (r *statefulSetReconcile) say(format string, a ...any) {
+	r.plan.Events = append(r.plan.Events, fmt.Sprintf("StatefulSet %s/%s: ", r.s.Namespace, r.s.Name)+fmt.Sprintf(format, a...))
+}
+
+// gatherPods indexes the set's pods by ordinal, deletes those not named
+// <set>-<ordinal>, and records where active pods keep their volumes: in
+// the bindings, and on the pod's own annotation.
+func (r *statefulSetReconcile) gatherPods() {
+	s := r.s
+	hasVolumes := len(s.Spec.VolumeClaimTemplates) > 0
+	for _, p := range r.in.Pods {
 		if p.Namespace != s.Namespace || controllerUID(&p.ObjectMeta) != s.UID {
 			continue
 		}
 		i, ok := statefulOrdinal(s.Name, p.Name)
 		if !ok {
 			if p.DeletionTimestamp == nil {
-				say("deleting pod %s: not named <set>-<ordinal>", p.Name)
-				plan.Delete = append(plan.Delete, RefOf(p))
+				r.say("deleting pod %s: not named <set>-<ordinal>", p.Name)
+				r.plan.Delete = append(r.plan.Delete, RefOf(p))
 			}
 			continue
 		}
-		pods[i] = p
+		r.pods[i] = p
 		if hasVolumes && p.Spec.NodeName != "" && podIsActive(p) {
-			if newBindings[strconv.Itoa(i)] != p.Spec.NodeName {
-				newBindings[strconv.Itoa(i)] = p.Spec.NodeName
-				say("volumes of ordinal %d are on node %s", i, p.Spec.NodeName)
+			if r.newBindings[strconv.Itoa(i)] != p.Spec.NodeName {
+				r.newBindings[strconv.Itoa(i)] = p.Spec.NodeName
+				r.say("volumes of ordinal %d are on node %s", i, p.Spec.NodeName)
 			}
 			if p.Annotations[AnnotationVolumeNode] != p.Spec.NodeName {
 				c := p.DeepCopyObject().(*api.Pod)
@@ -88,125 +145,125 @@ func ReconcileStatefulSet(in StatefulSetInput) Plan {
 					c.Annotations = map[string]string{}
 				}
 				c.Annotations[AnnotationVolumeNode] = p.Spec.NodeName
-				plan.Update = append(plan.Update, c)
+				r.plan.Update = append(r.plan.Update, c)
 			}
 		}
 	}
+}
 
-	// allow-move: forget bindings to lost nodes for ordinals with no pod.
-	if in.Nodes != nil && s.Annotations[AnnotationAllowMove] == "true" {
-		ready := map[string]bool{}
-		for _, n := range in.Nodes {
-			c := api.FindCondition(n.Status.Conditions, api.NodeReady)
-			ready[n.Name] = c != nil && c.Status == api.ConditionTrue
-		}
-		for _, k := range sortedKeys(newBindings) {
-			i, _ := strconv.Atoi(k)
-			if pods[i] == nil && !ready[newBindings[k]] {
-				say("ordinal %d: node %s is lost and moves are allowed: its volumes start afresh elsewhere", i, newBindings[k])
-				delete(newBindings, k)
-			}
+// releaseLostBindings applies allow-move: it forgets the bindings to lost
+// nodes of ordinals with no pod.
+func (r *statefulSetReconcile) releaseLostBindings() {
+	if r.in.Nodes == nil || r.s.Annotations[AnnotationAllowMove] != "true" {
+		return
+	}
+	ready := map[string]bool{}
+	for _, n := range r.in.Nodes {
+		c := api.FindCondition(n.Status.Conditions, api.NodeReady)
+		ready[n.Name] = c != nil && c.Status == api.ConditionTrue
+	}
+	for _, k := range sortedKeys(r.newBindings) {
+		i, _ := strconv.Atoi(k)
+		if r.pods[i] == nil && !ready[r.newBindings[k]] {
+			r.say("ordinal %d: node %s is lost and moves are allowed: its volumes start afresh elsewhere", i, r.newBindings[k])
+			delete(r.newBindings, k)
 		}
 	}
+}
 
-	running := func(p *api.Pod) bool {
-		return p.DeletionTimestamp == nil && p.Status.Phase == api.PodRunning && podIsReady(p)
-	}
-	create := func(i int) {
-		p := statefulPod(s, i, revision, newBindings[strconv.Itoa(i)])
-		plan.Create = append(plan.Create, p)
-		where := ""
-		if p.Spec.NodeName != "" {
-			where = " on node " + p.Spec.NodeName + " (its volumes)"
-		}
-		say("creating pod %s%s", p.Name, where)
-	}
-
-	healthy := true // every ordinal below want exists, Running and Ready
-	for i := range want {
-		p := pods[i]
+// createMissing walks the ordinals below want: it creates missing pods and
+// deletes finished ones (to be re-created under their name). OrderedReady
+// stops at the first ordinal that is not Running and Ready.
+func (r *statefulSetReconcile) createMissing() {
+	r.healthy = true
+	for i := range r.want {
+		p := r.pods[i]
 		switch {
 		case p == nil:
-			healthy = false
-			create(i)
+			r.healthy = false
+			r.create(i)
 		case p.DeletionTimestamp != nil:
-			healthy = false
+			r.healthy = false
 		case p.Status.Phase == api.PodFailed || p.Status.Phase == api.PodSucceeded:
-			healthy = false
-			say("deleting %s pod %s to re-create it", strings.ToLower(p.Status.Phase), p.Name)
-			plan.Delete = append(plan.Delete, RefOf(p))
-		case !running(p):
-			healthy = false
+			r.healthy = false
+			r.say("deleting %s pod %s to re-create it", strings.ToLower(p.Status.Phase), p.Name)
+			r.plan.Delete = append(r.plan.Delete, RefOf(p))
+		case !statefulRunning(p):
+			r.healthy = false
 		}
-		if !healthy && !parallel {
+		if !r.healthy && !r.parallel {
 			break
 		}
 	}
+}
 
-	var condemned []int
-	terminating := false
-	for i, p := range pods {
+// statefulRunning: p is not being deleted, Running and Ready.
+func statefulRunning(p *api.Pod) bool {
+	return p.DeletionTimestamp == nil && p.Status.Phase == api.PodRunning && podIsReady(p)
+}
+
+func (r *statefulSetReconcile) create(i int) {
+	p := statefulPod(r.s, i, r.revision, r.newBindings[strconv.Itoa(i)])
+	r.plan.Create = append(r.plan.Create, p)
+	where := ""
+	if p.Spec.NodeName != "" {
+		where = " on node " + p.Spec.NodeName + " (its volumes)"
+	}
+	r.say("creating pod %s%s", p.Name, where)
+}
+
+// scaleDown deletes the pods at or above want: all at once when Parallel,
+// else the highest one, only while the rest are healthy and none is
+// terminating.
+func (r *statefulSetReconcile) scaleDown() {
+	for i, p := range r.pods {
 		if p.DeletionTimestamp != nil {
-			terminating = true
+			r.terminating = true
 		}
-		if i >= want && p.DeletionTimestamp == nil {
-			condemned = append(condemned, i)
+		if i >= r.want && p.DeletionTimestamp == nil {
+			r.condemned = append(r.condemned, i)
 		}
 	}
-	sort.Sort(sort.Reverse(sort.IntSlice(condemned)))
-	// A pod being annotated in this plan is not also deleted in it (the
-	// delete's resourceVersion would fail): deletions wait a reconcile.
-	annotating := len(plan.Update) > 0
+	sort.Sort(sort.Reverse(sort.IntSlice(r.condemned)))
 	switch {
-	case annotating:
-	case parallel:
-		for _, i := range condemned {
-			say("scaling down: deleting pod %s", pods[i].Name)
-			plan.Delete = append(plan.Delete, RefOf(pods[i]))
+	case r.annotating():
+	case r.parallel:
+		for _, i := range r.condemned {
+			r.say("scaling down: deleting pod %s", r.pods[i].Name)
+			r.plan.Delete = append(r.plan.Delete, RefOf(r.pods[i]))
 		}
-	case len(condemned) > 0 && healthy && !terminating:
-		p := pods[condemned[0]]
-		say("scaling down: deleting pod %s", p.Name)
-		plan.Delete = append(plan.Delete, RefOf(p))
+	case len(r.condemned) > 0 && r.healthy && !r.terminating:
+		p := r.pods[r.condemned[0]]
+		r.say("scaling down: deleting pod %s", p.Name)
+		r.plan.Delete = append(r.plan.Delete, RefOf(p))
 	}
+}
 
-	// Rolling update, one pod at a time, when all is well.
-	if s.Spec.UpdateStrategy.Type != api.OnDeleteStrategy && healthy && !terminating && len(condemned) == 0 && !annotating {
-		partition := 0
-		if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil {
-			partition = int(int32Or(ru.Partition, 0))
-		}
-		for i := want - 1; i >= partition; i-- {
-			if p := pods[i]; p != nil && p.Labels[LabelControllerRevision] != revision {
-				say("updating pod %s to revision %s", p.Name, revision)
-				plan.Delete = append(plan.Delete, RefOf(p))
-				break
-			}
-		}
-	}
+// annotating reports whether the plan annotates a pod. A pod annotated in
+// this plan is not also deleted in it (the delete's resourceVersion would
+// fail): deletions wait a reconcile.
+func (r *statefulSetReconcile) annotating() bool {
+	return len(r.plan.Update) > 0
+}
 
-	if !maps.Equal(bindings, newBindings) {
-		c := s.DeepCopyObject().(*api.StatefulSet)
-		if c.Annotations == nil {
-			c.Annotations = map[string]string{}
-		}
-		if len(newBindings) == 0 {
-			delete(c.Annotations, AnnotationVolumeNodes)
-		} else {
-			b, _ := json.Marshal(newBindings)
-			c.Annotations[AnnotationVolumeNodes] = string(b)
-		}
-		plan.Update = append(plan.Update, c)
-		return plan
+// rollingUpdate replaces one pod of an old revision, the highest ordinal
+// not below the partition, when all is well.
+func (r *statefulSetReconcile) rollingUpdate() {
+	s := r.s
+	if s.Spec.UpdateStrategy.Type == api.OnDeleteStrategy || !r.healthy || r.terminating || len(r.condemned) > 0 || r.annotating() {
+		return
 	}
-
-	st := statefulSetStatus(s, pods, revision, want, in.Now)
-	if !reflect.DeepEqual(st, s.Status) {
-		c := s.DeepCopyObject().(*api.StatefulSet)
-		c.Status = st
-		plan.UpdateStatus = append(plan.UpdateStatus, c)
+	partition := 0
+	if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil {
+		partition = int(int32Or(ru.Partition, 0))
 	}
-	return plan
+	for i := r.want - 1; i >= partition; i-- {
+		if p := r.pods[i]; p != nil && p.Labels[LabelControllerRevision] != r.revision {
+			r.say("updating pod %s to revision %s", p.Name, r.revision)
+			r.plan.Delete = append(r.plan.Delete, RefOf(p))
+			break
+		}
+	}
 }
 
 // statefulOrdinal parses <set>-<ordinal>.
