@@ -248,6 +248,49 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, logData)
 		}
 	}
+	checkConfined(t, s, st)
+
+	start := time.Now()
+	for i := 0; i < 2; i++ {
+		if err := r.Stop(c, "life", 10*time.Second); err != nil {
+			t.Fatalf("stop #%d: %v", i+1, err)
+		}
+	}
+	st = waitState(t, r, "life", StateExited)
+	t.Logf("graceful stop took %v", time.Since(start).Round(time.Millisecond))
+	if st.ExitCode != 2 || st.FinishedAt.IsZero() || st.OOMKilled {
+		t.Errorf("after SIGTERM: %+v (want exit 2: a Go PID 1 on SIGTERM)", st)
+	}
+	if err := r.Start(c, "life"); !errors.Is(err, ErrExited) {
+		t.Errorf("start of an exited container: %v, want ErrExited", err)
+	}
+	waitEvent(t, events, "life", EventExit, 2)
+
+	for i := 0; i < 2; i++ {
+		if err := r.Remove(c, "life"); err != nil {
+			t.Fatalf("remove #%d: %v", i+1, err)
+		}
+	}
+	if _, ok := statusOf(t, r, "life"); ok {
+		t.Error("container still listed after Remove")
+	}
+	snaps, err := env.ctrd.Ctr("snapshots", "--snapshotter", "overlayfs", "ls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(snaps, "life") {
+		t.Errorf("snapshot left after Remove:\n%s", snaps)
+	}
+	if err := r.Stop(c, "life", time.Second); err != nil {
+		t.Errorf("stop of a removed container: %v", err)
+	}
+}
+
+// checkConfined checks that the running container of TestLifecycle is
+// confined as its spec says (the pod's network namespace, cgroup limits,
+// seccomp, no-new-privileges) and serves HTTP there with its env and
+// hostname.
+func checkConfined(t *testing.T, s ContainerSpec, st Status) {
 	// The container is in the namespace the test made, not the root one.
 	cns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", st.PID))
 	if err != nil {
@@ -286,41 +329,6 @@ func TestLifecycle(t *testing.T) {
 	}
 	if resp, _ := httpGetInNetNS(s.NetNSPath, "127.0.0.1:8080", "/hostname"); !strings.Contains(resp, "life-pod") {
 		t.Errorf("hostname: %q", resp)
-	}
-
-	start := time.Now()
-	for i := 0; i < 2; i++ {
-		if err := r.Stop(c, "life", 10*time.Second); err != nil {
-			t.Fatalf("stop #%d: %v", i+1, err)
-		}
-	}
-	st = waitState(t, r, "life", StateExited)
-	t.Logf("graceful stop took %v", time.Since(start).Round(time.Millisecond))
-	if st.ExitCode != 2 || st.FinishedAt.IsZero() || st.OOMKilled {
-		t.Errorf("after SIGTERM: %+v (want exit 2: a Go PID 1 on SIGTERM)", st)
-	}
-	if err := r.Start(c, "life"); !errors.Is(err, ErrExited) {
-		t.Errorf("start of an exited container: %v, want ErrExited", err)
-	}
-	waitEvent(t, events, "life", EventExit, 2)
-
-	for i := 0; i < 2; i++ {
-		if err := r.Remove(c, "life"); err != nil {
-			t.Fatalf("remove #%d: %v", i+1, err)
-		}
-	}
-	if _, ok := statusOf(t, r, "life"); ok {
-		t.Error("container still listed after Remove")
-	}
-	snaps, err := env.ctrd.Ctr("snapshots", "--snapshotter", "overlayfs", "ls")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(snaps, "life") {
-		t.Errorf("snapshot left after Remove:\n%s", snaps)
-	}
-	if err := r.Stop(c, "life", time.Second); err != nil {
-		t.Errorf("stop of a removed container: %v", err)
 	}
 }
 
