@@ -1,0 +1,374 @@
+package dns
+
+import (
+	"hash/maphash"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/shoal-dev/shoal/api"
+)
+
+// The index has two halves. The writers' half (index, under one mutex)
+// keeps the digests of Services and Endpoints and, for every name, which
+// Services contribute what to it. The readers' half (table) maps each name
+// to an immutable entry holding its ready-made responses; a change replaces
+// the entries of the names it touched and nothing else. Readers take one
+// shard's read lock for one map lookup.
+
+// entry is what a reader finds for a name. It is never modified once
+// published; a change publishes a new one.
+type entry struct {
+	answers []typedAnswer // one complete response per type the name has
+}
+
+// typedAnswer is a packed response (ID 0, question in lower case,
+// compressed against the question) to a query of type qtype.
+type typedAnswer struct {
+	qtype uint16
+	wire  []byte
+}
+
+func (e *entry) answer(qtype uint16) []byte {
+	for i := range e.answers {
+		if e.answers[i].qtype == qtype {
+			return e.answers[i].wire
+		}
+	}
+	return nil
+}
+
+const tableShards = 64
+
+// table is the readers' half: wire-format lower-case name → entry.
+type table struct {
+	seed   maphash.Seed
+	shards [tableShards]tableShard
+}
+
+type tableShard struct {
+	mu sync.RWMutex
+	m  map[string]*entry
+	_  [32]byte // keep shards on their own cache lines
+}
+
+func newTable() *table {
+	t := &table{seed: maphash.MakeSeed()}
+	for i := range t.shards {
+		t.shards[i].m = map[string]*entry{}
+	}
+	return t
+}
+
+func (t *table) shard(key []byte) *tableShard {
+	return &t.shards[maphash.Bytes(t.seed, key)%tableShards]
+}
+
+// get finds the entry of a wire-format lower-case name; it does not
+// allocate.
+func (t *table) get(key []byte) *entry {
+	s := t.shard(key)
+	s.mu.RLock()
+	e := s.m[string(key)]
+	s.mu.RUnlock()
+	return e
+}
+
+func (t *table) put(key string, e *entry) {
+	s := t.shard([]byte(key))
+	s.mu.Lock()
+	s.m[key] = e
+	s.mu.Unlock()
+}
+
+func (t *table) del(key string) {
+	s := t.shard([]byte(key))
+	s.mu.Lock()
+	delete(s.m, key)
+	s.mu.Unlock()
+}
+
+func (t *table) len() int {
+	n := 0
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// nameState is the writers' view of one name.
+type nameState struct {
+	owners []owner // the Services that put records here, sorted by key
+	below  int32   // names in the index strictly below this one
+	fixed  bool    // the zone apex and svc.<domain> always exist
+}
+
+type owner struct {
+	key  svcKey
+	recs recSet
+}
+
+// index is the writers' half. Its methods are called with mu held.
+type index struct {
+	mu        sync.Mutex
+	domain    string // lower case, no final dot
+	apex      string // wire form of the domain
+	services  map[svcKey]*serviceInfo
+	endpoints map[svcKey]*endpointsInfo
+	names     map[string]*nameState // by wire name
+	table     *table
+	// build makes the entry of a name (text FQDN) from its records; the
+	// apex's and empty names' entries too.
+	build func(name string, rs *recSet, apex bool) *entry
+}
+
+func newIndex(domain string, build func(string, *recSet, bool) *entry) *index {
+	ix := &index{
+		domain:    domain,
+		apex:      wireName(domain + "."),
+		services:  map[svcKey]*serviceInfo{},
+		endpoints: map[svcKey]*endpointsInfo{},
+		names:     map[string]*nameState{},
+		table:     newTable(),
+		build:     build,
+	}
+	for _, n := range []string{ix.apex, wireName("svc." + domain + ".")} {
+		ix.names[n] = &nameState{fixed: true}
+		ix.publish(n)
+	}
+	return ix
+}
+
+// upsert applies a Service or an Endpoints; other kinds are ignored.
+func (ix *index) upsert(obj api.Object) {
+	switch o := obj.(type) {
+	case *api.Service:
+		k := keyOf(&o.ObjectMeta)
+		ix.set(k, serviceInfoOf(o), ix.endpoints[k])
+	case *api.Endpoints:
+		k := keyOf(&o.ObjectMeta)
+		ix.set(k, ix.services[k], endpointsInfoOf(o))
+	}
+}
+
+func (ix *index) delete(kind, namespace, name string) {
+	k := keyOf(&api.ObjectMeta{Namespace: namespace, Name: name})
+	switch kind {
+	case "Service":
+		ix.set(k, nil, ix.endpoints[k])
+	case "Endpoints":
+		ix.set(k, ix.services[k], nil)
+	}
+}
+
+// replace makes the index hold exactly the Services and Endpoints of objs.
+// Keys whose digests did not change cost a compare.
+func (ix *index) replace(objs []api.Object) {
+	svcs := map[svcKey]*serviceInfo{}
+	eps := map[svcKey]*endpointsInfo{}
+	for _, obj := range objs {
+		switch o := obj.(type) {
+		case *api.Service:
+			svcs[keyOf(&o.ObjectMeta)] = serviceInfoOf(o)
+		case *api.Endpoints:
+			eps[keyOf(&o.ObjectMeta)] = endpointsInfoOf(o)
+		}
+	}
+	keys := map[svcKey]struct{}{}
+	for _, m := range []map[svcKey]*serviceInfo{ix.services, svcs} {
+		for k := range m {
+			keys[k] = struct{}{}
+		}
+	}
+	for _, m := range []map[svcKey]*endpointsInfo{ix.endpoints, eps} {
+		for k := range m {
+			keys[k] = struct{}{}
+		}
+	}
+	for k := range keys {
+		ix.set(k, svcs[k], eps[k])
+	}
+}
+
+// set changes the digests of key k and brings the names it owns up to
+// date: the records before and after are computed and only the names whose
+// records differ are touched.
+func (ix *index) set(k svcKey, svc *serviceInfo, eps *endpointsInfo) {
+	oldSvc, oldEps := ix.services[k], ix.endpoints[k]
+	if svc.equal(oldSvc) && eps.equal(oldEps) {
+		return
+	}
+	before := serviceRecords(k, oldSvc, oldEps, ix.domain)
+	if svc == nil {
+		delete(ix.services, k)
+	} else {
+		ix.services[k] = svc
+	}
+	if eps == nil {
+		delete(ix.endpoints, k)
+	} else {
+		ix.endpoints[k] = eps
+	}
+	after := serviceRecords(k, svc, eps, ix.domain)
+
+	// Both lists are sorted by name: walk them together.
+	i, j := 0, 0
+	for i < len(before) || j < len(after) {
+		switch {
+		case j == len(after) || (i < len(before) && before[i].name < after[j].name):
+			ix.dropOwner(wireName(before[i].name), k)
+			i++
+		case i == len(before) || after[j].name < before[i].name:
+			ix.setOwner(wireName(after[j].name), k, after[j].recs)
+			j++
+		default:
+			if !before[i].recs.equal(&after[j].recs) {
+				ix.setOwner(wireName(after[j].name), k, after[j].recs)
+			}
+			i++
+			j++
+		}
+	}
+}
+
+func (ix *index) setOwner(name string, k svcKey, rs recSet) {
+	st := ix.names[name]
+	if st == nil {
+		st = &nameState{}
+		ix.names[name] = st
+		ix.adjustAncestors(name, +1)
+	}
+	i, found := slices.BinarySearchFunc(st.owners, k, cmpOwner)
+	if found {
+		st.owners[i].recs = rs
+	} else {
+		st.owners = slices.Insert(st.owners, i, owner{key: k, recs: rs})
+	}
+	ix.publish(name)
+}
+
+func (ix *index) dropOwner(name string, k svcKey) {
+	st := ix.names[name]
+	if st == nil {
+		return
+	}
+	if i, found := slices.BinarySearchFunc(st.owners, k, cmpOwner); found {
+		st.owners = slices.Delete(st.owners, i, i+1)
+	}
+	if len(st.owners) == 0 {
+		st.owners = nil
+	}
+	ix.settle(name, st)
+}
+
+// settle removes a name that nothing holds up any more, or republishes it.
+func (ix *index) settle(name string, st *nameState) {
+	if len(st.owners) == 0 && st.below == 0 && !st.fixed {
+		delete(ix.names, name)
+		ix.table.del(name)
+		ix.adjustAncestors(name, -1)
+		return
+	}
+	ix.publish(name)
+}
+
+// adjustAncestors counts a name appearing (+1) or going (-1) in every name
+// above it up to the apex, so that a name with names below it exists
+// (NODATA, not NXDOMAIN) while they do. Names outside the cluster domain
+// (reverse names) have no such ancestors.
+func (ix *index) adjustAncestors(name string, d int32) {
+	if !inZone(name, ix.apex) || name == ix.apex {
+		return
+	}
+	for off := 1 + int(name[0]); off < len(name); off += 1 + int(name[off]) {
+		a := name[off:]
+		st := ix.names[a]
+		if st == nil {
+			st = &nameState{}
+			ix.names[a] = st
+		}
+		st.below += d
+		if d > 0 && st.below == 1 && len(st.owners) == 0 && !st.fixed {
+			ix.publish(a)
+		}
+		if d < 0 && st.below == 0 && len(st.owners) == 0 && !st.fixed {
+			delete(ix.names, a)
+			ix.table.del(a)
+		}
+		if a == ix.apex {
+			return
+		}
+	}
+}
+
+func (ix *index) publish(name string) {
+	st := ix.names[name]
+	var rs recSet
+	switch len(st.owners) {
+	case 0:
+	case 1:
+		rs = st.owners[0].recs
+	default:
+		for i := range st.owners {
+			rs.merge(&st.owners[i].recs)
+		}
+	}
+	ix.table.put(name, ix.build(textName(name), &rs, name == ix.apex))
+}
+
+func cmpOwner(o owner, k svcKey) int {
+	if c := strings.Compare(o.key.ns, k.ns); c != 0 {
+		return c
+	}
+	return strings.Compare(o.key.name, k.name)
+}
+
+// wireName turns a lower-case FQDN made of plain labels into its wire
+// form ("a.b." → "\x01a\x01b\x00").
+func wireName(fqdn string) string {
+	var b strings.Builder
+	b.Grow(len(fqdn) + 1)
+	for l := range strings.SplitSeq(strings.TrimSuffix(fqdn, "."), ".") {
+		if l == "" {
+			continue
+		}
+		b.WriteByte(byte(len(l)))
+		b.WriteString(l)
+	}
+	b.WriteByte(0)
+	return b.String()
+}
+
+// textName is wireName's inverse for the names the index builds.
+func textName(wire string) string {
+	if wire == "\x00" {
+		return "."
+	}
+	var b strings.Builder
+	b.Grow(len(wire))
+	for off := 0; off < len(wire) && wire[off] != 0; off += 1 + int(wire[off]) {
+		b.WriteString(wire[off+1 : off+1+int(wire[off])])
+		b.WriteByte('.')
+	}
+	return b.String()
+}
+
+// inZone reports whether the wire name lies in or under the zone apex
+// (both wire form, lower case), comparing at label boundaries.
+func inZone[T string | []byte](name T, apex string) bool {
+	if len(name) < len(apex) {
+		return false
+	}
+	p := len(name) - len(apex)
+	if string(name[p:]) != apex {
+		return false
+	}
+	off := 0
+	for off < p {
+		off += 1 + int(name[off])
+	}
+	return off == p
+}
