@@ -1,15 +1,17 @@
-// Package consensus runs Shoal's replicated control-plane state: a Raft node
-// (hashicorp/raft with a raft-boltdb log, file snapshots and a TCP transport),
-// the finite state machine that applies committed entries to the object
+// Package consensus replicates Shoal's object store with Raft: one Node per
+// voter, the finite state machine that applies committed entries to the
 // store, and the codec of the commands carried in the log.
 //
 // It owns:
 //
-//   - Node: one Raft voter. Writes are proposed as batches of store.Op, one
-//     Raft entry per batch; ReadBarrier gives a linearizable read point on the
-//     leader; LeaderCh fans leadership changes out to any number of
-//     consumers; AddVoter, RemoveServer and Bootstrap are the hooks the voter
-//     manager (and later gossip) drive membership with.
+//   - Node: one Raft voter (hashicorp/raft with a raft-boltdb log and stable
+//     store and file snapshots). Propose applies a list of store.Op in
+//     order; one batcher goroutine packs the proposals that are waiting into
+//     one log entry, and each caller gets the results of its own ops.
+//     ReadBarrier gives a linearizable read point on the leader; LeaderCh
+//     fans leadership changes out to any number of consumers; Bootstrap,
+//     AddVoter, RemoveServer and LeadershipTransfer are the hooks that
+//     membership changes go through.
 //   - the FSM: decodes a command (one type byte plus payload) and calls
 //     store.Apply; snapshots and restores the store together with the last
 //     applied index.
@@ -17,13 +19,18 @@
 //     unknown command type with IgnoreUnknownTypeFlag set is skipped, any
 //     other undecodable entry stops the replica (it must never diverge
 //     silently).
-//   - the transport: raft's NetworkTransport over our own StreamLayer, plain
-//     TCP today and TLS when a *tls.Config is configured.
+//   - the transport: raft's NetworkTransport over our own stream layer,
+//     plain TCP, or TLS when Config.TLS is set.
+//   - HasState and Recover, offline tools for a data directory: whether it
+//     holds Raft state, and making one surviving voter the only voter after
+//     a permanent loss of quorum.
 //
 // It must not know about pods or scheduling: the store holds typed objects,
-// and what they mean is decided in placement and agent. The store itself
-// (consensus/store) never imports raft, so it can be used without it.
+// and what they mean is decided in placement and agent. It imports only the
+// store and api of Shoal's packages.
 //
-// Later in this package: memberlist gossip, the voter manager and leader
-// forwarding of writes and reads from followers.
+// Next to it: consensus/store (the store, usable without Raft),
+// consensus/gossip (memberlist) and consensus/voters (which agents vote).
+// The loops that drive them, and the forwarding of writes to the leader,
+// live in the agent.
 package consensus

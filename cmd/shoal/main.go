@@ -1,5 +1,3 @@
-// Command shoal is the one binary of Shoal: `shoal agent` runs on every host,
-// the other subcommands talk to any agent's HTTP API.
 package main
 
 import (

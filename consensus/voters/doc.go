@@ -1,5 +1,5 @@
-// Package voters decides how Shoal's control plane forms and keeps its Raft
-// voters. It holds two pure decisions:
+// Package voters decides which agents are Shoal's Raft voters. It holds two
+// pure decisions:
 //
 //   - Plan, the voter manager run by the leader: given the gossip view of the
 //     agents, the current Raft configuration and the time, it proposes at most
@@ -9,8 +9,8 @@
 //     one-voter cluster, or to join a cluster another agent advertises.
 //
 // It owns only the deciding. It must not do anything: no goroutines, no I/O,
-// no clock (the time comes in as Input.Now), no Raft or memberlist imports.
-// The loops that read gossip and Raft, call these functions and apply the
-// result live in package consensus; after applying one change they read the
-// configuration again and plan again.
+// no clock (the time comes in as Input.Now), no Raft or memberlist imports,
+// nothing of pods or scheduling. The agent's loops read gossip and Raft, call
+// these functions and apply the result; after applying one change they read
+// the configuration again and plan again.
 package voters

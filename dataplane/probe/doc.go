@@ -13,6 +13,6 @@
 // probe is due, runs it with a Prober, hands the Result to Record, and acts
 // on the Outcome (restart the container, write the Ready condition).
 //
-// The package must not know about containerd, CNI or the store: the exec
-// hook and the dialer are injected.
+// The package must not know about containerd, CNI, Raft or the store: the
+// exec hook and the dialer are injected.
 package probe

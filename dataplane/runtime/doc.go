@@ -17,6 +17,13 @@
 // required. Containers are never privileged; they get containerd's default
 // seccomp profile, no-new-privileges and the default capability set.
 //
-// Not here: CNI, volumes' contents, probes, restart policy and back-off (the
-// node loop owns those decisions).
+// Not here: the pod network (package network), volume contents (package
+// volume), probes (package probe), and restart policy and back-off, which the
+// node loop decides. The package must not know about Raft, the store or the
+// API objects: it imports no other Shoal package, and the node loop turns a
+// pod into ContainerSpecs.
+//
+// Files: spec.go (ContainerSpec, IDs, validation, the OCI spec),
+// container.go (Create, Start, Stop, Remove, List), exec.go, events.go,
+// logs.go (rotation and reading), runtime.go (the connection and images).
 package runtime

@@ -7,9 +7,13 @@
 //	<Root>/<uid>/volumes/config-map/<name>  configMap files
 //	<Root>/<uid>/volumes/secret/<name>      secret files, on tmpfs
 //
-// and under Config.LocalRoot, kept across pod deletions (StatefulSet claims):
+// and under Config.LocalRoot, kept across pod deletions (persistentVolumeClaim
+// volumes, node-local):
 //
 //	<LocalRoot>/<namespace>/<claimName>
+//
+// hostPath volumes are used where they are, checked (or created) according to
+// their type.
 //
 // ConfigMap and Secret volumes are written atomically: the files go into a
 // fresh hidden directory "..<timestamp>", then the symlink "..data" is
@@ -17,7 +21,8 @@
 // a symlink through "..data". A reader that resolves "..data" once sees one
 // complete set of files, never a mix of two.
 //
-// Every operation is safe to repeat. The package knows nothing of the store:
-// ConfigMaps and Secrets come through the Source interface. It does not
-// bind-mount into containers; that is the runtime's job, from Mount values.
+// Every operation is safe to repeat. The package must not know about Raft or
+// the store: ConfigMaps and Secrets come through the Source interface. It
+// does not bind-mount into containers; that is the runtime's job, from Mount
+// values.
 package volume
