@@ -15,6 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-dev/shoal/agent/apiserver"
+	"github.com/shoal-dev/shoal/agent/controllers"
+
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/consensus/gossip"
@@ -92,8 +95,8 @@ type Config struct {
 	// Version is advertised in gossip and served at /version.
 	Version string
 	// ClusterNet holds the address ranges and scheduling settings the
-	// leader's controllers use; zero means DefaultClusterNetConfig.
-	ClusterNet ClusterNetConfig
+	// leader's controllers use; zero means controllers.DefaultClusterConfig.
+	ClusterNet controllers.ClusterConfig
 	// Host says whether and how this agent runs the pods bound to it.
 	Host HostConfig
 	// Pprof serves Go's profiler under /debug/pprof/ on the API address.
@@ -247,7 +250,7 @@ func (c Config) withDefaults() Config {
 type Agent struct {
 	cfg    Config
 	log    *slog.Logger
-	server *Server
+	server *apiserver.Server
 	http   *http.Server
 	ln     net.Listener
 	gossip *gossip.Gossip
@@ -333,7 +336,7 @@ func New(cfg Config) (*Agent, error) {
 			log.Info("bootstrapped a new cluster", "cluster", a.clusterID)
 		}
 	}
-	a.server, err = NewServer(ServerConfig{
+	a.server, err = apiserver.NewServer(apiserver.ServerConfig{
 		Backend: roleBackend{a},
 		Reader:  roleReader{a},
 		Clock:   time.Now,
@@ -606,9 +609,9 @@ func (a *Agent) leaderWork(ctx context.Context, n *consensus.Node) {
 	go func() { defer wg.Done(); a.readinessLoop(ctx, n) }()
 	go func() {
 		defer wg.Done()
-		cc := DefaultControllerConfig()
+		cc := controllers.DefaultLoopConfig()
 		cc.Logger = a.log.With("loop", "controllers")
-		runControllers(ctx, n.Store(), n, cc, Controllers(a.cfg.clusterNet()))
+		controllers.Run(ctx, n.Store(), n, cc, controllers.Set(a.cfg.clusterNet()))
 	}()
 	for _, ns := range []string{"default", "shoal-system"} {
 		for ctx.Err() == nil {
@@ -632,7 +635,7 @@ func (a *Agent) ensureNamespace(ctx context.Context, n *consensus.Node, name str
 	}
 	ns := &api.Namespace{ObjectMeta: api.ObjectMeta{
 		Name:              name,
-		UID:               NewUID(),
+		UID:               api.NewUID(),
 		CreationTimestamp: api.NewTime(time.Now()),
 	}, Status: api.NamespaceStatus{Phase: "Active"}}
 	api.SetTypeMeta(ns)
@@ -646,9 +649,9 @@ func (a *Agent) ensureNamespace(ctx context.Context, n *consensus.Node, name str
 	return nil
 }
 
-func (c Config) clusterNet() ClusterNetConfig {
+func (c Config) clusterNet() controllers.ClusterConfig {
 	if c.ClusterNet.ClusterCIDR == "" {
-		return DefaultClusterNetConfig()
+		return controllers.DefaultClusterConfig()
 	}
 	return c.ClusterNet
 }

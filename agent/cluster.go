@@ -18,7 +18,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	sockaddr "github.com/hashicorp/go-sockaddr"
 	"net"
 	"os"
 	"path/filepath"
@@ -26,6 +25,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	sockaddr "github.com/hashicorp/go-sockaddr"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-dev/shoal/agent/apiserver"
+
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus/gossip"
 )
@@ -22,7 +24,7 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("/v1/cluster/demote", a.serveDemote)
 	mux.Handle("GET /api/v1/namespaces/{ns}/pods/{name}/log", a.servePodHost("log"))
 	mux.Handle("POST /api/v1/namespaces/{ns}/pods/{name}/exec", a.servePodHost("exec"))
-	mux.Handle("/", NewForwarder(a.server.Handler(), ForwarderConfig{
+	mux.Handle("/", apiserver.NewForwarder(a.server.Handler(), apiserver.ForwarderConfig{
 		Route:  agentRoute{a},
 		Logger: a.log,
 		Name:   a.cfg.NodeName,
@@ -51,10 +53,10 @@ func (a *Agent) servePromote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.requestRole(r.Context(), true, req.Cluster, req.Leader); err != nil {
-		a.server.writeError(w, r, api.NewServiceUnavailable("promotion failed: "+err.Error()))
+		a.server.WriteError(w, r, api.NewServiceUnavailable("promotion failed: "+err.Error()))
 		return
 	}
-	a.server.writeJSON(w, r, http.StatusOK, promoteAnswer{RaftAddr: a.raftAdv})
+	a.server.WriteJSON(w, r, http.StatusOK, promoteAnswer{RaftAddr: a.raftAdv})
 }
 
 // serveDemote: the leader removed this agent from the Raft configuration;
@@ -65,7 +67,7 @@ func (a *Agent) serveDemote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.requestRole(r.Context(), false, req.Cluster, req.Leader); err != nil {
-		a.server.writeError(w, r, api.NewServiceUnavailable("demotion failed: "+err.Error()))
+		a.server.WriteError(w, r, api.NewServiceUnavailable("demotion failed: "+err.Error()))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -74,11 +76,11 @@ func (a *Agent) serveDemote(w http.ResponseWriter, r *http.Request) {
 func (a *Agent) readRoleChange(w http.ResponseWriter, r *http.Request) (roleChange, bool) {
 	var req roleChange
 	if r.Method != http.MethodPost {
-		a.server.methodNotAllowed(w, r, "POST")
+		a.server.MethodNotAllowed(w, r, "POST")
 		return req, false
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<10)).Decode(&req); err != nil {
-		a.server.writeError(w, r, api.NewBadRequest("the body must be {\"cluster\": ID}: %v", err))
+		a.server.WriteError(w, r, api.NewBadRequest("the body must be {\"cluster\": ID}: %v", err))
 		return req, false
 	}
 	return req, true
@@ -229,7 +231,7 @@ func (a *Agent) askLeader(ctx context.Context, hc *http.Client) string {
 // membersView serves /v1/cluster/members.
 func (a *Agent) membersView() any {
 	if a.gossip == nil {
-		return MembersView(nil)
+		return apiserver.MembersView(nil)
 	}
-	return MembersView(a.gossip.Members())
+	return apiserver.MembersView(a.gossip.Members())
 }

@@ -1,23 +1,16 @@
-// Package agent wires one `shoal agent` together: its configuration, the
-// HTTP API server, and the loops that run on every host or only on the
-// leader.
+// Package agent wires one `shoal agent` together: its configuration, its
+// start and stop, the role it holds in the control plane (voter or
+// non-voter; promotion, demotion, the voter manager and node readiness when
+// it leads), node registration, and the rooms below, each of which holds
+// one loop or server:
 //
-// The HTTP API (server.go, server_watch.go, server_errors.go, proposer.go)
-// follows Kubernetes REST conventions:
+//	agent/apiserver    the HTTP API, forwarding to the leader
+//	agent/controllers  the leader's controller loop over placement
+//	agent/kubelet      the node loop: this node's pods on containerd
+//	agent/follow       watches of the control plane that survive voters dying
+//	agent/dns          cluster DNS answered from an in-memory copy
 //
-//	/api/v1/{resource}[/{name}[/status]]                          core, cluster-scoped (or all namespaces, list only)
-//	/api/v1/namespaces/{ns}/{resource}[/{name}[/status]]          core, namespaced
-//	/apis/apps/v1/...                                             the apps group, the same shapes
-//	/healthz  /version  /v1/cluster/raft
-//
-// Reads come from the local store after a read barrier (linearizable;
-// `?stale=true` skips the barrier). Writes are decoded strictly, defaulted
-// and validated here, completed by the proposer (uid, creationTimestamp,
-// generated names, namespace existence) and proposed to the Backend as
-// store.Ops; nothing reaches the Backend until the request has passed every
-// check, so a rejected request leaves the store untouched. Errors are
-// api.Status objects with matching HTTP codes.
-//
-// The server must not decide placement or hold any state of its own beyond
-// open watch streams; it only translates HTTP into store operations.
+// Imports run downward only: the rooms never import this package, and this
+// package must not take decisions that belong in placement (scheduling,
+// reconciling) or do what a room does.
 package agent

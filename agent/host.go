@@ -13,6 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoal-dev/shoal/agent/apiserver"
+	"github.com/shoal-dev/shoal/agent/follow"
+	"github.com/shoal-dev/shoal/agent/internal/clock"
+	"github.com/shoal-dev/shoal/agent/kubelet"
+
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/dataplane/network"
 	"github.com/shoal-dev/shoal/dataplane/runtime"
@@ -42,9 +47,9 @@ type HostConfig struct {
 	StateDir, LogDir string
 }
 
-// hostState holds the running NodeLoop, for the log and exec handlers.
+// hostState holds the running kubelet.Loop, for the log and exec handlers.
 type hostState struct {
-	loop atomic.Pointer[NodeLoop]
+	loop atomic.Pointer[kubelet.Loop]
 }
 
 // runHost waits until the leader has given this node a pod CIDR, then runs
@@ -97,23 +102,23 @@ func (a *Agent) runHost(ctx context.Context) {
 		a.hostFailed(ctx, "volumes", err)
 		return
 	}
-	pods := NewPodSet()
-	follower, err := NewFollower(FollowConfig{
+	pods := kubelet.NewPodSet()
+	follower, err := follow.New(follow.Config{
 		Endpoints: a.followEndpoints, Kind: "Pod", FieldSelector: "spec.nodeName=" + a.cfg.NodeName, Logger: a.log,
 	})
 	if err != nil {
 		a.hostFailed(ctx, "pod watch", err)
 		return
 	}
-	lc := DefaultNodeLoopConfig()
+	lc := kubelet.DefaultConfig()
 	lc.NodeName, lc.HostIP = a.cfg.NodeName, a.hostIP()
 	lc.Runtime, lc.Network, lc.Volumes = rt, netw, vols
 	lc.Objects, lc.Pods, lc.Status = apiObjects{a.client}, pods, apiStatus{a.client}
 	lc.LogDir, lc.Logger = hc.LogDir, a.log.With("loop", "node")
 	if hc.HostNetNS != "" {
-		lc.ProbeDial = netnsDialer(hc.HostNetNS)
+		lc.ProbeDial = kubelet.NetNSDialer(hc.HostNetNS)
 	}
-	loop, err := NewNodeLoop(lc)
+	loop, err := kubelet.New(lc)
 	if err != nil {
 		a.hostFailed(ctx, "node loop", err)
 		return
@@ -148,7 +153,7 @@ func (a *Agent) waitPodCIDR(ctx context.Context) string {
 				return cidr
 			}
 		}
-		if !sleepCtx(ctx, 500*time.Millisecond) {
+		if !clock.Sleep(ctx, 500*time.Millisecond) {
 			return ""
 		}
 	}
@@ -179,12 +184,12 @@ func (a *Agent) hostIP() string {
 
 // syncRoutes keeps a route to every other node's pod CIDR via its address.
 func (a *Agent) syncRoutes(ctx context.Context, netw *network.Network) {
-	nodes, err := NewFollower(FollowConfig{Endpoints: a.followEndpoints, Kind: "Node", Logger: a.log})
+	nodes, err := follow.New(follow.Config{Endpoints: a.followEndpoints, Kind: "Node", Logger: a.log})
 	if err != nil {
 		return
 	}
 	var last string
-	nodes.Run(ctx, func(FollowEvent) {
+	nodes.Run(ctx, func(follow.Event) {
 		var routes []network.Route
 		for _, o := range nodes.Objects() {
 			n := o.(*api.Node)
@@ -259,7 +264,7 @@ func (s apiStatus) UpdatePodStatus(ctx context.Context, pod *api.Pod) error {
 func (a *Agent) servePodHost(sub string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ns, name := r.PathValue("ns"), r.PathValue("name")
-		serveHere := r.Header.Get(ForwardedHeader) != "" // another agent looked the pod up and sent it here
+		serveHere := r.Header.Get(apiserver.ForwardedHeader) != "" // another agent looked the pod up and sent it here
 		node := a.cfg.NodeName
 		if !serveHere {
 			// A linearizable read: this agent's replica may lag (a voter
@@ -268,19 +273,19 @@ func (a *Agent) servePodHost(sub string) http.Handler {
 			obj, err := a.client.Get(ctx, "Pod", ns, name)
 			cancel()
 			if err != nil {
-				a.server.writeError(w, r, a.server.toStatus(err, mustKind("Pod"), name))
+				a.server.WriteError(w, r, a.server.ToStatus(err, mustKind("Pod"), name))
 				return
 			}
 			node = obj.(*api.Pod).Spec.NodeName
 			if node == "" {
-				a.server.writeError(w, r, api.NewBadRequest("pod %q is not bound to a node yet", name))
+				a.server.WriteError(w, r, api.NewBadRequest("pod %q is not bound to a node yet", name))
 				return
 			}
 		}
 		if node == a.cfg.NodeName {
 			loop := a.host.loop.Load()
 			if loop == nil {
-				a.server.writeError(w, r, api.NewServiceUnavailable("this agent does not run pods (yet)"))
+				a.server.WriteError(w, r, api.NewServiceUnavailable("this agent does not run pods (yet)"))
 				return
 			}
 			if sub == "log" {
@@ -294,22 +299,22 @@ func (a *Agent) servePodHost(sub string) http.Handler {
 		nobj, err := a.client.Get(ctx, "Node", "", node)
 		cancel()
 		if err != nil {
-			a.server.writeError(w, r, a.server.toStatus(err, mustKind("Node"), node))
+			a.server.WriteError(w, r, a.server.ToStatus(err, mustKind("Node"), node))
 			return
 		}
 		target := nobj.(*api.Node).Status.Endpoints.API
 		if target == "" {
-			a.server.writeError(w, r, api.NewServiceUnavailable(fmt.Sprintf("node %s has no API address", node)))
+			a.server.WriteError(w, r, api.NewServiceUnavailable(fmt.Sprintf("node %s has no API address", node)))
 			return
 		}
 		proxy := &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				pr.SetURL(&url.URL{Scheme: "http", Host: target})
-				pr.Out.Header.Set(ForwardedHeader, a.cfg.NodeName)
+				pr.Out.Header.Set(apiserver.ForwardedHeader, a.cfg.NodeName)
 			},
 			FlushInterval: -1,
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-				a.server.writeError(w, r, api.NewServiceUnavailable(fmt.Sprintf("node %s (%s) cannot be reached: %v", node, target, err)))
+				a.server.WriteError(w, r, api.NewServiceUnavailable(fmt.Sprintf("node %s (%s) cannot be reached: %v", node, target, err)))
 			},
 		}
 		proxy.ServeHTTP(w, r)

@@ -29,7 +29,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/shoal-dev/shoal/agent"
+	"github.com/shoal-dev/shoal/agent/kubelet"
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/dataplane/network"
 	"github.com/shoal-dev/shoal/dataplane/probe"
@@ -221,19 +221,19 @@ func dialIn(path string) func(ctx context.Context, network, addr string) (net.Co
 
 // loop runs a NodeLoop over e until the returned stop is called.
 type runningLoop struct {
-	l      *agent.NodeLoop
-	pods   *agent.PodSet
+	l      *kubelet.Loop
+	pods   *kubelet.PodSet
 	rec    *recorder
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func (e *nodeEnv) startLoop(pods *agent.PodSet, tweak func(*agent.NodeLoopConfig)) *runningLoop {
-	cfg := agent.TestNodeLoopConfig()
+func (e *nodeEnv) startLoop(pods *kubelet.PodSet, tweak func(*kubelet.Config)) *runningLoop {
+	cfg := kubelet.TestConfig()
 	cfg.NodeName, cfg.HostIP = "node-1", "192.168.77.1"
 	cfg.Runtime, cfg.Network, cfg.Volumes, cfg.Objects = e.rt, e.net, e.vols, e.objs
 	cfg.LogDir = e.logDir
-	cfg.Backoff = agent.BackoffConfig{Initial: 500 * time.Millisecond, Max: 2 * time.Second, Reset: time.Minute}
+	cfg.Backoff = kubelet.BackoffConfig{Initial: 500 * time.Millisecond, Max: 2 * time.Second, Reset: time.Minute}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -248,7 +248,7 @@ func (e *nodeEnv) startLoop(pods *agent.PodSet, tweak func(*agent.NodeLoopConfig
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	l, err := agent.NewNodeLoop(cfg)
+	l, err := kubelet.New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -321,7 +321,7 @@ func TestNodeLoopRoot(t *testing.T) {
 	e := newNodeEnv(t)
 	e.objs.cms["default/web-config"] = &api.ConfigMap{ObjectMeta: api.ObjectMeta{Namespace: "default", Name: "web-config"},
 		Data: map[string]string{"greeting": "hello-from-configmap", "mode": "test"}}
-	pods := agent.NewPodSet()
+	pods := kubelet.NewPodSet()
 	rl := e.startLoop(pods, nil)
 
 	web := e.pod("web", api.RestartAlways, api.Container{Name: "web", Args: []string{"print-env", "serve", "--port", "8080"},
@@ -376,7 +376,7 @@ func TestNodeLoopRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res agent.ExecResult
+	var res kubelet.ExecResult
 	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || res.ExitCode != 0 || res.Stdout != "hello-from-configmap" {
 		t.Fatalf("exec: %v %+v", err, res)
 	}
@@ -385,9 +385,9 @@ func TestNodeLoopRoot(t *testing.T) {
 	// A container that exits 1: restarted, then backing off.
 	st = rl.waitStatus(t, "crash", "CrashLoopBackOff after a restart", 60*time.Second, func(s api.PodStatus) bool {
 		cs := s.ContainerStatuses[0]
-		return cs.RestartCount >= 1 && cs.State.Waiting != nil && cs.State.Waiting.Reason == agent.ReasonCrashLoopBackOff
+		return cs.RestartCount >= 1 && cs.State.Waiting != nil && cs.State.Waiting.Reason == kubelet.ReasonCrashLoopBackOff
 	})
-	if lt := st.ContainerStatuses[0].LastState.Terminated; lt == nil || lt.ExitCode != 1 || lt.Reason != agent.ReasonError {
+	if lt := st.ContainerStatuses[0].LastState.Terminated; lt == nil || lt.ExitCode != 1 || lt.Reason != kubelet.ReasonError {
 		t.Fatalf("crash last state %+v", st.ContainerStatuses[0].LastState)
 	}
 	rl.waitStatus(t, "crash", "restart count grows", 30*time.Second, func(s api.PodStatus) bool { return s.ContainerStatuses[0].RestartCount >= 3 })
@@ -398,7 +398,7 @@ func TestNodeLoopRoot(t *testing.T) {
 	// Memory limit: OOM-killed, shown in lastTerminationState.
 	st = rl.waitStatus(t, "oom", "OOMKilled", 60*time.Second, func(s api.PodStatus) bool {
 		lt := s.ContainerStatuses[0].LastState.Terminated
-		return lt != nil && lt.Reason == agent.ReasonOOMKilled
+		return lt != nil && lt.Reason == kubelet.ReasonOOMKilled
 	})
 	if lt := st.ContainerStatuses[0].LastState.Terminated; lt.ExitCode != 137 {
 		t.Errorf("OOM exit code %d", lt.ExitCode)
@@ -410,7 +410,7 @@ func TestNodeLoopRoot(t *testing.T) {
 	rl.stop()
 	stored := web.DeepCopyObject().(*api.Pod)
 	stored.Status, _ = rl.rec.last("web")
-	pods2 := agent.NewPodSet()
+	pods2 := kubelet.NewPodSet()
 	rl2 := e.startLoop(pods2, nil)
 	pods2.Replace([]*api.Pod{stored, crash, oom})
 	st = rl2.waitStatus(t, "crash", "the new loop reports", 30*time.Second, func(s api.PodStatus) bool { return s.Phase == api.PodRunning })
@@ -479,7 +479,7 @@ func TestNodeLoopStartLatencyFigure(t *testing.T) {
 		t.Skip("figure: set SHOAL_FIGURES=1")
 	}
 	e := newNodeEnv(t)
-	pods := agent.NewPodSet()
+	pods := kubelet.NewPodSet()
 	pods.Replace(nil)
 	rl := e.startLoop(pods, nil)
 	if err := e.ctrd.CtrPull(e.image); err != nil {

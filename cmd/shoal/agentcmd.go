@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shoal-dev/shoal/agent/controllers"
+
 	"github.com/shoal-dev/shoal/agent"
 	"github.com/shoal-dev/shoal/consensus/gossip"
 )
@@ -125,7 +127,7 @@ func runAgent(ctx context.Context, args []string, out, errOut io.Writer) error {
 		Enabled: *runPods, ContainerdSocket: *ctrdSocket, ContainerdNamespace: *ctrdNS,
 		RuncRoot: *runcRoot, CgroupParent: *cgroupParent, InsecureRegistries: insecure, HostNetNS: *podNetNS,
 	}
-	cfg.ClusterNet = agent.DefaultClusterNetConfig()
+	cfg.ClusterNet = controllers.DefaultClusterConfig()
 	cfg.ClusterNet.Scheduler.Strategy = *strategy
 	if err := cfg.ClusterNet.Scheduler.Validate(); err != nil {
 		return fmt.Errorf("scheduler-strategy: %v", err)

@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/agent"
+	"github.com/shoal-dev/shoal/agent/apiserver"
+
 	"github.com/shoal-dev/shoal/consensus/gossip"
 )
 
@@ -29,7 +30,7 @@ func fakeMembersServer(t *testing.T) string {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(agent.MembersView(ms))
+		json.NewEncoder(w).Encode(apiserver.MembersView(ms))
 	}))
 	t.Cleanup(ts.Close)
 	return ts.URL

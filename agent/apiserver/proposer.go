@@ -1,0 +1,261 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus/store"
+)
+
+// Limits of the write path.
+const (
+	// maxGenerateAttempts bounds retries when a generated name is taken.
+	maxGenerateAttempts = 5
+	// maxUpdateAttempts bounds retries of an update that gave no
+	// resourceVersion and lost a race with another writer.
+	maxUpdateAttempts = 5
+	// maxListedInNamespaceConflict is how many remaining objects a refused
+	// namespace deletion names.
+	maxListedInNamespaceConflict = 5
+)
+
+// proposer turns checked requests into store operations: it fills in what
+// must be identical on every replica (uid, creationTimestamp, generated
+// names), checks what depends on the current state (the namespace exists,
+// the update is allowed from the current object) and proposes. A request
+// that fails a check never reaches the Backend.
+type proposer struct {
+	backend Backend
+	reader  Reader
+	now     func() time.Time
+}
+
+// invalid builds the 422 for a list of field errors, or nil for none.
+func invalid(info api.KindInfo, name string, fes api.FieldErrors) error {
+	if len(fes) == 0 {
+		return nil
+	}
+	return api.NewInvalid(info, name, causesOf(fes))
+}
+
+// create defaults, validates, completes and proposes a new object.
+func (p *proposer) create(ctx context.Context, info api.KindInfo, obj api.Object) (api.Object, error) {
+	m := obj.GetObjectMeta()
+	if m.ResourceVersion != "" {
+		return nil, api.NewBadRequest("metadata.resourceVersion: must not be set when creating an object (got %q)", m.ResourceVersion)
+	}
+	api.SetDefaults(obj)
+	if info.Namespaced {
+		if err := p.namespaceExists(ctx, m.Namespace); err != nil {
+			return nil, err
+		}
+	}
+	generated := m.Name == "" && m.GenerateName != ""
+	// obj belongs to this request and Propose only encodes it, so each
+	// attempt may reuse it.
+	next, nm := obj, m
+	for attempt := 1; ; attempt++ {
+		if generated {
+			nm.Name = api.GenerateName(nm.GenerateName)
+		}
+		if err := invalid(info, nm.Name, api.Validate(next)); err != nil {
+			return nil, err
+		}
+		api.PrepareCreate(next, p.now(), api.NewUID())
+		res, err := p.propose(ctx, store.Op{Type: store.OpCreate, Object: next})
+		if err != nil {
+			return nil, err
+		}
+		if res.Err != nil {
+			if generated && errors.Is(res.Err, store.ErrAlreadyExists) && attempt < maxGenerateAttempts {
+				continue
+			}
+			if errors.Is(res.Err, store.ErrAlreadyExists) {
+				return nil, api.NewAlreadyExists(info, nm.Name)
+			}
+			return nil, res.Err
+		}
+		return res.Object, nil
+	}
+}
+
+// namespaceExists checks the local store first and, on a miss, again after
+// a read barrier, so that a namespace created just before is found.
+func (p *proposer) namespaceExists(ctx context.Context, ns string) error {
+	key := store.Key{Kind: "Namespace", Name: ns}
+	if _, err := p.reader.Get(key); err == nil {
+		return nil
+	}
+	if err := p.backend.ReadBarrier(ctx); err != nil {
+		return err
+	}
+	if _, err := p.reader.Get(key); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			nsInfo, _ := api.LookupKind("Namespace")
+			return api.NewNotFound(nsInfo, ns)
+		}
+		return err
+	}
+	return nil
+}
+
+// update replaces an object's metadata and spec (status=false) or its
+// status (status=true). With a resourceVersion in obj it is a
+// compare-and-swap; without one it applies to whatever is current, after
+// validating against exactly that version.
+func (p *proposer) update(ctx context.Context, info api.KindInfo, obj api.Object, status bool) (api.Object, error) {
+	m := obj.GetObjectMeta()
+	wantRV, err := m.ResourceVersionInt()
+	if err != nil {
+		return nil, api.NewBadRequest("%v", err)
+	}
+	if !status {
+		api.SetDefaults(obj)
+	}
+	key := store.KeyOf(obj)
+	key.Kind = info.Kind
+	if err := p.backend.ReadBarrier(ctx); err != nil {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		old, err := p.reader.Get(key)
+		if err != nil {
+			return nil, err
+		}
+		om := old.GetObjectMeta()
+		if m.UID != "" && m.UID != om.UID {
+			return nil, api.NewConflict(info, m.Name, fmt.Sprintf("metadata.uid %q does not match the stored object's %q", m.UID, om.UID))
+		}
+		oldRV, err := om.ResourceVersionInt()
+		if err != nil {
+			return nil, err
+		}
+		if wantRV != 0 && wantRV != oldRV {
+			return nil, api.NewConflict(info, m.Name, conflictMessage)
+		}
+		next := obj.DeepCopyObject()
+		api.SetTypeMeta(next)
+		nm := next.GetObjectMeta()
+		// Fields the server owns keep their stored values.
+		nm.UID = om.UID
+		nm.CreationTimestamp = om.CreationTimestamp
+		nm.DeletionTimestamp = om.DeletionTimestamp.DeepCopy()
+		nm.Generation = om.Generation
+		nm.ResourceVersion = strconv.FormatInt(oldRV, 10)
+		op := store.Op{Type: store.OpUpdate, Object: next}
+		if status {
+			op.Type = store.OpUpdateStatus
+		} else {
+			if err := invalid(info, nm.Name, api.ValidateUpdate(next, old)); err != nil {
+				return nil, err
+			}
+		}
+		res, err := p.propose(ctx, op)
+		if err != nil {
+			return nil, err
+		}
+		if res.Err != nil {
+			if wantRV == 0 && errors.Is(res.Err, store.ErrConflict) && attempt < maxUpdateAttempts {
+				continue // lost a race we did not ask to detect: validate against the new version
+			}
+			return nil, res.Err
+		}
+		return res.Object, nil
+	}
+}
+
+// delete removes an object, honouring the preconditions. A namespace that
+// still holds objects is not deleted.
+func (p *proposer) delete(ctx context.Context, info api.KindInfo, key store.Key, pre *api.Preconditions) (api.Object, error) {
+	var wantRV int64
+	if pre != nil && pre.ResourceVersion != nil {
+		m := api.ObjectMeta{ResourceVersion: *pre.ResourceVersion}
+		v, err := m.ResourceVersionInt()
+		if err != nil {
+			return nil, api.NewBadRequest("preconditions.resourceVersion: %q is not a non-negative integer", *pre.ResourceVersion)
+		}
+		wantRV = v
+	}
+	if err := p.backend.ReadBarrier(ctx); err != nil {
+		return nil, err
+	}
+	old, err := p.reader.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	if pre != nil && pre.UID != nil && *pre.UID != old.GetObjectMeta().UID {
+		return nil, api.NewConflict(info, key.Name, fmt.Sprintf("preconditions.uid %q does not match the stored object's %q", *pre.UID, old.GetObjectMeta().UID))
+	}
+	if info.Kind == "Namespace" {
+		if err := p.namespaceEmpty(key.Name); err != nil {
+			return nil, err
+		}
+	}
+	if pre != nil && pre.UID != nil && wantRV == 0 {
+		// Pin the delete to the version whose uid was just checked, so an
+		// object deleted and re-created in between is not removed.
+		if wantRV, err = old.GetObjectMeta().ResourceVersionInt(); err != nil {
+			return nil, err
+		}
+	}
+	res, err := p.propose(ctx, store.Op{Type: store.OpDelete, Key: key, ResourceVersion: wantRV})
+	if err != nil {
+		return nil, err
+	}
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	return res.Object, nil
+}
+
+// namespaceEmpty refuses, with a 409, to delete a namespace that holds
+// objects, naming a few of them. (The check and the delete are two steps:
+// an object created in between is left behind; a later namespace
+// controller cleans such objects up.)
+func (p *proposer) namespaceEmpty(ns string) error {
+	var left []string
+	total := 0
+	for _, k := range api.Kinds() {
+		if !k.Namespaced {
+			continue
+		}
+		objs, _, err := p.reader.List(k.Kind, ns, store.Selector{})
+		if err != nil {
+			return err
+		}
+		total += len(objs)
+		for _, o := range objs {
+			if len(left) < maxListedInNamespaceConflict {
+				left = append(left, fmt.Sprintf("%s/%s", k.Resource, o.GetObjectMeta().Name))
+			}
+		}
+	}
+	if total == 0 {
+		return nil
+	}
+	more := ""
+	if total > len(left) {
+		more = fmt.Sprintf(" and %d more", total-len(left))
+	}
+	nsInfo, _ := api.LookupKind("Namespace")
+	return api.NewStatusError(http.StatusConflict, api.ReasonConflict, &api.StatusDetails{Name: ns, Kind: nsInfo.Kind},
+		"namespace %q still holds %d objects (%s%s); delete them first", ns, total, strings.Join(left, ", "), more)
+}
+
+// propose sends one op and returns its result.
+func (p *proposer) propose(ctx context.Context, op store.Op) (store.Result, error) {
+	res, err := p.backend.Propose(ctx, []store.Op{op})
+	if err != nil {
+		return store.Result{}, err
+	}
+	if len(res) != 1 {
+		return store.Result{}, fmt.Errorf("backend returned %d results for 1 op", len(res))
+	}
+	return res[0], nil
+}

@@ -1,0 +1,197 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/shoal-dev/shoal/agent/internal/clock"
+	"github.com/shoal-dev/shoal/consensus/store"
+	"github.com/shoal-dev/shoal/placement"
+)
+
+// Controller is one of the leader's control loops, in the one shape every
+// loop has (STYLE 6): events from the store mark keys dirty; each dirty key
+// is reconciled once per batch by a pure decision from placement; the plans
+// of a batch go through Raft together.
+type Controller struct {
+	// Name appears in logs.
+	Name string
+	// Keys maps a store event to the keys it makes dirty (a Pod event marks
+	// its owning ReplicaSet, say). Nil keys: the event does not concern it.
+	Keys func(ev store.Event, v *View) []string
+	// All lists every key, for the first pass and the periodic resync.
+	All func(v *View) []string
+	// Reconcile decides for one key from the store as it is (read-only
+	// objects) at now.
+	Reconcile func(key string, v *View, now time.Time) placement.Plan
+}
+
+// Proposer sends store operations through Raft: on the leader, the Raft
+// node.
+type Proposer interface {
+	Propose(ctx context.Context, ops []store.Op) ([]store.Result, error)
+}
+
+// LoopConfig tunes the loop.
+type LoopConfig struct {
+	// Resync re-reconciles every key this often, for decisions that depend
+	// on time passing (minReadySeconds, progress deadlines, node loss).
+	Resync time.Duration
+	// Settle is how long the loop keeps gathering events after the first
+	// one before reconciling, so that a burst is handled as one batch.
+	Settle time.Duration
+	// Clock gives now; nil means the wall clock.
+	Clock clock.Clock
+	// Logger receives the loop's logs.
+	Logger *slog.Logger
+}
+
+// DefaultLoopConfig returns production settings.
+func DefaultLoopConfig() LoopConfig {
+	return LoopConfig{Resync: 5 * time.Second, Settle: 10 * time.Millisecond}
+}
+
+// loop is one run of the controllers: the view they read, the keys each
+// has left to reconcile, and where plans go.
+type loop struct {
+	cfg   LoopConfig
+	st    *store.Store
+	p     Proposer
+	log   *slog.Logger
+	ctrls []Controller
+	view  *View
+	dirty []map[string]bool
+}
+
+// Run runs the controllers until ctx ends (the leader loop cancels it when
+// leadership is lost). Writes go through p, which on a leader is the Raft
+// node.
+func Run(ctx context.Context, st *store.Store, p Proposer, cfg LoopConfig, ctrls []Controller) {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	l := &loop{cfg: cfg, st: st, p: p, log: cfg.Logger, ctrls: ctrls, view: NewView(st), dirty: make([]map[string]bool, len(ctrls))}
+	if l.log == nil {
+		l.log = slog.Default()
+	}
+	resync := time.NewTicker(cfg.Resync)
+	defer resync.Stop()
+	for ctx.Err() == nil {
+		// Subscribe first, then list: nothing that happens in between is
+		// missed (the watch starts at the revision the pass reads).
+		w, err := st.Watch("", "", st.Revision(), store.Selector{})
+		if err != nil {
+			l.log.Error("controllers: watch", "err", err)
+			if !clock.Sleep(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		l.markAll()
+		err = l.pass(ctx, w, resync.C)
+		w.Stop()
+		if err != nil && ctx.Err() == nil {
+			l.log.Warn("controllers: restarting the watch", "err", err)
+		}
+	}
+}
+
+// markAll rebuilds the view and marks every key of every controller.
+func (l *loop) markAll() {
+	l.view.Rebuild()
+	for i, c := range l.ctrls {
+		l.dirty[i] = map[string]bool{}
+		for _, k := range c.All(l.view) {
+			l.dirty[i][k] = true
+		}
+	}
+}
+
+// mark files one event in the view and marks the keys it concerns.
+func (l *loop) mark(ev store.Event) {
+	l.view.Observe(ev)
+	for i, c := range l.ctrls {
+		for _, k := range c.Keys(ev, l.view) {
+			l.dirty[i][k] = true
+		}
+	}
+}
+
+// watchEnded is the error of a watch whose channel closed.
+func watchEnded(w *store.Watcher) error {
+	if err := w.Err(); err != nil {
+		return err
+	}
+	return errors.New("watch closed")
+}
+
+// pass reconciles and then waits for events, until the watch ends.
+func (l *loop) pass(ctx context.Context, w *store.Watcher, resync <-chan time.Time) error {
+	for {
+		l.reconcileDirty(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-resync:
+			l.markAll()
+			continue
+		case ev, ok := <-w.Events():
+			if !ok {
+				return watchEnded(w)
+			}
+			l.mark(ev)
+		}
+		// Gather the rest of a burst before deciding.
+		settle := time.NewTimer(l.cfg.Settle)
+	gather:
+		for {
+			select {
+			case ev, ok := <-w.Events():
+				if !ok {
+					settle.Stop()
+					return watchEnded(w)
+				}
+				l.mark(ev)
+			case <-settle.C:
+				break gather
+			case <-ctx.Done():
+				settle.Stop()
+				return nil
+			}
+		}
+	}
+}
+
+// reconcileDirty decides every dirty key once and proposes the merged plan.
+func (l *loop) reconcileDirty(ctx context.Context) {
+	now := l.cfg.Clock.Now()
+	var plan placement.Plan
+	for i, c := range l.ctrls {
+		keys := make([]string, 0, len(l.dirty[i]))
+		for k := range l.dirty[i] {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := c.Reconcile(k, l.view, now)
+			for _, e := range p.Events {
+				l.log.Info(c.Name+": "+e, "key", k)
+			}
+			plan.Merge(p)
+		}
+		clear(l.dirty[i])
+	}
+	if plan.Empty() {
+		return
+	}
+	res, err := applyPlan(ctx, l.p, plan, now)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		l.log.Warn("controllers: applying a plan", "err", err)
+	case res.FirstErr != nil:
+		l.log.Warn("controllers: some changes were refused", "failed", res.Failed, "first", res.FirstErr)
+	}
+}

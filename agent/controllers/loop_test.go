@@ -1,0 +1,153 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus/store"
+	"github.com/shoal-dev/shoal/placement"
+)
+
+// copier is a toy controller: every ConfigMap "x" gets a copy "x-copy" with
+// the same data. It exercises the loop: first pass, events, convergence.
+func copier() Controller {
+	key := func(ns, name string) string { return ns + "/" + strings.TrimSuffix(name, "-copy") }
+	return Controller{
+		Name: "copier",
+		Keys: func(ev store.Event, _ *View) []string {
+			if api.KindOf(ev.Object) != "ConfigMap" {
+				return nil
+			}
+			m := ev.Object.GetObjectMeta()
+			return []string{key(m.Namespace, m.Name)}
+		},
+		All: func(v *View) []string {
+			objs, _, _ := v.Store().List("ConfigMap", "", store.Selector{})
+			var keys []string
+			for _, o := range objs {
+				m := o.GetObjectMeta()
+				keys = append(keys, key(m.Namespace, m.Name))
+			}
+			return keys
+		},
+		Reconcile: func(k string, v *View, now time.Time) placement.Plan {
+			st := v.Store()
+			ns, name, _ := strings.Cut(k, "/")
+			var p placement.Plan
+			src, err := st.Get(store.Key{Kind: "ConfigMap", Namespace: ns, Name: name})
+			if err != nil {
+				return p
+			}
+			cp, err := st.Get(store.Key{Kind: "ConfigMap", Namespace: ns, Name: name + "-copy"})
+			want := src.(*api.ConfigMap).Data
+			switch {
+			case err != nil:
+				p.Create = append(p.Create, &api.ConfigMap{ObjectMeta: api.ObjectMeta{Namespace: ns, Name: name + "-copy"}, Data: want})
+			case !equalData(cp.(*api.ConfigMap).Data, want):
+				c := cp.DeepCopyObject().(*api.ConfigMap)
+				c.Data = want
+				p.Update = append(p.Update, c)
+			}
+			return p
+		},
+	}
+}
+
+func equalData(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestControllersConverge(t *testing.T) {
+	st := store.New(store.DefaultConfig())
+	b := &testBackend{st: st}
+	put := func(typ store.OpType, name, v string) {
+		cm := &api.ConfigMap{ObjectMeta: api.ObjectMeta{Namespace: "default", Name: name}, Data: map[string]string{"v": v}}
+		if typ == store.OpCreate {
+			cm.UID = api.NewUID()
+		}
+		api.SetTypeMeta(cm)
+		if res := st.Apply([]store.Op{{Type: typ, Object: cm}}); res[0].Err != nil {
+			t.Fatal(res[0].Err)
+		}
+	}
+	put(store.OpCreate, "before", "1") // exists before the loop starts: the first pass handles it
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		Run(ctx, st, b, LoopConfig{Resync: time.Hour, Settle: time.Millisecond}, []Controller{copier()})
+	}()
+	defer func() { cancel(); wg.Wait() }()
+
+	waitData := func(name, want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			o, err := st.Get(store.Key{Kind: "ConfigMap", Namespace: "default", Name: name})
+			if err == nil && o.(*api.ConfigMap).Data["v"] == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never had v=%s (last: %v, %v)", name, want, o, err)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	waitData("before-copy", "1")
+	put(store.OpCreate, "after", "2") // an event
+	waitData("after-copy", "2")
+	put(store.OpUpdate, "after", "3") // an update propagates
+	waitData("after-copy", "3")
+
+	// Converged: no more proposals once the copies match.
+	n := b.proposals.Load()
+	rev := st.Revision()
+	put(store.OpCreate, "unrelated-copy", "x") // marks key "unrelated", whose source does not exist
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := b.proposals.Load(); got != n || st.Revision() != rev+1 {
+		t.Fatalf("the loop kept writing after converging: %d proposals (was %d), revision %d (want %d)", got, n, st.Revision(), rev+1)
+	}
+}
+
+func TestPlanOpsFillsCreates(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	p := placement.Plan{
+		Create: []api.Object{&api.Pod{ObjectMeta: api.ObjectMeta{Namespace: "default", GenerateName: "web-"},
+			Spec: api.PodSpec{Containers: []api.Container{{Name: "c", Image: "i"}}}}},
+		Delete: []placement.Ref{{Kind: "Pod", Namespace: "default", Name: "old", ResourceVersion: "7"}},
+	}
+	ops, err := planOps(p, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := ops[0].Object.GetObjectMeta()
+	if !strings.HasPrefix(m.Name, "web-") || len(m.Name) <= len("web-") || m.UID == "" || !m.CreationTimestamp.Equal(now) {
+		t.Errorf("create not filled: %+v", m)
+	}
+	if ops[0].Object.(*api.Pod).Spec.RestartPolicy != api.RestartAlways {
+		t.Errorf("create not defaulted")
+	}
+	if ops[1].Type != store.OpDelete || ops[1].ResourceVersion != 7 || ops[1].Key.Name != "old" {
+		t.Errorf("delete op: %+v", ops[1])
+	}
+	if _, err := planOps(placement.Plan{Delete: []placement.Ref{{Kind: "Pod", Name: "x", ResourceVersion: "seven"}}}, now); err == nil {
+		t.Error("a bad resourceVersion was accepted")
+	}
+}

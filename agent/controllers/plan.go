@@ -1,0 +1,97 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus/store"
+	"github.com/shoal-dev/shoal/placement"
+)
+
+// maxPlanOps bounds the ops of one Raft entry a controller proposes; a
+// larger plan goes out in several entries.
+const maxPlanOps = 512
+
+// planOps turns a placement.Plan into store operations, filling what must
+// be the same on every replica (uid, creationTimestamp, generated names)
+// here on the leader, as the API's proposer does for user requests.
+func planOps(p placement.Plan, now time.Time) ([]store.Op, error) {
+	ops := make([]store.Op, 0, len(p.Create)+len(p.Update)+len(p.UpdateStatus)+len(p.Delete))
+	for _, obj := range p.Create {
+		m := obj.GetObjectMeta()
+		if m.Name == "" {
+			if m.GenerateName == "" {
+				return nil, fmt.Errorf("plan: a %s to create has neither name nor generateName", api.KindOf(obj))
+			}
+			m.Name = api.GenerateName(m.GenerateName)
+		}
+		api.SetDefaults(obj)
+		api.PrepareCreate(obj, now, api.NewUID())
+		ops = append(ops, store.Op{Type: store.OpCreate, Object: obj})
+	}
+	for _, obj := range p.Update {
+		api.SetTypeMeta(obj)
+		ops = append(ops, store.Op{Type: store.OpUpdate, Object: obj})
+	}
+	for _, obj := range p.UpdateStatus {
+		api.SetTypeMeta(obj)
+		ops = append(ops, store.Op{Type: store.OpUpdateStatus, Object: obj})
+	}
+	for _, r := range p.Delete {
+		var rv int64
+		if r.ResourceVersion != "" {
+			v, err := strconv.ParseInt(r.ResourceVersion, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("plan: delete %s %s/%s: resourceVersion %q", r.Kind, r.Namespace, r.Name, r.ResourceVersion)
+			}
+			rv = v
+		}
+		ops = append(ops, store.Op{Type: store.OpDelete, Key: store.Key{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}, ResourceVersion: rv})
+	}
+	return ops, nil
+}
+
+// PlanResult counts what happened to a plan's ops.
+type PlanResult struct {
+	Applied, Conflicts, Failed int
+	// FirstErr is the first failure that was not a benign race (a conflict,
+	// an object already gone or already there).
+	FirstErr error
+}
+
+// applyPlan proposes a plan in entries of at most maxPlanOps. An op that
+// lost a race (conflict, not found, already exists) is counted, not an
+// error: the next reconcile sees the new state and decides again.
+func applyPlan(ctx context.Context, b Proposer, p placement.Plan, now time.Time) (PlanResult, error) {
+	var out PlanResult
+	ops, err := planOps(p, now)
+	if err != nil {
+		return out, err
+	}
+	for len(ops) > 0 {
+		n := min(len(ops), maxPlanOps)
+		res, err := b.Propose(ctx, ops[:n])
+		if err != nil {
+			return out, err
+		}
+		for _, r := range res {
+			switch {
+			case r.Err == nil:
+				out.Applied++
+			case errors.Is(r.Err, store.ErrConflict), errors.Is(r.Err, store.ErrNotFound), errors.Is(r.Err, store.ErrAlreadyExists):
+				out.Conflicts++
+			default:
+				out.Failed++
+				if out.FirstErr == nil {
+					out.FirstErr = r.Err
+				}
+			}
+		}
+		ops = ops[n:]
+	}
+	return out, nil
+}

@@ -1,0 +1,11 @@
+// Package kubelet runs the pods bound to this node: a loop that compares
+// the pods the control plane assigns here with what containerd runs, and a
+// worker per pod that moves it one safe, repeatable step at a time (network,
+// volumes, pull, create, start, probes, restarts with back-off, teardown),
+// then writes the pod's status. It also serves pod logs and exec.
+//
+// Decisions are pure (decide.go, status.go); the host is reached only
+// through the small interfaces the loop declares (NodeRuntime, PodNetworks,
+// PodVolumes, PodProber, PodSource, StatusWriter). It must not talk to Raft
+// or the store directly.
+package kubelet

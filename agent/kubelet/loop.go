@@ -1,0 +1,591 @@
+package kubelet
+
+// The node loop: the kubelet of every agent. It drives the host (containerd,
+// CNI, volumes, probes) toward the pods the control plane binds to this node,
+// one safe step at a time, and reports their status.
+//
+// Shape (STYLE 6): one goroutine here owns the set of pod workers and feeds
+// them — pod changes from the PodSource, runtime events (exit, OOM, resync),
+// a periodic runtime listing — and one worker per pod (nodepod.go) decides
+// (decidePod, podStatus: pure) and applies. A worker retires once its pod is
+// not wanted here and nothing of it is left on the host.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoal-dev/shoal/agent/internal/clock"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/dataplane/network"
+	"github.com/shoal-dev/shoal/dataplane/probe"
+	"github.com/shoal-dev/shoal/dataplane/runtime"
+	"github.com/shoal-dev/shoal/dataplane/volume"
+)
+
+// NodeRuntime is what the node loop calls of the container runtime
+// (*runtime.Runtime).
+type NodeRuntime interface {
+	EnsureImage(ctx context.Context, ref, pullPolicy string) (runtime.Image, error)
+	Create(ctx context.Context, spec runtime.ContainerSpec) error
+	Start(ctx context.Context, id string) error
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	Remove(ctx context.Context, id string) error
+	List(ctx context.Context) ([]runtime.Status, error)
+	Events(ctx context.Context) (<-chan runtime.Event, error)
+	Exec(ctx context.Context, id string, cmd []string, stdout, stderr io.Writer) (int, error)
+}
+
+// PodNetworks is what the node loop calls of the pod network
+// (*network.Network).
+type PodNetworks interface {
+	Setup(ctx context.Context, pod network.PodRef) (network.PodNetwork, error)
+	Teardown(ctx context.Context, pod network.PodRef) error
+	List() ([]network.PodRef, error)
+}
+
+// PodVolumes is what the node loop calls of the volume manager
+// (*volume.Manager).
+type PodVolumes interface {
+	Setup(pod *api.Pod, src volume.Source) error
+	Prepare(pod *api.Pod, c api.Container, src volume.Source) ([]volume.Mount, error)
+	Refresh(pod *api.Pod, src volume.Source) (bool, error)
+	Teardown(podUID string) error
+	ListPods() ([]string, error)
+}
+
+// PodProber runs one probe (*probe.Prober).
+type PodProber interface {
+	Run(ctx context.Context, pr *api.Probe, target probe.Target) probe.Result
+}
+
+// PodSource yields the pods bound to this node: in production the agent's
+// store (voters) or a Follower (others) with fieldSelector
+// spec.nodeName=NODE; see PodSet.
+type PodSource interface {
+	// Pods returns the pods bound to this node (shared, read-only) and
+	// whether the source has synced at least once. Until it has, the loop
+	// adopts what runs but stops nothing.
+	Pods() (pods []*api.Pod, synced bool)
+	// Changes is signalled (coalesced) when Pods may have changed.
+	Changes() <-chan struct{}
+}
+
+// StatusWriter writes a pod's status subresource (pod.Status is the new
+// status; the rest of pod is as the source gave it).
+type StatusWriter interface {
+	UpdatePodStatus(ctx context.Context, pod *api.Pod) error
+}
+
+// Config configures a Loop.
+type Config struct {
+	NodeName string // this node; pods bound elsewhere are stopped
+	HostIP   string // reported as status.hostIP
+
+	Runtime NodeRuntime
+	Network PodNetworks
+	Volumes PodVolumes
+	Objects volume.Source // ConfigMaps and Secrets for env and volumes
+	Pods    PodSource
+	Status  StatusWriter
+	// Prober runs probes; nil means a probe.Prober whose exec probes run
+	// through Runtime and whose network probes dial with ProbeDial.
+	Prober PodProber
+	// ProbeDial opens the connections of httpGet and tcpSocket probes; nil
+	// dials from the agent's own network namespace. An agent whose pods are
+	// wired in another namespace dials from there (see NetNSDialer).
+	ProbeDial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// LogDir is the runtime's log directory (runtime.Config.LogDir).
+	LogDir string
+	// LogMaxBytes and LogKeep: container logs are rotated at resync when
+	// they reach LogMaxBytes, keeping LogKeep rotated files (0 = no rotation).
+	LogMaxBytes int64
+	LogKeep     int
+
+	// Backoff is the crash-loop and image-pull back-off.
+	Backoff BackoffConfig
+	// Resync is how often the runtime is listed again and every pod
+	// reconsidered, whatever the events said.
+	Resync time.Duration
+	// Retry is how long a failed step (a missing ConfigMap, a CNI error)
+	// waits before it is tried again.
+	Retry time.Duration
+	// PullTimeout bounds one image pull.
+	PullTimeout time.Duration
+	// Now is the clock (time.Now when nil); decisions take its value.
+	Now func() time.Time
+	// Logger: nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the production settings; the dependencies
+// and NodeName must still be set.
+func DefaultConfig() Config {
+	return Config{
+		LogMaxBytes: 10 << 20,
+		LogKeep:     3,
+		Backoff:     DefaultBackoff(),
+		Resync:      10 * time.Second,
+		Retry:       2 * time.Second,
+		PullTimeout: 5 * time.Minute,
+	}
+}
+
+// TestConfig is DefaultConfig with short back-off and
+// retries, for tests.
+func TestConfig() Config {
+	c := DefaultConfig()
+	c.Backoff = BackoffConfig{Initial: 200 * time.Millisecond, Max: 2 * time.Second, Reset: 10 * time.Second}
+	c.Resync = time.Second
+	c.Retry = 200 * time.Millisecond
+	c.PullTimeout = 30 * time.Second
+	return c
+}
+
+// Validate reports the first configuration error, naming the field.
+func (c Config) Validate() error {
+	switch {
+	case c.NodeName == "":
+		return errors.New("kubelet.Config.NodeName: must not be empty")
+	case c.Runtime == nil:
+		return errors.New("kubelet.Config.Runtime: must not be nil")
+	case c.Network == nil:
+		return errors.New("kubelet.Config.Network: must not be nil")
+	case c.Volumes == nil:
+		return errors.New("kubelet.Config.Volumes: must not be nil")
+	case c.Pods == nil:
+		return errors.New("kubelet.Config.Pods: must not be nil")
+	case c.Status == nil:
+		return errors.New("kubelet.Config.Status: must not be nil")
+	case c.LogDir == "":
+		return errors.New("kubelet.Config.LogDir: must not be empty")
+	case c.Backoff.Initial <= 0 || c.Backoff.Max < c.Backoff.Initial || c.Backoff.Reset <= 0:
+		return fmt.Errorf("kubelet.Config.Backoff: %+v needs 0 < Initial <= Max and Reset > 0", c.Backoff)
+	case c.Resync <= 0:
+		return fmt.Errorf("kubelet.Config.Resync: %v must be positive", c.Resync)
+	case c.Retry <= 0:
+		return fmt.Errorf("kubelet.Config.Retry: %v must be positive", c.Retry)
+	case c.PullTimeout <= 0:
+		return fmt.Errorf("kubelet.Config.PullTimeout: %v must be positive", c.PullTimeout)
+	}
+	return nil
+}
+
+// Loop runs this node's pods. Create it with New, run it with Run.
+type Loop struct {
+	cfg    Config
+	log    *slog.Logger
+	prober PodProber
+
+	seq        atomic.Uint64 // orders listings against workers' own changes
+	relist     chan struct{}
+	refreshing atomic.Bool // a volume refresh pass is running
+
+	mu      sync.Mutex
+	workers map[string]*podWorker // by pod UID
+	owners  map[string]string     // container ID → pod UID
+	ctx     context.Context       // Run's, for workers
+	wg      sync.WaitGroup
+}
+
+// New checks cfg.
+func New(cfg Config) (*Loop, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	l := &Loop{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		prober:  cfg.Prober,
+		relist:  make(chan struct{}, 1),
+		workers: map[string]*podWorker{},
+		owners:  map[string]string{},
+	}
+	if l.log == nil {
+		l.log = slog.Default()
+	}
+	l.log = l.log.With("loop", "node")
+	if l.prober == nil {
+		l.prober = &probe.Prober{Exec: l.execProbe, Dial: cfg.ProbeDial}
+	}
+	return l, nil
+}
+
+func (l *Loop) now() time.Time { return l.cfg.Now() }
+
+// execProbe runs an exec probe through the runtime.
+func (l *Loop) execProbe(ctx context.Context, id string, cmd []string) (int, []byte, error) {
+	var out limitedBuffer
+	out.max = probe.MaxOutput
+	code, err := l.cfg.Runtime.Exec(ctx, id, cmd, &out, &out)
+	return code, out.buf, err
+}
+
+// Resync lists the runtime again and has every worker reconsider its pod
+// now (tests with a fake clock call it after moving the clock).
+func (l *Loop) Resync() {
+	select {
+	case l.relist <- struct{}{}:
+	default:
+	}
+}
+
+// Run adopts what the host has, then runs the pods until ctx is done. It
+// leaves containers running when it returns: a restarted agent adopts them.
+func (l *Loop) Run(ctx context.Context) error {
+	l.mu.Lock()
+	l.ctx = ctx
+	l.mu.Unlock()
+	defer l.wg.Wait()
+
+	events, err := l.cfg.Runtime.Events(ctx)
+	if err != nil {
+		return fmt.Errorf("node loop: runtime events: %w", err)
+	}
+	// Adopt: everything the host has becomes a worker, wanted or not.
+	for !l.adopt(ctx) {
+		if !clock.Sleep(ctx, l.cfg.Retry) {
+			return nil
+		}
+	}
+	l.syncPods()
+
+	tick := time.NewTicker(l.cfg.Resync)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.cfg.Pods.Changes():
+			l.syncPods()
+		case ev, ok := <-events:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				events = l.reopenEvents(ctx)
+				continue
+			}
+			l.dispatchEvent(ev)
+		case <-tick.C:
+			l.resync(ctx)
+		case <-l.relist:
+			l.resync(ctx)
+		}
+	}
+}
+
+// reopenEvents retries the event stream until it opens or ctx is done.
+func (l *Loop) reopenEvents(ctx context.Context) <-chan runtime.Event {
+	for {
+		ch, err := l.cfg.Runtime.Events(ctx)
+		if err == nil {
+			l.resync(ctx)
+			return ch
+		}
+		l.log.Warn("runtime events", "err", err)
+		if !clock.Sleep(ctx, l.cfg.Retry) {
+			return nil
+		}
+	}
+}
+
+// adopt lists the runtime, the pod networks and the volume state and makes a
+// worker for every pod found. It reports false when the runtime cannot be
+// listed (containerd down): nothing is decided blind.
+func (l *Loop) adopt(ctx context.Context) bool {
+	gen := l.seq.Add(1)
+	list, err := l.cfg.Runtime.List(ctx)
+	if err != nil {
+		l.log.Warn("adopt: runtime list", "err", err)
+		return false
+	}
+	nets, err := l.cfg.Network.List()
+	if err != nil {
+		l.log.Warn("adopt: network list", "err", err)
+	}
+	vols, err := l.cfg.Volumes.ListPods()
+	if err != nil {
+		l.log.Warn("adopt: volume list", "err", err)
+	}
+	byPod := groupByPod(list)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for uid, cs := range byPod {
+		w := l.workerLocked(uid, refFromLabels(cs[0].Labels, uid))
+		w.offerSnapshot(gen, cs)
+		for _, c := range cs {
+			l.owners[c.ID] = uid
+		}
+	}
+	for _, ref := range nets {
+		w := l.workerLocked(ref.UID, ref)
+		w.mu.Lock()
+		w.adoptNetwork = true
+		w.mu.Unlock()
+	}
+	for _, uid := range vols {
+		w := l.workerLocked(uid, network.PodRef{UID: uid})
+		w.mu.Lock()
+		w.adoptVolumes = true
+		w.mu.Unlock()
+	}
+	// Workers found here but with no containers still get an (empty)
+	// listing, so they know the runtime has nothing for them.
+	for uid, w := range l.workers {
+		if _, ok := byPod[uid]; !ok {
+			w.offerSnapshot(gen, nil)
+		}
+	}
+	l.log.Info("node loop adopted host state", "containers", len(list), "networks", len(nets), "volumes", len(vols))
+	return true
+}
+
+// resync lists the runtime, hands each worker its pod's containers, rotates
+// logs, and makes workers for containers of pods it has no worker for.
+func (l *Loop) resync(ctx context.Context) {
+	gen := l.seq.Add(1)
+	list, err := l.cfg.Runtime.List(ctx)
+	if err != nil {
+		l.log.Warn("resync: runtime list", "err", err)
+		return
+	}
+	if l.cfg.LogMaxBytes > 0 {
+		for _, c := range list {
+			if c.State == runtime.StateRunning && c.LogPath != "" {
+				if err := runtime.RotateLog(c.LogPath, l.cfg.LogMaxBytes, l.cfg.LogKeep); err != nil {
+					l.log.Debug("rotate log", "path", c.LogPath, "err", err)
+				}
+			}
+		}
+	}
+	byPod := groupByPod(list)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ctx == nil {
+		return
+	}
+	for uid, cs := range byPod {
+		for _, c := range cs {
+			l.owners[c.ID] = uid
+		}
+		l.workerLocked(uid, refFromLabels(cs[0].Labels, uid))
+	}
+	for uid, w := range l.workers {
+		w.offerSnapshot(gen, byPod[uid])
+	}
+	pods := l.livePods()
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.refreshVolumes(pods)
+	}()
+}
+
+// livePods are the pods of the workers that are not being deleted; the
+// caller holds l.mu.
+func (l *Loop) livePods() []*api.Pod {
+	var out []*api.Pod
+	for _, w := range l.workers {
+		w.mu.Lock()
+		if w.pod != nil && w.pod.DeletionTimestamp == nil {
+			out = append(out, w.pod)
+		}
+		w.mu.Unlock()
+	}
+	return out
+}
+
+// refreshVolumes brings configMap and secret volumes of running pods up to
+// date with their objects (atomically, as Kubernetes does; env is not
+// changed, it is read once when a container starts). Volumes not set up
+// yet are left to the pod's own steps.
+func (l *Loop) refreshVolumes(pods []*api.Pod) {
+	if !l.refreshing.CompareAndSwap(false, true) {
+		return // the previous pass is still running
+	}
+	defer l.refreshing.Store(false)
+	for _, pod := range pods {
+		changed, err := l.cfg.Volumes.Refresh(pod, l.cfg.Objects)
+		switch {
+		case err != nil:
+			l.log.Debug("refreshing volumes", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+		case changed:
+			l.log.Info("volumes updated from their ConfigMaps/Secrets", "pod", pod.Namespace+"/"+pod.Name)
+		}
+	}
+}
+
+// groupByPod groups the containers that carry our pod labels by pod UID.
+func groupByPod(list []runtime.Status) map[string][]runtime.Status {
+	by := map[string][]runtime.Status{}
+	for _, c := range list {
+		uid := c.Labels[runtime.LabelPodUID]
+		if uid == "" || c.Labels[runtime.LabelContainerName] == "" {
+			continue
+		}
+		if _, ok := attemptOf(c.Labels); !ok {
+			continue
+		}
+		by[uid] = append(by[uid], c)
+	}
+	return by
+}
+
+func refFromLabels(labels map[string]string, uid string) network.PodRef {
+	return network.PodRef{Namespace: labels[runtime.LabelPodNamespace], Name: labels[runtime.LabelPodName], UID: uid}
+}
+
+// syncPods hands every worker its pod (nil when it is no longer bound here)
+// and starts workers for new pods.
+func (l *Loop) syncPods() {
+	pods, synced := l.cfg.Pods.Pods()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ctx == nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, p := range pods {
+		if p.Spec.NodeName != l.cfg.NodeName || p.UID == "" {
+			continue
+		}
+		seen[p.UID] = true
+		w := l.workerLocked(p.UID, network.PodRef{Namespace: p.Namespace, Name: p.Name, UID: p.UID})
+		w.setPod(p)
+	}
+	if !synced {
+		return
+	}
+	for uid, w := range l.workers {
+		if !seen[uid] {
+			w.setGone()
+		}
+	}
+}
+
+// workerLocked returns the worker of uid, starting one when there is none.
+func (l *Loop) workerLocked(uid string, ref network.PodRef) *podWorker {
+	if w := l.workers[uid]; w != nil {
+		w.mu.Lock()
+		if w.ref.Name == "" && ref.Name != "" {
+			w.ref = ref
+		}
+		w.mu.Unlock()
+		return w
+	}
+	w := newPodWorker(l, uid, ref)
+	l.workers[uid] = w
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		w.run(l.ctx)
+	}()
+	return w
+}
+
+// retire removes w once its pod is gone and cleaned up; false when the pod
+// came back meanwhile.
+func (l *Loop) retire(w *podWorker) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if wanted(w.pod) || w.kicked() {
+		return false
+	}
+	if l.workers[w.uid] == w {
+		delete(l.workers, w.uid)
+	}
+	for id, uid := range l.owners {
+		if uid == w.uid {
+			delete(l.owners, id)
+		}
+	}
+	return true
+}
+
+// own records that container id belongs to pod uid (before it is created,
+// so its events find the worker).
+func (l *Loop) own(id, uid string) {
+	l.mu.Lock()
+	l.owners[id] = uid
+	l.mu.Unlock()
+}
+
+func (l *Loop) disown(id string) {
+	l.mu.Lock()
+	delete(l.owners, id)
+	l.mu.Unlock()
+}
+
+// dispatchEvent hands a runtime event to the worker of its container; a
+// resync event, or one for a container we do not know, lists again.
+func (l *Loop) dispatchEvent(ev runtime.Event) {
+	if ev.Type == runtime.EventResync {
+		l.Resync()
+		return
+	}
+	l.mu.Lock()
+	w := l.workers[l.owners[ev.ID]]
+	l.mu.Unlock()
+	if w == nil {
+		l.Resync()
+		return
+	}
+	w.offerEvent(ev)
+}
+
+// worker returns the worker of the pod ns/name that is wanted here (or, if
+// none, any worker of that name), for the logs and exec handlers.
+func (l *Loop) workerByName(ns, name string) *podWorker {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var found *podWorker
+	for _, w := range l.workers {
+		w.mu.Lock()
+		ref, want := w.ref, wanted(w.pod)
+		w.mu.Unlock()
+		if ref.Namespace == ns && ref.Name == name {
+			if want {
+				return w
+			}
+			found = w
+		}
+	}
+	return found
+}
+
+// limitedBuffer keeps the first max bytes written to it.
+type limitedBuffer struct {
+	mu        sync.Mutex
+	buf       []byte
+	max       int
+	truncated bool
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	room := b.max - len(b.buf)
+	if room < len(p) {
+		b.truncated = true
+		if room > 0 {
+			b.buf = append(b.buf, p[:room]...)
+		}
+		return len(p), nil
+	}
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}

@@ -1,0 +1,707 @@
+package kubelet
+
+// One pod's worker: it owns the pod's observation, asks decidePod for the
+// next steps, applies them (concurrently within one plan: they are
+// independent), runs due probes, and writes the status when it changed.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/dataplane/network"
+	"github.com/shoal-dev/shoal/dataplane/probe"
+	"github.com/shoal-dev/shoal/dataplane/runtime"
+	"github.com/shoal-dev/shoal/dataplane/volume"
+)
+
+// maxPasses bounds the decide/apply passes of one sync, so a worker whose
+// steps keep succeeding without progress still yields.
+const maxPasses = 16
+
+type podSnapshot struct {
+	gen        uint64
+	containers []runtime.Status
+}
+
+type probeResult struct {
+	container, id string
+	kind          probe.Kind
+	at            time.Time
+	result        probe.Result
+}
+
+// probeRun is the probe state of a container's running attempt.
+type probeRun struct {
+	id string
+	cp *probe.ContainerProbes
+	// assumeReady: an adopted container the stored status reported ready
+	// stays ready until its first readiness result, so that an agent
+	// restart does not take running pods out of their Services.
+	assumeReady bool
+}
+
+func (pr *probeRun) view() probeView {
+	return probeView{Ready: pr.assumeReady || pr.cp.Ready(), Started: pr.assumeReady || pr.cp.Started()}
+}
+
+// reportedReady says whether the stored status shows attempt id of
+// container name ready.
+func reportedReady(pod *api.Pod, name, id string) bool {
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name == name && cs.ContainerID == "containerd://"+id {
+			return cs.Ready
+		}
+	}
+	return false
+}
+
+type podWorker struct {
+	l    *Loop
+	uid  string
+	kick chan struct{}
+
+	mu           sync.Mutex // guards the fields below
+	ref          network.PodRef
+	pod          *api.Pod // wanted pod; nil when not (yet) known or gone
+	last         *api.Pod // the last pod seen, for the grace period after it is gone
+	known        bool     // the source has said whether the pod is wanted
+	snap         *podSnapshot
+	events       []runtime.Event
+	probeResults []probeResult
+	adoptNetwork bool
+	adoptVolumes bool
+	cancelStart  context.CancelFunc // cancels pulls and creates when the pod goes
+	view         map[string][]attemptObs
+
+	// Owned by the worker goroutine.
+	obs        *podObservation
+	probes     map[string]*probeRun
+	written    *api.PodStatus
+	startCtx   context.Context
+	statusWake time.Time
+}
+
+func newPodWorker(l *Loop, uid string, ref network.PodRef) *podWorker {
+	return &podWorker{
+		l: l, uid: uid, ref: ref,
+		kick:   make(chan struct{}, 1),
+		obs:    newPodObservation(),
+		probes: map[string]*probeRun{},
+	}
+}
+
+func (w *podWorker) poke() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// kicked says (under w.mu) whether work is pending.
+func (w *podWorker) kicked() bool {
+	return len(w.kick) > 0 || w.snap != nil || len(w.events) > 0 || len(w.probeResults) > 0
+}
+
+func (w *podWorker) setPod(p *api.Pod) {
+	w.mu.Lock()
+	changed := w.pod != p || !w.known
+	w.pod, w.last, w.known = p, p, true
+	if p.DeletionTimestamp != nil && w.cancelStart != nil {
+		w.cancelStart()
+	}
+	w.mu.Unlock()
+	if changed {
+		w.poke()
+	}
+}
+
+func (w *podWorker) setGone() {
+	w.mu.Lock()
+	changed := w.pod != nil || !w.known
+	w.pod, w.known = nil, true
+	if w.cancelStart != nil {
+		w.cancelStart()
+	}
+	w.mu.Unlock()
+	if changed {
+		w.poke()
+	}
+}
+
+func (w *podWorker) offerSnapshot(gen uint64, cs []runtime.Status) {
+	w.mu.Lock()
+	w.snap = &podSnapshot{gen: gen, containers: cs}
+	w.mu.Unlock()
+	w.poke()
+}
+
+func (w *podWorker) offerEvent(ev runtime.Event) {
+	w.mu.Lock()
+	w.events = append(w.events, ev)
+	w.mu.Unlock()
+	w.poke()
+}
+
+func (w *podWorker) offerProbe(r probeResult) {
+	w.mu.Lock()
+	w.probeResults = append(w.probeResults, r)
+	w.mu.Unlock()
+	w.poke()
+}
+
+func (w *podWorker) run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	defer func() {
+		w.mu.Lock()
+		if w.cancelStart != nil {
+			w.cancelStart()
+		}
+		w.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.kick:
+		case <-timer.C:
+		}
+		wake, done := w.sync(ctx)
+		if done && w.l.retire(w) {
+			return
+		}
+		timer.Stop()
+		if !wake.IsZero() {
+			d := wake.Sub(w.l.now())
+			d = max(d, time.Millisecond)
+			d = min(d, w.l.cfg.Resync) // a fake clock may not move
+			timer.Reset(d)
+		}
+	}
+}
+
+// take applies what arrived (listing, events, probe results) to the
+// observation and returns the pod to decide for: the wanted pod, a
+// tombstone of the last one when it is gone, or known=false.
+func (w *podWorker) take(now time.Time) (pod *api.Pod, known bool) {
+	w.mu.Lock()
+	snap, events, results := w.snap, w.events, w.probeResults
+	w.snap, w.events, w.probeResults = nil, nil, nil
+	pod, known = w.pod, w.known
+	if w.adoptNetwork {
+		w.obs.NetworkPresent, w.adoptNetwork = true, false
+	}
+	if w.adoptVolumes {
+		w.obs.VolumesPresent, w.adoptVolumes = true, false
+	}
+	if pod == nil && known {
+		// Gone from the source: tear down with the grace of the last
+		// spec seen.
+		t := &api.Pod{}
+		if w.last != nil {
+			t = w.last.DeepCopyObject().(*api.Pod)
+		}
+		ts := api.NewTime(now)
+		t.DeletionTimestamp = &ts
+		pod = t
+	}
+	if wanted(pod) && (w.startCtx == nil || w.startCtx.Err() != nil) {
+		w.startCtx, w.cancelStart = context.WithCancel(w.l.ctx)
+	}
+	w.mu.Unlock()
+
+	if snap != nil {
+		w.applySnapshot(snap)
+	}
+	for _, ev := range events {
+		w.applyEvent(ev)
+	}
+	for _, r := range results {
+		w.applyProbe(r)
+	}
+	return pod, known
+}
+
+// applySnapshot replaces the observed containers with a runtime listing,
+// except those the worker changed after the listing began.
+func (w *podWorker) applySnapshot(s *podSnapshot) {
+	byName := map[string][]attemptObs{}
+	for _, c := range s.containers {
+		n, _ := attemptOf(c.Labels)
+		byName[c.Labels[runtime.LabelContainerName]] = append(byName[c.Labels[runtime.LabelContainerName]], attemptObs{
+			Attempt: n, ID: c.ID, State: c.State, ExitCode: c.ExitCode,
+			StartedAt: c.StartedAt, FinishedAt: c.FinishedAt, OOMKilled: c.OOMKilled, LogPath: c.LogPath,
+		})
+	}
+	for name := range byName {
+		w.obs.container(name)
+	}
+	for name, co := range w.obs.Containers {
+		old := co.Attempts
+		var keep []attemptObs
+		for _, a := range old {
+			if a.touched > s.gen {
+				keep = append(keep, a)
+			}
+		}
+		for _, a := range byName[name] {
+			if slices.ContainsFunc(keep, func(k attemptObs) bool { return k.ID == a.ID }) {
+				continue
+			}
+			if i := slices.IndexFunc(old, func(o attemptObs) bool { return o.ID == a.ID }); i >= 0 {
+				a.Unhealthy = old[i].Unhealthy
+				if a.State == runtime.StateExited && old[i].State == runtime.StateExited && a.FinishedAt.IsZero() {
+					a.FinishedAt = old[i].FinishedAt
+				}
+			}
+			keep = append(keep, a)
+		}
+		co.Attempts = keep
+		sortAttempts(co)
+		// An adopted container was pulled for.
+		if a := co.latest(); a != nil && co.PulledFor < a.Attempt {
+			co.PulledFor = a.Attempt
+		}
+	}
+}
+
+func (w *podWorker) findAttempt(id string) *attemptObs {
+	for _, co := range w.obs.Containers {
+		for i := range co.Attempts {
+			if co.Attempts[i].ID == id {
+				return &co.Attempts[i]
+			}
+		}
+	}
+	return nil
+}
+
+func (w *podWorker) applyEvent(ev runtime.Event) {
+	a := w.findAttempt(ev.ID)
+	if a == nil {
+		w.l.Resync()
+		return
+	}
+	a.touched = w.l.seq.Add(1)
+	switch ev.Type {
+	case runtime.EventOOM:
+		a.OOMKilled = true
+	case runtime.EventExit:
+		a.State, a.ExitCode, a.FinishedAt = runtime.StateExited, ev.ExitCode, ev.At
+		if a.FinishedAt.IsZero() {
+			a.FinishedAt = w.l.now()
+		}
+	}
+}
+
+func (w *podWorker) applyProbe(r probeResult) {
+	pr := w.probes[r.container]
+	if pr == nil || pr.id != r.id {
+		return
+	}
+	out := pr.cp.Record(r.kind, r.at, r.result)
+	if r.kind == probe.Readiness {
+		pr.assumeReady = false
+	}
+	if out.Restart {
+		if a := w.findAttempt(r.id); a != nil {
+			a.Unhealthy = true
+			w.l.log.Info("container failed its probe; restarting", "pod", w.ref.String(), "container", r.container, "probe", r.kind, "reason", out.Message)
+		}
+	}
+}
+
+// sync decides and applies until nothing more can be done now. It returns
+// when to come back, and whether the pod is gone and cleaned up.
+func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
+	for pass := 0; pass < maxPasses; pass++ {
+		if ctx.Err() != nil {
+			return time.Time{}, false
+		}
+		now := w.l.now()
+		pod, known := w.take(now)
+		if !known {
+			return time.Time{}, false
+		}
+		probeDue := w.runProbes(ctx, pod, now)
+		plan := decidePod(pod, w.obs, now, w.l.cfg.Backoff)
+		if terminalPhase(pod) {
+			plan = podPlan{}
+		}
+		w.publishView()
+		// A pod new to the node is reported Pending at once; otherwise the
+		// status is written when the steps run out (or one fails).
+		if len(plan.Steps) == 0 || (pass == 0 && w.written == nil && pod.Status.Phase == "") {
+			w.writeStatus(ctx, pod, now)
+		}
+		if len(plan.Steps) == 0 {
+			wake := plan.WakeAt
+			for _, at := range []time.Time{probeDue, w.statusWake} {
+				if !at.IsZero() && (wake.IsZero() || at.Before(wake)) {
+					wake = at
+				}
+			}
+			return wake, plan.Done
+		}
+		failed := w.apply(ctx, pod, plan.Steps, now)
+		if failed {
+			w.writeStatus(ctx, pod, now)
+		}
+	}
+	return w.l.now().Add(w.l.cfg.Retry), false
+}
+
+// terminalPhase: a pod the store already reports Succeeded or Failed is not
+// started again (after an agent restart that cleaned up its containers).
+func terminalPhase(pod *api.Pod) bool {
+	return wanted(pod) && (pod.Status.Phase == api.PodSucceeded || pod.Status.Phase == api.PodFailed)
+}
+
+// publishView copies the attempts for the logs and exec handlers.
+func (w *podWorker) publishView() {
+	v := make(map[string][]attemptObs, len(w.obs.Containers))
+	for name, co := range w.obs.Containers {
+		v[name] = slices.Clone(co.Attempts)
+	}
+	w.mu.Lock()
+	w.view = v
+	w.mu.Unlock()
+}
+
+// runProbes keeps probe state for each running app container, starts the
+// probes that are due, and returns when the next one is.
+func (w *podWorker) runProbes(ctx context.Context, pod *api.Pod, now time.Time) time.Time {
+	running := map[string]bool{}
+	var next time.Time
+	if wanted(pod) {
+		for _, c := range pod.Spec.Containers {
+			a := w.obs.Containers[c.Name].latest()
+			if a == nil || a.State != runtime.StateRunning || a.Unhealthy {
+				continue
+			}
+			running[c.Name] = true
+			pr := w.probes[c.Name]
+			if pr == nil || pr.id != a.ID {
+				started := a.StartedAt
+				if started.IsZero() {
+					started = now
+				}
+				pr = &probeRun{id: a.ID, cp: probe.NewContainerProbes(c, started), assumeReady: reportedReady(pod, c.Name, a.ID)}
+				w.probes[c.Name] = pr
+			}
+			if w.obs.Network == nil {
+				continue // adopted, network not looked up yet: no address to probe
+			}
+			target := probe.Target{ContainerID: a.ID, Ports: probe.PortsOf(c), PodIP: w.obs.Network.IP}
+			for {
+				kind, p, ok := pr.cp.Next(now)
+				if !ok {
+					break
+				}
+				go func(name, id string, kind probe.Kind, p *api.Probe) {
+					res := w.l.prober.Run(ctx, p, target)
+					w.offerProbe(probeResult{container: name, id: id, kind: kind, at: w.l.now(), result: res})
+				}(c.Name, a.ID, kind, p)
+			}
+			if at, ok := pr.cp.NextDue(); ok && (next.IsZero() || at.Before(next)) {
+				next = at
+			}
+		}
+	}
+	for name := range w.probes {
+		if !running[name] {
+			delete(w.probes, name)
+		}
+	}
+	return next
+}
+
+// writeStatus writes the pod's status when it differs from the last one
+// written (or, before any, from the stored one).
+func (w *podWorker) writeStatus(ctx context.Context, pod *api.Pod, now time.Time) {
+	if !wanted(pod) {
+		return
+	}
+	if terminalPhase(pod) && len(w.obs.Containers) == 0 {
+		return
+	}
+	prev := pod.Status
+	if w.written != nil {
+		prev = *w.written
+	}
+	probes := map[string]probeView{}
+	for name, pr := range w.probes {
+		probes[name] = pr.view()
+	}
+	st := podStatus(pod, statusInput{Obs: w.obs, Probes: probes, Prev: prev, HostIP: w.l.cfg.HostIP, Now: now, Backoff: w.l.cfg.Backoff})
+	a, _ := json.Marshal(st)
+	b, _ := json.Marshal(prev)
+	if bytes.Equal(a, b) {
+		if w.written == nil {
+			w.written = &st
+		}
+		w.statusWake = time.Time{}
+		return
+	}
+	cp := pod.DeepCopyObject().(*api.Pod)
+	cp.Status = st
+	if err := w.l.cfg.Status.UpdatePodStatus(ctx, cp); err != nil {
+		w.l.log.Warn("pod status", "pod", w.ref.String(), "err", err)
+		w.statusWake = now.Add(w.l.cfg.Retry)
+		return
+	}
+	w.written = &st
+	w.statusWake = time.Time{}
+}
+
+// apply runs the plan's steps concurrently and records their outcomes. It
+// reports whether any failed.
+func (w *podWorker) apply(ctx context.Context, pod *api.Pod, steps []step, now time.Time) bool {
+	results := make([]func(*podObservation) bool, len(steps))
+	var wg sync.WaitGroup
+	for i, s := range steps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = w.do(ctx, pod, s, now)
+		}()
+	}
+	wg.Wait()
+	// Events that arrived meanwhile (an exit during a stop) go first.
+	w.mu.Lock()
+	events := w.events
+	w.events = nil
+	w.mu.Unlock()
+	for _, ev := range events {
+		w.applyEvent(ev)
+	}
+	failed := false
+	for _, r := range results {
+		if !r(w.obs) {
+			failed = true
+		}
+	}
+	return failed
+}
+
+// fail records the failure of s at now, not retried before now+retry.
+func (w *podWorker) fail(s step, reason string, err error, now time.Time, retry time.Duration) func(*podObservation) bool {
+	return func(o *podObservation) bool {
+		prev := o.Errors[s.key()]
+		o.Errors[s.key()] = stepError{Reason: reason, Message: err.Error(), At: now, Until: now.Add(retry), Count: prev.Count + 1}
+		w.l.log.Debug("pod step failed", "pod", w.ref.String(), "step", s.Kind.String(), "container", s.Container, "err", err)
+		return false
+	}
+}
+
+func ok(s step, f func(*podObservation)) func(*podObservation) bool {
+	return func(o *podObservation) bool {
+		delete(o.Errors, s.key())
+		f(o)
+		return true
+	}
+}
+
+func (w *podWorker) podRef() network.PodRef {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ref
+}
+
+func (w *podWorker) startContext() context.Context {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.startCtx
+}
+
+func findContainer(pod *api.Pod, name string) (api.Container, bool) {
+	for _, cs := range [][]api.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range cs {
+			if c.Name == name {
+				return c, true
+			}
+		}
+	}
+	return api.Container{}, false
+}
+
+// do performs one step (I/O only) and returns how to record its outcome.
+func (w *podWorker) do(ctx context.Context, pod *api.Pod, s step, now time.Time) func(*podObservation) bool {
+	l := w.l
+	rt := l.cfg.Runtime
+	retry := l.cfg.Retry
+	switch s.Kind {
+	case stepSetupNetwork:
+		pn, err := l.cfg.Network.Setup(w.startContext(), w.podRef())
+		if err != nil {
+			return w.fail(s, ReasonContainerCreating, err, now, retry)
+		}
+		return ok(s, func(o *podObservation) {
+			o.Network = &podNet{NetNSPath: pn.NetNSPath, IP: pn.IP.String()}
+			o.NetworkPresent = true
+		})
+
+	case stepSetupVolumes:
+		err := l.cfg.Volumes.Setup(pod, l.cfg.Objects)
+		if err != nil {
+			reason := ReasonContainerCreating
+			if errors.Is(err, volume.ErrMissingSource) {
+				reason = ReasonCreateContainerConfigError
+			}
+			f := w.fail(s, reason, err, now, retry)
+			return func(o *podObservation) bool { o.VolumesPresent = true; return f(o) }
+		}
+		return ok(s, func(o *podObservation) { o.Volumes, o.VolumesPresent = true, true })
+
+	case stepPull:
+		c, _ := findContainer(pod, s.Container)
+		pctx, cancel := context.WithTimeout(w.startContext(), l.cfg.PullTimeout)
+		_, err := rt.EnsureImage(pctx, c.Image, c.ImagePullPolicy)
+		cancel()
+		if err != nil {
+			reason := ReasonErrImagePull
+			if errors.Is(err, runtime.ErrImageNeverPull) {
+				reason = ReasonErrImageNeverPull
+			}
+			return func(o *podObservation) bool {
+				n := o.Errors[s.key()].Count + 1
+				return w.fail(s, reason, err, now, l.cfg.Backoff.delay(n))(o)
+			}
+		}
+		return ok(s, func(o *podObservation) { o.container(s.Container).PulledFor = s.Attempt })
+
+	case stepCreate:
+		return w.create(pod, s, now)
+
+	case stepStart:
+		err := rt.Start(w.startContext(), s.ID)
+		switch {
+		case err == nil:
+			return ok(s, func(o *podObservation) {
+				a := w.findAttempt(s.ID)
+				if a == nil {
+					return
+				}
+				if a.State == runtime.StateCreated {
+					a.State = runtime.StateRunning
+				}
+				if a.StartedAt.IsZero() {
+					a.StartedAt = now
+				}
+				a.touched = l.seq.Add(1)
+			})
+		case errors.Is(err, runtime.ErrExited):
+			l.Resync()
+			return ok(s, func(*podObservation) {})
+		case errors.Is(err, runtime.ErrStart):
+			// A start that cannot succeed (bad executable): the attempt
+			// goes, and the next one waits the crash back-off.
+			rerr := rt.Remove(ctx, s.ID)
+			return func(o *podObservation) bool {
+				co := o.container(s.Container)
+				if rerr == nil {
+					co.Attempts = slices.DeleteFunc(co.Attempts, func(a attemptObs) bool { return a.ID == s.ID })
+					l.disown(s.ID)
+				}
+				co.Failures++
+				ck := step{Kind: stepCreate, Container: s.Container}
+				return w.fail(ck, ReasonRunContainerError, err, now, l.cfg.Backoff.delay(co.Failures))(o)
+			}
+		}
+		return w.fail(s, "", err, now, retry)
+
+	case stepStop:
+		if err := rt.Stop(ctx, s.ID, s.Grace); err != nil {
+			return w.fail(s, "", err, now, retry)
+		}
+		l.Resync() // the exit code comes with the listing (or the exit event)
+		return ok(s, func(o *podObservation) {
+			a := w.findAttempt(s.ID)
+			if a != nil && a.State != runtime.StateExited {
+				a.State, a.ExitCode, a.FinishedAt = runtime.StateExited, 137, l.now()
+				a.touched = l.seq.Add(1)
+			}
+		})
+
+	case stepRemove:
+		if err := rt.Remove(ctx, s.ID); err != nil {
+			return w.fail(s, "", err, now, retry)
+		}
+		l.disown(s.ID)
+		return ok(s, func(o *podObservation) {
+			for name, co := range o.Containers {
+				co.Attempts = slices.DeleteFunc(co.Attempts, func(a attemptObs) bool { return a.ID == s.ID })
+				if _, inSpec := findContainer(pod, name); len(co.Attempts) == 0 && (!inSpec || !wanted(pod)) {
+					delete(o.Containers, name)
+				}
+			}
+		})
+
+	case stepTeardownVolumes:
+		if err := l.cfg.Volumes.Teardown(w.uid); err != nil {
+			return w.fail(s, "", err, now, retry)
+		}
+		return ok(s, func(o *podObservation) { o.Volumes, o.VolumesPresent = false, false })
+
+	case stepTeardownNetwork:
+		ref := w.podRef()
+		if err := l.cfg.Network.Teardown(ctx, ref); err != nil {
+			return w.fail(s, "", err, now, retry)
+		}
+		return ok(s, func(o *podObservation) { o.Network, o.NetworkPresent = nil, false })
+	}
+	return func(*podObservation) bool { return true }
+}
+
+// create resolves the container's env and mounts and creates the attempt.
+func (w *podWorker) create(pod *api.Pod, s step, now time.Time) func(*podObservation) bool {
+	l := w.l
+	c, found := findContainer(pod, s.Container)
+	if !found {
+		return func(*podObservation) bool { return true }
+	}
+	var netns, ip string
+	if n := w.obs.Network; n != nil { // read-only here: apply runs after every do
+		netns, ip = n.NetNSPath, n.IP
+	}
+	configErr := func(err error) func(*podObservation) bool {
+		return w.fail(s, ReasonCreateContainerConfigError, err, now, l.cfg.Retry)
+	}
+	env, err := containerEnv(pod, c, envSources{Objects: l.cfg.Objects, PodIP: ip, HostIP: l.cfg.HostIP, NodeName: l.cfg.NodeName})
+	if err != nil {
+		return configErr(err)
+	}
+	mounts, err := l.cfg.Volumes.Prepare(pod, c, l.cfg.Objects)
+	if err != nil {
+		if errors.Is(err, volume.ErrMissingSource) {
+			return configErr(err)
+		}
+		return w.fail(s, ReasonCreateContainerError, err, now, l.cfg.Retry)
+	}
+	spec, err := containerSpecFor(pod, c, s.Attempt, netns, l.cfg.LogDir, env, mounts)
+	if err != nil {
+		return w.fail(s, ReasonCreateContainerError, err, now, l.cfg.Retry)
+	}
+	l.own(spec.ID, w.uid)
+	if err := l.cfg.Runtime.Create(w.startContext(), spec); err != nil {
+		return w.fail(s, ReasonCreateContainerError, err, now, l.cfg.Retry)
+	}
+	return ok(s, func(o *podObservation) {
+		co := o.container(s.Container)
+		delete(o.Errors, step{Kind: stepPull, Container: s.Container}.key())
+		delete(o.Errors, step{Kind: stepStart, Container: s.Container}.key())
+		co.Failures = s.Failures
+		if slices.ContainsFunc(co.Attempts, func(a attemptObs) bool { return a.ID == spec.ID }) {
+			return
+		}
+		co.Attempts = append(co.Attempts, attemptObs{Attempt: s.Attempt, ID: spec.ID, State: runtime.StateCreated, LogPath: spec.LogPath, touched: l.seq.Add(1)})
+		sortAttempts(co)
+	})
+}
