@@ -132,7 +132,7 @@ func (a *Agent) syncReadiness(ctx context.Context, n *consensus.Node) {
 	self := live[a.cfg.NodeName]
 	self.Known, self.Alive = true, true
 	live[a.cfg.NodeName] = self
-	for _, nd := range placement.NodeReadiness(nodes, live, time.Now()) {
+	for _, nd := range placement.NodeReadiness(nodes, live, a.cfg.Clock.Now()) {
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := a.client.UpdateStatus(wctx, nd)
 		cancel()

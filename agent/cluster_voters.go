@@ -59,7 +59,7 @@ func (a *Agent) voterManager(ctx context.Context, n *consensus.Node) {
 // the clock.
 func (a *Agent) voterInput(n *consensus.Node) voters.Input {
 	in := voters.Input{
-		Now:       time.Now(),
+		Now:       a.cfg.Clock.Now(),
 		Leader:    a.cfg.NodeName,
 		Target:    a.cfg.Voters,
 		DeadGrace: a.cfg.DeadGrace,

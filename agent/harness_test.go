@@ -236,7 +236,7 @@ func (h *harness) run(ta *testAgent, gate <-chan struct{}) {
 func (h *harness) kill(ta *testAgent) {
 	h.t.Helper()
 	ta.killed = true
-	ta.Kill()
+	ta.kill()
 	h.wait(ta)
 }
 
@@ -273,7 +273,7 @@ func (h *harness) stopAll() {
 	for _, ta := range agents {
 		if !ta.killed {
 			ta.killed = true
-			ta.Kill()
+			ta.kill()
 		}
 	}
 	for _, ta := range agents {
@@ -399,4 +399,20 @@ func nodeReady(ctx context.Context, from *testAgent, name string) string {
 		return "none"
 	}
 	return c.Status
+}
+
+// kill stops the agent at once as a crash would: no hand-over, no gossip
+// leave. Run returns. Tests use it to fail agents.
+func (a *Agent) kill() {
+	a.mu.Lock()
+	a.crashed = true
+	a.mu.Unlock()
+	if a.gossip != nil {
+		a.gossip.Shutdown()
+	}
+	a.stopRaft()
+	if a.ln != nil {
+		a.ln.Close()
+	}
+	a.runCancel()
 }

@@ -1,0 +1,258 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus/store"
+)
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, t target) {
+	if err := s.barrier(r); err != nil {
+		s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
+		return
+	}
+	obj, err := s.cfg.Reader.Get(t.key())
+	if err != nil {
+		s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
+		return
+	}
+	s.writeObject(w, r, http.StatusOK, obj)
+}
+
+// parseSelector reads labelSelector and fieldSelector; a field the kind
+// cannot be selected on is an error.
+func parseSelector(r *http.Request, info api.KindInfo) (store.Selector, *api.StatusError) {
+	var sel store.Selector
+	q := r.URL.Query()
+	if v := q.Get("labelSelector"); v != "" {
+		ls, err := api.ParseSelector(v)
+		if err != nil {
+			return sel, api.NewBadRequest("labelSelector: %v", err)
+		}
+		sel.Labels = ls
+	}
+	if v := q.Get("fieldSelector"); v != "" {
+		fs, err := api.ParseFieldSelector(v)
+		if err != nil {
+			return sel, api.NewBadRequest("fieldSelector: %v", err)
+		}
+		probe := info.New()
+		for _, req := range fs {
+			if _, ok := api.FieldValue(probe, req.Field); !ok {
+				return sel, api.NewBadRequest("fieldSelector: field %q is not supported for %s", req.Field, info.Kind)
+			}
+		}
+		sel.Fields = fs
+	}
+	return sel, nil
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request, t target) {
+	sel, serr := parseSelector(r, t.info)
+	if serr != nil {
+		s.WriteError(w, r, serr)
+		return
+	}
+	watch, serr := queryBool(r, "watch")
+	if serr != nil {
+		s.WriteError(w, r, serr)
+		return
+	}
+	if watch {
+		s.serveWatch(w, r, t, sel)
+		return
+	}
+	if err := s.barrier(r); err != nil {
+		s.WriteError(w, r, s.ToStatus(err, t.info, ""))
+		return
+	}
+	objs, rev, err := s.cfg.Reader.List(t.info.Kind, t.namespace, sel)
+	if err != nil {
+		s.WriteError(w, r, s.ToStatus(err, t.info, ""))
+		return
+	}
+	items := make([]api.Object, len(objs))
+	for i, o := range objs {
+		items[i] = withTypeMeta(o)
+	}
+	s.WriteJSON(w, r, http.StatusOK, struct {
+		api.TypeMeta `json:",inline"`
+		Metadata     api.ListMeta `json:"metadata"`
+		Items        []api.Object `json:"items"`
+	}{
+		TypeMeta: api.TypeMeta{Kind: t.info.Kind + "List", APIVersion: t.info.APIVersion()},
+		Metadata: api.ListMeta{ResourceVersion: strconv.FormatInt(rev, 10)},
+		Items:    items,
+	})
+}
+
+// acceptedContentTypes are the media types a request body may declare; no
+// Content-Type at all is accepted too.
+var acceptedContentTypes = map[string]bool{
+	"application/json":   true,
+	"application/yaml":   true,
+	"application/x-yaml": true,
+	"text/yaml":          true,
+}
+
+// readBody reads a request body within the size limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *api.StatusError) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !acceptedContentTypes[mt] {
+			return nil, api.NewStatusError(http.StatusUnsupportedMediaType, api.ReasonUnsupportedMediaType, nil,
+				"Content-Type %q is not supported (use application/json or application/yaml)", ct)
+		}
+	}
+	tooLarge := api.NewStatusError(http.StatusRequestEntityTooLarge, api.ReasonRequestEntityTooLarge, nil,
+		"request body is larger than the limit of %d bytes", s.cfg.MaxBodyBytes)
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return nil, tooLarge
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge
+		}
+		return nil, api.NewBadRequest("reading the request body: %v", err)
+	}
+	return data, nil
+}
+
+// readObject reads and strictly decodes the body as an object of the URL's
+// kind and checks it against the URL: namespace, and name for an existing
+// object. It neither defaults nor validates.
+func (s *Server) readObject(w http.ResponseWriter, r *http.Request, t target) (api.Object, *api.StatusError) {
+	data, serr := s.readBody(w, r)
+	if serr != nil {
+		return nil, serr
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return nil, api.NewBadRequest("the request body is empty; send a %s object", t.info.Kind)
+	}
+	obj := t.info.New()
+	if err := api.DecodeInto(data, obj); err != nil {
+		return nil, decodeStatus(err, t.info)
+	}
+	m := obj.GetObjectMeta()
+	if t.info.Namespaced {
+		switch m.Namespace {
+		case "":
+			m.Namespace = t.namespace
+		case t.namespace:
+		default:
+			return nil, api.NewBadRequest("metadata.namespace: %q does not match the namespace in the URL, %q", m.Namespace, t.namespace)
+		}
+	} else if m.Namespace != "" {
+		return nil, api.NewBadRequest("metadata.namespace: must be empty, %s is not namespaced (got %q)", t.info.Kind, m.Namespace)
+	}
+	if t.name != "" {
+		switch m.Name {
+		case "":
+			m.Name = t.name
+		case t.name:
+		default:
+			return nil, api.NewBadRequest("metadata.name: %q does not match the name in the URL, %q", m.Name, t.name)
+		}
+	}
+	return obj, nil
+}
+
+// decodeStatus turns a decoding error into a 400 naming the fields.
+func decodeStatus(err error, info api.KindInfo) *api.StatusError {
+	if errors.Is(err, api.ErrTooLarge) {
+		return api.NewStatusError(http.StatusRequestEntityTooLarge, api.ReasonRequestEntityTooLarge, nil, "request body: %v", err)
+	}
+	serr := api.NewBadRequest("request body is not a valid %s: %v", info.Kind, err)
+	var fes api.FieldErrors
+	if errors.As(err, &fes) {
+		serr.ErrStatus.Details = &api.StatusDetails{Kind: info.Kind, Group: info.Group, Causes: causesOf(fes)}
+	}
+	return serr
+}
+
+// causesOf lists field errors as Status causes.
+func causesOf(fes api.FieldErrors) []api.StatusCause {
+	out := make([]api.StatusCause, len(fes))
+	for i, fe := range fes {
+		msg := fe.Error()
+		if fe.Path != "" {
+			msg = strings.TrimPrefix(msg, fe.Path+": ")
+		}
+		out[i] = api.StatusCause{Type: "Field" + string(fe.Type), Message: msg, Field: fe.Path}
+	}
+	return out
+}
+
+func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, t target) {
+	obj, serr := s.readObject(w, r, t)
+	if serr != nil {
+		s.WriteError(w, r, serr)
+		return
+	}
+	ctx, cancel := s.requestContext(r)
+	defer cancel()
+	out, err := s.prop.create(ctx, t.info, obj)
+	if err != nil {
+		s.WriteError(w, r, s.ToStatus(err, t.info, obj.GetObjectMeta().Name))
+		return
+	}
+	s.writeObject(w, r, http.StatusCreated, out)
+}
+
+func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, t target) {
+	obj, serr := s.readObject(w, r, t)
+	if serr != nil {
+		s.WriteError(w, r, serr)
+		return
+	}
+	ctx, cancel := s.requestContext(r)
+	defer cancel()
+	out, err := s.prop.update(ctx, t.info, obj, t.status)
+	if err != nil {
+		s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
+		return
+	}
+	s.writeObject(w, r, http.StatusOK, out)
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, t target) {
+	data, serr := s.readBody(w, r)
+	if serr != nil {
+		s.WriteError(w, r, serr)
+		return
+	}
+	var opts api.DeleteOptions
+	if len(strings.TrimSpace(string(data))) > 0 {
+		dec := json.NewDecoder(strings.NewReader(string(data)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&opts); err != nil {
+			s.WriteError(w, r, api.NewBadRequest("request body is not valid DeleteOptions: %v", err))
+			return
+		}
+		if dec.More() {
+			s.WriteError(w, r, api.NewBadRequest("request body holds more than one DeleteOptions object"))
+			return
+		}
+		if opts.Kind != "" && opts.Kind != "DeleteOptions" {
+			s.WriteError(w, r, api.NewBadRequest("kind: %q must be DeleteOptions", opts.Kind))
+			return
+		}
+	}
+	ctx, cancel := s.requestContext(r)
+	defer cancel()
+	out, err := s.prop.delete(ctx, t.info, t.key(), opts.Preconditions)
+	if err != nil {
+		s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
+		return
+	}
+	s.writeObject(w, r, http.StatusOK, out)
+}
