@@ -1,0 +1,246 @@
+package lb
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netns"
+)
+
+// Errors returned by the applier.
+var (
+	// ErrInvalidService: Sync or Resync was given a service that cannot be
+	// programmed (Service.Validate says why); nothing was changed.
+	ErrInvalidService = errors.New("lb: invalid service")
+	// ErrClosed: the applier has been closed.
+	ErrClosed = errors.New("lb: applier closed")
+)
+
+// Applier keeps the table of one network namespace equal to the services it
+// is given. It holds the services and what each put in the table, so a
+// Sync sends only what the changed services change, in one netlink batch.
+//
+// The first call rebuilds the table from scratch, and so does the call
+// after any failed batch: a batch is atomic, so a failure leaves the kernel
+// as it was, and the next call repairs whatever made it fail (for
+// instance a table edited or deleted by hand).
+//
+// Methods are safe for concurrent use; calls are serialised.
+type Applier struct {
+	mu      sync.Mutex
+	plan    *plan
+	nsPath  string
+	ns      netns.NsHandle // -1: the process's own namespace
+	closed  bool
+	desired map[ServiceKey]Service // what was asked for last
+
+	// What the kernel holds, when synced.
+	synced bool
+	frags  map[ServiceKey]*fragment
+	reg    *registry
+}
+
+// NewApplier returns an applier for cfg in the network namespace at
+// netnsPath ("" = the process's own namespace, as in production). It does
+// not touch the kernel: the first Sync or Resync builds the table.
+func NewApplier(cfg Config, netnsPath string) (*Applier, error) {
+	p, err := newPlan(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &Applier{plan: p, nsPath: netnsPath, ns: -1, desired: map[ServiceKey]Service{}}
+	if netnsPath != "" {
+		ns, err := netns.GetFromPath(netnsPath)
+		if err != nil {
+			return nil, fmt.Errorf("lb: open netns %s: %w", netnsPath, err)
+		}
+		a.ns = ns
+	}
+	return a, nil
+}
+
+// Sync applies changed services (added or updated; headless ones mean no
+// rules) and deletes services by key; a key in both is deleted. Only what
+// those services change is sent, in one batch, unless the table must be
+// rebuilt (first call, or after a failure). An invalid service fails the
+// whole call before anything is sent (ErrInvalidService).
+func (a *Applier) Sync(changed []Service, deleted []ServiceKey) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return ErrClosed
+	}
+	var errs []error
+	for _, s := range changed {
+		errs = append(errs, s.Validate())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	keys := map[ServiceKey]bool{}
+	for _, s := range changed {
+		a.desired[s.Key()] = cloneService(s)
+		keys[s.Key()] = true
+	}
+	for _, k := range deleted {
+		delete(a.desired, k)
+		keys[k] = true
+	}
+	if !a.synced {
+		return a.rebuild()
+	}
+	return a.incremental(slices.SortedFunc(maps.Keys(keys), compareKeys))
+}
+
+// Resync replaces every service by all and rebuilds the table from scratch
+// in one batch. An invalid service fails the call before anything is sent
+// (ErrInvalidService).
+func (a *Applier) Resync(all []Service) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return ErrClosed
+	}
+	var errs []error
+	for _, s := range all {
+		errs = append(errs, s.Validate())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	a.desired = make(map[ServiceKey]Service, len(all))
+	for _, s := range all {
+		a.desired[s.Key()] = cloneService(s)
+	}
+	return a.rebuild()
+}
+
+// Close releases the namespace. The table stays: Cleanup removes it.
+func (a *Applier) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	if a.ns >= 0 {
+		return a.ns.Close()
+	}
+	return nil
+}
+
+// rebuild replaces the table with the one for every desired service.
+func (a *Applier) rebuild() error {
+	a.synced = false
+	services := slices.SortedFunc(maps.Values(a.desired), func(x, y Service) int { return compareKeys(x.Key(), y.Key()) })
+	r, frags, reg := a.plan.full(services)
+	conn, err := a.conn()
+	if err != nil {
+		return err
+	}
+	b := newBatch(conn, a.plan.table)
+	b.full(r)
+	if err := b.flush(); err != nil {
+		return fmt.Errorf("lb: rebuild table %s (%d services): %w", a.plan.table, len(services), err)
+	}
+	a.frags, a.reg, a.synced = frags, reg, true
+	return nil
+}
+
+// incremental moves the given services from what the table holds to what
+// is desired. On failure the applier is left unsynced: the registry has
+// already moved, and the next call rebuilds.
+func (a *Applier) incremental(keys []ServiceKey) error {
+	a.synced = false
+	c := newChanges(a.reg)
+	next := make(map[ServiceKey]*fragment, len(keys))
+	for _, k := range keys {
+		var f *fragment
+		if s, ok := a.desired[k]; ok {
+			f = a.plan.fragment(s)
+		}
+		c.service(k, a.frags[k], f)
+		next[k] = f
+	}
+	conn, err := a.conn()
+	if err != nil {
+		return err
+	}
+	b := newBatch(conn, a.plan.table)
+	b.incremental(c)
+	if err := b.flush(); err != nil {
+		return fmt.Errorf("lb: sync %d services in table %s: %w", len(keys), a.plan.table, err)
+	}
+	for k, f := range next {
+		if f == nil {
+			delete(a.frags, k)
+		} else {
+			a.frags[k] = f
+		}
+	}
+	a.synced = true
+	return nil
+}
+
+func (a *Applier) conn() (*nftables.Conn, error) {
+	return newConn(int(a.ns))
+}
+
+// newConn opens a netfilter netlink connection in the namespace fd (-1:
+// the process's own) with buffers large enough for a full sync.
+func newConn(fd int) (*nftables.Conn, error) {
+	opts := []nftables.ConnOption{nftables.WithSockOptions(raiseBuffers)}
+	if fd >= 0 {
+		opts = append(opts, nftables.WithNetNSFd(fd))
+	}
+	c, err := nftables.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("lb: netlink: %w", err)
+	}
+	return c, nil
+}
+
+// Cleanup deletes the table from the namespace at netnsPath ("" = the
+// process's own); a missing table is not an error. It is what `shoal agent
+// --cleanup` runs: no Applier is needed, and no other table is touched.
+func Cleanup(netnsPath, table string) error {
+	if !tableName.MatchString(table) {
+		return fmt.Errorf("lb: cleanup: %q is not a valid table name", table)
+	}
+	fd := -1
+	if netnsPath != "" {
+		ns, err := netns.GetFromPath(netnsPath)
+		if err != nil {
+			return fmt.Errorf("lb: open netns %s: %w", netnsPath, err)
+		}
+		defer ns.Close()
+		fd = int(ns)
+	}
+	conn, err := newConn(fd)
+	if err != nil {
+		return err
+	}
+	t := &nftables.Table{Name: table, Family: nftables.TableFamilyIPv4}
+	conn.AddTable(t)
+	conn.DelTable(t)
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("lb: delete table %s: %w", table, err)
+	}
+	return nil
+}
+
+func cloneService(s Service) Service {
+	s.Ports = slices.Clone(s.Ports)
+	for i := range s.Ports {
+		s.Ports[i].Endpoints = slices.Clone(s.Ports[i].Endpoints)
+	}
+	return s
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
