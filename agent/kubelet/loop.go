@@ -105,6 +105,12 @@ type Config struct {
 
 	// LogDir is the runtime's log directory (runtime.Config.LogDir).
 	LogDir string
+	// ResolvConf, when set, gives the resolv.conf of a pod in a namespace
+	// (the node's cluster DNS, its search domains); every container of a
+	// pod with dnsPolicy ClusterFirst (the default) gets it mounted at
+	// /etc/resolv.conf. The files live under ResolvDir.
+	ResolvConf func(namespace string) []byte
+	ResolvDir  string
 	// LogMaxBytes and LogKeep: container logs are rotated at resync when
 	// they reach LogMaxBytes, keeping LogKeep rotated files (0 = no rotation).
 	LogMaxBytes int64
@@ -167,6 +173,8 @@ func (c Config) Validate() error {
 		return errors.New("kubelet.Config.Status: must not be nil")
 	case c.LogDir == "":
 		return errors.New("kubelet.Config.LogDir: must not be empty")
+	case c.ResolvConf != nil && c.ResolvDir == "":
+		return errors.New("kubelet.Config.ResolvDir: must not be empty with ResolvConf")
 	case c.Backoff.Initial <= 0 || c.Backoff.Max < c.Backoff.Initial || c.Backoff.Reset <= 0:
 		return fmt.Errorf("kubelet.Config.Backoff: %+v needs 0 < Initial <= Max and Reset > 0", c.Backoff)
 	case c.Resync <= 0:

@@ -7,6 +7,8 @@ package kubelet
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -250,6 +252,11 @@ func (w *podWorker) teardownVolumes(ctx context.Context, pod *api.Pod, s step, n
 	if err := l.cfg.Volumes.Teardown(w.uid); err != nil {
 		return w.fail(s, "", err, now, retry)
 	}
+	if l.cfg.ResolvConf != nil {
+		if err := os.RemoveAll(filepath.Join(l.cfg.ResolvDir, w.uid)); err != nil {
+			return w.fail(s, "", err, now, retry)
+		}
+	}
 	return ok(s, func(o *podObservation) { o.Volumes, o.VolumesPresent = false, false })
 }
 
@@ -289,6 +296,11 @@ func (w *podWorker) create(pod *api.Pod, s step, now time.Time) func(*podObserva
 		}
 		return w.fail(s, ReasonCreateContainerError, err, now, l.cfg.Retry)
 	}
+	if m, ok, err := w.resolvConf(pod); err != nil {
+		return w.fail(s, ReasonCreateContainerError, err, now, l.cfg.Retry)
+	} else if ok {
+		mounts = append(mounts, m)
+	}
 	spec, err := containerSpecFor(pod, c, s.Attempt, netns, l.cfg.LogDir, env, mounts)
 	if err != nil {
 		return w.fail(s, ReasonCreateContainerError, err, now, l.cfg.Retry)
@@ -308,4 +320,26 @@ func (w *podWorker) create(pod *api.Pod, s step, now time.Time) func(*podObserva
 		co.Attempts = append(co.Attempts, attemptObs{Attempt: s.Attempt, ID: spec.ID, State: runtime.StateCreated, LogPath: spec.LogPath, touched: l.seq.Add(1)})
 		sortAttempts(co)
 	})
+}
+
+// resolvConf writes the pod's resolv.conf (when the loop has cluster DNS
+// and the pod's dnsPolicy is ClusterFirst) and returns its mount.
+func (w *podWorker) resolvConf(pod *api.Pod) (volume.Mount, bool, error) {
+	l := w.l
+	if l.cfg.ResolvConf == nil || (pod.Spec.DNSPolicy != "" && pod.Spec.DNSPolicy != "ClusterFirst") {
+		return volume.Mount{}, false, nil
+	}
+	dir := filepath.Join(l.cfg.ResolvDir, w.uid)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return volume.Mount{}, false, err
+	}
+	path := filepath.Join(dir, "resolv.conf")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, l.cfg.ResolvConf(pod.Namespace), 0o644); err != nil {
+		return volume.Mount{}, false, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return volume.Mount{}, false, err
+	}
+	return volume.Mount{Source: path, Destination: "/etc/resolv.conf", ReadOnly: true}, true, nil
 }
