@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +46,14 @@ type HostConfig struct {
 	// StateDir holds pod network namespaces, IPAM and volumes (default
 	// DATA_DIR/host); LogDir holds container logs (default DATA_DIR/logs).
 	StateDir, LogDir string
+	// Services turns on service load balancing (nftables) and cluster
+	// DNS for the pods of this node.
+	Services bool
+	// ClusterDomain is the DNS domain of Services ("cluster.local").
+	ClusterDomain string
+	// DNSUpstreams answer names outside ClusterDomain; empty means the
+	// nameservers of /etc/resolv.conf.
+	DNSUpstreams []string
 }
 
 // hostState holds the running kubelet.Loop, for the log and exec handlers.
@@ -118,6 +127,16 @@ func (a *Agent) runHost(ctx context.Context) {
 	if hc.HostNetNS != "" {
 		lc.ProbeDial = kubelet.NetNSDialer(hc.HostNetNS)
 	}
+	var svc *services
+	if hc.Services {
+		svc = a.startServices(ctx, hc, podCIDR, cn.ClusterCIDR)
+		if svc != nil {
+			defer svc.stop()
+			if svc.dns != nil {
+				lc.ResolvConf, lc.ResolvDir = svc.resolvConf, filepath.Join(hc.StateDir, "resolv")
+			}
+		}
+	}
 	loop, err := kubelet.New(lc)
 	if err != nil {
 		a.hostFailed(ctx, "node loop", err)
@@ -126,13 +145,14 @@ func (a *Agent) runHost(ctx context.Context) {
 	a.host.loop.Store(loop)
 	defer a.host.loop.Store(nil)
 	a.log.Info("running pods", "podCIDR", podCIDR, "containerd", rc.Socket)
-	done := make(chan struct{}, 3)
-	go func() { follower.Run(ctx, pods.FollowHandler(follower)); done <- struct{}{} }()
-	go func() { a.syncRoutes(ctx, netw); done <- struct{}{} }()
-	go func() { loop.Run(ctx); done <- struct{}{} }()
-	for range 3 {
-		<-done
+	var wg sync.WaitGroup
+	wg.Go(func() { follower.Run(ctx, pods.FollowHandler(follower)) })
+	wg.Go(func() { a.syncRoutes(ctx, netw) })
+	wg.Go(func() { loop.Run(ctx) })
+	if svc != nil {
+		wg.Go(func() { svc.run(ctx) })
 	}
+	wg.Wait()
 }
 
 func (a *Agent) hostFailed(ctx context.Context, what string, err error) {

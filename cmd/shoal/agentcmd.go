@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,39 +43,140 @@ func (l labelFlag) Set(v string) error {
 	return nil
 }
 
+// agentFlags are the flags of `shoal agent`.
+type agentFlags struct {
+	def                                                  agent.Config
+	dev, bootstrap, pprof, pods, cleanup, services       *bool
+	dataDir, nodeName, httpAddr, raftAddr, bind          *string
+	advertise, nodeIP, zone, gossipKey, logLevel         *string
+	ctrdSocket, ctrdNS, runcRoot, cgroupParent, strategy *string
+	podNetNS, clusterDomain                              *string
+	expect, voters                                       *int
+	join, dnsUpstreams                                   listFlag
+	labels                                               labelFlag
+	insecure, mirrors                                    multiFlag
+}
+
+// register declares the flags on fs.
+func (f *agentFlags) register(fs *flag.FlagSet) {
+	def := agent.DefaultConfig()
+	f.def = def
+	f.dev = fs.Bool("dev", false, "single-node development cluster on loopback (bootstraps itself)")
+	f.dataDir = fs.String("data-dir", "", "directory for the Raft log, stable store, snapshots and cluster id (default "+def.DataDir+")")
+	f.nodeName = fs.String("node-name", "", "this host's name in the cluster, unique (default: the hostname)")
+	f.httpAddr = fs.String("http-addr", "", "API listen address (default "+def.HTTPAddr+", -dev: 127.0.0.1:7070)")
+	f.raftAddr = fs.String("raft-addr", "", "Raft listen address, used while this agent is a voter (default "+def.RaftAddr+", -dev: 127.0.0.1:7071)")
+	f.bind = fs.String("bind", "", "gossip listen address HOST:PORT, UDP and TCP (default "+def.GossipAddr+", -dev: 127.0.0.1:7946)")
+	f.advertise = fs.String("advertise", "", "IP the other agents use to reach this one (gossip, API, Raft) when binding 0.0.0.0")
+	f.nodeIP = fs.String("node-ip", "", "IP this host's Node reports and other nodes route its pods via (default: the advertised API IP)")
+	fs.Var(&f.join, "join", "gossip address HOST:PORT of an agent to join; repeatable or comma-separated; retried with back-off")
+	f.zone = fs.String("zone", "", "failure zone of this host; voters are spread across zones")
+	f.gossipKey = fs.String("gossip-key", "", "base64 of 16, 24 or 32 bytes: encrypt gossip (every agent needs the same key)")
+	f.expect = fs.Int("bootstrap-expect", -1, "form the cluster once this many agents in no cluster see each other (default "+strconv.Itoa(def.BootstrapExpect)+", -dev: 1; 0: never, wait to be added by hand)")
+	f.voters = fs.Int("voters", def.Voters, "target number of Raft voters, odd (capped by the number of alive agents)")
+	f.labels = labelFlag{}
+	fs.Var(f.labels, "label", "label k=v for this host's Node object; repeatable")
+	f.bootstrap = fs.Bool("bootstrap", false, "form a new one-voter cluster at once if this agent has no Raft state")
+	f.logLevel = fs.String("log-level", "info", "debug, info, warn or error")
+	f.pprof = fs.Bool("pprof", false, "serve Go's profiler under /debug/pprof/ on the API address")
+	f.pods = fs.Bool("pods", true, "run the pods bound to this node (needs root and containerd); false: control plane only")
+	f.ctrdSocket = fs.String("containerd-socket", "/run/containerd/containerd.sock", "containerd's socket")
+	f.ctrdNS = fs.String("containerd-namespace", "shoal", "containerd namespace of Shoal's containers")
+	f.runcRoot = fs.String("runc-root", "", "runc state directory (to keep two agents on one machine apart)")
+	f.cgroupParent = fs.String("cgroup-parent", "", "cgroup under which pods' cgroups are made")
+	fs.Var(&f.insecure, "insecure-registry", "HOST:PORT of a registry reached over plain HTTP; repeatable")
+	fs.Var(&f.mirrors, "registry-mirror", "REGISTRY=MIRROR: try MIRROR first for images of REGISTRY; repeatable")
+	f.strategy = fs.String("scheduler-strategy", "LeastAllocated", "how the leader places pods: LeastAllocated (spread load) or BinPack (fill nodes)")
+	f.podNetNS = fs.String("pod-netns", "", "network namespace (path) for pod networking; default the agent's own (demos use a namespace they made)")
+	f.services = fs.Bool("services", true, "with --pods: program Service load balancing (nftables table ip "+agent.LBTable+") and answer cluster DNS for this node's pods")
+	f.clusterDomain = fs.String("cluster-domain", "cluster.local", "DNS domain of Services (<svc>.<ns>.svc.DOMAIN)")
+	fs.Var(&f.dnsUpstreams, "dns-upstream", "resolver IP[:PORT] for names outside the cluster domain; repeatable (default: /etc/resolv.conf's)")
+	f.cleanup = fs.Bool("cleanup", false, "remove the Service rules this agent installed in the pod network namespace (--pod-netns), then exit")
+}
+
+// config turns the flags into the agent's configuration.
+func (f *agentFlags) config(errOut io.Writer) (agent.Config, error) {
+	cfg := f.def
+	if *f.dev {
+		cfg = agent.DevConfig()
+		cfg.GossipAddr = "127.0.0.1:7946"
+	}
+	setIf(&cfg.DataDir, *f.dataDir)
+	setIf(&cfg.NodeName, strings.ToLower(*f.nodeName))
+	setIf(&cfg.HTTPAddr, *f.httpAddr)
+	setIf(&cfg.RaftAddr, *f.raftAddr)
+	setIf(&cfg.GossipAddr, *f.bind)
+	cfg.Advertise, cfg.NodeIP, cfg.Join, cfg.Zone = *f.advertise, *f.nodeIP, f.join, *f.zone
+	if *f.gossipKey != "" {
+		key, err := gossip.ParseGossipKey(*f.gossipKey)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.GossipKey = key
+	}
+	if *f.expect >= 0 {
+		cfg.BootstrapExpect = *f.expect
+	}
+	cfg.Voters = *f.voters
+	if len(f.labels) > 0 {
+		cfg.Labels = f.labels
+	}
+	cfg.Bootstrap = cfg.Bootstrap || *f.bootstrap
+	cfg.Pprof = *f.pprof
+	cfg.Version = version
+	host, err := f.hostConfig()
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Host = host
+	cfg.ClusterNet = controllers.DefaultClusterConfig()
+	cfg.ClusterNet.Scheduler.Strategy = *f.strategy
+	if err := cfg.ClusterNet.Scheduler.Validate(); err != nil {
+		return cfg, fmt.Errorf("scheduler-strategy: %v", err)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*f.logLevel)); err != nil {
+		return cfg, fmt.Errorf("log-level: %v", err)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: level}))
+	return cfg, nil
+}
+
+// hostConfig is the part of the configuration about running pods.
+func (f *agentFlags) hostConfig() (agent.HostConfig, error) {
+	hc := agent.HostConfig{
+		Enabled: *f.pods, ContainerdSocket: *f.ctrdSocket, ContainerdNamespace: *f.ctrdNS,
+		RuncRoot: *f.runcRoot, CgroupParent: *f.cgroupParent, InsecureRegistries: f.insecure, HostNetNS: *f.podNetNS,
+		Services: *f.services, ClusterDomain: strings.TrimSuffix(*f.clusterDomain, "."), DNSUpstreams: f.dnsUpstreams,
+	}
+	if hc.ClusterDomain == "" {
+		return hc, fmt.Errorf("cluster-domain: must not be empty")
+	}
+	for _, m := range f.mirrors {
+		reg, mirror, ok := strings.Cut(m, "=")
+		if !ok || reg == "" || mirror == "" {
+			return hc, fmt.Errorf("registry-mirror: %q is not REGISTRY=MIRROR", m)
+		}
+		if hc.Mirrors == nil {
+			hc.Mirrors = map[string][]string{}
+		}
+		hc.Mirrors[reg] = append(hc.Mirrors[reg], mirror)
+	}
+	return hc, nil
+}
+
+func setIf(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
+}
+
+// runAgent is `shoal agent`: it runs until ctx ends (SIGTERM, Ctrl-C), or,
+// with --cleanup, removes what the agent installed and exits.
 func runAgent(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs := newFlagSet("agent", "agent [-dev] [--join ADDR,...] [--bootstrap-expect N] [--data-dir DIR] [--node-name NAME] [flags]", errOut)
-	dev := fs.Bool("dev", false, "single-node development cluster on loopback (bootstraps itself)")
-	def := agent.DefaultConfig()
-	dataDir := fs.String("data-dir", "", "directory for the Raft log, stable store, snapshots and cluster id (default "+def.DataDir+")")
-	nodeName := fs.String("node-name", "", "this host's name in the cluster, unique (default: the hostname)")
-	httpAddr := fs.String("http-addr", "", "API listen address (default "+def.HTTPAddr+", -dev: 127.0.0.1:7070)")
-	raftAddr := fs.String("raft-addr", "", "Raft listen address, used while this agent is a voter (default "+def.RaftAddr+", -dev: 127.0.0.1:7071)")
-	bind := fs.String("bind", "", "gossip listen address HOST:PORT, UDP and TCP (default "+def.GossipAddr+", -dev: 127.0.0.1:7946)")
-	advertise := fs.String("advertise", "", "IP the other agents use to reach this one (gossip, API, Raft) when binding 0.0.0.0")
-	nodeIP := fs.String("node-ip", "", "IP this host's Node reports and other nodes route its pods via (default: the advertised API IP)")
-	var join listFlag
-	fs.Var(&join, "join", "gossip address HOST:PORT of an agent to join; repeatable or comma-separated; retried with back-off")
-	zone := fs.String("zone", "", "failure zone of this host; voters are spread across zones")
-	gossipKey := fs.String("gossip-key", "", "base64 of 16, 24 or 32 bytes: encrypt gossip (every agent needs the same key)")
-	expect := fs.Int("bootstrap-expect", -1, "form the cluster once this many agents in no cluster see each other (default "+strconv.Itoa(def.BootstrapExpect)+", -dev: 1; 0: never, wait to be added by hand)")
-	votersN := fs.Int("voters", def.Voters, "target number of Raft voters, odd (capped by the number of alive agents)")
-	labels := labelFlag{}
-	fs.Var(labels, "label", "label k=v for this host's Node object; repeatable")
-	bootstrap := fs.Bool("bootstrap", false, "form a new one-voter cluster at once if this agent has no Raft state")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	pprofOn := fs.Bool("pprof", false, "serve Go's profiler under /debug/pprof/ on the API address")
-	runPods := fs.Bool("pods", true, "run the pods bound to this node (needs root and containerd); false: control plane only")
-	ctrdSocket := fs.String("containerd-socket", "/run/containerd/containerd.sock", "containerd's socket")
-	ctrdNS := fs.String("containerd-namespace", "shoal", "containerd namespace of Shoal's containers")
-	runcRoot := fs.String("runc-root", "", "runc state directory (to keep two agents on one machine apart)")
-	cgroupParent := fs.String("cgroup-parent", "", "cgroup under which pods' cgroups are made")
-	var insecure multiFlag
-	fs.Var(&insecure, "insecure-registry", "HOST:PORT of a registry reached over plain HTTP; repeatable")
-	var mirrors multiFlag
-	fs.Var(&mirrors, "registry-mirror", "REGISTRY=MIRROR: try MIRROR first for images of REGISTRY; repeatable")
-	strategy := fs.String("scheduler-strategy", "LeastAllocated", "how the leader places pods: LeastAllocated (spread load) or BinPack (fill nodes)")
-	podNetNS := fs.String("pod-netns", "", "network namespace (path) for pod networking; default the agent's own (demos use a namespace they made)")
+	var f agentFlags
+	f.register(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -82,71 +184,17 @@ func runAgent(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
-	cfg := def
-	if *dev {
-		cfg = agent.DevConfig()
-		cfg.GossipAddr = "127.0.0.1:7946"
-	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
-	}
-	if *nodeName != "" {
-		cfg.NodeName = strings.ToLower(*nodeName)
-	}
-	if *httpAddr != "" {
-		cfg.HTTPAddr = *httpAddr
-	}
-	if *raftAddr != "" {
-		cfg.RaftAddr = *raftAddr
-	}
-	if *bind != "" {
-		cfg.GossipAddr = *bind
-	}
-	cfg.Advertise = *advertise
-	cfg.NodeIP = *nodeIP
-	cfg.Join = join
-	cfg.Zone = *zone
-	if *gossipKey != "" {
-		key, err := gossip.ParseGossipKey(*gossipKey)
-		if err != nil {
-			return err
+	if *f.cleanup {
+		if err := agent.Cleanup(*f.podNetNS); err != nil {
+			return fmt.Errorf("cleanup: %w", err)
 		}
-		cfg.GossipKey = key
+		fmt.Fprintf(out, "removed the nftables table ip %s\n", agent.LBTable)
+		return nil
 	}
-	if *expect >= 0 {
-		cfg.BootstrapExpect = *expect
+	cfg, err := f.config(errOut)
+	if err != nil {
+		return err
 	}
-	cfg.Voters = *votersN
-	if len(labels) > 0 {
-		cfg.Labels = labels
-	}
-	cfg.Bootstrap = cfg.Bootstrap || *bootstrap
-	cfg.Pprof = *pprofOn
-	cfg.Version = version
-	cfg.Host = agent.HostConfig{
-		Enabled: *runPods, ContainerdSocket: *ctrdSocket, ContainerdNamespace: *ctrdNS,
-		RuncRoot: *runcRoot, CgroupParent: *cgroupParent, InsecureRegistries: insecure, HostNetNS: *podNetNS,
-	}
-	cfg.ClusterNet = controllers.DefaultClusterConfig()
-	cfg.ClusterNet.Scheduler.Strategy = *strategy
-	if err := cfg.ClusterNet.Scheduler.Validate(); err != nil {
-		return fmt.Errorf("scheduler-strategy: %v", err)
-	}
-	for _, m := range mirrors {
-		reg, mirror, ok := strings.Cut(m, "=")
-		if !ok || reg == "" || mirror == "" {
-			return fmt.Errorf("registry-mirror: %q is not REGISTRY=MIRROR", m)
-		}
-		if cfg.Host.Mirrors == nil {
-			cfg.Host.Mirrors = map[string][]string{}
-		}
-		cfg.Host.Mirrors[reg] = append(cfg.Host.Mirrors[reg], mirror)
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("log-level: %v", err)
-	}
-	cfg.Logger = slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: level}))
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
