@@ -239,13 +239,15 @@ func (ix *index) setOwner(name string, k svcKey, rs recSet) {
 	if st == nil {
 		st = &nameState{}
 		ix.names[name] = st
-		ix.adjustAncestors(name, +1)
 	}
 	i, found := slices.BinarySearchFunc(st.owners, k, cmpOwner)
 	if found {
 		st.owners[i].recs = rs
 	} else {
 		st.owners = slices.Insert(st.owners, i, owner{key: k, recs: rs})
+		if len(st.owners) == 1 {
+			ix.adjustAncestors(name, +1)
+		}
 	}
 	ix.publish(name)
 }
@@ -255,30 +257,34 @@ func (ix *index) dropOwner(name string, k svcKey) {
 	if st == nil {
 		return
 	}
-	if i, found := slices.BinarySearchFunc(st.owners, k, cmpOwner); found {
-		st.owners = slices.Delete(st.owners, i, i+1)
+	i, found := slices.BinarySearchFunc(st.owners, k, cmpOwner)
+	if !found {
+		return
 	}
+	st.owners = slices.Delete(st.owners, i, i+1)
 	if len(st.owners) == 0 {
 		st.owners = nil
+		ix.adjustAncestors(name, -1)
 	}
 	ix.settle(name, st)
 }
 
-// settle removes a name that nothing holds up any more, or republishes it.
+// settle publishes a name that exists (it has records, names with records
+// below it, or is fixed) and removes one that no longer does.
 func (ix *index) settle(name string, st *nameState) {
 	if len(st.owners) == 0 && st.below == 0 && !st.fixed {
 		delete(ix.names, name)
 		ix.table.del(name)
-		ix.adjustAncestors(name, -1)
 		return
 	}
 	ix.publish(name)
 }
 
-// adjustAncestors counts a name appearing (+1) or going (-1) in every name
-// above it up to the apex, so that a name with names below it exists
-// (NODATA, not NXDOMAIN) while they do. Names outside the cluster domain
-// (reverse names) have no such ancestors.
+// adjustAncestors counts a name gaining its first records (+1) or losing
+// its last (-1) in every name above it up to the apex, so that a name with
+// records below it exists (NODATA, not NXDOMAIN) while they do. Only names
+// with records count, so an empty name coming or going changes no count.
+// Names outside the cluster domain (reverse names) have no such ancestors.
 func (ix *index) adjustAncestors(name string, d int32) {
 	if !inZone(name, ix.apex) || name == ix.apex {
 		return
@@ -291,12 +297,9 @@ func (ix *index) adjustAncestors(name string, d int32) {
 			ix.names[a] = st
 		}
 		st.below += d
-		if d > 0 && st.below == 1 && len(st.owners) == 0 && !st.fixed {
-			ix.publish(a)
-		}
-		if d < 0 && st.below == 0 && len(st.owners) == 0 && !st.fixed {
-			delete(ix.names, a)
-			ix.table.del(a)
+		if len(st.owners) == 0 && !st.fixed && (st.below == 0 || st.below == 1 && d > 0) {
+			// An empty name that just appeared or went.
+			ix.settle(a, st)
 		}
 		if a == ix.apex {
 			return

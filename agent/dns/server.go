@@ -309,6 +309,8 @@ func (s *Server) serveTCP(l net.Listener) {
 		select {
 		case s.tcpSlots <- struct{}{}:
 		default:
+			// Counted as one query dropped.
+			s.stats.queries.Add(1)
 			s.stats.dropped.Add(1)
 			c.Close()
 			continue
@@ -335,8 +337,8 @@ func (s *Server) serveConn(c net.Conn) {
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
+		<-s.tcpSlots // before Close: a client that saw EOF finds the slot free
 		c.Close()
-		<-s.tcpSlots
 		s.wg.Done()
 	}()
 	buf := make([]byte, MaxQuerySize)

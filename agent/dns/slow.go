@@ -21,7 +21,7 @@ type Stats struct {
 	Forwarded uint64 // names outside the cluster domain, taken to the upstreams
 	ServFail  uint64 // of Forwarded, those answered SERVFAIL (no upstream answered in time, none configured, or too many in flight)
 	Rejected  uint64 // answered FORMERR, NOTIMP, REFUSED or BADVERS
-	Dropped   uint64 // not answered: too large, too short for a header, itself a response, or a TCP connection over MaxTCPConns
+	Dropped   uint64 // not answered: too large, too short for a header, itself a response, or a TCP connection over MaxTCPConns (counted as one query)
 }
 
 type counters struct {
@@ -222,7 +222,6 @@ func (f *forward) run(s *Server) []byte {
 	if f.tcp {
 		network = "tcp"
 	}
-	c := &mdns.Client{Net: network}
 	for i, up := range ups {
 		deadline, _ := ctx.Deadline()
 		share := time.Until(deadline) / time.Duration(len(ups)-i)
@@ -230,6 +229,7 @@ func (f *forward) run(s *Server) []byte {
 			break
 		}
 		tctx, tcancel := context.WithTimeout(ctx, share)
+		c := &mdns.Client{Net: network, Timeout: share}
 		r, _, err := c.ExchangeContext(tctx, q, up.String())
 		tcancel()
 		if err != nil || !sameQuestion(r, q) {
