@@ -74,7 +74,9 @@ func serverOwned(key string) bool {
 // and the manifest leaves out, so that applying the same manifest again is
 // "unchanged" and never tries to undo an allocation: a Service's clusterIP
 // and node ports, a Node's pod CIDR, and the control plane's annotations and
-// labels. (kubectl gets the same effect from a three-way merge.)
+// labels. (kubectl gets the same effect from a three-way merge.) What
+// SetDefaults fills, such as a Service's traffic policies and session
+// affinity timeout, needs no keeping: Apply compares after defaulting.
 func keepServerFields(want, cur Object) {
 	wm, cm := want.GetObjectMeta(), cur.GetObjectMeta()
 	for k, v := range cm.Annotations {

@@ -2,11 +2,13 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -225,5 +227,128 @@ func TestKeepServerFields(t *testing.T) {
 	keepServerFields(pinned, cur)
 	if pinned.Spec.ClusterIP != "10.96.0.9" {
 		t.Errorf("the manifest's own clusterIP was overwritten: %s", pinned.Spec.ClusterIP)
+	}
+}
+
+// fakeServiceServer stores one Service the way an agent does: defaulted,
+// validated, with a clusterIP and node ports allocated. It counts updates.
+type fakeServiceServer struct {
+	t       *testing.T
+	mu      sync.Mutex
+	stored  *Service
+	rv      int
+	updates int
+}
+
+func (f *fakeServiceServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	info, _ := LookupKind("Service")
+	reply := func(code int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		if err := json.NewEncoder(w).Encode(v); err != nil {
+			f.t.Errorf("fake server: %v", err)
+		}
+	}
+	switch r.Method {
+	case http.MethodGet:
+		if f.stored == nil {
+			reply(http.StatusNotFound, NewNotFound(info, "web").Status())
+			return
+		}
+		reply(http.StatusOK, f.stored)
+	case http.MethodPost, http.MethodPut:
+		if r.Method == http.MethodPost && f.stored != nil {
+			reply(http.StatusConflict, NewAlreadyExists(info, "web").Status())
+			return
+		}
+		var svc Service
+		if err := json.NewDecoder(r.Body).Decode(&svc); err != nil {
+			reply(http.StatusBadRequest, NewBadRequest("%v", err).Status())
+			return
+		}
+		SetDefaults(&svc)
+		if errs := Validate(&svc); errs != nil {
+			f.t.Errorf("fake server: the client sent an invalid Service: %v", errs)
+			reply(http.StatusUnprocessableEntity, NewBadRequest("%v", errs).Status())
+			return
+		}
+		if svc.Spec.ClusterIP == "" {
+			svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "10.96.0.7", []string{"10.96.0.7"}
+		}
+		for i := range svc.Spec.Ports {
+			if svc.Spec.Type == ServiceTypeNodePort && svc.Spec.Ports[i].NodePort == 0 {
+				svc.Spec.Ports[i].NodePort = int32(30080 + i)
+			}
+		}
+		if r.Method == http.MethodPut {
+			f.updates++
+		}
+		f.rv++
+		svc.ResourceVersion = fmt.Sprint(f.rv)
+		f.stored = &svc
+		reply(http.StatusOK, &svc)
+	}
+}
+
+// Re-applying a manifest that leaves out what the server fills in
+// (defaults that depend on other fields, allocations) is "unchanged".
+func TestApplyServiceDefaultsAreUnchanged(t *testing.T) {
+	fake := &fakeServiceServer{t: t}
+	ts := httptest.NewServer(fake)
+	defer ts.Close()
+	c := NewClient(ts.URL)
+	ctx := context.Background()
+	manifest := func(extra string) Object {
+		t.Helper()
+		o, err := DecodeObject([]byte(`apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: NodePort
+  selector: {app: web}
+  sessionAffinity: ClientIP
+  ports: [{name: http, port: 80, targetPort: 8080}, {name: dns, port: 53, protocol: UDP}]
+` + extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+
+	steps := []struct {
+		extra       string
+		want        string
+		wantUpdates int
+	}{
+		{"", ApplyCreated, 0},
+		{"", ApplyUnchanged, 0},
+		{"  publishNotReadyAddresses: true\n", ApplyConfigured, 1},
+		{"  publishNotReadyAddresses: true\n", ApplyUnchanged, 1},
+		{"  externalTrafficPolicy: Local\n", ApplyConfigured, 2},
+		{"  externalTrafficPolicy: Local\n", ApplyUnchanged, 2},
+		{"  externalTrafficPolicy: Cluster\n  internalTrafficPolicy: Cluster\n" +
+			"  sessionAffinityConfig: {clientIP: {timeoutSeconds: 10800}}\n", ApplyConfigured, 3},
+		{"", ApplyUnchanged, 3}, // the defaults spelled out and left out are the same
+	}
+	for i, st := range steps {
+		_, did, err := c.Apply(ctx, manifest(st.extra))
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		fake.mu.Lock()
+		updates := fake.updates
+		fake.mu.Unlock()
+		if did != st.want || updates != st.wantUpdates {
+			t.Fatalf("step %d (%q): %s after %d updates, want %s after %d", i, st.extra, did, updates, st.want, st.wantUpdates)
+		}
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	s := fake.stored.Spec
+	if s.SessionAffinityConfig == nil || *s.SessionAffinityConfig.ClientIP.TimeoutSeconds != DefaultSessionAffinityTimeoutSeconds ||
+		s.ExternalTrafficPolicy != TrafficPolicyCluster || s.InternalTrafficPolicy != TrafficPolicyCluster || s.Ports[1].NodePort != 30081 {
+		t.Errorf("stored spec = %+v", s)
 	}
 }

@@ -128,6 +128,27 @@ type Container struct {
 	LivenessProbe   *Probe               `json:"livenessProbe,omitempty"`
 	ReadinessProbe  *Probe               `json:"readinessProbe,omitempty"`
 	StartupProbe    *Probe               `json:"startupProbe,omitempty"`
+	Lifecycle       *Lifecycle           `json:"lifecycle,omitempty"`
+}
+
+// Lifecycle holds the hooks the agent runs around a container's life; Shoal
+// has preStop only.
+type Lifecycle struct {
+	// PreStop runs when the pod is deleted, before the container gets
+	// SIGTERM; the pod's grace period covers both.
+	PreStop *LifecycleHandler `json:"preStop,omitempty"`
+}
+
+// LifecycleHandler is one hook: exactly one of its actions.
+type LifecycleHandler struct {
+	Exec    *ExecAction    `json:"exec,omitempty"`
+	HTTPGet *HTTPGetAction `json:"httpGet,omitempty"`
+	Sleep   *SleepAction   `json:"sleep,omitempty"`
+}
+
+// SleepAction waits before the container is signalled.
+type SleepAction struct {
+	Seconds int64 `json:"seconds"`
 }
 
 type ContainerPort struct {
@@ -363,6 +384,14 @@ const (
 )
 
 // Service is a virtual IP load-balanced over the ready pods it selects.
+//
+// A traffic policy says which endpoints traffic may go to: Cluster, any
+// ready endpoint; Local, only those on the node the traffic entered at.
+// externalTrafficPolicy applies to traffic to a NodePort (where Local also
+// keeps the client's address, as nothing needs masquerading),
+// internalTrafficPolicy to traffic to the clusterIP.
+// With publishNotReadyAddresses, pods count as ready endpoints whether or
+// not they are.
 type Service struct {
 	TypeMeta   `json:",inline"`
 	ObjectMeta `json:"metadata"`
@@ -371,12 +400,27 @@ type Service struct {
 }
 
 type ServiceSpec struct {
-	Type            string            `json:"type,omitempty"` // ClusterIP, NodePort
-	Selector        map[string]string `json:"selector,omitempty"`
-	Ports           []ServicePort     `json:"ports,omitempty"`
-	ClusterIP       string            `json:"clusterIP,omitempty"`
-	ClusterIPs      []string          `json:"clusterIPs,omitempty"`
-	SessionAffinity string            `json:"sessionAffinity,omitempty"`
+	Type                     string                 `json:"type,omitempty"` // ClusterIP, NodePort
+	Selector                 map[string]string      `json:"selector,omitempty"`
+	Ports                    []ServicePort          `json:"ports,omitempty"`
+	ClusterIP                string                 `json:"clusterIP,omitempty"`
+	ClusterIPs               []string               `json:"clusterIPs,omitempty"`
+	SessionAffinity          string                 `json:"sessionAffinity,omitempty"` // None, ClientIP
+	SessionAffinityConfig    *SessionAffinityConfig `json:"sessionAffinityConfig,omitempty"`
+	ExternalTrafficPolicy    string                 `json:"externalTrafficPolicy,omitempty"` // Cluster, Local; NodePort only
+	InternalTrafficPolicy    string                 `json:"internalTrafficPolicy,omitempty"` // Cluster, Local
+	PublishNotReadyAddresses bool                   `json:"publishNotReadyAddresses,omitempty"`
+}
+
+// SessionAffinityConfig tunes sessionAffinity ClientIP.
+type SessionAffinityConfig struct {
+	ClientIP *ClientIPConfig `json:"clientIP,omitempty"`
+}
+
+// ClientIPConfig is how long a client stays with the endpoint it was sent
+// to after its last packet.
+type ClientIPConfig struct {
+	TimeoutSeconds *int32 `json:"timeoutSeconds,omitempty"`
 }
 
 type ServicePort struct {
@@ -395,6 +439,10 @@ const (
 	ServiceTypeClusterIP = "ClusterIP"
 	ServiceTypeNodePort  = "NodePort"
 	ClusterIPNone        = "None"
+
+	// Values of externalTrafficPolicy and internalTrafficPolicy.
+	TrafficPolicyCluster = "Cluster"
+	TrafficPolicyLocal   = "Local"
 )
 
 // Endpoints lists the addresses behind a Service; the control plane keeps it.

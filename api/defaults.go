@@ -15,6 +15,7 @@ const (
 	DefaultMaxSurge                      = "25%"
 	DefaultMaxUnavailable                = "25%"
 	DefaultVolumeMode                    = 0o644
+	DefaultSessionAffinityTimeoutSeconds = 10800 // 3 hours
 
 	ProtocolTCP = "TCP"
 	ProtocolUDP = "UDP"
@@ -130,6 +131,9 @@ func defaultContainer(c *Container) {
 			defaultProbe(p)
 		}
 	}
+	if l := c.Lifecycle; l != nil && l.PreStop != nil && l.PreStop.HTTPGet != nil {
+		defaultHTTPGet(l.PreStop.HTTPGet)
+	}
 }
 
 // defaultPullPolicy is Always for an image without a tag or tagged
@@ -159,10 +163,15 @@ func defaultProbe(p *Probe) {
 	if p.FailureThreshold == 0 {
 		p.FailureThreshold = DefaultProbeFailureThreshold
 	}
-	if h := p.HTTPGet; h != nil {
-		defaultString(&h.Path, "/")
-		defaultString(&h.Scheme, "HTTP")
+	if p.HTTPGet != nil {
+		defaultHTTPGet(p.HTTPGet)
 	}
+}
+
+// defaultHTTPGet fills an HTTP action of a probe or a hook.
+func defaultHTTPGet(h *HTTPGetAction) {
+	defaultString(&h.Path, "/")
+	defaultString(&h.Scheme, "HTTP")
 }
 
 func defaultDeployment(s *DeploymentSpec) {
@@ -212,6 +221,19 @@ func defaultStatefulSet(s *StatefulSetSpec) {
 func defaultService(s *ServiceSpec) {
 	defaultString(&s.Type, ServiceTypeClusterIP)
 	defaultString(&s.SessionAffinity, ServiceAffinityNone)
+	if s.SessionAffinity == ServiceAffinityClientIP {
+		if s.SessionAffinityConfig == nil {
+			s.SessionAffinityConfig = &SessionAffinityConfig{}
+		}
+		if s.SessionAffinityConfig.ClientIP == nil {
+			s.SessionAffinityConfig.ClientIP = &ClientIPConfig{}
+		}
+		defaultInt32(&s.SessionAffinityConfig.ClientIP.TimeoutSeconds, DefaultSessionAffinityTimeoutSeconds)
+	}
+	if s.Type == ServiceTypeNodePort {
+		defaultString(&s.ExternalTrafficPolicy, TrafficPolicyCluster)
+	}
+	defaultString(&s.InternalTrafficPolicy, TrafficPolicyCluster)
 	for i := range s.Ports {
 		p := &s.Ports[i]
 		defaultString(&p.Protocol, ProtocolTCP)

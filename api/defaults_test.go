@@ -146,6 +146,63 @@ func TestSetDefaultsOtherKinds(t *testing.T) {
 	}
 }
 
+func TestSetDefaultsServiceTraffic(t *testing.T) {
+	defaulted := func(spec ServiceSpec) ServiceSpec {
+		svc := &Service{Spec: spec}
+		SetDefaults(svc)
+		return svc.Spec
+	}
+	timeout := func(s ServiceSpec) *int32 {
+		if s.SessionAffinityConfig == nil || s.SessionAffinityConfig.ClientIP == nil {
+			return nil
+		}
+		return s.SessionAffinityConfig.ClientIP.TimeoutSeconds
+	}
+
+	// ClusterIP: affinity None without a config, no external policy, the
+	// internal one Cluster.
+	s := defaulted(ServiceSpec{})
+	if s.SessionAffinity != ServiceAffinityNone || s.SessionAffinityConfig != nil ||
+		s.ExternalTrafficPolicy != "" || s.InternalTrafficPolicy != TrafficPolicyCluster || s.PublishNotReadyAddresses {
+		t.Errorf("ClusterIP service defaulted to %+v", s)
+	}
+
+	// NodePort: the external policy is Cluster too.
+	s = defaulted(ServiceSpec{Type: ServiceTypeNodePort})
+	if s.ExternalTrafficPolicy != TrafficPolicyCluster || s.InternalTrafficPolicy != TrafficPolicyCluster {
+		t.Errorf("NodePort service defaulted to %+v", s)
+	}
+
+	// ClientIP gets the default timeout however much of the config is
+	// missing, and keeps its own.
+	for _, c := range []*SessionAffinityConfig{nil, {}, {ClientIP: &ClientIPConfig{}}} {
+		s = defaulted(ServiceSpec{SessionAffinity: ServiceAffinityClientIP, SessionAffinityConfig: c})
+		if got := timeout(s); got == nil || *got != DefaultSessionAffinityTimeoutSeconds {
+			t.Errorf("ClientIP with config %+v: timeout %v, want %d", c, got, DefaultSessionAffinityTimeoutSeconds)
+		}
+	}
+	s = defaulted(ServiceSpec{
+		Type: ServiceTypeNodePort, SessionAffinity: ServiceAffinityClientIP,
+		SessionAffinityConfig: &SessionAffinityConfig{ClientIP: &ClientIPConfig{TimeoutSeconds: ptr[int32](60)}},
+		ExternalTrafficPolicy: TrafficPolicyLocal, InternalTrafficPolicy: TrafficPolicyLocal,
+	})
+	if *timeout(s) != 60 || s.ExternalTrafficPolicy != TrafficPolicyLocal || s.InternalTrafficPolicy != TrafficPolicyLocal {
+		t.Errorf("explicit values were overwritten: %+v", s)
+	}
+}
+
+func TestSetDefaultsPreStop(t *testing.T) {
+	pod := &Pod{Spec: PodSpec{Containers: []Container{{
+		Name: "c", Image: "web:1",
+		Lifecycle: &Lifecycle{PreStop: &LifecycleHandler{HTTPGet: &HTTPGetAction{Port: FromInt(8080)}}},
+	}}}}
+	SetDefaults(pod)
+	want := &HTTPGetAction{Port: FromInt(8080), Path: "/", Scheme: "HTTP"}
+	if got := pod.Spec.Containers[0].Lifecycle.PreStop.HTTPGet; !reflect.DeepEqual(got, want) {
+		t.Errorf("preStop httpGet defaulted to %+v, want %+v", got, want)
+	}
+}
+
 // allTestdataObjects decodes every object in testdata.
 func allTestdataObjects(t *testing.T) []Object {
 	t.Helper()

@@ -25,7 +25,8 @@ const nameAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 // text form.
 func NewUID() string {
 	var b [16]byte
-	rand.Read(b[:])         // never fails (crypto/rand crashes the program instead)
+	// rand.Read never fails (crypto/rand crashes the program instead).
+	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40 // version 4
 	b[8] = b[8]&0x3f | 0x80 // variant 10 (RFC 4122)
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
@@ -55,7 +56,7 @@ func GenerateName(base string) string {
 // PrepareCreate fills the fields the server owns on a new object, in
 // place: apiVersion and kind, uid, creationTimestamp (now, to the second),
 // and it clears what only an existing object may have: resourceVersion,
-// generation and deletionTimestamp. The caller passes uid (NewUID) and
+// generation and the deletion fields. The caller passes uid (NewUID) and
 // now, so that every replica of a replicated write fills in the same
 // values.
 func PrepareCreate(obj Object, now time.Time, uid string) {
@@ -64,6 +65,7 @@ func PrepareCreate(obj Object, now time.Time, uid string) {
 	m.UID = uid
 	m.CreationTimestamp = NewTime(now)
 	m.DeletionTimestamp = nil
+	m.DeletionGracePeriodSeconds = nil
 	m.ResourceVersion = ""
 	m.Generation = 0
 }

@@ -73,7 +73,7 @@ func TestPrepareCreate(t *testing.T) {
 	deleted := NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	cm := &ConfigMap{ObjectMeta: ObjectMeta{
 		Name: "c", Namespace: "default", Labels: map[string]string{"app": "web"},
-		UID: "old", ResourceVersion: "42", Generation: 7, DeletionTimestamp: &deleted,
+		UID: "old", ResourceVersion: "42", Generation: 7, DeletionTimestamp: &deleted, DeletionGracePeriodSeconds: ptr[int64](30),
 	}, Data: map[string]string{"k": "v"}}
 	now := time.Date(2026, 3, 4, 5, 6, 7, 890_000_000, time.FixedZone("x", 3600))
 	PrepareCreate(cm, now, "uid-1")
@@ -82,9 +82,9 @@ func TestPrepareCreate(t *testing.T) {
 	if cm.Kind != "ConfigMap" || cm.APIVersion != "v1" {
 		t.Errorf("type meta = %+v", cm.TypeMeta)
 	}
-	if m.UID != "uid-1" || m.ResourceVersion != "" || m.Generation != 0 || m.DeletionTimestamp != nil {
-		t.Errorf("server-owned metadata = uid %q, resourceVersion %q, generation %d, deletionTimestamp %v",
-			m.UID, m.ResourceVersion, m.Generation, m.DeletionTimestamp)
+	if m.UID != "uid-1" || m.ResourceVersion != "" || m.Generation != 0 || m.DeletionTimestamp != nil || m.DeletionGracePeriodSeconds != nil {
+		t.Errorf("server-owned metadata = uid %q, resourceVersion %q, generation %d, deletionTimestamp %v, deletionGracePeriodSeconds %v",
+			m.UID, m.ResourceVersion, m.Generation, m.DeletionTimestamp, m.DeletionGracePeriodSeconds)
 	}
 	if want := time.Date(2026, 3, 4, 4, 6, 7, 0, time.UTC); !m.CreationTimestamp.Equal(want) || m.CreationTimestamp.Location() != time.UTC {
 		t.Errorf("creationTimestamp = %v, want %v (UTC, whole seconds)", m.CreationTimestamp.Time, want)

@@ -31,6 +31,9 @@ const (
 	MaxNodePort = 32767
 	// MaxSchedulingWeight bounds the weight of a preferred scheduling term.
 	MaxSchedulingWeight = 100
+	// MaxSessionAffinityTimeoutSeconds bounds how long ClientIP affinity
+	// lasts (one day).
+	MaxSessionAffinityTimeoutSeconds = 86400
 )
 
 var (
@@ -56,6 +59,7 @@ var (
 	protocols           = []string{ProtocolTCP, ProtocolUDP}
 	serviceTypes        = []string{ServiceTypeClusterIP, ServiceTypeNodePort}
 	sessionAffinities   = []string{ServiceAffinityClientIP, ServiceAffinityNone}
+	trafficPolicies     = []string{TrafficPolicyCluster, TrafficPolicyLocal}
 	deploymentStrategy  = []string{RecreateStrategy, RollingUpdateStrategy}
 	setUpdateStrategies = []string{OnDeleteStrategy, RollingUpdateStrategy}
 	podManagement       = []string{OrderedReadyPodManagement, ParallelPodManagement}

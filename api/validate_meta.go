@@ -36,6 +36,9 @@ func (v *validator) meta(m *ObjectMeta, namespaced bool, check nameCheck) {
 	if m.Generation < 0 {
 		v.nonNegative(p.child("generation"), m.Generation)
 	}
+	if g := m.DeletionGracePeriodSeconds; g != nil {
+		v.nonNegative(p.child("deletionGracePeriodSeconds"), *g)
+	}
 }
 
 // objectMetaCommon checks labels and annotations, for objects and templates.

@@ -146,6 +146,8 @@ func TestValidateMetadata(t *testing.T) {
 		{"owner reference", func(o Object) {
 			o.GetObjectMeta().OwnerReferences = []OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "r"}}
 		}, "metadata.ownerReferences[0].uid: Required value"},
+		{"deletion grace period", func(o Object) { o.GetObjectMeta().DeletionGracePeriodSeconds = ptr[int64](-1) },
+			"metadata.deletionGracePeriodSeconds: Invalid value: -1: must be greater than or equal to 0"},
 	})
 	runValidateCases(t, nodeManifest, []validateCase{
 		{"cluster-scoped has no namespace", func(o Object) { o.GetObjectMeta().Namespace = "default" },
@@ -198,6 +200,10 @@ func TestValidateLimits(t *testing.T) {
 			"spec.containers[0].ports[0].containerPort: Invalid value: 65536: must be between 1 and 65535, inclusive"},
 		{"service port", svcManifest, func(o Object, n int) { o.(*Service).Spec.Ports[0].Port = int32(n) }, MaxPort,
 			"spec.ports[0].port: Invalid value: 65536: must be between 1 and 65535, inclusive"},
+		{"session affinity timeout", svcManifest, func(o Object, n int) {
+			o.(*Service).Spec.SessionAffinity = ServiceAffinityClientIP
+			o.(*Service).Spec.SessionAffinityConfig = &SessionAffinityConfig{ClientIP: &ClientIPConfig{TimeoutSeconds: ptr(int32(n))}}
+		}, MaxSessionAffinityTimeoutSeconds, "spec.sessionAffinityConfig.clientIP.timeoutSeconds: Invalid value: 86401: must be between 1 and 86400, inclusive"},
 		{"node port", svcManifest, func(o Object, n int) {
 			o.(*Service).Spec.Type = ServiceTypeNodePort
 			o.(*Service).Spec.Ports[0].NodePort = int32(n)
@@ -230,6 +236,12 @@ func TestValidateLimits(t *testing.T) {
 			o.(*Service).Spec.Type = ServiceTypeNodePort
 			o.(*Service).Spec.Ports[0].NodePort = MinNodePort - 1
 		}, "spec.ports[0].nodePort: Invalid value: 29999: must be between 30000 and 32767, inclusive"},
+		{"service port 0", func(o Object) { o.(*Service).Spec.Ports[0].Port = 0 },
+			"spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive"},
+		{"session affinity timeout 0", func(o Object) {
+			o.(*Service).Spec.SessionAffinity = ServiceAffinityClientIP
+			o.(*Service).Spec.SessionAffinityConfig = &SessionAffinityConfig{ClientIP: &ClientIPConfig{TimeoutSeconds: ptr[int32](0)}}
+		}, "spec.sessionAffinityConfig.clientIP.timeoutSeconds: Invalid value: 0: must be between 1 and 86400, inclusive"},
 	})
 	o := base(t, svcManifest)
 	o.(*Service).Spec.Type = ServiceTypeNodePort
@@ -327,6 +339,32 @@ func TestValidatePodSpec(t *testing.T) {
 		{"init container probe", func(o Object) {
 			podOf(o).InitContainers = []Container{{Name: "i", Image: "busybox", ReadinessProbe: &Probe{Exec: &ExecAction{Command: []string{"true"}}}}}
 		}, "spec.initContainers[0].readinessProbe: Forbidden: init containers may not have probes"},
+		{"preStop without action", func(o Object) { ctr(o).Lifecycle = &Lifecycle{PreStop: &LifecycleHandler{}} },
+			"spec.containers[0].lifecycle.preStop: Required value: must specify one handler: exec, httpGet or sleep"},
+		{"preStop with two actions", func(o Object) {
+			ctr(o).Lifecycle = &Lifecycle{PreStop: &LifecycleHandler{Exec: &ExecAction{Command: []string{"drain"}}, Sleep: &SleepAction{Seconds: 3}}}
+		}, "spec.containers[0].lifecycle.preStop.sleep: Forbidden: may not specify more than one handler"},
+		{"preStop exec without command", func(o Object) { ctr(o).Lifecycle = &Lifecycle{PreStop: &LifecycleHandler{Exec: &ExecAction{}}} },
+			"spec.containers[0].lifecycle.preStop.exec.command: Required value"},
+		{"preStop httpGet path", func(o Object) {
+			ctr(o).Lifecycle = &Lifecycle{PreStop: &LifecycleHandler{HTTPGet: &HTTPGetAction{Path: "drain", Port: FromString("http")}}}
+		}, `spec.containers[0].lifecycle.preStop.httpGet.path: Invalid value: "drain": must start with '/'`},
+		{"preStop httpGet port", func(o Object) {
+			ctr(o).Lifecycle = &Lifecycle{PreStop: &LifecycleHandler{HTTPGet: &HTTPGetAction{Port: FromInt(70000)}}}
+		}, "spec.containers[0].lifecycle.preStop.httpGet.port: Invalid value: 70000: must be between 1 and 65535, inclusive"},
+		{"preStop sleep 0", func(o Object) { ctr(o).Lifecycle = &Lifecycle{PreStop: &LifecycleHandler{Sleep: &SleepAction{}}} },
+			"spec.containers[0].lifecycle.preStop.sleep.seconds: Invalid value: 0: must be greater than 0"},
+		{"preStop sleep longer than the grace period", func(o Object) {
+			*podOf(o).TerminationGracePeriodSeconds = 10
+			ctr(o).Lifecycle = &Lifecycle{PreStop: &LifecycleHandler{Sleep: &SleepAction{Seconds: 11}}}
+		}, "spec.containers[0].lifecycle.preStop.sleep.seconds: Invalid value: 11: must not be greater than terminationGracePeriodSeconds (10)"},
+		{"preStop sleep longer than the default grace period", func(o Object) {
+			podOf(o).TerminationGracePeriodSeconds = nil
+			ctr(o).Lifecycle = &Lifecycle{PreStop: &LifecycleHandler{Sleep: &SleepAction{Seconds: 31}}}
+		}, "spec.containers[0].lifecycle.preStop.sleep.seconds: Invalid value: 31: must not be greater than terminationGracePeriodSeconds (30)"},
+		{"init container lifecycle", func(o Object) {
+			podOf(o).InitContainers = []Container{{Name: "i", Image: "busybox", Lifecycle: &Lifecycle{PreStop: &LifecycleHandler{Sleep: &SleepAction{Seconds: 1}}}}}
+		}, "spec.initContainers[0].lifecycle: Forbidden: init containers may not have lifecycle hooks"},
 		{"grace period", func(o Object) { *podOf(o).TerminationGracePeriodSeconds = -5 },
 			"spec.terminationGracePeriodSeconds: Invalid value: -5: must be greater than or equal to 0"},
 		{"node selector", func(o Object) { podOf(o).NodeSelector = map[string]string{"disk": "s s d"} },
@@ -479,7 +517,37 @@ func TestValidateService(t *testing.T) {
 			`spec.selector[app]: Invalid value: "web app": ` + ValidateLabelValue("web app").Error()},
 		{"headless NodePort", func(o Object) { sp(o).ClusterIP = ClusterIPNone; sp(o).Type = ServiceTypeNodePort },
 			`spec.clusterIP: Invalid value: "None": may not be None for a NodePort service`},
+		{"duplicate port number", func(o Object) { sp(o).Ports = append(sp(o).Ports, ServicePort{Name: "alt", Port: 80}) },
+			"spec.ports[1].port: Duplicate value: 80"},
+		{"duplicate node port", func(o Object) {
+			sp(o).Type = ServiceTypeNodePort
+			sp(o).Ports[0].NodePort = 30080
+			sp(o).Ports = append(sp(o).Ports, ServicePort{Name: "alt", Port: 81, NodePort: 30080})
+		}, "spec.ports[1].nodePort: Duplicate value: 30080"},
+		{"session affinity", func(o Object) { sp(o).SessionAffinity = "Sticky" },
+			`spec.sessionAffinity: Unsupported value: "Sticky": supported values: "ClientIP", "None"`},
+		{"session affinity config without ClientIP", func(o Object) {
+			sp(o).SessionAffinityConfig = &SessionAffinityConfig{ClientIP: &ClientIPConfig{TimeoutSeconds: ptr[int32](60)}}
+		}, "spec.sessionAffinityConfig: Forbidden: may only be set when sessionAffinity is ClientIP"},
+		{"external traffic policy on a ClusterIP service", func(o Object) { sp(o).ExternalTrafficPolicy = TrafficPolicyLocal },
+			"spec.externalTrafficPolicy: Forbidden: may only be set when type is NodePort"},
+		{"external traffic policy", func(o Object) { sp(o).Type = ServiceTypeNodePort; sp(o).ExternalTrafficPolicy = "Nearest" },
+			`spec.externalTrafficPolicy: Unsupported value: "Nearest": supported values: "Cluster", "Local"`},
+		{"internal traffic policy", func(o Object) { sp(o).InternalTrafficPolicy = "Node" },
+			`spec.internalTrafficPolicy: Unsupported value: "Node": supported values: "Cluster", "Local"`},
 	})
+	// The same number on two protocols is two ports; ClientIP affinity, the
+	// traffic policies and publishNotReadyAddresses are fine on their own.
+	o := base(t, svcManifest)
+	sp(o).Type = ServiceTypeNodePort
+	sp(o).Ports = append(sp(o).Ports, ServicePort{Name: "quic", Port: 80, Protocol: ProtocolUDP})
+	sp(o).SessionAffinity = ServiceAffinityClientIP
+	sp(o).ExternalTrafficPolicy = TrafficPolicyLocal
+	sp(o).InternalTrafficPolicy = TrafficPolicyLocal
+	sp(o).PublishNotReadyAddresses = true
+	if errs := Validate(o); errs != nil {
+		t.Errorf("TCP and UDP on one port, ClientIP, Local policies: %v", errs)
+	}
 	// Headless services may have no ports; a valid IPv4 clusterIP is fine.
 	for _, ip := range []string{ClusterIPNone, "10.96.0.10"} {
 		o := base(t, svcManifest)
