@@ -274,6 +274,36 @@ func TestClusterOfThreeHosts(t *testing.T) {
 		return slices.Equal(got, want)
 	})
 
+	// The Service answers on its ClusterIP from host 1's pod network (the
+	// load balancer spreads over the pods of all hosts) and by name from
+	// inside a pod on host 1 (cluster DNS, search domains).
+	svcObj, err := hosts[0].client.Get(ctx, "Service", "default", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vip := svcObj.(*api.Service).Spec.ClusterIP
+	seen := map[string]bool{}
+	testenv.WaitFor(t, 30*time.Second, "the ClusterIP "+vip+" answering from two pods at least", func() bool {
+		resp, err := hc.Get("http://" + net.JoinHostPort(vip, "80") + "/hostname")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode == http.StatusOK {
+			seen[strings.TrimSpace(string(b))] = true
+		}
+		return len(seen) >= 2
+	})
+	onHost1 := pods[0]
+	for _, url := range []string{"http://web/hostname", "http://web.default.svc.cluster.local/hostname"} {
+		var out string
+		testenv.WaitFor(t, 30*time.Second, "GET "+url+" from a pod on host1", func() bool {
+			out, err = runShoal(bin, hosts[0], "exec", onHost1.Name, "--", "/app", "get", url)
+			return err == nil && strings.TrimSpace(out) != ""
+		})
+	}
+
 	// logs and exec of the pod on host 3, asked of host 1's API.
 	if out, err := runShoal(bin, hosts[0], "logs", onHost3.Name); err != nil || !strings.Contains(out, "listening on :8080") {
 		t.Fatalf("shoal logs %s via host1: %v\n%s", onHost3.Name, err, out)

@@ -22,12 +22,15 @@ package testenv
 //	                     /env → environment, /hostname, /file?path=P,
 //	                     /exit?code=N exits; prints "listening on :N"
 //	tick DURATION        print "tick N" every DURATION, forever
+//	get URL              HTTP GET URL (5 s timeout, names resolved through
+//	                     /etc/resolv.conf), print the body; exit 1 on failure
 //
 // Without arguments it runs "sleep". Output lines are flushed at once.
 const TestProgram = `package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -124,6 +127,20 @@ func main() {
 			for i := 0; ; i++ {
 				fmt.Printf("tick %d\n", i)
 				time.Sleep(d)
+			}
+		case "get":
+			c := &http.Client{Timeout: 5 * time.Second}
+			resp, err := c.Get(need(1)[0])
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			os.Stdout.Write(body)
+			if resp.StatusCode != http.StatusOK {
+				fmt.Fprintln(os.Stderr, resp.Status)
+				os.Exit(1)
 			}
 		case "serve":
 			port := os.Getenv("PORT")
