@@ -19,7 +19,7 @@ build: ## Build bin/shoal.
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/shoal ./cmd/shoal
 
 .PHONY: test
-test: lint ## The whole suite: lint, unit and in-process cluster tests with -race, a bounded fuzz run.
+test: lint tidy ## The whole suite: lint, go.mod tidy, unit and in-process cluster tests with -race, bounded fuzz runs.
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(MAKE) fuzz
 

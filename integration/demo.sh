@@ -104,6 +104,13 @@ ip=$("$SHOAL" get pods -l app=web -o wide | awk -v p="$pod" '$1 == p {print $6}'
 echo
 echo "\$ ip netns exec $SHOAL_DEMO_NETNS_NAME curl -s http://$ip:8080/healthz   # from the node's pod network"
 ip netns exec "$SHOAL_DEMO_NETNS_NAME" curl -s --max-time 5 "http://$ip:8080/healthz"
+vip=$("$SHOAL" get service web -o wide | awk 'NR==2 {print $3}')
+echo
+echo "\$ ip netns exec $SHOAL_DEMO_NETNS_NAME curl -s http://$vip/hostname   # the Service's ClusterIP, load-balanced by nftables"
+for _ in 1 2 3; do ip netns exec "$SHOAL_DEMO_NETNS_NAME" curl -s --max-time 5 "http://$vip/hostname"; done
+echo
+echo "\$ shoal exec $pod -- /app get http://web/hostname   # by name from inside a pod (cluster DNS)"
+"$SHOAL" exec "$pod" -- /app get http://web/hostname
 echo
 echo
 echo "The demo keeps running (agent pid $(cat "$DEMO_DIR/agent.pid"), log $LOG, API $SHOAL_ADDR)."
