@@ -36,7 +36,13 @@ type NodeLossInput struct {
 //     volumes, unless the StatefulSet is annotated shoal.dev/allow-move:
 //     "true", in which case they are deleted too;
 //   - pods with no controller, or a controller of another kind, stay: no one
-//     would re-create them.
+//     would re-create them;
+//   - pods already terminating (deletionTimestamp set) are removed at once
+//     (grace 0): the agent that would stop them and remove their object is
+//     gone, and they would hang, Terminating, for ever. A terminating
+//     StatefulSet pod on a node that still exists stays unless the
+//     StatefulSet allows moves: two pods of one identity must never run, and
+//     its node may only be cut off.
 //
 // Deletes carry the pod's resourceVersion. When the node returns, its agent
 // stops the pods the store no longer assigns to it. Events say what was
@@ -68,7 +74,7 @@ func ReconcileNodeLoss(in NodeLossInput) Plan {
 	}
 	for _, p := range in.Pods {
 		node := p.Spec.NodeName
-		if node == "" || p.DeletionTimestamp != nil {
+		if node == "" {
 			continue
 		}
 		why, ok := lost[node]
@@ -80,6 +86,15 @@ func ReconcileNodeLoss(in NodeLossInput) Plan {
 		}
 		id := p.Namespace + "/" + p.Name
 		ref := api.ControllerOf(&p.ObjectMeta)
+		if p.DeletionTimestamp != nil {
+			if ref != nil && ref.Kind == "StatefulSet" && !allowMove[ref.UID] && exists[node] {
+				plan.Events = append(plan.Events, fmt.Sprintf("Pod %s kept terminating: %s, but it may still run there (delete it with gracePeriodSeconds=0 to give it up)", id, why))
+				continue
+			}
+			plan.Delete = append(plan.Delete, RefOf(p))
+			plan.Events = append(plan.Events, fmt.Sprintf("Pod %s removed: it was terminating and %s, so its agent cannot finish", id, why))
+			continue
+		}
 		switch {
 		case ref == nil:
 			plan.Events = append(plan.Events, fmt.Sprintf("Pod %s kept: %s, but it has no controller to replace it", id, why))

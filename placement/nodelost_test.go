@@ -40,6 +40,12 @@ func TestReconcileNodeLoss(t *testing.T) {
 		testPod("rs-fresh", appX, ownedBy(rs), onNode("fresh")),
 		testPod("rs-deleted-node", appX, ownedBy(rs), onNode("vanished")),
 		testPod("rs-terminating", appX, ownedBy(rs), onNode("down"), terminating()),
+		testPod("bare-terminating", appX, onNode("down"), terminating()),
+		testPod("db-1", appX, ownedBy(sts), onNode("down"), terminating()),
+		testPod("db-2", appX, ownedBy(sts), onNode("vanished"), terminating()),
+		testPod("cache-1", appX, ownedBy(moveSTS), onNode("down"), terminating()),
+		testPod("up-terminating", appX, ownedBy(rs), onNode("up"), terminating()),
+		testPod("fresh-terminating", appX, ownedBy(rs), onNode("fresh"), terminating()),
 		testPod("ds-down", appX, ownedBy(ds), onNode("down")),
 		testPod("db-0", appX, ownedBy(sts), onNode("down")),
 		testPod("cache-0", appX, ownedBy(moveSTS), onNode("down")),
@@ -57,12 +63,15 @@ func TestReconcileNodeLoss(t *testing.T) {
 		}
 	}
 	sort.Strings(got)
-	want := []string{"cache-0", "ds-down", "rs-deleted-node", "rs-down", "rs-unknown"}
+	// Terminating pods of lost nodes go at once (their agent will never
+	// finish them), except a StatefulSet's on a node that may come back.
+	want := []string{"bare-terminating", "cache-0", "cache-1", "db-2", "ds-down", "rs-deleted-node", "rs-down", "rs-terminating", "rs-unknown"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("deleted %v, want %v", got, want)
 	}
 	ev := strings.Join(p.Events, "\n")
-	for _, s := range []string{"Pod default/db-0 kept", "Pod default/bare kept", "Pod default/job-pod kept", "node vanished no longer exists", "Ready=False for 1m0s"} {
+	for _, s := range []string{"Pod default/db-0 kept", "Pod default/bare kept", "Pod default/job-pod kept", "node vanished no longer exists", "Ready=False for 1m0s",
+		"Pod default/db-1 kept terminating", "Pod default/rs-terminating removed: it was terminating"} {
 		if !strings.Contains(ev, s) {
 			t.Errorf("events lack %q:\n%s", s, ev)
 		}
