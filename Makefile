@@ -28,8 +28,9 @@ testrace: ## Unit and in-process tests with the race detector, no lint.
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 .PHONY: fuzz
-fuzz: ## Fuzz manifest decoding for FUZZTIME (default 10s).
+fuzz: ## Fuzz manifest decoding and the DNS server's request path, FUZZTIME each (default 10s).
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeManifests$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./agent/dns
 
 .PHONY: integ
 integ: ## Integration tests only (root: namespaces, containerd, CNI, nftables); make test runs them too.

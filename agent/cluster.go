@@ -425,7 +425,14 @@ func (a *Agent) publishMeta() {
 // wrong key) stops the agent: Run returns it.
 func (a *Agent) joinLoop(ctx context.Context) {
 	err := a.gossip.Join(ctx)
-	if err == nil || ctx.Err() != nil {
+	if err == nil {
+		// Keep knocking on the doors of members seen dead: after a
+		// partition heals, or a stall that made this agent look dead,
+		// the two views merge again.
+		a.gossip.Reconnect(ctx)
+		return
+	}
+	if ctx.Err() != nil {
 		return
 	}
 	var clash *gossip.NameClashError

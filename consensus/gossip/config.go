@@ -94,6 +94,12 @@ type Config struct {
 	// DeadRetention is how long a dead or departed member stays in the
 	// member table before it is forgotten.
 	DeadRetention time.Duration
+	// ReconnectInterval is how often Reconnect joins again the members
+	// seen dead or departed (and Join): memberlist never probes a dead
+	// member, so without it the two sides of a healed partition, or a
+	// member wrongly declared dead while it stalled, stay apart for good.
+	// 0 turns reconnection off.
+	ReconnectInterval time.Duration
 
 	// Logger receives this package's logs and memberlist's, the latter at
 	// their own level ([DEBUG] as Debug, [INFO] as Info, [WARN] as Warn,
@@ -161,6 +167,8 @@ func DefaultConfig() Config {
 
 		EventBuffer:   1024,
 		DeadRetention: 24 * time.Hour,
+
+		ReconnectInterval: 5 * time.Second,
 	}
 }
 
@@ -184,6 +192,7 @@ func TestConfig() Config {
 	c.StreamTimeout = 2 * time.Second
 	c.BroadcastTimeout = 2 * time.Second
 	c.EventBuffer = 256
+	c.ReconnectInterval = 500 * time.Millisecond
 	return c
 }
 
@@ -227,6 +236,9 @@ func (c Config) Validate() error {
 	}
 	if c.JoinRetryMin <= 0 {
 		bad("JoinRetryMin %v must be positive", c.JoinRetryMin)
+	}
+	if c.ReconnectInterval < 0 {
+		bad("ReconnectInterval %v must not be negative", c.ReconnectInterval)
 	}
 	if c.JoinRetryMax < c.JoinRetryMin {
 		bad("JoinRetryMax %v must be at least JoinRetryMin %v", c.JoinRetryMax, c.JoinRetryMin)

@@ -150,6 +150,72 @@ func (g *Gossip) Join(ctx context.Context) error {
 	}
 }
 
+// Reconnect joins again, every Config.ReconnectInterval until ctx ends, the
+// last known addresses of the members this agent sees dead or departed,
+// together with Config.Join when this agent sees no one else alive or some
+// member dead. A push/pull with a member that believes this one dead makes
+// it refute the rumour and spread that it is alive, so the two views merge
+// within a few gossip rounds after a partition heals. Members are tried
+// until they are alive again or DeadRetention forgets them.
+func (g *Gossip) Reconnect(ctx context.Context) {
+	if g.cfg.ReconnectInterval <= 0 {
+		return
+	}
+	t := time.NewTicker(g.cfg.ReconnectInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if g.shut.Load() {
+			return
+		}
+		addrs := g.reconnectAddrs()
+		if len(addrs) == 0 {
+			continue
+		}
+		n, err := g.ml.Join(addrs)
+		if err != nil && n == 0 {
+			g.log.Debug("reconnect: no answer", "tried", strings.Join(addrs, ","), "err", flatten(err))
+		} else if n > 0 {
+			g.log.Debug("reconnect: exchanged state", "tried", strings.Join(addrs, ","), "answered", n)
+		}
+	}
+}
+
+// reconnectAddrs lists what Reconnect tries this round.
+func (g *Gossip) reconnectAddrs() []string {
+	g.mu.Lock()
+	members := g.table.list(g.now())
+	g.mu.Unlock()
+	self := g.cfg.NodeName
+	alive := 0
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range members {
+		switch {
+		case m.Name == self:
+		case m.State == Alive:
+			alive++
+			seen[m.Address()] = true
+		default:
+			out = append(out, m.Address())
+			seen[m.Address()] = true
+		}
+	}
+	if len(out) == 0 && alive > 0 {
+		return nil
+	}
+	for _, a := range g.cfg.Join {
+		if !seen[a] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // joinOnce makes one attempt over all addresses, abandoning it when ctx
 // ends (memberlist's Join takes no context).
 func (g *Gossip) joinOnce(ctx context.Context) error {
