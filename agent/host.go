@@ -278,6 +278,22 @@ func (s apiStatus) UpdatePodStatus(ctx context.Context, pod *api.Pod) error {
 	return err
 }
 
+// DeletePod removes a pod this node has finished terminating: grace 0, and
+// only the pod of that uid. Gone already, or replaced by a pod of the same
+// name (the uid no longer matches), counts as done.
+func (s apiStatus) DeletePod(ctx context.Context, pod *api.Pod) error {
+	grace := int64(0)
+	uid := pod.UID
+	_, err := s.c.DeleteWithOptions(ctx, "Pod", pod.Namespace, pod.Name, api.DeleteOptions{
+		GracePeriodSeconds: &grace,
+		Preconditions:      &api.Preconditions{UID: &uid},
+	})
+	if api.IsNotFound(err) || api.IsConflict(err) {
+		return nil
+	}
+	return err
+}
+
 // servePodHost routes a pod's log and exec requests to the agent that runs
 // the pod: handled here when it is this node, else proxied to the node's
 // API address (from its Node object).

@@ -343,16 +343,35 @@ func (c *Client) UpdateStatus(ctx context.Context, obj Object) (Object, error) {
 	return c.write(ctx, http.MethodPut, obj, true)
 }
 
-// Delete removes an object.
+// Delete deletes an object with the default options: most kinds go at
+// once, a pod bound to a node is given its grace period to stop (it stays,
+// terminating, until its agent has stopped it).
 func (c *Client) Delete(ctx context.Context, kind, ns, name string) error {
+	_, err := c.DeleteWithOptions(ctx, kind, ns, name, DeleteOptions{})
+	return err
+}
+
+// DeleteWithOptions deletes an object and returns the server's answer: the
+// object as it was when it was removed, or, for a pod given a grace
+// period, as it now is (metadata.deletionTimestamp set).
+func (c *Client) DeleteWithOptions(ctx context.Context, kind, ns, name string, opts DeleteOptions) (Object, error) {
 	k, err := lookupClientKind(kind)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if name == "" {
-		return errors.New("delete: name must not be empty")
+		return nil, errors.New("delete: name must not be empty")
 	}
-	return c.do(ctx, http.MethodDelete, resourcePath(k, ns, name, false), nil, nil, nil)
+	var body any
+	if opts.GracePeriodSeconds != nil || opts.Preconditions != nil {
+		opts.TypeMeta = TypeMeta{Kind: "DeleteOptions", APIVersion: "v1"}
+		body = opts
+	}
+	var raw json.RawMessage
+	if err := c.do(ctx, http.MethodDelete, resourcePath(k, ns, name, false), nil, body, &raw); err != nil {
+		return nil, err
+	}
+	return decodeTyped(k, raw)
 }
 
 // Watch streams the changes after fromRV ("" starts with an ADDED event for

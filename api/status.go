@@ -88,8 +88,13 @@ const WatchEventError = "ERROR"
 
 // DeleteOptions is the optional body of a DELETE.
 type DeleteOptions struct {
-	TypeMeta      `json:",inline"`
-	Preconditions *Preconditions `json:"preconditions,omitempty"`
+	TypeMeta `json:",inline"`
+	// GracePeriodSeconds is how long a pod bound to a node gets to stop
+	// before its object goes: nil means the pod's
+	// spec.terminationGracePeriodSeconds, 0 removes the object at once
+	// (force). Other kinds are always removed at once.
+	GracePeriodSeconds *int64         `json:"gracePeriodSeconds,omitempty"`
+	Preconditions      *Preconditions `json:"preconditions,omitempty"`
 }
 
 // Preconditions must hold for a delete to go ahead.

@@ -15,7 +15,9 @@
 // and validated here, completed by the proposer (uid, creationTimestamp,
 // generated names, namespace existence) and proposed to the Backend as
 // store.Ops; nothing reaches the Backend until the request has passed every
-// check, so a rejected request leaves the store untouched. Errors are
+// check, so a rejected request leaves the store untouched. Deleting a pod
+// bound to a node is graceful (graceful.go): the pod is marked terminating
+// and its agent deletes it for good once it has stopped. Errors are
 // api.Status objects with matching HTTP codes.
 //
 // What it needs from the rest of the agent it declares itself, with just the

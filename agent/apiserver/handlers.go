@@ -247,9 +247,17 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, t target) 
 			return
 		}
 	}
+	if v := r.URL.Query().Get("gracePeriodSeconds"); v != "" && opts.GracePeriodSeconds == nil {
+		g, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			s.WriteError(w, r, api.NewBadRequest("gracePeriodSeconds: %q is not an integer", v))
+			return
+		}
+		opts.GracePeriodSeconds = &g
+	}
 	ctx, cancel := s.requestContext(r)
 	defer cancel()
-	out, err := s.prop.delete(ctx, t.info, t.key(), opts.Preconditions)
+	out, err := s.prop.delete(ctx, t.info, t.key(), opts)
 	if err != nil {
 		s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
 		return

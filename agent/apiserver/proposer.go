@@ -146,6 +146,11 @@ func (p *proposer) update(ctx context.Context, info api.KindInfo, obj api.Object
 		nm.UID = om.UID
 		nm.CreationTimestamp = om.CreationTimestamp
 		nm.DeletionTimestamp = om.DeletionTimestamp.DeepCopy()
+		nm.DeletionGracePeriodSeconds = nil
+		if g := om.DeletionGracePeriodSeconds; g != nil {
+			v := *g
+			nm.DeletionGracePeriodSeconds = &v
+		}
 		nm.Generation = om.Generation
 		nm.ResourceVersion = strconv.FormatInt(oldRV, 10)
 		op := store.Op{Type: store.OpUpdate, Object: next}
@@ -170,9 +175,12 @@ func (p *proposer) update(ctx context.Context, info api.KindInfo, obj api.Object
 	}
 }
 
-// delete removes an object, honouring the preconditions. A namespace that
-// still holds objects is not deleted.
-func (p *proposer) delete(ctx context.Context, info api.KindInfo, key store.Key, pre *api.Preconditions) (api.Object, error) {
+// delete deletes an object, honouring the preconditions. A pod bound to a
+// node is only marked terminating (decideDelete); a namespace that still
+// holds objects is not deleted. It returns the object as it was removed, or
+// as it now is when it stays.
+func (p *proposer) delete(ctx context.Context, info api.KindInfo, key store.Key, opts api.DeleteOptions) (api.Object, error) {
+	pre := opts.Preconditions
 	var wantRV int64
 	if pre != nil && pre.ResourceVersion != nil {
 		m := api.ObjectMeta{ResourceVersion: *pre.ResourceVersion}
@@ -182,36 +190,64 @@ func (p *proposer) delete(ctx context.Context, info api.KindInfo, key store.Key,
 		}
 		wantRV = v
 	}
+	if g := opts.GracePeriodSeconds; g != nil && *g < 0 {
+		return nil, api.NewBadRequest("gracePeriodSeconds: %d must not be negative", *g)
+	}
 	if err := p.backend.ReadBarrier(ctx); err != nil {
 		return nil, err
 	}
-	old, err := p.reader.Get(key)
-	if err != nil {
-		return nil, err
-	}
-	if pre != nil && pre.UID != nil && *pre.UID != old.GetObjectMeta().UID {
-		return nil, api.NewConflict(info, key.Name, fmt.Sprintf("preconditions.uid %q does not match the stored object's %q", *pre.UID, old.GetObjectMeta().UID))
-	}
-	if info.Kind == "Namespace" {
-		if err := p.namespaceEmpty(key.Name); err != nil {
+	for attempt := 1; ; attempt++ {
+		old, err := p.reader.Get(key)
+		if err != nil {
 			return nil, err
 		}
-	}
-	if pre != nil && pre.UID != nil && wantRV == 0 {
-		// Pin the delete to the version whose uid was just checked, so an
-		// object deleted and re-created in between is not removed.
-		if wantRV, err = old.GetObjectMeta().ResourceVersionInt(); err != nil {
+		om := old.GetObjectMeta()
+		if pre != nil && pre.UID != nil && *pre.UID != om.UID {
+			return nil, api.NewConflict(info, key.Name, fmt.Sprintf("preconditions.uid %q does not match the stored object's %q", *pre.UID, om.UID))
+		}
+		oldRV, err := om.ResourceVersionInt()
+		if err != nil {
 			return nil, err
 		}
+		if wantRV != 0 && wantRV != oldRV {
+			return nil, api.NewConflict(info, key.Name, conflictMessage)
+		}
+		if info.Kind == "Namespace" {
+			if err := p.namespaceEmpty(key.Name); err != nil {
+				return nil, err
+			}
+		}
+		action, next := decideDelete(old, opts.GracePeriodSeconds, p.now())
+		var op store.Op
+		switch action {
+		case deleteNoop:
+			return old, nil
+		case deleteMark:
+			// A compare-and-swap against the version just read, so that
+			// a concurrent change is not overwritten.
+			next.GetObjectMeta().ResourceVersion = strconv.FormatInt(oldRV, 10)
+			op = store.Op{Type: store.OpUpdate, Object: next}
+		default:
+			// Pinned to the version whose uid was just checked, so that an
+			// object deleted and re-created in between is not removed.
+			rv := wantRV
+			if pre != nil && pre.UID != nil {
+				rv = oldRV
+			}
+			op = store.Op{Type: store.OpDelete, Key: key, ResourceVersion: rv}
+		}
+		res, err := p.propose(ctx, op)
+		if err != nil {
+			return nil, err
+		}
+		if res.Err != nil {
+			if wantRV == 0 && errors.Is(res.Err, store.ErrConflict) && attempt < maxUpdateAttempts {
+				continue // changed meanwhile (a status write), a race the client did not ask to detect: check and decide again
+			}
+			return nil, res.Err
+		}
+		return res.Object, nil
 	}
-	res, err := p.propose(ctx, store.Op{Type: store.OpDelete, Key: key, ResourceVersion: wantRV})
-	if err != nil {
-		return nil, err
-	}
-	if res.Err != nil {
-		return nil, res.Err
-	}
-	return res.Object, nil
 }
 
 // namespaceEmpty refuses, with a 409, to delete a namespace that holds

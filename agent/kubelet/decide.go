@@ -70,9 +70,11 @@ const (
 	stepRemove
 	stepTeardownVolumes
 	stepTeardownNetwork
+	stepPreStop   // run Container's preStop hook in attempt ID, within Grace
+	stepDeletePod // remove the terminating pod's object for good
 )
 
-var stepNames = [...]string{"setup-network", "setup-volumes", "pull", "create", "start", "stop", "remove", "teardown-volumes", "teardown-network"}
+var stepNames = [...]string{"setup-network", "setup-volumes", "pull", "create", "start", "stop", "remove", "teardown-volumes", "teardown-network", "prestop", "delete-pod"}
 
 func (k stepKind) String() string { return stepNames[k] }
 
@@ -95,7 +97,7 @@ func (s step) key() string {
 	switch s.Kind {
 	case stepPull, stepCreate, stepStart:
 		return s.Kind.String() + "/" + s.Container
-	case stepStop, stepRemove:
+	case stepStop, stepRemove, stepPreStop:
 		return s.Kind.String() + "/" + s.ID
 	}
 	return s.Kind.String()
@@ -167,6 +169,14 @@ type podNet struct {
 	NetNSPath, IP string
 }
 
+// preStopObs is the preStop hook of one attempt: begun at Started; Done
+// once it returned (a sleep hook is never Done: it lasts its seconds from
+// Started).
+type preStopObs struct {
+	Started time.Time
+	Done    bool
+}
+
 // podObservation is what the host has of one pod.
 type podObservation struct {
 	Network        *podNet // set once Setup succeeded (in this agent's life)
@@ -174,11 +184,15 @@ type podObservation struct {
 	Volumes        bool    // Setup succeeded
 	VolumesPresent bool    // volume state exists (set up or adopted)
 	Containers     map[string]*containerObs
-	Errors         map[string]stepError // by step key
+	Errors         map[string]stepError  // by step key
+	PreStop        map[string]preStopObs // by attempt ID
+	// ObjectGone: the pod's object has left the store (the source no
+	// longer has it, or this node's final delete succeeded).
+	ObjectGone bool
 }
 
 func newPodObservation() *podObservation {
-	return &podObservation{Containers: map[string]*containerObs{}, Errors: map[string]stepError{}}
+	return &podObservation{Containers: map[string]*containerObs{}, Errors: map[string]stepError{}, PreStop: map[string]preStopObs{}}
 }
 
 func (o *podObservation) container(name string) *containerObs {
@@ -210,6 +224,76 @@ func gracePeriod(pod *api.Pod) time.Duration {
 		return time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
 	}
 	return time.Duration(api.DefaultTerminationGracePeriodSeconds) * time.Second
+}
+
+// minStopGrace is the least time between SIGTERM and SIGKILL when a pod
+// is deleted, even once its preStop hooks used up the grace period (the
+// kubelet's minimum too).
+const minStopGrace = 2 * time.Second
+
+// termination returns when a pod that is no longer wanted must be stopped
+// by, and the grace period it was given: its deletionTimestamp and
+// deletionGracePeriodSeconds as the API set them (now + grace; the node's
+// clock is taken to agree with the API's), or, for a pod without them,
+// the spec's grace period from now.
+func termination(pod *api.Pod, now time.Time) (deadline time.Time, grace time.Duration) {
+	grace = gracePeriod(pod)
+	if pod == nil || pod.DeletionTimestamp == nil {
+		return now.Add(grace), grace
+	}
+	if g := pod.DeletionGracePeriodSeconds; g != nil {
+		grace = time.Duration(*g) * time.Second
+	}
+	return pod.DeletionTimestamp.Time, grace
+}
+
+// stopGrace is the time between SIGTERM and SIGKILL of a container stopped
+// at now: what is left until the deadline, never more than the grace
+// period, never less than minStopGrace.
+func stopGrace(deadline time.Time, grace time.Duration, now time.Time) time.Duration {
+	return max(min(deadline.Sub(now), grace), minStopGrace)
+}
+
+// preStopHook returns the preStop hook of an app container of pod, or nil
+// (init containers have none).
+func preStopHook(pod *api.Pod, name string) *api.LifecycleHandler {
+	if pod == nil {
+		return nil
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name == name && c.Lifecycle != nil {
+			return c.Lifecycle.PreStop
+		}
+	}
+	return nil
+}
+
+// preStopWait says whether the running attempt a must wait for its
+// preStop hook before it is stopped, adding the step that runs the hook or
+// the wake-up that ends a sleep. A hook runs once, and only while the
+// deadline has not passed; a sleep lasts its seconds, cut at the deadline.
+func preStopWait(hook *api.LifecycleHandler, name string, a attemptObs, obs *podObservation, deadline, now time.Time, plan *podPlan, add func(step)) bool {
+	if hook == nil {
+		return false
+	}
+	ps, begun := obs.PreStop[a.ID]
+	switch {
+	case !begun && now.Before(deadline):
+		add(step{Kind: stepPreStop, Container: name, ID: a.ID, Grace: deadline.Sub(now)})
+		return true
+	case !begun, ps.Done:
+		return false
+	case hook.Sleep != nil:
+		until := ps.Started.Add(time.Duration(hook.Sleep.Seconds) * time.Second)
+		if until.After(deadline) {
+			until = deadline
+		}
+		if now.Before(until) {
+			plan.wake(until)
+			return true
+		}
+	}
+	return false
 }
 
 // restartVerdict says what becomes of a container whose latest attempt exited.
@@ -369,8 +453,11 @@ func removeAttempt(a attemptObs, grace time.Duration, add func(step)) {
 	add(step{Kind: stepRemove, ID: a.ID})
 }
 
-// decideTeardown stops what runs of a pod that is not wanted here, then
-// removes its containers, then its volumes and network.
+// decideTeardown ends a pod that is not wanted here: each running
+// container's preStop hook, then SIGTERM and, after what is left of the
+// grace period, SIGKILL; then its containers are removed, then its volumes
+// and network; and once nothing is left, the pod's object is deleted for
+// good (if it is still in the store).
 func decideTeardown(pod *api.Pod, obs *podObservation, now time.Time, plan *podPlan) {
 	add := func(s step) {
 		if until, ok := obs.blocked(s, now); ok {
@@ -379,16 +466,19 @@ func decideTeardown(pod *api.Pod, obs *podObservation, now time.Time, plan *podP
 		}
 		plan.Steps = append(plan.Steps, s)
 	}
-	grace := gracePeriod(pod)
+	deadline, grace := termination(pod, now)
 	left := false
 	for _, name := range sortedNames(obs.Containers) {
+		hook := preStopHook(pod, name)
 		for _, a := range obs.Containers[name].Attempts {
 			left = true
-			if a.State == runtime.StateCreated {
+			switch {
+			case a.State == runtime.StateCreated:
 				add(step{Kind: stepRemove, ID: a.ID})
-				continue
+			case a.State == runtime.StateRunning && preStopWait(hook, name, a, obs, deadline, now, plan, add):
+			default:
+				removeAttempt(a, stopGrace(deadline, grace, now), add)
 			}
-			removeAttempt(a, grace, add)
 		}
 	}
 	if left {
@@ -399,6 +489,9 @@ func decideTeardown(pod *api.Pod, obs *podObservation, now time.Time, plan *podP
 	}
 	if obs.NetworkPresent || obs.Network != nil {
 		add(step{Kind: stepTeardownNetwork})
+	}
+	if len(plan.Steps) == 0 && plan.WakeAt.IsZero() && pod != nil && !obs.ObjectGone {
+		add(step{Kind: stepDeletePod})
 	}
 	plan.Done = len(plan.Steps) == 0 && plan.WakeAt.IsZero()
 }

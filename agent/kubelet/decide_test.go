@@ -91,7 +91,7 @@ func planString(p podPlan) string {
 		if s.ID != "" {
 			x += " " + s.ID
 		}
-		if s.Kind == stepStop {
+		if s.Kind == stepStop || s.Kind == stepPreStop {
 			x += " grace=" + s.Grace.String()
 		}
 		parts = append(parts, x)
@@ -109,8 +109,10 @@ func planString(p podPlan) string {
 func TestDecidePod(t *testing.T) {
 	b := DefaultBackoff()
 	deleting := func(p *api.Pod) *api.Pod {
-		ts := api.NewTime(t0)
-		p.DeletionTimestamp = &ts
+		// As the API marks it: deadline now + grace.
+		ts := api.NewTime(t0.Add(7 * time.Second))
+		g := int64(7)
+		p.DeletionTimestamp, p.DeletionGracePeriodSeconds = &ts, &g
 		return p
 	}
 	withInit := func(p *api.Pod) *api.Pod {
@@ -196,6 +198,21 @@ func TestDecidePod(t *testing.T) {
 			"stop a-0 grace=30s; remove b-0"},
 		{"deleted: containers gone, sandbox torn down", deleting(testPod("Always", "a")), mkObs(sandbox), 0,
 			"teardown-volumes; teardown-network"},
+		{"deleted: everything gone, the object is deleted", deleting(testPod("Always", "a")), mkObs(), 0,
+			"delete-pod"},
+		{"deleted: the final delete failed, retried later", deleting(testPod("Always", "a")), mkObs(failed("delete-pod", "", 0, 2*time.Second)), time.Second,
+			" | wake +2s"},
+		{"deleted: object gone too", deleting(testPod("Always", "a")), mkObs(func(o *podObservation) { o.ObjectGone = true }), 0,
+			" | done"},
+		{"deleted: stop grace is what is left", deleting(testPod("Always", "a")),
+			mkObs(sandbox, attempt("a", 0, runtime.StateRunning, 0, 0, 0)), 3 * time.Second,
+			"stop a-0 grace=4s"},
+		{"deleted: never less than 2s between SIGTERM and SIGKILL", deleting(testPod("Always", "a")),
+			mkObs(sandbox, attempt("a", 0, runtime.StateRunning, 0, 0, 0)), time.Minute,
+			"stop a-0 grace=2s"},
+		{"deleted: a deadline beyond the grace period is capped", deleting(testPod("Always", "a")),
+			mkObs(sandbox, attempt("a", 0, runtime.StateRunning, 0, 0, 0)), -time.Hour,
+			"stop a-0 grace=7s"},
 		{"deleted: teardown failure retried later", nil, mkObs(sandbox, failed("teardown-network", "", 0, 5*time.Second)), 0,
 			"teardown-volumes | wake +5s"},
 		{"deleted: nothing left", nil, mkObs(), 0,
@@ -210,6 +227,149 @@ func TestDecidePod(t *testing.T) {
 				t.Errorf("plan\n got: %q\nwant: %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// withPreStop gives container name a preStop hook.
+func withPreStop(p *api.Pod, name string, h api.LifecycleHandler) *api.Pod {
+	for i := range p.Spec.Containers {
+		if p.Spec.Containers[i].Name == name {
+			p.Spec.Containers[i].Lifecycle = &api.Lifecycle{PreStop: &h}
+		}
+	}
+	return p
+}
+
+func preStopRan(id string, at time.Duration, done bool) obsOpt {
+	return func(o *podObservation) { o.PreStop[id] = preStopObs{Started: t0.Add(at), Done: done} }
+}
+
+func TestDecideTermination(t *testing.T) {
+	b := DefaultBackoff()
+	// Deleted at t0 with 10 s of grace: the deadline is t0+10s.
+	deleting := func(p *api.Pod) *api.Pod {
+		ts := api.NewTime(t0.Add(10 * time.Second))
+		g := int64(10)
+		p.DeletionTimestamp, p.DeletionGracePeriodSeconds = &ts, &g
+		return p
+	}
+	exec := api.LifecycleHandler{Exec: &api.ExecAction{Command: []string{"drain"}}}
+	sleep := func(s int64) api.LifecycleHandler { return api.LifecycleHandler{Sleep: &api.SleepAction{Seconds: s}} }
+	execPod := func() *api.Pod { return deleting(withPreStop(testPod("Always", "a", "b"), "a", exec)) }
+	sleepPod := func(s int64) *api.Pod { return deleting(withPreStop(testPod("Always", "a"), "a", sleep(s))) }
+	running := func(names ...string) obsOpt {
+		return func(o *podObservation) {
+			for _, n := range names {
+				attempt(n, 0, runtime.StateRunning, 0, 0, 0)(o)
+			}
+		}
+	}
+	cases := []struct {
+		name string
+		pod  *api.Pod
+		obs  *podObservation
+		now  time.Duration
+		want string
+	}{
+		{"hook first; a container without one is stopped at once", execPod(), mkObs(sandbox, running("a", "b")), 0,
+			"prestop a a-0 grace=10s; stop b-0 grace=10s"},
+		{"hook done: stopped with what is left", execPod(), mkObs(sandbox, running("a"), preStopRan("a-0", 0, true)), 3 * time.Second,
+			"stop a-0 grace=7s"},
+		{"hook used up the grace: still 2s to stop", execPod(), mkObs(sandbox, running("a"), preStopRan("a-0", 0, true)), 9 * time.Second,
+			"stop a-0 grace=2s"},
+		{"deadline passed before the hook ran: skipped", execPod(), mkObs(sandbox, running("a")), 11 * time.Second,
+			"stop a-0 grace=2s"},
+		{"hook runs once", execPod(), mkObs(sandbox, running("a"), preStopRan("a-0", 0, true)), 0,
+			"stop a-0 grace=10s"},
+		{"exited container: no hook, removed", execPod(), mkObs(sandbox, attempt("a", 0, runtime.StateExited, 0, 0, 1)), 0,
+			"remove a-0"},
+		{"sleep begins", sleepPod(3), mkObs(sandbox, running("a")), 0,
+			"prestop a a-0 grace=10s"},
+		{"sleep lasts its seconds", sleepPod(3), mkObs(sandbox, running("a"), preStopRan("a-0", 0, false)), time.Second,
+			" | wake +3s"},
+		{"sleep over: stop with what is left", sleepPod(3), mkObs(sandbox, running("a"), preStopRan("a-0", 0, false)), 3 * time.Second,
+			"stop a-0 grace=7s"},
+		{"sleep cut at the deadline", sleepPod(60), mkObs(sandbox, running("a"), preStopRan("a-0", 0, false)), 5 * time.Second,
+			" | wake +10s"},
+		{"sleep past the deadline: stop", sleepPod(60), mkObs(sandbox, running("a"), preStopRan("a-0", 0, false)), 10 * time.Second,
+			"stop a-0 grace=2s"},
+		{"a shortened deadline cuts the sleep", func() *api.Pod {
+			p := sleepPod(60)
+			ts, g := api.NewTime(t0.Add(4*time.Second)), int64(1)
+			p.DeletionTimestamp, p.DeletionGracePeriodSeconds = &ts, &g
+			return p
+		}(), mkObs(sandbox, running("a"), preStopRan("a-0", 0, false)), 3 * time.Second,
+			" | wake +4s"},
+		{"init containers have no hook", func() *api.Pod {
+			p := execPod()
+			p.Spec.InitContainers = []api.Container{{Name: "init", Image: "i:1", Lifecycle: &api.Lifecycle{PreStop: &exec}}}
+			return p
+		}(), mkObs(sandbox, running("init")), 0,
+			"stop init-0 grace=10s"},
+		{"gone with the last spec's hook", func() *api.Pod {
+			// The worker's tombstone: the last pod seen, gone at t0.
+			p := withPreStop(testPod("Always", "a"), "a", exec)
+			ts, g := api.NewTime(t0.Add(7*time.Second)), int64(7)
+			p.DeletionTimestamp, p.DeletionGracePeriodSeconds = &ts, &g
+			return p
+		}(), mkObs(sandbox, running("a"), func(o *podObservation) { o.ObjectGone = true }), 0,
+			"prestop a a-0 grace=7s"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := planString(decidePod(tc.pod, tc.obs, t0.Add(tc.now), b))
+			if got != tc.want {
+				t.Errorf("plan\n got: %q\nwant: %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// A deletion driven through decidePod on a fake clock runs each step in
+// order: preStop, stop, remove, teardown, and the final delete last.
+func TestDecideTerminationSequence(t *testing.T) {
+	b := DefaultBackoff()
+	pod := withPreStop(testPod("Always", "a"), "a", api.LifecycleHandler{Sleep: &api.SleepAction{Seconds: 4}})
+	ts, g := api.NewTime(t0.Add(7*time.Second)), int64(7)
+	pod.DeletionTimestamp, pod.DeletionGracePeriodSeconds = &ts, &g
+	obs := mkObs(sandbox, attempt("a", 0, runtime.StateRunning, 0, 0, 0))
+	now := t0
+	var seq []string
+	for i := 0; i < 20; i++ {
+		plan := decidePod(pod, obs, now, b)
+		if plan.Done {
+			break
+		}
+		for _, s := range plan.Steps {
+			seq = append(seq, fmt.Sprintf("+%s %s", now.Sub(t0), s.Kind))
+			switch s.Kind {
+			case stepPreStop:
+				obs.PreStop[s.ID] = preStopObs{Started: now}
+			case stepStop:
+				if s.Grace != 3*time.Second {
+					t.Errorf("stopped with grace %s, want the 3s left", s.Grace)
+				}
+				obs.container("a").Attempts[0].State = runtime.StateExited
+			case stepRemove:
+				delete(obs.Containers, "a")
+			case stepTeardownVolumes:
+				obs.Volumes, obs.VolumesPresent = false, false
+			case stepTeardownNetwork:
+				obs.Network, obs.NetworkPresent = nil, false
+			case stepDeletePod:
+				obs.ObjectGone = true
+			}
+		}
+		if len(plan.Steps) == 0 {
+			if plan.WakeAt.IsZero() {
+				t.Fatalf("stalled at +%s", now.Sub(t0))
+			}
+			now = plan.WakeAt
+		}
+	}
+	want := "+0s prestop; +4s stop; +4s remove; +4s teardown-volumes; +4s teardown-network; +4s delete-pod"
+	if got := strings.Join(seq, "; "); got != want {
+		t.Errorf("sequence\n got: %s\nwant: %s", got, want)
 	}
 }
 

@@ -39,6 +39,14 @@ func newFakeRuntime(clock func() time.Time) *fakeRuntime {
 
 func (f *fakeRuntime) record(s string) { f.calls = append(f.calls, s) }
 
+// note adds something that is not a runtime call (a hook, a delete) to the
+// call log, to check the order of everything.
+func (f *fakeRuntime) note(s string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record(s)
+}
+
 func (f *fakeRuntime) Calls(prefix string) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -324,11 +332,31 @@ func (o *fakeObjects) putConfigMap(ns, name string, data map[string]string) {
 	o.cms[ns+"/"+name] = &api.ConfigMap{ObjectMeta: api.ObjectMeta{Namespace: ns, Name: name}, Data: data}
 }
 
-// statusRecorder is a StatusWriter that keeps every status written.
+// statusRecorder is a StatusWriter (and PodDeleter) that keeps every
+// status written and every pod deleted.
 type statusRecorder struct {
-	mu      sync.Mutex
-	writes  map[string][]api.PodStatus // by pod name
-	onWrite func(name string, st api.PodStatus)
+	mu       sync.Mutex
+	writes   map[string][]api.PodStatus // by pod name
+	deletes  []string                   // "name uid"
+	onWrite  func(name string, st api.PodStatus)
+	onDelete func(pod *api.Pod)
+}
+
+func (r *statusRecorder) DeletePod(ctx context.Context, pod *api.Pod) error {
+	r.mu.Lock()
+	r.deletes = append(r.deletes, pod.Name+" "+pod.UID)
+	cb := r.onDelete
+	r.mu.Unlock()
+	if cb != nil {
+		cb(pod)
+	}
+	return nil
+}
+
+func (r *statusRecorder) deleted() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.deletes...)
 }
 
 func newStatusRecorder() *statusRecorder {
@@ -380,13 +408,37 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// fakeProber answers probes from a table the test changes.
+// fakeProber answers probes from a table the test changes. It also runs
+// preStop hooks (exec "hook ..." or any httpGet): it notes them, and blocks
+// until ctx ends when hookBlocks.
 type fakeProber struct {
-	mu   sync.Mutex
-	fail map[probe.Kind]bool
+	mu         sync.Mutex
+	fail       map[probe.Kind]bool
+	note       func(string)
+	hookBlocks bool
 }
 
 func (p *fakeProber) Run(ctx context.Context, pr *api.Probe, t probe.Target) probe.Result {
+	if pr.HTTPGet != nil || (pr.Exec != nil && len(pr.Exec.Command) > 0 && pr.Exec.Command[0] == "hook") {
+		p.mu.Lock()
+		note, blocks := p.note, p.hookBlocks
+		p.mu.Unlock()
+		what := "prestop " + t.ContainerID
+		if pr.HTTPGet != nil {
+			what += fmt.Sprintf(" GET %s:%s%s", t.PodIP, pr.HTTPGet.Port.String(), pr.HTTPGet.Path)
+		}
+		if note != nil {
+			note(what)
+		}
+		if blocks {
+			<-ctx.Done()
+			if note != nil {
+				note("prestop cut " + t.ContainerID)
+			}
+			return probe.Result{Message: ctx.Err().Error()}
+		}
+		return probe.Result{Success: true}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	kind := probe.Readiness
@@ -432,6 +484,7 @@ func newNodeHarness(t *testing.T, fake bool, tweak func(*Config)) *nodeHarness {
 		now = h.clock.Now
 	}
 	h.rt = newFakeRuntime(now)
+	h.prober.note = h.rt.note
 	return h.withConfig(tweak)
 }
 

@@ -84,6 +84,14 @@ type StatusWriter interface {
 	UpdatePodStatus(ctx context.Context, pod *api.Pod) error
 }
 
+// PodDeleter removes the object of a pod this node has finished
+// terminating, for good: a DELETE with gracePeriodSeconds 0 and the pod's
+// uid as a precondition. An object already gone, or replaced by another pod
+// of the same name, counts as deleted (nil).
+type PodDeleter interface {
+	DeletePod(ctx context.Context, pod *api.Pod) error
+}
+
 // Config configures a Loop.
 type Config struct {
 	NodeName string // this node; pods bound elsewhere are stopped
@@ -95,6 +103,10 @@ type Config struct {
 	Objects volume.Source // ConfigMaps and Secrets for env and volumes
 	Pods    PodSource
 	Status  StatusWriter
+	// Deleter removes the objects of terminated pods; nil means Status
+	// when it is a PodDeleter too, else nothing does (terminating pods
+	// stay in the store until something else removes them).
+	Deleter PodDeleter
 	// Prober runs probes; nil means a probe.Prober whose exec probes run
 	// through Runtime and whose network probes dial with ProbeDial.
 	Prober PodProber
@@ -189,9 +201,10 @@ func (c Config) Validate() error {
 
 // Loop runs this node's pods. Create it with New, run it with Run.
 type Loop struct {
-	cfg    Config
-	log    *slog.Logger
-	prober PodProber
+	cfg     Config
+	log     *slog.Logger
+	prober  PodProber
+	deleter PodDeleter
 
 	seq        atomic.Uint64 // orders listings against workers' own changes
 	relist     chan struct{}
@@ -226,6 +239,10 @@ func New(cfg Config) (*Loop, error) {
 	l.log = l.log.With("loop", "node")
 	if l.prober == nil {
 		l.prober = &probe.Prober{Exec: l.execProbe, Dial: cfg.ProbeDial}
+	}
+	l.deleter = cfg.Deleter
+	if d, ok := cfg.Status.(PodDeleter); ok && l.deleter == nil {
+		l.deleter = d
 	}
 	return l, nil
 }
@@ -503,14 +520,15 @@ func (l *Loop) workerLocked(uid string, ref network.PodRef) *podWorker {
 	return w
 }
 
-// retire removes w once its pod is gone and cleaned up; false when the pod
-// came back meanwhile.
+// retire removes w once its pod is cleaned up and gone from the source;
+// false when the source still has it (a terminating pod whose final delete
+// the source has not seen yet) or it came back meanwhile.
 func (l *Loop) retire(w *podWorker) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if wanted(w.pod) || w.kicked() {
+	if w.pod != nil || w.kicked() {
 		return false
 	}
 	if l.workers[w.uid] == w {

@@ -3,6 +3,7 @@ package kubelet
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -191,16 +192,16 @@ func TestNodeLoopDeletion(t *testing.T) {
 	pod.Spec.TerminationGracePeriodSeconds = &g
 	h.pods.Replace([]*api.Pod{pod})
 	h.waitStatus("del", "Running", running)
-	// Deletion with a timestamp first (graceful), then gone from the source.
-	dp := pod.DeepCopyObject().(*api.Pod)
-	ts := api.NewTime(time.Now())
-	dp.DeletionTimestamp = &ts
+	// Deletion with a timestamp first (graceful, as the API marks it:
+	// now + grace), then gone from the source.
+	dp := markDeleted(pod, time.Now(), 7)
 	h.pods.Put(dp)
 	h.waitFor("containers removed", func() bool { return len(h.rt.byPod("uid-del")) == 0 })
 	h.waitFor("sandbox torn down", func() bool { return !h.net.has("uid-del") && !h.vols.has("uid-del") })
 	h.rt.mu.Lock()
 	for id, g := range h.rt.stops {
-		if g != 7*time.Second {
+		// What is left of the 7 s (the deadline is to the second).
+		if g > 7*time.Second || g < 4*time.Second {
 			t.Errorf("stop %s with grace %v", id, g)
 		}
 	}
@@ -208,6 +209,10 @@ func TestNodeLoopDeletion(t *testing.T) {
 	h.rt.mu.Unlock()
 	if n != 2 {
 		t.Errorf("%d stops", n)
+	}
+	h.waitFor("the final delete", func() bool { return len(h.status.deleted()) == 1 })
+	if d := h.status.deleted(); d[0] != "del uid-del" {
+		t.Errorf("deleted %q", d)
 	}
 	h.pods.Delete("uid-del")
 	h.waitFor("worker retired", func() bool {
@@ -353,4 +358,145 @@ func TestPodSubresource(t *testing.T) {
 			t.Errorf("%s: %q %q", tc.path, ns, name)
 		}
 	}
+}
+
+// markDeleted returns a copy of pod as the API marks it when it is deleted
+// at now with grace seconds.
+func markDeleted(pod *api.Pod, now time.Time, grace int64) *api.Pod {
+	dp := pod.DeepCopyObject().(*api.Pod)
+	ts := api.NewTime(now.Add(time.Duration(grace) * time.Second))
+	dp.DeletionTimestamp, dp.DeletionGracePeriodSeconds = &ts, &grace
+	return dp
+}
+
+func indexOf(calls []string, s string) int { return slices.Index(calls, s) }
+
+// noteWriter hands every write (a log line) to a function.
+type noteWriter func(string)
+
+func (f noteWriter) Write(p []byte) (int, error) { f(string(p)); return len(p), nil }
+
+// A deleted pod: each container's preStop hook (exec, httpGet), then stop,
+// then removal and teardown, and the object's final delete only once all
+// that is gone; the worker retires when the source drops the pod.
+func TestNodeLoopGracefulDeletion(t *testing.T) {
+	h := newNodeHarness(t, false, nil)
+	h.start()
+	web := api.Container{Name: "web", Image: "reg/app:1", Ports: []api.ContainerPort{{Name: "http", ContainerPort: 8080}},
+		Lifecycle: &api.Lifecycle{PreStop: &api.LifecycleHandler{HTTPGet: &api.HTTPGetAction{Path: "/drain", Port: api.IntOrString{IsString: true, StrVal: "http"}}}}}
+	side := api.Container{Name: "side", Image: "reg/app:1",
+		Lifecycle: &api.Lifecycle{PreStop: &api.LifecycleHandler{Exec: &api.ExecAction{Command: []string{"hook", "drain"}}}}}
+	plain := api.Container{Name: "plain", Image: "reg/app:1"}
+	pod := boundPod("g", "uid-g", web, side, plain)
+	h.pods.Replace([]*api.Pod{pod})
+	st := h.waitStatus("g", "Running", running)
+
+	var early []string
+	h.status.onDelete = func(p *api.Pod) {
+		if h.net.has(p.UID) || h.vols.has(p.UID) || len(h.rt.byPod(p.UID)) > 0 {
+			early = append(early, "deleted before the pod was torn down")
+		}
+		h.rt.note("delete-pod " + p.Name)
+	}
+	h.pods.Put(markDeleted(pod, time.Now(), 30))
+	h.waitFor("the final delete", func() bool { return len(h.status.deleted()) == 1 })
+	if len(early) > 0 {
+		t.Error(early)
+	}
+	calls := h.rt.Calls("")
+	id := func(c string) string { return runtime.ContainerID("uid-g", c, 0) }
+	webHook := "prestop " + id("web") + " GET " + st.PodIP + ":http/drain"
+	for _, c := range []string{"web", "side"} {
+		hook := "prestop " + id(c)
+		if c == "web" {
+			hook = webHook
+		}
+		if h, s := indexOf(calls, hook), indexOf(calls, "stop "+id(c)); h < 0 || s < h {
+			t.Errorf("%s: hook at %d, stop at %d:\n%s", c, h, s, strings.Join(calls, "\n"))
+		}
+	}
+	if slices.ContainsFunc(calls, func(c string) bool { return strings.HasPrefix(c, "prestop "+id("plain")) }) {
+		t.Error("a container without a hook ran one")
+	}
+	last := len(calls) - 1
+	if calls[last] != "delete-pod g" {
+		t.Errorf("the final delete is not last:\n%s", strings.Join(calls, "\n"))
+	}
+	for _, c := range []string{"web", "side", "plain"} {
+		if i := indexOf(calls, "remove "+id(c)); i < 0 || i > last {
+			t.Errorf("%s not removed before the delete", c)
+		}
+	}
+	// The source still has the pod a moment: the worker waits for it to go.
+	h.loop.Resync()
+	h.pods.Delete("uid-g")
+	h.waitFor("worker retired", func() bool {
+		h.loop.mu.Lock()
+		defer h.loop.mu.Unlock()
+		return len(h.loop.workers) == 0
+	})
+	if n := len(h.status.deleted()); n != 1 {
+		t.Errorf("%d final deletes", n)
+	}
+}
+
+// A sleep hook holds the container on the fake clock for its seconds; the
+// stop then gets what is left of the grace period.
+func TestNodeLoopPreStopSleep(t *testing.T) {
+	var h *nodeHarness
+	h = newNodeHarness(t, true, func(c *Config) {
+		// The hook's log line tells when it began.
+		c.Logger = slog.New(slog.NewTextHandler(noteWriter(func(line string) {
+			if strings.Contains(line, "preStop") {
+				h.rt.note("log " + line)
+			}
+		}), nil))
+	})
+	h.start()
+	c := api.Container{Name: "app", Image: "reg/app:1", Lifecycle: &api.Lifecycle{PreStop: &api.LifecycleHandler{Sleep: &api.SleepAction{Seconds: 5}}}}
+	pod := boundPod("s", "uid-s", c)
+	h.pods.Replace([]*api.Pod{pod})
+	h.waitStatus("s", "Running", running)
+	h.pods.Put(markDeleted(pod, t0, 20))
+	h.waitFor("the hook began", func() bool { return len(h.rt.Calls("log ")) == 1 })
+	h.clock.Advance(4 * time.Second)
+	h.loop.Resync()
+	// (A stop at t0+4s would show as a grace of 16s below.)
+	if n := len(h.rt.Calls("stop")); n != 0 {
+		t.Fatalf("stopped during the preStop sleep: %q", h.rt.Calls("stop"))
+	}
+	h.clock.Advance(time.Second)
+	h.loop.Resync()
+	h.waitFor("stopped after the sleep", func() bool { return len(h.rt.Calls("stop")) == 1 })
+	h.rt.mu.Lock()
+	g := h.rt.stops[runtime.ContainerID("uid-s", "app", 0)]
+	h.rt.mu.Unlock()
+	if g != 15*time.Second {
+		t.Errorf("stopped with grace %v, want the 15s left", g)
+	}
+	h.waitFor("the final delete", func() bool { return len(h.status.deleted()) == 1 })
+}
+
+// A second delete with a shorter grace period cuts a running hook short.
+func TestNodeLoopShorterGraceCutsHook(t *testing.T) {
+	h := newNodeHarness(t, false, nil)
+	h.prober.hookBlocks = true
+	h.start()
+	c := api.Container{Name: "app", Image: "reg/app:1", Lifecycle: &api.Lifecycle{PreStop: &api.LifecycleHandler{Exec: &api.ExecAction{Command: []string{"hook"}}}}}
+	pod := boundPod("h", "uid-h", c)
+	h.pods.Replace([]*api.Pod{pod})
+	h.waitStatus("h", "Running", running)
+	id := runtime.ContainerID("uid-h", "app", 0)
+	h.pods.Put(markDeleted(pod, time.Now(), 600))
+	h.waitFor("the hook runs", func() bool { return len(h.rt.Calls("prestop "+id)) == 1 })
+	h.pods.Put(markDeleted(pod, time.Now(), 1))
+	h.waitFor("the hook cut short", func() bool { return len(h.rt.Calls("prestop cut "+id)) == 1 })
+	h.waitFor("stopped", func() bool { return len(h.rt.Calls("stop "+id)) == 1 })
+	h.rt.mu.Lock()
+	g := h.rt.stops[id]
+	h.rt.mu.Unlock()
+	if g > 2*time.Second {
+		t.Errorf("stopped with grace %v after the grace period was shortened to 1s", g)
+	}
+	h.waitFor("the final delete", func() bool { return len(h.status.deleted()) == 1 })
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/dataplane/network"
+	"github.com/shoal-dev/shoal/dataplane/probe"
 	"github.com/shoal-dev/shoal/dataplane/runtime"
 	"github.com/shoal-dev/shoal/dataplane/volume"
 )
@@ -111,6 +112,10 @@ func (w *podWorker) do(ctx context.Context, pod *api.Pod, s step, now time.Time)
 		return w.teardownVolumes(ctx, pod, s, now)
 	case stepTeardownNetwork:
 		return w.teardownNetwork(ctx, pod, s, now)
+	case stepPreStop:
+		return w.preStop(pod, s, now)
+	case stepDeletePod:
+		return w.deletePod(ctx, pod, s, now)
 	}
 	return func(*podObservation) bool { return true }
 }
@@ -342,4 +347,61 @@ func (w *podWorker) resolvConf(pod *api.Pod) (volume.Mount, bool, error) {
 		return volume.Mount{}, false, err
 	}
 	return volume.Mount{Source: path, Destination: "/etc/resolv.conf", ReadOnly: true}, true, nil
+}
+
+// hookContext is the context preStop hooks run in; setPod cancels it when
+// a second delete brings the deadline forward.
+func (w *podWorker) hookContext() context.Context {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.hookCtx == nil || w.hookCtx.Err() != nil {
+		w.hookCtx, w.cancelHooks = context.WithCancel(w.l.ctx)
+	}
+	return w.hookCtx
+}
+
+// preStop runs a container's preStop hook, at most for s.Grace (what is
+// left of the pod's grace period). An exec or httpGet hook runs as a
+// one-shot probe (exec through the runtime, httpGet to the pod's IP
+// through ProbeDial) and blocks the step; a sleep hook only records when
+// it began, and decidePod waits its seconds out. A hook that fails is
+// logged, and the container is stopped all the same.
+func (w *podWorker) preStop(pod *api.Pod, s step, now time.Time) func(*podObservation) bool {
+	hook := preStopHook(pod, s.Container)
+	done := func(finished bool) func(*podObservation) bool {
+		return ok(s, func(o *podObservation) { o.PreStop[s.ID] = preStopObs{Started: now, Done: finished} })
+	}
+	if hook == nil {
+		return done(true)
+	}
+	w.l.log.Info("running preStop hook", "pod", w.ref.String(), "container", s.Container, "within", s.Grace)
+	if hook.Sleep != nil {
+		return done(false)
+	}
+	c, _ := findContainer(pod, s.Container)
+	target := probe.Target{ContainerID: s.ID, Ports: probe.PortsOf(c)}
+	if n := w.obs.Network; n != nil { // read-only here: apply runs after every do
+		target.PodIP = n.IP
+	}
+	pr := &api.Probe{Exec: hook.Exec, HTTPGet: hook.HTTPGet, TimeoutSeconds: int32(max((s.Grace+time.Second-1)/time.Second, 1))}
+	ctx, cancel := context.WithTimeout(w.hookContext(), s.Grace)
+	defer cancel()
+	res := w.l.prober.Run(ctx, pr, target)
+	if !res.Success {
+		w.l.log.Warn("preStop hook failed; stopping the container anyway", "pod", w.ref.String(), "container", s.Container, "reason", res.Message)
+	}
+	return done(true)
+}
+
+// deletePod removes the object of a pod whose containers, volumes and
+// network are gone, for good.
+func (w *podWorker) deletePod(ctx context.Context, pod *api.Pod, s step, now time.Time) func(*podObservation) bool {
+	l := w.l
+	if l.deleter != nil {
+		if err := l.deleter.DeletePod(ctx, pod); err != nil {
+			return w.fail(s, "", err, now, l.cfg.Retry)
+		}
+		l.log.Info("pod terminated and deleted", "pod", w.ref.String())
+	}
+	return ok(s, func(o *podObservation) { o.ObjectGone = true })
 }

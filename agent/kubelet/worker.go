@@ -76,6 +76,9 @@ type podWorker struct {
 	adoptVolumes bool
 	cancelStart  context.CancelFunc // cancels pulls and creates when the pod goes
 	view         map[string][]attemptObs
+	goneAt       time.Time // when the source stopped having the pod
+	hookCtx      context.Context
+	cancelHooks  context.CancelFunc // cuts running preStop hooks short when the deadline moves earlier
 
 	// Owned by the worker goroutine.
 	obs        *podObservation
@@ -109,7 +112,14 @@ func (w *podWorker) kicked() bool {
 func (w *podWorker) setPod(p *api.Pod) {
 	w.mu.Lock()
 	changed := w.pod != p || !w.known
+	if old := w.pod; old != nil && old.DeletionTimestamp != nil && p.DeletionTimestamp != nil &&
+		p.DeletionTimestamp.Before(old.DeletionTimestamp.Time) && w.cancelHooks != nil {
+		// A second delete shortened the grace period: the hooks running
+		// against the old deadline stop, and the worker decides again.
+		w.cancelHooks()
+	}
 	w.pod, w.last, w.known = p, p, true
+	w.goneAt = time.Time{}
 	if p.DeletionTimestamp != nil && w.cancelStart != nil {
 		w.cancelStart()
 	}
@@ -123,6 +133,9 @@ func (w *podWorker) setGone() {
 	w.mu.Lock()
 	changed := w.pod != nil || !w.known
 	w.pod, w.known = nil, true
+	if w.goneAt.IsZero() {
+		w.goneAt = w.l.now()
+	}
 	if w.cancelStart != nil {
 		w.cancelStart()
 	}
@@ -200,15 +213,25 @@ func (w *podWorker) take(now time.Time) (pod *api.Pod, known bool) {
 		w.obs.VolumesPresent, w.adoptVolumes = true, false
 	}
 	if pod == nil && known {
-		// Gone from the source: tear down with the grace of the last
-		// spec seen.
+		// Gone from the source: tear down what is left with the last
+		// pod seen (its hooks), by the deadline it had when it was
+		// terminating, else within its grace period from when it went.
 		t := &api.Pod{}
 		if w.last != nil {
 			t = w.last.DeepCopyObject().(*api.Pod)
 		}
-		ts := api.NewTime(now)
-		t.DeletionTimestamp = &ts
+		if t.DeletionTimestamp == nil {
+			gone := w.goneAt
+			if gone.IsZero() {
+				gone = now
+			}
+			grace := gracePeriod(t)
+			ts := api.NewTime(gone.Add(grace))
+			secs := int64(grace / time.Second)
+			t.DeletionTimestamp, t.DeletionGracePeriodSeconds = &ts, &secs
+		}
 		pod = t
+		w.obs.ObjectGone = true
 	}
 	if wanted(pod) && (w.startCtx == nil || w.startCtx.Err() != nil) {
 		w.startCtx, w.cancelStart = context.WithCancel(w.l.ctx)

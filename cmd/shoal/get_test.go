@@ -1,0 +1,43 @@
+package main
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+)
+
+// The pod table's STATUS column, as kubectl prints it.
+func TestPodStatusColumn(t *testing.T) {
+	at := api.NewTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	running := func() *api.Pod {
+		p := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "web"}}
+		p.Spec.Containers = []api.Container{{Name: "c"}}
+		p.Status.Phase = api.PodRunning
+		p.Status.ContainerStatuses = []api.ContainerStatus{{Name: "c", Ready: true}}
+		return p
+	}
+	terminating := running()
+	terminating.DeletionTimestamp = &at
+	crashing := running()
+	crashing.Status.ContainerStatuses[0].State.Waiting = &api.ContainerStateWaiting{Reason: "CrashLoopBackOff"}
+	crashingDeleted := crashing.DeepCopyObject().(*api.Pod)
+	crashingDeleted.DeletionTimestamp = &at
+	for _, tc := range []struct {
+		name string
+		pod  *api.Pod
+		want string
+	}{
+		{"running", running(), "Running"},
+		{"terminating", terminating, "Terminating"},
+		{"waiting", crashing, "CrashLoopBackOff"},
+		{"terminating wins over waiting", crashingDeleted, "Terminating"},
+	} {
+		_, row := podColumns(false, func(api.Object) string { return "1m" })
+		got := row(tc.pod)
+		if want := []string{"web", "1/1", tc.want, "0", "1m"}; !slices.Equal(got, want) {
+			t.Errorf("%s: row %q, want %q", tc.name, got, want)
+		}
+	}
+}
