@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"strings"
 	"time"
 
@@ -63,7 +62,10 @@ type Config struct {
 	// SERVFAIL at once.
 	MaxForwards int
 
-	// UDPReaders is the number of goroutines reading each UDP socket.
+	// UDPReaders is the number of goroutines reading each UDP socket. On
+	// Linux one reader takes queries in batches and is the most efficient;
+	// to use more cores, serve several sockets bound with SO_REUSEPORT
+	// (Listen).
 	UDPReaders int
 	// MaxTCPConns bounds the open TCP connections; more are closed as
 	// soon as they are accepted.
@@ -88,7 +90,7 @@ func DefaultConfig() Config {
 		ResolvConfPath: "/etc/resolv.conf",
 		ForwardTimeout: 2 * time.Second,
 		MaxForwards:    256,
-		UDPReaders:     min(runtime.GOMAXPROCS(0), 4),
+		UDPReaders:     1,
 		MaxTCPConns:    128,
 		TCPIdleTimeout: 10 * time.Second,
 	}

@@ -229,10 +229,13 @@ func (s *Server) logf(format string, args ...any) {
 // written by the reader itself; forwarded queries get a goroutine each.
 func (s *Server) serveUDP(pc net.PacketConn) {
 	defer s.wg.Done()
+	if uc, ok := pc.(*net.UDPConn); ok && s.serveUDPBatched(uc) {
+		return
+	}
 	uc, _ := pc.(*net.UDPConn)
 	buf := make([]byte, 64*1024)
 	out := make([]byte, 0, MaxUDPAnswer)
-	var backoff time.Duration
+	var bo backoff
 	for {
 		var (
 			n    int
@@ -246,66 +249,77 @@ func (s *Server) serveUDP(pc net.PacketConn) {
 			n, addr, err = pc.ReadFrom(buf)
 		}
 		if err != nil {
-			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Transient errors (ENOBUFS and the like): back off a little,
-			// as net/http does on Accept errors, rather than spin.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.logf("dns: udp read: %v", err)
-			select {
-			case <-time.After(backoff):
-			case <-s.done:
+			if !s.readFailed(&bo, err) {
 				return
 			}
 			continue
 		}
-		backoff = 0
+		bo.reset()
 		resp, fw := s.handle(buf[:n], out, false)
-		if fw != nil {
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				b := fw.run(s)
-				if uc != nil {
-					uc.WriteToUDPAddrPort(b, from)
-				} else {
-					pc.WriteTo(b, addr)
-				}
-			}()
-			continue
+		send := func(p []byte) {
+			if uc != nil {
+				uc.WriteToUDPAddrPort(p, from)
+			} else {
+				pc.WriteTo(p, addr)
+			}
 		}
-		if resp == nil {
-			continue
+		switch {
+		case fw != nil:
+			s.spawnForward(fw, send)
+		case len(resp) > 0:
+			send(resp)
+			out = resp[:0]
 		}
-		if uc != nil {
-			uc.WriteToUDPAddrPort(resp, from)
-		} else {
-			pc.WriteTo(resp, addr)
+	}
+}
+
+// spawnForward runs a forwarding job off the read loop and sends its
+// answer with send.
+func (s *Server) spawnForward(fw *forward, send func([]byte)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if b := fw.run(s); len(b) > 0 {
+			send(b)
 		}
-		out = resp[:0]
+	}()
+}
+
+// backoff spaces out retries after errors that are not the socket closing
+// (ENOBUFS and the like), as net/http does on Accept errors, rather than
+// spinning.
+type backoff struct{ d time.Duration }
+
+func (b *backoff) reset() { b.d = 0 }
+
+// readFailed handles an error reading or accepting: it reports whether to
+// go on (after backing off) or stop (Shutdown, or the socket was closed).
+func (s *Server) readFailed(b *backoff, err error) bool {
+	if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	b.d = min(max(2*b.d, 5*time.Millisecond), time.Second)
+	s.logf("dns: %v", err)
+	select {
+	case <-time.After(b.d):
+		return true
+	case <-s.done:
+		return false
 	}
 }
 
 func (s *Server) serveTCP(l net.Listener) {
 	defer s.wg.Done()
-	var backoff time.Duration
+	var bo backoff
 	for {
 		c, err := l.Accept()
 		if err != nil {
-			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.logf("dns: tcp accept: %v", err)
-			select {
-			case <-time.After(backoff):
-			case <-s.done:
+			if !s.readFailed(&bo, err) {
 				return
 			}
 			continue
 		}
-		backoff = 0
+		bo.reset()
 		select {
 		case s.tcpSlots <- struct{}{}:
 		default:

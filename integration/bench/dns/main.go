@@ -53,10 +53,12 @@ type options struct {
 	dnsperf     string
 	cpuprofile  string
 	readers     int
+	sockets     int
 }
 
 type result struct {
 	qps      float64
+	cpu      float64 // the server's CPU seconds during the saturation run
 	lost     int
 	p50, p99 float64 // milliseconds, at latencyQPS
 }
@@ -75,7 +77,8 @@ func main() {
 	flag.StringVar(&o.dnsmasq, "dnsmasq", "/usr/sbin/dnsmasq", "the dnsmasq binary")
 	flag.StringVar(&o.dnsperf, "dnsperf", "/usr/bin/dnsperf", "the dnsperf binary")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole program (the Shoal server) to this file")
-	flag.IntVar(&o.readers, "udp-readers", 0, "goroutines reading the UDP socket (0: the server's default)")
+	flag.IntVar(&o.readers, "udp-readers", 0, "goroutines reading each UDP socket (0: the server's default)")
+	flag.IntVar(&o.sockets, "udp-sockets", 1, "UDP sockets of Shoal's server, sharing the port with SO_REUSEPORT")
 	flag.Parse()
 
 	// Bound the whole run, whatever happens.
@@ -154,11 +157,15 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	srv.Replace(objs)
-	pc, l, err := listenPair()
+	pcs, l, err := dns.Listen("127.0.0.1:0", o.sockets)
 	if err != nil {
 		return err
 	}
+	pc := pcs[0]
 	go srv.Serve(pc, l)
+	for _, pc := range pcs[1:] {
+		go srv.Serve(pc, nil)
+	}
 	defer func() {
 		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 		defer c()
@@ -167,7 +174,7 @@ func run(ctx context.Context, o options) error {
 	shoalAddr := pc.LocalAddr().(*net.UDPAddr)
 
 	// dnsmasq, on its own port of 127.0.0.1.
-	stopDnsmasq, dmPort, err := startDnsmasq(ctx, o.dnsmasq, hostsFile, len(names), dir)
+	stopDnsmasq, dmPid, dmPort, err := startDnsmasq(ctx, o.dnsmasq, hostsFile, len(names), dir)
 	if err != nil {
 		return err
 	}
@@ -204,7 +211,8 @@ func run(ctx context.Context, o options) error {
 	systems := []struct {
 		name string
 		port int
-	}{{"shoal", shoalAddr.Port}, {"dnsmasq", dmPort}}
+		pid  int // whose CPU time the server's is
+	}{{"shoal", shoalAddr.Port, os.Getpid()}, {"dnsmasq", dmPort, dmPid}}
 	res := map[string][]result{}
 	for round := range o.rounds {
 		order := []int{0, 1}
@@ -213,31 +221,36 @@ func run(ctx context.Context, o options) error {
 		}
 		for _, i := range order {
 			sys := systems[i]
-			rr, err := measure(ctx, o, sys.port, queryFile)
+			rr, err := measure(ctx, o, sys.port, sys.pid, queryFile)
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", sys.name, round+1, err)
 			}
-			fmt.Printf("round %d %-8s %9.0f q/s  lost %d  p50 %.3f ms  p99 %.3f ms\n", round+1, sys.name, rr.qps, rr.lost, rr.p50, rr.p99)
+			fmt.Printf("round %d %-8s %9.0f q/s  %7.0f q per CPU-s  lost %d  p50 %.3f ms  p99 %.3f ms\n",
+				round+1, sys.name, rr.qps, rr.qps*o.duration.Seconds()/rr.cpu, rr.lost, rr.p50, rr.p99)
 			res[sys.name] = append(res[sys.name], rr)
 		}
 	}
 
 	fmt.Println()
-	fmt.Printf("%-8s %28s %22s\n", "server", "q/s min / median / max", "p50 / p99 (median)")
+	fmt.Printf("%-8s %28s %16s %22s\n", "server", "q/s min / median / max", "q per CPU-s", "p50 / p99 (median)")
 	med := map[string]float64{}
+	medEff := map[string]float64{}
 	for _, sys := range systems {
 		rs := res[sys.name]
 		q := make([]float64, len(rs))
 		p50 := make([]float64, len(rs))
 		p99 := make([]float64, len(rs))
+		eff := make([]float64, len(rs))
 		for i, r := range rs {
 			q[i], p50[i], p99[i] = r.qps, r.p50, r.p99
+			eff[i] = r.qps * o.duration.Seconds() / r.cpu
 		}
 		slices.Sort(q)
-		med[sys.name] = median(q)
-		fmt.Printf("%-8s %8.0f / %8.0f / %8.0f %9.3f / %.3f ms\n", sys.name, q[0], median(q), q[len(q)-1], median(p50), median(p99))
+		med[sys.name], medEff[sys.name] = median(q), median(eff)
+		fmt.Printf("%-8s %8.0f / %8.0f / %8.0f %16.0f %9.3f / %.3f ms\n", sys.name, q[0], median(q), q[len(q)-1], median(eff), median(p50), median(p99))
 	}
-	fmt.Printf("ratio shoal/dnsmasq (medians): %.2fx\n", med["shoal"]/med["dnsmasq"])
+	fmt.Printf("ratio shoal/dnsmasq (medians): %.2fx queries/s, %.2fx queries per CPU-second\n",
+		med["shoal"]/med["dnsmasq"], medEff["shoal"]/medEff["dnsmasq"])
 	st := srv.Stats()
 	fmt.Printf("shoal stats: %+v\n", st)
 	return nil
@@ -283,10 +296,10 @@ func freeUDPPort() (int, error) {
 
 // startDnsmasq runs a dnsmasq that serves the hosts file alone, on
 // 127.0.0.1 at a free port, and waits until it answers. stop kills it.
-func startDnsmasq(ctx context.Context, bin, hostsFile string, n int, dir string) (stop func(), port int, err error) {
+func startDnsmasq(ctx context.Context, bin, hostsFile string, n int, dir string) (stop func(), pid, port int, err error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		if port, err = freeUDPPort(); err != nil {
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
 		cmd := exec.CommandContext(ctx, bin,
 			"--keep-in-foreground",
@@ -305,7 +318,7 @@ func startDnsmasq(ctx context.Context, bin, hostsFile string, n int, dir string)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
@@ -321,7 +334,7 @@ func startDnsmasq(ctx context.Context, bin, hostsFile string, n int, dir string)
 			default:
 				// Any answer at all (NXDOMAIN here) means it is up.
 				if _, lerr := lookup(addr, "up.invalid"); lerr == nil || strings.Contains(lerr.Error(), "rcode") {
-					return stop, port, nil
+					return stop, cmd.Process.Pid, port, nil
 				}
 				continue
 			}
@@ -329,11 +342,11 @@ func startDnsmasq(ctx context.Context, bin, hostsFile string, n int, dir string)
 		}
 		if err == nil {
 			stop()
-			return nil, 0, fmt.Errorf("dnsmasq did not answer within 10 s: %s", stderr.String())
+			return nil, 0, 0, fmt.Errorf("dnsmasq did not answer within 10 s: %s", stderr.String())
 		}
 		// It exited: most likely the port was taken meanwhile; try another.
 	}
-	return nil, 0, err
+	return nil, 0, 0, err
 }
 
 // lookup asks one A question and returns the address, or an error that
@@ -361,15 +374,24 @@ var (
 
 // measure runs dnsperf at saturation, then at a fixed rate with every
 // query's latency reported.
-func measure(ctx context.Context, o options, port int, queryFile string) (result, error) {
+func measure(ctx context.Context, o options, port, pid int, queryFile string) (result, error) {
 	var r result
 	base := []string{"-s", "127.0.0.1", "-p", strconv.Itoa(port), "-d", queryFile,
 		"-c", strconv.Itoa(o.clients), "-T", strconv.Itoa(o.threads), "-t", "2"}
+	cpu0, err := cpuSeconds(pid)
+	if err != nil {
+		return r, err
+	}
 	out, err := dnsperf(ctx, o.dnsperf, o.duration, append(base,
 		"-l", strconv.Itoa(int(o.duration.Seconds())), "-q", strconv.Itoa(o.outstanding)))
 	if err != nil {
 		return r, err
 	}
+	cpu1, err := cpuSeconds(pid)
+	if err != nil {
+		return r, err
+	}
+	r.cpu = cpu1 - cpu0
 	m := reQPS.FindSubmatch(out)
 	if m == nil {
 		return r, fmt.Errorf("no queries/s in dnsperf's output:\n%s", out)
@@ -401,6 +423,23 @@ func measure(ctx context.Context, o options, port int, queryFile string) (result
 	r.p50 = lat[len(lat)/2]
 	r.p99 = lat[len(lat)*99/100]
 	return r, nil
+}
+
+// cpuSeconds is the user+system CPU time of a process so far.
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may
+	// hold spaces: state is field 3, utime 14 and stime 15.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100, nil // USER_HZ is 100 on Linux
 }
 
 func dnsperf(ctx context.Context, bin string, d time.Duration, args []string) ([]byte, error) {
