@@ -91,7 +91,7 @@ func ReconcileNodeLoss(in NodeLossInput) Plan {
 				plan.Events = append(plan.Events, fmt.Sprintf("Pod %s kept terminating: %s, but it may still run there (delete it with gracePeriodSeconds=0 to give it up)", id, why))
 				continue
 			}
-			plan.Delete = append(plan.Delete, RefOf(p))
+			plan.Delete = append(plan.Delete, forced(p))
 			plan.Events = append(plan.Events, fmt.Sprintf("Pod %s removed: it was terminating and %s, so its agent cannot finish", id, why))
 			continue
 		}
@@ -99,13 +99,13 @@ func ReconcileNodeLoss(in NodeLossInput) Plan {
 		case ref == nil:
 			plan.Events = append(plan.Events, fmt.Sprintf("Pod %s kept: %s, but it has no controller to replace it", id, why))
 		case ref.Kind == "ReplicaSet":
-			plan.Delete = append(plan.Delete, RefOf(p))
+			plan.Delete = append(plan.Delete, forced(p))
 			plan.Events = append(plan.Events, fmt.Sprintf("Pod %s deleted: %s; ReplicaSet %s will replace it elsewhere", id, why, ref.Name))
 		case ref.Kind == "DaemonSet":
-			plan.Delete = append(plan.Delete, RefOf(p))
+			plan.Delete = append(plan.Delete, forced(p))
 			plan.Events = append(plan.Events, fmt.Sprintf("Pod %s deleted: %s; DaemonSet %s no longer runs there", id, why, ref.Name))
 		case ref.Kind == "StatefulSet" && allowMove[ref.UID]:
-			plan.Delete = append(plan.Delete, RefOf(p))
+			plan.Delete = append(plan.Delete, forced(p))
 			plan.Events = append(plan.Events, fmt.Sprintf("Pod %s deleted: %s; StatefulSet %s allows moves, its volumes start afresh elsewhere", id, why, ref.Name))
 		case ref.Kind == "StatefulSet":
 			plan.Events = append(plan.Events, fmt.Sprintf("Pod %s kept: %s, but its volumes are there (annotate StatefulSet %s %s=true to move it)", id, why, ref.Name, AnnotationAllowMove))
@@ -114,4 +114,11 @@ func ReconcileNodeLoss(in NodeLossInput) Plan {
 		}
 	}
 	return plan
+}
+
+// forced is the reference of a pod of a lost node: removed at once.
+func forced(p *api.Pod) Ref {
+	r := RefOf(p)
+	r.Force = true
+	return r
 }

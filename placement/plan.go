@@ -31,6 +31,10 @@ type Plan struct {
 // precondition: the delete fails if the object changed since.
 type Ref struct {
 	Kind, Namespace, Name, UID, ResourceVersion string
+	// Force removes a pod from the store at once instead of letting it
+	// terminate gracefully (its node is lost: nothing there will finish
+	// it).
+	Force bool
 }
 
 // RefOf returns the reference to an object, with its resourceVersion.

@@ -33,35 +33,35 @@ func TestDecideDelete(t *testing.T) {
 		name      string
 		obj       api.Object
 		requested *int64
-		want      deleteAction
-		deadline  time.Duration // for deleteMark
+		want      api.DeleteAction
+		deadline  time.Duration // for api.DeleteMark
 		grace     int64
 	}{
-		{"not a pod", &api.ConfigMap{}, nil, deleteNow, 0, 0},
-		{"bound pod: its spec's grace", bound(), nil, deleteMark, 20 * time.Second, 20},
-		{"bound pod: the requested grace", bound(), ptr[int64](5), deleteMark, 5 * time.Second, 5},
-		{"no spec grace: 30s", bound(func(p *api.Pod) { p.Spec.TerminationGracePeriodSeconds = nil }), nil, deleteMark, 30 * time.Second, 30},
-		{"grace 0 is immediate", bound(), ptr[int64](0), deleteNow, 0, 0},
-		{"spec grace 0 is immediate", bound(func(p *api.Pod) { p.Spec.TerminationGracePeriodSeconds = ptr[int64](0) }), nil, deleteNow, 0, 0},
-		{"unbound pod is immediate", bound(func(p *api.Pod) { p.Spec.NodeName = "" }), nil, deleteNow, 0, 0},
-		{"finished pod is immediate", bound(func(p *api.Pod) { p.Status.Phase = api.PodSucceeded }), nil, deleteNow, 0, 0},
-		{"failed pod is immediate", bound(func(p *api.Pod) { p.Status.Phase = api.PodFailed }), nil, deleteNow, 0, 0},
-		{"terminating, same grace again: no-op", bound(terminating(20*time.Second, 20)), nil, deleteNoop, 0, 0},
-		{"terminating, longer grace: no-op", bound(terminating(10*time.Second, 10)), ptr[int64](60), deleteNoop, 0, 0},
-		{"terminating, shorter grace: shortened", bound(terminating(20*time.Second, 20)), ptr[int64](3), deleteMark, 3 * time.Second, 3},
-		{"terminating, force: immediate", bound(terminating(20*time.Second, 20)), ptr[int64](0), deleteNow, 0, 0},
+		{"not a pod", &api.ConfigMap{}, nil, api.DeleteNow, 0, 0},
+		{"bound pod: its spec's grace", bound(), nil, api.DeleteMark, 20 * time.Second, 20},
+		{"bound pod: the requested grace", bound(), ptr[int64](5), api.DeleteMark, 5 * time.Second, 5},
+		{"no spec grace: 30s", bound(func(p *api.Pod) { p.Spec.TerminationGracePeriodSeconds = nil }), nil, api.DeleteMark, 30 * time.Second, 30},
+		{"grace 0 is immediate", bound(), ptr[int64](0), api.DeleteNow, 0, 0},
+		{"spec grace 0 is immediate", bound(func(p *api.Pod) { p.Spec.TerminationGracePeriodSeconds = ptr[int64](0) }), nil, api.DeleteNow, 0, 0},
+		{"unbound pod is immediate", bound(func(p *api.Pod) { p.Spec.NodeName = "" }), nil, api.DeleteNow, 0, 0},
+		{"finished pod is immediate", bound(func(p *api.Pod) { p.Status.Phase = api.PodSucceeded }), nil, api.DeleteNow, 0, 0},
+		{"failed pod is immediate", bound(func(p *api.Pod) { p.Status.Phase = api.PodFailed }), nil, api.DeleteNow, 0, 0},
+		{"terminating, same grace again: no-op", bound(terminating(20*time.Second, 20)), nil, api.DeleteNoop, 0, 0},
+		{"terminating, longer grace: no-op", bound(terminating(10*time.Second, 10)), ptr[int64](60), api.DeleteNoop, 0, 0},
+		{"terminating, shorter grace: shortened", bound(terminating(20*time.Second, 20)), ptr[int64](3), api.DeleteMark, 3 * time.Second, 3},
+		{"terminating, force: immediate", bound(terminating(20*time.Second, 20)), ptr[int64](0), api.DeleteNow, 0, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before, _ := json.Marshal(tc.obj)
-			got, next := decideDelete(tc.obj, tc.requested, testNow)
+			got, next := api.DecideDelete(tc.obj, tc.requested, testNow)
 			if after, _ := json.Marshal(tc.obj); string(after) != string(before) {
 				t.Errorf("the input was changed")
 			}
 			if got != tc.want {
 				t.Fatalf("action %d, want %d", got, tc.want)
 			}
-			if got != deleteMark {
+			if got != api.DeleteMark {
 				if next != nil {
 					t.Errorf("a %d comes with an object", got)
 				}

@@ -217,12 +217,12 @@ func (p *proposer) delete(ctx context.Context, info api.KindInfo, key store.Key,
 				return nil, err
 			}
 		}
-		action, next := decideDelete(old, opts.GracePeriodSeconds, p.now())
+		action, next := api.DecideDelete(old, opts.GracePeriodSeconds, p.now())
 		var op store.Op
 		switch action {
-		case deleteNoop:
+		case api.DeleteNoop:
 			return old, nil
-		case deleteMark:
+		case api.DeleteMark:
 			// A compare-and-swap against the version just read, so that
 			// a concurrent change is not overwritten.
 			next.GetObjectMeta().ResourceVersion = strconv.FormatInt(oldRV, 10)

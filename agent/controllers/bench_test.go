@@ -61,7 +61,7 @@ func BenchmarkReconcileOnePodChange(b *testing.B) {
 			// Settle the ReplicaSet's status first, as the loop would have.
 			for _, c := range ctrls {
 				for _, k := range c.Keys(ev, v) {
-					if _, err := applyPlan(context.Background(), &testBackend{st: st}, c.Reconcile(k, v, now), now); err != nil {
+					if _, err := applyPlan(context.Background(), &testBackend{st: st}, c.Reconcile(k, v, now), now, nil); err != nil {
 						b.Fatal(err)
 					}
 				}

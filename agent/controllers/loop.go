@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/internal/clock"
+	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus/store"
 	"github.com/shoal-dev/shoal/placement"
 )
@@ -187,7 +188,7 @@ func (l *loop) reconcileDirty(ctx context.Context) {
 	if plan.Empty() {
 		return
 	}
-	res, err := applyPlan(ctx, l.p, plan, now)
+	res, err := applyPlan(ctx, l.p, plan, now, func(r placement.Ref) api.Object { return l.view.Get(r.Kind, r.Namespace, r.Name) })
 	switch {
 	case err != nil && ctx.Err() == nil:
 		l.log.Warn("controllers: applying a plan", "err", err)

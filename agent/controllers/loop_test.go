@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -133,7 +134,7 @@ func TestPlanOpsFillsCreates(t *testing.T) {
 			Spec: api.PodSpec{Containers: []api.Container{{Name: "c", Image: "i"}}}}},
 		Delete: []placement.Ref{{Kind: "Pod", Namespace: "default", Name: "old", ResourceVersion: "7"}},
 	}
-	ops, err := planOps(p, now)
+	ops, err := planOps(p, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,65 @@ func TestPlanOpsFillsCreates(t *testing.T) {
 	if ops[1].Type != store.OpDelete || ops[1].ResourceVersion != 7 || ops[1].Key.Name != "old" {
 		t.Errorf("delete op: %+v", ops[1])
 	}
-	if _, err := planOps(placement.Plan{Delete: []placement.Ref{{Kind: "Pod", Name: "x", ResourceVersion: "seven"}}}, now); err == nil {
+	if _, err := planOps(placement.Plan{Delete: []placement.Ref{{Kind: "Pod", Name: "x", ResourceVersion: "seven"}}}, now, nil); err == nil {
 		t.Error("a bad resourceVersion was accepted")
+	}
+}
+
+// A controller's delete of a pod running on a node marks it terminating,
+// as a delete through the API does; a forced one (lost node), an unbound
+// pod or an unknown one is removed at once; one already terminating is
+// left alone.
+func TestPlanOpsDeletesPodsGracefully(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	pod := func(name, node string, terminating bool) *api.Pod {
+		p := &api.Pod{ObjectMeta: api.ObjectMeta{Namespace: "default", Name: name, UID: "uid-" + name, ResourceVersion: "3"},
+			Spec: api.PodSpec{NodeName: node, Containers: []api.Container{{Name: "c", Image: "i"}}}}
+		if terminating {
+			at := api.NewTime(now.Add(time.Second))
+			p.DeletionTimestamp = &at
+		}
+		return p
+	}
+	objs := map[string]*api.Pod{
+		"bound": pod("bound", "n1", false), "forced": pod("forced", "n1", false),
+		"unbound": pod("unbound", "", false), "terminating": pod("terminating", "n1", true),
+	}
+	get := func(r placement.Ref) api.Object {
+		if p, ok := objs[r.Name]; ok {
+			return p
+		}
+		return nil
+	}
+	var p placement.Plan
+	for _, name := range []string{"bound", "forced", "unbound", "terminating"} {
+		r := placement.RefOf(objs[name])
+		r.Force = name == "forced"
+		p.Delete = append(p.Delete, r)
+	}
+	p.Delete = append(p.Delete, placement.Ref{Kind: "Pod", Namespace: "default", Name: "gone", UID: "uid-gone"})
+	ops, err := planOps(p, now, get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, op := range ops {
+		switch op.Type {
+		case store.OpUpdate:
+			m := op.Object.GetObjectMeta()
+			if m.DeletionTimestamp == nil || !m.DeletionTimestamp.Equal(now.Add(30*time.Second)) || m.DeletionGracePeriodSeconds == nil || *m.DeletionGracePeriodSeconds != 30 {
+				t.Errorf("%s marked with %v/%v, want now+30s/30", m.Name, m.DeletionTimestamp, m.DeletionGracePeriodSeconds)
+			}
+			got = append(got, "mark "+m.Name)
+		case store.OpDelete:
+			got = append(got, "delete "+op.Key.Name)
+		}
+	}
+	want := []string{"mark bound", "delete forced", "delete unbound", "delete gone"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ops %v, want %v", got, want)
+	}
+	if objs["bound"].DeletionTimestamp != nil {
+		t.Fatal("planOps changed the view's object")
 	}
 }

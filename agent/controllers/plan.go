@@ -18,8 +18,12 @@ const maxPlanOps = 512
 
 // planOps turns a placement.Plan into store operations, filling what must
 // be the same on every replica (uid, creationTimestamp, generated names)
-// here on the leader, as the API's proposer does for user requests.
-func planOps(p placement.Plan, now time.Time) ([]store.Op, error) {
+// here on the leader, as the API's proposer does for user requests. A pod
+// to delete that runs on a node terminates gracefully, as one deleted
+// through the API does (api.DecideDelete): the op marks it with a
+// deletionTimestamp and its agent removes it once stopped. get returns the
+// current object of a reference (nil: unknown); a forced delete skips it.
+func planOps(p placement.Plan, now time.Time, get func(placement.Ref) api.Object) ([]store.Op, error) {
 	ops := make([]store.Op, 0, len(p.Create)+len(p.Update)+len(p.UpdateStatus)+len(p.Delete))
 	for _, obj := range p.Create {
 		m := obj.GetObjectMeta()
@@ -42,6 +46,17 @@ func planOps(p placement.Plan, now time.Time) ([]store.Op, error) {
 		ops = append(ops, store.Op{Type: store.OpUpdateStatus, Object: obj})
 	}
 	for _, r := range p.Delete {
+		if r.Kind == "Pod" && !r.Force && get != nil {
+			if cur := get(r); cur != nil && cur.GetObjectMeta().UID == r.UID {
+				switch action, next := api.DecideDelete(cur, nil, now); action {
+				case api.DeleteNoop:
+					continue
+				case api.DeleteMark:
+					ops = append(ops, store.Op{Type: store.OpUpdate, Object: next})
+					continue
+				}
+			}
+		}
 		var rv int64
 		if r.ResourceVersion != "" {
 			v, err := strconv.ParseInt(r.ResourceVersion, 10, 64)
@@ -66,9 +81,9 @@ type PlanResult struct {
 // applyPlan proposes a plan in entries of at most maxPlanOps. An op that
 // lost a race (conflict, not found, already exists) is counted, not an
 // error: the next reconcile sees the new state and decides again.
-func applyPlan(ctx context.Context, b Proposer, p placement.Plan, now time.Time) (PlanResult, error) {
+func applyPlan(ctx context.Context, b Proposer, p placement.Plan, now time.Time, get func(placement.Ref) api.Object) (PlanResult, error) {
 	var out PlanResult
-	ops, err := planOps(p, now)
+	ops, err := planOps(p, now, get)
 	if err != nil {
 		return out, err
 	}

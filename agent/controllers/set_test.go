@@ -154,13 +154,20 @@ func TestControllersDriveWorkloads(t *testing.T) {
 		return per["n3"] == 0 && total(per) == 5
 	})
 
-	// Deleting the Deployment collects its ReplicaSet and pods.
+	// Deleting the Deployment collects its ReplicaSet and pods: the pods,
+	// bound to nodes, terminate gracefully (their agents would remove them
+	// once stopped; there is none here).
 	if res := st.Apply([]store.Op{{Type: store.OpDelete, Key: store.Key{Kind: "Deployment", Namespace: "default", Name: "web"}}}); res[0].Err != nil {
 		t.Fatal(res[0].Err)
 	}
 	waitUntil("garbage collection", func() bool {
 		rs, _, _ := st.List("ReplicaSet", "default", store.Selector{})
 		ps, _, _ := st.List("Pod", "default", store.Selector{})
-		return len(rs) == 0 && len(ps) == 0
+		for _, p := range ps {
+			if p.GetObjectMeta().DeletionTimestamp == nil {
+				return false
+			}
+		}
+		return len(rs) == 0 && len(ps) == 5
 	})
 }
