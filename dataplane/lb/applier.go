@@ -171,7 +171,7 @@ func (a *Applier) incremental(keys []ServiceKey) error {
 		return err
 	}
 	b := newBatch(conn, a.plan.table)
-	b.incremental(c)
+	b.incremental(a.plan, c)
 	if err := b.flush(); err != nil {
 		return fmt.Errorf("lb: sync %d services in table %s: %w", len(keys), a.plan.table, err)
 	}
@@ -239,8 +239,4 @@ func cloneService(s Service) Service {
 		s.Ports[i].Endpoints = slices.Clone(s.Ports[i].Endpoints)
 	}
 	return s
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
 }

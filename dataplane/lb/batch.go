@@ -103,7 +103,7 @@ func (b *batch) addElements(set string, els []element) {
 func (b *batch) delElements(set string, els []element) {
 	keys := make([]element, len(els))
 	for i, e := range els {
-		keys[i] = element{key: e.key}
+		keys[i] = element{key: e.key, klen: e.klen}
 	}
 	b.chunks(keys, func(s []nftables.SetElement) error { return b.conn.SetDeleteElements(b.setRef(set), s) })
 }
@@ -111,10 +111,14 @@ func (b *batch) delElements(set string, els []element) {
 func (b *batch) chunks(els []element, send func([]nftables.SetElement) error) {
 	var chunk []nftables.SetElement
 	size := 0
-	for _, e := range els {
+	for i := range els {
+		e := &els[i]
 		if n := e.size(); size+n > maxElementBytes && len(chunk) > 0 {
 			b.fail(send(chunk))
 			chunk, size = nil, 0
+		}
+		if chunk == nil {
+			chunk = make([]nftables.SetElement, 0, min(len(els)-i, maxElementBytes/64))
 		}
 		chunk = append(chunk, e.nft())
 		size += e.size()
@@ -173,11 +177,28 @@ func (b *batch) full(r *ruleset) {
 // incremental queues the changes in an order the kernel accepts at every
 // step: nothing is deleted while something still refers to it, nothing is
 // referred to before it exists.
-func (b *batch) incremental(c *changes) {
+func (b *batch) incremental(p *plan, c *changes) {
 	del, add := c.elementOps()
-	create, remove := c.sharedOps()
-	for _, set := range sortedKeys(del) {
-		b.delElements(set, del[set])
+	create, remove, after := c.sizedOps()
+	// The chains whose rules follow the sized sets in use.
+	var refill []*chainSpec
+	if len(create)+len(remove) > 0 {
+		before := map[string]*chainSpec{}
+		for _, ch := range []*chainSpec{p.servicesChain(c.sizedBefore), p.nodePortsChain(c.sizedBefore)} {
+			before[ch.name] = ch
+		}
+		for _, ch := range []*chainSpec{p.servicesChain(after), p.nodePortsChain(after)} {
+			if !ch.sameRules(before[ch.name]) {
+				refill = append(refill, ch)
+			}
+		}
+	}
+
+	for _, set := range sortedSetIDs(del) {
+		b.delElements(set.spec().name, del[set])
+	}
+	for _, ch := range refill {
+		b.flushChain(ch.name)
 	}
 	for _, name := range c.flush {
 		b.flushChain(name)
@@ -185,22 +206,22 @@ func (b *batch) incremental(c *changes) {
 	for _, name := range c.delChains {
 		b.delChain(name)
 	}
-	for _, name := range remove {
-		b.delChain(name)
-	}
 	for _, name := range c.delSets {
 		b.delSet(name)
+	}
+	for _, id := range remove {
+		b.delSet(id.spec().name)
+	}
+	for _, id := range create {
+		b.addSet(id.spec())
 	}
 	for _, s := range c.addSets {
 		b.addSet(s)
 	}
-	for _, ch := range create {
-		b.addChain(ch)
-	}
 	for _, ch := range c.addChains {
 		b.addChain(ch)
 	}
-	for _, ch := range create {
+	for _, ch := range refill {
 		b.addRules(ch)
 	}
 	for _, ch := range c.addChains {
@@ -209,7 +230,7 @@ func (b *batch) incremental(c *changes) {
 	for _, ch := range c.fillChains {
 		b.addRules(ch)
 	}
-	for _, set := range sortedKeys(add) {
-		b.addElements(set, add[set])
+	for _, set := range sortedSetIDs(add) {
+		b.addElements(set.spec().name, add[set])
 	}
 }

@@ -1,6 +1,8 @@
 package lb
 
 import (
+	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -88,4 +90,22 @@ func renderCases() []renderCase {
 		{"nomasquerade", noMasq, []Service{web, nodePort}},
 		{"all", testConfig(), []Service{web, multi, nodePort, noEndpoints, headless, affinity, extLocal, extLocalNone, intLocal, intLocalNone, udp, sctp}},
 	}
+}
+
+// syntheticServices returns n ClusterIP services with eps endpoints each,
+// all distinct: the shape of the benchmarks.
+func syntheticServices(n, eps int) []Service {
+	out := make([]Service, n)
+	for i := range out {
+		s := Service{Namespace: "ns" + strconv.Itoa(i%50), Name: "svc" + strconv.Itoa(i),
+			ClusterIP: fmt.Sprintf("10.96.%d.%d", i/250, i%250+1)}
+		p := Port{Name: "http", Protocol: "TCP", Port: 80}
+		for j := range eps {
+			k := i*eps + j
+			p.Endpoints = append(p.Endpoints, Endpoint{IP: fmt.Sprintf("10.%d.%d.%d", 128+k/65536, k/256%256, k%256), Port: 8080})
+		}
+		s.Ports = []Port{p}
+		out[i] = s
+	}
+	return out
 }

@@ -11,34 +11,41 @@
 // batch, only what the changed services change, at a cost that grows with
 // those services and not with the whole table.
 //
-// The table, per connection's first packet:
+// The table, for the first packet of each connection:
 //
-//	nat prerouting/output ─ jump services
-//	services:  (daddr . proto . dport) vmap @service-ips        → goto chain
-//	           (proto . dport) on a node address vmap @service-nodeports
-//	cluster-tcp-3:  dnat to (daddr . proto . dport . numgen random mod 3)
-//	                        map @cluster-endpoints               → endpoint
-//	nodeport-tcp-3: mark for masquerade, dnat via @nodeport-endpoints
-//	nat postrouting: masquerade hairpin (pod to itself) and marked traffic
-//	filter input/forward/output: new connections to a service port with no
-//	                 endpoint → reject (TCP reset, ICMP port unreachable)
+//	nat prerouting/output → services:
+//	  ClusterIP from outside the pod network → mark for masquerade
+//	  (daddr . proto . dport) vmap @affinity-ips   → per-service chains
+//	  (daddr . proto . dport) in @cluster-3 → dnat to
+//	      (daddr . proto . dport . numgen random mod 3) in @cluster-endpoints
+//	  ... one such rule per number of endpoints in use
+//	  to a node address → nodeports: the same keyed by (proto . dport),
+//	      marked for masquerade unless externalTrafficPolicy is Local
+//	nat postrouting: masquerade hairpin (a pod reaching itself) and marked
+//	filter input/forward/output: a new connection to a service port without
+//	  endpoints is rejected (TCP reset, ICMP port unreachable)
 //
-// Service ports without session affinity have no chain of their own: the
-// endpoints live in maps keyed by the packet's own destination and a
-// random number, and chains are shared by every port with the same
-// protocol and number of endpoints. A change of endpoints is then a change
-// of map elements (the kernel looks sets and chains up by walking lists,
-// so per-service sets or anonymous maps would make a large full sync
-// quadratic). A port with session affinity gets chains and a dynamic set
-// per endpoint (update @set { ip saddr } on the way to the endpoint, and a
-// lookup in each set before picking one at random).
+// Why this shape. The kernel re-checks the whole table (every element of
+// every verdict map) in any batch that adds a rule or a goto element, and
+// it finds a set by name, or an anonymous set by id, by walking a list. So
+// a service port has no chain, rule or set of its own: the endpoints live
+// in one map keyed by the packet's destination and a random number, and
+// which modulus applies is decided by membership in the set of ports with
+// that many endpoints. An endpoint added or removed changes set elements
+// only, whatever the size of the table. Rules change only when a number of
+// endpoints comes into use or goes out of use. Ports with session affinity
+// are the exception: they get a chain per endpoint that remembers the
+// client (update @aff-... { ip saddr }) and a chain that looks the client
+// up in each endpoint's set before picking at random, so changing their
+// endpoints costs a check of the whole table.
 //
 // Names are functions of the services alone, so two appliers given the
-// same services hold the same table.
+// same services hold the same table; nft lists it but cannot load the
+// listing back (the endpoint number is typed mark).
 //
 // The package must not know about Raft or the store: the agent's proxy
 // loop turns Services and Endpoints into this package's types. It must not
 // touch any table but its own, nor anything outside the namespace it is
-// given; routes to the service CIDR and sysctls are not its business
-// (package network sets those up).
+// given; routes to the service CIDR, sysctls and the bridge's hairpin mode
+// are not its business (package network sets those up).
 package lb

@@ -2,8 +2,11 @@ package lb
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,21 +76,29 @@ func typeNames(types []nftables.SetDatatype) string {
 	return strings.Join(names, " . ")
 }
 
-// element is one element of a set or map.
+// element is one element of a set or map, held by value (a full sync has
+// hundreds of thousands of them). Its text is computed from the set's
+// types when rendered.
 type element struct {
-	key  []byte
-	val  []byte // map data
+	key  [16]byte
+	val  [8]byte // map data
+	klen uint8
+	vlen uint8
 	goTo string // verdict map: goto this chain
-	text string // as nft prints it
-	sort []byte // order in Render (key with integers big-endian)
 }
 
-func (e element) equal(o element) bool {
-	return e.text == o.text && bytes.Equal(e.key, o.key) && bytes.Equal(e.val, o.val) && e.goTo == o.goTo
+func newElement(key, val []byte, goTo string) element {
+	e := element{klen: uint8(len(key)), vlen: uint8(len(val)), goTo: goTo}
+	copy(e.key[:], key)
+	copy(e.val[:], val)
+	return e
 }
 
-func (e element) nft() nftables.SetElement {
-	se := nftables.SetElement{Key: e.key, Val: e.val}
+func (e *element) nft() nftables.SetElement {
+	se := nftables.SetElement{Key: e.key[:e.klen]}
+	if e.vlen > 0 {
+		se.Val = e.val[:e.vlen]
+	}
 	if e.goTo != "" {
 		se.VerdictData = &expr.Verdict{Kind: expr.VerdictGoto, Chain: e.goTo}
 	}
@@ -96,8 +107,56 @@ func (e element) nft() nftables.SetElement {
 
 // size estimates the element's netlink encoding, to cut element lists
 // into messages well below the 64 KiB an attribute can hold.
-func (e element) size() int {
-	return 48 + len(e.key) + len(e.val) + len(e.goTo)
+func (e *element) size() int {
+	return 48 + int(e.klen) + int(e.vlen) + len(e.goTo)
+}
+
+// fieldsText prints a concatenation of the given types as nft does; every
+// field takes a multiple of 4 bytes.
+func fieldsText(types []nftables.SetDatatype, b []byte) string {
+	parts := make([]string, len(types))
+	for i, t := range types {
+		switch t.GetNFTMagic() {
+		case nftables.TypeIPAddr.GetNFTMagic():
+			parts[i] = netip.AddrFrom4([4]byte(b[:4])).String()
+		case nftables.TypeInetProto.GetNFTMagic():
+			parts[i] = protoName(b[0])
+		case nftables.TypeInetService.GetNFTMagic():
+			parts[i] = strconv.Itoa(int(binary.BigEndian.Uint16(b)))
+		case nftables.TypeMark.GetNFTMagic():
+			parts[i] = fmt.Sprintf("0x%08x", binary.NativeEndian.Uint32(b))
+		default:
+			parts[i] = fmt.Sprintf("%x", b[:4])
+		}
+		b = b[4:]
+	}
+	return strings.Join(parts, " . ")
+}
+
+// text prints the element as nft does in a set of spec's types.
+func (s *setSpec) text(e *element) string {
+	t := fieldsText(s.key, e.key[:e.klen])
+	switch {
+	case s.verdict:
+		t += " : goto " + e.goTo
+	case s.data != nil:
+		t += " : " + fieldsText(s.data, e.val[:e.vlen])
+	}
+	return t
+}
+
+// sortKey orders elements in Render: by key, with integers (in host
+// order in the key) compared as numbers.
+func (s *setSpec) sortKey(e *element) []byte {
+	k := bytes.Clone(e.key[:e.klen])
+	off := 0
+	for _, t := range s.key {
+		if t.GetNFTMagic() == nftables.TypeMark.GetNFTMagic() {
+			binary.BigEndian.PutUint32(k[off:], binary.NativeEndian.Uint32(k[off:]))
+		}
+		off += 4
+	}
+	return k
 }
 
 // chainSpec is a chain and its rules, in order.
@@ -182,10 +241,17 @@ func writeSet(b *strings.Builder, s *setSpec, elems []element) {
 		fmt.Fprintf(b, "\t\tsize %d\n\t\tflags dynamic,timeout\n\t\ttimeout %s\n", dynamicSize, nftDuration(s.timeout))
 	}
 	if len(elems) > 0 {
-		sorted := slices.Clone(elems)
-		slices.SortFunc(sorted, func(a, b element) int { return bytes.Compare(a.sort, b.sort) })
+		type sorted struct {
+			key  []byte
+			text string
+		}
+		list := make([]sorted, len(elems))
+		for i := range elems {
+			list[i] = sorted{s.sortKey(&elems[i]), s.text(&elems[i])}
+		}
+		slices.SortFunc(list, func(a, b sorted) int { return bytes.Compare(a.key, b.key) })
 		b.WriteString("\t\telements = { ")
-		for i, e := range sorted {
+		for i, e := range list {
 			if i > 0 {
 				b.WriteString(",\n\t\t\t     ")
 			}

@@ -9,10 +9,11 @@ import (
 
 // Names of the table's fixed sets and chains.
 const (
-	setServiceIPs         = "service-ips"          // (ClusterIP . proto . port) : goto chain
-	setServiceNodePorts   = "service-nodeports"    // (proto . nodePort) : goto chain
+	setAffinityIPs        = "affinity-ips"         // (ClusterIP . proto . port) : goto svc chain
+	setAffinityNodePorts  = "affinity-nodeports"   // (proto . nodePort) : goto ext chain
 	setClusterEndpoints   = "cluster-endpoints"    // (ClusterIP . proto . port . n) : endpoint
 	setNodePortEndpoints  = "nodeport-endpoints"   // (proto . nodePort . n) : endpoint
+	setNodePortMasquerade = "nodeport-masquerade"  // (proto . nodePort) masqueraded
 	setNoEndpointServices = "no-endpoint-services" // (ClusterIP . proto . port) to reject
 	setNoEndpointNodePort = "no-endpoint-nodeports"
 	setClusterIPs         = "cluster-ips"  // every ClusterIP (masquerade from outside)
@@ -23,6 +24,7 @@ const (
 	chainNATOutput      = "nat-output"
 	chainNATPostrouting = "nat-postrouting"
 	chainServices       = "services"
+	chainNodePorts      = "nodeports"
 	chainMarkMasq       = "mark-for-masquerade"
 	chainFilterInput    = "filter-input"
 	chainFilterForward  = "filter-forward"
@@ -31,18 +33,14 @@ const (
 	chainReject         = "reject-connection"
 )
 
-// Chains shared by every service port with the same protocol and number of
-// endpoints: the number is in the rule (numgen's modulus), the endpoints
-// are in a map.
-func sharedChainName(kind string, proto protocol, n int) string {
-	return fmt.Sprintf("%s-%s-%d", kind, proto.name, n)
+// Sets of the service ports that have n endpoints: cluster-3 holds
+// (ClusterIP . proto . port), nodeport-3 (proto . nodePort).
+func sizedSetName(nodePort bool, n uint32) string {
+	if nodePort {
+		return fmt.Sprintf("nodeport-%d", n)
+	}
+	return fmt.Sprintf("cluster-%d", n)
 }
-
-const (
-	kindCluster       = "cluster"        // ClusterIP traffic
-	kindNodePort      = "nodeport"       // NodePort traffic, masqueraded
-	kindNodePortLocal = "nodeport-local" // NodePort traffic, externalTrafficPolicy Local
-)
 
 // maxReadable bounds the readable part of per-service names; the hash in
 // front keeps them unique. The kernel allows 255 bytes.

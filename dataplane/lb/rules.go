@@ -135,30 +135,41 @@ func ruleVIP(set string, then string) rule {
 	return rule{text + "@" + set + " goto " + then, ex}
 }
 
-// ruleNodePort is ruleVIP for (l4proto . dport) on the node's addresses:
-// those in set nodeport-ips, or (none configured) any local address but
-// 127.0.0.0/8.
-func ruleNodePort(nodeIPSet bool, set string, then string) rule {
-	var ex []expr.Any
-	var text string
+// nodeMatch matches packets to the node's addresses: those in set
+// nodeport-ips, or (none configured) any local address but 127.0.0.0/8.
+func nodeMatch(nodeIPSet bool) ([]expr.Any, string) {
 	if nodeIPSet {
-		ex = []expr.Any{loadDaddr(1), lookup(setNodePortIPs)}
-		text = "ip daddr @" + setNodePortIPs + " "
-	} else {
-		ex = []expr.Any{
-			&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: native32(unix.RTN_LOCAL)},
-		}
-		ex = append(ex, matchPrefix(16, netip.MustParsePrefix("127.0.0.0/8"), expr.CmpOpNeq)...)
-		text = "fib daddr type local ip daddr != 127.0.0.0/8 "
+		return []expr.Any{loadDaddr(1), lookup(setNodePortIPs)}, "ip daddr @" + setNodePortIPs
 	}
-	ex = append(ex, loadL4proto(1), loadDport(9))
-	text += "meta l4proto . th dport "
-	if then == "" {
-		return rule{text + "vmap @" + set, append(ex, vmapLookup(set))}
+	ex := []expr.Any{
+		&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: native32(unix.RTN_LOCAL)},
 	}
-	ex = append(ex, lookup(set), verdict(expr.VerdictGoto, then))
-	return rule{text + "@" + set + " goto " + then, ex}
+	ex = append(ex, matchPrefix(16, netip.MustParsePrefix("127.0.0.0/8"), expr.CmpOpNeq)...)
+	return ex, "fib daddr type local ip daddr != 127.0.0.0/8"
+}
+
+// ruleNodePort is ruleVIP for (l4proto . dport) on the node's addresses.
+func ruleNodePort(nodeIPSet bool, set string, then string) rule {
+	ex, text := nodeMatch(nodeIPSet)
+	ex = append(ex, loadL4proto(1), loadDport(9), lookup(set), verdict(expr.VerdictGoto, then))
+	return rule{text + " meta l4proto . th dport @" + set + " goto " + then, ex}
+}
+
+// ruleNodeJump sends traffic to the node's addresses to chain.
+func ruleNodeJump(nodeIPSet bool, chain string) rule {
+	ex, text := nodeMatch(nodeIPSet)
+	return rule{text + " jump " + chain, append(ex, verdict(expr.VerdictJump, chain))}
+}
+
+func ruleNodePortVmap(set string) rule {
+	return rule{"meta l4proto . th dport vmap @" + set, []expr.Any{loadL4proto(1), loadDport(9), vmapLookup(set)}}
+}
+
+func ruleNodePortMark(set, chain string) rule {
+	return rule{"meta l4proto . th dport @" + set + " jump " + chain, []expr.Any{
+		loadL4proto(1), loadDport(9), lookup(set), verdict(expr.VerdictJump, chain),
+	}}
 }
 
 func ruleNewJump(chain string) rule {
@@ -182,27 +193,28 @@ func ruleRejectPortUnreachable() rule {
 	return rule{"reject", []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: 3}}}
 }
 
-// ruleDNATByMap picks one of n endpoints with numgen and finds it in a map
-// keyed by the packet's destination and the number: (daddr . l4proto .
-// dport . n) in cluster-endpoints, or (l4proto . dport . n) for NodePorts.
-func ruleDNATByMap(proto protocol, n int, nodePort bool) rule {
-	ex := []expr.Any{loadL4proto(1), &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto.number}}}
-	var text string
-	var set string
+// ruleDNATSized DNATs the ports in a sized set (those with n endpoints)
+// to one of their endpoints: numgen picks a number below n, and the
+// endpoint is found in a map keyed by the packet's destination and that
+// number: (daddr . l4proto . dport . i) in cluster-endpoints, or
+// (l4proto . dport . i) in nodeport-endpoints for NodePorts.
+func ruleDNATSized(set string, n uint32, nodePort bool) rule {
+	var ex []expr.Any
+	var key, endpoints string
 	if nodePort {
-		set = setNodePortEndpoints
-		ex = append(ex, loadL4proto(1), loadDport(9), &expr.Numgen{Register: 10, Modulus: uint32(n), Type: unix.NFT_NG_RANDOM})
-		text = fmt.Sprintf("dnat ip to meta l4proto . %s dport . numgen random mod %d map @%s", proto.name, n, set)
+		key, endpoints = "meta l4proto . th dport", setNodePortEndpoints
+		ex = append(ex, loadL4proto(1), loadDport(9), lookup(set),
+			loadL4proto(1), loadDport(9), &expr.Numgen{Register: 10, Modulus: n, Type: unix.NFT_NG_RANDOM})
 	} else {
-		set = setClusterEndpoints
-		ex = append(ex, loadDaddr(1), loadL4proto(9), loadDport(10), &expr.Numgen{Register: 11, Modulus: uint32(n), Type: unix.NFT_NG_RANDOM})
-		text = fmt.Sprintf("dnat ip to ip daddr . meta l4proto . %s dport . numgen random mod %d map @%s", proto.name, n, set)
+		key, endpoints = "ip daddr . meta l4proto . th dport", setClusterEndpoints
+		ex = append(ex, loadDaddr(1), loadL4proto(9), loadDport(10), lookup(set),
+			loadDaddr(1), loadL4proto(9), loadDport(10), &expr.Numgen{Register: 11, Modulus: n, Type: unix.NFT_NG_RANDOM})
 	}
 	ex = append(ex,
-		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: set},
+		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: endpoints},
 		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 9},
 	)
-	return rule{text, ex}
+	return rule{fmt.Sprintf("%s @%s dnat ip to %s . numgen random mod %d map @%s", key, set, key, n, endpoints), ex}
 }
 
 // Session affinity: one dynamic set of client addresses per endpoint.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -54,20 +55,79 @@ func withIndex(types []nftables.SetDatatype) []nftables.SetDatatype {
 	return append(slices.Clone(types), nftables.TypeMark)
 }
 
-// staticSets are the table's fixed sets and maps, in creation order.
-func (p *plan) staticSets() []*setSpec {
-	sets := []*setSpec{
-		{name: setServiceIPs, key: typesVIP, verdict: true},
-		{name: setServiceNodePorts, key: typesNodePort, verdict: true},
-		{name: setClusterEndpoints, key: withIndex(typesVIP), data: typesEndpoint},
-		{name: setNodePortEndpoints, key: withIndex(typesNodePort), data: typesEndpoint},
-		{name: setNoEndpointServices, key: typesVIP},
-		{name: setNoEndpointNodePort, key: typesNodePort},
+// setKind is a set whose elements services put in: one of the fixed sets,
+// or one of the sets of service ports with a given number of endpoints.
+type setKind uint8
+
+const (
+	skAffinityIPs setKind = iota
+	skAffinityNodePorts
+	skClusterEndpoints
+	skNodePortEndpoints
+	skNodePortMasquerade
+	skNoEndpointServices
+	skNoEndpointNodePorts
+	skClusterIPs
+	skHairpin
+	numFixedSets
+	skClusterSized  = numFixedSets     // cluster-<n>
+	skNodePortSized = numFixedSets + 1 // nodeport-<n>
+)
+
+// setID names a set services put elements in.
+type setID struct {
+	kind setKind
+	n    uint32 // number of endpoints, for the sized kinds
+}
+
+func (id setID) sized() bool { return id.kind >= numFixedSets }
+
+// fixedSets declares the fixed sets, in creation order.
+var fixedSets = [numFixedSets]*setSpec{
+	skAffinityIPs:         {name: setAffinityIPs, key: typesVIP, verdict: true},
+	skAffinityNodePorts:   {name: setAffinityNodePorts, key: typesNodePort, verdict: true},
+	skClusterEndpoints:    {name: setClusterEndpoints, key: withIndex(typesVIP), data: typesEndpoint},
+	skNodePortEndpoints:   {name: setNodePortEndpoints, key: withIndex(typesNodePort), data: typesEndpoint},
+	skNodePortMasquerade:  {name: setNodePortMasquerade, key: typesNodePort},
+	skNoEndpointServices:  {name: setNoEndpointServices, key: typesVIP},
+	skNoEndpointNodePorts: {name: setNoEndpointNodePort, key: typesNodePort},
+	skClusterIPs:          {name: setClusterIPs, key: typesAddr},
+	skHairpin:             {name: setHairpin, key: typesAddrPair},
+}
+
+// spec declares the set.
+func (id setID) spec() *setSpec {
+	switch id.kind {
+	case skClusterSized:
+		return &setSpec{name: sizedSetName(false, id.n), key: typesVIP}
+	case skNodePortSized:
+		return &setSpec{name: sizedSetName(true, id.n), key: typesNodePort}
 	}
-	if p.cluster.IsValid() {
-		sets = append(sets, &setSpec{name: setClusterIPs, key: typesAddr})
+	return fixedSets[id.kind]
+}
+
+func compareSetIDs(a, b setID) int {
+	return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.n, b.n))
+}
+
+// sets returns the table's sets and maps in creation order: the fixed
+// ones, the sized ones given, nodeport-ips; each with its elements.
+func (p *plan) sets(sized []setID, elements map[setID][]element) []*setSpec {
+	var sets []*setSpec
+	add := func(id setID) {
+		s := *id.spec()
+		s.elements = elements[id]
+		sets = append(sets, &s)
 	}
-	sets = append(sets, &setSpec{name: setHairpin, key: typesAddrPair})
+	for k := range numFixedSets {
+		if k == skClusterIPs && !p.cluster.IsValid() {
+			continue
+		}
+		add(setID{kind: k})
+	}
+	for _, id := range sized {
+		add(id)
+	}
 	if len(p.nodeIPs) > 0 {
 		s := &setSpec{name: setNodePortIPs, key: typesAddr}
 		for _, ip := range p.nodeIPs {
@@ -78,14 +138,16 @@ func (p *plan) staticSets() []*setSpec {
 	return sets
 }
 
-// staticChains are the table's fixed chains, in creation order.
+// chains returns the table's own chains in creation order. Services and
+// nodeports hold a rule per sized set given (in that order); the rest never
+// changes.
 //
 // DNAT happens in nat prerouting (traffic arriving) and nat output (the
-// node's own traffic); both look the packet up in the service maps.
-// Rejecting needs a filter chain (reject is not allowed in nat chains): new
-// connections to a service port without endpoints are rejected in input
-// (NodePorts), forward (ClusterIPs from pods) and output (the node's own).
-func (p *plan) staticChains() []*chainSpec {
+// node's own traffic). Rejecting needs a filter chain (reject is not
+// allowed in nat chains): new connections to a service port without
+// endpoints are rejected in input (NodePorts), forward (ClusterIPs from
+// pods) and output (the node's own).
+func (p *plan) chains(sized []setID) []*chainSpec {
 	nat := func(name string, hook *nftables.ChainHook, prio nftables.ChainPriority, text string, rules ...rule) *chainSpec {
 		return &chainSpec{name: name, hook: &hookSpec{typ: nftables.ChainTypeNAT, hook: hook, priority: prio, text: text}, rules: rules}
 	}
@@ -94,12 +156,7 @@ func (p *plan) staticChains() []*chainSpec {
 			hook:  &hookSpec{typ: nftables.ChainTypeFilter, hook: hook, priority: *nftables.ChainPriorityFilter, text: "type filter hook " + hookName + " priority filter"},
 			rules: []rule{ruleNewJump(chainRejectServices)}}
 	}
-	var services []rule
-	if p.cluster.IsValid() {
-		services = append(services, ruleMasqueradeFromOutside(p.cluster))
-	}
 	nodeIPSet := len(p.nodeIPs) > 0
-	services = append(services, ruleVIP(setServiceIPs, ""), ruleNodePort(nodeIPSet, setServiceNodePorts, ""))
 	return []*chainSpec{
 		nat(chainNATPrerouting, nftables.ChainHookPrerouting, *nftables.ChainPriorityNATDest,
 			"type nat hook prerouting priority dstnat", ruleJump(chainServices)),
@@ -108,7 +165,8 @@ func (p *plan) staticChains() []*chainSpec {
 		nat(chainNATPostrouting, nftables.ChainHookPostrouting, *nftables.ChainPriorityNATSource,
 			"type nat hook postrouting priority srcnat",
 			ruleHairpin(), ruleMarkUnsetReturn(p.mark), ruleMarkClear(p.mark), ruleMasqueradeFullyRandom()),
-		{name: chainServices, rules: services},
+		p.servicesChain(sized),
+		p.nodePortsChain(sized),
 		{name: chainMarkMasq, rules: []rule{ruleMarkSet(p.mark)}},
 		filter(chainFilterInput, nftables.ChainHookInput, "input"),
 		filter(chainFilterForward, nftables.ChainHookForward, "forward"),
@@ -121,18 +179,49 @@ func (p *plan) staticChains() []*chainSpec {
 	}
 }
 
-// setElement is an element of one of the fixed sets, claimed by a service.
+// servicesChain: masquerade marks, affinity services, then for each number
+// of endpoints n in use, the ports with n endpoints DNAT to one of them.
+// Moving a port from one n to another changes set elements only; the
+// kernel re-checks the whole table when a rule or a goto element is added,
+// which this avoids.
+func (p *plan) servicesChain(sized []setID) *chainSpec {
+	c := &chainSpec{name: chainServices}
+	if p.cluster.IsValid() {
+		c.rules = append(c.rules, ruleMasqueradeFromOutside(p.cluster))
+	}
+	c.rules = append(c.rules, ruleVIP(setAffinityIPs, ""))
+	for _, id := range sized {
+		if id.kind == skClusterSized {
+			c.rules = append(c.rules, ruleDNATSized(id.spec().name, id.n, false))
+		}
+	}
+	c.rules = append(c.rules, ruleNodeJump(len(p.nodeIPs) > 0, chainNodePorts))
+	return c
+}
+
+func (p *plan) nodePortsChain(sized []setID) *chainSpec {
+	c := &chainSpec{name: chainNodePorts, rules: []rule{
+		ruleNodePortVmap(setAffinityNodePorts),
+		ruleNodePortMark(setNodePortMasquerade, chainMarkMasq),
+	}}
+	for _, id := range sized {
+		if id.kind == skNodePortSized {
+			c.rules = append(c.rules, ruleDNATSized(id.spec().name, id.n, true))
+		}
+	}
+	return c
+}
+
+// setElement is an element a service puts in a set.
 type setElement struct {
-	set string
+	set setID
 	el  element
 }
 
 // fragment is everything one service puts in the table: elements of the
-// fixed sets, the shared chains it sends traffic to, and (with session
-// affinity) sets and chains of its own.
+// shared sets, and (with session affinity) sets and chains of its own.
 type fragment struct {
 	elems  []setElement
-	shared []*chainSpec
 	sets   []*setSpec
 	chains []*chainSpec
 }
@@ -144,9 +233,14 @@ func (p *plan) fragment(s Service) *fragment {
 	if s.Headless() {
 		return f
 	}
+	n := 1
+	for _, port := range s.Ports {
+		n += 2*len(port.Endpoints) + 5
+	}
+	f.elems = make([]setElement, 0, n)
 	vip := netip.MustParseAddr(s.ClusterIP)
 	if p.cluster.IsValid() {
-		f.add(setClusterIPs, addrElement(vip))
+		f.add(setID{kind: skClusterIPs}, addrElement(vip))
 	}
 	hairpin := map[netip.Addr]bool{}
 	for _, port := range s.Ports {
@@ -155,7 +249,7 @@ func (p *plan) fragment(s Service) *fragment {
 		for _, e := range eps {
 			if e.local && !hairpin[e.addr] {
 				hairpin[e.addr] = true
-				f.add(setHairpin, hairpinElement(e.addr))
+				f.add(setID{kind: skHairpin}, hairpinElement(e.addr))
 			}
 		}
 		clusterEps, extEps := eps, eps
@@ -165,44 +259,39 @@ func (p *plan) fragment(s Service) *fragment {
 		if s.ExternalLocal {
 			extEps = localOnly(eps)
 		}
-		vipKey := vipKey(vip, proto, port.Port)
-		npKey := nodePortKey(proto, port.NodePort)
 		if s.AffinityTimeout > 0 {
 			p.affinity(f, s, port, proto, clusterEps, extEps)
 			continue
 		}
+		vipKey := vipKey(vip, proto, port.Port)
 		if len(clusterEps) == 0 {
-			f.add(setNoEndpointServices, keyElement(vipKey))
+			f.add(setID{kind: skNoEndpointServices}, keyElement(vipKey))
 		} else {
-			c := sharedChain(kindCluster, proto, len(clusterEps))
-			f.shared = append(f.shared, c)
-			f.add(setServiceIPs, gotoElement(vipKey, c.name))
+			f.add(setID{kind: skClusterSized, n: uint32(len(clusterEps))}, keyElement(vipKey))
 			for i, e := range clusterEps {
-				f.add(setClusterEndpoints, endpointElement(vipKey, i, e))
+				f.add(setID{kind: skClusterEndpoints}, endpointElement(vipKey, i, e))
 			}
 		}
 		if port.NodePort == 0 {
 			continue
 		}
+		npKey := nodePortKey(proto, port.NodePort)
 		if len(extEps) == 0 {
-			f.add(setNoEndpointNodePort, keyElement(npKey))
+			f.add(setID{kind: skNoEndpointNodePorts}, keyElement(npKey))
 			continue
 		}
-		kind := kindNodePort
-		if s.ExternalLocal {
-			kind = kindNodePortLocal
+		if !s.ExternalLocal {
+			f.add(setID{kind: skNodePortMasquerade}, keyElement(npKey))
 		}
-		c := sharedChain(kind, proto, len(extEps))
-		f.shared = append(f.shared, c)
-		f.add(setServiceNodePorts, gotoElement(npKey, c.name))
+		f.add(setID{kind: skNodePortSized, n: uint32(len(extEps))}, keyElement(npKey))
 		for i, e := range extEps {
-			f.add(setNodePortEndpoints, endpointElement(npKey, i, e))
+			f.add(setID{kind: skNodePortEndpoints}, endpointElement(npKey, i, e))
 		}
 	}
 	return f
 }
 
-func (f *fragment) add(set string, el element) {
+func (f *fragment) add(set setID, el element) {
 	f.elems = append(f.elems, setElement{set, el})
 }
 
@@ -241,17 +330,17 @@ func (p *plan) affinity(f *fragment, s Service, port Port, proto protocol, clust
 		return rules
 	}
 	if len(clusterEps) == 0 {
-		f.add(setNoEndpointServices, keyElement(vipKey))
+		f.add(setID{kind: skNoEndpointServices}, keyElement(vipKey))
 	} else {
 		c := &chainSpec{name: affinityServiceChain(h, k, port), rules: pick(clusterEps)}
 		f.chains = append(f.chains, c)
-		f.add(setServiceIPs, gotoElement(vipKey, c.name))
+		f.add(setID{kind: skAffinityIPs}, gotoElement(vipKey, c.name))
 	}
 	if port.NodePort == 0 {
 		return
 	}
 	if len(extEps) == 0 {
-		f.add(setNoEndpointNodePort, keyElement(npKey))
+		f.add(setID{kind: skNoEndpointNodePorts}, keyElement(npKey))
 		return
 	}
 	var rules []rule
@@ -260,33 +349,7 @@ func (p *plan) affinity(f *fragment, s Service, port Port, proto protocol, clust
 	}
 	c := &chainSpec{name: affinityExternalChain(h, k, port), rules: append(rules, pick(extEps)...)}
 	f.chains = append(f.chains, c)
-	f.add(setServiceNodePorts, gotoElement(npKey, c.name))
-}
-
-// sharedChain is the chain DNATing to one of n endpoints found in the
-// endpoint maps.
-func sharedChain(kind string, proto protocol, n int) *chainSpec {
-	c := &chainSpec{name: sharedChainName(kind, proto, n)}
-	if kind == kindNodePort {
-		c.rules = append(c.rules, ruleJump(chainMarkMasq))
-	}
-	c.rules = append(c.rules, ruleDNATByMap(proto, n, kind != kindCluster))
-	return c
-}
-
-// compareSharedChains orders shared chains by kind, protocol, then number of
-// endpoints.
-func compareSharedChains(a, b *chainSpec) int {
-	ka, pa, na := splitSharedName(a.name)
-	kb, pb, nb := splitSharedName(b.name)
-	return cmp.Or(cmp.Compare(ka, kb), cmp.Compare(pa, pb), cmp.Compare(na, nb))
-}
-
-func splitSharedName(name string) (kind, proto string, n int) {
-	i := strings.LastIndexByte(name, '-')
-	j := strings.LastIndexByte(name[:i], '-')
-	fmt.Sscan(name[i+1:], &n)
-	return name[:j], name[j+1 : i], n
+	f.add(setID{kind: skAffinityNodePorts}, gotoElement(npKey, c.name))
 }
 
 // Element encodings: each field of a concatenation takes a multiple of 4
@@ -308,16 +371,6 @@ func nodePortKey(proto protocol, port int) []byte {
 	return b
 }
 
-// keyText prints a vipKey or nodePortKey as nft does.
-func keyText(key []byte) string {
-	var addr string
-	if len(key) == 12 {
-		addr = netip.AddrFrom4([4]byte(key[:4])).String() + " . "
-		key = key[4:]
-	}
-	return fmt.Sprintf("%s%s . %d", addr, protoName(key[0]), binary.BigEndian.Uint16(key[4:]))
-}
-
 func protoName(n byte) string {
 	for _, p := range protocols {
 		if p.number == n {
@@ -327,51 +380,47 @@ func protoName(n byte) string {
 	return fmt.Sprint(n)
 }
 
-func keyElement(key []byte) element {
-	return element{key: key, text: keyText(key), sort: key}
-}
+func keyElement(key []byte) element { return newElement(key, nil, "") }
 
-func gotoElement(key []byte, chain string) element {
-	return element{key: key, goTo: chain, text: keyText(key) + " : goto " + chain, sort: key}
-}
+func gotoElement(key []byte, chain string) element { return newElement(key, nil, chain) }
 
 func endpointElement(key []byte, i int, e endpoint) element {
-	k := binary.NativeEndian.AppendUint32(slices.Clone(key), uint32(i))
-	sort := binary.BigEndian.AppendUint32(slices.Clone(key), uint32(i))
+	el := newElement(key, nil, "")
+	binary.NativeEndian.PutUint32(el.key[el.klen:], uint32(i))
+	el.klen += 4
 	a := e.addr.As4()
-	val := make([]byte, 8)
-	copy(val, a[:])
-	binary.BigEndian.PutUint16(val[4:], e.port)
-	return element{key: k, val: val, sort: sort,
-		text: fmt.Sprintf("%s . 0x%08x : %s . %d", keyText(key), i, e.addr, e.port)}
+	copy(el.val[:], a[:])
+	binary.BigEndian.PutUint16(el.val[4:], e.port)
+	el.vlen = 8
+	return el
 }
 
 func addrElement(ip netip.Addr) element {
 	a := ip.As4()
-	return element{key: a[:], text: ip.String(), sort: a[:]}
+	return newElement(a[:], nil, "")
 }
 
 func hairpinElement(ip netip.Addr) element {
 	a := ip.As4()
-	k := append(a[:], a[:]...)
-	return element{key: k, text: ip.String() + " . " + ip.String(), sort: k}
+	return newElement(append(a[:], a[:]...), nil, "")
 }
 
 // full is the whole table for the given services (valid ones, sorted by
 // key): what a full sync creates and Render prints.
 func (p *plan) full(services []Service) (*ruleset, map[ServiceKey]*fragment, *registry) {
 	frags := make(map[ServiceKey]*fragment, len(services))
-	reg := newRegistry()
+	n := 0
 	for _, s := range services {
 		f := p.fragment(s)
 		frags[s.Key()] = f
-		reg.claimAll(s.Key(), f)
+		n += len(f.elems)
 	}
-	r := &ruleset{table: p.table, sets: p.staticSets(), chains: p.staticChains()}
-	for _, s := range r.sets {
-		s.elements = append(s.elements, reg.installedElements(s.name)...)
+	reg := newRegistry(n)
+	for _, s := range services {
+		reg.claimAll(s.Key(), frags[s.Key()])
 	}
-	r.chains = append(r.chains, reg.sharedChains()...)
+	sized := reg.sizedSets()
+	r := &ruleset{table: p.table, sets: p.sets(sized, reg.installedElements()), chains: p.chains(sized)}
 	for _, s := range services {
 		f := frags[s.Key()]
 		r.sets = append(r.sets, f.sets...)
@@ -392,12 +441,7 @@ func sortedValid(services []Service) ([]Service, []error) {
 		}
 		byKey[s.Key()] = s
 	}
-	out := make([]Service, 0, len(byKey))
-	for _, s := range byKey {
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(a, b Service) int { return compareKeys(a.Key(), b.Key()) })
-	return out, errs
+	return slices.SortedFunc(maps.Values(byKey), func(a, b Service) int { return compareKeys(a.Key(), b.Key()) }), errs
 }
 
 func compareKeys(a, b ServiceKey) int {

@@ -1,12 +1,12 @@
 package lb
 
 import (
+	"maps"
 	"slices"
 )
 
-// registry is what the services have put in the shared parts of the table:
-// for every element of a fixed set, the services claiming it; for every
-// shared chain, how many service ports use it.
+// registry is what the services have put in the shared sets of the table:
+// for every element, the services claiming it.
 //
 // Two services may claim the same element (two ports on one endpoint put
 // the same hairpin pair; two services given the same ClusterIP, which the
@@ -14,8 +14,19 @@ import (
 // table holds is that of the claimant with the smallest key, so it depends
 // only on the services, never on the order they arrived in.
 type registry struct {
-	elems  map[string]map[string][]claim // set → key bytes → claims by owner
-	shared map[string]*sharedUse         // chain name → use
+	winners map[elemKey]claim   // the claim the table holds
+	others  map[elemKey][]claim // further claimants by owner (rare)
+	sizes   map[setID]int       // elements the table holds, by set
+}
+
+type elemKey struct {
+	set  setID
+	klen uint8
+	key  [16]byte
+}
+
+func keyOf(set setID, el *element) elemKey {
+	return elemKey{set: set, klen: el.klen, key: el.key}
 }
 
 type claim struct {
@@ -23,110 +34,103 @@ type claim struct {
 	el    element
 }
 
-type sharedUse struct {
-	spec  *chainSpec
-	users int
-}
-
-func newRegistry() *registry {
-	return &registry{elems: map[string]map[string][]claim{}, shared: map[string]*sharedUse{}}
+// newRegistry returns an empty registry with room for about n elements.
+func newRegistry(n int) *registry {
+	return &registry{winners: make(map[elemKey]claim, n), others: map[elemKey][]claim{}, sizes: map[setID]int{}}
 }
 
 func (r *registry) claimAll(owner ServiceKey, f *fragment) {
 	for _, e := range f.elems {
 		r.claim(owner, e.set, e.el)
 	}
-	for _, c := range f.shared {
-		r.use(c)
-	}
 }
 
-func (r *registry) claim(owner ServiceKey, set string, el element) {
-	keys := r.elems[set]
-	if keys == nil {
-		keys = map[string][]claim{}
-		r.elems[set] = keys
+func (r *registry) claim(owner ServiceKey, set setID, el element) {
+	k := keyOf(set, &el)
+	w, ok := r.winners[k]
+	if !ok || w.owner == owner {
+		if !ok {
+			r.sizes[set]++
+		}
+		r.winners[k] = claim{owner, el}
+		return
 	}
-	k := string(el.key)
-	cs := keys[k]
-	i, found := slices.BinarySearchFunc(cs, owner, func(c claim, o ServiceKey) int { return compareKeys(c.owner, o) })
+	all := append([]claim{w}, r.others[k]...)
+	i, found := slices.BinarySearchFunc(all, owner, func(c claim, o ServiceKey) int { return compareKeys(c.owner, o) })
 	if found {
-		cs[i].el = el
-		return
-	}
-	keys[k] = slices.Insert(cs, i, claim{owner, el})
-}
-
-func (r *registry) release(owner ServiceKey, set string, key []byte) {
-	keys := r.elems[set]
-	k := string(key)
-	cs := keys[k]
-	i, found := slices.BinarySearchFunc(cs, owner, func(c claim, o ServiceKey) int { return compareKeys(c.owner, o) })
-	if !found {
-		return
-	}
-	cs = slices.Delete(cs, i, i+1)
-	if len(cs) == 0 {
-		delete(keys, k)
+		all[i].el = el
 	} else {
-		keys[k] = cs
+		all = slices.Insert(all, i, claim{owner, el})
+	}
+	r.winners[k], r.others[k] = all[0], all[1:]
+}
+
+func (r *registry) release(owner ServiceKey, set setID, el *element) {
+	k := keyOf(set, el)
+	w, ok := r.winners[k]
+	if !ok {
+		return
+	}
+	others := r.others[k]
+	if w.owner == owner {
+		if len(others) == 0 {
+			delete(r.winners, k)
+			if r.sizes[set]--; r.sizes[set] == 0 {
+				delete(r.sizes, set)
+			}
+			return
+		}
+		r.winners[k] = others[0]
+		others = others[1:]
+	} else {
+		others = slices.DeleteFunc(slices.Clone(others), func(c claim) bool { return c.owner == owner })
+	}
+	if len(others) == 0 {
+		delete(r.others, k)
+	} else {
+		r.others[k] = others
 	}
 }
 
-// installed returns the element the table holds for key, if any.
-func (r *registry) installed(set string, key []byte) (element, bool) {
-	cs := r.elems[set][string(key)]
-	if len(cs) == 0 {
-		return element{}, false
-	}
-	return cs[0].el, true
+// installed returns the element the table holds for k, if any.
+func (r *registry) installed(k elemKey) (element, bool) {
+	w, ok := r.winners[k]
+	return w.el, ok
 }
 
-func (r *registry) installedElements(set string) []element {
-	keys := r.elems[set]
-	out := make([]element, 0, len(keys))
-	for _, cs := range keys {
-		out = append(out, cs[0].el)
+// installedElements returns every element the table holds, by set.
+func (r *registry) installedElements() map[setID][]element {
+	out := make(map[setID][]element, len(r.sizes))
+	for id, n := range r.sizes {
+		out[id] = make([]element, 0, n)
+	}
+	for k, w := range r.winners {
+		out[k.set] = append(out[k.set], w.el)
 	}
 	return out
 }
 
-func (r *registry) use(c *chainSpec) {
-	u := r.shared[c.name]
-	if u == nil {
-		u = &sharedUse{spec: c}
-		r.shared[c.name] = u
-	}
-	u.users++
-}
-
-func (r *registry) unuse(name string) {
-	if u := r.shared[name]; u != nil {
-		if u.users--; u.users <= 0 {
-			delete(r.shared, name)
+// sizedSets returns the sized sets that have elements, in order.
+func (r *registry) sizedSets() []setID {
+	var ids []setID
+	for id := range r.sizes {
+		if id.sized() {
+			ids = append(ids, id)
 		}
 	}
-}
-
-func (r *registry) sharedChains() []*chainSpec {
-	out := make([]*chainSpec, 0, len(r.shared))
-	for _, u := range r.shared {
-		out = append(out, u.spec)
-	}
-	slices.SortFunc(out, compareSharedChains)
-	return out
+	slices.SortFunc(ids, compareSetIDs)
+	return ids
 }
 
 // changes is what an incremental sync sends: computed by moving services
 // from their old fragment to their new one in the registry, and comparing
 // what the table holds before and after for everything they touched.
 type changes struct {
-	reg *registry
+	reg         *registry
+	sizedBefore []setID
 
-	before       map[elemRef]*element // table's element before the first touch (nil: none)
-	touchedOrder []elemRef
-	sharedBefore map[string]bool
-	sharedOrder  []string
+	before       map[elemKey]prior // table's element before the first touch
+	touchedOrder []elemKey
 
 	// The services' own sets and chains.
 	delSets    []string
@@ -137,35 +141,22 @@ type changes struct {
 	fillChains []*chainSpec // flushed chains that get their (new) rules back
 }
 
-type elemRef struct {
-	set string
-	key string
+type prior struct {
+	el     element
+	exists bool
 }
 
 func newChanges(reg *registry) *changes {
-	return &changes{reg: reg, before: map[elemRef]*element{}, sharedBefore: map[string]bool{}}
+	return &changes{reg: reg, sizedBefore: reg.sizedSets(), before: map[elemKey]prior{}}
 }
 
-func (c *changes) touch(set string, key []byte) {
-	ref := elemRef{set, string(key)}
-	if _, ok := c.before[ref]; ok {
+func (c *changes) touch(k elemKey) {
+	if _, ok := c.before[k]; ok {
 		return
 	}
-	var prev *element
-	if el, ok := c.reg.installed(set, key); ok {
-		prev = &el
-	}
-	c.before[ref] = prev
-	c.touchedOrder = append(c.touchedOrder, ref)
-}
-
-func (c *changes) touchShared(name string) {
-	if _, ok := c.sharedBefore[name]; ok {
-		return
-	}
-	_, exists := c.reg.shared[name]
-	c.sharedBefore[name] = exists
-	c.sharedOrder = append(c.sharedOrder, name)
+	el, ok := c.reg.installed(k)
+	c.before[k] = prior{el, ok}
+	c.touchedOrder = append(c.touchedOrder, k)
 }
 
 // service moves one service from fragment old to fragment new (either may
@@ -177,21 +168,15 @@ func (c *changes) service(owner ServiceKey, old, new *fragment) {
 	if new == nil {
 		new = &fragment{}
 	}
-	for _, e := range old.elems {
-		c.touch(e.set, e.el.key)
-		c.reg.release(owner, e.set, e.el.key)
+	for i := range old.elems {
+		e := &old.elems[i]
+		c.touch(keyOf(e.set, &e.el))
+		c.reg.release(owner, e.set, &e.el)
 	}
-	for _, e := range new.elems {
-		c.touch(e.set, e.el.key)
+	for i := range new.elems {
+		e := &new.elems[i]
+		c.touch(keyOf(e.set, &e.el))
 		c.reg.claim(owner, e.set, e.el)
-	}
-	for _, ch := range old.shared {
-		c.touchShared(ch.name)
-		c.reg.unuse(ch.name)
-	}
-	for _, ch := range new.shared {
-		c.touchShared(ch.name)
-		c.reg.use(ch)
 	}
 
 	// Its own sets: a set whose declaration changed (the affinity timeout)
@@ -246,35 +231,41 @@ func (c *changes) service(owner ServiceKey, old, new *fragment) {
 }
 
 // elementOps returns the elements to delete and to add, by set.
-func (c *changes) elementOps() (del, add map[string][]element) {
-	del, add = map[string][]element{}, map[string][]element{}
-	for _, ref := range c.touchedOrder {
-		prev := c.before[ref]
-		cur, ok := c.reg.installed(ref.set, []byte(ref.key))
-		switch {
-		case prev != nil && ok && prev.equal(cur):
-		default:
-			if prev != nil {
-				del[ref.set] = append(del[ref.set], *prev)
-			}
-			if ok {
-				add[ref.set] = append(add[ref.set], cur)
-			}
+func (c *changes) elementOps() (del, add map[setID][]element) {
+	del, add = map[setID][]element{}, map[setID][]element{}
+	for _, k := range c.touchedOrder {
+		prev := c.before[k]
+		cur, ok := c.reg.installed(k)
+		if prev.exists && ok && prev.el == cur {
+			continue
+		}
+		if prev.exists {
+			del[k.set] = append(del[k.set], prev.el)
+		}
+		if ok {
+			add[k.set] = append(add[k.set], cur)
 		}
 	}
 	return del, add
 }
 
-// sharedOps returns the shared chains to create and to delete.
-func (c *changes) sharedOps() (create []*chainSpec, remove []string) {
-	for _, name := range c.sharedOrder {
-		u, now := c.reg.shared[name]
-		switch was := c.sharedBefore[name]; {
-		case now && !was:
-			create = append(create, u.spec)
-		case was && !now:
-			remove = append(remove, name)
+// sizedOps returns the sized sets to create and to delete, and the sized
+// sets in use afterwards (which the services and nodeports chains follow).
+func (c *changes) sizedOps() (create, remove, after []setID) {
+	after = c.reg.sizedSets()
+	for _, id := range after {
+		if !slices.Contains(c.sizedBefore, id) {
+			create = append(create, id)
 		}
 	}
-	return create, remove
+	for _, id := range c.sizedBefore {
+		if !slices.Contains(after, id) {
+			remove = append(remove, id)
+		}
+	}
+	return create, remove, after
+}
+
+func sortedSetIDs[V any](m map[setID]V) []setID {
+	return slices.SortedFunc(maps.Keys(m), compareSetIDs)
 }
