@@ -81,5 +81,7 @@ func packAnswer(name string, qtype uint16, answer, extra []mdns.RR) []byte {
 		m.Answer, m.Extra = nil, nil
 		b, _ = m.Pack()
 	}
-	return b
+	// Pack's buffer has room for the uncompressed message; keep what is
+	// used, as the index holds one of these per name and type.
+	return append(make([]byte, 0, len(b)), b...)
 }

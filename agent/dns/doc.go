@@ -18,7 +18,8 @@
 //
 //	S.N.svc.D                A/AAAA  the ClusterIPs; for a headless Service
 //	                                 (clusterIP None) its ready endpoint
-//	                                 addresses
+//	                                 addresses, and the not-ready ones too
+//	                                 with publishNotReadyAddresses
 //	H.S.N.svc.D              A/AAAA  an endpoint address that carries the
 //	                                 hostname H (StatefulSet pods)
 //	E.S.N.svc.D              A/AAAA  headless only: every endpoint address,
@@ -60,5 +61,17 @@
 // query that is a plain one-question lookup is answered by copying that
 // response and patching the ID, flags and question (and appending an OPT
 // record when the query had one), without parsing it into a message or
-// allocating. Everything else goes through github.com/miekg/dns.
+// allocating. Everything else goes through github.com/miekg/dns. On
+// 64-bit Linux a UDP socket is read and written in batches (recvmmsg and
+// sendmmsg through the runtime's poller), so that under load a query costs
+// a fraction of a system call; one reader per socket is the most
+// efficient, and Listen binds several sockets with SO_REUSEPORT to use
+// more cores.
+//
+// # Memory
+//
+// 10,000 ClusterIP Services with 10 endpoints each take about 25 MiB of
+// heap (40,000 names); 10,000 headless ones, whose endpoints all get
+// names, about 72 MiB (110,000 names). A change costs what its Service
+// costs, whatever the size of the cluster (TestIndexHeap).
 package dns

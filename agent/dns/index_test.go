@@ -45,7 +45,9 @@ func TestIncrementalMatchesRebuild(t *testing.T) {
 			ps := []port{{"http", "TCP", 80}, {"dns", "UDP", 53}, {"", "TCP", 9}}[:r.IntN(4)]
 			switch r.IntN(4) {
 			case 0:
-				return service(ns, name, "None", ps...)
+				sv := service(ns, name, "None", ps...)
+				sv.Spec.PublishNotReadyAddresses = r.IntN(2) == 0
+				return sv
 			case 1:
 				sv := service(ns, name, ip4(r.IntN(8)), ps...) // shared IPs: PTR with several owners
 				return sv

@@ -66,7 +66,7 @@ func protoOf(p string) string {
 func serviceInfoOf(s *api.Service) *serviceInfo {
 	si := &serviceInfo{
 		headless:        s.Spec.ClusterIP == api.ClusterIPNone,
-		publishNotReady: publishNotReady(s),
+		publishNotReady: s.Spec.PublishNotReadyAddresses,
 	}
 	if !si.headless {
 		ips := s.Spec.ClusterIPs
@@ -86,13 +86,6 @@ func serviceInfoOf(s *api.Service) *serviceInfo {
 	}
 	return si
 }
-
-// publishNotReady reports whether the Service asks for its not-ready
-// endpoint addresses to be published in DNS too.
-//
-// TODO(#11): return s.Spec.PublishNotReadyAddresses once api.ServiceSpec
-// has the field; until then not-ready addresses are never published.
-func publishNotReady(s *api.Service) bool { return false }
 
 func endpointsInfoOf(e *api.Endpoints) *endpointsInfo {
 	ei := &endpointsInfo{}

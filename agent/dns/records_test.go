@@ -195,24 +195,29 @@ func TestHostnameUnderClusterIPService(t *testing.T) {
 	}
 }
 
-// The index honours publishNotReady; the API field is not there yet (see
-// publishNotReady), so this test sets the digest directly.
 func TestPublishNotReadyAddresses(t *testing.T) {
 	s, addr := newServer(t, nil)
-	s.Upsert(endpoints("db", "pg", []epAddr{{ip: "10.244.1.7", hostname: "pg-0"}, {ip: "10.244.2.8", hostname: "pg-1", notReady: true}}))
-	si := serviceInfoOf(service("db", "pg", "None"))
-	si.publishNotReady = true
-	s.idx.mu.Lock()
-	k := svcKey{"db", "pg"}
-	s.idx.set(k, si, s.idx.endpoints[k])
-	s.idx.mu.Unlock()
-	r := ask(t, addr, "udp", "pg.db.svc.cluster.local.", mdns.TypeA)
-	if len(r.Answer) != 2 {
-		t.Fatalf("publishNotReady: %v", r.Answer)
+	s.Upsert(endpoints("db", "pg", []epAddr{{ip: "10.244.1.7", hostname: "pg-0"}, {ip: "10.244.2.8", hostname: "pg-1", notReady: true}}, port{"sql", "TCP", 5432}))
+	svc := service("db", "pg", "None", port{"sql", "TCP", 5432})
+	s.Upsert(svc)
+	if r := ask(t, addr, "udp", "pg.db.svc.cluster.local.", mdns.TypeA); len(r.Answer) != 1 {
+		t.Fatalf("ready only: %v", r.Answer)
 	}
-	r = ask(t, addr, "udp", "pg-1.pg.db.svc.cluster.local.", mdns.TypeA)
-	if len(r.Answer) != 1 {
-		t.Fatalf("publishNotReady hostname: %v", r.Answer)
+	svc.Spec.PublishNotReadyAddresses = true
+	s.Upsert(svc)
+	if r := ask(t, addr, "udp", "pg.db.svc.cluster.local.", mdns.TypeA); len(r.Answer) != 2 {
+		t.Fatalf("publishNotReadyAddresses: %v", r.Answer)
+	}
+	if r := ask(t, addr, "udp", "pg-1.pg.db.svc.cluster.local.", mdns.TypeA); len(r.Answer) != 1 {
+		t.Fatalf("publishNotReadyAddresses, hostname: %v", r.Answer)
+	}
+	if r := ask(t, addr, "udp", "_sql._tcp.pg.db.svc.cluster.local.", mdns.TypeSRV); len(r.Answer) != 2 {
+		t.Fatalf("publishNotReadyAddresses, SRV: %v", r.Answer)
+	}
+	svc.Spec.PublishNotReadyAddresses = false
+	s.Upsert(svc)
+	if r := ask(t, addr, "udp", "pg-1.pg.db.svc.cluster.local.", mdns.TypeA); r.Rcode != mdns.RcodeNameError {
+		t.Fatalf("after turning it off: %v", r)
 	}
 }
 
