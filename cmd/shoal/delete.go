@@ -17,6 +17,8 @@ func runDelete(ctx context.Context, args []string, out, errOut io.Writer) error 
 	var files multiFlag
 	fs.Var(&files, "f", "manifest file, or - for standard input (repeatable)")
 	ignoreNotFound := fs.Bool("ignore-not-found", false, "treat a missing object as deleted")
+	grace := fs.Int64("grace-period", -1, "seconds a pod gets to stop before its object goes (default: the pod's terminationGracePeriodSeconds; 0 needs --force)")
+	force := fs.Bool("force", false, "remove pods from the store at once, without waiting for their agent to stop them")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -54,6 +56,18 @@ func runDelete(ctx context.Context, args []string, out, errOut io.Writer) error 
 		fs.Usage()
 		return errUsage
 	}
+	var opts api.DeleteOptions
+	switch {
+	case *force:
+		zero := int64(0)
+		opts.GracePeriodSeconds = &zero
+	case *grace == 0:
+		return errors.New("--grace-period 0 removes pods at once: say so with --force")
+	case *grace > 0:
+		opts.GracePeriodSeconds = grace
+	case *grace < -1:
+		return fmt.Errorf("--grace-period: %d must not be negative", *grace)
+	}
 	c := cf.client()
 	var failed []string
 	for _, t := range targets {
@@ -61,7 +75,7 @@ func runDelete(ctx context.Context, args []string, out, errOut io.Writer) error 
 		if !t.kind.Namespaced {
 			ns = ""
 		}
-		err := c.Delete(ctx, t.kind.Kind, ns, t.name)
+		_, err := c.DeleteWithOptions(ctx, t.kind.Kind, ns, t.name, opts)
 		ref := strings.ToLower(t.kind.Kind)
 		if t.kind.Group != "" {
 			ref += "." + t.kind.Group

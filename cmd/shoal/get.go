@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -95,15 +96,46 @@ func runGet(ctx context.Context, args []string, out, errOut io.Writer) error {
 		}
 		return nil
 	}
-	printTable(out, k, objs, *output == "wide", k.Namespaced && ns == "", time.Now())
+	var ready map[string]int
+	if k.Kind == "Service" {
+		ready = readyEndpoints(ctx, c, ns, *stale)
+	}
+	printTable(out, k, objs, *output == "wide", k.Namespaced && ns == "", tableEnv{now: time.Now(), readyEndpoints: ready})
 	return nil
 }
 
+// readyEndpoints counts the ready addresses of every Endpoints of ns (""
+// all), by "namespace/name"; nil when they cannot be read (the column then
+// says so).
+func readyEndpoints(ctx context.Context, c *api.Client, ns string, stale bool) map[string]int {
+	eps, _, err := c.List(ctx, "Endpoints", ns, api.ListOptions{Stale: stale})
+	if err != nil {
+		return nil
+	}
+	out := map[string]int{}
+	for _, o := range eps {
+		e := o.(*api.Endpoints)
+		n := 0
+		for _, ss := range e.Subsets {
+			n += len(ss.Addresses)
+		}
+		out[e.Namespace+"/"+e.Name] = n
+	}
+	return out
+}
+
+// tableEnv is what rows need beyond the object: the time, and for Services
+// the ready endpoints of each (nil: unknown).
+type tableEnv struct {
+	now            time.Time
+	readyEndpoints map[string]int
+}
+
 // printTable writes objects as aligned columns, kubectl style.
-func printTable(w io.Writer, k api.KindInfo, objs []api.Object, wide, withNamespace bool, now time.Time) {
+func printTable(w io.Writer, k api.KindInfo, objs []api.Object, wide, withNamespace bool, env tableEnv) {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	defer tw.Flush()
-	header, row := columnsFor(k.Kind, wide, now)
+	header, row := columnsFor(k.Kind, wide, env)
 	if withNamespace {
 		header = append([]string{"NAMESPACE"}, header...)
 	}
@@ -122,8 +154,8 @@ type rowFunc func(api.Object) []string
 
 // columnsFor returns the header of a kind's table and how to render a row;
 // a kind without its own layout gets NAME and AGE.
-func columnsFor(kind string, wide bool, now time.Time) ([]string, rowFunc) {
-	age := func(o api.Object) string { return formatAge(o.GetObjectMeta().CreationTimestamp.Time, now) }
+func columnsFor(kind string, wide bool, env tableEnv) ([]string, rowFunc) {
+	age := func(o api.Object) string { return formatAge(o.GetObjectMeta().CreationTimestamp.Time, env.now) }
 	switch kind {
 	case "Pod":
 		return podColumns(wide, age)
@@ -136,7 +168,7 @@ func columnsFor(kind string, wide bool, now time.Time) ([]string, rowFunc) {
 	case "DaemonSet":
 		return daemonSetColumns(age)
 	case "Service":
-		return serviceColumns(age)
+		return serviceColumns(age, env.readyEndpoints)
 	case "Endpoints":
 		return endpointsColumns(age)
 	case "ConfigMap":
@@ -202,8 +234,8 @@ func daemonSetColumns(age func(api.Object) string) ([]string, rowFunc) {
 	}
 }
 
-func serviceColumns(age func(api.Object) string) ([]string, rowFunc) {
-	return []string{"NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "AGE"}, func(o api.Object) []string {
+func serviceColumns(age func(api.Object) string, ready map[string]int) ([]string, rowFunc) {
+	return []string{"NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "ENDPOINTS", "AGE"}, func(o api.Object) []string {
 		s := o.(*api.Service)
 		var ports []string
 		for _, p := range s.Spec.Ports {
@@ -213,7 +245,11 @@ func serviceColumns(age func(api.Object) string) ([]string, rowFunc) {
 			}
 			ports = append(ports, ps+"/"+p.Protocol)
 		}
-		return []string{s.Name, s.Spec.Type, orNone(s.Spec.ClusterIP), orNone(strings.Join(ports, ",")), age(o)}
+		eps := "?"
+		if ready != nil {
+			eps = strconv.Itoa(ready[s.Namespace+"/"+s.Name])
+		}
+		return []string{s.Name, s.Spec.Type, orNone(s.Spec.ClusterIP), orNone(strings.Join(ports, ",")), eps, age(o)}
 	}
 }
 

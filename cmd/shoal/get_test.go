@@ -41,3 +41,26 @@ func TestPodStatusColumn(t *testing.T) {
 		}
 	}
 }
+
+// The Service table counts each Service's ready endpoints; "?" when the
+// Endpoints could not be read.
+func TestServiceEndpointsColumn(t *testing.T) {
+	svc := &api.Service{ObjectMeta: api.ObjectMeta{Namespace: "default", Name: "web"},
+		Spec: api.ServiceSpec{Type: "ClusterIP", ClusterIP: "10.96.0.10", Ports: []api.ServicePort{{Port: 80, Protocol: "TCP"}}}}
+	age := func(api.Object) string { return "1m" }
+	for _, tc := range []struct {
+		name  string
+		ready map[string]int
+		want  string
+	}{
+		{"three ready", map[string]int{"default/web": 3}, "3"},
+		{"no Endpoints yet", map[string]int{}, "0"},
+		{"unknown", nil, "?"},
+	} {
+		header, row := serviceColumns(age, tc.ready)
+		got := row(svc)
+		if want := []string{"web", "ClusterIP", "10.96.0.10", "80/TCP", tc.want, "1m"}; !slices.Equal(got, want) || len(header) != len(got) {
+			t.Errorf("%s: row %q (header %q), want %q", tc.name, got, header, want)
+		}
+	}
+}

@@ -293,3 +293,38 @@ func TestCLIRaftVoters(t *testing.T) {
 		t.Errorf("remove: %s", out)
 	}
 }
+
+// Deleting a pod bound to a node leaves it Terminating until its agent
+// finishes it (this test agent runs no pods); --force removes it at once;
+// --grace-period 0 alone is refused.
+func TestCLIDeletePodGracefully(t *testing.T) {
+	addr := startAgent(t)
+	t.Setenv("SHOAL_ADDR", addr)
+	manifest := filepath.Join(t.TempDir(), "pod.yaml")
+	if err := os.WriteFile(manifest, []byte(`apiVersion: v1
+kind: Pod
+metadata:
+  name: stuck
+spec:
+  nodeName: cli-test
+  containers:
+    - name: c
+      image: example/never-pulled
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustShoal(t, "apply", "-f", manifest)
+	if out := mustShoal(t, "delete", "pod", "stuck", "--grace-period", "60"); !strings.Contains(out, "pod/stuck deleted") {
+		t.Fatalf("delete output:\n%s", out)
+	}
+	if out := mustShoal(t, "get", "pods"); !strings.Contains(out, "Terminating") {
+		t.Fatalf("a deleted pod on a node should be Terminating:\n%s", out)
+	}
+	if code, _, errOut := shoal(t, "delete", "pod", "stuck", "--grace-period", "0"); code == 0 || !strings.Contains(errOut, "--force") {
+		t.Fatalf("--grace-period 0 without --force: exit %d, %s", code, errOut)
+	}
+	mustShoal(t, "delete", "pod", "stuck", "--force")
+	if code, _, errOut := shoal(t, "get", "pod", "stuck"); code == 0 || !strings.Contains(errOut, "not found") {
+		t.Fatalf("after --force the pod should be gone: exit %d, %s", code, errOut)
+	}
+}
