@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -312,6 +313,75 @@ func TestClusterOfThreeHosts(t *testing.T) {
 		t.Fatalf("shoal exec %s via host1: %v\n%s", onHost3.Name, err, out)
 	}
 
+	// Through the Service, not one request fails while the Deployment
+	// scales down and up, rolls out a new template and is rolled back:
+	// pods leave every agent's rules before they stop.
+	var total, failures atomic.Int64
+	var firstErr atomic.Value
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	var loadWG sync.WaitGroup
+	loadWG.Go(func() {
+		for loadCtx.Err() == nil {
+			total.Add(1)
+			resp, err := hc.Get("http://" + net.JoinHostPort(vip, "80") + "/hostname")
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("status %s", resp.Status)
+				}
+			}
+			if err != nil {
+				failures.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+			}
+			select {
+			case <-loadCtx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	})
+	webPods := func(want int) func() bool {
+		return func() bool {
+			objs, _, err := hosts[0].client.List(ctx, "Pod", "default", api.ListOptions{LabelSelector: "app=web"})
+			if err != nil || len(objs) != want {
+				return false
+			}
+			for _, o := range objs {
+				if c := api.FindCondition(o.(*api.Pod).Status.Conditions, api.PodReady); c == nil || c.Status != api.ConditionTrue {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	mustRunShoal := func(args ...string) {
+		t.Helper()
+		if out, err := runShoal(bin, hosts[0], args...); err != nil {
+			t.Fatalf("shoal %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	mustRunShoal("scale", "deployment", "web", "--replicas", "2")
+	testenv.WaitFor(t, 60*time.Second, "2 web pods (the third terminated)", webPods(2))
+	mustRunShoal("scale", "deployment", "web", "--replicas", "3")
+	testenv.WaitFor(t, 60*time.Second, "3 web pods again", webPods(3))
+	v2 := strings.Replace(strings.ReplaceAll(clusterManifest, "IMAGE", image), `value: "1"`, `value: "2"`, 1)
+	if err := os.WriteFile(manifest, []byte(v2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRunShoal("apply", "-f", manifest)
+	mustRunShoal("rollout", "status", "deployment/web", "--timeout", "120s")
+	testenv.WaitFor(t, 60*time.Second, "3 web pods after the rollout", webPods(3))
+	mustRunShoal("rollout", "undo", "deployment/web")
+	mustRunShoal("rollout", "status", "deployment/web", "--timeout", "120s")
+	testenv.WaitFor(t, 60*time.Second, "3 web pods after the undo", webPods(3))
+	stopLoad()
+	loadWG.Wait()
+	t.Logf("%d requests through the Service during scale-down, rollout and undo, %d failed", total.Load(), failures.Load())
+	if failures.Load() > 0 || total.Load() < 50 {
+		t.Fatalf("%d of %d requests through the Service failed (first: %v)", failures.Load(), total.Load(), firstErr.Load())
+	}
+
 	// Kill the leader (SIGKILL): another agent's API accepts a write within
 	// a few seconds, and the killed host's Node goes NotReady.
 	// First wait until all three are voters and followers of one leader:
@@ -395,12 +465,22 @@ spec:
       labels:
         app: web
     spec:
+      terminationGracePeriodSeconds: 10
       containers:
         - name: web
           image: IMAGE
           args: ["serve", "--port", "8080"]
+          env:
+            - name: VERSION
+              value: "1"
           ports:
             - containerPort: 8080
+          lifecycle:
+            preStop:
+              # Keep serving while every agent drops the pod from its
+              # rules, as one does for Kubernetes.
+              sleep:
+                seconds: 2
           resources:
             requests:
               cpu: 50m
