@@ -29,10 +29,6 @@ const (
 var (
 	// ErrServerClosed is returned by Serve after Shutdown.
 	ErrServerClosed = errors.New("dns: server closed")
-	// errNoUpstream: forwarding was needed but no upstream is configured.
-	errNoUpstream = errors.New("dns: no upstream resolver")
-	// errForwardBusy: MaxForwards queries are already waiting on upstreams.
-	errForwardBusy = errors.New("dns: too many forwarded queries in flight")
 )
 
 // Config configures a Server. Start from DefaultConfig.

@@ -302,3 +302,42 @@ func TestShutdownAnswersInFlight(t *testing.T) {
 		t.Fatal("socket handed to Serve after Shutdown is still open")
 	}
 }
+
+// A Shutdown whose context ends gives up on forwarded queries at once.
+func TestShutdownForced(t *testing.T) {
+	silent, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	cfg := testConfig()
+	cfg.Upstreams = []string{silent.LocalAddr().String()}
+	cfg.ForwardTimeout = time.Minute
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, l, err := Listen("127.0.0.1:0", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(pc[0], l) }()
+	addr := pc[0].LocalAddr().String()
+	go exchange(addr, "udp", "slow.example.", mdns.TypeA, nil)
+	go exchange(addr, "tcp", "slow.example.", mdns.TypeA, nil)
+	waitFor(t, "two queries to be forwarded", func() bool { return s.Stats().Forwarded == 2 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); err != context.DeadlineExceeded {
+		t.Fatalf("Shutdown: %v, want the context's deadline", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("forced Shutdown took %v", took)
+	}
+	if err := <-served; err != ErrServerClosed {
+		t.Fatalf("Serve: %v", err)
+	}
+}

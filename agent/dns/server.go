@@ -32,6 +32,12 @@ type Server struct {
 	fwdSlots  chan struct{}
 	stats     counters
 
+	// stopCtx ends when Shutdown gives up waiting: forwarded queries
+	// still waiting on upstreams stop then.
+	stopCtx context.Context
+	stopNow context.CancelFunc
+	lastLog atomic.Int64 // unix nanoseconds of the last rate-limited line
+
 	mu       sync.Mutex
 	closing  atomic.Bool
 	done     chan struct{}
@@ -59,6 +65,7 @@ func New(cfg Config) (*Server, error) {
 		conns:    map[net.Conn]struct{}{},
 		tcpSlots: make(chan struct{}, cfg.MaxTCPConns),
 	}
+	s.stopCtx, s.stopNow = context.WithCancel(context.Background())
 	apex := s.domain + "."
 	s.apexWire = wireName(apex)
 	s.soa = &mdns.SOA{
@@ -201,6 +208,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-finished:
 	case <-ctx.Done():
 		err = ctx.Err()
+		s.stopNow()
 		s.mu.Lock()
 		for c := range s.conns {
 			c.Close()
@@ -223,6 +231,17 @@ func (s *Server) logf(format string, args ...any) {
 	if s.cfg.Logf != nil {
 		s.cfg.Logf(format, args...)
 	}
+}
+
+// logSometimes logs at most one line a second: for errors that come with
+// queries (an upstream down), which would otherwise flood the log.
+func (s *Server) logSometimes(format string, args ...any) {
+	now := time.Now().UnixNano()
+	last := s.lastLog.Load()
+	if now-last < int64(time.Second) || !s.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	s.logf(format, args...)
 }
 
 // serveUDP is one reader of a UDP socket. Answers from the index are
@@ -299,7 +318,7 @@ func (s *Server) readFailed(b *backoff, err error) bool {
 		return false
 	}
 	b.d = min(max(2*b.d, 5*time.Millisecond), time.Second)
-	s.logf("dns: %v", err)
+	s.logSometimes("dns: %v", err)
 	select {
 	case <-time.After(b.d):
 		return true

@@ -214,7 +214,7 @@ func (f *forward) run(s *Server) []byte {
 	if len(ups) == 0 {
 		return s.servfail(f.m, opt, nil)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ForwardTimeout)
+	ctx, cancel := context.WithTimeout(s.stopCtx, s.cfg.ForwardTimeout)
 	defer cancel()
 	q := f.m.Copy()
 	q.Id = mdns.Id()
@@ -225,16 +225,13 @@ func (f *forward) run(s *Server) []byte {
 	for i, up := range ups {
 		deadline, _ := ctx.Deadline()
 		share := time.Until(deadline) / time.Duration(len(ups)-i)
-		if share <= 0 {
+		if share <= 0 || ctx.Err() != nil {
 			break
 		}
-		tctx, tcancel := context.WithTimeout(ctx, share)
-		c := &mdns.Client{Net: network, Timeout: share}
-		r, _, err := c.ExchangeContext(tctx, q, up.String())
-		tcancel()
+		r, err := exchangeUpstream(ctx, network, share, q, up.String())
 		if err != nil || !sameQuestion(r, q) {
 			if err != nil {
-				s.logf("dns: upstream %v: %v", up, err)
+				s.logSometimes("dns: upstream %v: %v", up, err)
 			}
 			continue
 		}
@@ -249,6 +246,24 @@ func (f *forward) run(s *Server) []byte {
 		return b
 	}
 	return s.servfail(f.m, opt, nil)
+}
+
+// exchangeUpstream asks one upstream, for at most timeout. Unlike the client's
+// own ExchangeContext it also gives up when ctx is cancelled (a forced
+// Shutdown), by closing the connection under the read.
+func exchangeUpstream(ctx context.Context, network string, timeout time.Duration, q *mdns.Msg, addr string) (*mdns.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c := &mdns.Client{Net: network, Timeout: timeout}
+	conn, err := c.DialContext(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	r, _, err := c.ExchangeWithConnContext(ctx, q, conn)
+	return r, err
 }
 
 func sameQuestion(r, q *mdns.Msg) bool {
