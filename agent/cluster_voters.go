@@ -19,6 +19,10 @@ import (
 // it asks voters.Plan for the next change of the Raft configuration and
 // applies it, one at a time (deciding apart from doing: Plan is pure).
 func (a *Agent) voterManager(ctx context.Context, n *consensus.Node) {
+	if a.cfg.ManualVoters {
+		a.log.Info("voter manager: off (--manual-voters); voters change only by hand")
+		return
+	}
 	tick := time.NewTicker(a.cfg.Interval)
 	defer tick.Stop()
 	kick := a.kicks.sub(kickVoters)

@@ -63,6 +63,10 @@ type Config struct {
 	// Voters is the target number of Raft voters: odd, at least 1
 	// (--voters). Capped by the number of alive agents.
 	Voters int
+	// ManualVoters turns the voter manager off (--manual-voters): the
+	// leader never adds or removes a voter by itself; an operator does,
+	// with `shoal raft add-voter` and `shoal raft remove`.
+	ManualVoters bool
 	// Bootstrap makes this agent form a one-voter cluster at once if it has
 	// no Raft state (--bootstrap); the voter manager then grows it.
 	Bootstrap bool

@@ -45,16 +45,16 @@ func (l labelFlag) Set(v string) error {
 
 // agentFlags are the flags of `shoal agent`.
 type agentFlags struct {
-	def                                                  agent.Config
-	dev, bootstrap, pprof, pods, cleanup, services       *bool
-	dataDir, nodeName, httpAddr, raftAddr, bind          *string
-	advertise, nodeIP, zone, gossipKey, logLevel         *string
-	ctrdSocket, ctrdNS, runcRoot, cgroupParent, strategy *string
-	podNetNS, clusterDomain                              *string
-	expect, voters                                       *int
-	join, dnsUpstreams                                   listFlag
-	labels                                               labelFlag
-	insecure, mirrors                                    multiFlag
+	def                                                          agent.Config
+	dev, bootstrap, pprof, pods, cleanup, services, manualVoters *bool
+	dataDir, nodeName, httpAddr, raftAddr, bind                  *string
+	advertise, nodeIP, zone, gossipKey, logLevel                 *string
+	ctrdSocket, ctrdNS, runcRoot, cgroupParent, strategy         *string
+	podNetNS, clusterDomain                                      *string
+	expect, voters                                               *int
+	join, dnsUpstreams                                           listFlag
+	labels                                                       labelFlag
+	insecure, mirrors                                            multiFlag
 }
 
 // register declares the flags on fs.
@@ -74,6 +74,7 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	f.gossipKey = fs.String("gossip-key", "", "base64 of 16, 24 or 32 bytes: encrypt gossip (every agent needs the same key)")
 	f.expect = fs.Int("bootstrap-expect", -1, "form the cluster once this many agents in no cluster see each other (default "+strconv.Itoa(def.BootstrapExpect)+", -dev: 1; 0: never, wait to be added by hand)")
 	f.voters = fs.Int("voters", def.Voters, "target number of Raft voters, odd (capped by the number of alive agents)")
+	f.manualVoters = fs.Bool("manual-voters", false, "the leader never adds or removes voters by itself; use shoal raft add-voter|remove")
 	f.labels = labelFlag{}
 	fs.Var(f.labels, "label", "label k=v for this host's Node object; repeatable")
 	f.bootstrap = fs.Bool("bootstrap", false, "form a new one-voter cluster at once if this agent has no Raft state")
@@ -118,6 +119,7 @@ func (f *agentFlags) config(errOut io.Writer) (agent.Config, error) {
 		cfg.BootstrapExpect = *f.expect
 	}
 	cfg.Voters = *f.voters
+	cfg.ManualVoters = *f.manualVoters
 	if len(f.labels) > 0 {
 		cfg.Labels = f.labels
 	}
