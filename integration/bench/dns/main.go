@@ -107,7 +107,7 @@ func run(ctx context.Context, o options) error {
 	var names []string
 	for i := range o.services {
 		ns, name := fmt.Sprintf("ns%d", i%10), fmt.Sprintf("svc%d", i)
-		ip := fmt.Sprintf("10.96.%d.%d", i>>8&0xff, i&0xff+1)
+		ip := fmt.Sprintf("10.96.%d.%d", (i+1)>>8&0xff, (i+1)&0xff)
 		svc := &api.Service{}
 		svc.Kind, svc.Namespace, svc.Name = "Service", ns, name
 		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = ip, []string{ip}
