@@ -38,10 +38,12 @@ type Applier struct {
 	closed  bool
 	desired map[ServiceKey]Service // what was asked for last
 
-	// What the kernel holds, when synced.
-	synced bool
-	frags  map[ServiceKey]*fragment
-	reg    *registry
+	// What the kernel holds, when synced: the services it was built from
+	// (a service's fragment is computed again when it changes, rather than
+	// kept) and what they claim.
+	synced    bool
+	installed map[ServiceKey]Service
+	reg       *registry
 }
 
 // NewApplier returns an applier for cfg in the network namespace at
@@ -137,7 +139,7 @@ func (a *Applier) Close() error {
 func (a *Applier) rebuild() error {
 	a.synced = false
 	services := slices.SortedFunc(maps.Values(a.desired), func(x, y Service) int { return compareKeys(x.Key(), y.Key()) })
-	r, frags, reg := a.plan.full(services)
+	r, reg := a.plan.full(services)
 	conn, err := a.conn()
 	if err != nil {
 		return err
@@ -147,7 +149,7 @@ func (a *Applier) rebuild() error {
 	if err := b.flush(); err != nil {
 		return fmt.Errorf("lb: rebuild table %s (%d services): %w", a.plan.table, len(services), err)
 	}
-	a.frags, a.reg, a.synced = frags, reg, true
+	a.installed, a.reg, a.synced = maps.Clone(a.desired), reg, true
 	return nil
 }
 
@@ -157,14 +159,15 @@ func (a *Applier) rebuild() error {
 func (a *Applier) incremental(keys []ServiceKey) error {
 	a.synced = false
 	c := newChanges(a.reg)
-	next := make(map[ServiceKey]*fragment, len(keys))
 	for _, k := range keys {
-		var f *fragment
-		if s, ok := a.desired[k]; ok {
-			f = a.plan.fragment(s)
+		var old, new *fragment
+		if s, ok := a.installed[k]; ok {
+			old = a.plan.fragment(s)
 		}
-		c.service(k, a.frags[k], f)
-		next[k] = f
+		if s, ok := a.desired[k]; ok {
+			new = a.plan.fragment(s)
+		}
+		c.service(k, old, new)
 	}
 	conn, err := a.conn()
 	if err != nil {
@@ -175,11 +178,11 @@ func (a *Applier) incremental(keys []ServiceKey) error {
 	if err := b.flush(); err != nil {
 		return fmt.Errorf("lb: sync %d services in table %s: %w", len(keys), a.plan.table, err)
 	}
-	for k, f := range next {
-		if f == nil {
-			delete(a.frags, k)
+	for _, k := range keys {
+		if s, ok := a.desired[k]; ok {
+			a.installed[k] = s
 		} else {
-			a.frags[k] = f
+			delete(a.installed, k)
 		}
 	}
 	a.synced = true

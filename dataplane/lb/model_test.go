@@ -179,7 +179,7 @@ func TestElementMessagesFit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _, _ := p.full(syntheticServices(5000, 10))
+	r, _ := p.full(syntheticServices(5000, 10))
 	b := newBatch(conn, "shoal")
 	b.full(r)
 	if err := b.flush(); err != nil {

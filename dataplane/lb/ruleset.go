@@ -407,26 +407,24 @@ func hairpinElement(ip netip.Addr) element {
 
 // full is the whole table for the given services (valid ones, sorted by
 // key): what a full sync creates and Render prints.
-func (p *plan) full(services []Service) (*ruleset, map[ServiceKey]*fragment, *registry) {
-	frags := make(map[ServiceKey]*fragment, len(services))
+func (p *plan) full(services []Service) (*ruleset, *registry) {
+	frags := make([]*fragment, len(services))
 	n := 0
-	for _, s := range services {
-		f := p.fragment(s)
-		frags[s.Key()] = f
-		n += len(f.elems)
+	for i, s := range services {
+		frags[i] = p.fragment(s)
+		n += len(frags[i].elems)
 	}
 	reg := newRegistry(n)
-	for _, s := range services {
-		reg.claimAll(s.Key(), frags[s.Key()])
+	for i, s := range services {
+		reg.claimAll(s.Key(), frags[i])
 	}
 	sized := reg.sizedSets()
 	r := &ruleset{table: p.table, sets: p.sets(sized, reg.installedElements()), chains: p.chains(sized)}
-	for _, s := range services {
-		f := frags[s.Key()]
+	for _, f := range frags {
 		r.sets = append(r.sets, f.sets...)
 		r.chains = append(r.chains, f.chains...)
 	}
-	return r, frags, reg
+	return r, reg
 }
 
 // sortedValid returns the valid services sorted by key (the last one given
@@ -458,6 +456,6 @@ func Render(cfg Config, services []Service) string {
 		return "# " + strings.ReplaceAll(err.Error(), "\n", "\n# ") + "\n"
 	}
 	valid, _ := sortedValid(services)
-	r, _, _ := p.full(valid)
+	r, _ := p.full(valid)
 	return r.text()
 }

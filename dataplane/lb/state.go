@@ -29,9 +29,21 @@ func keyOf(set setID, el *element) elemKey {
 	return elemKey{set: set, klen: el.klen, key: el.key}
 }
 
+// claim is one service's claim on an element; the element's key is the
+// map's key.
 type claim struct {
 	owner ServiceKey
-	el    element
+	val   [8]byte
+	vlen  uint8
+	goTo  string
+}
+
+func newClaim(owner ServiceKey, el *element) claim {
+	return claim{owner: owner, val: el.val, vlen: el.vlen, goTo: el.goTo}
+}
+
+func (c *claim) element(k elemKey) element {
+	return element{key: k.key, klen: k.klen, val: c.val, vlen: c.vlen, goTo: c.goTo}
 }
 
 // newRegistry returns an empty registry with room for about n elements.
@@ -52,15 +64,15 @@ func (r *registry) claim(owner ServiceKey, set setID, el element) {
 		if !ok {
 			r.sizes[set]++
 		}
-		r.winners[k] = claim{owner, el}
+		r.winners[k] = newClaim(owner, &el)
 		return
 	}
 	all := append([]claim{w}, r.others[k]...)
 	i, found := slices.BinarySearchFunc(all, owner, func(c claim, o ServiceKey) int { return compareKeys(c.owner, o) })
 	if found {
-		all[i].el = el
+		all[i] = newClaim(owner, &el)
 	} else {
-		all = slices.Insert(all, i, claim{owner, el})
+		all = slices.Insert(all, i, newClaim(owner, &el))
 	}
 	r.winners[k], r.others[k] = all[0], all[1:]
 }
@@ -95,7 +107,10 @@ func (r *registry) release(owner ServiceKey, set setID, el *element) {
 // installed returns the element the table holds for k, if any.
 func (r *registry) installed(k elemKey) (element, bool) {
 	w, ok := r.winners[k]
-	return w.el, ok
+	if !ok {
+		return element{}, false
+	}
+	return w.element(k), true
 }
 
 // installedElements returns every element the table holds, by set.
@@ -105,7 +120,7 @@ func (r *registry) installedElements() map[setID][]element {
 		out[id] = make([]element, 0, n)
 	}
 	for k, w := range r.winners {
-		out[k.set] = append(out[k.set], w.el)
+		out[k.set] = append(out[k.set], w.element(k))
 	}
 	return out
 }
