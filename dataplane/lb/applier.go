@@ -69,7 +69,10 @@ func NewApplier(cfg Config, netnsPath string) (*Applier, error) {
 // rules) and deletes services by key; a key in both is deleted. Only what
 // those services change is sent, in one batch, unless the table must be
 // rebuilt (first call, or after a failure). An invalid service fails the
-// whole call before anything is sent (ErrInvalidService).
+// whole call before anything is sent (ErrInvalidService). Any other error
+// means the batch was refused and nothing changed in the kernel; the
+// services are remembered all the same, and the next call (Sync(nil, nil)
+// if nothing else) rebuilds the table with them.
 func (a *Applier) Sync(changed []Service, deleted []ServiceKey) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -147,7 +150,7 @@ func (a *Applier) rebuild() error {
 	b := newBatch(conn, a.plan.table)
 	b.full(r)
 	if err := b.flush(); err != nil {
-		return fmt.Errorf("lb: rebuild table %s (%d services): %w", a.plan.table, len(services), err)
+		return fmt.Errorf("lb: rebuild table %s%s (%d services): %w", a.plan.table, a.where(), len(services), err)
 	}
 	a.installed, a.reg, a.synced = maps.Clone(a.desired), reg, true
 	return nil
@@ -176,7 +179,7 @@ func (a *Applier) incremental(keys []ServiceKey) error {
 	b := newBatch(conn, a.plan.table)
 	b.incremental(a.plan, c)
 	if err := b.flush(); err != nil {
-		return fmt.Errorf("lb: sync %d services in table %s: %w", len(keys), a.plan.table, err)
+		return fmt.Errorf("lb: sync %d services in table %s%s: %w", len(keys), a.plan.table, a.where(), err)
 	}
 	for _, k := range keys {
 		if s, ok := a.desired[k]; ok {
@@ -187,6 +190,13 @@ func (a *Applier) incremental(keys []ServiceKey) error {
 	}
 	a.synced = true
 	return nil
+}
+
+func (a *Applier) where() string {
+	if a.nsPath == "" {
+		return ""
+	}
+	return " of " + a.nsPath
 }
 
 func (a *Applier) conn() (*nftables.Conn, error) {
