@@ -73,10 +73,11 @@ done
 source "$DEMO_DIR/host.env"
 
 echo "==> a one-node dev cluster: $SHOAL agent -dev (log: $LOG)"
+# shellcheck disable=SC2086 # SHOAL_AGENT_ARGS is a list of flags
 nohup "$SHOAL" agent -dev --node-name demo --data-dir "$DEMO_DIR/data" \
 	--containerd-socket "$SHOAL_DEMO_CONTAINERD_SOCKET" --containerd-namespace "$SHOAL_DEMO_CONTAINERD_NAMESPACE" \
 	--runc-root "$SHOAL_DEMO_RUNC_ROOT" --cgroup-parent "$SHOAL_DEMO_CGROUP_PARENT" \
-	--pod-netns "$SHOAL_DEMO_NETNS" >"$LOG" 2>&1 &
+	--pod-netns "$SHOAL_DEMO_NETNS" ${SHOAL_AGENT_ARGS:-} >"$LOG" 2>&1 & # SHOAL_AGENT_ARGS: extra agent flags, split on spaces
 echo $! >"$DEMO_DIR/agent.pid"
 
 # Wait until the agent answers and has elected itself: a condition with a

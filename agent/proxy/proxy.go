@@ -320,11 +320,13 @@ func (p *Proxy) syncOnce() error {
 	p.mu.Unlock()
 
 	var err error
+	start := time.Now()
 	if full {
 		err = p.cfg.LB.Resync(changed)
 	} else {
 		err = p.cfg.LB.Sync(changed, deleted)
 	}
+	p.log.Debug("proxy: synced", "full", full, "changed", len(changed), "deleted", len(deleted), "took", time.Since(start), "err", err)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err != nil {

@@ -1,0 +1,184 @@
+// Command svcload loads a running cluster with many Services, each with
+// hand-written Endpoints (no selector, so the control plane leaves them
+// alone), then waits until the agent's load balancer holds them all and
+// prints how long that took and the agent's resident memory. It measures
+// the services issue's "agent RSS with 10,000 services × 10 endpoints".
+//
+// Used by integration/bench/services.sh against the `make demo` agent; the
+// endpoint addresses are in 10.244.0.0/16 inside the demo's namespace and
+// receive no traffic.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+)
+
+func main() {
+	server := flag.String("server", "http://127.0.0.1:7070", "the agent's API")
+	services := flag.Int("services", 10000, "how many Services")
+	endpoints := flag.Int("endpoints", 10, "ready endpoints per Service")
+	writers := flag.Int("writers", 32, "concurrent writers")
+	pid := flag.Int("pid", 0, "the agent's process id (for its RSS)")
+	netns := flag.String("netns", "shoal-demo", "the namespace holding the agent's nftables table")
+	timeout := flag.Duration("timeout", 10*time.Minute, "give up after this long")
+	del := flag.Bool("delete", false, "delete the Services and Endpoints an earlier run made, then exit")
+	flag.Parse()
+	if *del {
+		if err := deleteAll(*server, *services, *writers); err != nil {
+			fmt.Fprintln(os.Stderr, "svcload:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*server, *services, *endpoints, *writers, *pid, *netns, *timeout); err != nil {
+		fmt.Fprintln(os.Stderr, "svcload:", err)
+		os.Exit(1)
+	}
+}
+
+func run(server string, n, eps, writers, pid int, netns string, timeout time.Duration) error {
+	if n < 1 || n > 60000 || eps < 1 || eps > 250 || writers < 1 {
+		return errors.New("want 1 ≤ services ≤ 60000, 1 ≤ endpoints ≤ 250, writers ≥ 1")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c := api.NewClient(server, api.WithRequestTimeout(30*time.Second))
+	before, _ := rss(pid)
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, writers)
+	for range writers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := create(ctx, c, i, eps); err != nil {
+					errc <- err
+					cancel()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return err
+	}
+	written := time.Since(start)
+	fmt.Printf("wrote %d services × %d endpoints in %v\n", n, eps, written.Round(time.Millisecond))
+	// The table holds one verdict-map element per service port once the
+	// proxy has synced them all.
+	for {
+		got, err := mapElements(netns)
+		if err == nil && got >= n {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("the load balancer holds %d of %d services after %v (%v)", got, n, timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	fmt.Printf("load balancer programmed %v after the first write\n", time.Since(start).Round(time.Millisecond))
+	if pid > 0 {
+		after, err := rss(pid)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("agent RSS: %d MiB before, %d MiB with %d services × %d endpoints\n", before>>20, after>>20, n, eps)
+	}
+	return nil
+}
+
+func create(ctx context.Context, c *api.Client, i, eps int) error {
+	name := fmt.Sprintf("load-%05d", i)
+	svc := &api.Service{
+		ObjectMeta: api.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{"bench": "svcload"}},
+		Spec:       api.ServiceSpec{Ports: []api.ServicePort{{Name: "http", Protocol: "TCP", Port: 80}}},
+	}
+	if _, err := c.Create(ctx, svc); err != nil && !api.IsAlreadyExists(err) {
+		return fmt.Errorf("service %s: %w", name, err)
+	}
+	ep := &api.Endpoints{ObjectMeta: api.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{"bench": "svcload"}}}
+	ss := api.EndpointSubset{Ports: []api.EndpointPort{{Name: "http", Port: 8080, Protocol: "TCP"}}}
+	for j := range eps {
+		// 10.244.128.0/17: inside the pod network, never a real pod of
+		// the demo (whose node CIDR is the first /24).
+		k := i*eps + j
+		ss.Addresses = append(ss.Addresses, api.EndpointAddress{IP: fmt.Sprintf("10.244.%d.%d", 128+(k/250)%128, 1+k%250)})
+	}
+	ep.Subsets = []api.EndpointSubset{ss}
+	if _, err := c.Create(ctx, ep); err != nil && !api.IsAlreadyExists(err) {
+		return fmt.Errorf("endpoints %s: %w", name, err)
+	}
+	return nil
+}
+
+// deleteAll removes what create made, ignoring what is already gone.
+func deleteAll(server string, n, writers int) error {
+	c := api.NewClient(server, api.WithRequestTimeout(30*time.Second))
+	ctx := context.Background()
+	var next atomic.Int64
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				name := fmt.Sprintf("load-%05d", i)
+				for _, kind := range []string{"Service", "Endpoints"} {
+					if err := c.Delete(ctx, kind, "default", name); err != nil && !api.IsNotFound(err) {
+						failed.Add(1)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		return fmt.Errorf("%d deletes failed", f)
+	}
+	return nil
+}
+
+// mapElements counts the elements of the load balancer's map from
+// (ClusterIP, protocol, port) to service chains: one per service port.
+func mapElements(netns string) (int, error) {
+	out, err := exec.Command("ip", "netns", "exec", netns, "nft", "list", "map", "ip", "shoal", "service-ips").Output()
+	if err != nil {
+		return 0, err
+	}
+	return strings.Count(string(out), ": goto "), nil
+}
+
+// rss is the resident set of pid in bytes.
+func rss(pid int) (int64, error) {
+	if pid <= 0 {
+		return 0, errors.New("no pid")
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
