@@ -1,0 +1,186 @@
+package kubelet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/dataplane/network"
+	"github.com/shoal-dev/shoal/dataplane/probe"
+	"github.com/shoal-dev/shoal/dataplane/runtime"
+	"github.com/shoal-dev/shoal/dataplane/volume"
+)
+
+// NodeRuntime is what the node loop calls of the container runtime
+// (*runtime.Runtime).
+type NodeRuntime interface {
+	EnsureImage(ctx context.Context, ref, pullPolicy string) (runtime.Image, error)
+	Create(ctx context.Context, spec runtime.ContainerSpec) error
+	Start(ctx context.Context, id string) error
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	Remove(ctx context.Context, id string) error
+	List(ctx context.Context) ([]runtime.Status, error)
+	Events(ctx context.Context) (<-chan runtime.Event, error)
+	Exec(ctx context.Context, id string, cmd []string, stdout, stderr io.Writer) (int, error)
+}
+
+// PodNetworks is what the node loop calls of the pod network
+// (*network.Network).
+type PodNetworks interface {
+	Setup(ctx context.Context, pod network.PodRef) (network.PodNetwork, error)
+	Teardown(ctx context.Context, pod network.PodRef) error
+	List() ([]network.PodRef, error)
+}
+
+// PodVolumes is what the node loop calls of the volume manager
+// (*volume.Manager).
+type PodVolumes interface {
+	Setup(pod *api.Pod, src volume.Source) error
+	Prepare(pod *api.Pod, c api.Container, src volume.Source) ([]volume.Mount, error)
+	Refresh(pod *api.Pod, src volume.Source) (bool, error)
+	Teardown(podUID string) error
+	ListPods() ([]string, error)
+}
+
+// PodProber runs one probe (*probe.Prober).
+type PodProber interface {
+	Run(ctx context.Context, pr *api.Probe, target probe.Target) probe.Result
+}
+
+// PodSource yields the pods bound to this node: in production the agent's
+// store (voters) or a Follower (others) with fieldSelector
+// spec.nodeName=NODE; see PodSet.
+type PodSource interface {
+	// Pods returns the pods bound to this node (shared, read-only) and
+	// whether the source has synced at least once. Until it has, the loop
+	// adopts what runs but stops nothing.
+	Pods() (pods []*api.Pod, synced bool)
+	// Changes is signalled (coalesced) when Pods may have changed.
+	Changes() <-chan struct{}
+}
+
+// StatusWriter writes a pod's status subresource (pod.Status is the new
+// status; the rest of pod is as the source gave it).
+type StatusWriter interface {
+	UpdatePodStatus(ctx context.Context, pod *api.Pod) error
+}
+
+// PodDeleter removes the object of a pod this node has finished
+// terminating, for good: a DELETE with gracePeriodSeconds 0 and the pod's
+// uid as a precondition. An object already gone, or replaced by another pod
+// of the same name, counts as deleted (nil).
+type PodDeleter interface {
+	DeletePod(ctx context.Context, pod *api.Pod) error
+}
+
+// Config configures a Loop.
+type Config struct {
+	NodeName string // this node; pods bound elsewhere are stopped
+	HostIP   string // reported as status.hostIP
+
+	Runtime NodeRuntime
+	Network PodNetworks
+	Volumes PodVolumes
+	Objects volume.Source // ConfigMaps and Secrets for env and volumes
+	Pods    PodSource
+	Status  StatusWriter
+	// Deleter removes the objects of terminated pods; nil means Status
+	// when it is a PodDeleter too, else nothing does (terminating pods
+	// stay in the store until something else removes them).
+	Deleter PodDeleter
+	// Prober runs probes; nil means a probe.Prober whose exec probes run
+	// through Runtime and whose network probes dial with ProbeDial.
+	Prober PodProber
+	// ProbeDial opens the connections of httpGet and tcpSocket probes; nil
+	// dials from the agent's own network namespace. An agent whose pods are
+	// wired in another namespace dials from there (see NetNSDialer).
+	ProbeDial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// LogDir is the runtime's log directory (runtime.Config.LogDir).
+	LogDir string
+	// ResolvConf, when set, gives the resolv.conf of a pod in a namespace
+	// (the node's cluster DNS, its search domains); every container of a
+	// pod with dnsPolicy ClusterFirst (the default) gets it mounted at
+	// /etc/resolv.conf. The files live under ResolvDir.
+	ResolvConf func(namespace string) []byte
+	ResolvDir  string
+	// LogMaxBytes and LogKeep: container logs are rotated at resync when
+	// they reach LogMaxBytes, keeping LogKeep rotated files (0 = no rotation).
+	LogMaxBytes int64
+	LogKeep     int
+
+	// Backoff is the crash-loop and image-pull back-off.
+	Backoff BackoffConfig
+	// Resync is how often the runtime is listed again and every pod
+	// reconsidered, whatever the events said.
+	Resync time.Duration
+	// Retry is how long a failed step (a missing ConfigMap, a CNI error)
+	// waits before it is tried again.
+	Retry time.Duration
+	// PullTimeout bounds one image pull.
+	PullTimeout time.Duration
+	// Now is the clock (time.Now when nil); decisions take its value.
+	Now func() time.Time
+	// Logger: nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the production settings; the dependencies
+// and NodeName must still be set.
+func DefaultConfig() Config {
+	return Config{
+		LogMaxBytes: 10 << 20,
+		LogKeep:     3,
+		Backoff:     DefaultBackoff(),
+		Resync:      10 * time.Second,
+		Retry:       2 * time.Second,
+		PullTimeout: 5 * time.Minute,
+	}
+}
+
+// TestConfig is DefaultConfig with short back-off and
+// retries, for tests.
+func TestConfig() Config {
+	c := DefaultConfig()
+	c.Backoff = BackoffConfig{Initial: 200 * time.Millisecond, Max: 2 * time.Second, Reset: 10 * time.Second}
+	c.Resync = time.Second
+	c.Retry = 200 * time.Millisecond
+	c.PullTimeout = 30 * time.Second
+	return c
+}
+
+// Validate reports the first configuration error, naming the field.
+func (c Config) Validate() error {
+	switch {
+	case c.NodeName == "":
+		return errors.New("kubelet.Config.NodeName: must not be empty")
+	case c.Runtime == nil:
+		return errors.New("kubelet.Config.Runtime: must not be nil")
+	case c.Network == nil:
+		return errors.New("kubelet.Config.Network: must not be nil")
+	case c.Volumes == nil:
+		return errors.New("kubelet.Config.Volumes: must not be nil")
+	case c.Pods == nil:
+		return errors.New("kubelet.Config.Pods: must not be nil")
+	case c.Status == nil:
+		return errors.New("kubelet.Config.Status: must not be nil")
+	case c.LogDir == "":
+		return errors.New("kubelet.Config.LogDir: must not be empty")
+	case c.ResolvConf != nil && c.ResolvDir == "":
+		return errors.New("kubelet.Config.ResolvDir: must not be empty with ResolvConf")
+	case c.Backoff.Initial <= 0 || c.Backoff.Max < c.Backoff.Initial || c.Backoff.Reset <= 0:
+		return fmt.Errorf("kubelet.Config.Backoff: %+v needs 0 < Initial <= Max and Reset > 0", c.Backoff)
+	case c.Resync <= 0:
+		return fmt.Errorf("kubelet.Config.Resync: %v must be positive", c.Resync)
+	case c.Retry <= 0:
+		return fmt.Errorf("kubelet.Config.Retry: %v must be positive", c.Retry)
+	case c.PullTimeout <= 0:
+		return fmt.Errorf("kubelet.Config.PullTimeout: %v must be positive", c.PullTimeout)
+	}
+	return nil
+}
