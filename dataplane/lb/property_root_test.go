@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,12 +14,18 @@ import (
 	"github.com/shoal-dev/shoal/integration/testenv"
 )
 
+// rapidChecksGiven: -rapid.checks was on the command line (asked once,
+// before limitRapid sets it: a flag set by the program also counts as set).
+var rapidChecksGiven = sync.OnceValue(func() bool {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "rapid.checks" })
+	return given
+})
+
 // limitRapid bounds rapid's number of runs for a test that drives the
 // kernel, unless -rapid.checks was given.
 func limitRapid(t *testing.T, checks int) {
-	given := false
-	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "rapid.checks" })
-	if given {
+	if rapidChecksGiven() {
 		return
 	}
 	old := flag.Lookup("rapid.checks").Value.String()
