@@ -37,11 +37,14 @@ integ: ## Integration tests only (root: namespaces, containerd, CNI, nftables); 
 	$(GO) test -count=1 -timeout 30m ./integration/... ./dataplane/...
 
 .PHONY: bench
-bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals), then writes through the HTTP API vs etcd (installs etcd-server).
+bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals, scheduler, nftables syncs, DNS), DNS vs dnsmasq, writes through the HTTP API vs etcd (installs etcd-server, dnsperf, dnsmasq-base).
 	$(GO) test -run '^$$' -bench . -benchmem ./consensus/store ./api
 	$(GO) test -run '^$$' -bench ProposeParallel -benchtime 20000x ./consensus
 	$(GO) test -run '^$$' -bench 'Schedule' -benchtime 20x ./placement
-	$(GO) test -run '^$$' -bench ReconcileOnePodChange -benchmem ./agent
+	$(GO) test -run '^$$' -bench ReconcileOnePodChange -benchmem ./agent/controllers
+	$(GO) test -run '^$$' -bench 'FullSync|Incremental' -benchtime 20x ./dataplane/lb
+	$(GO) test -run '^$$' -bench . -benchmem ./agent/dns
+	bash integration/bench/dns.sh
 	bash integration/bench/writes.sh
 
 .PHONY: figures

@@ -155,14 +155,19 @@ func deleteAll(server string, n, writers int) error {
 	return nil
 }
 
-// mapElements counts the elements of the load balancer's map from
-// (ClusterIP, protocol, port) to service chains: one per service port.
+// mapElements counts the ClusterIPs the load balancer holds (the set
+// cluster-ips of table ip shoal): one per Service with rules.
 func mapElements(netns string) (int, error) {
-	out, err := exec.Command("ip", "netns", "exec", netns, "nft", "list", "map", "ip", "shoal", "service-ips").Output()
+	out, err := exec.Command("ip", "netns", "exec", netns, "nft", "list", "set", "ip", "shoal", "cluster-ips").Output()
 	if err != nil {
 		return 0, err
 	}
-	return strings.Count(string(out), ": goto "), nil
+	_, elems, ok := strings.Cut(string(out), "elements = {")
+	if !ok {
+		return 0, nil
+	}
+	elems, _, _ = strings.Cut(elems, "}")
+	return len(strings.Split(elems, ",")), nil
 }
 
 // rss is the resident set of pid in bytes.
