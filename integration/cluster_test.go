@@ -446,7 +446,29 @@ func TestClusterOfThreeHosts(t *testing.T) {
 		c := api.FindCondition(o.(*api.Node).Status.Conditions, api.NodeReady)
 		return c != nil && c.Status != api.ConditionTrue
 	})
-	t.Logf("node %s NotReady after %v; whole test %v", leader.name, time.Since(killed).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	t.Logf("node %s NotReady after %v", leader.name, time.Since(killed).Round(time.Millisecond))
+
+	// The survivors' proxies follow the new control plane: a Service made
+	// after the failover answers from a surviving host's pod network.
+	web2 := &api.Service{ObjectMeta: api.ObjectMeta{Name: "web2", Namespace: "default"},
+		Spec: api.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []api.ServicePort{{Name: "http", Port: 81, TargetPort: api.FromInt(8080)}}}}
+	if _, err := other.client.Create(ctx, web2); err != nil {
+		t.Fatal(err)
+	}
+	hcOther := &http.Client{Transport: &http.Transport{DialContext: dialIn(other.ns.Path), DisableKeepAlives: true}, Timeout: 3 * time.Second}
+	testenv.WaitFor(t, 60*time.Second, "Service web2 (made after the failover) answering on "+other.name, func() bool {
+		o, err := other.client.Get(ctx, "Service", "default", "web2")
+		if err != nil || o.(*api.Service).Spec.ClusterIP == "" {
+			return false
+		}
+		resp, err := hcOther.Get("http://" + net.JoinHostPort(o.(*api.Service).Spec.ClusterIP, "81") + "/hostname")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	t.Logf("whole test %v", time.Since(start).Round(time.Millisecond))
 }
 
 const clusterManifest = `apiVersion: apps/v1
