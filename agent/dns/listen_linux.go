@@ -17,7 +17,20 @@ const soReusePort = 0xf
 // parallel, and one TCP listener on the same port. Call it in the network
 // namespace the sockets belong to (the sockets stay there wherever they
 // are served from), then Serve(pcs[0], l) and Serve(pc, nil) for the rest.
-func Listen(addr string, udpSockets int) (pcs []net.PacketConn, l net.Listener, err error) {
+func Listen(addr string, udpSockets int) ([]net.PacketConn, net.Listener, error) {
+	pcs, l, err := listenOnce(addr, udpSockets)
+	// With port 0 the UDP socket's port may already be taken over TCP by
+	// someone else: pick another.
+	if _, port, perr := net.SplitHostPort(addr); perr == nil && port == "0" {
+		for try := 0; try < 20 && errors.Is(err, syscall.EADDRINUSE); try++ {
+			pcs, l, err = listenOnce(addr, udpSockets)
+		}
+	}
+	return pcs, l, err
+}
+
+// listenOnce is one attempt of Listen.
+func listenOnce(addr string, udpSockets int) (pcs []net.PacketConn, l net.Listener, err error) {
 	if udpSockets < 1 {
 		return nil, nil, errors.New("dns: Listen needs at least one UDP socket")
 	}
