@@ -129,13 +129,41 @@ func watchEnded(w *store.Watcher) error {
 	return errors.New("watch closed")
 }
 
-// pass reconciles and then waits for events, until the watch ends.
+// Waits between attempts to propose a plan that failed (no leader, a
+// proposal that timed out): the keys stay dirty and are decided again.
+const (
+	retryMin = 100 * time.Millisecond
+	retryMax = 5 * time.Second
+)
+
+// pass reconciles and then waits for events, until the watch ends. A plan
+// that could not be proposed is decided again after a back-off, its keys
+// kept dirty, without waiting for the next resync.
 func (l *loop) pass(ctx context.Context, w *store.Watcher, resync <-chan time.Time) error {
+	backoff := retryMin
+	var retryTimer *time.Timer
+	stopRetry := func() {
+		if retryTimer != nil {
+			retryTimer.Stop()
+			retryTimer = nil
+		}
+	}
+	defer stopRetry()
 	for {
-		l.reconcileDirty(ctx)
+		stopRetry()
+		var retry <-chan time.Time
+		if err := l.reconcileDirty(ctx); err != nil {
+			retryTimer = time.NewTimer(backoff)
+			retry = retryTimer.C
+			backoff = min(2*backoff, retryMax)
+		} else {
+			backoff = retryMin
+		}
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-retry:
+			continue
 		case <-resync:
 			l.markAll()
 			continue
@@ -166,8 +194,11 @@ func (l *loop) pass(ctx context.Context, w *store.Watcher, resync <-chan time.Ti
 	}
 }
 
-// reconcileDirty decides every dirty key once and proposes the merged plan.
-func (l *loop) reconcileDirty(ctx context.Context) {
+// reconcileDirty decides every dirty key once and proposes the merged
+// plan. The keys are cleared only when the plan went through (changes
+// refused one by one count as through: the next decision sees why); when
+// it could not be proposed they stay dirty and the error is returned.
+func (l *loop) reconcileDirty(ctx context.Context) error {
 	now := l.cfg.Clock.Now()
 	var plan placement.Plan
 	for i, c := range l.ctrls {
@@ -183,16 +214,21 @@ func (l *loop) reconcileDirty(ctx context.Context) {
 			}
 			plan.Merge(p)
 		}
+	}
+	if !plan.Empty() {
+		res, err := applyPlan(ctx, l.p, plan, now, func(r placement.Ref) api.Object { return l.view.Get(r.Kind, r.Namespace, r.Name) })
+		if err != nil {
+			if ctx.Err() == nil {
+				l.log.Warn("controllers: applying a plan failed; deciding again after a back-off", "err", err)
+			}
+			return err
+		}
+		if res.FirstErr != nil {
+			l.log.Warn("controllers: some changes were refused", "failed", res.Failed, "first", res.FirstErr)
+		}
+	}
+	for i := range l.dirty {
 		clear(l.dirty[i])
 	}
-	if plan.Empty() {
-		return
-	}
-	res, err := applyPlan(ctx, l.p, plan, now, func(r placement.Ref) api.Object { return l.view.Get(r.Kind, r.Namespace, r.Name) })
-	switch {
-	case err != nil && ctx.Err() == nil:
-		l.log.Warn("controllers: applying a plan", "err", err)
-	case res.FirstErr != nil:
-		l.log.Warn("controllers: some changes were refused", "failed", res.Failed, "first", res.FirstErr)
-	}
+	return nil
 }

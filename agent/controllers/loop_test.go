@@ -2,9 +2,11 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,5 +210,51 @@ func TestPlanOpsDeletesPodsGracefully(t *testing.T) {
 	}
 	if objs["bound"].DeletionTimestamp != nil {
 		t.Fatal("planOps changed the view's object")
+	}
+}
+
+// failingBackend refuses the first proposals as a Raft node without a
+// leader would, then applies.
+type failingBackend struct {
+	testBackend
+	fail atomic.Int64
+}
+
+func (b *failingBackend) Propose(ctx context.Context, ops []store.Op) ([]store.Result, error) {
+	if b.fail.Add(-1) >= 0 {
+		return nil, errors.New("no leader at the moment")
+	}
+	return b.testBackend.Propose(ctx, ops)
+}
+
+// A plan that could not be proposed is decided again after a back-off,
+// without an event or a resync (an hour away here) to bring its key back.
+func TestControllersRetryAFailedProposal(t *testing.T) {
+	st := store.New(store.DefaultConfig())
+	b := &failingBackend{testBackend: testBackend{st: st}}
+	b.fail.Store(3)
+	cm := &api.ConfigMap{ObjectMeta: api.ObjectMeta{Namespace: "default", Name: "src", UID: api.NewUID()}, Data: map[string]string{"v": "1"}}
+	api.SetTypeMeta(cm)
+	if res := st.Apply([]store.Op{{Type: store.OpCreate, Object: cm}}); res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		Run(ctx, st, b, LoopConfig{Resync: time.Hour, Settle: time.Millisecond}, []Controller{copier()})
+	})
+	defer func() { cancel(); wg.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := st.Get(store.Key{Kind: "ConfigMap", Namespace: "default", Name: "src-copy"}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the copy was never made after %d failed proposals", 3-b.fail.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := b.fail.Load(); n > -1 {
+		t.Fatalf("the copy appeared with %d refusals left: the test did not exercise the retry", n+1)
 	}
 }
