@@ -212,9 +212,19 @@ func NewGone(message string) *StatusError {
 	return NewStatusError(http.StatusGone, ReasonExpired, nil, "%s", message)
 }
 
-// NewServiceUnavailable: no leader, not the leader, or a proposal that timed out.
+// NewServiceUnavailable: no leader, or not the leader: the request was
+// certainly not applied, and a retry is safe (the server adds
+// Retry-After).
 func NewServiceUnavailable(message string) *StatusError {
 	return NewStatusError(http.StatusServiceUnavailable, ReasonServiceUnavailable, nil, "%s", message)
+}
+
+// NewTimeout: a write whose outcome is unknown (it may have been applied:
+// the proposal timed out, leadership was lost while it committed, or the
+// leader stopped answering after it was sent). 504 with reason Timeout and
+// no Retry-After, as Kubernetes answers: read before writing again.
+func NewTimeout(message string) *StatusError {
+	return NewStatusError(http.StatusGatewayTimeout, ReasonTimeout, nil, "%s", message)
 }
 
 // NewInternalError wraps an unexpected server error.

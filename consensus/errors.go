@@ -17,7 +17,7 @@ var (
 	// context ended first). The caller must re-read before retrying a write
 	// that is not idempotent. It is joined with the cause, e.g.
 	// context.DeadlineExceeded.
-	ErrOutcomeUnknown = errors.New("consensus: outcome of the proposal is unknown")
+	ErrOutcomeUnknown error = outcomeUnknown{}
 
 	// ErrUnknownCommand: a log entry carries a command type this binary does
 	// not know. With IgnoreUnknownTypeFlag set the FSM logs and skips it;
@@ -53,3 +53,12 @@ func (e *ErrNotLeader) Error() string {
 // LeaderAddress is the Raft address of the leader, or "" when none is known.
 // The API server names it in its 503 answer until writes are forwarded.
 func (e *ErrNotLeader) LeaderAddress() string { return e.LeaderAddr }
+
+// outcomeUnknown is ErrOutcomeUnknown's type: its method lets a package
+// that does not import this one (the API server) recognise it.
+type outcomeUnknown struct{}
+
+func (outcomeUnknown) Error() string { return "consensus: outcome of the proposal is unknown" }
+
+// OutcomeUnknown reports that the proposal may or may not have committed.
+func (outcomeUnknown) OutcomeUnknown() bool { return true }

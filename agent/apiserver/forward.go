@@ -169,13 +169,15 @@ func (f *forwarder) toLeader(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := f.proxy(w, r, leader); err != nil {
-		msg := fmt.Sprintf("the leader at %s cannot be reached: %v", leader, err)
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			// The request may have reached the leader before the failure:
-			// a retry must first read whether it took effect.
-			msg = fmt.Sprintf("the write's outcome is unknown: the leader at %s did not answer: %v", leader, err)
+		var op *net.OpError
+		if r.Method == http.MethodGet || r.Method == http.MethodHead || (errors.As(err, &op) && op.Op == "dial") {
+			// A read, or a write that never left: safe to retry.
+			f.writeStatus(w, r, api.NewServiceUnavailable(fmt.Sprintf("the leader at %s cannot be reached: %v", leader, err)))
+			return
 		}
-		f.writeStatus(w, r, api.NewServiceUnavailable(msg))
+		// The request may have reached the leader before the failure: a
+		// retry must first read whether it took effect.
+		f.writeStatus(w, r, api.NewTimeout(fmt.Sprintf("the write's outcome is unknown: the leader at %s did not answer: %v", leader, err)))
 	}
 }
 

@@ -274,10 +274,38 @@ func TestForwardLeaderUnreachable(t *testing.T) {
 	c.nonvoter.route.mu.Lock()
 	c.nonvoter.route.leaderAPI = dead
 	c.nonvoter.route.mu.Unlock()
+	// Nothing could be sent: certainly not applied, safe to retry.
 	r := send(t, c.nonvoter, http.MethodPost, cmPath, configMapJSON("x", nil), nil)
 	st := mustCode(t, r.response, http.StatusServiceUnavailable).status(t)
 	if !strings.Contains(st.Message, dead) {
 		t.Errorf("message %q does not name the leader %s", st.Message, dead)
+	}
+
+	// A leader that takes the request and hangs up: the write may have
+	// been applied, so 504 with no Retry-After.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 4096)
+			conn.Read(buf) // the request arrives, then the connection drops
+			conn.Close()
+		}
+	}()
+	c.nonvoter.route.mu.Lock()
+	c.nonvoter.route.leaderAPI = ln.Addr().String()
+	c.nonvoter.route.mu.Unlock()
+	r = send(t, c.nonvoter, http.MethodPost, cmPath, configMapJSON("y", nil), nil)
+	st = mustCode(t, r.response, http.StatusGatewayTimeout).status(t)
+	if st.Reason != api.ReasonTimeout || r.header.Get("Retry-After") != "" || !strings.Contains(st.Message, "outcome is unknown") {
+		t.Errorf("write lost on the way: reason %q, Retry-After %q, message %q", st.Reason, r.header.Get("Retry-After"), st.Message)
 	}
 }
 

@@ -18,6 +18,13 @@ type notLeader interface {
 	LeaderAddress() string
 }
 
+// outcomeUnknown is implemented by the error of a proposal that may or may
+// not have committed (consensus.ErrOutcomeUnknown).
+type outcomeUnknown interface {
+	error
+	OutcomeUnknown() bool
+}
+
 // conflictMessage is the Kubernetes wording of a stale resourceVersion.
 const conflictMessage = "the object has been modified; please apply your changes to the latest version and try again"
 
@@ -29,7 +36,10 @@ func (s *Server) ToStatus(err error, info api.KindInfo, name string) *api.Status
 		return se
 	}
 	var nl notLeader
+	var ou outcomeUnknown
 	switch {
+	case errors.As(err, &ou) && ou.OutcomeUnknown():
+		return api.NewTimeout(fmt.Sprintf("the write's outcome is unknown (it may have been applied): read the object before writing it again: %v", err))
 	case errors.Is(err, store.ErrNotFound):
 		return api.NewNotFound(info, name)
 	case errors.Is(err, store.ErrAlreadyExists):

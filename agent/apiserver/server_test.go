@@ -497,6 +497,8 @@ func TestBackendErrors(t *testing.T) {
 		{fmt.Errorf("wrapped: %w", &fakeNotLeader{}), 503, "no leader"},
 		{context.DeadlineExceeded, 503, "timed out"},
 		{errors.New("disk on fire"), 500, "disk on fire"},
+		// A proposal that may have committed: 504, and no Retry-After.
+		{errors.Join(fakeOutcomeUnknown{}, context.DeadlineExceeded), 504, "outcome is unknown"},
 	}
 	for _, c := range cases {
 		e := newEnv(t)
@@ -508,6 +510,9 @@ func TestBackendErrors(t *testing.T) {
 		}
 		if c.code == 503 && r.header.Get("Retry-After") == "" {
 			t.Errorf("%v: 503 without Retry-After", c.err)
+		}
+		if c.code == 504 && (r.header.Get("Retry-After") != "" || r.status(t).Reason != api.ReasonTimeout) {
+			t.Errorf("%v: 504 with Retry-After %q, reason %q", c.err, r.header.Get("Retry-After"), r.status(t).Reason)
 		}
 		if rev, _ := e.snapshot(); rev != rev0 {
 			t.Errorf("%v: store changed", c.err)
@@ -631,3 +636,9 @@ func BenchmarkCreate(b *testing.B) {
 		}
 	}
 }
+
+// fakeOutcomeUnknown is what consensus.ErrOutcomeUnknown looks like here.
+type fakeOutcomeUnknown struct{}
+
+func (fakeOutcomeUnknown) Error() string        { return "outcome of the proposal is unknown" }
+func (fakeOutcomeUnknown) OutcomeUnknown() bool { return true }
