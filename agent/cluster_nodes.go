@@ -62,6 +62,7 @@ func (a *Agent) register(ctx context.Context, facts HostFacts, role string) erro
 		RaftAddr:   a.raftAdv,
 		Role:       role,
 		Version:    a.cfg.Version,
+		NoPods:     !a.cfg.Host.Enabled,
 	})
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

@@ -118,6 +118,10 @@ const (
 	LabelRolePrefix = "node-role.shoal.dev/"
 )
 
+// TaintNoPods marks the Node of an agent that runs no pods (--pods=false):
+// the scheduler places nothing there and DaemonSets skip it.
+const TaintNoPods = "node.shoal.dev/no-pods"
+
 // DefaultMaxPods is the pods capacity of a node unless configured.
 const DefaultMaxPods = 110
 
@@ -131,6 +135,7 @@ type NodeInputs struct {
 	Role       string // api.RoleVoter, api.RoleNonvoter or api.RoleWorker
 	MaxPods    int    // 0 means DefaultMaxPods
 	Version    string // the agent's version, for status.nodeInfo
+	NoPods     bool   // the agent runs no pods: taint TaintNoPods
 }
 
 // BuildNode returns the Node object an agent registers for its host. Its
@@ -191,6 +196,9 @@ func BuildNode(name string, f HostFacts, in NodeInputs) *api.Node {
 			Endpoints: api.NodeDaemonPorts{API: in.APIAddr, Raft: in.RaftAddr},
 		},
 	}
+	if in.NoPods {
+		n.Spec.Taints = []api.Taint{{Key: TaintNoPods, Effect: api.TaintNoSchedule}}
+	}
 	api.SetTypeMeta(n)
 	return n
 }
@@ -216,13 +224,37 @@ func MergeNode(current, want *api.Node) (out *api.Node, metaChanged, statusChang
 	}
 	maps.Copy(labels, want.Labels)
 	out.Labels = labels
+	// The no-pods taint is the agent's; other taints are the operator's.
+	var ours *api.Taint
+	for _, t := range want.Spec.Taints {
+		if t.Key == TaintNoPods {
+			ours = &t
+		}
+	}
+	var taints []api.Taint
+	for _, t := range current.Spec.Taints {
+		switch {
+		case t.Key != TaintNoPods:
+			taints = append(taints, t)
+		case ours != nil:
+			taints = append(taints, *ours)
+			ours = nil
+		}
+	}
+	if ours != nil {
+		taints = append(taints, *ours)
+	}
+	if len(taints) == 0 {
+		taints = nil
+	}
+	out.Spec.Taints = taints
 	conds := out.Status.Conditions
 	out.Status = want.Status
 	out.Status.Capacity = maps.Clone(want.Status.Capacity)
 	out.Status.Allocatable = maps.Clone(want.Status.Allocatable)
 	out.Status.Addresses = append([]api.NodeAddress(nil), want.Status.Addresses...)
 	out.Status.Conditions = conds
-	metaChanged = !maps.Equal(labels, current.Labels)
+	metaChanged = !maps.Equal(labels, current.Labels) || !reflect.DeepEqual(out.Spec.Taints, current.Spec.Taints)
 	statusChanged = !reflect.DeepEqual(out.Status, current.Status)
 	return out, metaChanged, statusChanged
 }

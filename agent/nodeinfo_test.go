@@ -181,3 +181,29 @@ func TestMergeNode(t *testing.T) {
 		t.Error("MergeNode modified its input")
 	}
 }
+
+// An agent that runs no pods taints its Node so that nothing is scheduled
+// there; the taint follows the flag, and an operator's taints stay.
+func TestNoPodsTaint(t *testing.T) {
+	facts := HostFacts{CPUs: 2, MemoryBytes: 4 << 30, Hostname: "h"}
+	noPods := BuildNode("h", facts, NodeInputs{Role: api.RoleVoter, NoPods: true})
+	if len(noPods.Spec.Taints) != 1 || noPods.Spec.Taints[0].Key != TaintNoPods || noPods.Spec.Taints[0].Effect != api.TaintNoSchedule {
+		t.Fatalf("taints %+v, want %s:NoSchedule", noPods.Spec.Taints, TaintNoPods)
+	}
+	stored := noPods.DeepCopyObject().(*api.Node)
+	stored.Spec.Taints = append(stored.Spec.Taints, api.Taint{Key: "dedicated", Value: "db", Effect: api.TaintNoSchedule})
+	if _, meta, _ := MergeNode(stored, noPods); meta {
+		t.Fatal("unchanged taints rewritten")
+	}
+	// The agent now runs pods: its taint goes, the operator's stays.
+	runs := BuildNode("h", facts, NodeInputs{Role: api.RoleVoter})
+	out, meta, _ := MergeNode(stored, runs)
+	if !meta || len(out.Spec.Taints) != 1 || out.Spec.Taints[0].Key != "dedicated" {
+		t.Fatalf("meta=%v taints %+v, want only the operator's", meta, out.Spec.Taints)
+	}
+	// And back.
+	out, meta, _ = MergeNode(out, noPods)
+	if !meta || len(out.Spec.Taints) != 2 {
+		t.Fatalf("meta=%v taints %+v, want the operator's and the agent's", meta, out.Spec.Taints)
+	}
+}

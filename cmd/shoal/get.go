@@ -316,6 +316,11 @@ func nodeStatus(n *api.Node) string {
 	if n.Spec.Unschedulable {
 		status += ",SchedulingDisabled"
 	}
+	for _, t := range n.Spec.Taints {
+		if t.Key == "node.shoal.dev/no-pods" {
+			status += ",NoPods"
+		}
+	}
 	return status
 }
 

@@ -64,3 +64,17 @@ func TestServiceEndpointsColumn(t *testing.T) {
 		}
 	}
 }
+
+// A Node of an agent that runs no pods says so in STATUS.
+func TestNodeStatusNoPods(t *testing.T) {
+	n := &api.Node{}
+	n.Status.Conditions = []api.Condition{{Type: api.NodeReady, Status: api.ConditionTrue}}
+	if got := nodeStatus(n); got != "Ready" {
+		t.Fatalf("plain node: %q", got)
+	}
+	n.Spec.Taints = []api.Taint{{Key: "node.shoal.dev/no-pods", Effect: api.TaintNoSchedule}}
+	n.Spec.Unschedulable = true
+	if got := nodeStatus(n); got != "Ready,SchedulingDisabled,NoPods" {
+		t.Fatalf("cordoned control-plane-only node: %q", got)
+	}
+}
