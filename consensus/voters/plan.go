@@ -440,8 +440,14 @@ func (v *view) promote() (Change, bool) {
 // a dead one (longest dead first), then an ineligible one, then one from the
 // zone holding the most voters, alive the shortest, highest ID: the mirror
 // of promote, so the two never undo each other.
+//
+// A voter is surplus only above the configured target: when fewer agents
+// are alive than the target (one of three restarting), the healthy voters
+// keep their seats, even an even number of them, rather than leaving the
+// whole store on fewer disks; the dead voter's successor is promoted when
+// an agent is there to take it.
 func (v *view) removeSurplus() (Change, bool) {
-	if len(v.voters) <= v.target {
+	if len(v.voters) <= v.target || len(v.voters) <= v.in.Target {
 		return Change{}, false
 	}
 	zones := map[string]int{}
