@@ -197,6 +197,13 @@ func (a *Agent) leave() {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.LeaveTimeout)
 	defer cancel()
 	start := time.Now()
+	if a.gossip != nil {
+		// First say so: the next leader must not promote this agent back
+		// while it gives up its seat.
+		if err := a.gossip.AnnounceLeaving(min(time.Second, a.cfg.LeaveTimeout/4)); err != nil {
+			a.log.Debug("leave: announcing", "err", err)
+		}
+	}
 	if n := a.Node(); n != nil {
 		a.leaveVoters(ctx, n)
 	}

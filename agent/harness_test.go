@@ -366,6 +366,19 @@ func settled(tas []*testAgent, want int) string {
 	case len(v.running) != want:
 		return fmt.Sprintf("agents running raft %v, want the %d voters %v", v.running, want, v.config)
 	}
+	// Every voter has caught up with the leader's configuration: a voter
+	// added a moment ago with an empty log cannot help elect the next
+	// leader if this one dies now.
+	lst := v.leaders[0].Node().Status()
+	for _, ta := range alive(tas) {
+		n := ta.Node()
+		if n == nil {
+			continue
+		}
+		if st := n.Status(); st.LeaderID != lst.ID || st.AppliedIndex < lst.CommitIndex || len(st.Voters) != len(lst.Voters) {
+			return fmt.Sprintf("voter %s behind the leader: applied %d of %d, %d servers known of %d", ta.cfg.NodeName, st.AppliedIndex, lst.CommitIndex, len(st.Voters), len(lst.Voters))
+		}
+	}
 	return ""
 }
 

@@ -368,6 +368,36 @@ func (g *Gossip) UpdateMeta(update func(*Meta)) error {
 	return nil
 }
 
+// AnnounceLeaving gossips Meta.Leaving without leaving yet: the agent is
+// about to give up its roles, and the others must not hand it new ones
+// (the voter manager must not promote it back) while it does. It waits at
+// most timeout for the broadcast; Leave follows.
+func (g *Gossip) AnnounceLeaving(timeout time.Duration) error {
+	g.updateMu.Lock()
+	defer g.updateMu.Unlock()
+	if g.shut.Load() {
+		return ErrShutdown
+	}
+	if g.left {
+		return nil
+	}
+	g.metaMu.Lock()
+	m := g.meta
+	m.Leaving = true
+	buf, err := encodeMeta(m)
+	if err == nil {
+		g.meta, g.metaBuf = m, buf
+	}
+	g.metaMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("announce leaving: %w", err)
+	}
+	if err := g.ml.UpdateNode(timeout); err != nil {
+		return fmt.Errorf("announce leaving: %w", err)
+	}
+	return nil
+}
+
 // Leave tells the cluster this agent is going, so the others record it as
 // Left rather than Dead, and waits at most timeout for the news to go out.
 // It first gossips Meta.Leaving (half of timeout at most), then memberlist's
