@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -87,11 +88,18 @@ func (s *services) startDNS(hc HostConfig, podCIDR string) error {
 		return err
 	}
 	addr := net.JoinHostPort(gw.String(), "53")
-	pc, l, err := network.ListenInNetNS(hc.HostNetNS, addr)
-	if err != nil {
+	var pcs []net.PacketConn
+	var l net.Listener
+	if err := network.InNetNS(hc.HostNetNS, func() (err error) {
+		pcs, l, err = dns.Listen(addr, min(runtime.GOMAXPROCS(0), 4))
+		return err
+	}); err != nil {
 		return err
 	}
-	go srv.Serve(pc, l)
+	go srv.Serve(pcs[0], l)
+	for _, pc := range pcs[1:] {
+		go srv.Serve(pc, nil)
+	}
 	s.dns, s.dnsIP = srv, gw.String()
 	s.a.log.Info("cluster DNS listening", "addr", addr, "domain", s.domain)
 	return nil

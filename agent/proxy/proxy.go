@@ -279,21 +279,7 @@ func (p *Proxy) syncOnce() error {
 			keys = append(keys, k)
 		}
 	}
-	slices.SortFunc(keys, func(a, b lb.ServiceKey) int {
-		if a.Namespace != b.Namespace {
-			if a.Namespace < b.Namespace {
-				return -1
-			}
-			return 1
-		}
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(keys, lb.ServiceKey.Compare)
 	var changed []lb.Service
 	var deleted []lb.ServiceKey
 	for _, k := range keys {

@@ -8,10 +8,6 @@ import (
 	"github.com/shoal-dev/shoal/dataplane/lb"
 )
 
-// defaultAffinityTimeout is Kubernetes' default sessionAffinity ClientIP
-// timeout (three hours), for a Service that names no timeout.
-const defaultAffinityTimeout = 3 * time.Hour
-
 // translation is one Service as the load balancer gets it, with what was
 // left out of it and why.
 type translation struct {
@@ -32,7 +28,7 @@ func translate(svc *api.Service, eps *api.Endpoints, node string, podNet netip.P
 		out.ClusterIP = ""
 	}
 	if svc.Spec.SessionAffinity == "ClientIP" {
-		out.AffinityTimeout = defaultAffinityTimeout
+		out.AffinityTimeout = api.DefaultSessionAffinityTimeoutSeconds * time.Second
 		if c := svc.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil {
 			out.AffinityTimeout = time.Duration(*c.ClientIP.TimeoutSeconds) * time.Second
 		}

@@ -12,6 +12,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/shoal-dev/shoal/agent"
 	"github.com/shoal-dev/shoal/api"
 )
 
@@ -317,7 +318,7 @@ func nodeStatus(n *api.Node) string {
 		status += ",SchedulingDisabled"
 	}
 	for _, t := range n.Spec.Taints {
-		if t.Key == "node.shoal.dev/no-pods" {
+		if t.Key == agent.TaintNoPods {
 			status += ",NoPods"
 		}
 	}

@@ -381,20 +381,27 @@ func (g *Gossip) AnnounceLeaving(timeout time.Duration) error {
 	if g.left {
 		return nil
 	}
-	g.metaMu.Lock()
-	m := g.meta
-	m.Leaving = true
-	buf, err := encodeMeta(m)
-	if err == nil {
-		g.meta, g.metaBuf = m, buf
-	}
-	g.metaMu.Unlock()
-	if err != nil {
+	if err := g.setLeaving(); err != nil {
 		return fmt.Errorf("announce leaving: %w", err)
 	}
 	if err := g.ml.UpdateNode(timeout); err != nil {
 		return fmt.Errorf("announce leaving: %w", err)
 	}
+	return nil
+}
+
+// setLeaving marks the local metadata Leaving; memberlist gossips it with
+// the next UpdateNode. The caller holds updateMu.
+func (g *Gossip) setLeaving() error {
+	g.metaMu.Lock()
+	defer g.metaMu.Unlock()
+	m := g.meta
+	m.Leaving = true
+	buf, err := encodeMeta(m)
+	if err != nil {
+		return err
+	}
+	g.meta, g.metaBuf = m, buf
 	return nil
 }
 
@@ -415,15 +422,7 @@ func (g *Gossip) Leave(timeout time.Duration) error {
 		return nil
 	}
 	deadline := time.Now().Add(timeout)
-	g.metaMu.Lock()
-	m := g.meta
-	m.Leaving = true
-	buf, err := encodeMeta(m)
-	if err == nil {
-		g.meta, g.metaBuf = m, buf
-	}
-	g.metaMu.Unlock()
-	if err != nil {
+	if err := g.setLeaving(); err != nil {
 		return fmt.Errorf("leave: %w", err)
 	}
 	if err := g.ml.UpdateNode(timeout / 2); err != nil {

@@ -63,6 +63,11 @@ type ServiceKey struct {
 
 func (k ServiceKey) String() string { return k.Namespace + "/" + k.Name }
 
+// Compare orders keys by namespace, then name.
+func (k ServiceKey) Compare(o ServiceKey) int {
+	return cmp.Or(cmp.Compare(k.Namespace, o.Namespace), cmp.Compare(k.Name, o.Name))
+}
+
 // Key returns the service's key.
 func (s Service) Key() ServiceKey { return ServiceKey{Namespace: s.Namespace, Name: s.Name} }
 

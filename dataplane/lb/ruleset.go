@@ -442,9 +442,7 @@ func sortedValid(services []Service) ([]Service, []error) {
 	return slices.SortedFunc(maps.Values(byKey), func(a, b Service) int { return compareKeys(a.Key(), b.Key()) }), errs
 }
 
-func compareKeys(a, b ServiceKey) int {
-	return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-}
+func compareKeys(a, b ServiceKey) int { return a.Compare(b) }
 
 // Render returns the table the load balancer programs for these services,
 // as `nft list table ip <cfg.Table>` prints it (elements sorted by key).

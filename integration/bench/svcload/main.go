@@ -82,10 +82,10 @@ func run(server string, n, eps, writers, pid int, netns string, timeout time.Dur
 	}
 	written := time.Since(start)
 	fmt.Printf("wrote %d services × %d endpoints in %v\n", n, eps, written.Round(time.Millisecond))
-	// The table holds one verdict-map element per service port once the
-	// proxy has synced them all.
+	// The table holds every Service's ClusterIP once the proxy has synced
+	// them all.
 	for {
-		got, err := mapElements(netns)
+		got, err := programmedClusterIPs(netns)
 		if err == nil && got >= n {
 			break
 		}
@@ -155,9 +155,9 @@ func deleteAll(server string, n, writers int) error {
 	return nil
 }
 
-// mapElements counts the ClusterIPs the load balancer holds (the set
+// programmedClusterIPs counts the ClusterIPs the load balancer holds (the set
 // cluster-ips of table ip shoal): one per Service with rules.
-func mapElements(netns string) (int, error) {
+func programmedClusterIPs(netns string) (int, error) {
 	out, err := exec.Command("ip", "netns", "exec", netns, "nft", "list", "set", "ip", "shoal", "cluster-ips").Output()
 	if err != nil {
 		return 0, err
