@@ -91,6 +91,14 @@ type Event struct {
 // need be, from the last revision it saw, so that no event is lost or seen
 // twice. Only when a voter no longer holds that revision (410 Gone) does it
 // list again and report RESYNC.
+//
+// The first list is linearizable (the voter reads through the leader): a
+// voter's own replica may be far behind (a restarted voter holds only its
+// last snapshot until the leader speaks), and a consumer may act on what
+// the first list lacks (the node loop stops pods missing from it). Later
+// lists may come from any replica, since none older than the mirror is
+// accepted, and so the mirror never shows a state older than the control
+// plane's when the follower started.
 type Follower struct {
 	cfg  Config
 	kind api.KindInfo
@@ -102,6 +110,7 @@ type Follower struct {
 	mu      sync.RWMutex
 	objects map[string]api.Object // by namespace/name
 	rev     int64
+	synced  bool // a linearizable list has filled the mirror
 }
 
 // New checks cfg and fills its defaults.
@@ -155,6 +164,15 @@ func (f *Follower) Objects() []api.Object {
 	}
 	f.mu.RUnlock()
 	return out
+}
+
+// Synced reports whether a linearizable list has filled the mirror: from
+// then on the mirror is never older than the control plane was when the
+// follower started.
+func (f *Follower) Synced() bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.synced
 }
 
 // Revision is the revision the mirror reflects: of the last event applied,
@@ -253,7 +271,9 @@ func (f *Follower) session(ctx context.Context, ep string, needList *bool, handl
 	c := f.client(ep)
 	opts := api.ListOptions{LabelSelector: f.cfg.LabelSelector, FieldSelector: f.cfg.FieldSelector, Stale: true}
 	if *needList {
-		if err := f.list(ctx, c, opts, handle); err != nil {
+		lopts := opts
+		lopts.Stale = f.Synced() // the first list is linearizable
+		if err := f.list(ctx, c, lopts, handle); err != nil {
 			return false, err
 		}
 		*needList = false
@@ -332,6 +352,9 @@ func (f *Follower) list(ctx context.Context, c *api.Client, opts api.ListOptions
 		return fmt.Errorf("list at revision %d, mirror at %d: %w", rv, f.rev, errBehind)
 	}
 	f.objects, f.rev = m, rv
+	if !opts.Stale {
+		f.synced = true
+	}
 	f.mu.Unlock()
 	handle(Event{Type: Resync, ResourceVersion: rv})
 	return nil

@@ -57,8 +57,10 @@ type PodProber interface {
 // spec.nodeName=NODE; see PodSet.
 type PodSource interface {
 	// Pods returns the pods bound to this node (shared, read-only) and
-	// whether the source has synced at least once. Until it has, the loop
-	// adopts what runs but stops nothing.
+	// whether the source has synced at least once with a linearizable read
+	// (the control plane's state when the source started, or later; never
+	// a lagging replica's). Until it has, the loop adopts what runs but
+	// stops nothing; after, it stops every pod missing from Pods.
 	Pods() (pods []*api.Pod, synced bool)
 	// Changes is signalled (coalesced) when Pods may have changed.
 	Changes() <-chan struct{}

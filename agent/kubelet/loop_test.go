@@ -235,23 +235,40 @@ func TestNodeLoopAdoption(t *testing.T) {
 	h.net.Setup(t.Context(), networkRef("default", "ghost", "uid-ghost"))
 	h.vols.Setup(&api.Pod{ObjectMeta: api.ObjectMeta{UID: "uid-ghost2"}}, h.objs)
 
-	// The agent stops (containers keep running) and a new one starts,
-	// while the control plane rebinds "moved" elsewhere.
+	// The agent stops (containers keep running) and a new one starts. Its
+	// pods come as in production, from a Follower of a voter's API, and
+	// that voter lags: a restarted voter whose replica holds a snapshot
+	// older than both pods. Meanwhile the control plane gave "moved" up
+	// (forced delete, as node loss does). Only a list that reflects what
+	// the leader committed may stop anything.
 	h.stop()
 	starts := len(h.rt.Calls("start"))
 	h.status = newStatusRecorder()
 	h.pods = NewPodSet()
 	stored := keep.DeepCopyObject().(*api.Pod)
 	stored.Status = st
-	elsewhere := moved.DeepCopyObject().(*api.Pod)
-	elsewhere.Spec.NodeName = "n2"
+	voter := newLaggingVoter(t)
+	voter.committed(createOp(stored), createOp(moved))
+	voter.committed(deleteOp("Pod", "default", "moved"))
 	h.withConfig(nil)
 	h.start()
 	// Not synced yet: nothing may be stopped.
 	h.loop.Resync()
-	h.pods.Replace([]*api.Pod{stored, elsewhere})
+	h.waitFor("adopted workers", func() bool {
+		h.loop.mu.Lock()
+		defer h.loop.mu.Unlock()
+		return h.loop.workers["uid-keep"] != nil && h.loop.workers["uid-moved"] != nil
+	})
+	f := voter.follow(t, "n1", h.pods)
 	h.waitFor("moved stopped and cleaned", func() bool { return len(h.rt.byPod("uid-moved")) == 0 && !h.net.has("uid-moved") })
 	h.waitFor("orphans cleaned", func() bool { return !h.net.has("uid-ghost") && !h.vols.has("uid-ghost2") })
+	keepStops := func() {
+		t.Helper()
+		if stops := h.rt.Calls("stop " + runtime.ContainerID("uid-keep", "app", 0)); len(stops) != 0 {
+			t.Fatalf("the kept pod was stopped on a lagging replica's word: %q", stops)
+		}
+	}
+	keepStops()
 	if got := len(h.rt.Calls("start")); got != starts {
 		t.Fatalf("%d starts after adoption", got-starts)
 	}
@@ -264,12 +281,19 @@ func TestNodeLoopAdoption(t *testing.T) {
 		w := h.loop.workerByName("default", "keep")
 		return w != nil && func() bool { w.mu.Lock(); defer w.mu.Unlock(); return len(w.view) == 1 }()
 	})
+	keepStops()
+	if !f.Synced() || voter.barriers.Load() == 0 {
+		t.Fatalf("the follower synced (%v) without a linearizable list (%d barriers)", f.Synced(), voter.barriers.Load())
+	}
 	if all := h.status.all("keep"); len(all) != 0 {
 		t.Fatalf("adopted pod's status rewritten: %+v", all)
 	}
 	if ips, _ := h.net.Setup(t.Context(), networkRef("default", "keep", "uid-keep")); ips.IP.String() != ip {
 		t.Fatalf("IP %s, was %s", ips.IP, ip)
 	}
+	// A pod goes when the control plane says so, through the same source.
+	voter.applied(t, deleteOp("Pod", "default", "keep"))
+	h.waitFor("keep stopped once deleted", func() bool { return len(h.rt.byPod("uid-keep")) == 0 && !h.net.has("uid-keep") })
 }
 
 func TestNodeLoopLivenessRestart(t *testing.T) {

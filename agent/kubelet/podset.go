@@ -28,14 +28,19 @@ func (s *PodSet) notify() {
 	}
 }
 
-// Replace sets the whole set (a full list) and marks it synced.
-func (s *PodSet) Replace(pods []*api.Pod) {
+// Replace sets the whole set from a full list that is at least as recent
+// as the control plane when the source started (a linearizable list, or
+// any later one) and marks the set synced: from then on the node loop
+// stops the pods missing from it.
+func (s *PodSet) Replace(pods []*api.Pod) { s.replace(pods, true) }
+
+func (s *PodSet) replace(pods []*api.Pod, synced bool) {
 	s.mu.Lock()
 	s.pods = make(map[string]*api.Pod, len(pods))
 	for _, p := range pods {
 		s.pods[p.UID] = p
 	}
-	s.synced = true
+	s.synced = s.synced || synced
 	s.mu.Unlock()
 	s.notify()
 }
@@ -72,7 +77,9 @@ func (s *PodSet) Changes() <-chan struct{} { return s.changes }
 
 // FollowHandler returns the handler to give Follower.Run (a Follower of
 // pods with fieldSelector spec.nodeName=NODE): it keeps the set equal to
-// the follower's mirror.
+// the follower's mirror. The set counts as synced only once the follower
+// has had its linearizable first list: a lagging replica's list never makes
+// the node loop stop pods.
 func (s *PodSet) FollowHandler(f *follow.Follower) func(follow.Event) {
 	return func(ev follow.Event) {
 		switch ev.Type {
@@ -83,7 +90,7 @@ func (s *PodSet) FollowHandler(f *follow.Follower) func(follow.Event) {
 					pods = append(pods, p)
 				}
 			}
-			s.Replace(pods)
+			s.replace(pods, f.Synced())
 		case "DELETED":
 			if p, ok := ev.Object.(*api.Pod); ok {
 				s.Delete(p.UID)
