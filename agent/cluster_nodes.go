@@ -97,7 +97,9 @@ func (a *Agent) register(ctx context.Context, facts HostFacts, role string) erro
 
 // readinessLoop runs on the leader: it derives each Node's Ready condition
 // from gossip (placement decides, this loop writes the changes through the
-// status subresource). No heartbeat goes through Raft: a write happens only
+// status subresource): dead (a failure verdict, after indirect probes and
+// suspicion) and left (announced, most often a restart) are told apart,
+// as node loss gives them different graces. No heartbeat goes through Raft: a write happens only
 // when a node's liveness changes.
 func (a *Agent) readinessLoop(ctx context.Context, n *consensus.Node) {
 	tick := time.NewTicker(a.cfg.Interval)
@@ -127,7 +129,7 @@ func (a *Agent) syncReadiness(ctx context.Context, n *consensus.Node) {
 	}
 	live := map[string]placement.Liveness{}
 	for _, m := range a.gossip.Members() {
-		live[m.Name] = placement.Liveness{Known: true, Alive: m.State == gossip.Alive, Since: m.Since}
+		live[m.Name] = placement.Liveness{Known: true, Alive: m.State == gossip.Alive, Left: m.State == gossip.Left, Since: m.Since}
 	}
 	// This agent is the leader and alive, whatever its table says.
 	self := live[a.cfg.NodeName]

@@ -215,7 +215,8 @@ func (c Config) Validate() error {
 		}
 	}
 	for name, d := range map[string]time.Duration{"DeadGrace": c.DeadGrace, "Stabilize": c.Stabilize,
-		"Interval": c.Interval, "LeaveTimeout": c.LeaveTimeout} {
+		"Interval": c.Interval, "LeaveTimeout": c.LeaveTimeout,
+		"node-loss-grace": c.ClusterNet.NodeLossGrace, "node-unknown-grace": c.ClusterNet.NodeUnknownGrace} {
 		if d < 0 {
 			return fmt.Errorf("%s: %v must not be negative", name, d)
 		}

@@ -20,11 +20,17 @@ type EndpointsInput struct {
 	Endpoints []*api.Endpoints
 	// Pods the Services' selectors may match (others are ignored).
 	Pods []*api.Pod
+	// Nodes of those pods (others are ignored). A pod on a node listed
+	// here as NotReady (gossip declared it dead, it left, or gossip does
+	// not know it) is not ready, whatever its own condition says: its
+	// agent no longer reports, and traffic sent there is likely lost.
+	Nodes []*api.Node
 }
 
 // ReconcileEndpoints keeps one Endpoints object per Service that has a
 // selector, named as the Service: ready pods with an IP in addresses, the
-// others (running or pending, not terminating) in notReadyAddresses, each
+// others (running or pending, not terminating, or on a NotReady node) in
+// notReadyAddresses, each
 // with targetRef and nodeName; ports resolved from each service port's
 // targetPort (a number, or the name of a container port of the pod — a pod
 // without that port is left out of that port's subset). Endpoints are
@@ -41,13 +47,14 @@ func ReconcileEndpoints(in EndpointsInput) Plan {
 	for _, p := range in.Pods {
 		byNS[p.Namespace] = append(byNS[p.Namespace], p)
 	}
+	down := NotReadyNodes(in.Nodes)
 	services := map[nsName]bool{}
 	for _, svc := range in.Services {
 		services[nsName{svc.Namespace, svc.Name}] = true
 		if len(svc.Spec.Selector) == 0 || svc.DeletionTimestamp != nil {
 			continue
 		}
-		want := EndpointsFor(svc, byNS[svc.Namespace])
+		want := EndpointsFor(svc, byNS[svc.Namespace], down)
 		cur := existing[nsName{svc.Namespace, svc.Name}]
 		switch {
 		case cur == nil:
@@ -68,10 +75,23 @@ func ReconcileEndpoints(in EndpointsInput) Plan {
 	return plan
 }
 
+// NotReadyNodes is the set of the names of nodes whose Ready condition is
+// False or Unknown (NodeNotReady).
+func NotReadyNodes(nodes []*api.Node) map[string]bool {
+	out := map[string]bool{}
+	for _, n := range nodes {
+		if n != nil && NodeNotReady(n) {
+			out[n.Name] = true
+		}
+	}
+	return out
+}
+
 // EndpointsFor computes the Endpoints of one Service from the pods of its
-// namespace (it filters them by the selector itself). Subsets group the
-// pods that resolve to the same ports; addresses are sorted by IP.
-func EndpointsFor(svc *api.Service, pods []*api.Pod) *api.Endpoints {
+// namespace (it filters them by the selector itself). Pods on a node in
+// down count as not ready. Subsets group the pods that resolve to the same
+// ports; addresses are sorted by IP.
+func EndpointsFor(svc *api.Service, pods []*api.Pod, down map[string]bool) *api.Endpoints {
 	ep := &api.Endpoints{ObjectMeta: api.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, Labels: maps.Clone(svc.Labels)}}
 	api.SetTypeMeta(ep)
 	sel := api.SelectorFromSet(svc.Spec.Selector)
@@ -104,7 +124,7 @@ func EndpointsFor(svc *api.Service, pods []*api.Pod) *api.Endpoints {
 		if p.Spec.Hostname != "" && p.Spec.Subdomain == svc.Name {
 			addr.Hostname = p.Spec.Hostname
 		}
-		if podIsReady(p) {
+		if podIsReady(p) && !down[p.Spec.NodeName] {
 			ss.Addresses = append(ss.Addresses, addr)
 		} else {
 			ss.NotReadyAddresses = append(ss.NotReadyAddresses, addr)

@@ -43,7 +43,7 @@ func TestEndpointsFor(t *testing.T) {
 		testPod("failed", appX, withIP("10.244.0.7"), phase(api.PodFailed), withPort("http", 8080)),
 		testPod("other", map[string]string{"app": "y"}, withIP("10.244.0.8"), ready(), withPort("http", 8080)),
 	}
-	ep := EndpointsFor(svc, pods)
+	ep := EndpointsFor(svc, pods, nil)
 	if len(ep.Subsets) != 2 {
 		t.Fatalf("subsets %+v", ep.Subsets)
 	}
@@ -137,7 +137,7 @@ func TestEndpointsProperty(t *testing.T) {
 			}
 			pods = append(pods, testPod("p"+string(rune('a'+i)), lbl, opts...))
 		}
-		ep := EndpointsFor(svc, pods)
+		ep := EndpointsFor(svc, pods, nil)
 		seen := map[string]bool{}
 		for _, s := range ep.Subsets {
 			for _, a := range append(append([]api.EndpointAddress(nil), s.Addresses...), s.NotReadyAddresses...) {
@@ -154,10 +154,54 @@ func TestEndpointsProperty(t *testing.T) {
 			}
 		}
 		shuffled := rapid.Permutation(pods).Draw(t, "perm")
-		ep2 := EndpointsFor(svc, shuffled)
+		ep2 := EndpointsFor(svc, shuffled, nil)
 		cur := ep.DeepCopyObject().(*api.Endpoints)
 		if p := ReconcileEndpoints(EndpointsInput{Services: []*api.Service{svc}, Endpoints: []*api.Endpoints{cur}, Pods: shuffled}); !p.Empty() {
 			t.Fatalf("order-dependent: %+v vs %+v", ep.Subsets, ep2.Subsets)
 		}
 	})
+}
+
+// Pods on a node that is NotReady (dead in gossip, left, unknown) leave
+// the ready addresses at once, whatever their own Ready condition says;
+// they come back when the node does.
+func TestEndpointsLeaveNotReadyNodes(t *testing.T) {
+	svc := testSvc("web", appX, api.ServicePort{Port: 80, TargetPort: api.FromInt(8080)})
+	pods := []*api.Pod{
+		testPod("a", appX, withIP("10.244.1.2"), onNode("up"), ready()),
+		testPod("b", appX, withIP("10.244.2.2"), onNode("dead"), ready()),
+		testPod("c", appX, withIP("10.244.3.2"), onNode("left"), ready()),
+		testPod("d", appX, withIP("10.244.4.2"), onNode("unknown"), ready()),
+		testPod("e", appX, withIP("10.244.5.2"), onNode("unjudged"), ready()),
+	}
+	unjudged := readyNode("unjudged")
+	unjudged.Status.Conditions = nil
+	nodes := []*api.Node{
+		readyNode("up"),
+		nodeWithReason("dead", api.ConditionFalse, ReasonNodeStatusUnknown, t0),
+		nodeWithReason("left", api.ConditionFalse, ReasonNodeLeft, t0),
+		nodeWithReason("unknown", api.ConditionUnknown, ReasonNotInGossip, t0),
+		unjudged,
+	}
+	p := ReconcileEndpoints(EndpointsInput{Services: []*api.Service{svc}, Pods: pods, Nodes: nodes})
+	if len(p.Create) != 1 {
+		t.Fatalf("plan:\n%s", p)
+	}
+	ep := p.Create[0].(*api.Endpoints)
+	if got := ips(ep.Subsets[0].Addresses); !slices.Equal(got, []string{"10.244.1.2", "10.244.5.2"}) {
+		t.Errorf("ready addresses %v, want the pods on up and on the node not judged yet", got)
+	}
+	if got := ips(ep.Subsets[0].NotReadyAddresses); !slices.Equal(got, []string{"10.244.2.2", "10.244.3.2", "10.244.4.2"}) {
+		t.Errorf("not-ready addresses %v", got)
+	}
+	// The dead node returns: its pod is ready again.
+	ep.ResourceVersion = "7"
+	nodes[1] = readyNode("dead")
+	p = ReconcileEndpoints(EndpointsInput{Services: []*api.Service{svc}, Endpoints: []*api.Endpoints{ep}, Pods: pods, Nodes: nodes})
+	if len(p.Update) != 1 {
+		t.Fatalf("plan:\n%s", p)
+	}
+	if got := ips(p.Update[0].(*api.Endpoints).Subsets[0].Addresses); !slices.Equal(got, []string{"10.244.1.2", "10.244.2.2", "10.244.5.2"}) {
+		t.Errorf("ready addresses after the node returned %v", got)
+	}
 }

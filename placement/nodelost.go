@@ -7,9 +7,19 @@ import (
 	"github.com/shoal-dev/shoal/api"
 )
 
-// DefaultNodeLossGrace is how long a node may be NotReady before its pods
-// are given up on.
-const DefaultNodeLossGrace = 40 * time.Second
+// Graces before the pods of a NotReady node are given up on.
+const (
+	// DefaultNodeLossGrace follows gossip's dead verdict (Ready=False,
+	// reason NodeStatusUnknown). That verdict already waited out direct
+	// probes, indirect probes through other members and a suspicion
+	// timeout the member could refute; the grace adds a few seconds
+	// against a node that flaps. `shoal agent --node-loss-grace`.
+	DefaultNodeLossGrace = 3 * time.Second
+	// DefaultNodeUnknownGrace applies to weaker evidence: a node that left
+	// gossip on purpose (most often a restart: its pods still run) or that
+	// gossip does not know. `shoal agent --node-unknown-grace`.
+	DefaultNodeUnknownGrace = 40 * time.Second
+)
 
 // NodeLossInput is everything ReconcileNodeLoss reads.
 type NodeLossInput struct {
@@ -21,10 +31,15 @@ type NodeLossInput struct {
 	// StatefulSets that own pods in Pods (for shoal.dev/allow-move).
 	StatefulSets []*api.StatefulSet
 	Now          time.Time
-	// Grace: a node is lost once its Ready condition has been False or
-	// Unknown for this long (from lastTransitionTime). 0 means
-	// DefaultNodeLossGrace.
+	// Grace: a node gossip declared dead (NodeDead) is lost once its Ready
+	// condition has been False for this long (from lastTransitionTime,
+	// which has second precision: the grace may end up to a second
+	// early). 0 means DefaultNodeLossGrace.
 	Grace time.Duration
+	// UnknownGrace: a node NotReady for any other reason (it left, gossip
+	// does not know it) is lost after this long. 0 means
+	// DefaultNodeUnknownGrace.
+	UnknownGrace time.Duration
 }
 
 // ReconcileNodeLoss gives up on the pods of lost nodes:
@@ -46,12 +61,16 @@ type NodeLossInput struct {
 //
 // Deletes carry the pod's resourceVersion. When the node returns, its agent
 // stops the pods the store no longer assigns to it. Events say what was
-// done and why.
+// done and why. While a NotReady node's grace runs, the plan's
+// RequeueAfter says when it runs out.
 func ReconcileNodeLoss(in NodeLossInput) Plan {
 	var plan Plan
-	grace := in.Grace
+	grace, unknownGrace := in.Grace, in.UnknownGrace
 	if grace <= 0 {
 		grace = DefaultNodeLossGrace
+	}
+	if unknownGrace <= 0 {
+		unknownGrace = DefaultNodeUnknownGrace
 	}
 	lost := map[string]string{} // node → why
 	exists := map[string]bool{}
@@ -61,12 +80,19 @@ func ReconcileNodeLoss(in NodeLossInput) Plan {
 		if c == nil || c.Status == api.ConditionTrue {
 			continue
 		}
+		g, what := unknownGrace, "Ready="+c.Status
+		if NodeDead(n) {
+			g, what = grace, "dead in gossip (Ready=False)"
+		} else if c.Reason != "" {
+			what += " (" + c.Reason + ")"
+		}
 		since := c.LastTransitionTime.Time
-		if since.Add(grace).After(in.Now) {
+		if left := since.Add(g).Sub(in.Now); left > 0 {
+			plan.RequeueAfter = sooner(plan.RequeueAfter, left)
 			continue
 		}
-		lost[n.Name] = fmt.Sprintf("node %s has been Ready=%s for %s (grace %s)", n.Name, c.Status,
-			in.Now.Sub(since).Truncate(time.Second), grace)
+		lost[n.Name] = fmt.Sprintf("node %s has been %s for %s (grace %s)", n.Name, what,
+			in.Now.Sub(since).Truncate(100*time.Millisecond), g)
 	}
 	allowMove := map[string]bool{}
 	for _, s := range in.StatefulSets {

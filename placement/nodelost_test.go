@@ -85,3 +85,72 @@ func TestReconcileNodeLoss(t *testing.T) {
 		t.Errorf("healthy cluster: %s %v", p, p.Events)
 	}
 }
+
+// nodeWithReason is a node whose Ready condition has had status and
+// reason since since.
+func nodeWithReason(name, status, reason string, since time.Time) *api.Node {
+	n := nodeDownSince(name, status, since)
+	n.Status.Conditions[0].Reason = reason
+	return n
+}
+
+// Gossip's dead verdict is strong evidence: the pods of a dead node go
+// after the short grace; a node that left (most often restarting, its pods
+// still running) or that gossip does not know waits the long one. While a
+// grace runs, the plan says when to decide again.
+func TestReconcileNodeLossGraceByEvidence(t *testing.T) {
+	rs := testRS("web", 3, appX)
+	in := func(now time.Time, nodes ...*api.Node) NodeLossInput {
+		var pods []*api.Pod
+		for _, n := range nodes {
+			pods = append(pods, testPod("on-"+n.Name, appX, ownedBy(rs), onNode(n.Name)))
+		}
+		return NodeLossInput{Nodes: nodes, Pods: pods, Now: now, Grace: 3 * time.Second, UnknownGrace: 40 * time.Second}
+	}
+	deleted := func(p Plan) []string {
+		var out []string
+		for _, r := range p.Delete {
+			out = append(out, r.Name)
+			if !r.Force {
+				t.Errorf("delete of %s not forced", r.Name)
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	dead := nodeWithReason("dead", api.ConditionFalse, ReasonNodeStatusUnknown, t0)
+	left := nodeWithReason("left", api.ConditionFalse, ReasonNodeLeft, t0)
+	unknown := nodeWithReason("unknown", api.ConditionUnknown, ReasonNotInGossip, t0)
+	for _, tc := range []struct {
+		after   time.Duration
+		deleted string
+		requeue time.Duration
+	}{
+		{0, "", 3 * time.Second},
+		{2500 * time.Millisecond, "", 500 * time.Millisecond},
+		{3 * time.Second, "on-dead", 37 * time.Second},
+		{39 * time.Second, "on-dead", time.Second},
+		{40 * time.Second, "on-dead on-left on-unknown", 0},
+	} {
+		p := ReconcileNodeLoss(in(t0.Add(tc.after), dead, left, unknown))
+		if got := strings.Join(deleted(p), " "); got != tc.deleted {
+			t.Errorf("%v after: deleted %q, want %q", tc.after, got, tc.deleted)
+		}
+		if p.RequeueAfter != tc.requeue {
+			t.Errorf("%v after: requeue after %v, want %v", tc.after, p.RequeueAfter, tc.requeue)
+		}
+	}
+	p := ReconcileNodeLoss(in(t0.Add(3*time.Second), dead))
+	if ev := strings.Join(p.Events, "\n"); !strings.Contains(ev, "dead in gossip") || !strings.Contains(ev, "grace 3s") {
+		t.Errorf("events: %s", ev)
+	}
+	// Zero graces mean the defaults.
+	p = ReconcileNodeLoss(NodeLossInput{Nodes: []*api.Node{dead}, Pods: in(t0, dead).Pods, Now: t0.Add(DefaultNodeLossGrace)})
+	if len(p.Delete) != 1 {
+		t.Errorf("default dead grace %v: %s", DefaultNodeLossGrace, p)
+	}
+	p = ReconcileNodeLoss(NodeLossInput{Nodes: []*api.Node{left}, Pods: in(t0, left).Pods, Now: t0.Add(DefaultNodeUnknownGrace - time.Second)})
+	if len(p.Delete) != 0 || p.RequeueAfter != time.Second {
+		t.Errorf("default unknown grace %v: %s (requeue %v)", DefaultNodeUnknownGrace, p, p.RequeueAfter)
+	}
+}

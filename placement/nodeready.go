@@ -9,6 +9,7 @@ import (
 // Liveness is what gossip says about one node.
 type Liveness struct {
 	Alive bool      // alive in gossip; false means dead or left
+	Left  bool      // not alive because it announced its departure (not a failure)
 	Since time.Time // when gossip saw it enter that state
 	Known bool      // gossip knows the node at all
 }
@@ -16,16 +17,23 @@ type Liveness struct {
 // Reasons of the Ready condition the leader derives from gossip.
 const (
 	ReasonGossipAlive = "GossipAlive"
-	// ReasonNodeStatusUnknown: gossip declared the node dead or gone, so
-	// nothing is known of its pods any more (Kubernetes' wording).
+	// ReasonNodeStatusUnknown: gossip declared the node dead (it failed
+	// direct and indirect probes and did not refute the suspicion in
+	// time), so nothing is known of its pods any more (Kubernetes'
+	// wording). The strongest evidence of a failure Shoal has: node loss
+	// acts on it after a short grace.
 	ReasonNodeStatusUnknown = "NodeStatusUnknown"
+	// ReasonNodeLeft: the agent announced that it leaves gossip (a graceful
+	// stop, often a restart); its pods may well still run.
+	ReasonNodeLeft = "NodeLeft"
 	// ReasonNotInGossip: gossip does not know the node (never joined, or
 	// forgotten long ago).
 	ReasonNotInGossip = "NotInGossip"
 )
 
 // NodeReadiness decides the Ready condition of each node from gossip:
-// True when the node is alive, False when it is dead or left, Unknown when
+// True when the node is alive, False when it is dead (reason
+// NodeStatusUnknown) or left (NodeLeft), Unknown when
 // gossip does not know it (a name missing from live counts as unknown). It
 // returns deep copies of only the nodes whose condition must change, in
 // input order, with lastTransitionTime set to now when the status flips, so
@@ -72,6 +80,9 @@ func readyCondition(l Liveness) api.Condition {
 	case l.Alive:
 		return api.Condition{Type: api.NodeReady, Status: api.ConditionTrue, Reason: ReasonGossipAlive,
 			Message: "gossip: alive" + since()}
+	case l.Left:
+		return api.Condition{Type: api.NodeReady, Status: api.ConditionFalse, Reason: ReasonNodeLeft,
+			Message: "gossip: left" + since()}
 	default:
 		return api.Condition{Type: api.NodeReady, Status: api.ConditionFalse, Reason: ReasonNodeStatusUnknown,
 			Message: "gossip: dead" + since()}
@@ -86,4 +97,19 @@ func readyOf(n *api.Node) (*api.Condition, int) {
 		}
 	}
 	return nil, -1
+}
+
+// NodeDead reports whether gossip declared n dead: its Ready condition is
+// False with reason NodeStatusUnknown.
+func NodeDead(n *api.Node) bool {
+	c, _ := readyOf(n)
+	return c != nil && c.Status == api.ConditionFalse && c.Reason == ReasonNodeStatusUnknown
+}
+
+// NodeNotReady reports whether n has a Ready condition that is not True
+// (False or Unknown). A node with no Ready condition yet is not counted:
+// the leader has not judged it.
+func NodeNotReady(n *api.Node) bool {
+	c, _ := readyOf(n)
+	return c != nil && c.Status != api.ConditionTrue
 }

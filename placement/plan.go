@@ -3,6 +3,7 @@ package placement
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/shoal-dev/shoal/api"
 )
@@ -25,6 +26,10 @@ type Plan struct {
 	Delete []Ref
 	// Events explain the decision in words, for logs and `shoal describe`.
 	Events []string
+	// RequeueAfter, when positive, says that the same inputs decide
+	// differently once this much time has passed (a grace running out):
+	// the loop decides again then instead of at its next resync.
+	RequeueAfter time.Duration
 }
 
 // Ref names one object to delete. A non-empty ResourceVersion is a
@@ -55,6 +60,18 @@ func (p *Plan) Merge(q Plan) {
 	p.UpdateStatus = append(p.UpdateStatus, q.UpdateStatus...)
 	p.Delete = append(p.Delete, q.Delete...)
 	p.Events = append(p.Events, q.Events...)
+	p.RequeueAfter = sooner(p.RequeueAfter, q.RequeueAfter)
+}
+
+// sooner is the smaller positive duration of a and b (0 when neither is).
+func sooner(a, b time.Duration) time.Duration {
+	switch {
+	case a <= 0:
+		return max(b, 0)
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
 }
 
 // String summarises the plan for logs and test failures.

@@ -65,6 +65,9 @@ type loop struct {
 	ctrls []Controller
 	view  *View
 	dirty []map[string]bool
+	// later holds, per controller, keys whose last decision asked to be
+	// made again at a time (placement.Plan.RequeueAfter).
+	later []map[string]time.Time
 }
 
 // Run runs the controllers until ctx ends (the leader loop cancels it when
@@ -74,7 +77,11 @@ func Run(ctx context.Context, st *store.Store, p Proposer, cfg LoopConfig, ctrls
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
-	l := &loop{cfg: cfg, st: st, p: p, log: cfg.Logger, ctrls: ctrls, view: NewView(st), dirty: make([]map[string]bool, len(ctrls))}
+	l := &loop{cfg: cfg, st: st, p: p, log: cfg.Logger, ctrls: ctrls, view: NewView(st),
+		dirty: make([]map[string]bool, len(ctrls)), later: make([]map[string]time.Time, len(ctrls))}
+	for i := range l.later {
+		l.later[i] = map[string]time.Time{}
+	}
 	if l.log == nil {
 		l.log = slog.Default()
 	}
@@ -149,6 +156,12 @@ func (l *loop) pass(ctx context.Context, w *store.Watcher, resync <-chan time.Ti
 		}
 	}
 	defer stopRetry()
+	var wakeTimer *time.Timer
+	defer func() {
+		if wakeTimer != nil {
+			wakeTimer.Stop()
+		}
+	}()
 	for {
 		stopRetry()
 		var retry <-chan time.Time
@@ -159,10 +172,21 @@ func (l *loop) pass(ctx context.Context, w *store.Watcher, resync <-chan time.Ti
 		} else {
 			backoff = retryMin
 		}
+		if wakeTimer != nil {
+			wakeTimer.Stop()
+		}
+		var wake <-chan time.Time
+		if at, ok := l.nextLater(); ok {
+			wakeTimer = time.NewTimer(max(at.Sub(l.cfg.Clock.Now()), 0))
+			wake = wakeTimer.C
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-retry:
+			continue
+		case <-wake:
+			l.markDue()
 			continue
 		case <-resync:
 			l.markAll()
@@ -194,6 +218,32 @@ func (l *loop) pass(ctx context.Context, w *store.Watcher, resync <-chan time.Ti
 	}
 }
 
+// nextLater is the earliest time a decision asked to be made again.
+func (l *loop) nextLater() (time.Time, bool) {
+	var at time.Time
+	for _, m := range l.later {
+		for _, t := range m {
+			if at.IsZero() || t.Before(at) {
+				at = t
+			}
+		}
+	}
+	return at, !at.IsZero()
+}
+
+// markDue marks dirty the keys whose asked-for time has come.
+func (l *loop) markDue() {
+	now := l.cfg.Clock.Now()
+	for i, m := range l.later {
+		for k, t := range m {
+			if !t.After(now) {
+				l.dirty[i][k] = true
+				delete(m, k)
+			}
+		}
+	}
+}
+
 // reconcileDirty decides every dirty key once and proposes the merged
 // plan. The keys are cleared only when the plan went through (changes
 // refused one by one count as through: the next decision sees why); when
@@ -211,6 +261,11 @@ func (l *loop) reconcileDirty(ctx context.Context) error {
 			p := c.Reconcile(k, l.view, now)
 			for _, e := range p.Events {
 				l.log.Info(c.Name+": "+e, "key", k)
+			}
+			if p.RequeueAfter > 0 {
+				l.later[i][k] = now.Add(p.RequeueAfter)
+			} else {
+				delete(l.later[i], k)
 			}
 			plan.Merge(p)
 		}

@@ -19,19 +19,23 @@ type ClusterConfig struct {
 	ServiceCIDR string
 	// Scheduler tunes placement.
 	Scheduler placement.SchedulerConfig
-	// NodeLossGrace is how long a node stays NotReady before its
-	// replaceable pods are moved.
-	NodeLossGrace time.Duration
+	// NodeLossGrace is how long a node gossip declared dead stays so
+	// before its replaceable pods are moved; NodeUnknownGrace is the same
+	// for a node NotReady on weaker evidence (it left, gossip does not
+	// know it). See placement.NodeLossInput. Zero means the defaults.
+	NodeLossGrace    time.Duration
+	NodeUnknownGrace time.Duration
 }
 
 // DefaultClusterConfig returns the ranges of DESIGN.md.
 func DefaultClusterConfig() ClusterConfig {
 	return ClusterConfig{
-		ClusterCIDR:   "10.244.0.0/16",
-		NodeMaskBits:  24,
-		ServiceCIDR:   "10.96.0.0/16",
-		Scheduler:     placement.DefaultSchedulerConfig(),
-		NodeLossGrace: placement.DefaultNodeLossGrace,
+		ClusterCIDR:      "10.244.0.0/16",
+		NodeMaskBits:     24,
+		ServiceCIDR:      "10.96.0.0/16",
+		Scheduler:        placement.DefaultSchedulerConfig(),
+		NodeLossGrace:    placement.DefaultNodeLossGrace,
+		NodeUnknownGrace: placement.DefaultNodeUnknownGrace,
 	}
 }
 
@@ -325,15 +329,23 @@ func Endpoints() Controller {
 				if ev.Prev != nil {
 					prevLabels = ev.Prev.GetObjectMeta().Labels
 				}
+				return servicesOf(v, m.Namespace, m.Labels, prevLabels)
+			case "Node":
+				// A node's readiness moves its pods in or out of the
+				// ready addresses: the Services of the pods there.
+				if !readinessChanged(ev) {
+					return nil
+				}
+				objs, _, _ := v.Store().List("Pod", "", store.Selector{Fields: api.FieldSelector{{Field: "spec.nodeName", Operator: "=", Value: m.Name}}})
+				seen := map[string]bool{}
 				var out []string
-				for _, o := range v.List("Service", m.Namespace) {
-					sel := o.(*api.Service).Spec.Selector
-					if len(sel) == 0 {
-						continue
-					}
-					s := api.SelectorFromSet(sel)
-					if s.Matches(m.Labels) || (prevLabels != nil && s.Matches(prevLabels)) {
-						out = append(out, nsName(m.Namespace, o.GetObjectMeta().Name))
+				for _, o := range objs {
+					pm := o.GetObjectMeta()
+					for _, k := range servicesOf(v, pm.Namespace, pm.Labels, nil) {
+						if !seen[k] {
+							seen[k] = true
+							out = append(out, k)
+						}
 					}
 				}
 				return out
@@ -350,6 +362,7 @@ func Endpoints() Controller {
 				if len(svc.Spec.Selector) > 0 {
 					ps, _, _ := v.Store().List("Pod", ns, store.Selector{Labels: api.SelectorFromSet(svc.Spec.Selector)})
 					in.Pods = pods(ps)
+					in.Nodes = nodesOf(v, in.Pods)
 				}
 			}
 			if o := v.Get("Endpoints", ns, name); o != nil {
@@ -361,6 +374,54 @@ func Endpoints() Controller {
 			return placement.ReconcileEndpoints(in)
 		},
 	}
+}
+
+// servicesOf are the keys of the Services of ns whose selector matches
+// labels or prev (nil: none).
+func servicesOf(v *View, ns string, labels, prev map[string]string) []string {
+	var out []string
+	for _, o := range v.List("Service", ns) {
+		sel := o.(*api.Service).Spec.Selector
+		if len(sel) == 0 {
+			continue
+		}
+		s := api.SelectorFromSet(sel)
+		if s.Matches(labels) || (prev != nil && s.Matches(prev)) {
+			out = append(out, nsName(ns, o.GetObjectMeta().Name))
+		}
+	}
+	return out
+}
+
+// readinessChanged reports whether a Node event changes whether the node
+// counts as NotReady (placement.NodeNotReady).
+func readinessChanged(ev store.Event) bool {
+	cur, ok := ev.Object.(*api.Node)
+	if !ok {
+		return false
+	}
+	if ev.Type == store.Deleted || ev.Prev == nil {
+		return true
+	}
+	prev, ok := ev.Prev.(*api.Node)
+	return !ok || placement.NodeNotReady(prev) != placement.NodeNotReady(cur)
+}
+
+// nodesOf are the Node objects the pods are bound to.
+func nodesOf(v *View, ps []*api.Pod) []*api.Node {
+	seen := map[string]bool{}
+	var out []*api.Node
+	for _, p := range ps {
+		name := p.Spec.NodeName
+		if name == "" || seen[name] {
+			continue
+		}
+		seen[name] = true
+		if o := v.Get("Node", "", name); o != nil {
+			out = append(out, o.(*api.Node))
+		}
+	}
+	return out
 }
 
 // GarbageCollector deletes objects whose owners are gone.
@@ -414,7 +475,8 @@ func NodeLoss(cfg ClusterConfig) Controller {
 			for _, o := range v.List("StatefulSet", "") {
 				sts = append(sts, o.(*api.StatefulSet))
 			}
-			return placement.ReconcileNodeLoss(placement.NodeLossInput{Nodes: ns, Pods: ps, StatefulSets: sts, Now: now, Grace: cfg.NodeLossGrace})
+			return placement.ReconcileNodeLoss(placement.NodeLossInput{Nodes: ns, Pods: ps, StatefulSets: sts, Now: now,
+				Grace: cfg.NodeLossGrace, UnknownGrace: cfg.NodeUnknownGrace})
 		},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shoal-dev/shoal/agent/controllers"
 
@@ -52,6 +53,7 @@ type agentFlags struct {
 	ctrdSocket, ctrdNS, runcRoot, cgroupParent, strategy         *string
 	podNetNS, clusterDomain                                      *string
 	expect, voters                                               *int
+	nodeLossGrace, nodeUnknownGrace                              *time.Duration
 	join, dnsUpstreams                                           listFlag
 	labels                                                       labelFlag
 	insecure, mirrors                                            multiFlag
@@ -87,6 +89,8 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	f.cgroupParent = fs.String("cgroup-parent", "", "cgroup under which pods' cgroups are made")
 	fs.Var(&f.insecure, "insecure-registry", "HOST:PORT of a registry reached over plain HTTP; repeatable")
 	fs.Var(&f.mirrors, "registry-mirror", "REGISTRY=MIRROR: try MIRROR first for images of REGISTRY; repeatable")
+	f.nodeLossGrace = fs.Duration("node-loss-grace", controllers.DefaultClusterConfig().NodeLossGrace, "leader: how long a node stays dead in gossip (failed probes, indirect probes and suspicion) before its ReplicaSet and DaemonSet pods are replaced elsewhere; its pods leave Service endpoints at once")
+	f.nodeUnknownGrace = fs.Duration("node-unknown-grace", controllers.DefaultClusterConfig().NodeUnknownGrace, "leader: the same for a node NotReady on weaker evidence (it left gossip, as a restarting agent does, or gossip does not know it)")
 	f.strategy = fs.String("scheduler-strategy", "LeastAllocated", "how the leader places pods: LeastAllocated (spread load) or BinPack (fill nodes)")
 	f.podNetNS = fs.String("pod-netns", "", "network namespace (path) for pod networking; default the agent's own (demos use a namespace they made)")
 	f.services = fs.Bool("services", true, "with --pods: program Service load balancing (nftables table ip "+agent.LBTable+") and answer cluster DNS for this node's pods")
@@ -136,6 +140,13 @@ func (f *agentFlags) config(errOut io.Writer) (agent.Config, error) {
 	if err := cfg.ClusterNet.Scheduler.Validate(); err != nil {
 		return cfg, fmt.Errorf("scheduler-strategy: %v", err)
 	}
+	if *f.nodeLossGrace <= 0 {
+		return cfg, fmt.Errorf("node-loss-grace: %v must be positive", *f.nodeLossGrace)
+	}
+	if *f.nodeUnknownGrace <= 0 {
+		return cfg, fmt.Errorf("node-unknown-grace: %v must be positive", *f.nodeUnknownGrace)
+	}
+	cfg.ClusterNet.NodeLossGrace, cfg.ClusterNet.NodeUnknownGrace = *f.nodeLossGrace, *f.nodeUnknownGrace
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*f.logLevel)); err != nil {
 		return cfg, fmt.Errorf("log-level: %v", err)
