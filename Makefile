@@ -8,6 +8,7 @@ GO        ?= go
 BIN       ?= bin
 PKGS      := ./...
 FUZZTIME  ?= 10s
+SCHEDULES ?= 100
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: help
@@ -46,6 +47,10 @@ bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals, scheduler,
 	$(GO) test -run '^$$' -bench . -benchmem ./agent/dns
 	bash integration/bench/dns.sh
 	bash integration/bench/writes.sh
+
+.PHONY: chaos
+chaos: ## Linearizability under faults: SCHEDULES (default 100) random fault episodes on 5-agent clusters, porcupine check, table of gaps (root, ~15 min).
+	SHOAL_CHAOS_SCHEDULES=$(SCHEDULES) $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 90m ./integration/chaos
 
 .PHONY: figures
 figures: ## Failover figures (20 trials of a 5-agent cluster, production timings, ~8 min) and pod start latency vs ctr run (root).
