@@ -14,6 +14,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -101,8 +103,67 @@ func run(server string, n, eps, writers, pid int, netns string, timeout time.Dur
 			return err
 		}
 		fmt.Printf("agent RSS: %d MiB before, %d MiB with %d services × %d endpoints\n", before>>20, after>>20, n, eps)
+		if anon, file, err := rssSplit(pid); err == nil {
+			fmt.Printf("agent RSS split: %d MiB anonymous (Go heap, stacks), %d MiB file-backed (binary, bbolt mmap)\n", anon>>20, file>>20)
+		}
+		if h, err := goHeap(server); err == nil {
+			fmt.Println("agent Go heap:", h)
+		}
 	}
 	return nil
+}
+
+// rssSplit reads /proc/PID/smaps_rollup: the anonymous and the file-backed
+// parts of the resident set, in bytes.
+func rssSplit(pid int) (anon, file int64, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "Pss_Anon:":
+			anon = kb << 10
+		case "Pss_File:":
+			file = kb << 10
+		}
+	}
+	return anon, file, nil
+}
+
+// goHeap summarises the agent's Go memory statistics from its profiler
+// (only when it runs with --pprof).
+func goHeap(server string) (string, error) {
+	resp, err := http.Get(server + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s", resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return "", err
+	}
+	stats := map[string]int64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "# "), " = "); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				stats[k] = n
+			}
+		}
+	}
+	if _, ok := stats["HeapAlloc"]; !ok {
+		return "", errors.New("no heap statistics")
+	}
+	return fmt.Sprintf("%d MiB allocated (live at the last collection and since), %d MiB in use, %d MiB idle kept, next collection at %d MiB",
+		stats["HeapAlloc"]>>20, stats["HeapInuse"]>>20, (stats["HeapIdle"]-stats["HeapReleased"])>>20, stats["NextGC"]>>20), nil
 }
 
 func create(ctx context.Context, c *api.Client, i, eps int) error {
