@@ -88,7 +88,11 @@ func serviceInfoOf(s *api.Service) *serviceInfo {
 	return si
 }
 
+// endpointsInfoOf digests e; nil for nil.
 func endpointsInfoOf(e *api.Endpoints) *endpointsInfo {
+	if e == nil {
+		return nil
+	}
 	// Slices are made to measure: the index keeps one of these per
 	// Endpoints object (10,000 of them in the services figure).
 	ei := &endpointsInfo{subsets: make([]subsetInfo, 0, len(e.Subsets))}
