@@ -134,3 +134,66 @@ func TestLocalSourceRefuses(t *testing.T) {
 		t.Fatalf("watch from a revision no longer held: %v, want 410 Gone", err)
 	}
 }
+
+// TestFollowLocalAfterDemotion: a follower reading its agent's store in
+// process goes on, through another voter, once the agent stops being a
+// voter while it runs (its replica stops moving and its watches end). The
+// demotion is the agent's own step (becomeNonvoter), taken here by hand on
+// a voter of three.
+func TestFollowLocalAfterDemotion(t *testing.T) {
+	h := newHarness(t, fastTimings)
+	cfgs := h.configs(3, "d")
+	for i := range cfgs {
+		cfgs[i].BootstrapExpect = 3
+	}
+	tas := h.start(cfgs...)
+	waitUntil(t, 30*time.Second, "three voters, one leader", func() string { return settled(tas, 3) })
+	leader := leaderOf(tas)
+	target := tas[0]
+	if target == leader {
+		target = tas[1]
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitUntil(t, 20*time.Second, "namespace default", func() string {
+		if _, err := leader.Store().Get(store.Key{Kind: "Namespace", Name: "default"}); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
+	if _, err := leader.client().Create(ctx, configMap("before")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := follow.New(follow.Config{Endpoints: target.followEndpoints, Local: target.localFollow, Kind: "ConfigMap", Logger: target.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = f.Run(ctx, func(follow.Event) {}) }()
+	has := func(name string) func() string {
+		return func() string {
+			for _, o := range f.Objects() {
+				if o.GetObjectMeta().Name == name {
+					return ""
+				}
+			}
+			return fmt.Sprintf("%s not in the mirror of %s (%d objects)", name, target.cfg.NodeName, len(f.Objects()))
+		}
+	}
+	waitUntil(t, 20*time.Second, "the first ConfigMap mirrored", has("before"))
+	n := target.Node()
+	if n == nil {
+		t.Fatalf("%s is not a voter", target.cfg.NodeName)
+	}
+	stored, err := n.Store().Get(store.Key{Kind: "ConfigMap", Namespace: "default", Name: "before"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Objects()[0]; got != stored {
+		t.Fatalf("the mirror on the voter %s does not read its store in process", target.cfg.NodeName)
+	}
+	target.becomeNonvoter(ctx, "test")
+	if _, err := leader.client().Create(ctx, configMap("after")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 20*time.Second, "the ConfigMap written after the demotion mirrored", has("after"))
+}
