@@ -34,6 +34,7 @@ func main() {
 	writers := flag.Int("writers", 32, "concurrent writers")
 	pid := flag.Int("pid", 0, "the agent's process id (for its RSS)")
 	netns := flag.String("netns", "shoal-demo", "the namespace holding the agent's nftables table")
+	profile := flag.String("profile", "", "API of the measured agent, for its Go heap statistics (with --pprof); default -server")
 	timeout := flag.Duration("timeout", 10*time.Minute, "give up after this long")
 	del := flag.Bool("delete", false, "delete the Services and Endpoints an earlier run made, then exit")
 	flag.Parse()
@@ -44,13 +45,16 @@ func main() {
 		}
 		return
 	}
-	if err := run(*server, *services, *endpoints, *writers, *pid, *netns, *timeout); err != nil {
+	if *profile == "" {
+		*profile = *server
+	}
+	if err := run(*server, *profile, *services, *endpoints, *writers, *pid, *netns, *timeout); err != nil {
 		fmt.Fprintln(os.Stderr, "svcload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(server string, n, eps, writers, pid int, netns string, timeout time.Duration) error {
+func run(server, profile string, n, eps, writers, pid int, netns string, timeout time.Duration) error {
 	if n < 1 || n > 60000 || eps < 1 || eps > 250 || writers < 1 {
 		return errors.New("want 1 ≤ services ≤ 60000, 1 ≤ endpoints ≤ 250, writers ≥ 1")
 	}
@@ -106,7 +110,7 @@ func run(server string, n, eps, writers, pid int, netns string, timeout time.Dur
 		if anon, file, err := rssSplit(pid); err == nil {
 			fmt.Printf("agent RSS split: %d MiB anonymous (Go heap, stacks), %d MiB file-backed (binary, bbolt mmap)\n", anon>>20, file>>20)
 		}
-		if h, err := goHeap(server); err == nil {
+		if h, err := goHeap(profile); err == nil {
 			fmt.Println("agent Go heap:", h)
 		}
 	}
