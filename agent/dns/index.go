@@ -113,11 +113,15 @@ type owner struct {
 
 // index is the writers' half. Its methods are called with mu held.
 type index struct {
-	mu        sync.Mutex
-	domain    string // lower case, no final dot
-	apex      string // wire form of the domain
-	services  map[svcKey]*serviceInfo
-	endpoints map[svcKey]*endpointsInfo
+	mu       sync.Mutex
+	domain   string // lower case, no final dot
+	apex     string // wire form of the domain
+	services map[svcKey]*serviceInfo
+	// endpoints holds the Endpoints objects as given (shared, read-only:
+	// the proxy's mirror, on a voter the store's own objects) rather than
+	// digests of them: ten addresses made a 600-byte digest per object,
+	// kept twice over; the digest is made again when records are computed.
+	endpoints map[svcKey]*api.Endpoints
 	names     map[string]*nameState // by wire name
 	table     *table
 	// build makes the entry of a name (text FQDN) from its records; the
@@ -130,7 +134,7 @@ func newIndex(domain string, build func(string, *recSet, bool) *entry) *index {
 		domain:    domain,
 		apex:      wireName(domain + "."),
 		services:  map[svcKey]*serviceInfo{},
-		endpoints: map[svcKey]*endpointsInfo{},
+		endpoints: map[svcKey]*api.Endpoints{},
 		names:     map[string]*nameState{},
 		table:     newTable(),
 		build:     build,
@@ -150,7 +154,7 @@ func (ix *index) upsert(obj api.Object) {
 		ix.set(k, serviceInfoOf(o), ix.endpoints[k])
 	case *api.Endpoints:
 		k := keyOf(&o.ObjectMeta)
-		ix.set(k, ix.services[k], endpointsInfoOf(o))
+		ix.set(k, ix.services[k], o)
 	}
 }
 
@@ -168,13 +172,13 @@ func (ix *index) delete(kind, namespace, name string) {
 // Keys whose digests did not change cost a compare.
 func (ix *index) replace(objs []api.Object) {
 	svcs := map[svcKey]*serviceInfo{}
-	eps := map[svcKey]*endpointsInfo{}
+	eps := map[svcKey]*api.Endpoints{}
 	for _, obj := range objs {
 		switch o := obj.(type) {
 		case *api.Service:
 			svcs[keyOf(&o.ObjectMeta)] = serviceInfoOf(o)
 		case *api.Endpoints:
-			eps[keyOf(&o.ObjectMeta)] = endpointsInfoOf(o)
+			eps[keyOf(&o.ObjectMeta)] = o
 		}
 	}
 	keys := map[svcKey]struct{}{}
@@ -183,7 +187,7 @@ func (ix *index) replace(objs []api.Object) {
 			keys[k] = struct{}{}
 		}
 	}
-	for _, m := range []map[svcKey]*endpointsInfo{ix.endpoints, eps} {
+	for _, m := range []map[svcKey]*api.Endpoints{ix.endpoints, eps} {
 		for k := range m {
 			keys[k] = struct{}{}
 		}
@@ -196,9 +200,17 @@ func (ix *index) replace(objs []api.Object) {
 // set changes the digests of key k and brings the names it owns up to
 // date: the records before and after are computed and only the names whose
 // records differ are touched.
-func (ix *index) set(k svcKey, svc *serviceInfo, eps *endpointsInfo) {
-	oldSvc, oldEps := ix.services[k], ix.endpoints[k]
+func (ix *index) set(k svcKey, svc *serviceInfo, epsObj *api.Endpoints) {
+	oldSvc, oldObj := ix.services[k], ix.endpoints[k]
+	oldEps := endpointsInfoOf(oldObj)
+	eps := oldEps
+	if epsObj != oldObj {
+		eps = endpointsInfoOf(epsObj)
+	}
 	if svc.equal(oldSvc) && eps.equal(oldEps) {
+		if epsObj != nil {
+			ix.endpoints[k] = epsObj // the same digest: keep the newer object
+		}
 		return
 	}
 	before := serviceRecords(k, oldSvc, oldEps, ix.domain)
@@ -207,10 +219,10 @@ func (ix *index) set(k svcKey, svc *serviceInfo, eps *endpointsInfo) {
 	} else {
 		ix.services[k] = svc
 	}
-	if eps == nil {
+	if epsObj == nil {
 		delete(ix.endpoints, k)
 	} else {
-		ix.endpoints[k] = eps
+		ix.endpoints[k] = epsObj
 	}
 	after := serviceRecords(k, svc, eps, ix.domain)
 

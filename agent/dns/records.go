@@ -79,6 +79,7 @@ func serviceInfoOf(s *api.Service) *serviceInfo {
 			}
 		}
 	}
+	si.ports = make([]portInfo, 0, len(s.Spec.Ports))
 	for _, p := range s.Spec.Ports {
 		if p.Port > 0 && p.Port < 65536 {
 			si.ports = append(si.ports, portInfo{name: strings.ToLower(p.Name), proto: protoOf(p.Protocol), port: uint16(p.Port)})
@@ -87,10 +88,16 @@ func serviceInfoOf(s *api.Service) *serviceInfo {
 	return si
 }
 
+// endpointsInfoOf digests e; nil for nil.
 func endpointsInfoOf(e *api.Endpoints) *endpointsInfo {
-	ei := &endpointsInfo{}
+	if e == nil {
+		return nil
+	}
+	// Slices are made to measure: the index keeps one of these per
+	// Endpoints object (10,000 of them in the services figure).
+	ei := &endpointsInfo{subsets: make([]subsetInfo, 0, len(e.Subsets))}
 	for _, ss := range e.Subsets {
-		var si subsetInfo
+		si := subsetInfo{addrs: make([]addrInfo, 0, len(ss.Addresses)+len(ss.NotReadyAddresses)), ports: make([]portInfo, 0, len(ss.Ports))}
 		add := func(as []api.EndpointAddress, ready bool) {
 			for _, a := range as {
 				ip, err := netip.ParseAddr(a.IP)

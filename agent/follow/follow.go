@@ -40,6 +40,20 @@ type Config struct {
 	// NewClient builds the client of one endpoint; nil means
 	// api.NewClient("http://"+endpoint). Later, mutual TLS goes here.
 	NewClient func(endpoint string) *api.Client
+	// Local, when set, is asked first for the Source of an endpoint: a
+	// non-nil answer reads that endpoint in process (on a voter, its own
+	// store, whose objects the mirror then shares instead of holding a
+	// decoded copy); nil falls back to NewClient.
+	Local func(endpoint string) Source
+}
+
+// Source is what a follower lists and watches an endpoint through: an
+// *api.Client, or a Config.Local replica. Watch's channel carries the
+// events after fromRV and ends with the stream (an ERROR event carries a
+// 410 Gone when fromRV is no longer held).
+type Source interface {
+	List(ctx context.Context, kind, ns string, opts api.ListOptions) ([]api.Object, string, error)
+	Watch(ctx context.Context, kind, ns string, opts api.ListOptions, fromRV string) (<-chan api.WatchEvent, error)
 }
 
 // Follower defaults.
@@ -105,7 +119,7 @@ type Follower struct {
 	log  *slog.Logger
 
 	clientsMu sync.Mutex
-	clients   map[string]*api.Client
+	clients   map[string]Source
 
 	mu      sync.RWMutex
 	objects map[string]api.Object // by namespace/name
@@ -144,7 +158,7 @@ func New(cfg Config) (*Follower, error) {
 		cfg:     cfg,
 		kind:    k,
 		log:     cfg.Logger.With("follow", k.Kind),
-		clients: map[string]*api.Client{},
+		clients: map[string]Source{},
 		objects: map[string]api.Object{},
 	}, nil
 }
@@ -188,12 +202,17 @@ func mirrorKey(obj api.Object) string {
 	return m.Namespace + "/" + m.Name
 }
 
-func (f *Follower) client(ep string) *api.Client {
+func (f *Follower) client(ep string) Source {
 	f.clientsMu.Lock()
 	defer f.clientsMu.Unlock()
 	c, ok := f.clients[ep]
 	if !ok {
-		c = f.cfg.NewClient(ep)
+		if f.cfg.Local != nil {
+			c = f.cfg.Local(ep)
+		}
+		if c == nil {
+			c = f.cfg.NewClient(ep)
+		}
 		f.clients[ep] = c
 	}
 	return c
@@ -333,7 +352,7 @@ func (f *Follower) watchEndpoint(ctx context.Context, cancel context.CancelFunc,
 
 // list replaces the mirror with a list from c and reports RESYNC. A list
 // older than the mirror is refused: following never goes backwards.
-func (f *Follower) list(ctx context.Context, c *api.Client, opts api.ListOptions, handle func(Event)) error {
+func (f *Follower) list(ctx context.Context, c Source, opts api.ListOptions, handle func(Event)) error {
 	objs, rvs, err := c.List(ctx, f.kind.Kind, f.cfg.Namespace, opts)
 	if err != nil {
 		return fmt.Errorf("list: %w", err)

@@ -23,7 +23,8 @@ type Syncer interface {
 }
 
 // Names receives the Services and Endpoints as they change: the DNS
-// server's index.
+// server's index. The objects are the followers' (on a voter, the store's
+// own): read-only, and the index may keep them.
 type Names interface {
 	Upsert(obj api.Object)
 	Delete(kind, namespace, name string)

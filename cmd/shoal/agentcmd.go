@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -51,7 +52,7 @@ type agentFlags struct {
 	dataDir, nodeName, httpAddr, raftAddr, bind                  *string
 	advertise, nodeIP, zone, gossipKey, logLevel                 *string
 	ctrdSocket, ctrdNS, runcRoot, cgroupParent, strategy         *string
-	podNetNS, clusterDomain                                      *string
+	podNetNS, clusterDomain, memoryLimit                         *string
 	expect, voters                                               *int
 	nodeLossGrace, nodeUnknownGrace                              *time.Duration
 	join, dnsUpstreams                                           listFlag
@@ -82,6 +83,7 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	f.bootstrap = fs.Bool("bootstrap", false, "form a new one-voter cluster at once if this agent has no Raft state")
 	f.logLevel = fs.String("log-level", "info", "debug, info, warn or error")
 	f.pprof = fs.Bool("pprof", false, "serve Go's profiler under /debug/pprof/ on the API address")
+	f.memoryLimit = fs.String("memory-limit", "", "soft limit of the agent's Go memory (e.g. 120MiB; as GOMEMLIMIT, which it overrides): the collector runs more often near it; none by default")
 	f.pods = fs.Bool("pods", true, "run the pods bound to this node (needs root and containerd); false: control plane only")
 	f.ctrdSocket = fs.String("containerd-socket", "/run/containerd/containerd.sock", "containerd's socket")
 	f.ctrdNS = fs.String("containerd-namespace", "shoal", "containerd namespace of Shoal's containers")
@@ -207,6 +209,13 @@ func runAgent(ctx context.Context, args []string, out, errOut io.Writer) error {
 	cfg, err := f.config(errOut)
 	if err != nil {
 		return err
+	}
+	limit, err := parseMemoryLimit(*f.memoryLimit)
+	if err != nil {
+		return err
+	}
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
 	}
 	a, err := agent.New(cfg)
 	if err != nil {

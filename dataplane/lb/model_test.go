@@ -161,6 +161,23 @@ func TestRegistryIgnoresHistory(t *testing.T) {
 		if reg.sizes[set] != n {
 			t.Fatalf("size %d, want %d", reg.sizes[set], n)
 		}
+		// The owners table numbers exactly the services holding claims,
+		// counting each one's claims.
+		claims := map[ServiceKey]int32{}
+		for _, byOwner := range current {
+			for o := range byOwner {
+				claims[o]++
+			}
+		}
+		if len(reg.owners.ids) != len(claims) {
+			t.Fatalf("owners table holds %d services, want %d (%v)", len(reg.owners.ids), len(claims), claims)
+		}
+		for o, c := range claims {
+			id, ok := reg.owners.ids[o]
+			if !ok || reg.owners.keys[id] != o || reg.owners.refs[id] != c {
+				t.Fatalf("owner %v: number %d (%v), %d claims counted, want %d", o, id, ok, reg.owners.refs[id], c)
+			}
+		}
 	})
 }
 

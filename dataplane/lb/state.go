@@ -13,10 +13,15 @@ import (
 // control plane should never allow, both claim its keys). The element the
 // table holds is that of the claimant with the smallest key, so it depends
 // only on the services, never on the order they arrived in.
+//
+// It holds an entry for every element of every service (about twelve per
+// service with ten endpoints), so a claim is kept small: its owner is a
+// number from the owners table, and the rare verdict target a pointer.
 type registry struct {
 	winners map[elemKey]claim   // the claim the table holds
 	others  map[elemKey][]claim // further claimants by owner (rare)
 	sizes   map[setID]int       // elements the table holds, by set
+	owners  owners
 }
 
 type elemKey struct {
@@ -32,23 +37,74 @@ func keyOf(set setID, el *element) elemKey {
 // claim is one service's claim on an element; the element's key is the
 // map's key.
 type claim struct {
-	owner ServiceKey
-	val   [8]byte
+	owner ownerID
 	vlen  uint8
-	goTo  string
+	val   [8]byte
+	goTo  *string // verdict maps only
 }
 
-func newClaim(owner ServiceKey, el *element) claim {
-	return claim{owner: owner, val: el.val, vlen: el.vlen, goTo: el.goTo}
+func (r *registry) newClaim(owner ownerID, el *element) claim {
+	c := claim{owner: owner, val: el.val, vlen: el.vlen}
+	if el.goTo != "" {
+		g := el.goTo
+		c.goTo = &g
+	}
+	return c
 }
 
 func (c *claim) element(k elemKey) element {
-	return element{key: k.key, klen: k.klen, val: c.val, vlen: c.vlen, goTo: c.goTo}
+	el := element{key: k.key, klen: k.klen, val: c.val, vlen: c.vlen}
+	if c.goTo != nil {
+		el.goTo = *c.goTo
+	}
+	return el
+}
+
+// ownerID numbers a service in the owners table.
+type ownerID uint32
+
+// owners numbers the services that hold claims, counting each one's
+// claims; a number is reused once its service holds none.
+type owners struct {
+	ids  map[ServiceKey]ownerID
+	keys []ServiceKey
+	refs []int32
+	free []ownerID
+}
+
+// ref returns k's number and counts one more claim of it.
+func (o *owners) ref(k ServiceKey) ownerID {
+	id, ok := o.ids[k]
+	if !ok {
+		if n := len(o.free); n > 0 {
+			id, o.free = o.free[n-1], o.free[:n-1]
+			o.keys[id] = k
+		} else {
+			id = ownerID(len(o.keys))
+			o.keys = append(o.keys, k)
+			o.refs = append(o.refs, 0)
+		}
+		o.ids[k] = id
+	}
+	o.refs[id]++
+	return id
+}
+
+// unref counts one claim of id fewer.
+func (o *owners) unref(id ownerID) {
+	if o.refs[id]--; o.refs[id] == 0 {
+		delete(o.ids, o.keys[id])
+		o.keys[id] = ServiceKey{}
+		o.free = append(o.free, id)
+	}
 }
 
 // newRegistry returns an empty registry with room for about n elements.
 func newRegistry(n int) *registry {
-	return &registry{winners: make(map[elemKey]claim, n), others: map[elemKey][]claim{}, sizes: map[setID]int{}}
+	return &registry{
+		winners: make(map[elemKey]claim, n), others: map[elemKey][]claim{}, sizes: map[setID]int{},
+		owners: owners{ids: map[ServiceKey]ownerID{}},
+	}
 }
 
 func (r *registry) claimAll(owner ServiceKey, f *fragment) {
@@ -57,22 +113,26 @@ func (r *registry) claimAll(owner ServiceKey, f *fragment) {
 	}
 }
 
+func (r *registry) key(c claim) ServiceKey { return r.owners.keys[c.owner] }
+
 func (r *registry) claim(owner ServiceKey, set setID, el element) {
 	k := keyOf(set, &el)
 	w, ok := r.winners[k]
-	if !ok || w.owner == owner {
+	if !ok || r.key(w) == owner {
 		if !ok {
 			r.sizes[set]++
+			r.winners[k] = r.newClaim(r.owners.ref(owner), &el)
+			return
 		}
-		r.winners[k] = newClaim(owner, &el)
+		r.winners[k] = r.newClaim(w.owner, &el)
 		return
 	}
 	all := append([]claim{w}, r.others[k]...)
-	i, found := slices.BinarySearchFunc(all, owner, func(c claim, o ServiceKey) int { return compareKeys(c.owner, o) })
+	i, found := slices.BinarySearchFunc(all, owner, func(c claim, o ServiceKey) int { return compareKeys(r.key(c), o) })
 	if found {
-		all[i] = newClaim(owner, &el)
+		all[i] = r.newClaim(all[i].owner, &el)
 	} else {
-		all = slices.Insert(all, i, newClaim(owner, &el))
+		all = slices.Insert(all, i, r.newClaim(r.owners.ref(owner), &el))
 	}
 	r.winners[k], r.others[k] = all[0], all[1:]
 }
@@ -84,7 +144,8 @@ func (r *registry) release(owner ServiceKey, set setID, el *element) {
 		return
 	}
 	others := r.others[k]
-	if w.owner == owner {
+	if r.key(w) == owner {
+		r.owners.unref(w.owner)
 		if len(others) == 0 {
 			delete(r.winners, k)
 			if r.sizes[set]--; r.sizes[set] == 0 {
@@ -95,7 +156,13 @@ func (r *registry) release(owner ServiceKey, set setID, el *element) {
 		r.winners[k] = others[0]
 		others = others[1:]
 	} else {
-		others = slices.DeleteFunc(slices.Clone(others), func(c claim) bool { return c.owner == owner })
+		others = slices.DeleteFunc(slices.Clone(others), func(c claim) bool {
+			if r.key(c) != owner {
+				return false
+			}
+			r.owners.unref(c.owner)
+			return true
+		})
 	}
 	if len(others) == 0 {
 		delete(r.others, k)

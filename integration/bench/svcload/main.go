@@ -14,6 +14,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -32,6 +34,7 @@ func main() {
 	writers := flag.Int("writers", 32, "concurrent writers")
 	pid := flag.Int("pid", 0, "the agent's process id (for its RSS)")
 	netns := flag.String("netns", "shoal-demo", "the namespace holding the agent's nftables table")
+	profile := flag.String("profile", "", "API of the measured agent, for its Go heap statistics (with --pprof); default -server")
 	timeout := flag.Duration("timeout", 10*time.Minute, "give up after this long")
 	del := flag.Bool("delete", false, "delete the Services and Endpoints an earlier run made, then exit")
 	flag.Parse()
@@ -42,13 +45,16 @@ func main() {
 		}
 		return
 	}
-	if err := run(*server, *services, *endpoints, *writers, *pid, *netns, *timeout); err != nil {
+	if *profile == "" {
+		*profile = *server
+	}
+	if err := run(*server, *profile, *services, *endpoints, *writers, *pid, *netns, *timeout); err != nil {
 		fmt.Fprintln(os.Stderr, "svcload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(server string, n, eps, writers, pid int, netns string, timeout time.Duration) error {
+func run(server, profile string, n, eps, writers, pid int, netns string, timeout time.Duration) error {
 	if n < 1 || n > 60000 || eps < 1 || eps > 250 || writers < 1 {
 		return errors.New("want 1 ≤ services ≤ 60000, 1 ≤ endpoints ≤ 250, writers ≥ 1")
 	}
@@ -101,8 +107,67 @@ func run(server string, n, eps, writers, pid int, netns string, timeout time.Dur
 			return err
 		}
 		fmt.Printf("agent RSS: %d MiB before, %d MiB with %d services × %d endpoints\n", before>>20, after>>20, n, eps)
+		if anon, file, err := rssSplit(pid); err == nil {
+			fmt.Printf("agent RSS split: %d MiB anonymous (Go heap, stacks), %d MiB file-backed (binary, bbolt mmap)\n", anon>>20, file>>20)
+		}
+		if h, err := goHeap(profile); err == nil {
+			fmt.Println("agent Go heap:", h)
+		}
 	}
 	return nil
+}
+
+// rssSplit reads /proc/PID/smaps_rollup: the anonymous and the file-backed
+// parts of the resident set, in bytes.
+func rssSplit(pid int) (anon, file int64, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "Pss_Anon:":
+			anon = kb << 10
+		case "Pss_File:":
+			file = kb << 10
+		}
+	}
+	return anon, file, nil
+}
+
+// goHeap summarises the agent's Go memory statistics from its profiler
+// (only when it runs with --pprof).
+func goHeap(server string) (string, error) {
+	resp, err := http.Get(server + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s", resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return "", err
+	}
+	stats := map[string]int64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "# "), " = "); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				stats[k] = n
+			}
+		}
+	}
+	if _, ok := stats["HeapAlloc"]; !ok {
+		return "", errors.New("no heap statistics")
+	}
+	return fmt.Sprintf("%d MiB allocated (live at the last collection and since), %d MiB in use, %d MiB idle kept, next collection at %d MiB",
+		stats["HeapAlloc"]>>20, stats["HeapInuse"]>>20, (stats["HeapIdle"]-stats["HeapReleased"])>>20, stats["NextGC"]>>20), nil
 }
 
 func create(ctx context.Context, c *api.Client, i, eps int) error {
