@@ -144,21 +144,26 @@ func TestFullRestartKeepsLateVoter(t *testing.T) {
 		return ""
 	})
 	late := followers(tas)[0]
+	// All crash together: one by one, the survivors would elect and
+	// reconfigure in between.
 	for _, ta := range tas {
-		h.kill(ta)
+		ta.killed = true
+		go ta.kill()
 	}
-	var again []*testAgent
-	var lateAgain *testAgent
 	for _, ta := range tas {
-		a := h.build(ta.cfg)
-		again = append(again, a)
+		h.wait(ta)
+	}
+	// New starts Raft at once when there is Raft state: the late voter
+	// is not even built until its time comes.
+	var early []*testAgent
+	for _, ta := range tas {
 		if ta == late {
-			lateAgain = a
 			continue
 		}
+		a := h.build(ta.cfg)
+		early = append(early, a)
 		h.run(a, nil)
 	}
-	early := slices.DeleteFunc(slices.Clone(again), func(a *testAgent) bool { return a == lateAgain })
 	waitUntil(t, 20*time.Second, "a leader among the early agents", func() string {
 		if leaderOf(early) == nil {
 			return "no leader"
@@ -168,7 +173,9 @@ func TestFullRestartKeepsLateVoter(t *testing.T) {
 	// The late voter stays away for a while: the fault under test, not
 	// a wait for a condition.
 	time.Sleep(3 * time.Second)
+	lateAgain := h.build(late.cfg)
 	h.run(lateAgain, nil)
+	again := append(early, lateAgain)
 	waitUntil(t, 40*time.Second, "settled with the late voter in its seat", func() string {
 		if why := settled(again, 3); why != "" {
 			return why

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -372,15 +373,18 @@ func settled(tas []*testAgent, want int) string {
 	}
 	// Every voter has caught up with the leader's configuration: a voter
 	// added a moment ago with an empty log cannot help elect the next
-	// leader if this one dies now.
+	// leader if this one dies now. (Compared with what the leader's own
+	// store applied, not its commit index: no-op and barrier entries
+	// never reach a store, so a commit index ending on one is never
+	// "applied".)
 	lst := v.leaders[0].Node().Status()
 	for _, ta := range alive(tas) {
 		n := ta.Node()
 		if n == nil {
 			continue
 		}
-		if st := n.Status(); st.LeaderID != lst.ID || st.AppliedIndex < lst.CommitIndex || len(st.Voters) != len(lst.Voters) {
-			return fmt.Sprintf("voter %s behind the leader: applied %d of %d, %d servers known of %d", ta.cfg.NodeName, st.AppliedIndex, lst.CommitIndex, len(st.Voters), len(lst.Voters))
+		if st := n.Status(); st.LeaderID != lst.ID || st.AppliedIndex < lst.AppliedIndex || !slices.Equal(st.Voters, lst.Voters) {
+			return fmt.Sprintf("voter %s behind the leader: applied %d of %d, configuration %v, the leader's %v", ta.cfg.NodeName, st.AppliedIndex, lst.AppliedIndex, st.Voters, lst.Voters)
 		}
 	}
 	return ""
