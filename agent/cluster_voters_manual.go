@@ -18,6 +18,7 @@ import (
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/consensus/gossip"
 	"github.com/shoal-dev/shoal/consensus/voters"
 )
 
@@ -52,6 +53,23 @@ func (a *Agent) manualInput(ctx context.Context, n *consensus.Node) voters.Input
 		}
 	}
 	return a.voterInput(n, js, since)
+}
+
+// withCandidate adds id to in's members if gossip sees it alive and in no
+// cluster yet (an agent run with --bootstrap-expect 0 waits with Raft
+// running to be added by hand); the voter manager itself only considers
+// agents that have joined this cluster.
+func (a *Agent) withCandidate(in voters.Input, id string) voters.Input {
+	if a.gossip == nil || slices.ContainsFunc(in.Members, func(m voters.Member) bool { return m.ID == id }) {
+		return in
+	}
+	for _, m := range a.gossip.Members() {
+		if m.Name == id && m.State == gossip.Alive && m.MetaErr == "" && m.Meta.ClusterID == "" {
+			in.Members = append(in.Members, voters.Member{ID: id, RaftAddr: m.Meta.RaftAddr, Zone: m.Meta.Zone,
+				Alive: true, Since: m.Since, Eligible: !m.Meta.Leaving})
+		}
+	}
+	return in
 }
 
 // nextStep says in a sentence what the voter manager will do after a
@@ -117,7 +135,7 @@ func (a *Agent) manualAddVoter(ctx context.Context, id, addr string) (string, er
 	if err != nil {
 		return "", err
 	}
-	in := a.manualInput(ctx, n)
+	in := a.withCandidate(a.manualInput(ctx, n), id)
 	c := voters.Change{Type: voters.AddVoter, ID: id, Addr: addr}
 	if why := voters.Check(in, c); why != "" {
 		return "", refused("adding %s: %s", id, why)
@@ -158,7 +176,7 @@ func (a *Agent) manualAddVoter(ctx context.Context, id, addr string) (string, er
 		return "", api.NewTimeout(fmt.Sprintf("%s was added as a non-voter, but its log has not caught up in time (%s); it stays a non-voter: ask again to give it a vote", id, why))
 	}
 	// Safe when staged is not safe when voting: check again.
-	in = a.manualInput(ctx, n)
+	in = a.withCandidate(a.manualInput(ctx, n), id)
 	if why := voters.Check(in, c); why != "" {
 		return "", refused("adding %s: %s", id, why)
 	}

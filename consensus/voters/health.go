@@ -88,8 +88,8 @@ func After(in Input, c Change) Input {
 
 // Check applies Plan's quorum rule to a change asked for by hand (an
 // operator's add or remove): it says why c must be refused, "" when it is
-// safe. The leader may not be removed by hand either: hand leadership over
-// first.
+// safe. The leader is not removed by hand either: stopping its agent hands
+// leadership over first.
 func Check(in Input, c Change) string {
 	if err := in.Validate(); err != nil {
 		return "invalid input: " + err.Error()
@@ -102,7 +102,7 @@ func Check(in Input, c Change) string {
 			return fmt.Sprintf("%s is not in the raft configuration", c.ID)
 		}
 		if c.ID == in.Leader {
-			return fmt.Sprintf("%s is the leader: transfer leadership first", c.ID)
+			return fmt.Sprintf("%s is the leader: stop its agent instead (on SIGTERM it hands leadership over, then gives up its seat)", c.ID)
 		}
 	case AddVoter, AddNonvoter:
 		if v.voters[c.ID] {

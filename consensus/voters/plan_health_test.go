@@ -208,6 +208,7 @@ func TestCheck(t *testing.T) {
 		{"remove beside a ghost",
 			input(ms, append(voters("h1", "h2"), ghost(Server{ID: "h3", Addr: "h3:7001", Voter: true}, time.Second))),
 			Change{Type: RemoveServer, ID: "h2"}, "below quorum 2"},
+		{"remove the leader by hand", input(ms, voters("h1", "h2", "h3")), Change{Type: RemoveServer, ID: "h1"}, "h1 is the leader: stop its agent instead"},
 		{"remove a server not in the configuration", input(ms, voters("h1", "h2", "h3")), Change{Type: RemoveServer, ID: "h9"}, "not in the raft configuration"},
 		{"add an alive agent", input(ms, voters("h1", "h2", "h3")), Change{Type: AddNonvoter, ID: "h4", Addr: "h4:7001"}, ""},
 		{"add a voter twice", input(ms, voters("h1", "h2", "h3")), Change{Type: AddVoter, ID: "h3", Addr: "h3:7001"}, "already a voter"},
