@@ -101,21 +101,23 @@ func (vm *voterLoop) judged(ctx context.Context, a *Agent, n *consensus.Node) ma
 // settle is the stabilisation period after gossip settled.
 func (a *Agent) settle() time.Duration { return a.cfg.VoterSettle }
 
-// observeSettled notes when gossip settles: every server of the
-// configuration is alive in gossip, or gossip has had a whole settle period
-// since leadership began to show the ones it misses (after which they are
-// taken as really missing).
+// observeSettled notes when gossip settles: it knows every server of the
+// configuration (alive, or seen dead: DeadGrace then applies), or it has
+// had a whole settle period since leadership began to show the ones it
+// does not know (after which they are taken as really gone). After a full
+// restart gossip starts empty, so a voter slow to come back is unknown
+// rather than dead; after a leader's crash the others have seen it dead.
 func (vm *voterLoop) observeSettled(in voters.Input, settle time.Duration) {
 	if !vm.settledAt.IsZero() {
 		return
 	}
-	alive := map[string]bool{in.Leader: true}
+	known := map[string]bool{in.Leader: true}
 	for _, m := range in.Members {
-		alive[m.ID] = m.Alive
+		known[m.ID] = true
 	}
 	all := true
 	for _, s := range in.Servers {
-		all = all && alive[s.ID]
+		all = all && known[s.ID]
 	}
 	switch {
 	case all:

@@ -222,3 +222,42 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// Growing from one voter to three stages both newcomers first and promotes
+// them one right after the other, so that the fragile two-voter
+// configuration lasts a moment, not a catch-up.
+func TestPlanStagesAllSeatsFirst(t *testing.T) {
+	hour := time.Hour
+	ms := []Member{m("h1", "a", hour), m("h2", "b", hour), m("h3", "c", hour)}
+	in := input(ms, voters("h1"))
+	step := func(want ChangeType, id string) {
+		t.Helper()
+		c, ok := Plan(in)
+		if !ok || c.Type != want || c.ID != id {
+			t.Fatalf("Plan = %v (%v), want %v %s", c, ok, want, id)
+		}
+		in = After(in, c)
+	}
+	step(AddNonvoter, "h2")
+	// h2 is staged and caught up, but a seat remains: stage h3 first.
+	step(AddNonvoter, "h3")
+	// h3 still catching up: h2 waits for it.
+	for i := range in.Servers {
+		if in.Servers[i].ID == "h3" {
+			in.Servers[i] = lagging(in.Servers[i], time.Second)
+		}
+	}
+	if c, ok := Plan(in); ok {
+		t.Fatalf("promoted %v while h3 catches up", c)
+	}
+	for i := range in.Servers {
+		if in.Servers[i].ID == "h3" {
+			in.Servers[i].Unhealthy = ""
+		}
+	}
+	step(AddVoter, "h2")
+	step(AddVoter, "h3")
+	if c, ok := Plan(in); ok {
+		t.Fatalf("after growing: %v", c)
+	}
+}

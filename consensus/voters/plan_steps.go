@@ -75,7 +75,8 @@ func (v *view) seatedZones() (int, map[string]int) {
 // A candidate is alive for at least Stabilize, eligible, has a Raft address
 // and is not in the configuration yet. The best one sits in the zone with
 // the fewest seated voters (a zone with none wins), then has been alive the
-// longest, then has the lowest ID. One server is staged at a time.
+// longest, then has the lowest ID. Up to as many are staged as there are
+// seats to fill.
 func (v *view) promote() (Change, bool) {
 	seated, zones := v.seatedZones()
 	if seated >= v.target {
@@ -94,6 +95,7 @@ func (v *view) promote() (Change, bool) {
 		return fmt.Sprintf("zone %s has no voter", zoneName(m.Zone))
 	}
 
+	// The staged: non-voters of the configuration that may vote.
 	var staged []Member
 	for _, s := range v.servers {
 		m, ok := v.members[s.ID]
@@ -102,24 +104,8 @@ func (v *view) promote() (Change, bool) {
 		}
 		staged = append(staged, m)
 	}
-	if len(staged) > 0 {
-		v.successor = true
-		slices.SortFunc(staged, order)
-		for _, m := range staged {
-			if v.byID[m.ID].Unhealthy != "" {
-				continue
-			}
-			c := Change{Type: AddVoter, ID: m.ID, Addr: m.RaftAddr,
-				Reason: fmt.Sprintf("promote %s: its log has caught up; %d seated voters < target %d; %s", m.ID, seated, v.target, why(m))}
-			// Adding a healthy voter never lowers the healthy count,
-			// but it raises the quorum, so a cluster already short of
-			// healthy voters gets nothing.
-			return v.firstSafe([]Change{c})
-		}
-		v.note(fmt.Sprintf("staged non-voter %s is not ready to vote yet: %s", staged[0].ID, v.byID[staged[0].ID].Unhealthy))
-		return Change{}, false
-	}
-
+	slices.SortFunc(staged, order)
+	// The candidates: members not in the configuration at all.
 	var cands []Member
 	var dead, ineligible, young, noAddr int
 	for _, m := range v.members {
@@ -138,18 +124,65 @@ func (v *view) promote() (Change, bool) {
 			cands = append(cands, m)
 		}
 	}
-	if len(cands) == 0 {
+	// Candidates are spread over zones counting the staged ones as
+	// seated already.
+	for _, m := range staged {
+		zones[m.Zone]++
+	}
+	slices.SortFunc(cands, order)
+	for _, m := range staged {
+		zones[m.Zone]--
+	}
+	v.successor = len(staged)+len(cands) > 0
+
+	// Stage as many as there are seats to fill, then promote them one
+	// right after the other once they have all caught up: a cluster
+	// growing from one voter to three spends only a moment with two
+	// (which cannot lose either), not a catch-up time each.
+	deficit := v.target - seated
+	if len(staged) < deficit && len(cands) > 0 {
+		best := cands[0]
+		for _, m := range staged {
+			zones[m.Zone]++
+		}
+		c := Change{Type: AddNonvoter, ID: best.ID, Addr: best.RaftAddr,
+			Reason: fmt.Sprintf("stage %s as a non-voter: %d seated voters < target %d; %s", best.ID, seated, v.target, why(best))}
+		return v.firstSafe([]Change{c})
+	}
+	if len(staged) == 0 {
 		v.note(fmt.Sprintf(
 			"%d seated voters < target %d, but no member can be staged (%d dead, %d ineligible, %d alive < stabilize %s, %d without a raft address)",
 			seated, v.target, dead, ineligible, young, v.in.Stabilize, noAddr))
 		return Change{}, false
 	}
-	v.successor = true
-	slices.SortFunc(cands, order)
-	best := cands[0]
-	c := Change{Type: AddNonvoter, ID: best.ID, Addr: best.RaftAddr,
-		Reason: fmt.Sprintf("stage %s as a non-voter: %d seated voters < target %d; %s", best.ID, seated, v.target, why(best))}
-	return v.firstSafe([]Change{c})
+	var ready []Member
+	waiting := 0
+	for _, m := range staged {
+		switch s := v.byID[m.ID]; {
+		case s.Unhealthy == "":
+			ready = append(ready, m)
+		case v.in.Now.Sub(s.UnhealthySince) <= v.in.DeadGrace:
+			waiting++ // still catching up
+		}
+	}
+	// Promote once enough are ready, or once the others have had their
+	// grace to catch up.
+	if len(ready) > 0 && (len(ready) >= min(deficit, len(staged)) || waiting == 0) {
+		m := ready[0]
+		c := Change{Type: AddVoter, ID: m.ID, Addr: m.RaftAddr,
+			Reason: fmt.Sprintf("promote %s: its log has caught up; %d seated voters < target %d; %s", m.ID, seated, v.target, why(m))}
+		// Adding a healthy voter never lowers the healthy count, but
+		// it raises the quorum, so a cluster already short of healthy
+		// voters gets nothing.
+		return v.firstSafe([]Change{c})
+	}
+	for _, m := range staged {
+		if u := v.byID[m.ID].Unhealthy; u != "" {
+			v.note(fmt.Sprintf("staged non-voter %s is not ready to vote yet: %s", m.ID, u))
+			break
+		}
+	}
+	return Change{}, false
 }
 
 // removeGhost is step (d): a voter alive in gossip that runs no Raft past
