@@ -67,8 +67,10 @@ func TestGhostVoterIsReseated(t *testing.T) {
 	h, tas := threeAgents(t, "g", nil)
 	victim := followers(tas)[0]
 	name := victim.cfg.NodeName
+	start := time.Now()
 	again := restartWiped(t, h, victim)
 	all := append(alive(tas), again)
+	defer func() { t.Logf("wiped voter restarted to voting again: %v", time.Since(start).Round(10*time.Millisecond)) }()
 	waitUntil(t, 40*time.Second, "the wiped voter voting again with a fresh log", func() string {
 		if why := settled(all, 3); why != "" {
 			return why
@@ -105,8 +107,10 @@ func TestGhostVoterIsReplaced(t *testing.T) {
 			spare = ta
 		}
 	}
+	start := time.Now()
 	again := restartWiped(t, h, victim)
 	all := append(alive(tas), again)
+	defer func() { t.Logf("wiped voter restarted to replaced: %v", time.Since(start).Round(10*time.Millisecond)) }()
 	waitUntil(t, 40*time.Second, "the spare agent voting in the ghost's place", func() string {
 		if why := settled(all, 3); why != "" {
 			return why

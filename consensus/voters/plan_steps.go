@@ -156,18 +156,22 @@ func (v *view) promote() (Change, bool) {
 		return Change{}, false
 	}
 	var ready []Member
-	waiting := 0
 	for _, m := range staged {
-		switch s := v.byID[m.ID]; {
-		case s.Unhealthy == "":
+		if v.byID[m.ID].Unhealthy == "" {
 			ready = append(ready, m)
-		case v.in.Now.Sub(s.UnhealthySince) <= v.in.DeadGrace:
-			waiting++ // still catching up
 		}
 	}
-	// Promote once enough are ready, or once the others have had their
-	// grace to catch up.
-	if len(ready) > 0 && (len(ready) >= min(deficit, len(staged)) || waiting == 0) {
+	// From an odd configuration with two seats or more to fill, promote
+	// only when two are ready, one right after the other: an even
+	// configuration tolerates no more failures than the odd one below
+	// it, and a two-voter one loses its leader at the first slow
+	// heartbeat. A staged server that never catches up holds the growth
+	// (the reason says so) rather than leaving the cluster on two voters.
+	need := 1
+	if len(v.voters)%2 == 1 && deficit >= 2 && len(staged) >= 2 {
+		need = 2
+	}
+	if len(ready) >= need {
 		m := ready[0]
 		c := Change{Type: AddVoter, ID: m.ID, Addr: m.RaftAddr,
 			Reason: fmt.Sprintf("promote %s: its log has caught up; %d seated voters < target %d; %s", m.ID, seated, v.target, why(m))}
