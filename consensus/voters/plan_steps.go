@@ -66,8 +66,8 @@ func (v *view) seatedZones() (int, map[string]int) {
 }
 
 // promote is step (b): when fewer voters hold a seat than the target, grow
-// by one, in two changes. First a candidate is staged as a non-voter
-// (AddNonvoter); once the caller judges its replica healthy (its log has
+// in two kinds of change. First candidates are staged as non-voters
+// (AddNonvoter); once the caller judges a replica healthy (its log has
 // caught up), it is promoted (AddVoter). A voter with an empty log would
 // count toward every quorum without holding what was committed: with the
 // leader gone right after, the other two of three could not elect.
