@@ -70,7 +70,9 @@ func TestGhostVoterIsReseated(t *testing.T) {
 	start := time.Now()
 	again := restartWiped(t, h, victim)
 	all := append(alive(tas), again)
-	defer func() { t.Logf("wiped voter restarted to voting again: %v", time.Since(start).Round(10*time.Millisecond)) }()
+	defer func() {
+		t.Logf("wiped voter restarted to voting again: %v", time.Since(start).Round(10*time.Millisecond))
+	}()
 	waitUntil(t, 40*time.Second, "the wiped voter voting again with a fresh log", func() string {
 		if why := settled(all, 3); why != "" {
 			return why
