@@ -518,23 +518,16 @@ func (b roleBackend) ReadBarrier(ctx context.Context) error {
 	return n.ReadBarrier(ctx)
 }
 
-// roleVoters serves the manual voter API from the current Raft node.
+// roleVoters serves the manual voter API from the current Raft node,
+// through the voter manager's safety check (cluster_voters_manual.go).
 type roleVoters struct{ a *Agent }
 
-func (v roleVoters) AddVoter(ctx context.Context, id, addr string) error {
-	n := v.a.Node()
-	if n == nil {
-		return v.a.notVoter()
-	}
-	return n.AddVoter(ctx, id, addr)
+func (v roleVoters) AddVoter(ctx context.Context, id, addr string) (string, error) {
+	return v.a.manualAddVoter(ctx, id, addr)
 }
 
-func (v roleVoters) RemoveServer(ctx context.Context, id string) error {
-	n := v.a.Node()
-	if n == nil {
-		return v.a.notVoter()
-	}
-	return n.RemoveServer(ctx, id)
+func (v roleVoters) RemoveServer(ctx context.Context, id string) (string, error) {
+	return v.a.manualRemoveServer(ctx, id)
 }
 
 func (a *Agent) notVoter() error {

@@ -22,6 +22,7 @@ func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/cluster/promote", a.servePromote)
 	mux.HandleFunc("/v1/cluster/demote", a.serveDemote)
+	mux.HandleFunc("/v1/cluster/replica", a.serveReplica)
 	mux.Handle("GET /api/v1/namespaces/{ns}/pods/{name}/log", a.servePodHost("log"))
 	mux.Handle("POST /api/v1/namespaces/{ns}/pods/{name}/exec", a.servePodHost("exec"))
 	mux.Handle("/", apiserver.NewForwarder(a.server.Handler(), apiserver.ForwarderConfig{

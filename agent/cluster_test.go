@@ -186,6 +186,12 @@ func TestFailover(t *testing.T) {
 	if !strings.Contains(leaderOf(tas).logs.String(), "voter manager: AddVoter") {
 		t.Error("the leader logged no promotion")
 	}
+	// The replacement got its vote only after catching up as a
+	// non-voter: with the leader gone right after, the other two voters
+	// can still elect.
+	if why := stagedBeforeVoting(leaderOf(tas).logs.String()); why != "" {
+		t.Error(why)
+	}
 
 	// A non-voter dies: its Node turns NotReady.
 	nv := nonvoters(tas)[0]

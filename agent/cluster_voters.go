@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/shoal-dev/shoal/consensus"
@@ -18,6 +19,9 @@ import (
 // voterManager runs on the leader: on every gossip event and every Interval
 // it asks voters.Plan for the next change of the Raft configuration and
 // applies it, one at a time (deciding apart from doing: Plan is pure).
+// Plan sees gossip, the configuration, each server's Raft health (asked of
+// its agent, see judgeServers) and how long ago gossip settled since this
+// agent became the leader.
 func (a *Agent) voterManager(ctx context.Context, n *consensus.Node) {
 	if a.cfg.ManualVoters {
 		a.log.Info("voter manager: off (--manual-voters); voters change only by hand")
@@ -26,12 +30,13 @@ func (a *Agent) voterManager(ctx context.Context, n *consensus.Node) {
 	tick := time.NewTicker(a.cfg.Interval)
 	defer tick.Stop()
 	kick := a.kicks.sub(kickVoters)
+	vm := &voterLoop{leaderSince: a.cfg.Clock.Now()}
 	lastIdle := ""
 	for {
-		// A few changes in a row, re-planning after each: a dead voter's
-		// removal is followed at once by its replacement.
+		// A few changes in a row, re-planning after each: a successor's
+		// promotion is followed at once by the removal it allows.
 		for range 4 {
-			c, ok := a.planVoters(n)
+			c, ok := a.planVoters(ctx, n, vm)
 			if !ok {
 				if c.Reason != lastIdle {
 					a.log.Debug("voter manager: no change", "reason", c.Reason)
@@ -59,19 +64,85 @@ func (a *Agent) voterManager(ctx context.Context, n *consensus.Node) {
 	}
 }
 
-// voterInput builds Plan's input from gossip, the Raft configuration and
-// the clock.
-func (a *Agent) voterInput(n *consensus.Node) voters.Input {
+// voterLoop is the voter manager's memory across rounds of one leadership.
+type voterLoop struct {
+	leaderSince time.Time
+	// settledAt is when gossip was first seen settled since leaderSince.
+	settledAt time.Time
+	health    healthBook
+	// The last round of judgements, for which configuration, and when:
+	// reused for a short while when the configuration is the same, so
+	// that a burst of gossip events does not question every agent each
+	// time.
+	lastJudged map[string]judgement
+	lastKey    string
+	lastAt     time.Time
+}
+
+// judgeEvery is how long one round of judgements is reused.
+const judgeEvery = 250 * time.Millisecond
+
+// judged returns this round's verdicts on the servers of the configuration.
+func (vm *voterLoop) judged(ctx context.Context, a *Agent, n *consensus.Node) map[string]judgement {
+	servers := n.Status().Voters
+	var key strings.Builder
+	for _, s := range servers {
+		key.WriteString(s.ID + "=" + s.Suffrage + ",")
+	}
+	if vm.lastJudged != nil && key.String() == vm.lastKey && time.Since(vm.lastAt) < judgeEvery {
+		return vm.lastJudged
+	}
+	js := a.judgeServers(ctx, n, servers)
+	vm.health.record(a.cfg.Clock.Now(), js)
+	vm.lastJudged, vm.lastKey, vm.lastAt = js, key.String(), time.Now()
+	return js
+}
+
+// settle is the stabilisation period after gossip settled.
+func (a *Agent) settle() time.Duration { return a.cfg.VoterSettle }
+
+// observeSettled notes when gossip settles: it knows every server of the
+// configuration (alive, or seen dead: DeadGrace then applies), or it has
+// had a whole settle period since leadership began to show the ones it
+// does not know (after which they are taken as really gone). After a full
+// restart gossip starts empty, so a voter slow to come back is unknown
+// rather than dead; after a leader's crash the others have seen it dead.
+func (vm *voterLoop) observeSettled(in voters.Input, settle time.Duration) {
+	if !vm.settledAt.IsZero() {
+		return
+	}
+	known := map[string]bool{in.Leader: true}
+	for _, m := range in.Members {
+		known[m.ID] = true
+	}
+	all := true
+	for _, s := range in.Servers {
+		all = all && known[s.ID]
+	}
+	switch {
+	case all:
+		vm.settledAt = in.Now
+	case in.Now.Sub(vm.leaderSince) >= settle:
+		vm.settledAt = vm.leaderSince.Add(settle)
+	}
+}
+
+// voterInput builds Plan's input from gossip, the Raft configuration with
+// each server's health (health nil: all taken as healthy) and the clock.
+func (a *Agent) voterInput(n *consensus.Node, health map[string]judgement, since map[string]time.Time) voters.Input {
 	in := voters.Input{
 		Now:       a.cfg.Clock.Now(),
 		Leader:    a.cfg.NodeName,
 		Target:    a.cfg.Voters,
 		DeadGrace: a.cfg.DeadGrace,
 		Stabilize: a.cfg.Stabilize,
+		Settle:    a.settle(),
 	}
 	inConfig := map[string]bool{}
 	for _, s := range n.Status().Voters {
-		in.Servers = append(in.Servers, voters.Server{ID: s.ID, Addr: s.Addr, Voter: s.Suffrage == "Voter"})
+		j := health[s.ID]
+		in.Servers = append(in.Servers, voters.Server{ID: s.ID, Addr: s.Addr, Voter: s.Suffrage == "Voter",
+			Unhealthy: j.why, NoReplica: j.noReplica, UnhealthySince: since[s.ID]})
 		inConfig[s.ID] = true
 	}
 	cid := a.ClusterID()
@@ -96,20 +167,28 @@ func (a *Agent) voterInput(n *consensus.Node) voters.Input {
 	return in
 }
 
-func (a *Agent) planVoters(n *consensus.Node) (voters.Change, bool) {
+// planVoters judges every server afresh (a server staged a moment ago must
+// not pass for caught up) and plans.
+func (a *Agent) planVoters(ctx context.Context, n *consensus.Node, vm *voterLoop) (voters.Change, bool) {
 	if !n.IsLeader() {
 		return voters.Change{Reason: "not the leader"}, false
 	}
-	return voters.Plan(a.voterInput(n))
+	js := vm.judged(ctx, a, n)
+	in := a.voterInput(n, js, vm.health.since)
+	vm.observeSettled(in, in.Settle)
+	in.LeaderSince, in.SettledAt = vm.leaderSince, vm.settledAt
+	return voters.Plan(in)
 }
 
-// applyVoterChange makes one change. A promotion first asks the agent to
-// start Raft (it has none as a non-voter), then adds it; a removal tells
-// the removed agent, if it is alive, to stop Raft.
+// applyVoterChange makes one change. Staging first asks the agent to start
+// Raft (it has none as a non-voter), then adds it as a non-voter; a
+// promotion asks again (it is idempotent: the agent may have restarted)
+// and gives it a vote; a removal tells the removed agent, if it is alive,
+// to stop Raft.
 func (a *Agent) applyVoterChange(ctx context.Context, n *consensus.Node, c voters.Change) error {
 	a.log.Info("voter manager: "+c.Type.String(), "id", c.ID, "addr", c.Addr, "reason", c.Reason)
 	switch c.Type {
-	case voters.AddVoter:
+	case voters.AddNonvoter, voters.AddVoter:
 		apiAddr := a.memberAPI(c.ID)
 		if apiAddr == "" {
 			return fmt.Errorf("%s has no API address in gossip", c.ID)
@@ -124,6 +203,9 @@ func (a *Agent) applyVoterChange(ctx context.Context, n *consensus.Node, c voter
 		addr := c.Addr
 		if ans.RaftAddr != "" {
 			addr = ans.RaftAddr
+		}
+		if c.Type == voters.AddNonvoter {
+			return n.AddNonvoter(ctx, c.ID, addr)
 		}
 		return n.AddVoter(ctx, c.ID, addr)
 	case voters.RemoveServer:

@@ -83,6 +83,12 @@ type Config struct {
 	Stabilize    time.Duration
 	Interval     time.Duration
 	LeaveTimeout time.Duration
+	// VoterSettle is how long a new leader's voter manager waits, after
+	// gossip has settled, before it promotes or removes anyone
+	// (--voter-settle); it only stages non-voters meanwhile. After a full
+	// restart the new leader may not see every agent yet. Zero means the
+	// default.
+	VoterSettle time.Duration
 
 	// Raft overrides the consensus settings; nil means consensus.DefaultConfig.
 	Raft *consensus.Config
@@ -114,6 +120,7 @@ const (
 	DefaultStabilize       = 3 * time.Second
 	DefaultInterval        = time.Second
 	DefaultLeaveTimeout    = 15 * time.Second
+	DefaultVoterSettle     = 10 * time.Second
 	DefaultGossipPort      = 7946
 )
 
@@ -132,6 +139,7 @@ func DefaultConfig() Config {
 		Stabilize:       DefaultStabilize,
 		Interval:        DefaultInterval,
 		LeaveTimeout:    DefaultLeaveTimeout,
+		VoterSettle:     DefaultVoterSettle,
 	}
 }
 
@@ -215,7 +223,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for name, d := range map[string]time.Duration{"DeadGrace": c.DeadGrace, "Stabilize": c.Stabilize,
-		"Interval": c.Interval, "LeaveTimeout": c.LeaveTimeout,
+		"Interval": c.Interval, "LeaveTimeout": c.LeaveTimeout, "voter-settle": c.VoterSettle,
 		"node-loss-grace": c.ClusterNet.NodeLossGrace, "node-unknown-grace": c.ClusterNet.NodeUnknownGrace} {
 		if d < 0 {
 			return fmt.Errorf("%s: %v must not be negative", name, d)
@@ -242,6 +250,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LeaveTimeout == 0 {
 		c.LeaveTimeout = DefaultLeaveTimeout
+	}
+	if c.VoterSettle == 0 {
+		c.VoterSettle = DefaultVoterSettle
 	}
 	if c.Version == "" {
 		c.Version = "dev"

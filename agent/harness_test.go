@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,6 +156,7 @@ func (h *harness) config(name, zone string) Config {
 		cfg.DeadGrace = 1 * time.Second
 		cfg.Stabilize = 200 * time.Millisecond
 		cfg.LeaveTimeout = 5 * time.Second
+		cfg.VoterSettle = 300 * time.Millisecond
 	} else {
 		rc, gc = consensus.DefaultConfig(), gossip.DefaultConfig()
 	}
@@ -363,23 +365,45 @@ func settled(tas []*testAgent, want int) string {
 		return fmt.Sprintf("%d leaders", len(v.leaders))
 	case len(v.config) != want:
 		return fmt.Sprintf("voters %v, want %d", v.config, want)
-	case len(v.running) != want:
+	case len(v.running) != want || !sameSet(v.running, v.config):
 		return fmt.Sprintf("agents running raft %v, want the %d voters %v", v.running, want, v.config)
+	case len(v.leaders[0].Node().Status().Voters) != want:
+		// A staged non-voter is still in the configuration.
+		return fmt.Sprintf("configuration %v holds more than the %d voters", v.leaders[0].Node().Status().Voters, want)
 	}
 	// Every voter has caught up with the leader's configuration: a voter
 	// added a moment ago with an empty log cannot help elect the next
-	// leader if this one dies now.
+	// leader if this one dies now. (Compared with what the leader's own
+	// store applied, not its commit index: no-op and barrier entries
+	// never reach a store, so a commit index ending on one is never
+	// "applied".)
 	lst := v.leaders[0].Node().Status()
 	for _, ta := range alive(tas) {
 		n := ta.Node()
 		if n == nil {
 			continue
 		}
-		if st := n.Status(); st.LeaderID != lst.ID || st.AppliedIndex < lst.CommitIndex || len(st.Voters) != len(lst.Voters) {
-			return fmt.Sprintf("voter %s behind the leader: applied %d of %d, %d servers known of %d", ta.cfg.NodeName, st.AppliedIndex, lst.CommitIndex, len(st.Voters), len(lst.Voters))
+		if st := n.Status(); st.LeaderID != lst.ID || st.AppliedIndex < lst.AppliedIndex || !slices.Equal(st.Voters, lst.Voters) {
+			return fmt.Sprintf("voter %s behind the leader: applied %d of %d, configuration %v, the leader's %v", ta.cfg.NodeName, st.AppliedIndex, lst.AppliedIndex, st.Voters, lst.Voters)
 		}
 	}
 	return ""
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	in := map[string]bool{}
+	for _, x := range a {
+		in[x] = true
+	}
+	for _, x := range b {
+		if !in[x] {
+			return false
+		}
+	}
+	return true
 }
 
 func leaderOf(tas []*testAgent) *testAgent {

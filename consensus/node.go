@@ -320,6 +320,20 @@ func (n *Node) AddVoter(ctx context.Context, id, addr string) error {
 	return submitted(n.translate(n.await(ctx, f)))
 }
 
+// AddNonvoter adds a server that receives the log but does not vote, or
+// updates its address; a voter stays a voter. Leader only. A new voter is
+// staged this way until its log has caught up, then promoted by AddVoter.
+func (n *Node) AddNonvoter(ctx context.Context, id, addr string) error {
+	if n.closed() {
+		return ErrShutdown
+	}
+	if n.raft.State() != raft.Leader {
+		return n.notLeader()
+	}
+	f := n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, n.enqueueTimeout(ctx))
+	return submitted(n.translate(n.await(ctx, f)))
+}
+
 // RemoveServer removes a server from the cluster. Leader only. A leader that
 // removes itself steps down.
 func (n *Node) RemoveServer(ctx context.Context, id string) error {

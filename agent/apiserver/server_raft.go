@@ -12,12 +12,21 @@ import (
 	"github.com/shoal-dev/shoal/api"
 )
 
-// VoterAdmin changes the Raft configuration; the consensus node provides it.
-// It is the operator's manual lever (`shoal raft add-voter`); the automatic
-// voter manager uses the same calls.
+// VoterAdmin changes the Raft configuration by hand (`shoal raft
+// add-voter|remove`); the agent provides it. Each change passes the voter
+// manager's quorum check first (a refusal is an *api.StatusError saying
+// why), and the answer says what the voter manager will do next.
 type VoterAdmin interface {
-	AddVoter(ctx context.Context, id, addr string) error
-	RemoveServer(ctx context.Context, id string) error
+	AddVoter(ctx context.Context, id, addr string) (next string, err error)
+	RemoveServer(ctx context.Context, id string) (next string, err error)
+}
+
+// VoterChangeAnswer is the answer to a manual voter change.
+type VoterChangeAnswer struct {
+	// Next says in a sentence what the voter manager will do next.
+	Next string `json:"next"`
+	// Raft is the leader's view after the change.
+	Raft any `json:"raft,omitempty"`
 }
 
 // voterRequest is the body of POST /v1/cluster/raft/voters.
@@ -42,6 +51,7 @@ func (s *Server) serveVoters(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	id := strings.TrimPrefix(r.URL.Path, "/v1/cluster/raft/voters")
 	id = strings.TrimPrefix(id, "/")
+	var ans VoterChangeAnswer
 	switch {
 	case r.Method == http.MethodPost && id == "":
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxVoterBody+1))
@@ -69,12 +79,13 @@ func (s *Server) serveVoters(w http.ResponseWriter, r *http.Request) {
 			s.WriteError(w, r, api.NewBadRequest("address: Invalid value: %q: %v", req.Address, err))
 			return
 		}
-		if err := s.cfg.Voters.AddVoter(ctx, req.ID, req.Address); err != nil {
+		if ans.Next, err = s.cfg.Voters.AddVoter(ctx, req.ID, req.Address); err != nil {
 			s.WriteError(w, r, s.ToStatus(err, api.KindInfo{}, req.ID))
 			return
 		}
 	case r.Method == http.MethodDelete && id != "" && !strings.Contains(id, "/"):
-		if err := s.cfg.Voters.RemoveServer(ctx, id); err != nil {
+		var err error
+		if ans.Next, err = s.cfg.Voters.RemoveServer(ctx, id); err != nil {
 			s.WriteError(w, r, s.ToStatus(err, api.KindInfo{}, id))
 			return
 		}
@@ -83,8 +94,7 @@ func (s *Server) serveVoters(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.cfg.Status != nil {
-		s.WriteJSON(w, r, http.StatusOK, s.cfg.Status())
-		return
+		ans.Raft = s.cfg.Status()
 	}
-	w.WriteHeader(http.StatusNoContent)
+	s.WriteJSON(w, r, http.StatusOK, ans)
 }

@@ -58,6 +58,7 @@ type agentFlags struct {
 	join, dnsUpstreams                                           listFlag
 	labels                                                       labelFlag
 	insecure, mirrors                                            multiFlag
+	voterSettle                                                  *time.Duration
 }
 
 // register declares the flags on fs.
@@ -78,6 +79,7 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	f.expect = fs.Int("bootstrap-expect", -1, "form the cluster once this many agents in no cluster see each other (default "+strconv.Itoa(def.BootstrapExpect)+", -dev: 1; 0: never, wait to be added by hand)")
 	f.voters = fs.Int("voters", def.Voters, "target number of Raft voters, odd (capped by the number of alive agents)")
 	f.manualVoters = fs.Bool("manual-voters", false, "the leader never adds or removes voters by itself; use shoal raft add-voter|remove")
+	f.voterSettle = fs.Duration("voter-settle", def.VoterSettle, "after a change of leader, wait until gossip has settled and then this long before promoting or removing a voter (new voters are only staged meanwhile)")
 	f.labels = labelFlag{}
 	fs.Var(f.labels, "label", "label k=v for this host's Node object; repeatable")
 	f.bootstrap = fs.Bool("bootstrap", false, "form a new one-voter cluster at once if this agent has no Raft state")
@@ -126,6 +128,7 @@ func (f *agentFlags) config(errOut io.Writer) (agent.Config, error) {
 	}
 	cfg.Voters = *f.voters
 	cfg.ManualVoters = *f.manualVoters
+	cfg.VoterSettle = *f.voterSettle
 	if len(f.labels) > 0 {
 		cfg.Labels = f.labels
 	}

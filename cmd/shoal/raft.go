@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 )
@@ -20,18 +21,32 @@ func runRaft(ctx context.Context, args []string, out, errOut io.Writer) error {
 	c := cf.client()
 	switch {
 	case len(pos) == 3 && pos[0] == "add-voter":
-		if _, err := c.AddVoter(ctx, pos[1], pos[2]); err != nil {
+		raw, err := c.AddVoter(ctx, pos[1], pos[2])
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "%s added as a voter at %s\n", pos[1], pos[2])
+		fmt.Fprintf(out, "%s added as a voter at %s (staged until its log caught up)\n", pos[1], pos[2])
+		printNext(out, raw)
 	case len(pos) == 2 && pos[0] == "remove":
-		if _, err := c.RemoveServer(ctx, pos[1]); err != nil {
+		raw, err := c.RemoveServer(ctx, pos[1])
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "%s removed from the Raft configuration\n", pos[1])
+		printNext(out, raw)
 	default:
 		fs.Usage()
 		return errUsage
 	}
 	return nil
+}
+
+// printNext prints what the leader says its voter manager will do next.
+func printNext(out io.Writer, raw json.RawMessage) {
+	var ans struct {
+		Next string `json:"next"`
+	}
+	if json.Unmarshal(raw, &ans) == nil && ans.Next != "" {
+		fmt.Fprintln(out, ans.Next)
+	}
 }

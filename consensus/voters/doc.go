@@ -2,8 +2,10 @@
 // pure decisions:
 //
 //   - Plan, the voter manager run by the leader: given the gossip view of the
-//     agents, the current Raft configuration and the time, it proposes at most
-//     one membership change (add a voter or remove a server) and says why.
+//     agents, the current Raft configuration with each server's Raft health
+//     (Judge) and the time, it proposes at most one membership change (stage
+//     a non-voter, promote a caught-up one, or remove a server) and says
+//     why. Check applies the same quorum rule to a change asked for by hand.
 //   - DecideBootstrap, run by an agent that is in no cluster yet: given the
 //     agents it can see, it says whether to wait, to bootstrap a new
 //     one-voter cluster, or to join a cluster another agent advertises.

@@ -1,7 +1,6 @@
 package voters
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -23,10 +22,22 @@ type Member struct {
 }
 
 // Server is one entry of the current Raft configuration. Voter is false for
-// a non-voter.
+// a non-voter (a server being staged: it receives the log but holds no
+// vote until it has caught up).
 type Server struct {
 	ID, Addr string
 	Voter    bool
+	// Unhealthy says why the leader judges this server's replica unfit
+	// (see Judge): empty when it is healthy. Gossip liveness alone is not
+	// health: an agent can be alive and still hold no usable replica.
+	Unhealthy string
+	// UnhealthySince is when the current unhealthy spell began.
+	UnhealthySince time.Time
+	// NoReplica: the agent runs no Raft at all (it advertises the
+	// non-voter role: its disk was wiped, or it wiped its log on a
+	// demotion while the configuration still held it). It holds nothing
+	// the cluster needs, so removing it costs no data.
+	NoReplica bool
 }
 
 // Input is everything Plan looks at. The caller fills it from gossip, from
@@ -46,6 +57,14 @@ type Input struct {
 	// Stabilize is how long a member must have been alive before it is
 	// promoted, so that a flapping agent does not become a voter.
 	Stabilize time.Duration
+	// LeaderSince is when the caller became the leader, SettledAt when it
+	// first saw gossip settled since then (zero: not yet), and Settle the
+	// stabilisation period after that. Until SettledAt+Settle, Plan only
+	// stages non-voters: a leader fresh from a full restart may not yet
+	// see every agent, and must not take the ones it misses for gone. A
+	// zero LeaderSince turns the wait off (the caller does not track it).
+	LeaderSince, SettledAt time.Time
+	Settle                 time.Duration
 }
 
 // ChangeType says what a Change does to the Raft configuration. The zero
@@ -53,11 +72,16 @@ type Input struct {
 type ChangeType int
 
 const (
-	// AddVoter adds ID at Addr as a voter, or promotes it if it is already
-	// a non-voter.
+	// AddVoter promotes ID, a non-voter of the configuration whose log
+	// has caught up, to a voter (Plan never adds a voter in one step).
 	AddVoter ChangeType = iota + 1
 	// RemoveServer removes ID, voter or not, from the configuration.
 	RemoveServer
+	// AddNonvoter stages ID at Addr: it joins the configuration without
+	// a vote and receives the log; AddVoter follows once it has caught
+	// up, so that a new voter never counts toward a quorum with an empty
+	// log.
+	AddNonvoter
 )
 
 func (t ChangeType) String() string {
@@ -68,6 +92,8 @@ func (t ChangeType) String() string {
 		return "AddVoter"
 	case RemoveServer:
 		return "RemoveServer"
+	case AddNonvoter:
+		return "AddNonvoter"
 	}
 	return fmt.Sprintf("ChangeType(%d)", int(t))
 }
@@ -120,6 +146,9 @@ func (in Input) Validate() error {
 	if in.Stabilize < 0 {
 		errs = append(errs, fmt.Errorf("Stabilize is negative: %s", in.Stabilize))
 	}
+	if in.Settle < 0 {
+		errs = append(errs, fmt.Errorf("Settle is negative: %s", in.Settle))
+	}
 	seen := map[string]bool{}
 	for i, m := range in.Members {
 		switch {
@@ -151,33 +180,48 @@ func (in Input) Validate() error {
 // (for example that the cluster has lost quorum for good), so the loop can
 // log it. An input that fails Validate gets no change.
 //
-// Two rules hold for every proposal, whatever step made it:
+// Rules that hold for every proposal, whatever step made it:
 //   - the leader is never removed; moving leadership away from an agent that
 //     should stop voting is the caller's job;
-//   - after the change, the alive voters still reach the quorum of the new
-//     configuration (see safe).
+//   - after the change, the healthy voters still reach the quorum of the new
+//     configuration (see safe);
+//   - a voter is only ever made from a staged non-voter whose log has caught
+//     up (AddNonvoter first, AddVoter later), and a voter that lost its seat
+//     is removed only once its successor votes, unless no successor can be
+//     had and the lost one holds no replica at all.
 func Plan(in Input) (Change, bool) {
 	if err := in.Validate(); err != nil {
 		return Change{Reason: "invalid input: " + err.Error()}, false
 	}
 	v := newView(in)
+	if why, waiting := v.settling(); waiting {
+		// Staging a non-voter changes no quorum and lets its log catch
+		// up meanwhile; everything else waits.
+		if c, ok := v.promote(); ok && c.Type == AddNonvoter {
+			return c, true
+		}
+		return Change{Reason: why + "; " + v.idleReason()}, false
+	}
 	// The steps, in order of preference. Each one looks for its kind of
 	// change and returns the first safe one; a step that finds a change it
 	// must refuse leaves a note, and the notes explain an empty plan.
 	steps := []func(*view) (Change, bool){
-		// (a) Dead voters first: a voter dead past its grace weakens
-		// every quorum, and until it is gone its replacement would make
-		// an even configuration.
-		(*view).removeDead,
-		// (b) Servers that left gossip altogether departed for good; no
-		// grace applies, there is nothing to wait for.
-		(*view).removeDeparted,
-		// (c) Grow back to the target before trimming, so a replacement
-		// joins before the voter it replaces leaves.
+		// (a) Non-voters dead past grace, gone from gossip, or running
+		// no Raft: stale entries whose removal touches no quorum.
+		(*view).removeStaleNonvoters,
+		// (b) Grow back to the target before anything leaves: stage a
+		// successor, then promote it once its log has caught up.
 		(*view).promote,
-		// (d) Trim voters above the target last: a surplus costs
-		// latency, not safety.
+		// (c) Voters above the target, the unseated ones (dead, gone,
+		// unhealthy) first: a dead voter's successor is already in.
 		(*view).removeSurplus,
+		// (d) A voter that holds no replica and cannot get a successor
+		// (no other agent to take its seat): remove it, so that it can
+		// be staged again from scratch.
+		(*view).removeGhost,
+		// (e) A staged non-voter no longer needed (the voter it was to
+		// replace came back).
+		(*view).removeUnneededNonvoter,
 	}
 	for _, step := range steps {
 		if c, ok := step(v); ok {
@@ -192,19 +236,24 @@ type view struct {
 	in      Input
 	members map[string]Member
 	servers []Server // sorted by ID, so no result depends on input order
+	byID    map[string]Server
 	voters  map[string]bool
 	target  int // EffectiveTarget
 	notes   []string
+	// successor: promote found a staged non-voter or a candidate, so a
+	// voter that lost its seat is replaced rather than just removed.
+	successor bool
 }
 
 func newView(in Input) *view {
-	v := &view{in: in, members: map[string]Member{}, voters: map[string]bool{}}
+	v := &view{in: in, members: map[string]Member{}, voters: map[string]bool{}, byID: map[string]Server{}}
 	for _, m := range in.Members {
 		v.members[m.ID] = m
 	}
 	v.servers = slices.Clone(in.Servers)
 	slices.SortFunc(v.servers, func(a, b Server) int { return strings.Compare(a.ID, b.ID) })
 	for _, s := range v.servers {
+		v.byID[s.ID] = s
 		if s.Voter {
 			v.voters[s.ID] = true
 		}
@@ -231,6 +280,21 @@ func newView(in Input) *view {
 	return v
 }
 
+// settling says whether changes other than staging must still wait after
+// a change of leadership, and why.
+func (v *view) settling() (string, bool) {
+	in := v.in
+	switch {
+	case in.LeaderSince.IsZero():
+		return "", false
+	case in.SettledAt.IsZero():
+		return fmt.Sprintf("waiting for gossip to settle (leader for %s)", round(in.Now.Sub(in.LeaderSince))), true
+	case in.Now.Sub(in.SettledAt) < in.Settle:
+		return fmt.Sprintf("gossip settled %s ago, stabilising for %s", round(in.Now.Sub(in.SettledAt)), in.Settle), true
+	}
+	return "", false
+}
+
 // alive: the leader is alive by definition (it is the one calling Plan);
 // anyone else is alive if gossip says so. A server gossip does not know is
 // not alive.
@@ -240,6 +304,16 @@ func (v *view) alive(id string) bool {
 	}
 	m, ok := v.members[id]
 	return ok && m.Alive
+}
+
+// up: alive and, for a server of the configuration, healthy in Raft. Only
+// these count toward a quorum: a voter alive in gossip with no usable
+// replica cannot help commit anything.
+func (v *view) up(id string) bool {
+	if id == v.in.Leader {
+		return true
+	}
+	return v.alive(id) && v.byID[id].Unhealthy == ""
 }
 
 // deadPastGrace: gossip knows the member and has seen it dead for longer than
@@ -253,11 +327,24 @@ func (v *view) deadPastGrace(id string) (time.Duration, bool) {
 	return d, d > v.in.DeadGrace
 }
 
+// unhealthyPastGrace: alive in gossip but unhealthy in Raft for longer than
+// DeadGrace (a voter catching up after a restart gets the same grace as one
+// that is briefly dead).
+func (v *view) unhealthyPastGrace(id string) (time.Duration, bool) {
+	s, ok := v.byID[id]
+	if !ok || s.Unhealthy == "" || id == v.in.Leader || !v.alive(id) {
+		return 0, false
+	}
+	d := v.in.Now.Sub(s.UnhealthySince)
+	return d, d > v.in.DeadGrace
+}
+
 // seated says whether a voter counts toward the target: the leader (it keeps
-// its seat until the caller hands leadership over), an alive eligible member,
-// or a dead member within grace (it may come back; replacing it now would
-// be the flapping DeadGrace is there to avoid). A voter that is ineligible,
-// dead past grace or unknown to gossip holds no seat and gets replaced.
+// its seat until the caller hands leadership over), an alive eligible member
+// healthy in Raft or unhealthy within grace, or a dead member within grace
+// (it may come back; replacing it now would be the flapping DeadGrace is
+// there to avoid). A voter that is ineligible, dead or unhealthy past grace,
+// or unknown to gossip holds no seat and gets a successor.
 func (v *view) seated(id string) bool {
 	if id == v.in.Leader {
 		return true
@@ -267,17 +354,18 @@ func (v *view) seated(id string) bool {
 		return false
 	}
 	if m.Alive {
-		return m.Eligible
+		_, past := v.unhealthyPastGrace(id)
+		return m.Eligible && !past
 	}
 	_, past := v.deadPastGrace(id)
 	return !past
 }
 
-// safe checks the quorum rule for c: after c, the alive voters must reach the
-// quorum (n/2+1) of the new configuration of n voters. Raft commits a
-// single-server change under the new configuration, so the new one is what
-// must be able to make progress. A change that would leave no voter at all
-// is never safe. The second result explains a refusal.
+// safe checks the quorum rule for c: after c, the voters that are up (alive
+// and healthy) must reach the quorum (n/2+1) of the new configuration of n
+// voters. Raft commits a single-server change under the new configuration,
+// so the new one is what must be able to make progress. A change that would
+// leave no voter at all is never safe. The second result explains a refusal.
 func (v *view) safe(c Change) (bool, string) {
 	n, up := 0, 0
 	for id := range v.voters {
@@ -285,18 +373,18 @@ func (v *view) safe(c Change) (bool, string) {
 			continue
 		}
 		n++
-		if v.alive(id) {
+		if v.up(id) {
 			up++
 		}
 	}
 	if c.Type == AddVoter && !v.voters[c.ID] {
 		n++
-		if v.alive(c.ID) {
+		if v.up(c.ID) {
 			up++
 		}
 	}
 	if n == 0 || up < Quorum(n) {
-		return false, fmt.Sprintf("%s %s refused: it would leave %d alive of %d voters, below quorum %d",
+		return false, fmt.Sprintf("%s %s refused: it would leave %d healthy of %d voters, below quorum %d",
 			c.Type, c.ID, up, n, Quorum(n))
 	}
 	return true, ""
@@ -310,229 +398,39 @@ func (v *view) firstSafe(cs []Change) (Change, bool) {
 		if ok {
 			return c, true
 		}
-		if !slices.Contains(v.notes, why) {
-			v.notes = append(v.notes, why)
-		}
+		v.note(why)
 	}
 	return Change{}, false
 }
 
-// removeDead is step (a): remove voters dead longer than DeadGrace, the
-// longest dead first, then non-voters dead as long (they hold no vote, but
-// they are stale entries all the same).
-//
-// With 3 voters of which 2 are dead, removing a dead one leaves 2 voters with
-// 1 alive, below quorum 2: it is refused, and so is every other change.
-// That is the permanent loss of quorum; only the manual recovery command
-// (rewriting the configuration on the survivor) gets out of it.
-func (v *view) removeDead() (Change, bool) {
-	type dead struct {
-		s     Server
-		since time.Time
-		d     time.Duration
+func (v *view) note(s string) {
+	if !slices.Contains(v.notes, s) {
+		v.notes = append(v.notes, s)
 	}
-	var ds []dead
-	for _, s := range v.servers {
-		if d, past := v.deadPastGrace(s.ID); past {
-			ds = append(ds, dead{s, v.members[s.ID].Since, d})
-		}
-	}
-	slices.SortStableFunc(ds, func(a, b dead) int {
-		if a.s.Voter != b.s.Voter {
-			if a.s.Voter {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Or(a.since.Compare(b.since), strings.Compare(a.s.ID, b.s.ID))
-	})
-	cs := make([]Change, 0, len(ds))
-	for _, d := range ds {
-		kind := "voter"
-		if !d.s.Voter {
-			kind = "non-voter"
-		}
-		cs = append(cs, Change{Type: RemoveServer, ID: d.s.ID, Addr: d.s.Addr,
-			Reason: fmt.Sprintf("%s %s dead for %s > grace %s", kind, d.s.ID, round(d.d), v.in.DeadGrace)})
-	}
-	return v.firstSafe(cs)
-}
-
-// removeDeparted is step (b): remove servers gossip no longer knows at all.
-// Non-voters go first since removing them never touches a quorum.
-func (v *view) removeDeparted() (Change, bool) {
-	var cs []Change
-	for _, voter := range []bool{false, true} {
-		for _, s := range v.servers {
-			if _, known := v.members[s.ID]; known || s.ID == v.in.Leader || s.Voter != voter {
-				continue
-			}
-			kind := "voter"
-			if !s.Voter {
-				kind = "non-voter"
-			}
-			cs = append(cs, Change{Type: RemoveServer, ID: s.ID, Addr: s.Addr,
-				Reason: fmt.Sprintf("%s %s is no longer a gossip member: it departed", kind, s.ID)})
-		}
-	}
-	return v.firstSafe(cs)
-}
-
-// promote is step (c): when fewer voters hold a seat than the target, add the
-// best candidate. A candidate is alive for at least Stabilize, eligible, has
-// a Raft address and is not a voter yet. The best one sits in the zone with
-// the fewest seated voters (a zone with none wins), then has been alive the
-// longest, then has the lowest ID.
-func (v *view) promote() (Change, bool) {
-	seated, zones := 0, map[string]int{}
-	for id := range v.voters {
-		if v.seated(id) {
-			seated++
-			zones[v.members[id].Zone]++
-		}
-	}
-	if seated >= v.target {
-		return Change{}, false
-	}
-	var cands []Member
-	var dead, ineligible, young, noAddr int
-	for _, m := range v.members {
-		switch {
-		case v.voters[m.ID]:
-		case !m.Alive:
-			dead++
-		case !m.Eligible:
-			ineligible++
-		case v.in.Now.Sub(m.Since) < v.in.Stabilize:
-			young++
-		case m.RaftAddr == "":
-			noAddr++
-		default:
-			cands = append(cands, m)
-		}
-	}
-	if len(cands) == 0 {
-		v.notes = append(v.notes, fmt.Sprintf(
-			"%d seated voters < target %d, but no member can be promoted (%d dead, %d ineligible, %d alive < stabilize %s, %d without a raft address)",
-			seated, v.target, dead, ineligible, young, v.in.Stabilize, noAddr))
-		return Change{}, false
-	}
-	slices.SortFunc(cands, func(a, b Member) int {
-		return cmp.Or(
-			cmp.Compare(zones[a.Zone], zones[b.Zone]),
-			a.Since.Compare(b.Since),
-			strings.Compare(a.ID, b.ID))
-	})
-	best := cands[0]
-	why := fmt.Sprintf("zone %s has no voter", zoneName(best.Zone))
-	if n := zones[best.Zone]; n > 0 {
-		why = fmt.Sprintf("zone %s has %d voters, the fewest; alive for %s", zoneName(best.Zone), n, round(v.in.Now.Sub(best.Since)))
-	}
-	c := Change{Type: AddVoter, ID: best.ID, Addr: best.RaftAddr,
-		Reason: fmt.Sprintf("promote %s: %d seated voters < target %d; %s", best.ID, seated, v.target, why)}
-	// Adding an alive voter never lowers the alive count, but it raises
-	// the quorum, so a cluster already short of alive voters gets nothing.
-	return v.firstSafe([]Change{c})
-}
-
-// removeSurplus is step (d): when there are more voters than the target,
-// remove one, never the leader. Preference: one gossip no longer knows, then
-// a dead one (longest dead first), then an ineligible one, then one from the
-// zone holding the most voters, alive the shortest, highest ID: the mirror
-// of promote, so the two never undo each other.
-//
-// A voter is surplus only above the configured target: when fewer agents
-// are alive than the target (one of three restarting), the healthy voters
-// keep their seats, even an even number of them, rather than leaving the
-// whole store on fewer disks; the dead voter's successor is promoted when
-// an agent is there to take it.
-func (v *view) removeSurplus() (Change, bool) {
-	if len(v.voters) <= v.target || len(v.voters) <= v.in.Target {
-		return Change{}, false
-	}
-	zones := map[string]int{}
-	for id := range v.voters {
-		zones[v.members[id].Zone]++
-	}
-	rank := func(id string) int {
-		m, ok := v.members[id]
-		switch {
-		case !ok:
-			return 0
-		case !m.Alive:
-			return 1
-		case !m.Eligible:
-			return 2
-		}
-		return 3
-	}
-	var ids []string
-	for id := range v.voters {
-		if id != v.in.Leader {
-			ids = append(ids, id)
-		}
-	}
-	slices.SortFunc(ids, func(a, b string) int {
-		ma, mb := v.members[a], v.members[b]
-		r := cmp.Compare(rank(a), rank(b))
-		if r != 0 || rank(a) == 0 {
-			return cmp.Or(r, strings.Compare(a, b))
-		}
-		if rank(a) == 3 {
-			// Most voters in the zone first, then alive the shortest.
-			r = cmp.Or(cmp.Compare(zones[mb.Zone], zones[ma.Zone]), mb.Since.Compare(ma.Since))
-			return cmp.Or(r, strings.Compare(b, a))
-		}
-		// Dead or ineligible: in that state the longest first.
-		return cmp.Or(ma.Since.Compare(mb.Since), strings.Compare(a, b))
-	})
-	cs := make([]Change, 0, len(ids))
-	for _, id := range ids {
-		var why string
-		switch rank(id) {
-		case 0:
-			why = "it is no longer a gossip member"
-		case 1:
-			why = fmt.Sprintf("it is dead for %s", round(v.in.Now.Sub(v.members[id].Since)))
-		case 2:
-			why = "it is not eligible to vote"
-		default:
-			why = fmt.Sprintf("zone %s holds the most voters (%d)", zoneName(v.members[id].Zone), zones[v.members[id].Zone])
-		}
-		addr := ""
-		for _, s := range v.servers {
-			if s.ID == id {
-				addr = s.Addr
-			}
-		}
-		cs = append(cs, Change{Type: RemoveServer, ID: id, Addr: addr,
-			Reason: fmt.Sprintf("remove surplus voter %s: %d voters > target %d; %s", id, len(v.voters), v.target, why)})
-	}
-	if len(cs) == 0 {
-		v.notes = append(v.notes, fmt.Sprintf("%d voters > target %d, but the only one is the leader", len(v.voters), v.target))
-	}
-	return v.firstSafe(cs)
 }
 
 // idleReason explains an empty plan.
 func (v *view) idleReason() string {
-	seated := 0
+	seated, up, alive := 0, 0, 0
 	for id := range v.voters {
 		if v.seated(id) {
 			seated++
 		}
-	}
-	up := 0
-	for id := range v.voters {
 		if v.alive(id) {
+			alive++
+		}
+		if v.up(id) {
 			up++
 		}
 	}
-	s := fmt.Sprintf("%d voters (%d alive, %d seated), target %d", len(v.voters), up, seated, v.target)
+	s := fmt.Sprintf("%d voters (%d alive, %d seated), target %d", len(v.voters), alive, seated, v.target)
+	if up < alive {
+		s += fmt.Sprintf("; %d alive but unhealthy in raft", alive-up)
+	}
 	if up < Quorum(len(v.voters)) {
 		// No change can pass safe from here: this is the permanent loss
 		// of quorum unless the dead voters come back.
-		s += fmt.Sprintf("; alive voters below quorum %d: if the dead voters are gone for good, recover the survivor manually", Quorum(len(v.voters)))
+		s += fmt.Sprintf("; healthy voters below quorum %d: if the dead voters are gone for good, recover the survivor manually", Quorum(len(v.voters)))
 	}
 	if len(v.notes) > 0 {
 		s += "; " + strings.Join(v.notes, "; ")

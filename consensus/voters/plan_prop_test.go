@@ -37,12 +37,27 @@ func genInput(t *rapid.T) Input {
 			}
 			in.Members = append(in.Members, mem)
 		}
+		var s Server
 		switch rapid.IntRange(0, 2).Draw(t, "server "+id) {
+		case 0:
+			continue
 		case 1:
-			in.Servers = append(in.Servers, Server{ID: id, Addr: id + ":7001", Voter: true})
+			s = Server{ID: id, Addr: id + ":7001", Voter: true}
 		case 2:
-			in.Servers = append(in.Servers, Server{ID: id, Addr: id + ":7001"})
+			s = Server{ID: id, Addr: id + ":7001"}
 		}
+		// Raft health, as the caller judged it: mostly healthy, else
+		// lagging or cut off, or with no replica at all.
+		switch rapid.IntRange(0, 5).Draw(t, "health "+id) {
+		case 4:
+			s.Unhealthy = "lagging"
+		case 5:
+			s.Unhealthy, s.NoReplica = "runs no raft", true
+		}
+		if s.Unhealthy != "" {
+			s.UnhealthySince = t0.Add(-time.Duration(rapid.IntRange(0, 120).Draw(t, "unhealthy since "+id)) * time.Second)
+		}
+		in.Servers = append(in.Servers, s)
 	}
 	var vs []string
 	for _, s := range in.Servers {
@@ -55,6 +70,17 @@ func genInput(t *rapid.T) Input {
 		vs = append(vs, "h9")
 	}
 	in.Leader = rapid.SampledFrom(vs).Draw(t, "leader")
+	// Leadership: untracked, fresh with gossip not settled yet, or
+	// settled some time ago.
+	switch rapid.IntRange(0, 2).Draw(t, "leadership") {
+	case 1:
+		in.LeaderSince = t0.Add(-time.Duration(rapid.IntRange(0, 60).Draw(t, "leader since")) * time.Second)
+		in.Settle = time.Duration(rapid.IntRange(0, 20).Draw(t, "settle")) * time.Second
+	case 2:
+		in.LeaderSince = t0.Add(-time.Minute)
+		in.SettledAt = t0.Add(-time.Duration(rapid.IntRange(0, 30).Draw(t, "settled since")) * time.Second)
+		in.Settle = time.Duration(rapid.IntRange(0, 20).Draw(t, "settle")) * time.Second
+	}
 	return in
 }
 
@@ -70,12 +96,17 @@ func checkChange(t *rapid.T, in Input, c Change, ok bool) {
 	if c.Reason == "" {
 		t.Fatalf("change without a reason: %+v", c)
 	}
+	settling := !in.LeaderSince.IsZero() && (in.SettledAt.IsZero() || in.Now.Sub(in.SettledAt) < in.Settle)
+	if settling && c.Type != AddNonvoter {
+		t.Fatalf("%v while gossip settles (leader since %v, settled at %v, settle %v)", c, in.LeaderSince, in.SettledAt, in.Settle)
+	}
 	members := map[string]Member{}
 	for _, m := range in.Members {
 		members[m.ID] = m
 	}
-	newVoters := map[string]bool{}
+	newVoters, servers := map[string]bool{}, map[string]Server{}
 	for _, s := range in.Servers {
+		servers[s.ID] = s
 		if s.Voter {
 			newVoters[s.ID] = true
 		}
@@ -90,19 +121,34 @@ func checkChange(t *rapid.T, in Input, c Change, ok bool) {
 			t.Fatalf("removes %s at %s, not in the configuration %v", c.ID, c.Addr, in.Servers)
 		}
 		delete(newVoters, c.ID)
-	case AddVoter:
+	case AddNonvoter:
 		m, known := members[c.ID]
+		_, inConfig := servers[c.ID]
 		switch {
 		case !known:
-			t.Fatalf("promotes %s, not a member", c.ID)
+			t.Fatalf("stages %s, not a member", c.ID)
 		case !m.Alive:
-			t.Fatalf("promotes dead %s", c.ID)
+			t.Fatalf("stages dead %s", c.ID)
 		case !m.Eligible:
-			t.Fatalf("promotes ineligible %s", c.ID)
+			t.Fatalf("stages ineligible %s", c.ID)
 		case in.Now.Sub(m.Since) < in.Stabilize:
-			t.Fatalf("promotes %s alive for %s < %s", c.ID, in.Now.Sub(m.Since), in.Stabilize)
-		case newVoters[c.ID]:
-			t.Fatalf("promotes %s, already a voter", c.ID)
+			t.Fatalf("stages %s alive for %s < %s", c.ID, in.Now.Sub(m.Since), in.Stabilize)
+		case inConfig:
+			t.Fatalf("stages %s, already in the configuration", c.ID)
+		case c.Addr == "" || c.Addr != m.RaftAddr:
+			t.Fatalf("stages %s at %q, gossip says %q", c.ID, c.Addr, m.RaftAddr)
+		}
+	case AddVoter:
+		// Only a staged non-voter whose log has caught up gets a vote.
+		m := members[c.ID]
+		s, inConfig := servers[c.ID]
+		switch {
+		case !inConfig || s.Voter:
+			t.Fatalf("promotes %s, not a staged non-voter (%+v)", c.ID, s)
+		case s.Unhealthy != "":
+			t.Fatalf("promotes %s, not caught up: %s", c.ID, s.Unhealthy)
+		case !m.Alive || !m.Eligible:
+			t.Fatalf("promotes %s, dead or ineligible: %+v", c.ID, m)
 		case c.Addr == "" || c.Addr != m.RaftAddr:
 			t.Fatalf("promotes %s at %q, gossip says %q", c.ID, c.Addr, m.RaftAddr)
 		}
@@ -112,7 +158,7 @@ func checkChange(t *rapid.T, in Input, c Change, ok bool) {
 	}
 	up := 0
 	for id := range newVoters {
-		if id == in.Leader || members[id].Alive {
+		if id == in.Leader || (members[id].Alive && servers[id].Unhealthy == "") {
 			up++
 		}
 	}
@@ -142,23 +188,9 @@ func TestPlanProperties(t *testing.T) {
 	})
 }
 
-// apply does to the configuration what the caller's loop would do.
-func apply(in Input, c Change) Input {
-	servers := slices.Clone(in.Servers)
-	switch c.Type {
-	case RemoveServer:
-		servers = slices.DeleteFunc(servers, func(s Server) bool { return s.ID == c.ID })
-	case AddVoter:
-		i := slices.IndexFunc(servers, func(s Server) bool { return s.ID == c.ID })
-		if i < 0 {
-			servers = append(servers, Server{ID: c.ID, Addr: c.Addr, Voter: true})
-		} else {
-			servers[i] = Server{ID: c.ID, Addr: c.Addr, Voter: true}
-		}
-	}
-	in.Servers = servers
-	return in
-}
+// apply does to the configuration what the caller's loop would do; a
+// staged server catches up at once.
+func apply(in Input, c Change) Input { return After(in, c) }
 
 // TestPlanConverges applies plans one after another with the clock stopped:
 // every step obeys the rules, the loop settles (no two steps undo each other
@@ -186,10 +218,12 @@ func TestPlanConverges(t *testing.T) {
 			members[m.ID] = m
 		}
 		n, up := 0, 0
+		inConfig := map[string]bool{}
 		for _, s := range in.Servers {
+			inConfig[s.ID] = true
 			if s.Voter {
 				n++
-				if s.ID == in.Leader || members[s.ID].Alive {
+				if s.ID == in.Leader || (members[s.ID].Alive && s.Unhealthy == "") {
 					up++
 				}
 			}
@@ -197,16 +231,32 @@ func TestPlanConverges(t *testing.T) {
 		if up < n/2+1 {
 			return // stuck by design: only manual recovery helps
 		}
+		if !in.LeaderSince.IsZero() && (in.SettledAt.IsZero() || in.Now.Sub(in.SettledAt) < in.Settle) {
+			return // the clock is stopped before the wait ends
+		}
 		if n > in.Target {
 			t.Fatalf("settled with %d voters > target %d after %v", n, in.Target, trail)
 		}
+		// A stale voter stays only while the configuration is not above
+		// the target: it is never dropped just for being absent, only
+		// once its successor made the count exceed the target.
+		// A staged non-voter still catching up (the clock is stopped
+		// here) holds the rest until it votes.
+		catchingUp := slices.ContainsFunc(in.Servers, func(s Server) bool { return !s.Voter && !s.NoReplica && s.Unhealthy != "" })
 		for _, s := range in.Servers {
 			m, known := members[s.ID]
 			if s.ID == in.Leader {
 				continue
 			}
-			if !known || (!m.Alive && in.Now.Sub(m.Since) > in.DeadGrace) {
+			// Unhealthy past grace is stale for a voter (it lost its
+			// seat); a non-voter that lags is still catching up.
+			stale := !known || (!m.Alive && in.Now.Sub(m.Since) > in.DeadGrace) ||
+				(m.Alive && s.Unhealthy != "" && in.Now.Sub(s.UnhealthySince) > in.DeadGrace && (s.Voter || s.NoReplica))
+			if stale && (!s.Voter || n > in.Target) {
 				t.Fatalf("settled with stale server %+v (member %+v) after %v", s, m, trail)
+			}
+			if s.Voter && s.NoReplica && m.Alive && in.Now.Sub(s.UnhealthySince) > in.DeadGrace && !catchingUp {
+				t.Fatalf("settled with voter %s holding no replica after %v", s.ID, trail)
 			}
 		}
 	})
@@ -227,13 +277,13 @@ func TestPlanGrowsAcrossZones(t *testing.T) {
 			in.Members = append(in.Members, m(id, zones[id], time.Duration(rapid.IntRange(10, 100).Draw(t, "age "+id))*time.Second))
 		}
 		in.Servers = voters("h0")
-		for range 20 {
+		for range 40 {
 			c, ok := Plan(in)
 			checkChange(t, in, c, ok)
 			if !ok {
 				break
 			}
-			if c.Type != AddVoter {
+			if c.Type != AddVoter && c.Type != AddNonvoter {
 				t.Fatalf("healthy growth removed a server: %v", c)
 			}
 			in = apply(in, c)

@@ -60,32 +60,53 @@ func TestPlan(t *testing.T) {
 			why: "3 voters (2 alive, 3 seated)",
 		},
 		{
-			name: "voter dead past grace is removed",
+			// h2 lost its seat; its successor comes first. h5 (zone a)
+			// is alive longer, but zone b lost its voter, so h4 wins.
+			name: "voter dead past grace: its successor is staged first",
 			in: input(with(five(), 1, func(x Member) Member { return dead(x, 42*time.Second) }),
 				voters("h1", "h2", "h3")),
-			want:   Change{Type: RemoveServer, ID: "h2", Addr: "h2:7001", Reason: "voter h2 dead for 42s > grace 30s"},
+			want:   Change{Type: AddNonvoter, ID: "h4", Addr: "h4:7001", Reason: "stage h4 as a non-voter: 2 seated voters < target 3; zone b has no voter"},
 			wantOK: true,
 		},
 		{
-			// The call after the one above: h2 is gone from the
-			// configuration. h5 (zone a) is alive longer, but zone b
-			// lost its voter, so h4 wins.
-			name: "after removal, promote into the zone without a voter",
+			name: "staged successor still catching up: wait",
 			in: input(with(five(), 1, func(x Member) Member { return dead(x, 43*time.Second) }),
-				voters("h1", "h3")),
-			want:   Change{Type: AddVoter, ID: "h4", Addr: "h4:7001", Reason: "promote h4: 2 seated voters < target 3; zone b has no voter"},
+				append(voters("h1", "h2", "h3"), Server{ID: "h4", Addr: "h4:7001", Unhealthy: "its log ends at 0", UnhealthySince: t0})),
+			why: "staged non-voter h4 is not ready to vote yet: its log ends at 0",
+		},
+		{
+			name: "staged successor caught up: promoted",
+			in: input(with(five(), 1, func(x Member) Member { return dead(x, 44*time.Second) }),
+				append(voters("h1", "h2", "h3"), Server{ID: "h4", Addr: "h4:7001"})),
+			want:   Change{Type: AddVoter, ID: "h4", Addr: "h4:7001", Reason: "promote h4: its log has caught up; 2 seated voters < target 3"},
 			wantOK: true,
+		},
+		{
+			name: "successor voting: the dead voter leaves as surplus",
+			in: input(with(five(), 1, func(x Member) Member { return dead(x, 45*time.Second) }),
+				voters("h1", "h2", "h3", "h4")),
+			want:   Change{Type: RemoveServer, ID: "h2", Addr: "h2:7001", Reason: "remove surplus voter h2: 4 voters > target 3; it is dead for 45s"},
+			wantOK: true,
+		},
+		{
+			// The rule of issue 9, defect 12: no successor at hand,
+			// the two healthy voters form a quorum of three, so the
+			// dead one keeps its entry (and its log, if it comes back).
+			name: "voter dead past grace, no successor: configuration unchanged",
+			in: input([]Member{m("h1", "a", hour), m("h2", "b", hour), dead(m("h3", "c", 0), hour)},
+				voters("h1", "h2", "h3")),
+			why: "3 voters (2 alive, 2 seated), target 1",
 		},
 		{
 			name: "longest dead voter goes first",
 			in: func() Input {
 				ms := []Member{m("h1", "a", hour), dead(m("h2", "b", 0), time.Minute), dead(m("h3", "c", 0), 5*time.Minute),
 					m("h4", "a", hour), m("h5", "b", hour), m("h6", "c", hour)}
-				in := input(ms, voters("h1", "h2", "h3", "h4", "h5"))
+				in := input(ms, voters("h1", "h2", "h3", "h4", "h5", "h6"))
 				in.Target = 5
 				return in
 			}(),
-			want:   Change{Type: RemoveServer, ID: "h3", Addr: "h3:7001", Reason: "voter h3 dead for 5m0s > grace 30s"},
+			want:   Change{Type: RemoveServer, ID: "h3", Addr: "h3:7001", Reason: "remove surplus voter h3: 6 voters > target 3; it is dead for 5m0s"},
 			wantOK: true,
 		},
 		{
@@ -95,18 +116,17 @@ func TestPlan(t *testing.T) {
 			name: "three voters two dead: every change refused",
 			in: input(with(with(five(), 1, func(x Member) Member { return dead(x, hour) }), 2, func(x Member) Member { return dead(x, hour) }),
 				voters("h1", "h2", "h3")),
-			why: "alive voters below quorum 2",
+			why: "healthy voters below quorum 2",
 		},
 		{
-			name: "five voters two dead: removal keeps quorum of four",
+			name: "five voters two dead, no successor: never shrink below the configured target",
 			in: func() Input {
 				ms := []Member{m("h1", "a", hour), dead(m("h2", "b", 0), time.Minute), dead(m("h3", "c", 0), time.Minute), m("h4", "a", hour), m("h5", "b", hour)}
 				in := input(ms, voters("h1", "h2", "h3", "h4", "h5"))
 				in.Target = 5
 				return in
 			}(),
-			want:   Change{Type: RemoveServer, ID: "h2", Addr: "h2:7001", Reason: "voter h2 dead for 1m0s"},
-			wantOK: true,
+			why: "5 voters (3 alive, 3 seated), target 3",
 		},
 		{
 			name: "one-agent cluster",
@@ -144,7 +164,7 @@ func TestPlan(t *testing.T) {
 		{
 			name:   "five alive, target 3, one voter: promote",
 			in:     input(five(), voters("h1")),
-			want:   Change{Type: AddVoter, ID: "h2", Addr: "h2:7001", Reason: "promote h2: 1 seated voters < target 3; zone b has no voter"},
+			want:   Change{Type: AddNonvoter, ID: "h2", Addr: "h2:7001", Reason: "stage h2 as a non-voter: 1 seated voters < target 3; zone b has no voter"},
 			wantOK: true,
 		},
 		{
@@ -153,9 +173,15 @@ func TestPlan(t *testing.T) {
 			why:  "target 3",
 		},
 		{
-			name:   "departed voter is removed",
+			name:   "departed voter: its successor is staged",
 			in:     input([]Member{m("h1", "a", hour), m("h2", "b", hour), m("h4", "c", hour)}, voters("h1", "h2", "h3")),
-			want:   Change{Type: RemoveServer, ID: "h3", Addr: "h3:7001", Reason: "voter h3 is no longer a gossip member"},
+			want:   Change{Type: AddNonvoter, ID: "h4", Addr: "h4:7001", Reason: "stage h4"},
+			wantOK: true,
+		},
+		{
+			name:   "departed voter leaves once its successor votes",
+			in:     input([]Member{m("h1", "a", hour), m("h2", "b", hour), m("h4", "c", hour)}, voters("h1", "h2", "h3", "h4")),
+			want:   Change{Type: RemoveServer, ID: "h3", Addr: "h3:7001", Reason: "remove surplus voter h3: 4 voters > target 3; it is no longer a gossip member"},
 			wantOK: true,
 		},
 		{
@@ -168,7 +194,7 @@ func TestPlan(t *testing.T) {
 		{
 			name: "departed voter kept when removing it breaks quorum",
 			in:   input([]Member{m("h1", "a", hour), dead(m("h2", "b", 0), time.Second)}, voters("h1", "h2", "h3")),
-			why:  "RemoveServer h3 refused: it would leave 1 alive of 2 voters, below quorum 2",
+			why:  "healthy voters below quorum 2",
 		},
 		{
 			name: "dead non-voter past grace is removed",
@@ -199,21 +225,21 @@ func TestPlan(t *testing.T) {
 			name: "promotion prefers the zone without a voter, over alive longest",
 			in: input([]Member{m("h1", "a", hour), m("h2", "b", hour), m("h3", "a", 5*hour), m("h4", "c", 20*time.Second)},
 				voters("h1", "h2")),
-			want:   Change{Type: AddVoter, ID: "h4", Reason: "zone c has no voter"},
+			want:   Change{Type: AddNonvoter, ID: "h4", Reason: "zone c has no voter"},
 			wantOK: true,
 		},
 		{
 			name: "promotion then prefers alive longest",
 			in: input([]Member{m("h1", "a", hour), m("h2", "b", hour), m("h3", "c", time.Hour), m("h4", "c", 2*time.Hour)},
 				voters("h1", "h2")),
-			want:   Change{Type: AddVoter, ID: "h4"},
+			want:   Change{Type: AddNonvoter, ID: "h4"},
 			wantOK: true,
 		},
 		{
 			name: "promotion then prefers the lowest ID",
 			in: input([]Member{m("h1", "a", hour), m("h2", "b", hour), m("h4", "c", time.Hour), m("h3", "c", time.Hour)},
 				voters("h1", "h2")),
-			want:   Change{Type: AddVoter, ID: "h3"},
+			want:   Change{Type: AddNonvoter, ID: "h3"},
 			wantOK: true,
 		},
 		{
@@ -224,7 +250,7 @@ func TestPlan(t *testing.T) {
 				in.Target = 5
 				return in
 			}(),
-			want:   Change{Type: AddVoter, ID: "h5", Reason: "zone b has 1 voters, the fewest"},
+			want:   Change{Type: AddNonvoter, ID: "h5", Reason: "zone b has 1 voters, the fewest"},
 			wantOK: true,
 		},
 		{
@@ -235,7 +261,7 @@ func TestPlan(t *testing.T) {
 		{
 			name: "member alive exactly Stabilize is promoted",
 			in:   input([]Member{m("h1", "a", hour), m("h2", "b", hour), m("h3", "c", 10*time.Second)}, voters("h1", "h2")),
-			want: Change{Type: AddVoter, ID: "h3"}, wantOK: true,
+			want: Change{Type: AddNonvoter, ID: "h3"}, wantOK: true,
 		},
 		{
 			name: "ineligible member is not promoted",
@@ -260,7 +286,7 @@ func TestPlan(t *testing.T) {
 			name: "draining voter is replaced first",
 			in: input(with(five(), 2, ineligible),
 				voters("h1", "h2", "h3")),
-			want:   Change{Type: AddVoter, ID: "h5", Reason: "promote h5: 2 seated voters < target 3; zone a has 1 voters"},
+			want:   Change{Type: AddNonvoter, ID: "h5", Reason: "stage h5 as a non-voter: 2 seated voters < target 3; zone a has 1 voters"},
 			wantOK: true,
 		},
 		{
