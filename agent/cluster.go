@@ -507,7 +507,8 @@ func (b roleBackend) Propose(ctx context.Context, ops []store.Op) ([]store.Resul
 	if n == nil {
 		return nil, b.a.notVoter()
 	}
-	return n.Propose(ctx, ops)
+	res, err := n.Propose(ctx, ops)
+	return res, b.a.leaderAPIError(err)
 }
 
 func (b roleBackend) ReadBarrier(ctx context.Context) error {
@@ -515,7 +516,7 @@ func (b roleBackend) ReadBarrier(ctx context.Context) error {
 	if n == nil {
 		return b.a.notVoter()
 	}
-	return n.ReadBarrier(ctx)
+	return b.a.leaderAPIError(n.ReadBarrier(ctx))
 }
 
 // roleVoters serves the manual voter API from the current Raft node.
@@ -526,7 +527,7 @@ func (v roleVoters) AddVoter(ctx context.Context, id, addr string) error {
 	if n == nil {
 		return v.a.notVoter()
 	}
-	return n.AddVoter(ctx, id, addr)
+	return v.a.leaderAPIError(n.AddVoter(ctx, id, addr))
 }
 
 func (v roleVoters) RemoveServer(ctx context.Context, id string) error {
@@ -534,7 +535,7 @@ func (v roleVoters) RemoveServer(ctx context.Context, id string) error {
 	if n == nil {
 		return v.a.notVoter()
 	}
-	return n.RemoveServer(ctx, id)
+	return v.a.leaderAPIError(n.RemoveServer(ctx, id))
 }
 
 func (a *Agent) notVoter() error {

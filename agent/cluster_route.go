@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/apiserver"
+	"github.com/shoal-dev/shoal/consensus"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus/gossip"
@@ -159,6 +162,34 @@ func (a *Agent) voterAPIs() []string {
 		out[i] = m.Meta.APIAddr
 	}
 	return out
+}
+
+// notLeaderAPI is a Raft node's *consensus.ErrNotLeader, which names the
+// leader's Raft address, with the leader's API address, the one a client
+// can use; the API server names it in its 503 (LeaderAddress).
+type notLeaderAPI struct {
+	err     *consensus.ErrNotLeader
+	apiAddr string // "" if the leader is unknown or not alive in gossip
+}
+
+func (e *notLeaderAPI) Error() string {
+	if e.apiAddr == "" {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("not the leader; the leader is %s, its API at %s", e.err.LeaderID, e.apiAddr)
+}
+
+func (e *notLeaderAPI) Unwrap() error         { return e.err }
+func (e *notLeaderAPI) LeaderAddress() string { return e.apiAddr }
+
+// leaderAPIError gives an ErrNotLeader from this agent's Raft node the
+// leader's API address; other errors pass unchanged.
+func (a *Agent) leaderAPIError(err error) error {
+	var nl *consensus.ErrNotLeader
+	if !errors.As(err, &nl) {
+		return err
+	}
+	return &notLeaderAPI{err: nl, apiAddr: a.memberAPI(nl.LeaderID)}
 }
 
 // leaderCache is a non-voter's knowledge of the leader's ID.

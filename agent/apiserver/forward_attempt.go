@@ -222,7 +222,7 @@ func (f *forwarder) watchAttempt(a *attempt, cancel context.CancelCauseFunc, mov
 			case <-a.answered:
 				return // a watch stream may now last for hours: stop looking
 			case <-deadline.C:
-				cause = fmt.Errorf("%w within %v", errNoAnswer, timeout)
+				cause = fmt.Errorf("%w within %v", errNoAnswer, timeout.Round(10*time.Millisecond))
 			case <-tick:
 				to := moved()
 				if to == "" {
