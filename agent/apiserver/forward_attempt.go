@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/http/httputil"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -69,7 +71,10 @@ type attempt struct {
 	phase    atomic.Int32
 	body     atomic.Int32
 	gotConn  atomic.Bool
-	cause    atomic.Value // error, set before phase becomes phaseGivenUp
+	// refused: the upstream answered 503 (certainly not applied) after
+	// leadership had moved away from it; the answer was not passed on.
+	refused atomic.Bool
+	cause   atomic.Value // error, set before phase becomes phaseGivenUp
 }
 
 // giveUp stops waiting for the answer, unless it is already being passed
@@ -163,6 +168,20 @@ func (f *forwarder) proxy(w http.ResponseWriter, r *http.Request, upstream strin
 			pr.SetXForwarded()
 		},
 		Transport: gatedTransport{a: a, inner: f.transport},
+		// An old leader that lost leadership answers 503 (not applied;
+		// the second hop is refused): if leadership has moved, the
+		// request may go to the new leader instead.
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode != http.StatusServiceUnavailable || moved == nil {
+				return nil
+			}
+			to := moved()
+			if to == "" {
+				return nil
+			}
+			a.refused.Store(true)
+			return fmt.Errorf("answered 503 (%s), and %w to %s", statusMessage(resp.Body), errLeaderMoved, to)
+		},
 		// Watch streams flush every event; for other answers the cost of
 		// a flush per write is negligible.
 		FlushInterval: -1,
@@ -182,6 +201,8 @@ func (f *forwarder) proxy(w http.ResponseWriter, r *http.Request, upstream strin
 		res.delivered = a.gotConn.Load()
 	}
 	switch {
+	case a.refused.Load():
+		res.delivered = false // 503: certainly not applied
 	case rtErr == nil:
 		res.answered = true
 	case a.phase.Load() == phaseAnswered:
@@ -240,4 +261,15 @@ func (f *forwarder) watchAttempt(a *attempt, cancel context.CancelCauseFunc, mov
 		close(done)
 		<-finished
 	}
+}
+
+// statusMessage is the message of the Status in a 503's body, or the
+// body's start.
+func statusMessage(body io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(body, 4<<10))
+	var st struct{ Message string }
+	if json.Unmarshal(b, &st) == nil && st.Message != "" {
+		return st.Message
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -277,6 +277,29 @@ func TestForwardLeadershipComesHere(t *testing.T) {
 	}
 }
 
+// TestForwardOldLeaderRefuses: the request reaches an agent that has just
+// lost leadership; it refuses the second hop with 503 (not applied). As
+// leadership has moved, the forwarder sends the request to the new leader
+// instead of passing the 503 on.
+func TestForwardOldLeaderRefuses(t *testing.T) {
+	c := newFwdCluster(t, longTimeout)
+	c.nonvoter.route.mu.Lock()
+	c.nonvoter.route.leaderAPI = c.voter.addr() // the old leader, which now forwards to the leader
+	c.nonvoter.route.thenLeaderAPI = c.leader.addr()
+	c.nonvoter.route.mu.Unlock()
+	r := answer(t, "write", sendAsync(c.nonvoter, http.MethodPost, cmPath, configMapJSON("refused", nil), clientLimit))
+	mustCode(t, r.response, http.StatusCreated)
+	if r.servedBy != "leader" {
+		t.Errorf("served by %q, want the new leader", r.servedBy)
+	}
+	// Without a move the 503 is the answer.
+	c.nonvoter.route.set(false, c.voter.addr())
+	r = answer(t, "write", sendAsync(c.nonvoter, http.MethodPost, cmPath, configMapJSON("refused2", nil), clientLimit))
+	if st := mustCode(t, r.response, http.StatusServiceUnavailable).status(t); !strings.Contains(st.Message, "cannot serve it either") {
+		t.Errorf("message %q", st.Message)
+	}
+}
+
 func TestForwarderConfigValidate(t *testing.T) {
 	for field, cfg := range map[string]ForwarderConfig{
 		"Route":        {},

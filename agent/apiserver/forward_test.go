@@ -26,6 +26,9 @@ type fakeRoute struct {
 	leader    bool
 	leaderAPI string
 	voters    []string
+	// thenLeaderAPI, if set, becomes leaderAPI after the next LeaderAPI
+	// call: leadership moves just after a request was routed.
+	thenLeaderAPI string
 }
 
 func (r *fakeRoute) LocalStore() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.local }
@@ -33,7 +36,11 @@ func (r *fakeRoute) IsLeader() bool   { r.mu.Lock(); defer r.mu.Unlock(); return
 func (r *fakeRoute) LeaderAPI() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.leaderAPI
+	l := r.leaderAPI
+	if r.thenLeaderAPI != "" {
+		r.leaderAPI, r.thenLeaderAPI = r.thenLeaderAPI, ""
+	}
+	return l
 }
 func (r *fakeRoute) VoterAPIs() []string {
 	r.mu.Lock()
