@@ -241,21 +241,30 @@ func (f *forwarder) toLeader(w http.ResponseWriter, r *http.Request) {
 	if f.refuseSecondHop(w, r) {
 		return
 	}
+	timeout := f.timeout
+	if isVoterPath(r.URL.Path) {
+		timeout = f.voterTimeout
+	}
+	deadline := time.Now().Add(timeout)
 	leader := f.route.LeaderAPI()
 	if leader == "" {
-		f.writeStatus(w, r, api.NewServiceUnavailable("no leader at the moment; retry shortly"))
-		return
+		// An election is under way, most likely: wait for its outcome.
+		next, local := f.nextLeader(r.Context(), "", deadline)
+		if local {
+			f.local.ServeHTTP(w, r)
+			return
+		}
+		if next == "" {
+			f.writeStatus(w, r, api.NewServiceUnavailable(fmt.Sprintf("no leader at the moment (none known within %v); retry shortly", timeout)))
+			return
+		}
+		leader = next
 	}
 	body, serr := retainBody(r)
 	if serr != nil {
 		f.writeStatus(w, r, serr)
 		return
 	}
-	timeout := f.timeout
-	if isVoterPath(r.URL.Path) {
-		timeout = f.voterTimeout
-	}
-	deadline := time.Now().Add(timeout)
 	write := isWrite(r.Method)
 	var failures []string
 	for attempt := 1; ; attempt++ {

@@ -300,6 +300,32 @@ func TestForwardOldLeaderRefuses(t *testing.T) {
 	}
 }
 
+// TestForwardWaitsForAnElection: no leader is known when the request
+// arrives; one is elected soon after, and the request goes there.
+func TestForwardWaitsForAnElection(t *testing.T) {
+	c := newFwdCluster(t, longTimeout)
+	c.nonvoter.route.set(false, "")
+	hits := c.leader.hits.Load()
+	write := sendAsync(c.nonvoter, http.MethodPost, cmPath, configMapJSON("elected", nil), clientLimit)
+	read := sendAsync(c.nonvoter, http.MethodGet, cmPath, "", clientLimit)
+	// Both wait: neither reached any agent yet.
+	for range 3 {
+		select {
+		case r := <-write:
+			t.Fatalf("the write was answered before any leader was known: %d %s", r.code, r.body)
+		case r := <-read:
+			t.Fatalf("the read was answered before any leader was known: %d %s", r.code, r.body)
+		case <-time.After(50 * time.Millisecond): // checking that nothing happens
+		}
+	}
+	if c.leader.hits.Load() != hits {
+		t.Fatal("the leader was reached before it was known")
+	}
+	c.nonvoter.route.set(false, c.leader.addr())
+	mustCode(t, answer(t, "write", write).response, http.StatusCreated)
+	mustCode(t, answer(t, "read", read).response, http.StatusOK)
+}
+
 func TestForwarderConfigValidate(t *testing.T) {
 	for field, cfg := range map[string]ForwarderConfig{
 		"Route":        {},

@@ -256,7 +256,7 @@ func TestForwardStaleReadFailsOverToTheNextVoter(t *testing.T) {
 }
 
 func TestForwardNoLeader(t *testing.T) {
-	c := newFwdCluster(t)
+	c := newFwdCluster(t, func(cfg *ForwarderConfig) { cfg.Timeout = 300 * time.Millisecond })
 	c.voter.route.mu.Lock()
 	c.voter.route.leaderAPI = ""
 	c.voter.route.mu.Unlock()
