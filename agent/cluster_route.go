@@ -192,10 +192,12 @@ func (a *Agent) leaderAPIError(err error) error {
 	return &notLeaderAPI{err: nl, apiAddr: a.memberAPI(nl.LeaderID)}
 }
 
-// leaderCache is a non-voter's knowledge of the leader's ID.
+// leaderCache is a non-voter's knowledge of the leader's ID, and of the
+// Raft term it was named at.
 type leaderCache struct {
-	mu sync.Mutex
-	id string
+	mu   sync.Mutex
+	id   string
+	term uint64
 }
 
 func (c *leaderCache) get() string {
@@ -204,9 +206,15 @@ func (c *leaderCache) get() string {
 	return c.id
 }
 
-func (c *leaderCache) set(id string) {
+func (c *leaderCache) getTerm() uint64 {
 	c.mu.Lock()
-	c.id = id
+	defer c.mu.Unlock()
+	return c.term
+}
+
+func (c *leaderCache) set(id string, term uint64) {
+	c.mu.Lock()
+	c.id, c.term = id, term
 	c.mu.Unlock()
 }
 
@@ -220,8 +228,8 @@ func (a *Agent) trackLeader(ctx context.Context) {
 	for {
 		wait := a.cfg.Interval / 2
 		if a.Node() == nil && a.Role() == gossip.RoleNonvoter {
-			id := a.askLeader(ctx, hc)
-			a.leader.set(id)
+			id, term := a.askLeader(ctx, hc)
+			a.leader.set(id, term)
 			if id == "" || a.memberAPI(id) == "" {
 				wait = min(wait, 100*time.Millisecond)
 			}
@@ -238,25 +246,58 @@ func (a *Agent) trackLeader(ctx context.Context) {
 	}
 }
 
-// askLeader returns the leader ID the first answering voter names.
-func (a *Agent) askLeader(ctx context.Context, hc *http.Client) string {
-	for _, v := range a.voterAPIs() {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+v+"/v1/cluster/raft", nil)
-		if err != nil {
-			continue
+// leaderAnswer is what one voter says about the leader.
+type leaderAnswer struct {
+	id   string
+	term uint64
+}
+
+// askLeader asks every alive voter at once which agent leads, and returns
+// the leader named at the highest Raft term. It returns as soon as a voter
+// names a leader at a term above the one known (a new leader), or once a
+// majority of the voters answered: a paused or cut-off voter, which
+// answers nothing, must not delay the news.
+func (a *Agent) askLeader(ctx context.Context, hc *http.Client) (string, uint64) {
+	voters := a.voterAPIs()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	answers := make(chan leaderAnswer, len(voters))
+	for _, v := range voters {
+		go func() { answers <- askVoter(ctx, hc, v) }()
+	}
+	known := a.leader.getTerm()
+	var best leaderAnswer
+	for i := range voters {
+		ans := <-answers
+		if ans.id != "" && ans.term >= best.term {
+			best = ans
 		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			continue
-		}
-		var st struct{ LeaderID string }
-		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
-		resp.Body.Close()
-		if err == nil && st.LeaderID != "" {
-			return st.LeaderID
+		if best.term > known || i+1 > len(voters)/2 {
+			break
 		}
 	}
-	return ""
+	return best.id, best.term
+}
+
+// askVoter asks one voter (API address v) which agent leads.
+func askVoter(ctx context.Context, hc *http.Client, v string) leaderAnswer {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+v+"/v1/cluster/raft", nil)
+	if err != nil {
+		return leaderAnswer{}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return leaderAnswer{}
+	}
+	defer resp.Body.Close()
+	var st struct {
+		LeaderID string
+		Term     uint64
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
+		return leaderAnswer{}
+	}
+	return leaderAnswer{id: st.LeaderID, term: st.Term}
 }
 
 // membersView serves /v1/cluster/members.
