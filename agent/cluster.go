@@ -558,8 +558,11 @@ func (r roleReader) Watch(kind, namespace string, from int64, sel store.Selector
 
 // AgentStatus is served at /v1/cluster/raft: the Raft view of a voter, or
 // what a non-voter knows.
+// LeaderAddr is the leader's Raft address, LeaderAPI its API address (the
+// one clients use).
 type AgentStatus struct {
 	consensus.Status
+	LeaderAPI string
 	Role      string
 	ClusterID string
 }
@@ -568,12 +571,13 @@ func (a *Agent) statusView() any {
 	s := AgentStatus{Role: roleName(a.Role()), ClusterID: a.ClusterID()}
 	if n := a.Node(); n != nil {
 		s.Status = n.Status()
-		return s
+	} else {
+		s.ID = a.cfg.NodeName
+		s.State = "NonVoter"
+		s.LeaderID = a.leader.get()
+		s.LeaderAddr = a.memberRaft(s.LeaderID)
 	}
-	s.ID = a.cfg.NodeName
-	s.State = "NonVoter"
-	s.LeaderID = a.leader.get()
-	s.LeaderAddr = a.memberAPI(s.LeaderID)
+	s.LeaderAPI = a.memberAPI(s.LeaderID)
 	return s
 }
 

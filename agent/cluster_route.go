@@ -133,6 +133,20 @@ func (a *Agent) memberAPI(id string) string {
 	return ""
 }
 
+// memberRaft is the Raft address an alive member advertises, "" if
+// unknown.
+func (a *Agent) memberRaft(id string) string {
+	if id == "" || a.gossip == nil {
+		return ""
+	}
+	for _, m := range a.gossip.Members() {
+		if m.Name == id && m.State == gossip.Alive {
+			return m.Meta.RaftAddr
+		}
+	}
+	return ""
+}
+
 // voterAPIs lists the API addresses of the alive voters of this agent's
 // cluster other than itself, the leader first.
 func (a *Agent) voterAPIs() []string {
