@@ -204,3 +204,46 @@ func TestNotLeaderNamesTheAPIAddress(t *testing.T) {
 		t.Errorf("message %q: want the leader's API address %s, not its Raft address %s", msg, leader.Addr(), leader.raftAdv)
 	}
 }
+
+// TestClientMovesPastAKilledAgent (issue 9, figures): a client given a
+// non-voter and a follower keeps writing when the non-voter is killed: the
+// next request goes to the follower at once, and each write is applied
+// once.
+func TestClientMovesPastAKilledAgent(t *testing.T) {
+	h, tas := fiveAgents(t, fastTimings)
+	ctx := context.Background()
+	nv, f := nonvoters(tas)[0], followers(tas)[0]
+	c := api.NewClient("http://"+nv.Addr()+",http://"+f.Addr(), api.WithRequestTimeout(10*time.Second))
+	waitUntil(t, 10*time.Second, "a write through the non-voter", func() string {
+		if _, err := c.Create(ctx, configMap("first")); err != nil && !api.IsAlreadyExists(err) {
+			return err.Error()
+		}
+		return ""
+	})
+	h.kill(nv)
+	start := time.Now()
+	if _, err := c.Create(ctx, configMap("after-kill")); err != nil {
+		t.Fatalf("write after the kill: %v", err)
+	}
+	took := time.Since(start)
+	t.Logf("first write after the non-voter was killed: %v", took.Round(time.Millisecond))
+	if took > 5*time.Second {
+		t.Errorf("the write took %v", took)
+	}
+	if got := c.Endpoints()[0]; got != "http://"+f.Addr() {
+		t.Errorf("the client now prefers %s, want the follower", got)
+	}
+	objs, _, err := c.List(ctx, "ConfigMap", "default", api.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, o := range objs {
+		if o.GetObjectMeta().Name == "after-kill" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d objects named after-kill, want 1", n)
+	}
+}

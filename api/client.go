@@ -53,6 +53,9 @@ func NewClient(baseURL string, opts ...ClientOption) *Client {
 	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.MaxIdleConnsPerHost = 16
+	// A write's body waits for the agent's "100 Continue" (see sendTo);
+	// after this long without one it leaves anyway.
+	tr.ExpectContinueTimeout = 5 * time.Second
 	c := &Client{
 		bases:   splitEndpoints(baseURL),
 		http:    &http.Client{Transport: tr},

@@ -158,32 +158,57 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, bo
 }
 
 // sendTo sends one request to one URL. sent reports whether the request
-// may have reached the agent: false only when the connection was never
-// opened or the request's headers were never written.
+// may have reached the agent: false when the connection was never opened,
+// or, for a write with a body, when the body never left. A write's body
+// goes with "Expect: 100-continue": it leaves only once the agent's handler
+// asks for it, so a connection that turns out dead (an agent killed while
+// the connection sat idle) leaves the write certainly not applied.
 func (c *Client) sendTo(ctx context.Context, u, method string, hasBody bool, payload []byte) (resp *http.Response, sent bool, err error) {
-	var wrote atomic.Bool
+	var wrote, bodyLeft atomic.Bool
 	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		WroteHeaders: func() { wrote.Store(true) },
 	})
-	var rd io.Reader
-	if hasBody {
-		rd = bytes.NewReader(payload)
-	}
-	req, err := http.NewRequestWithContext(tctx, method, u, rd)
+	req, err := http.NewRequestWithContext(tctx, method, u, nil)
 	if err != nil {
 		return nil, false, err
 	}
 	req.Header.Set("Accept", "application/json")
 	if hasBody {
 		req.Header.Set("Content-Type", "application/json")
+		req.GetBody = func() (io.ReadCloser, error) {
+			return &trackedBody{r: bytes.NewReader(payload), read: &bodyLeft}, nil
+		}
+		req.Body, _ = req.GetBody()
+		req.ContentLength = int64(len(payload))
+		if len(payload) == 0 {
+			req.Body, req.GetBody = http.NoBody, nil
+		} else if !idempotent(method) {
+			req.Header.Set("Expect", "100-continue")
+		}
 	}
 	resp, err = c.http.Do(req)
 	if err != nil {
 		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
+		switch {
+		case errors.As(err, &op) && op.Op == "dial":
 			return nil, false, err
+		case hasBody && len(payload) > 0:
+			return nil, bodyLeft.Load(), err
 		}
 		return nil, wrote.Load(), err
 	}
 	return resp, true, nil
 }
+
+// trackedBody records that a request body started to leave.
+type trackedBody struct {
+	r    io.Reader
+	read *atomic.Bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	return b.r.Read(p)
+}
+
+func (b *trackedBody) Close() error { return nil }

@@ -29,9 +29,13 @@ func newCountingAgent(t *testing.T) *countingAgent {
 	a.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if r.Method == http.MethodPost {
+			b, err := io.ReadAll(r.Body) // before answering, as the API server does
+			if err != nil {
+				return
+			}
 			a.writes.Add(1)
 			w.WriteHeader(http.StatusCreated)
-			io.Copy(w, r.Body)
+			w.Write(b)
 			return
 		}
 		a.reads.Add(1)
@@ -195,5 +199,38 @@ func TestClientMovesPastA503(t *testing.T) {
 	c = NewClient(cut.URL, WithRequestTimeout(10*time.Second))
 	if _, err := c.Create(context.Background(), testConfigMap("b")); !IsServiceUnavailable(err) {
 		t.Errorf("single agent: %v", err)
+	}
+}
+
+// TestClientWriteToADyingAgent: an agent takes the request's headers and
+// dies before reading its body (killed while the connection was open).
+// The body never left (it waits for "100 Continue"), so the write is
+// certainly not applied and goes to the next agent, once.
+func TestClientWriteToADyingAgent(t *testing.T) {
+	live := newCountingAgent(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var expected atomic.Int64
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if req, err := http.ReadRequest(bufio.NewReader(conn)); err == nil && req.Header.Get("Expect") == "100-continue" {
+				expected.Add(1)
+			}
+			conn.Close() // headers read, body never asked for
+		}
+	}()
+	c := NewClient("http://"+ln.Addr().String()+","+live.ts.URL, WithRequestTimeout(10*time.Second))
+	if _, err := c.Create(context.Background(), testConfigMap("a")); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if expected.Load() != 1 || live.writes.Load() != 1 {
+		t.Errorf("the dying agent saw %d requests asking to continue, the live one applied %d writes; want 1 and 1", expected.Load(), live.writes.Load())
 	}
 }
