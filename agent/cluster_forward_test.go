@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,8 +59,8 @@ func (p *pauser) resume() {
 
 // pausableAgents starts a settled 5-agent cluster whose agents can each be
 // paused.
-func pausableAgents(t *testing.T) (*harness, []*testAgent, map[string]*pauser) {
-	h := newHarness(t, fastTimings)
+func pausableAgents(t *testing.T, tim timings) (*harness, []*testAgent, map[string]*pauser) {
+	h := newHarness(t, tim)
 	cfgs := h.configs(5, "a")
 	pausers := map[string]*pauser{}
 	tas := make([]*testAgent, len(cfgs))
@@ -85,7 +87,38 @@ func pausableAgents(t *testing.T) (*harness, []*testAgent, map[string]*pauser) {
 // non-voter, follow the new leader and answer in seconds, not a minute;
 // the writes, which the paused leader never read, are applied once.
 func TestPausedLeaderForwarding(t *testing.T) {
-	h, tas, pausers := pausableAgents(t)
+	pauseTheLeader(t, fastTimings)
+}
+
+// TestPausedLeaderFigures measures, over SHOAL_FIGURES_TRIALS (default 5)
+// clusters with production timings, how long requests forwarded to a
+// leader that pauses take to answer. It only runs with SHOAL_FIGURES=1:
+//
+//	SHOAL_FIGURES=1 go test -run TestPausedLeaderFigures -v -timeout 30m ./agent
+func TestPausedLeaderFigures(t *testing.T) {
+	if os.Getenv("SHOAL_FIGURES") != "1" {
+		t.Skip("set SHOAL_FIGURES=1 to measure (production timings, minutes)")
+	}
+	trials := 5
+	if v, err := strconv.Atoi(os.Getenv("SHOAL_FIGURES_TRIALS")); err == nil && v > 0 {
+		trials = v
+	}
+	var answers, elections []time.Duration
+	for i := range trials {
+		t.Run(fmt.Sprintf("trial%02d", i), func(t *testing.T) {
+			a, e := pauseTheLeader(t, prodTimings)
+			answers, elections = append(answers, a...), append(elections, e)
+		})
+	}
+	t.Logf("paused leader, production timings, %d trials: new leader elected %s; forwarded requests answered %s",
+		trials, summary(elections), summary(answers))
+}
+
+// pauseTheLeader pauses the leader of a fresh cluster with requests in
+// flight and checks their answers; it returns how long each request took
+// and how long after the pause a new leader was elected.
+func pauseTheLeader(t *testing.T, tim timings) (took []time.Duration, election time.Duration) {
+	h, tas, pausers := pausableAgents(t, tim)
 	ctx := context.Background()
 	waitUntil(t, 20*time.Second, "a first write", func() string {
 		l := leaderOf(tas)
@@ -151,6 +184,7 @@ func TestPausedLeaderForwarding(t *testing.T) {
 	want := map[string]bool{} // create: applied or not
 	for range 2 * len(vias) {
 		r := <-results
+		took = append(took, r.took)
 		if r.name != "" {
 			want[r.name] = r.err == nil
 		}
@@ -169,7 +203,8 @@ func TestPausedLeaderForwarding(t *testing.T) {
 			t.Errorf("%s took %v", r.what, r.took)
 		}
 	}
-	t.Logf("raft stopped on the paused leader in %v; new leader after %v", stopped.Sub(held).Round(time.Millisecond), (<-elected).Round(time.Millisecond))
+	election = <-elected
+	t.Logf("raft stopped on the paused leader in %v; new leader after %v", stopped.Sub(held).Round(time.Millisecond), election.Round(time.Millisecond))
 	// A create answered 201 is there, one answered 503 is not (the paused
 	// leader read none of them).
 	p.resume()
@@ -187,6 +222,7 @@ func TestPausedLeaderForwarding(t *testing.T) {
 			t.Errorf("%s: answered applied=%v, read back: %v", name, applied, err)
 		}
 	}
+	return took, election
 }
 
 // TestNotLeaderNamesTheAPIAddress (issue 9, defect 8): a voter that is
