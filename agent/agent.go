@@ -57,6 +57,11 @@ type Agent struct {
 	fatal     error
 	shutOnce  sync.Once
 	shutErr   error
+
+	// wrapAPI, if set before Start, wraps everything the agent serves
+	// over HTTP. Tests set it (to make an agent stop answering as a
+	// paused process does); production leaves it nil.
+	wrapAPI func(http.Handler) http.Handler
 }
 
 // New builds an agent: its store, API server and, if it is a voter already
@@ -202,6 +207,9 @@ func (a *Agent) Start() error {
 	}
 	a.client = api.NewClient("http://"+ln.Addr().String(), api.WithRequestTimeout(10*time.Second))
 	handler := a.handler()
+	if a.wrapAPI != nil {
+		handler = a.wrapAPI(handler)
+	}
 	if a.cfg.Pprof {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

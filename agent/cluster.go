@@ -507,7 +507,8 @@ func (b roleBackend) Propose(ctx context.Context, ops []store.Op) ([]store.Resul
 	if n == nil {
 		return nil, b.a.notVoter()
 	}
-	return n.Propose(ctx, ops)
+	res, err := n.Propose(ctx, ops)
+	return res, b.a.leaderAPIError(err)
 }
 
 func (b roleBackend) ReadBarrier(ctx context.Context) error {
@@ -515,7 +516,7 @@ func (b roleBackend) ReadBarrier(ctx context.Context) error {
 	if n == nil {
 		return b.a.notVoter()
 	}
-	return n.ReadBarrier(ctx)
+	return b.a.leaderAPIError(n.ReadBarrier(ctx))
 }
 
 // roleVoters serves the manual voter API from the current Raft node,
@@ -523,11 +524,13 @@ func (b roleBackend) ReadBarrier(ctx context.Context) error {
 type roleVoters struct{ a *Agent }
 
 func (v roleVoters) AddVoter(ctx context.Context, id, addr string) (string, error) {
-	return v.a.manualAddVoter(ctx, id, addr)
+	msg, err := v.a.manualAddVoter(ctx, id, addr)
+	return msg, v.a.leaderAPIError(err)
 }
 
 func (v roleVoters) RemoveServer(ctx context.Context, id string) (string, error) {
-	return v.a.manualRemoveServer(ctx, id)
+	msg, err := v.a.manualRemoveServer(ctx, id)
+	return msg, v.a.leaderAPIError(err)
 }
 
 func (a *Agent) notVoter() error {
@@ -550,8 +553,11 @@ func (r roleReader) Watch(kind, namespace string, from int64, sel store.Selector
 
 // AgentStatus is served at /v1/cluster/raft: the Raft view of a voter, or
 // what a non-voter knows.
+// LeaderAddr is the leader's Raft address, LeaderAPI its API address (the
+// one clients use).
 type AgentStatus struct {
 	consensus.Status
+	LeaderAPI string
 	Role      string
 	ClusterID string
 }
@@ -560,12 +566,13 @@ func (a *Agent) statusView() any {
 	s := AgentStatus{Role: roleName(a.Role()), ClusterID: a.ClusterID()}
 	if n := a.Node(); n != nil {
 		s.Status = n.Status()
-		return s
+	} else {
+		s.ID = a.cfg.NodeName
+		s.State = "NonVoter"
+		s.LeaderID = a.leader.get()
+		s.LeaderAddr = a.memberRaft(s.LeaderID)
 	}
-	s.ID = a.cfg.NodeName
-	s.State = "NonVoter"
-	s.LeaderID = a.leader.get()
-	s.LeaderAddr = a.memberAPI(s.LeaderID)
+	s.LeaderAPI = a.memberAPI(s.LeaderID)
 	return s
 }
 

@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/apiserver"
+	"github.com/shoal-dev/shoal/consensus"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus/gossip"
@@ -131,6 +134,20 @@ func (a *Agent) memberAPI(id string) string {
 	return ""
 }
 
+// memberRaft is the Raft address an alive member advertises, "" if
+// unknown.
+func (a *Agent) memberRaft(id string) string {
+	if id == "" || a.gossip == nil {
+		return ""
+	}
+	for _, m := range a.gossip.Members() {
+		if m.Name == id && m.State == gossip.Alive {
+			return m.Meta.RaftAddr
+		}
+	}
+	return ""
+}
+
 // voterAPIs lists the API addresses of the alive voters of this agent's
 // cluster other than itself, the leader first.
 func (a *Agent) voterAPIs() []string {
@@ -162,10 +179,40 @@ func (a *Agent) voterAPIs() []string {
 	return out
 }
 
-// leaderCache is a non-voter's knowledge of the leader's ID.
+// notLeaderAPI is a Raft node's *consensus.ErrNotLeader, which names the
+// leader's Raft address, with the leader's API address, the one a client
+// can use; the API server names it in its 503 (LeaderAddress).
+type notLeaderAPI struct {
+	err     *consensus.ErrNotLeader
+	apiAddr string // "" if the leader is unknown or not alive in gossip
+}
+
+func (e *notLeaderAPI) Error() string {
+	if e.apiAddr == "" {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("not the leader; the leader is %s, its API at %s", e.err.LeaderID, e.apiAddr)
+}
+
+func (e *notLeaderAPI) Unwrap() error         { return e.err }
+func (e *notLeaderAPI) LeaderAddress() string { return e.apiAddr }
+
+// leaderAPIError gives an ErrNotLeader from this agent's Raft node the
+// leader's API address; other errors pass unchanged.
+func (a *Agent) leaderAPIError(err error) error {
+	var nl *consensus.ErrNotLeader
+	if !errors.As(err, &nl) {
+		return err
+	}
+	return &notLeaderAPI{err: nl, apiAddr: a.memberAPI(nl.LeaderID)}
+}
+
+// leaderCache is a non-voter's knowledge of the leader's ID, and of the
+// Raft term it was named at.
 type leaderCache struct {
-	mu sync.Mutex
-	id string
+	mu   sync.Mutex
+	id   string
+	term uint64
 }
 
 func (c *leaderCache) get() string {
@@ -174,9 +221,15 @@ func (c *leaderCache) get() string {
 	return c.id
 }
 
-func (c *leaderCache) set(id string) {
+func (c *leaderCache) getTerm() uint64 {
 	c.mu.Lock()
-	c.id = id
+	defer c.mu.Unlock()
+	return c.term
+}
+
+func (c *leaderCache) set(id string, term uint64) {
+	c.mu.Lock()
+	c.id, c.term = id, term
 	c.mu.Unlock()
 }
 
@@ -190,8 +243,8 @@ func (a *Agent) trackLeader(ctx context.Context) {
 	for {
 		wait := a.cfg.Interval / 2
 		if a.Node() == nil && a.Role() == gossip.RoleNonvoter {
-			id := a.askLeader(ctx, hc)
-			a.leader.set(id)
+			id, term := a.askLeader(ctx, hc)
+			a.leader.set(id, term)
 			if id == "" || a.memberAPI(id) == "" {
 				wait = min(wait, 100*time.Millisecond)
 			}
@@ -208,25 +261,58 @@ func (a *Agent) trackLeader(ctx context.Context) {
 	}
 }
 
-// askLeader returns the leader ID the first answering voter names.
-func (a *Agent) askLeader(ctx context.Context, hc *http.Client) string {
-	for _, v := range a.voterAPIs() {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+v+"/v1/cluster/raft", nil)
-		if err != nil {
-			continue
+// leaderAnswer is what one voter says about the leader.
+type leaderAnswer struct {
+	id   string
+	term uint64
+}
+
+// askLeader asks every alive voter at once which agent leads, and returns
+// the leader named at the highest Raft term. It returns as soon as a voter
+// names a leader at a term above the one known (a new leader), or once a
+// majority of the voters answered: a paused or cut-off voter, which
+// answers nothing, must not delay the news.
+func (a *Agent) askLeader(ctx context.Context, hc *http.Client) (string, uint64) {
+	voters := a.voterAPIs()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	answers := make(chan leaderAnswer, len(voters))
+	for _, v := range voters {
+		go func() { answers <- askVoter(ctx, hc, v) }()
+	}
+	known := a.leader.getTerm()
+	var best leaderAnswer
+	for i := range voters {
+		ans := <-answers
+		if ans.id != "" && ans.term >= best.term {
+			best = ans
 		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			continue
-		}
-		var st struct{ LeaderID string }
-		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
-		resp.Body.Close()
-		if err == nil && st.LeaderID != "" {
-			return st.LeaderID
+		if best.term > known || i+1 > len(voters)/2 {
+			break
 		}
 	}
-	return ""
+	return best.id, best.term
+}
+
+// askVoter asks one voter (API address v) which agent leads.
+func askVoter(ctx context.Context, hc *http.Client, v string) leaderAnswer {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+v+"/v1/cluster/raft", nil)
+	if err != nil {
+		return leaderAnswer{}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return leaderAnswer{}
+	}
+	defer resp.Body.Close()
+	var st struct {
+		LeaderID string
+		Term     uint64
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
+		return leaderAnswer{}
+	}
+	return leaderAnswer{id: st.LeaderID, term: st.Term}
 }
 
 // membersView serves /v1/cluster/members.

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,9 +25,12 @@ const (
 	maxApplyAttempts = 5
 )
 
-// Client talks to the HTTP API of any agent.
+// Client talks to the HTTP API of any agent. Given several agents, it
+// sticks to one and moves to the next when a request fails in a way that
+// is safe to retry elsewhere (see send).
 type Client struct {
-	base    string
+	bases   []string     // base URLs, no trailing slash
+	cur     atomic.Int64 // index into bases of the agent tried first
 	http    *http.Client
 	timeout time.Duration
 }
@@ -42,14 +45,19 @@ func WithHTTPClient(hc *http.Client) ClientOption { return func(c *Client) { c.h
 // WithRequestTimeout bounds each request that is not a watch; 0 means none.
 func WithRequestTimeout(d time.Duration) ClientOption { return func(c *Client) { c.timeout = d } }
 
-// NewClient returns a client for the API at baseURL ("http://10.0.0.1:7070").
+// NewClient returns a client for the API at baseURL ("http://10.0.0.1:7070"),
+// or at any of several agents given as a comma-separated list
+// ("http://10.0.0.1:7070,http://10.0.0.2:7070"), as SHOAL_ADDR holds them.
 func NewClient(baseURL string, opts ...ClientOption) *Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.MaxIdleConnsPerHost = 16
+	// A write's body waits for the agent's "100 Continue" (see sendTo);
+	// after this long without one it leaves anyway.
+	tr.ExpectContinueTimeout = 5 * time.Second
 	c := &Client{
-		base:    strings.TrimRight(baseURL, "/"),
+		bases:   splitEndpoints(baseURL),
 		http:    &http.Client{Transport: tr},
 		timeout: DefaultClientTimeout,
 	}
@@ -161,30 +169,6 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		return fmt.Errorf("%s %s: decoding the response: %w", method, path, err)
 	}
 	return nil
-}
-
-func (c *Client) send(ctx context.Context, method, path string, q url.Values, body any) (*http.Response, error) {
-	u := c.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("encoding the request: %w", err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return c.http.Do(req)
 }
 
 // responseError turns a non-2xx answer into a *StatusError, from the

@@ -1,7 +1,8 @@
 // Package apiserver is Shoal's HTTP API: it translates Kubernetes-style REST
 // requests into reads of a store and proposals of store operations, streams
 // watches, and forwards what this agent cannot answer to a voter or the
-// leader (forward.go).
+// leader (forward.go), following leadership while a forwarded request waits
+// for its answer (forward_attempt.go).
 //
 // The API follows Kubernetes REST conventions:
 //

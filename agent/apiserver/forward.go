@@ -1,15 +1,16 @@
 package apiserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"os"
 	"strconv"
 	"strings"
@@ -47,25 +48,71 @@ type ForwarderConfig struct {
 	TLS *tls.Config
 	// Name identifies this agent in ForwardedHeader; "" means the hostname.
 	Name string
+	// Timeout bounds how long a forwarded API request waits for its
+	// answer (the upstream's response headers), retries to a new leader
+	// included; 0 means DefaultForwardTimeout. A write that may have
+	// reached an upstream that does not answer in time is answered 504
+	// (outcome unknown); anything else 503 (not applied).
+	Timeout time.Duration
+	// VoterTimeout is the same bound for manual voter changes
+	// (/v1/cluster/raft/voters), which wait for a promotion; 0 means
+	// DefaultForwardVoterTimeout.
+	VoterTimeout time.Duration
+	// PollInterval is how often a request waiting for its answer checks
+	// whether leadership moved; 0 means DefaultForwardPollInterval.
+	PollInterval time.Duration
 }
 
-// Timeouts of the default forwarding transport.
+// Defaults and limits of forwarding.
 const (
-	forwardDialTimeout = 5 * time.Second
-	// forwardHeaderTimeout bounds the wait for the upstream's response
-	// headers; it covers a proposal (DefaultRequestTimeout) with room to
-	// spare. Watch streams send their headers at once.
-	forwardHeaderTimeout = 2*DefaultRequestTimeout + 5*time.Second
+	// DefaultForwardTimeout: a leader that answers nothing for this long is
+	// paused, partitioned away or overloaded; Raft elects a new one in
+	// about a second, and a client is better served by a clear answer
+	// than by a minute of silence.
+	DefaultForwardTimeout = 5 * time.Second
+	// DefaultForwardVoterTimeout covers a voter change, whose promotion of
+	// the new voter may take the whole of DefaultRequestTimeout.
+	DefaultForwardVoterTimeout = DefaultRequestTimeout + 5*time.Second
+	// DefaultForwardPollInterval: see ForwarderConfig.PollInterval.
+	DefaultForwardPollInterval = 25 * time.Millisecond
+	// maxForwardAttempts bounds the upstreams one request is sent to (the
+	// leaders it follows, or the voters a stale read tries).
+	maxForwardAttempts = 3
+	// maxRetainedBody is the largest request body kept so that the request
+	// can be sent again to a new leader; a larger one (which the leader
+	// refuses anyway, see DefaultMaxBodyBytes) is streamed once.
+	maxRetainedBody = DefaultMaxBodyBytes
 )
+
+// Validate reports the first configuration error, naming the field.
+func (c ForwarderConfig) Validate() error {
+	switch {
+	case c.Route == nil:
+		return errors.New("ForwarderConfig.Route: must not be nil")
+	case c.Timeout < 0:
+		return fmt.Errorf("ForwarderConfig.Timeout: %v must not be negative", c.Timeout)
+	case c.VoterTimeout < 0:
+		return fmt.Errorf("ForwarderConfig.VoterTimeout: %v must not be negative", c.VoterTimeout)
+	case c.PollInterval < 0:
+		return fmt.Errorf("ForwarderConfig.PollInterval: %v must not be negative", c.PollInterval)
+	}
+	return nil
+}
+
+// forwardDialTimeout bounds opening a connection to another agent.
+const forwardDialTimeout = 5 * time.Second
 
 // forwarder routes each request to the local handler or to another agent.
 type forwarder struct {
-	local     http.Handler
-	route     Route
-	transport http.RoundTripper
-	scheme    string
-	name      string
-	log       *slog.Logger
+	local        http.Handler
+	route        Route
+	transport    http.RoundTripper
+	scheme       string
+	name         string
+	log          *slog.Logger
+	timeout      time.Duration
+	voterTimeout time.Duration
+	poll         time.Duration
 }
 
 // NewForwarder wraps the local API handler so that any agent answers any
@@ -81,25 +128,55 @@ type forwarder struct {
 //   - everything else (/healthz, /version, /v1/cluster/members, ...) is
 //     local.
 //
+// A request proxied to the leader follows leadership: while it waits for
+// the answer, a move of leadership (or the timeout) ends the wait; a read,
+// or a write that certainly did not reach the old leader, is sent to the
+// new one, and a write that may have reached it is answered 504 (outcome
+// unknown, read before writing again).
+//
 // Failures are api.Status JSON: 503 when there is no leader, when the
 // upstream cannot be reached, or when a request already forwarded once
-// would need a second hop.
+// would need a second hop; 504 when a write's outcome is unknown.
+//
+// NewForwarder panics if cfg.Validate fails: the configuration is the
+// program's own, not a user's.
 func NewForwarder(local http.Handler, cfg ForwarderConfig) http.Handler {
-	f := &forwarder{local: local, route: cfg.Route, log: cfg.Logger, name: cfg.Name, scheme: "http"}
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	f := &forwarder{
+		local: local, route: cfg.Route, log: cfg.Logger, name: cfg.Name, scheme: "http",
+		timeout: cfg.Timeout, voterTimeout: cfg.VoterTimeout, poll: cfg.PollInterval,
+	}
 	if f.log == nil {
 		f.log = slog.Default()
 	}
 	if f.name == "" {
 		f.name, _ = os.Hostname()
 	}
+	if f.timeout == 0 {
+		f.timeout = DefaultForwardTimeout
+	}
+	if f.voterTimeout == 0 {
+		f.voterTimeout = DefaultForwardVoterTimeout
+	}
+	if f.poll == 0 {
+		f.poll = DefaultForwardPollInterval
+	}
 	if cfg.Client != nil && cfg.Client.Transport != nil {
 		f.transport = cfg.Client.Transport
 	} else {
+		// The forwarder's own deadlines end a wait for an answer; these
+		// are backstops.
+		backstop := max(f.timeout, f.voterTimeout) + 5*time.Second
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.Proxy = nil // agent-to-agent traffic never goes through an HTTP proxy
 		tr.DialContext = (&net.Dialer{Timeout: forwardDialTimeout, KeepAlive: 30 * time.Second}).DialContext
 		tr.TLSHandshakeTimeout = forwardDialTimeout
-		tr.ResponseHeaderTimeout = forwardHeaderTimeout
+		tr.ResponseHeaderTimeout = backstop
+		// A body leaves only once the upstream's handler asks for it (see
+		// forward_attempt.go), never because a short timer ran out.
+		tr.ExpectContinueTimeout = backstop
 		tr.MaxIdleConnsPerHost = 32
 		tr.TLSClientConfig = cfg.TLS
 		f.transport = tr
@@ -154,7 +231,8 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// toLeader serves r locally on the leader, else proxies it to the leader.
+// toLeader serves r locally on the leader, else proxies it to the
+// leader, following leadership while it waits (see NewForwarder).
 func (f *forwarder) toLeader(w http.ResponseWriter, r *http.Request) {
 	if f.route.IsLeader() {
 		f.local.ServeHTTP(w, r)
@@ -163,27 +241,149 @@ func (f *forwarder) toLeader(w http.ResponseWriter, r *http.Request) {
 	if f.refuseSecondHop(w, r) {
 		return
 	}
+	timeout := f.timeout
+	if isVoterPath(r.URL.Path) {
+		timeout = f.voterTimeout
+	}
+	deadline := time.Now().Add(timeout)
 	leader := f.route.LeaderAPI()
 	if leader == "" {
-		f.writeStatus(w, r, api.NewServiceUnavailable("no leader at the moment; retry shortly"))
-		return
-	}
-	if err := f.proxy(w, r, leader); err != nil {
-		var op *net.OpError
-		if r.Method == http.MethodGet || r.Method == http.MethodHead || (errors.As(err, &op) && op.Op == "dial") {
-			// A read, or a write that never left: safe to retry.
-			f.writeStatus(w, r, api.NewServiceUnavailable(fmt.Sprintf("the leader at %s cannot be reached: %v", leader, err)))
+		// An election is under way, most likely: wait for its outcome.
+		next, local := f.nextLeader(r.Context(), "", deadline)
+		if local {
+			f.local.ServeHTTP(w, r)
 			return
 		}
-		// The request may have reached the leader before the failure: a
-		// retry must first read whether it took effect.
-		f.writeStatus(w, r, api.NewTimeout(fmt.Sprintf("the write's outcome is unknown: the leader at %s did not answer: %v", leader, err)))
+		if next == "" {
+			f.writeStatus(w, r, api.NewServiceUnavailable(fmt.Sprintf("no leader at the moment (none known within %v); retry shortly", timeout)))
+			return
+		}
+		leader = next
+	}
+	body, serr := retainBody(r)
+	if serr != nil {
+		f.writeStatus(w, r, serr)
+		return
+	}
+	write := isWrite(r.Method)
+	var failures []string
+	for attempt := 1; ; attempt++ {
+		from := leader
+		rd, length := body.reader()
+		res := f.proxy(w, r, from, rd, length, f.movedFrom(from), time.Until(deadline))
+		if res.answered {
+			return
+		}
+		failures = append(failures, fmt.Sprintf("the leader at %s: %v", from, res.err))
+		if write && res.delivered {
+			// The request may have reached the leader: a retry must first
+			// read whether it took effect.
+			f.writeStatus(w, r, api.NewTimeout(fmt.Sprintf(
+				"the write's outcome is unknown (it may have been applied): read the object before writing it again: %s", strings.Join(failures, "; "))))
+			return
+		}
+		f.log.Info("forward: following the leader", "method", r.Method, "path", r.URL.Path, "from", from, "err", res.err)
+		if !body.whole || attempt >= maxForwardAttempts {
+			break
+		}
+		next, local := f.nextLeader(r.Context(), from, deadline)
+		if local {
+			r.Body, r.ContentLength = http.NoBody, 0
+			if rd, length := body.reader(); rd != nil {
+				r.Body, r.ContentLength = io.NopCloser(rd), length
+			}
+			f.local.ServeHTTP(w, r)
+			return
+		}
+		if next == "" {
+			failures = append(failures, fmt.Sprintf("no other leader known after %v", timeout))
+			break
+		}
+		leader = next
+	}
+	what := "the read failed"
+	if write {
+		what = "the write was not applied"
+	}
+	f.writeStatus(w, r, api.NewServiceUnavailable(fmt.Sprintf("%s: %s; retry shortly", what, strings.Join(failures, "; "))))
+}
+
+// movedFrom returns a check of whether leadership left upstream: it names
+// the new leader's API address ("this agent" when it is this one), or ""
+// while upstream still leads or no other leader is known.
+func (f *forwarder) movedFrom(upstream string) func() string {
+	return func() string {
+		if f.route.IsLeader() {
+			return "this agent (" + f.name + ")"
+		}
+		if l := f.route.LeaderAPI(); l != "" && l != upstream {
+			return "the agent at " + l
+		}
+		return ""
 	}
 }
 
-// toVoter proxies a stale read to the first voter that answers. Only a
-// connection failure moves on to the next voter; any answer, an error
-// Status included, is passed back.
+// nextLeader waits until a leader other than old is known, or until the
+// deadline. It returns that leader's API address, or local=true when this
+// agent now leads, or "" when none came in time.
+func (f *forwarder) nextLeader(ctx context.Context, old string, deadline time.Time) (next string, local bool) {
+	t := time.NewTicker(f.poll)
+	defer t.Stop()
+	for {
+		if f.route.IsLeader() {
+			return "", true
+		}
+		if l := f.route.LeaderAPI(); l != "" && l != old {
+			return l, false
+		}
+		if !time.Now().Before(deadline) {
+			return "", false
+		}
+		select {
+		case <-ctx.Done():
+			return "", false
+		case <-t.C:
+		}
+	}
+}
+
+// requestBody is a forwarded request's body.
+type requestBody struct {
+	data  []byte    // the whole body, when whole
+	whole bool      // data holds all of it: the request can be sent again
+	rest  io.Reader // otherwise: what was read, then the rest (sent once)
+}
+
+// reader returns the body to send and its length (-1: unknown).
+func (b requestBody) reader() (io.Reader, int64) {
+	if !b.whole {
+		return b.rest, -1
+	}
+	if len(b.data) == 0 {
+		return nil, 0
+	}
+	return bytes.NewReader(b.data), int64(len(b.data))
+}
+
+// retainBody reads r's body so that it can be sent again, up to
+// maxRetainedBody. A larger body is kept as a stream that can be sent once.
+func retainBody(r *http.Request) (requestBody, *api.StatusError) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return requestBody{whole: true}, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxRetainedBody+1))
+	if err != nil {
+		return requestBody{}, api.NewBadRequest("reading the request body: %v", err)
+	}
+	if len(b) > maxRetainedBody {
+		return requestBody{rest: io.MultiReader(bytes.NewReader(b), r.Body)}, nil
+	}
+	return requestBody{data: b, whole: true}, nil
+}
+
+// toVoter proxies a stale read to the first voter that answers. A voter
+// that cannot be reached, or does not answer within the timeout, is
+// skipped; any answer, an error Status included, is passed back.
 func (f *forwarder) toVoter(w http.ResponseWriter, r *http.Request) {
 	if f.refuseSecondHop(w, r) {
 		return
@@ -193,17 +393,17 @@ func (f *forwarder) toVoter(w http.ResponseWriter, r *http.Request) {
 		f.writeStatus(w, r, api.NewServiceUnavailable("no voter is known at the moment; retry shortly"))
 		return
 	}
+	if len(voters) > maxForwardAttempts {
+		voters = voters[:maxForwardAttempts]
+	}
 	var failed []string
 	for _, v := range voters {
-		err := f.proxy(w, r, v)
-		if err == nil {
+		res := f.proxy(w, r, v, nil, 0, nil, f.timeout)
+		if res.answered {
 			return
 		}
-		if r.Context().Err() != nil {
-			return // the client went away
-		}
-		f.log.Warn("forward: voter unreachable, trying the next", "voter", v, "path", r.URL.Path, "err", err)
-		failed = append(failed, fmt.Sprintf("%s (%v)", v, err))
+		f.log.Warn("forward: voter unreachable, trying the next", "voter", v, "path", r.URL.Path, "err", res.err)
+		failed = append(failed, fmt.Sprintf("%s (%v)", v, res.err))
 	}
 	f.writeStatus(w, r, api.NewServiceUnavailable("no voter can be reached: "+strings.Join(failed, "; ")))
 }
@@ -218,35 +418,6 @@ func (f *forwarder) refuseSecondHop(w http.ResponseWriter, r *http.Request) bool
 	f.writeStatus(w, r, api.NewServiceUnavailable(fmt.Sprintf(
 		"agent %s forwarded this request to %s, which cannot serve it either (leadership is changing); retry shortly", from, f.name)))
 	return true
-}
-
-// proxy sends r to upstream (host:port) and copies the answer to w. It
-// returns an error, having written nothing, when the upstream could not be
-// reached; once the upstream has answered it returns nil.
-func (f *forwarder) proxy(w http.ResponseWriter, r *http.Request, upstream string) error {
-	var rtErr error
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme = f.scheme
-			pr.Out.URL.Host = upstream
-			pr.Out.Host = upstream
-			pr.Out.Header.Set(ForwardedHeader, f.name)
-			pr.SetXForwarded()
-		},
-		Transport: f.transport,
-		// Watch streams flush every event; for other answers the cost of
-		// a flush per write is negligible.
-		FlushInterval: -1,
-		ErrorLog:      slog.NewLogLogger(f.log.Handler(), slog.LevelDebug),
-		ErrorHandler: func(_ http.ResponseWriter, _ *http.Request, err error) {
-			rtErr = err
-		},
-	}
-	rp.ServeHTTP(w, r)
-	if rtErr != nil && errors.Is(rtErr, context.Canceled) && r.Context().Err() != nil {
-		return nil // the client went away; there is nobody to answer
-	}
-	return rtErr
 }
 
 // writeStatus sends a Status as the API server does.

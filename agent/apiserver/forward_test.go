@@ -26,6 +26,9 @@ type fakeRoute struct {
 	leader    bool
 	leaderAPI string
 	voters    []string
+	// thenLeaderAPI, if set, becomes leaderAPI after the next LeaderAPI
+	// call: leadership moves just after a request was routed.
+	thenLeaderAPI string
 }
 
 func (r *fakeRoute) LocalStore() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.local }
@@ -33,7 +36,11 @@ func (r *fakeRoute) IsLeader() bool   { r.mu.Lock(); defer r.mu.Unlock(); return
 func (r *fakeRoute) LeaderAPI() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.leaderAPI
+	l := r.leaderAPI
+	if r.thenLeaderAPI != "" {
+		r.leaderAPI, r.thenLeaderAPI = r.thenLeaderAPI, ""
+	}
+	return l
 }
 func (r *fakeRoute) VoterAPIs() []string {
 	r.mu.Lock()
@@ -54,7 +61,7 @@ type fwdAgent struct {
 
 func (a *fwdAgent) addr() string { return strings.TrimPrefix(a.ts.URL, "http://") }
 
-func newFwdAgent(t *testing.T, name string, withStore bool, route *fakeRoute) *fwdAgent {
+func newFwdAgent(t *testing.T, name string, withStore bool, route *fakeRoute, opts ...func(*ForwarderConfig)) *fwdAgent {
 	t.Helper()
 	a := &fwdAgent{name: name, route: route}
 	var inner http.Handler
@@ -76,11 +83,15 @@ func newFwdAgent(t *testing.T, name string, withStore bool, route *fakeRoute) *f
 		w.Header().Set("X-Served-By", name)
 		inner.ServeHTTP(w, r)
 	})
-	fwd := NewForwarder(local, ForwarderConfig{
+	cfg := ForwarderConfig{
 		Route:  route,
 		Name:   name,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	fwd := NewForwarder(local, cfg)
 	a.ts = httptest.NewServer(fwd)
 	t.Cleanup(a.ts.Close)
 	return a
@@ -91,12 +102,12 @@ type fwdCluster struct {
 	leader, voter, nonvoter *fwdAgent
 }
 
-func newFwdCluster(t *testing.T) *fwdCluster {
+func newFwdCluster(t *testing.T, opts ...func(*ForwarderConfig)) *fwdCluster {
 	t.Helper()
 	c := &fwdCluster{}
-	c.leader = newFwdAgent(t, "leader", true, &fakeRoute{local: true, leader: true})
-	c.voter = newFwdAgent(t, "voter", true, &fakeRoute{local: true})
-	c.nonvoter = newFwdAgent(t, "nonvoter", false, &fakeRoute{})
+	c.leader = newFwdAgent(t, "leader", true, &fakeRoute{local: true, leader: true}, opts...)
+	c.voter = newFwdAgent(t, "voter", true, &fakeRoute{local: true}, opts...)
+	c.nonvoter = newFwdAgent(t, "nonvoter", false, &fakeRoute{}, opts...)
 	for _, a := range []*fwdAgent{c.leader, c.voter, c.nonvoter} {
 		a.route.leaderAPI = c.leader.addr()
 		a.route.voters = []string{c.voter.addr(), c.leader.addr()}
@@ -245,7 +256,7 @@ func TestForwardStaleReadFailsOverToTheNextVoter(t *testing.T) {
 }
 
 func TestForwardNoLeader(t *testing.T) {
-	c := newFwdCluster(t)
+	c := newFwdCluster(t, func(cfg *ForwarderConfig) { cfg.Timeout = 300 * time.Millisecond })
 	c.voter.route.mu.Lock()
 	c.voter.route.leaderAPI = ""
 	c.voter.route.mu.Unlock()
@@ -269,7 +280,7 @@ func TestForwardNoLeader(t *testing.T) {
 }
 
 func TestForwardLeaderUnreachable(t *testing.T) {
-	c := newFwdCluster(t)
+	c := newFwdCluster(t, func(cfg *ForwarderConfig) { cfg.Timeout = time.Second })
 	dead := deadAddr(t)
 	c.nonvoter.route.mu.Lock()
 	c.nonvoter.route.leaderAPI = dead
@@ -281,8 +292,8 @@ func TestForwardLeaderUnreachable(t *testing.T) {
 		t.Errorf("message %q does not name the leader %s", st.Message, dead)
 	}
 
-	// A leader that takes the request and hangs up: the write may have
-	// been applied, so 504 with no Retry-After.
+	// A leader that takes the request, body included, and hangs up: the
+	// write may have been applied, so 504 with no Retry-After.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -294,8 +305,12 @@ func TestForwardLeaderUnreachable(t *testing.T) {
 			if err != nil {
 				return
 			}
-			buf := make([]byte, 4096)
-			conn.Read(buf) // the request arrives, then the connection drops
+			if req, err := http.ReadRequest(bufio.NewReader(conn)); err == nil {
+				if req.Header.Get("Expect") == "100-continue" {
+					io.WriteString(conn, "HTTP/1.1 100 Continue\r\n\r\n")
+				}
+				io.Copy(io.Discard, req.Body) // the request arrives, then the connection drops
+			}
 			conn.Close()
 		}
 	}()

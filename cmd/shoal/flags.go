@@ -41,28 +41,57 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // clientFlags are the flags every API subcommand shares.
 type clientFlags struct {
-	server    string
+	server    serverList
 	namespace string
 }
 
+// serverList is the value of --server: one agent's address or several,
+// comma-separated; it is checked when the flag is parsed.
+type serverList []string
+
+func (l *serverList) String() string { return strings.Join(*l, ",") }
+
+func (l *serverList) Set(v string) error {
+	eps, err := api.ParseEndpoints(v)
+	if err != nil {
+		return err
+	}
+	*l = eps
+	return nil
+}
+
+const serverUsage = "API address of any agent, or several comma-separated (the client moves to the next when one cannot be reached); default $SHOAL_ADDR or " + defaultServer
+
 func (c *clientFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.server, "server", "", "API address of any agent (default $SHOAL_ADDR or "+defaultServer+")")
+	fs.Var(&c.server, "server", serverUsage)
+	fs.Var(&c.server, "s", "short for --server")
 	fs.StringVar(&c.namespace, "n", "", "namespace (default \"default\")")
 	fs.StringVar(&c.namespace, "namespace", "", "namespace (default \"default\")")
 }
 
+// envServers reads $SHOAL_ADDR; run checks it before any command, so an
+// error here cannot happen later.
+func envServers() ([]string, error) {
+	v := os.Getenv("SHOAL_ADDR")
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	eps, err := api.ParseEndpoints(v)
+	if err != nil {
+		return nil, fmt.Errorf("SHOAL_ADDR: %w", err)
+	}
+	return eps, nil
+}
+
 func (c *clientFlags) client() *api.Client {
-	addr := c.server
-	if addr == "" {
-		addr = os.Getenv("SHOAL_ADDR")
+	eps := []string(c.server)
+	if len(eps) == 0 {
+		eps, _ = envServers()
 	}
-	if addr == "" {
-		addr = defaultServer
+	if len(eps) == 0 {
+		eps = []string{defaultServer}
 	}
-	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
-	}
-	return api.NewClient(addr)
+	return api.NewClient(strings.Join(eps, ","))
 }
 
 func (c *clientFlags) ns() string {

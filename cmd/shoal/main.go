@@ -52,7 +52,9 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "The API address comes from --server, else $SHOAL_ADDR, else "+defaultServer+".")
+	fmt.Fprintln(w, "The API address comes from --server (-s), else $SHOAL_ADDR, else "+defaultServer+".")
+	fmt.Fprintln(w, "Either may list several agents, comma-separated: the client moves to the next when one")
+	fmt.Fprintln(w, "cannot be reached, and never sends a write twice when its outcome is unknown.")
 	fmt.Fprintln(w, "Run 'shoal COMMAND -h' for the flags of a command.")
 }
 
@@ -72,6 +74,10 @@ func run(args []string, out, errOut io.Writer) int {
 	if !ok {
 		fmt.Fprintf(errOut, "shoal: unknown command %q\n\n", args[0])
 		usage(errOut)
+		return 2
+	}
+	if _, err := envServers(); err != nil && args[0] != "agent" {
+		fmt.Fprintln(errOut, "shoal:", err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -135,6 +135,10 @@ func TestCLIAgainstAgent(t *testing.T) {
 	if !strings.Contains(out, "cli-test") || !strings.Contains(out, "Leader:") {
 		t.Errorf("status:\n%s", out)
 	}
+	// The leader is named by the address a client uses (issue 9, defect 8).
+	if !strings.Contains(out, "API at "+strings.TrimPrefix(addr, "http://")) {
+		t.Errorf("status does not give the leader's API address %s:\n%s", addr, out)
+	}
 
 	// Edit and re-apply: configured.
 	b, _ := os.ReadFile(example)

@@ -15,7 +15,8 @@ type raftStatus struct {
 	ID           string
 	State        string
 	LeaderID     string
-	LeaderAddr   string
+	LeaderAddr   string // Raft
+	LeaderAPI    string
 	Term         uint64
 	CommitIndex  uint64
 	AppliedIndex uint64
@@ -48,8 +49,13 @@ func runStatus(ctx context.Context, args []string, out, errOut io.Writer) error 
 	leader := st.LeaderID
 	if leader == "" {
 		leader = "<none>"
-	} else if st.LeaderAddr != "" {
-		leader += " at " + st.LeaderAddr
+	} else {
+		if st.LeaderAPI != "" {
+			leader += ", API at " + st.LeaderAPI
+		}
+		if st.LeaderAddr != "" {
+			leader += ", Raft at " + st.LeaderAddr
+		}
 	}
 	fmt.Fprintf(tw, "Leader:\t%s\n", leader)
 	fmt.Fprintf(tw, "Term:\t%d\n", st.Term)
