@@ -55,6 +55,7 @@ type Agent struct {
 	wg        sync.WaitGroup
 	crashed   bool
 	fatal     error
+	stale     error // gossip showed this voter's data predates a recovery
 	shutOnce  sync.Once
 	shutErr   error
 }
