@@ -112,3 +112,22 @@ func TestClusterIDEpochs(t *testing.T) {
 		t.Errorf("parseClusterID(abc.x) = %q %d", l, e)
 	}
 }
+
+// An agent of a cluster that holds no Raft state (a non-voter) refuses
+// --bootstrap: it would form a second cluster under the same id.
+func TestBootstrapRefusedWithAClusterID(t *testing.T) {
+	h := newHarness(t, fastTimings)
+	cfg := h.config("nv0", "z0")
+	cfg.Bootstrap = true
+	if err := writeClusterID(cfg.DataDir, "0123456789abcdef"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg)
+	if err == nil {
+		a.Shutdown()
+		t.Fatal("New with --bootstrap over another cluster's data dir succeeded")
+	}
+	if !strings.Contains(err.Error(), "0123456789abcdef") || !strings.Contains(err.Error(), "--bootstrap") {
+		t.Fatalf("error does not name the flag and the cluster: %v", err)
+	}
+}
