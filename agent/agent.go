@@ -55,6 +55,7 @@ type Agent struct {
 	wg        sync.WaitGroup
 	crashed   bool
 	fatal     error
+	stale     error // gossip showed this voter's data predates a recovery
 	shutOnce  sync.Once
 	shutErr   error
 
@@ -105,6 +106,12 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("data-dir: %w", err)
 	}
 	bootstrap := (cfg.Bootstrap || cfg.Dev) && !hasState
+	if bootstrap && a.clusterID != "" {
+		// A non-voter (or a demoted voter) of that cluster: a new Raft
+		// cluster under its id would be a second cluster that gossip
+		// cannot tell apart from the first (issue 9, defect 10).
+		return nil, fmt.Errorf("--bootstrap: the data dir belongs to cluster %s (DATA_DIR/%s) but holds no Raft state; bootstrapping would form a second cluster under its id: start without --bootstrap to rejoin it, or with an empty --data-dir to form a new cluster", a.clusterID, clusterIDFile)
+	}
 	if hasState || bootstrap || cfg.BootstrapExpect == 0 {
 		if bootstrap && a.clusterID == "" {
 			if err := a.setClusterID(newClusterID()); err != nil {

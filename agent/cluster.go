@@ -14,8 +14,6 @@ package agent
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -23,7 +21,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	sockaddr "github.com/hashicorp/go-sockaddr"
@@ -35,39 +32,7 @@ import (
 	"github.com/shoal-dev/shoal/consensus/voters"
 )
 
-// clusterIDFile holds the cluster id in the data dir.
-const clusterIDFile = "cluster-id"
-
 func (a *Agent) raftDir() string { return filepath.Join(a.cfg.DataDir, "raft") }
-
-func readClusterID(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, clusterIDFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("data-dir: %w", err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-// setClusterID records id in memory and in the data dir.
-func (a *Agent) setClusterID(id string) error {
-	a.mu.Lock()
-	a.clusterID = id
-	a.mu.Unlock()
-	tmp := filepath.Join(a.cfg.DataDir, clusterIDFile+".tmp")
-	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
-		return fmt.Errorf("data-dir: writing the cluster id: %w", err)
-	}
-	return os.Rename(tmp, filepath.Join(a.cfg.DataDir, clusterIDFile))
-}
-
-func newClusterID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
 
 // resolvePort returns addr with port 0 replaced by a port free right now,
 // so that the address can be advertised before Raft listens on it and
@@ -255,6 +220,11 @@ func (a *Agent) transition(ctx context.Context, req roleRequest) error {
 
 // checkRole is the periodic part of roleLoop.
 func (a *Agent) checkRole(ctx context.Context) {
+	if err := a.staleError(); err != nil {
+		a.stopFatal(err)
+		return
+	}
+	a.adoptEpoch()
 	switch a.Role() {
 	case gossip.RoleNone:
 		a.decideBootstrap(ctx)
@@ -275,7 +245,10 @@ func (a *Agent) decideBootstrap(ctx context.Context) {
 		}
 		cands = append(cands, voters.Candidate{ID: m.Name, Alive: m.State == gossip.Alive && !m.Meta.Leaving, ClusterID: m.Meta.ClusterID})
 	}
-	d := voters.DecideBootstrap(a.cfg.NodeName, a.cfg.BootstrapExpect, cands)
+	d := voters.DecideBootstrapFor(voters.BootstrapInput{
+		Self: a.cfg.NodeName, Expect: a.cfg.BootstrapExpect, Candidates: cands,
+		ClusterID: a.ClusterID(), Unreached: a.unreachedJoin(ctx),
+	})
 	switch d.Action {
 	case voters.Wait:
 		a.log.Debug("bootstrap: waiting", "reason", d.Reason)
@@ -375,6 +348,7 @@ func (a *Agent) startGossip() error {
 	gc.AdvertiseAddr = a.cfg.Advertise
 	gc.Join = a.cfg.Join
 	gc.GossipKey = a.cfg.GossipKey
+	gc.CheckCluster = a.checkCluster
 	gc.Logger = a.cfg.Logger
 	if gc.Logger == nil {
 		gc.Logger = a.log
@@ -436,15 +410,19 @@ func (a *Agent) joinLoop(ctx context.Context) {
 		return
 	}
 	var clash *gossip.NameClashError
-	if errors.As(err, &clash) || errors.Is(err, gossip.ErrGossipKey) {
-		a.mu.Lock()
-		a.fatal = err
-		a.mu.Unlock()
+	var refused *gossip.ClusterRefusedError
+	if errors.As(err, &clash) || errors.Is(err, gossip.ErrGossipKey) ||
+		(errors.As(err, &refused) && (errors.Is(err, errForeignCluster) || errors.Is(err, errStaleEpoch))) {
 		a.log.Error("cannot join the cluster; stopping", "err", err)
-		a.runCancel()
+		a.stopFatal(err)
 		return
 	}
 	a.log.Error("join", "err", err)
+	if refused != nil {
+		// The member at --join is the stale one: keep knocking, others
+		// of this cluster may come.
+		a.gossip.Reconnect(ctx)
+	}
 }
 
 // pumpEvents turns gossip events into kicks for the loops that re-plan on

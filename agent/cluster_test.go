@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/consensus/gossip"
+	"github.com/shoal-dev/shoal/consensus/store"
 )
 
 // TestBootstrapAtOnce starts 5 agents at the same instant with
@@ -330,21 +332,50 @@ func TestRecoverQuorumLoss(t *testing.T) {
 			return ""
 		})
 	}
-	// Every voter has every write before the loss, so the survivor's log
-	// is complete whichever it is.
-	waitUntil(t, 10*time.Second, "replicated", func() string {
+	// Every voter holds every write before the loss in its own replica, so
+	// the survivor's log is complete whichever it is.
+	want := store.Key{Kind: "ConfigMap", Namespace: "default", Name: "before-loss-19"}
+	waitUntil(t, 20*time.Second, "replicated to every voter", func() string {
+		if why := settled(tas, 3); why != "" {
+			return why
+		}
 		for _, ta := range tas {
-			if _, err := ta.client().Get(ctx, "ConfigMap", "default", "before-loss-19"); err != nil {
+			if ta.Node() == nil {
+				return ta.cfg.NodeName + " runs no raft"
+			}
+			if _, err := ta.Store().Get(want); err != nil {
 				return ta.cfg.NodeName + ": " + err.Error()
 			}
 		}
 		return ""
 	})
+	// Lose all three at once. Killed one by one, the last two went on
+	// for a while as a quorum whose leader could remove a voter it saw
+	// dead (under load, gossip wrongly declares a slow agent dead past the
+	// 1 s grace of these timings), and the removed voter wipes its Raft
+	// directory: the test then "recovered" a data dir with no Raft state
+	// (issue 9, defect 11). The leader's own decision is the voter
+	// manager's to make; what this test needs is the permanent loss of
+	// quorum, which has no such window.
 	for _, ta := range tas {
-		h.kill(ta)
+		ta.killed = true
+		ta.kill()
 	}
+	for _, ta := range tas {
+		h.wait(ta)
+	}
+	// The operator's rule: recover a survivor that has Raft state (all had
+	// every write above).
 	survivor := tas[2].cfg
+	for _, ta := range tas {
+		if has, _ := consensus.HasState(filepath.Join(ta.cfg.DataDir, "raft")); has {
+			survivor = ta.cfg
+		}
+	}
 	if err := Recover(survivor); err != nil {
+		for _, ta := range tas {
+			t.Logf("logs of %s:\n%s", ta.cfg.NodeName, ta.logs.String())
+		}
 		t.Fatalf("recover: %v", err)
 	}
 	back := h.build(survivor)
@@ -363,21 +394,42 @@ func TestRecoverQuorumLoss(t *testing.T) {
 	n1.Join, n2.Join = []string{survivor.GossipAddr}, []string{survivor.GossipAddr}
 	all := append([]*testAgent{back}, h.start(n1, n2)...)
 	waitUntil(t, 20*time.Second, "3 voters again", func() string { return settled(all, 3) })
-	if back.ClusterID() != tas[0].ClusterID() || all[1].ClusterID() != back.ClusterID() {
-		t.Fatalf("cluster ids: %q %q, want %q", back.ClusterID(), all[1].ClusterID(), tas[0].ClusterID())
+	// The recovered cluster is the same cluster at its next epoch.
+	oldID := tas[0].ClusterID()
+	if want := oldID + ".2"; back.ClusterID() != want || all[1].ClusterID() != want {
+		t.Fatalf("cluster ids after recovery: %q %q, want %q", back.ClusterID(), all[1].ClusterID(), want)
 	}
-	// A lost voter that comes back with its old state anyway is told to
-	// step down: still one leader and 3 voters, and it runs no Raft.
-	ghost := h.build(tas[0].cfg)
-	if ghost.Node() == nil {
-		t.Fatal("the old voter did not start raft from its state")
+	// The two lost voters come back together with their old state anyway
+	// (issue 9, defect 10): together they are a quorum of the old
+	// configuration. Gossip shows them the new epoch and they stop
+	// instead; the recovered cluster keeps its leader, voters and data.
+	var ghosts []*testAgent
+	for _, ta := range tas {
+		if ta.cfg.NodeName != survivor.NodeName {
+			ghosts = append(ghosts, h.build(ta.cfg))
+		}
 	}
-	h.run(ghost, nil)
-	all = append(all, ghost)
-	waitUntil(t, 20*time.Second, "the old voter stepped down", func() string { return settled(all, 3) })
-	if _, err := back.client().Get(ctx, "ConfigMap", "default", "after-recovery"); err != nil {
-		t.Fatalf("after the old voter came back: %v", err)
+	gate := make(chan struct{})
+	for _, g := range ghosts {
+		if g.Node() == nil {
+			t.Fatalf("%s did not start raft from its old state", g.cfg.NodeName)
+		}
+		h.run(g, gate)
 	}
+	close(gate)
+	for _, g := range ghosts {
+		g.killed = true
+		if err := h.wait(g); !errors.Is(err, errStaleEpoch) {
+			t.Errorf("%s with epoch-1 data: Run returned %v, want a refusal (errStaleEpoch)", g.cfg.NodeName, err)
+		}
+	}
+	waitUntil(t, 20*time.Second, "the recovered cluster unchanged", func() string { return settled(all, 3) })
+	waitUntil(t, 10*time.Second, "read after the old voters came back", func() string {
+		if _, err := back.client().Get(ctx, "ConfigMap", "default", "after-recovery"); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
 }
 
 // TestRecoverRefusesEmptyDir: recovering a data dir without Raft state is

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -88,9 +89,18 @@ type Time struct {
 // NewTime truncates t to seconds, as it will be after a round trip.
 func NewTime(t time.Time) Time { return Time{t.UTC().Truncate(time.Second)} }
 
+// ErrTimeRange is the error for a time whose year, in UTC, RFC 3339 cannot
+// write (0 to 9999).
+var ErrTimeRange = errors.New("year outside 0-9999 (in UTC), which RFC 3339 cannot write")
+
 func (t Time) MarshalJSON() ([]byte, error) {
 	if t.IsZero() {
 		return []byte("null"), nil
+	}
+	// Refused here rather than written: "10000-01-01T00:00:00Z" would be
+	// refused by UnmarshalJSON, on every replica that applies the entry.
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("time %s: %w", t.UTC().Format(time.RFC3339), ErrTimeRange)
 	}
 	return json.Marshal(t.UTC().Format(time.RFC3339))
 }
@@ -111,6 +121,10 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	p, err := time.Parse(time.RFC3339, s)
 	if err != nil {
 		return fmt.Errorf("invalid RFC 3339 time %q", s)
+	}
+	if y := p.UTC().Year(); y < 0 || y > 9999 {
+		// "9999-12-31T23:59:59-01:00" parses, but is in year 10000 in UTC.
+		return fmt.Errorf("time %q: %w", s, ErrTimeRange)
 	}
 	t.Time = p.UTC()
 	return nil

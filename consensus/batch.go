@@ -122,9 +122,17 @@ func (n *Node) settle(wait func() error, response func() any, batch []*proposal,
 		}
 		return
 	}
-	res, ok := response().([]store.Result)
+	resp := response()
+	if skipped, ok := resp.(error); ok {
+		// The FSM skipped the entry on every replica: nothing applied.
+		for _, p := range batch {
+			p.finish(nil, skipped)
+		}
+		return
+	}
+	res, ok := resp.([]store.Result)
 	if !ok || len(res) != count {
-		err := fmt.Errorf("consensus: FSM returned %T with %d results for an entry of %d ops", response(), len(res), count)
+		err := fmt.Errorf("consensus: FSM returned %T with %d results for an entry of %d ops", resp, len(res), count)
 		for _, p := range batch {
 			p.finish(nil, err)
 		}

@@ -3,11 +3,14 @@ package consensus
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus/store"
 )
 
@@ -57,4 +60,53 @@ func BenchmarkProposeParallel(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
+}
+
+// benchOps is a batch like the ones controllers and kubelets propose: pods
+// with status and conditions, and a 1 KiB ConfigMap.
+func benchOps(b *testing.B) []store.Op {
+	var ops []store.Op
+	for _, f := range []string{"pod.json", "web.yaml", "db.yaml"} {
+		data, err := os.ReadFile(filepath.Join("..", "api", "testdata", f))
+		if err != nil {
+			b.Fatal(err)
+		}
+		objs, err := api.DecodeManifests(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, o := range objs {
+			api.SetDefaults(o)
+			ops = append(ops, createOp(o))
+		}
+	}
+	return append(ops, createOp(configMap("default", "cm", 1024)))
+}
+
+// BenchmarkCodecDecode is what every voter pays per entry it applies.
+//
+//	go test -run '^$' -bench 'Codec' -benchmem ./consensus/
+func BenchmarkCodecDecode(b *testing.B) {
+	cmd, err := EncodeApplyOps(benchOps(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(cmd)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeApplyOps(cmd[1:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCodecEncode is what the leader pays per proposal.
+func BenchmarkCodecEncode(b *testing.B) {
+	ops := benchOps(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := EncodeApplyOps(ops); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -15,7 +15,10 @@ import (
 	"github.com/shoal-dev/shoal/consensus/store"
 )
 
-func decodeCommand(t testing.TB, cmd []byte) []store.Op {
+func decodeCommand(t interface {
+	Helper()
+	Fatalf(string, ...any)
+}, cmd []byte) []store.Op {
 	t.Helper()
 	if len(cmd) == 0 || MessageType(cmd[0]) != ApplyOpsType {
 		t.Fatalf("command does not start with ApplyOpsType: % x", cmd[:min(len(cmd), 4)])
@@ -88,7 +91,7 @@ func TestCodecRejects(t *testing.T) {
 	}
 }
 
-func mustReplace(t *testing.T, b, old, new []byte) []byte {
+func mustReplace(t testing.TB, b, old, new []byte) []byte {
 	t.Helper()
 	if len(old) != len(new) || !bytes.Contains(b, old) {
 		t.Fatalf("bad replacement %q -> %q", old, new)
@@ -176,8 +179,9 @@ func TestCodecGarbageProperty(t *testing.T) {
 	})
 }
 
-// The codec decodes objects with goccy/go-json for speed; every manifest in
-// api/testdata must come back exactly as encoding/json would decode it.
+// The codec writes and reads objects with goccy/go-json for speed; every
+// manifest in api/testdata must come back exactly as encoding/json would
+// decode it.
 func TestCodecDecoderMatchesEncodingJSON(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("..", "api", "testdata", "*.*"))
 	if err != nil || len(files) == 0 {

@@ -15,10 +15,12 @@
 //   - the FSM: decodes a command (one type byte plus payload) and calls
 //     store.Apply; snapshots and restores the store together with the last
 //     applied index.
-//   - the codec: the byte layout of commands in the log. It is versioned; an
-//     unknown command type with IgnoreUnknownTypeFlag set is skipped, any
-//     other undecodable entry stops the replica (it must never diverge
-//     silently).
+//   - the codec: the byte layout of commands in the log, objects written
+//     and read by one JSON library. It is versioned; an unknown command
+//     type with IgnoreUnknownTypeFlag set is skipped quietly, any other
+//     entry the FSM cannot apply is skipped, logged as an error and counted
+//     (Status.SkippedEntries), never a panic: every voter would stop at the
+//     same entry, and again at each restart.
 //   - the transport: raft's NetworkTransport over our own stream layer,
 //     plain TCP, or TLS when Config.TLS is set.
 //   - HasState and Recover, offline tools for a data directory: whether it

@@ -20,13 +20,16 @@ var (
 	ErrOutcomeUnknown error = outcomeUnknown{}
 
 	// ErrUnknownCommand: a log entry carries a command type this binary does
-	// not know. With IgnoreUnknownTypeFlag set the FSM logs and skips it;
-	// without, the FSM panics with this error.
+	// not know. With IgnoreUnknownTypeFlag set the FSM skips it quietly;
+	// without, it skips it, logs an error and counts it (Status.
+	// SkippedEntries), and Propose returns this error.
 	ErrUnknownCommand = errors.New("consensus: unknown command type")
 
 	// ErrCorruptCommand: a log entry of a known type could not be decoded.
-	// The FSM panics with it: a replica that cannot apply an entry the
-	// others applied would diverge.
+	// The FSM skips it, logs an error and counts it (Status.SkippedEntries);
+	// it never panics, which would stop every voter at the same entry, and
+	// again at every restart. Propose returns this error: nothing of the
+	// entry was applied.
 	ErrCorruptCommand = errors.New("consensus: undecodable command")
 
 	// ErrAlreadyBootstrapped: Bootstrap was called on a node that already

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -22,8 +23,9 @@ import (
 // the store, so every replica that applies the same entries holds the same
 // objects at the same revisions.
 type fsm struct {
-	store  *store.Store
-	logger hclog.Logger
+	store   *store.Store
+	logger  hclog.Logger
+	skipped atomic.Uint64 // entries Apply could not apply
 
 	mu      sync.Mutex
 	applied uint64        // index of the last entry the store reflects
@@ -40,33 +42,52 @@ var (
 	_ raft.ConfigurationStore = (*fsm)(nil)
 )
 
-// Apply implements raft.FSM. It returns []store.Result for ApplyOpsType and
-// nil for a skipped command. It panics on an entry it cannot apply: going on
-// would leave this replica different from the others without anyone knowing.
+// Apply implements raft.FSM. It returns []store.Result for ApplyOpsType, nil
+// for a command skipped because it carries IgnoreUnknownTypeFlag, and an
+// error (wrapping ErrCorruptCommand or ErrUnknownCommand) for an entry it
+// cannot apply.
+//
+// An entry it cannot apply is skipped, logged and counted (SkippedEntries);
+// it never panics. A panic would stop this agent, and every voter runs the
+// same binary over the same log, so one bad entry would stop every voter,
+// again at each restart as the entry is replayed. Skipping is the same on
+// every replica of the same binary, so they stay alike; the proposer gets
+// the error as the outcome of its write (nothing of it was applied).
 func (f *fsm) Apply(l *raft.Log) any {
 	defer f.setApplied(l.Index)
 	if len(l.Data) == 0 {
-		panic(fmt.Errorf("%w: empty entry at index %d", ErrCorruptCommand, l.Index))
+		return f.skip(l.Index, fmt.Errorf("%w: empty entry", ErrCorruptCommand))
 	}
 	typ, payload := MessageType(l.Data[0]), l.Data[1:]
 	switch typ {
 	case ApplyOpsType:
-		return f.applyOps(l.Index, payload)
+		ops, err := DecodeApplyOps(payload)
+		if err != nil {
+			return f.skip(l.Index, err)
+		}
+		return f.store.Apply(ops)
 	}
 	if typ&IgnoreUnknownTypeFlag != 0 {
 		f.logger.Warn("skipping unknown command type marked ignorable", "type", uint8(typ), "index", l.Index)
 		return nil
 	}
-	panic(fmt.Errorf("%w %d at index %d (without the ignore flag)", ErrUnknownCommand, uint8(typ), l.Index))
+	// A newer binary's state change: this replica now lags the ones that
+	// know it, until it is upgraded too (the count and the log say so).
+	return f.skip(l.Index, fmt.Errorf("%w %d (without the ignore flag): upgrade this agent", ErrUnknownCommand, uint8(typ)))
 }
 
-func (f *fsm) applyOps(index uint64, payload []byte) []store.Result {
-	ops, err := DecodeApplyOps(payload)
-	if err != nil {
-		panic(fmt.Errorf("index %d: %w", index, err))
-	}
-	return f.store.Apply(ops)
+// skip records an entry that could not be applied and returns the error
+// the proposer gets.
+func (f *fsm) skip(index uint64, err error) error {
+	err = fmt.Errorf("log entry %d skipped: %w", index, err)
+	n := f.skipped.Add(1)
+	f.logger.Error("skipping a log entry that cannot be applied", "index", index, "skipped_total", n, "err", err)
+	return err
 }
+
+// SkippedEntries is how many log entries this replica skipped since it
+// started because it could not apply them.
+func (f *fsm) SkippedEntries() uint64 { return f.skipped.Load() }
 
 // StoreConfiguration implements raft.ConfigurationStore. Raft hands
 // configuration entries to the FSM goroutine only through it; we use it to

@@ -58,7 +58,9 @@ func TestFSMUnknownCommand(t *testing.T) {
 		t.Error("an ignored command changed the store")
 	}
 
-	// Not ignorable, or not decodable: the FSM must stop, not diverge.
+	// Not ignorable, or not decodable: skipped, counted and returned as an
+	// error, never a panic (which would stop every voter at this entry, and
+	// again at each restart); the store is untouched and the index moves.
 	cases := map[string]struct {
 		data []byte
 		want error
@@ -67,12 +69,29 @@ func TestFSMUnknownCommand(t *testing.T) {
 		"unknown type 127": {[]byte{0x7f}, ErrUnknownCommand},
 		"empty entry":      {nil, ErrCorruptCommand},
 		"corrupt payload":  {[]byte{byte(ApplyOpsType), applyOpsVersion, 3}, ErrCorruptCommand},
+		"bad object json": {mustReplace(t, entry(t, 1, createOp(configMap("default", "a", 8))).Data,
+			[]byte(`"data"`), []byte(`"data `)), ErrCorruptCommand},
 	}
+	index := uint64(4)
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			err := catchPanic(func() { f.Apply(&raft.Log{Index: 4, Type: raft.LogCommand, Data: c.data}) })
-			if !errors.Is(err, c.want) {
-				t.Fatalf("Apply panicked with %v, want %v", err, c.want)
+			index++
+			skipped := f.SkippedEntries()
+			var res any
+			if err := catchPanic(func() { res = f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: c.data}) }); err != nil {
+				t.Fatalf("Apply panicked: %v", err)
+			}
+			if err, _ := res.(error); !errors.Is(err, c.want) {
+				t.Fatalf("Apply returned %#v, want an error wrapping %v", res, c.want)
+			}
+			if got := f.SkippedEntries(); got != skipped+1 {
+				t.Errorf("SkippedEntries = %d, want %d", got, skipped+1)
+			}
+			if f.AppliedIndex() != index {
+				t.Errorf("AppliedIndex = %d, want %d", f.AppliedIndex(), index)
+			}
+			if !bytes.Equal(before, snapshotBytes(t, f.store)) {
+				t.Error("a skipped entry changed the store")
 			}
 		})
 	}

@@ -60,6 +60,11 @@ type Status struct {
 	LastIndex    uint64
 	LastContact  time.Time // last time a follower heard from the leader
 	Voters       []Server  // every server in the latest configuration
+	// SkippedEntries counts the log entries this replica could not apply
+	// (undecodable, or of a command type this binary does not know) and
+	// skipped since it started; each is logged with its index. Anything
+	// but 0 needs an operator's look.
+	SkippedEntries uint64
 }
 
 // NewNode starts a Raft node that applies committed entries to st. st
@@ -360,6 +365,8 @@ func (n *Node) Status() Status {
 		AppliedIndex: n.fsm.AppliedIndex(),
 		LastIndex:    n.raft.LastIndex(),
 		LastContact:  n.raft.LastContact(),
+
+		SkippedEntries: n.fsm.SkippedEntries(),
 	}
 	// GetConfiguration reads raft's copy without a round trip through its
 	// main loop, so this stays cheap and works after shutdown.

@@ -34,6 +34,7 @@ func runRecover(_ context.Context, args []string, out, errOut io.Writer) error {
 	}
 	fmt.Fprintf(out, "%s is now the only voter of its cluster. Start `shoal agent` with --data-dir %s;\n", cfg.NodeName, cfg.DataDir)
 	fmt.Fprintln(out, "it will lead alone with all its data, and promote other agents as they join.")
-	fmt.Fprintln(out, "Wipe the data dirs of the lost voters before starting them again.")
+	fmt.Fprintln(out, "The cluster id moved to its next epoch: a lost voter started again with its old data")
+	fmt.Fprintln(out, "is refused and stops; wipe the lost voters' data dirs before starting them again.")
 	return nil
 }

@@ -22,7 +22,9 @@ type raftStatus struct {
 	AppliedIndex uint64
 	LastIndex    uint64
 	LastContact  time.Time
-	Voters       []struct {
+	// SkippedEntries: log entries this voter could not apply.
+	SkippedEntries uint64
+	Voters         []struct {
 		ID       string
 		Addr     string
 		Suffrage string
@@ -63,6 +65,9 @@ func runStatus(ctx context.Context, args []string, out, errOut io.Writer) error 
 	fmt.Fprintf(tw, "Applied index:\t%d\n", st.AppliedIndex)
 	if !st.LastContact.IsZero() {
 		fmt.Fprintf(tw, "Last contact:\t%s ago\n", time.Since(st.LastContact).Round(time.Millisecond))
+	}
+	if st.SkippedEntries > 0 {
+		fmt.Fprintf(tw, "Skipped entries:\t%d (log entries this voter could not apply; see its log)\n", st.SkippedEntries)
 	}
 	tw.Flush()
 	fmt.Fprintln(out)

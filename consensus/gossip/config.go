@@ -107,6 +107,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Now stamps the member table (Member.Since). nil: time.Now.
 	Now func() time.Time
+
+	// CheckCluster, if set, is asked about the metadata of every alive
+	// member with a cluster id (Meta.ClusterID not empty) that the other
+	// side of a join or push/pull brings; an error refuses the whole merge
+	// (see ClusterRefusedError), so two clusters' memberships never mix.
+	// It is called from memberlist's goroutines and must return quickly.
+	CheckCluster func(member string, m Meta) error
 }
 
 // DefaultConfig returns timings for a LAN of 3 to 20 hosts, aiming to declare

@@ -40,3 +40,19 @@ func (e *NameClashError) Error() string {
 	return fmt.Sprintf("join: node name %q is already used by %s, so the node at %s cannot join with it; give each agent a unique name",
 		e.Name, e.Existing, e.Claimant)
 }
+
+// ClusterRefusedError is returned by Join (and logged on the side that
+// refuses a push/pull) when Config.CheckCluster refuses the cluster id an
+// alive member advertises. Nothing was merged.
+type ClusterRefusedError struct {
+	Member    string // the member advertising ClusterID
+	Addr      string // its host:port
+	ClusterID string
+	Err       error // CheckCluster's reason
+}
+
+func (e *ClusterRefusedError) Error() string {
+	return fmt.Sprintf("gossip: member %s at %s is in cluster %s: %v", e.Member, e.Addr, e.ClusterID, e.Err)
+}
+
+func (e *ClusterRefusedError) Unwrap() error { return e.Err }

@@ -40,6 +40,7 @@ type Gossip struct {
 	events         chan Event
 	closed         bool                 // events is closed
 	mergeClash     *NameClashError      // found by NotifyMerge during our Join
+	mergeRefused   *ClusterRefusedError // found by NotifyMerge during our Join
 	conflictLogged map[string]time.Time // rate limit of NotifyConflict logs
 
 	joining atomic.Int32 // >0 while Join is talking to a seed
@@ -105,10 +106,11 @@ func New(cfg Config, meta Meta) (*Gossip, error) {
 // and gives up with ctx's error when ctx ends. With no addresses it returns
 // nil at once: this is the first node.
 //
-// Two failures end Join at once, because retrying cannot fix them: a
+// Three failures end Join at once, because retrying cannot fix them: a
 // *NameClashError when an alive member already uses this node's name at
 // another address (nothing is merged, the existing member keeps its name),
-// and ErrGossipKey when the seeds answer but the exchange fails the way a
+// a *ClusterRefusedError when Config.CheckCluster refuses the cluster id a
+// member advertises, and ErrGossipKey when the seeds answer but the exchange fails the way a
 // differing gossip key makes it fail.
 //
 // An attempt in flight when ctx ends is abandoned, not interrupted: it may
@@ -130,7 +132,8 @@ func (g *Gossip) Join(ctx context.Context) error {
 			return nil
 		}
 		var clash *NameClashError
-		if errors.As(err, &clash) || errors.Is(err, ErrGossipKey) {
+		var refused *ClusterRefusedError
+		if errors.As(err, &clash) || errors.As(err, &refused) || errors.Is(err, ErrGossipKey) {
 			g.log.Error(err.Error())
 			return err
 		}
@@ -152,8 +155,7 @@ func (g *Gossip) Join(ctx context.Context) error {
 
 // Reconnect joins again, every Config.ReconnectInterval until ctx ends, the
 // last known addresses of the members this agent sees dead or departed,
-// together with Config.Join when this agent sees no one else alive or some
-// member dead. A push/pull with a member that believes this one dead makes
+// together with the Config.Join addresses at which it knows no member. A push/pull with a member that believes this one dead makes
 // it refute the rumour and spread that it is alive, so the two views merge
 // within a few gossip rounds after a partition heals. Members are tried
 // until they are alive again or DeadRetention forgets them.
@@ -191,23 +193,19 @@ func (g *Gossip) reconnectAddrs() []string {
 	members := g.table.list(g.now())
 	g.mu.Unlock()
 	self := g.cfg.NodeName
-	alive := 0
 	var out []string
 	seen := map[string]bool{}
 	for _, m := range members {
-		switch {
-		case m.Name == self:
-		case m.State == Alive:
-			alive++
-			seen[m.Address()] = true
-		default:
+		seen[m.Address()] = true
+		if m.Name != self && m.State != Alive {
 			out = append(out, m.Address())
-			seen[m.Address()] = true
 		}
 	}
-	if len(out) == 0 && alive > 0 {
-		return nil
-	}
+	// Then the --join addresses of no known member, even with everyone
+	// alive: an agent that met only other new agents must still reach the
+	// member it was told to join (issue 9, defect 10). A --join given as
+	// a host name never matches a member's address, so it is tried every
+	// round: one push/pull with a member that is there anyway.
 	for _, a := range g.cfg.Join {
 		if !seen[a] {
 			out = append(out, a)
@@ -236,21 +234,25 @@ func (g *Gossip) tryAddrs() error {
 	g.joining.Add(1)
 	defer g.joining.Add(-1)
 	var errs []error
+	var lastRefused *ClusterRefusedError
 	joined, keyErrs := 0, 0
 	for _, addr := range g.cfg.Join {
 		g.mu.Lock()
-		g.mergeClash = nil
+		g.mergeClash, g.mergeRefused = nil, nil
 		g.mu.Unlock()
 
 		_, err := g.ml.Join([]string{addr})
 
 		g.mu.Lock()
-		clash := g.mergeClash
-		g.mergeClash = nil
+		clash, refused := g.mergeClash, g.mergeRefused
+		g.mergeClash, g.mergeRefused = nil, nil
 		g.mu.Unlock()
 		switch {
 		case clash != nil:
 			return clash
+		case refused != nil:
+			// Another address may lead to members we can merge with.
+			lastRefused = refused
 		case err == nil:
 			joined++
 		case looksLikeKeyMismatch(err):
@@ -262,6 +264,9 @@ func (g *Gossip) tryAddrs() error {
 	}
 	if joined > 0 {
 		return nil
+	}
+	if lastRefused != nil {
+		return lastRefused
 	}
 	if keyErrs == len(g.cfg.Join) {
 		return fmt.Errorf("join: %w", errors.Join(errs...))

@@ -93,6 +93,16 @@ func (h *hooks) member(n *memberlist.Node) Member {
 // check would only ignore the newcomer, leaving it to believe it joined.
 func (h *hooks) NotifyMerge(peers []*memberlist.Node) error {
 	g := h.g
+	if err := h.checkClusters(peers); err != nil {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.joining.Load() > 0 {
+			g.mergeRefused = err
+		} else {
+			g.log.Warn("gossip: refused a merge: " + err.Error())
+		}
+		return err
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, p := range peers {
@@ -146,4 +156,26 @@ func (h *hooks) NotifyConflict(existing, other *memberlist.Node) {
 		return
 	}
 	g.log.Warn(msg)
+}
+
+// checkClusters asks Config.CheckCluster about the cluster id of every
+// alive member in peers.
+func (h *hooks) checkClusters(peers []*memberlist.Node) *ClusterRefusedError {
+	check := h.g.cfg.CheckCluster
+	if check == nil {
+		return nil
+	}
+	for _, p := range peers {
+		if p.Name == h.g.cfg.NodeName || (p.State != memberlist.StateAlive && p.State != memberlist.StateSuspect) {
+			continue
+		}
+		meta, err := decodeMeta(p.Meta)
+		if err != nil || meta.ClusterID == "" {
+			continue
+		}
+		if err := check(p.Name, meta); err != nil {
+			return &ClusterRefusedError{Member: p.Name, Addr: net.JoinHostPort(p.Addr.String(), strconv.Itoa(int(p.Port))), ClusterID: meta.ClusterID, Err: err}
+		}
+	}
+	return nil
 }

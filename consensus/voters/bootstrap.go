@@ -52,6 +52,52 @@ type Decision struct {
 	Reason   string
 }
 
+// BootstrapInput is what DecideBootstrapFor decides from.
+type BootstrapInput struct {
+	Self       string      // this agent's ID
+	Expect     int         // --bootstrap-expect
+	Candidates []Candidate // the agents it sees (self among them or not)
+	// ClusterID is the cluster id recorded in this agent's data dir, if
+	// any: the agent belongs to that cluster and may only join it again.
+	ClusterID string
+	// Unreached lists the --join addresses at which no alive agent has
+	// answered yet. Any of them may be a member of an existing cluster
+	// that this agent cannot see yet.
+	Unreached []string
+}
+
+// DecideBootstrapFor is DecideBootstrap with two more rules, checked first,
+// that keep an agent from forming a second cluster:
+//
+//   - An agent whose data dir records a cluster id never bootstraps and
+//     joins only that cluster: it waits until an alive candidate
+//     advertises that id. (Members of other clusters are refused by
+//     gossip before they get here.)
+//   - An agent bootstraps only once every --join address has answered: an
+//     address it cannot reach yet may be a member of the cluster the
+//     operator meant it to join (a host added later, keeping the default
+//     --bootstrap-expect, that sees other new hosts but not yet the
+//     cluster). Joining a cluster it sees is not held back.
+func DecideBootstrapFor(in BootstrapInput) Decision {
+	if in.ClusterID != "" {
+		for _, c := range in.Candidates {
+			if c.Alive && c.ID != in.Self && c.ClusterID == in.ClusterID {
+				return Decision{Action: Join, ClusterID: in.ClusterID,
+					Reason: fmt.Sprintf("join cluster %s (recorded in the data dir) advertised by %s", in.ClusterID, c.ID)}
+			}
+		}
+		return Decision{Action: Wait, Reason: fmt.Sprintf("this agent belongs to cluster %s (recorded in its data dir): waiting to see one of its members; it never bootstraps or joins another", in.ClusterID)}
+	}
+	d := DecideBootstrap(in.Self, in.Expect, in.Candidates)
+	if d.Action == Bootstrap && len(in.Unreached) > 0 {
+		us := slices.Clone(in.Unreached)
+		slices.Sort(us)
+		return Decision{Action: Wait, Reason: fmt.Sprintf("%s; but no agent has answered yet at --join %s, which may belong to an existing cluster: an agent bootstraps only once every --join address answered",
+			d.Reason, strings.Join(us, ", "))}
+	}
+	return d
+}
+
 // DecideBootstrap decides, for the agent self with expect set by
 // --bootstrap-expect, from the candidates it can see (self among them or
 // not: self always counts as alive and in no cluster unless cands says it

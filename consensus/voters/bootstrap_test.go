@@ -267,3 +267,65 @@ func seq(n int) []int {
 	}
 	return s
 }
+
+// TestDecideBootstrapFor (issue 9, defect 10): the rules that keep a second
+// cluster from forming.
+func TestDecideBootstrapFor(t *testing.T) {
+	withCluster := func(id string, ids ...string) []Candidate {
+		cs := alive(ids...)
+		for i := range cs {
+			cs[i].ClusterID = id
+		}
+		return cs
+	}
+	for _, tc := range []struct {
+		name        string
+		in          BootstrapInput
+		want        Action
+		wantCluster string
+		why         string
+	}{
+		{
+			name: "hosts added later that see only each other wait for their --join member",
+			in:   BootstrapInput{Self: "h4", Expect: 3, Candidates: alive("h4", "h5", "h6"), Unreached: []string{"10.0.0.1:7946"}},
+			want: Wait, why: "no agent has answered yet at --join 10.0.0.1:7946",
+		},
+		{
+			name: "once the --join member answers, they join its cluster",
+			in:   BootstrapInput{Self: "h4", Expect: 3, Candidates: append(alive("h4", "h5", "h6"), withCluster("c1", "h1")...)},
+			want: Join, wantCluster: "c1",
+		},
+		{
+			name: "a cluster in view is joined even with a --join address unreached",
+			in:   BootstrapInput{Self: "h4", Expect: 3, Candidates: withCluster("c1", "h2"), Unreached: []string{"10.0.0.1:7946"}},
+			want: Join, wantCluster: "c1",
+		},
+		{
+			name: "agents started together, every --join answered, bootstrap as before",
+			in:   BootstrapInput{Self: "h1", Expect: 3, Candidates: alive("h1", "h2", "h3")},
+			want: Bootstrap,
+		},
+		{
+			name: "an agent with a cluster id in its data dir never bootstraps",
+			in:   BootstrapInput{Self: "h1", Expect: 1, Candidates: alive("h1", "h2", "h3"), ClusterID: "c1"},
+			want: Wait, why: "belongs to cluster c1",
+		},
+		{
+			name: "nor joins another cluster",
+			in:   BootstrapInput{Self: "h1", Expect: 3, Candidates: withCluster("c2", "h2", "h3"), ClusterID: "c1"},
+			want: Wait, why: "never bootstraps or joins another",
+		},
+		{
+			name: "it joins its own cluster again",
+			in:   BootstrapInput{Self: "h1", Expect: 3, Candidates: append(withCluster("c2", "h2", "h3"), withCluster("c1", "h4")...), ClusterID: "c1"},
+			want: Join, wantCluster: "c1",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := DecideBootstrapFor(tc.in)
+			if d.Action != tc.want || d.ClusterID != tc.wantCluster || !strings.Contains(d.Reason, tc.why) {
+				t.Fatalf("got %v %q (%s), want %v %q with reason containing %q", d.Action, d.ClusterID, d.Reason, tc.want, tc.wantCluster, tc.why)
+			}
+		})
+	}
+}

@@ -9,6 +9,9 @@
 //   - DecideBootstrap, run by an agent that is in no cluster yet: given the
 //     agents it can see, it says whether to wait, to bootstrap a new
 //     one-voter cluster, or to join a cluster another agent advertises.
+//     DecideBootstrapFor adds what keeps a second cluster from forming: an
+//     agent whose data dir names its cluster joins only that one, and none
+//     bootstraps while a --join address is unanswered.
 //
 // It owns only the deciding. It must not do anything: no goroutines, no I/O,
 // no clock (the time comes in as Input.Now), no Raft or memberlist imports,
