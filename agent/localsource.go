@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/shoal-dev/shoal/agent/follow"
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/consensus/store"
 )
 
@@ -67,7 +69,7 @@ func (l localSource) List(ctx context.Context, kind, ns string, opts api.ListOpt
 		return nil, "", err
 	}
 	if !opts.Stale {
-		if err := n.ReadBarrier(ctx); err != nil {
+		if err := l.catchUp(ctx, n); err != nil {
 			return nil, "", err
 		}
 	}
@@ -159,4 +161,41 @@ func eventObject(ev store.Event) api.Object {
 	o := ev.Object.DeepCopyObject()
 	o.GetObjectMeta().ResourceVersion = rv
 	return o
+}
+
+// catchUp returns once the local replica holds every write committed
+// before the call, so that a list from it is linearizable. The leader
+// confirms that with a read barrier. A follower voter asks the leader,
+// through its own API (which forwards a linearizable read), for the
+// store's revision with a small list (the Namespaces), then waits until
+// its replica has applied that revision: a read index, as etcd's
+// followers do, which keeps the objects shared with the store instead of
+// decoding the leader's copy of the whole kind.
+func (l localSource) catchUp(ctx context.Context, n *consensus.Node) error {
+	err := n.ReadBarrier(ctx)
+	var nl *consensus.ErrNotLeader
+	if !errors.As(err, &nl) {
+		return err
+	}
+	_, rv, err := l.a.client.List(ctx, "Namespace", "", api.ListOptions{})
+	if err != nil {
+		return err
+	}
+	want, err := strconv.ParseInt(rv, 10, 64)
+	if err != nil {
+		return fmt.Errorf("read index: the leader's revision %q: %w", rv, err)
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for n.Store().Revision() < want {
+		if l.a.Node() != n {
+			return errLocalNotVoter
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
 }
