@@ -148,7 +148,7 @@ func startThreeHosts(t *testing.T, extra ...string) *threeHosts {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, h := range hosts {
-				t.Logf("%s agent log tail:\n%s", h.name, tail(h.logPath, 40))
+				t.Logf("%s agent log tail:\n%s", h.name, testenv.Tail(h.logPath, 40))
 			}
 		}
 	})
@@ -357,16 +357,4 @@ func stopAgents(t *testing.T, hosts []*clusterHost) {
 			t.Errorf("%s: %v", h.name, err)
 		}
 	}
-}
-
-func tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

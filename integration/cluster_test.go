@@ -9,7 +9,6 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -230,32 +229,8 @@ func TestClusterOfThreeHosts(t *testing.T) {
 	// stable, and a cluster of fewer voters cannot lose its leader.
 	var leader *clusterHost
 	testenv.WaitFor(t, 60*time.Second, "3 voters following one leader", func() bool {
-		leader = nil
-		leaders := map[string]bool{}
-		for _, h := range hosts {
-			raw, err := h.client.ClusterRaft(ctx)
-			var st struct {
-				State, LeaderID string
-				Voters          []struct{ ID, Suffrage string }
-			}
-			if err != nil || json.Unmarshal(raw, &st) != nil || st.LeaderID == "" {
-				return false
-			}
-			voters := 0
-			for _, v := range st.Voters {
-				if v.Suffrage == "Voter" {
-					voters++
-				}
-			}
-			if voters != 3 {
-				return false
-			}
-			leaders[st.LeaderID] = true
-			if st.State == "Leader" {
-				leader = h
-			}
-		}
-		return leader != nil && len(leaders) == 1 && leaders[leader.name]
+		leader = threeVoterLeader(ctx, hosts)
+		return leader != nil
 	})
 	var other *clusterHost
 	for _, h := range hosts {

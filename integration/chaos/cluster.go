@@ -138,7 +138,7 @@ func NewCluster(t testing.TB, bin string, n int) *Cluster {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, a := range c.Agents {
-				t.Logf("%s log tail:\n%s", a.Name, tail(a.logPath, 30))
+				t.Logf("%s log tail:\n%s", a.Name, testenv.Tail(a.logPath, 30))
 			}
 		}
 	})
@@ -369,16 +369,4 @@ func mustIP(t testing.TB, args ...string) {
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
 	}
-}
-
-func tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -63,7 +63,7 @@ func StartContainerd(t testing.TB) *Containerd {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("containerd log tail (%s):\n%s", c.LogPath, tailFile(c.LogPath, 40))
+			t.Logf("containerd log tail (%s):\n%s", c.LogPath, Tail(c.LogPath, 40))
 		}
 		if err := c.Stop(); err != nil {
 			t.Errorf("stop containerd: %v", err)
@@ -137,7 +137,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 		close(c.exited)
 	}()
 	if err := c.waitReady(30 * time.Second); err != nil {
-		log := tailFile(c.LogPath, 30)
+		log := Tail(c.LogPath, 30)
 		c.Stop()
 		return nil, fmt.Errorf("%w\ncontainerd log tail:\n%s", err, log)
 	}
@@ -421,7 +421,8 @@ func removeCgroups(parent string) {
 	}
 }
 
-func tailFile(path string, lines int) string {
+// Tail is the last lines of the file at path (a log), or the error reading it.
+func Tail(path string, lines int) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err.Error()
