@@ -73,6 +73,12 @@ func TestConvergeAndMetaUpdate(t *testing.T) {
 	if l := target.Local(); l.Meta.Role != RoleVoter || l.Meta.ClusterID != "c1" {
 		t.Fatalf("Local after UpdateMeta: %+v", l)
 	}
+	// The check UpdateMeta retries on (an update overtaken by a
+	// refutation) holds after a plain update: memberlist's own state of
+	// the node carries the new metadata.
+	if !target.localMetaIs(target.Local().Meta) {
+		t.Fatal("the table's entry of the local node does not carry the metadata just set")
+	}
 	eventually(t, waitLong, func() string {
 		for _, o := range nodes {
 			m, _ := o.member("n3")

@@ -364,13 +364,38 @@ func (g *Gossip) UpdateMeta(update func(*Meta)) error {
 	if err != nil {
 		return fmt.Errorf("update meta: %w", err)
 	}
-	if err := g.ml.UpdateNode(g.cfg.BroadcastTimeout); err != nil {
-		if strings.Contains(err.Error(), "timeout") {
-			return fmt.Errorf("update meta: %w after %v", ErrBroadcastTimeout, g.cfg.BroadcastTimeout)
+	// memberlist drops an update whose incarnation a concurrent refutation
+	// overtook (an agent restarted under its old name refutes the cluster's
+	// memory of it while it also updates its metadata): the refutation
+	// spreads the old metadata at the higher incarnation, and the update is
+	// ignored for good. So check that the local node now carries the new
+	// metadata, and update again (at a newer incarnation) when it does not.
+	// (The dropped update never broadcasts, so UpdateNode then also
+	// reports a broadcast timeout.)
+	for attempt := 1; ; attempt++ {
+		err := g.ml.UpdateNode(g.cfg.BroadcastTimeout)
+		if err != nil && !strings.Contains(err.Error(), "timeout") {
+			return fmt.Errorf("update meta: %w", err)
 		}
-		return fmt.Errorf("update meta: %w", err)
+		if g.localMetaIs(m) || attempt == maxMetaUpdates {
+			if err != nil {
+				return fmt.Errorf("update meta: %w after %v", ErrBroadcastTimeout, g.cfg.BroadcastTimeout)
+			}
+			return nil
+		}
 	}
-	return nil
+}
+
+// maxMetaUpdates bounds UpdateMeta's retries of an overtaken update.
+const maxMetaUpdates = 5
+
+// localMetaIs reports whether memberlist's state of this node, as the
+// table saw it through its events, carries m.
+func (g *Gossip) localMetaIs(m Meta) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	self, ok := g.table.get(g.cfg.NodeName)
+	return ok && self.Meta == m
 }
 
 // AnnounceLeaving gossips Meta.Leaving without leaving yet: the agent is
