@@ -2,6 +2,10 @@ package consensus
 
 import (
 	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"unique"
 )
 
@@ -16,6 +20,12 @@ import (
 // and the values objects repeat (namespaces, label keys and values, port
 // names, protocols, node names) are held once. Unexported fields are left
 // as they are (the api types have none that hold strings).
+//
+// Small map[string]string values (labels, selectors) equal to one decoded
+// recently are replaced by that one, so objects with the same labels share
+// one map: 10,000 Services and their Endpoints labelled alike held 20,000
+// maps of 300 bytes each. Objects in the store are read-only (Get and List
+// hand them out shared), so their maps are too.
 func internStrings(v any) {
 	internValue(reflect.ValueOf(v), 0)
 }
@@ -55,6 +65,10 @@ func internValue(v reflect.Value, depth int) {
 			internValue(v.Index(i), depth+1)
 		}
 	case reflect.Map:
+		if v.Type() == stringMapType && v.CanSet() {
+			v.Set(reflect.ValueOf(sharedMaps.share(v.Interface().(map[string]string))))
+			return
+		}
 		internMap(v, depth)
 	}
 }
@@ -79,6 +93,83 @@ func internMap(m reflect.Value, depth int) {
 			k = reflect.ValueOf(unique.Make(k.String()).Value()).Convert(t.Key())
 		}
 		m.SetMapIndex(k, val)
+	}
+}
+
+var stringMapType = reflect.TypeFor[map[string]string]()
+
+// Limits of map sharing: maps with more entries or longer contents are
+// only interned, and the cache of maps to share is emptied when full.
+const (
+	maxSharedMapLen   = 8
+	maxSharedMapBytes = 512
+	maxSharedMaps     = 1024
+)
+
+// mapCache holds recently decoded small maps by their contents.
+type mapCache struct {
+	mu sync.Mutex
+	m  map[string]map[string]string
+}
+
+var sharedMaps = mapCache{m: map[string]map[string]string{}}
+
+// share returns a map equal to m: one decoded earlier if the cache holds
+// it, else m with its strings interned.
+func (c *mapCache) share(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	key, ok := mapContents(m)
+	if !ok {
+		internStringMap(m)
+		return m
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.m[key]; ok {
+		return s
+	}
+	internStringMap(m)
+	if len(c.m) >= maxSharedMaps {
+		clear(c.m)
+	}
+	c.m[key] = m
+	return m
+}
+
+// mapContents encodes a small map's entries in key order, each string
+// length-prefixed; ok is false for a map over the sharing limits.
+func mapContents(m map[string]string) (string, bool) {
+	if len(m) > maxSharedMapLen {
+		return "", false
+	}
+	n := 0
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		n += len(k) + len(v)
+		keys = append(keys, k)
+	}
+	if n > maxSharedMapBytes {
+		return "", false
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.Grow(n + 8*len(m))
+	for _, k := range keys {
+		for _, s := range []string{k, m[k]} {
+			b.WriteString(strconv.Itoa(len(s)))
+			b.WriteByte(':')
+			b.WriteString(s)
+		}
+	}
+	return b.String(), true
+}
+
+// internStringMap interns a map's keys and values in place.
+func internStringMap(m map[string]string) {
+	for k, v := range m {
+		m[unique.Make(k).Value()] = unique.Make(v).Value()
 	}
 }
 

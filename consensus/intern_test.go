@@ -2,51 +2,53 @@ package consensus
 
 import (
 	"reflect"
+	"strings"
 	"testing"
-	"unique"
 	"unsafe"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus/store"
 )
 
-// Decoded objects hold interned strings, never slices of the decoder's copy
-// of the command (which one kept string would keep whole): every string an
-// object reaches is the canonical copy unique.Make holds for its value.
-func TestDecodedStringsAreInterned(t *testing.T) {
-	ep := &api.Endpoints{ObjectMeta: api.ObjectMeta{Namespace: "default", Name: "web",
-		Labels: map[string]string{"bench": "svcload"}, Annotations: map[string]string{"note": "x"}}}
-	ss := api.EndpointSubset{Ports: []api.EndpointPort{{Name: "http", Port: 8080, Protocol: "TCP"}}}
-	for _, ip := range []string{"10.244.1.2", "10.244.1.3"} {
-		ss.Addresses = append(ss.Addresses, api.EndpointAddress{IP: ip})
+// internStrings copies out every string an object reaches, so none is a
+// slice of a decoder's buffer (goccy/go-json's strings are slices of its
+// copy of the input, and one kept string keeps the whole copy). The
+// object's strings are made here as slices of one buffer, as goccy makes
+// them.
+func TestInternStringsCopiesOutOfTheBuffer(t *testing.T) {
+	buf := strings.Repeat("default web-0 u-1 app web zone a host-a c busybox sleep 1 bench svcload 10.244.1.2 TCP http cm-key cm-value", 2)
+	at := func(s string) string {
+		i := strings.Index(buf, s)
+		if i < 0 {
+			t.Fatalf("%q not in the buffer", s)
+		}
+		return buf[i : i+len(s)]
 	}
-	ep.Subsets = []api.EndpointSubset{ss}
 	pod := &api.Pod{
-		ObjectMeta: api.ObjectMeta{Namespace: "default", Name: "web-0", UID: "u-1", Labels: map[string]string{"app": "web"}},
-		Spec: api.PodSpec{NodeName: "host-a", NodeSelector: map[string]string{"zone": "a"},
-			Containers: []api.Container{{Name: "c", Image: "busybox", Args: []string{"sleep", "1"}}}},
+		ObjectMeta: api.ObjectMeta{Namespace: at("default"), Name: at("web-0"), UID: at("u-1"),
+			Labels: map[string]string{at("app"): at("web")}},
+		Spec: api.PodSpec{NodeName: at("host-a"), NodeSelector: map[string]string{at("zone"): at("a")},
+			Containers: []api.Container{{Name: at("c"), Image: at("busybox"), Args: []string{at("sleep"), at("1")}}}},
 	}
-	api.SetTypeMeta(pod)
-	ops := []store.Op{createOp(ep), createOp(pod), createOp(configMap("default", "cm", 4))}
-	cmd, err := EncodeApplyOps(ops)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := decodeCommand(t, cmd)
-	if !reflect.DeepEqual(got, ops) {
-		t.Fatalf("round trip differs:\n got %#v\nwant %#v", got, ops)
-	}
-	n := 0
-	for i, op := range got {
-		walkStrings(reflect.ValueOf(op.Object), func(path, s string) {
+	ep := &api.Endpoints{ObjectMeta: api.ObjectMeta{Namespace: at("default"), Name: at("web"),
+		Annotations: map[string]string{at("bench"): at("svcload")}},
+		Subsets: []api.EndpointSubset{{Addresses: []api.EndpointAddress{{IP: at("10.244.1.2")}},
+			Ports: []api.EndpointPort{{Name: at("http"), Port: 8080, Protocol: at("TCP")}}}}}
+	cm := &api.ConfigMap{ObjectMeta: api.ObjectMeta{Namespace: at("default"), Name: at("cm-key")},
+		BinaryData: map[string][]byte{at("cm-key"): []byte("x")}, Data: map[string]string{at("cm-key"): at("cm-value")}}
+	base := uintptr(unsafe.Pointer(unsafe.StringData(buf)))
+	for _, obj := range []api.Object{pod, ep, cm} {
+		internStrings(obj)
+		n := 0
+		walkStrings(reflect.ValueOf(obj), func(path, s string) {
 			n++
-			if unsafe.StringData(s) != unsafe.StringData(unique.Make(s).Value()) {
-				t.Errorf("op %d: %s = %q is not interned", i, path, s)
+			if p := uintptr(unsafe.Pointer(unsafe.StringData(s))); p >= base && p < base+uintptr(len(buf)) {
+				t.Errorf("%T: %s = %q still points into the buffer", obj, path, s)
 			}
 		}, "")
-	}
-	if n < 20 {
-		t.Fatalf("walked %d strings, want the objects' twenty and more", n)
+		if n < 5 {
+			t.Fatalf("%T: walked %d strings", obj, n)
+		}
 	}
 }
 
@@ -76,5 +78,42 @@ func walkStrings(v reflect.Value, f func(path, s string), path string) {
 			walkStrings(it.Key(), f, path+"{key}")
 			walkStrings(it.Value(), f, path+"{}")
 		}
+	}
+}
+
+// Decoded objects with equal small labels share one map; others do not.
+func TestDecodedEqualLabelsShareAMap(t *testing.T) {
+	mk := func(name string, labels map[string]string) *api.Endpoints {
+		return &api.Endpoints{ObjectMeta: api.ObjectMeta{Namespace: "default", Name: name, Labels: labels}}
+	}
+	ops := []store.Op{
+		createOp(mk("a", map[string]string{"share-test": "x", "tier": "web"})),
+		createOp(mk("b", map[string]string{"tier": "web", "share-test": "x"})),
+		createOp(mk("c", map[string]string{"share-test": "y", "tier": "web"})),
+	}
+	cmd, err := EncodeApplyOps(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := decodeCommand(t, cmd)
+	if !reflect.DeepEqual(got, ops) {
+		t.Fatalf("round trip differs:\n got %#v\nwant %#v", got, ops)
+	}
+	ptr := func(i int) unsafe.Pointer {
+		return reflect.ValueOf(got[i].Object.GetObjectMeta().Labels).UnsafePointer()
+	}
+	if ptr(0) != ptr(1) {
+		t.Error("equal labels decoded as two maps")
+	}
+	if ptr(0) == ptr(2) {
+		t.Error("different labels share a map")
+	}
+	// Beyond the limits a map is kept as decoded (and interned).
+	big := map[string]string{}
+	for i := range maxSharedMapLen + 1 {
+		big[strings.Repeat("k", i+1)] = "v"
+	}
+	if m := sharedMaps.share(big); reflect.ValueOf(m).UnsafePointer() != reflect.ValueOf(big).UnsafePointer() {
+		t.Error("a map over the limits was replaced")
 	}
 }
