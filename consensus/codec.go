@@ -161,7 +161,7 @@ func DecodeApplyOps(payload []byte) ([]store.Op, error) {
 			}
 			// Its strings point into the decoder's copy of data: copy
 			// them out so the store does not keep the whole encoding.
-			internStrings(obj)
+			store.Intern(obj)
 			op.Object = obj
 		}
 		op.Key.Kind = d.string()

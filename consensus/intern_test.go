@@ -2,7 +2,6 @@ package consensus
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 	"unsafe"
 
@@ -10,78 +9,8 @@ import (
 	"github.com/shoal-dev/shoal/consensus/store"
 )
 
-// internStrings copies out every string an object reaches, so none is a
-// slice of a decoder's buffer (goccy/go-json's strings are slices of its
-// copy of the input, and one kept string keeps the whole copy). The
-// object's strings are made here as slices of one buffer, as goccy makes
-// them.
-func TestInternStringsCopiesOutOfTheBuffer(t *testing.T) {
-	buf := strings.Repeat("default web-0 u-1 app web zone a host-a c busybox sleep 1 bench svcload 10.244.1.2 TCP http cm-key cm-value", 2)
-	at := func(s string) string {
-		i := strings.Index(buf, s)
-		if i < 0 {
-			t.Fatalf("%q not in the buffer", s)
-		}
-		return buf[i : i+len(s)]
-	}
-	pod := &api.Pod{
-		ObjectMeta: api.ObjectMeta{Namespace: at("default"), Name: at("web-0"), UID: at("u-1"),
-			Labels: map[string]string{at("app"): at("web")}},
-		Spec: api.PodSpec{NodeName: at("host-a"), NodeSelector: map[string]string{at("zone"): at("a")},
-			Containers: []api.Container{{Name: at("c"), Image: at("busybox"), Args: []string{at("sleep"), at("1")}}}},
-	}
-	ep := &api.Endpoints{ObjectMeta: api.ObjectMeta{Namespace: at("default"), Name: at("web"),
-		Annotations: map[string]string{at("bench"): at("svcload")}},
-		Subsets: []api.EndpointSubset{{Addresses: []api.EndpointAddress{{IP: at("10.244.1.2")}},
-			Ports: []api.EndpointPort{{Name: at("http"), Port: 8080, Protocol: at("TCP")}}}}}
-	cm := &api.ConfigMap{ObjectMeta: api.ObjectMeta{Namespace: at("default"), Name: at("cm-key")},
-		BinaryData: map[string][]byte{at("cm-key"): []byte("x")}, Data: map[string]string{at("cm-key"): at("cm-value")}}
-	base := uintptr(unsafe.Pointer(unsafe.StringData(buf)))
-	for _, obj := range []api.Object{pod, ep, cm} {
-		internStrings(obj)
-		n := 0
-		walkStrings(reflect.ValueOf(obj), func(path, s string) {
-			n++
-			if p := uintptr(unsafe.Pointer(unsafe.StringData(s))); p >= base && p < base+uintptr(len(buf)) {
-				t.Errorf("%T: %s = %q still points into the buffer", obj, path, s)
-			}
-		}, "")
-		if n < 5 {
-			t.Fatalf("%T: walked %d strings", obj, n)
-		}
-	}
-}
-
-func walkStrings(v reflect.Value, f func(path, s string), path string) {
-	switch v.Kind() {
-	case reflect.String:
-		if v.Len() > 0 {
-			f(path, v.String())
-		}
-	case reflect.Pointer, reflect.Interface:
-		if !v.IsNil() {
-			walkStrings(v.Elem(), f, path)
-		}
-	case reflect.Struct:
-		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() {
-				walkStrings(v.Field(i), f, path+"."+v.Type().Field(i).Name)
-			}
-		}
-	case reflect.Slice, reflect.Array:
-		for i := range v.Len() {
-			walkStrings(v.Index(i), f, path+"[]")
-		}
-	case reflect.Map:
-		it := v.MapRange()
-		for it.Next() {
-			walkStrings(it.Key(), f, path+"{key}")
-			walkStrings(it.Value(), f, path+"{}")
-		}
-	}
-}
-
-// Decoded objects with equal small labels share one map; others do not.
+// DecodeApplyOps passes what it decodes through store.Intern: objects with
+// equal small labels share one map.
 func TestDecodedEqualLabelsShareAMap(t *testing.T) {
 	mk := func(name string, labels map[string]string) *api.Endpoints {
 		return &api.Endpoints{ObjectMeta: api.ObjectMeta{Namespace: "default", Name: name, Labels: labels}}
@@ -107,13 +36,5 @@ func TestDecodedEqualLabelsShareAMap(t *testing.T) {
 	}
 	if ptr(0) == ptr(2) {
 		t.Error("different labels share a map")
-	}
-	// Beyond the limits a map is kept as decoded (and interned).
-	big := map[string]string{}
-	for i := range maxSharedMapLen + 1 {
-		big[strings.Repeat("k", i+1)] = "v"
-	}
-	if m := sharedMaps.share(big); reflect.ValueOf(m).UnsafePointer() != reflect.ValueOf(big).UnsafePointer() {
-		t.Error("a map over the limits was replaced")
 	}
 }

@@ -1,4 +1,4 @@
-package consensus
+package store
 
 import (
 	"reflect"
@@ -9,15 +9,15 @@ import (
 	"unique"
 )
 
-// internStrings replaces every string reachable from v (through struct
-// fields, pointers, slices, arrays, maps and interfaces) with its interned
-// copy.
+// Intern replaces every string reachable from v (through struct fields,
+// pointers, slices, arrays, maps and interfaces) with its interned copy.
 //
-// goccy/go-json decodes a string without escapes as a slice of its own copy
-// of the input, so a single kept string keeps the whole encoded object
-// alive: with 10,000 Endpoints of ten addresses in the store, those buffers
-// were 14 MiB of the live heap. Interned copies hold only the characters,
-// and the values objects repeat (namespaces, label keys and values, port
+// Objects entering the store pass through it: those decoded from the Raft
+// log (goccy/go-json decodes a string without escapes as a slice of its own
+// copy of the input, so a single kept string keeps the whole encoded
+// object alive: with 10,000 Endpoints of ten addresses in the store, those
+// buffers were 14 MiB of the live heap) and those read from a snapshot.
+// Interned copies hold only the characters, and the values objects repeat (namespaces, label keys and values, port
 // names, protocols, node names) are held once. Unexported fields are left
 // as they are (the api types have none that hold strings).
 //
@@ -26,7 +26,7 @@ import (
 // one map: 10,000 Services and their Endpoints labelled alike held 20,000
 // maps of 300 bytes each. Objects in the store are read-only (Get and List
 // hand them out shared), so their maps are too.
-func internStrings(v any) {
+func Intern(v any) {
 	internValue(reflect.ValueOf(v), 0)
 }
 
