@@ -159,6 +159,9 @@ func DecodeApplyOps(payload []byte) ([]store.Op, error) {
 				d.fail("op %d: %s: %v", i, kind, err)
 				break
 			}
+			// Its strings point into the decoder's copy of data: copy
+			// them out so the store does not keep the whole encoding.
+			store.Intern(obj)
 			op.Object = obj
 		}
 		op.Key.Kind = d.string()

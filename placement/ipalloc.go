@@ -44,21 +44,24 @@ func AllocateClusterIPs(cidr string, services []*api.Service) Plan {
 	svcs := append([]*api.Service(nil), services...)
 	sort.SliceStable(svcs, func(i, j int) bool { return olderFirst(&svcs[i].ObjectMeta, &svcs[j].ObjectMeta) })
 
-	usedIP := map[netip.Addr]string{}
-	usedPort := map[int32]string{}
+	// Who holds what, by Service (its name is made only for an event):
+	// the controller runs this over every Service on each pass, and maps
+	// of names grown entry by entry were most of the agent's allocation
+	// while 10,000 Services were loaded.
+	usedIP := make(map[netip.Addr]*api.Service, len(svcs))
+	usedPort := map[int32]*api.Service{}
 	for _, s := range svcs {
-		id := s.Namespace + "/" + s.Name
 		if ip := s.Spec.ClusterIP; ip != "" && ip != api.ClusterIPNone {
 			a, err := netip.ParseAddr(ip)
 			switch {
 			case err != nil:
-				say("Service %s: clusterIP %q is not an IP address", id, ip)
+				say("Service %s: clusterIP %q is not an IP address", svcID(s), ip)
 			case !prefix.Contains(a):
-				say("Service %s: clusterIP %s is outside the service CIDR %s", id, ip, prefix)
-			case usedIP[a] != "":
-				say("Service %s: clusterIP %s is already allocated to %s", id, ip, usedIP[a])
+				say("Service %s: clusterIP %s is outside the service CIDR %s", svcID(s), ip, prefix)
+			case usedIP[a] != nil:
+				say("Service %s: clusterIP %s is already allocated to %s", svcID(s), ip, svcID(usedIP[a]))
 			default:
-				usedIP[a] = id
+				usedIP[a] = s
 			}
 		}
 		for _, p := range s.Spec.Ports {
@@ -67,11 +70,11 @@ func AllocateClusterIPs(cidr string, services []*api.Service) Plan {
 			}
 			switch {
 			case p.NodePort < NodePortMin || p.NodePort > NodePortMax:
-				say("Service %s: nodePort %d is outside %d-%d", id, p.NodePort, NodePortMin, NodePortMax)
-			case usedPort[p.NodePort] != "" && usedPort[p.NodePort] != id:
-				say("Service %s: nodePort %d is already allocated to %s", id, p.NodePort, usedPort[p.NodePort])
+				say("Service %s: nodePort %d is outside %d-%d", svcID(s), p.NodePort, NodePortMin, NodePortMax)
+			case usedPort[p.NodePort] != nil && svcID(usedPort[p.NodePort]) != svcID(s):
+				say("Service %s: nodePort %d is already allocated to %s", svcID(s), p.NodePort, svcID(usedPort[p.NodePort]))
 			default:
-				usedPort[p.NodePort] = id
+				usedPort[p.NodePort] = s
 			}
 		}
 	}
@@ -84,7 +87,6 @@ func AllocateClusterIPs(cidr string, services []*api.Service) Plan {
 		if s.DeletionTimestamp != nil {
 			continue
 		}
-		id := s.Namespace + "/" + s.Name
 		var c *api.Service
 		mut := func() *api.Service {
 			if c == nil {
@@ -93,17 +95,17 @@ func AllocateClusterIPs(cidr string, services []*api.Service) Plan {
 			return c
 		}
 		if s.Spec.ClusterIP == "" {
-			for nextIP.IsValid() && prefix.Contains(nextIP) && (usedIP[nextIP] != "" || (nextIP.Is4() && nextIP == last)) {
+			for nextIP.IsValid() && prefix.Contains(nextIP) && (usedIP[nextIP] != nil || (nextIP.Is4() && nextIP == last)) {
 				nextIP = nextIP.Next()
 			}
 			if !nextIP.IsValid() || !prefix.Contains(nextIP) || (nextIP.Is4() && nextIP == last) {
-				say("Service %s: no free clusterIP left in %s", id, prefix)
+				say("Service %s: no free clusterIP left in %s", svcID(s), prefix)
 			} else {
-				usedIP[nextIP] = id
+				usedIP[nextIP] = s
 				m := mut()
 				m.Spec.ClusterIP = nextIP.String()
 				m.Spec.ClusterIPs = []string{nextIP.String()}
-				say("Service %s: allocated clusterIP %s", id, nextIP)
+				say("Service %s: allocated clusterIP %s", svcID(s), nextIP)
 			}
 		}
 		if s.Spec.Type == api.ServiceTypeNodePort {
@@ -111,16 +113,16 @@ func AllocateClusterIPs(cidr string, services []*api.Service) Plan {
 				if p.NodePort != 0 {
 					continue
 				}
-				for nextPort <= NodePortMax && usedPort[nextPort] != "" {
+				for nextPort <= NodePortMax && usedPort[nextPort] != nil {
 					nextPort++
 				}
 				if nextPort > NodePortMax {
-					say("Service %s: no free nodePort left in %d-%d", id, NodePortMin, NodePortMax)
+					say("Service %s: no free nodePort left in %d-%d", svcID(s), NodePortMin, NodePortMax)
 					break
 				}
-				usedPort[nextPort] = id
+				usedPort[nextPort] = s
 				mut().Spec.Ports[i].NodePort = nextPort
-				say("Service %s: allocated nodePort %d for port %d", id, nextPort, p.Port)
+				say("Service %s: allocated nodePort %d for port %d", svcID(s), nextPort, p.Port)
 			}
 		}
 		if c != nil {
@@ -129,6 +131,9 @@ func AllocateClusterIPs(cidr string, services []*api.Service) Plan {
 	}
 	return plan
 }
+
+// svcID names a Service in events.
+func svcID(s *api.Service) string { return s.Namespace + "/" + s.Name }
 
 // lastAddr is the highest address of p.
 func lastAddr(p netip.Prefix) netip.Addr {

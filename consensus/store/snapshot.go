@@ -209,6 +209,7 @@ func readSnapshot(r io.Reader) (map[string]*table, int64, error) {
 		if err := json.Unmarshal(l.Object, obj); err != nil {
 			return nil, 0, bad("object %d (%s): %v", count, l.Kind, err)
 		}
+		Intern(obj) // as objects from the log are
 		api.SetTypeMeta(obj)
 		key := KeyOf(obj)
 		if _, err := checkKey(key); err != nil {
