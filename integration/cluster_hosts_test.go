@@ -85,18 +85,12 @@ func startThreeHosts(t *testing.T, extra ...string) *threeHosts {
 	// The links: a switch namespace with a bridge, a veth from each host
 	// namespace into it. Every link is made inside test namespaces (ip -n),
 	// and goes away with them.
-	sw := testenv.NewNetNS(t)
-	mustIP(t, "-n", sw.Name, "link", "add", "br0", "type", "bridge")
-	mustIP(t, "-n", sw.Name, "link", "set", "br0", "up")
+	sw := testenv.NewSwitch(t)
 	hosts := make([]*clusterHost, 3)
 	for i := range hosts {
 		h := &clusterHost{name: fmt.Sprintf("host%d", i+1), zone: string(rune('a' + i)), ip: fmt.Sprintf("10.250.0.%d", i+1)}
 		h.ns = testenv.NewNetNS(t)
-		port := fmt.Sprintf("p%d", i+1)
-		mustIP(t, "-n", sw.Name, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", h.ns.Name)
-		mustIP(t, "-n", sw.Name, "link", "set", port, "master", "br0", "up")
-		mustIP(t, "-n", h.ns.Name, "addr", "add", h.ip+"/24", "dev", "eth0")
-		mustIP(t, "-n", h.ns.Name, "link", "set", "eth0", "up")
+		sw.Attach(t, h.ns, fmt.Sprintf("p%d", i+1), h.ip)
 		h.dataDir = t.TempDir()
 		h.logPath = filepath.Join(h.dataDir, "agent.log")
 		hosts[i] = h
@@ -215,13 +209,6 @@ func waitCond(timeout time.Duration, cond func() bool) bool {
 			return false
 		}
 		time.Sleep(100 * time.Millisecond) // poll interval, not synchronisation
-	}
-}
-
-func mustIP(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
 	}
 }
 

@@ -58,7 +58,6 @@ func (a *Agent) Running() bool {
 type Cluster struct {
 	t      testing.TB
 	bin    string
-	sw     *testenv.NetNS
 	client *testenv.NetNS
 	Agents []*Agent
 	// HTTP is a client whose connections start in the client namespace.
@@ -87,17 +86,9 @@ func (e dialError) Unwrap() error { return e.err }
 func NewCluster(t testing.TB, bin string, n int) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, bin: bin}
-	c.sw = testenv.NewNetNS(t)
-	mustIP(t, "-n", c.sw.Name, "link", "add", "br0", "type", "bridge")
-	mustIP(t, "-n", c.sw.Name, "link", "set", "br0", "up")
-	attach := func(ns *testenv.NetNS, port, ip string) {
-		mustIP(t, "-n", c.sw.Name, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns.Name)
-		mustIP(t, "-n", c.sw.Name, "link", "set", port, "master", "br0", "up")
-		mustIP(t, "-n", ns.Name, "addr", "add", ip+"/24", "dev", "eth0")
-		mustIP(t, "-n", ns.Name, "link", "set", "eth0", "up")
-	}
+	sw := testenv.NewSwitch(t)
 	c.client = testenv.NewNetNS(t)
-	attach(c.client, "pc", subnet+".100")
+	sw.Attach(t, c.client, "pc", subnet+".100")
 	nsDial := kubelet.NetNSDialer(c.client.Path)
 	c.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := nsDial(ctx, network, addr)
@@ -116,7 +107,7 @@ func NewCluster(t testing.TB, bin string, n int) *Cluster {
 	for i := range n {
 		a := &Agent{Name: fmt.Sprintf("a%d", i+1), IP: fmt.Sprintf("%s.%d", subnet, i+1)}
 		a.ns = testenv.NewNetNS(t)
-		attach(a.ns, fmt.Sprintf("p%d", i+1), a.IP)
+		sw.Attach(t, a.ns, fmt.Sprintf("p%d", i+1), a.IP)
 		a.dataDir = t.TempDir()
 		a.logPath = filepath.Join(a.dataDir, "agent.log")
 		c.Agents = append(c.Agents, a)
@@ -362,11 +353,4 @@ func (c *Cluster) seesAll(a *Agent) bool {
 		}
 	}
 	return alive == len(c.Agents)
-}
-
-func mustIP(t testing.TB, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-	}
 }

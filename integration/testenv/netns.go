@@ -66,3 +66,35 @@ func (n *NetNS) Exec(args ...string) (string, error) {
 	}
 	return string(out), nil
 }
+
+// IP runs `ip args...` and fails the test with its output if it fails.
+func IP(t testing.TB, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// Switch is a namespace holding a bridge (br0) that test hosts plug into,
+// each through a veth whose host end is its eth0: a private link with no
+// route out, gone with the namespaces.
+type Switch struct{ NS *NetNS }
+
+// NewSwitch makes the switch namespace and its bridge.
+func NewSwitch(t testing.TB) *Switch {
+	t.Helper()
+	sw := &Switch{NS: NewNetNS(t)}
+	IP(t, "-n", sw.NS.Name, "link", "add", "br0", "type", "bridge")
+	IP(t, "-n", sw.NS.Name, "link", "set", "br0", "up")
+	return sw
+}
+
+// Attach plugs ns into the switch through port, giving its eth0 the
+// address ip/24.
+func (sw *Switch) Attach(t testing.TB, ns *NetNS, port, ip string) {
+	t.Helper()
+	IP(t, "-n", sw.NS.Name, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns.Name)
+	IP(t, "-n", sw.NS.Name, "link", "set", port, "master", "br0", "up")
+	IP(t, "-n", ns.Name, "addr", "add", ip+"/24", "dev", "eth0")
+	IP(t, "-n", ns.Name, "link", "set", "eth0", "up")
+}
