@@ -158,19 +158,14 @@ type objectMeta struct {
 func (c *Client) exchange(ctx context.Context, addr string, in Input) (Output, outcome) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	url := "http://" + addr + "/api/v1/namespaces/" + keyNamespace + "/configmaps/" + keyPrefix + in.Key
-	var req *http.Request
-	if in.Kind == Read {
-		req, _ = http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	} else {
-		obj := configMap{APIVersion: "v1", Kind: "ConfigMap", Metadata: objectMeta{Name: keyPrefix + in.Key, Namespace: keyNamespace}, Data: map[string]string{"v": in.Value}}
-		if in.Kind == CAS {
-			obj.Metadata.ResourceVersion = strconv.FormatInt(in.RV, 10)
-		}
-		body, _ := json.Marshal(obj)
-		req, _ = http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
+	method, rv := http.MethodPut, int64(0)
+	switch in.Kind {
+	case Read:
+		method = http.MethodGet
+	case CAS:
+		rv = in.RV
 	}
+	req := keyRequest(ctx, method, addr, in.Key, in.Value, rv)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		var de dialError
@@ -206,4 +201,26 @@ func (c *Client) exchange(ctx context.Context, addr string, in Input) (Output, o
 	default:
 		return Output{}, unknown // 504, 500, anything else: cannot tell
 	}
+}
+
+// keyRequest is the request that reads (GET), creates (POST) or replaces
+// (PUT; conditional on rv when rv > 0) one key's ConfigMap through the API
+// at addr.
+func keyRequest(ctx context.Context, method, addr, key, value string, rv int64) *http.Request {
+	url := "http://" + addr + "/api/v1/namespaces/" + keyNamespace + "/configmaps"
+	if method != http.MethodPost {
+		url += "/" + keyPrefix + key
+	}
+	if method == http.MethodGet {
+		req, _ := http.NewRequestWithContext(ctx, method, url, nil)
+		return req
+	}
+	obj := configMap{APIVersion: "v1", Kind: "ConfigMap", Metadata: objectMeta{Name: keyPrefix + key, Namespace: keyNamespace}, Data: map[string]string{"v": value}}
+	if rv > 0 {
+		obj.Metadata.ResourceVersion = strconv.FormatInt(rv, 10)
+	}
+	body, _ := json.Marshal(obj)
+	req, _ := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	return req
 }

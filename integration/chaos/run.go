@@ -1,13 +1,12 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -200,7 +199,7 @@ func (c *Cluster) inject(t testing.TB, rec *Recorder, f Fault, hold time.Duratio
 	})
 	var nonVoters []*Agent
 	for _, a := range c.Agents {
-		if !contains(voters, a) {
+		if !slices.Contains(voters, a) {
 			nonVoters = append(nonVoters, a)
 		}
 	}
@@ -232,7 +231,7 @@ func (c *Cluster) inject(t testing.TB, rec *Recorder, f Fault, hold time.Duratio
 		}
 		var majority []*Agent
 		for _, a := range c.Agents {
-			if !contains(minority, a) {
+			if !slices.Contains(minority, a) {
 				majority = append(majority, a)
 			}
 		}
@@ -330,12 +329,9 @@ func longestGap(times []int64, from, to int64) time.Duration {
 
 // create makes one key's ConfigMap if it does not exist yet.
 func (c *Cluster) create(key string) error {
-	body, _ := json.Marshal(configMap{APIVersion: "v1", Kind: "ConfigMap", Metadata: objectMeta{Name: keyPrefix + key, Namespace: keyNamespace}, Data: map[string]string{"v": ""}})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+c.Agents[0].API()+"/api/v1/namespaces/"+keyNamespace+"/configmaps", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.HTTP.Do(req)
+	resp, err := c.HTTP.Do(keyRequest(ctx, http.MethodPost, c.Agents[0].API(), key, "", 0))
 	if err != nil {
 		return err
 	}
@@ -348,12 +344,9 @@ func (c *Cluster) create(key string) error {
 
 // probe writes the probe key through a (not part of the history).
 func (c *Cluster) probe(a *Agent) error {
-	body, _ := json.Marshal(configMap{APIVersion: "v1", Kind: "ConfigMap", Metadata: objectMeta{Name: keyPrefix + "probe", Namespace: keyNamespace}, Data: map[string]string{"v": a.Name}})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+a.API()+"/api/v1/namespaces/"+keyNamespace+"/configmaps/"+keyPrefix+"probe", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.HTTP.Do(req)
+	resp, err := c.HTTP.Do(keyRequest(ctx, http.MethodPut, a.API(), "probe", a.Name, 0))
 	if err != nil {
 		return err
 	}
@@ -362,15 +355,6 @@ func (c *Cluster) probe(a *Agent) error {
 		return fmt.Errorf("probe via %s: %s", a.Name, resp.Status)
 	}
 	return nil
-}
-
-func contains(as []*Agent, a *Agent) bool {
-	for _, x := range as {
-		if x == a {
-			return true
-		}
-	}
-	return false
 }
 
 func others(as []*Agent, a *Agent) []*Agent {
