@@ -74,21 +74,7 @@ func TestControllersDeadNode(t *testing.T) {
 			},
 		})
 	}
-	replicas := int32(3)
-	create(&api.Deployment{
-		ObjectMeta: api.ObjectMeta{Namespace: "default", Name: "web"},
-		Spec: api.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &api.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
-			Template: api.PodTemplateSpec{
-				ObjectMeta: api.ObjectMeta{Labels: map[string]string{"app": "web"}},
-				Spec: api.PodSpec{Containers: []api.Container{{Name: "web", Image: "web:1",
-					Resources: api.ResourceRequirements{Requests: api.ResourceList{"cpu": "100m", "memory": "64Mi"}}}}},
-			},
-		},
-	})
-	create(&api.Service{ObjectMeta: api.ObjectMeta{Namespace: "default", Name: "web"},
-		Spec: api.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []api.ServicePort{{Port: 80, TargetPort: api.FromInt(8080)}}}})
+	createWeb(create)
 
 	cfg := DefaultClusterConfig()
 	cfg.NodeLossGrace = 3 * time.Second

@@ -47,21 +47,7 @@ func TestControllersDriveWorkloads(t *testing.T) {
 	for i, z := range []string{"a", "b", "c"} {
 		create(readyNode(fmt.Sprintf("n%d", i+1), z))
 	}
-	replicas := int32(3)
-	create(&api.Deployment{
-		ObjectMeta: api.ObjectMeta{Namespace: "default", Name: "web"},
-		Spec: api.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &api.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
-			Template: api.PodTemplateSpec{
-				ObjectMeta: api.ObjectMeta{Labels: map[string]string{"app": "web"}},
-				Spec: api.PodSpec{Containers: []api.Container{{Name: "web", Image: "web:1",
-					Resources: api.ResourceRequirements{Requests: api.ResourceList{"cpu": "100m", "memory": "64Mi"}}}}},
-			},
-		},
-	})
-	create(&api.Service{ObjectMeta: api.ObjectMeta{Namespace: "default", Name: "web"},
-		Spec: api.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []api.ServicePort{{Port: 80, TargetPort: api.FromInt(8080)}}}})
+	createWeb(create)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -170,4 +156,24 @@ func TestControllersDriveWorkloads(t *testing.T) {
 		}
 		return len(rs) == 0 && len(ps) == 5
 	})
+}
+
+// createWeb creates the Deployment "web" (3 replicas of app=web) and its
+// Service through create.
+func createWeb(create func(api.Object)) {
+	replicas := int32(3)
+	create(&api.Deployment{
+		ObjectMeta: api.ObjectMeta{Namespace: "default", Name: "web"},
+		Spec: api.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &api.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: api.PodTemplateSpec{
+				ObjectMeta: api.ObjectMeta{Labels: map[string]string{"app": "web"}},
+				Spec: api.PodSpec{Containers: []api.Container{{Name: "web", Image: "web:1",
+					Resources: api.ResourceRequirements{Requests: api.ResourceList{"cpu": "100m", "memory": "64Mi"}}}}},
+			},
+		},
+	})
+	create(&api.Service{ObjectMeta: api.ObjectMeta{Namespace: "default", Name: "web"},
+		Spec: api.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []api.ServicePort{{Port: 80, TargetPort: api.FromInt(8080)}}}})
 }
