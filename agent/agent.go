@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +35,10 @@ type Agent struct {
 	client *api.Client // to this agent's own API (forwarded as needed)
 	host   hostState   // the node loop, once pods run here
 	peers  *http.Client
+	// tls is the source of every TLS configuration; nil in insecure mode
+	// (plain http everywhere). peerTr carries every request to an agent.
+	tls    TLSSource
+	peerTr *http.Transport
 
 	// raftAddr is the Raft listen address with its port resolved;
 	// raftAdv what the others dial.
@@ -89,6 +94,11 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	src, err := tlsSourceOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	peerTr := newPeerTransport(src)
 	a := &Agent{
 		cfg:       cfg,
 		log:       log,
@@ -97,7 +107,9 @@ func New(cfg Config) (*Agent, error) {
 		clusterID: cid,
 		roleReq:   make(chan roleRequest),
 		kicks:     newKickers(),
-		peers:     &http.Client{Timeout: 30 * time.Second},
+		tls:       src,
+		peerTr:    peerTr,
+		peers:     &http.Client{Timeout: 30 * time.Second, Transport: peerTr},
 	}
 	a.runCtx, a.runCancel = context.WithCancel(context.Background())
 	a.raftAdv = a.advertised(raftAddr, "")
@@ -205,6 +217,11 @@ func (a *Agent) Start() error {
 		a.stopRaft()
 		return fmt.Errorf("http-addr: %w", err)
 	}
+	if a.tls != nil {
+		// Client certificates are optional: a CLI presents a bearer
+		// token instead. One that is presented must chain to the CA.
+		ln = tls.NewListener(ln, a.tls.ServerConfig(false))
+	}
 	a.ln = ln
 	a.apiAdv = a.advertised(ln.Addr().String(), "")
 	if err := a.startGossip(); err != nil {
@@ -212,7 +229,7 @@ func (a *Agent) Start() error {
 		a.stopRaft()
 		return err
 	}
-	a.client = api.NewClient("http://"+ln.Addr().String(), api.WithRequestTimeout(10*time.Second))
+	a.client = a.apiClient(ln.Addr().String(), 10*time.Second)
 	handler := a.handler()
 	if a.wrapAPI != nil {
 		handler = a.wrapAPI(handler)
@@ -311,6 +328,7 @@ func (a *Agent) Shutdown() error {
 			errs = append(errs, err)
 		}
 		a.wg.Wait()
+		a.peerTr.CloseIdleConnections()
 		a.shutErr = errors.Join(errs...)
 	})
 	return a.shutErr

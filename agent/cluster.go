@@ -99,6 +99,10 @@ func (a *Agent) startRaft(bootstrap bool) error {
 		rc.AdvertiseAddr = a.raftAdv
 	}
 	rc.Bootstrap = bootstrap
+	if a.tls != nil {
+		// Mutual TLS, and only certificates that may vote get in.
+		rc.TLS = a.tls.RaftConfig()
+	}
 	if rc.Logger == nil {
 		rc.Logger = raftLogger(a.log)
 	}

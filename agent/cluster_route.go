@@ -28,11 +28,15 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("/v1/cluster/replica", a.serveReplica)
 	mux.Handle("GET /api/v1/namespaces/{ns}/pods/{name}/log", a.servePodHost("log"))
 	mux.Handle("POST /api/v1/namespaces/{ns}/pods/{name}/exec", a.servePodHost("exec"))
-	mux.Handle("/", apiserver.NewForwarder(a.server.Handler(), apiserver.ForwarderConfig{
+	fc := apiserver.ForwarderConfig{
 		Route:  agentRoute{a},
 		Logger: a.log,
 		Name:   a.cfg.NodeName,
-	}))
+	}
+	if a.tls != nil {
+		fc.TLS = a.tls.ClientConfig()
+	}
+	mux.Handle("/", apiserver.NewForwarder(a.server.Handler(), fc))
 	return mux
 }
 
@@ -239,7 +243,7 @@ func (c *leaderCache) set(id string, term uint64) {
 // and every Interval/2 otherwise, and at once on a membership change.
 func (a *Agent) trackLeader(ctx context.Context) {
 	kick := a.kicks.sub(kickLeader)
-	hc := &http.Client{Timeout: time.Second}
+	hc := &http.Client{Timeout: time.Second, Transport: a.peerTr}
 	for {
 		wait := a.cfg.Interval / 2
 		if a.Node() == nil && a.Role() == gossip.RoleNonvoter {
@@ -278,7 +282,7 @@ func (a *Agent) askLeader(ctx context.Context, hc *http.Client) (string, uint64)
 	defer cancel()
 	answers := make(chan leaderAnswer, len(voters))
 	for _, v := range voters {
-		go func() { answers <- askVoter(ctx, hc, v) }()
+		go func() { answers <- askVoter(ctx, hc, a.agentURL(v, "/v1/cluster/raft")) }()
 	}
 	known := a.leader.getTerm()
 	var best leaderAnswer
@@ -294,9 +298,10 @@ func (a *Agent) askLeader(ctx context.Context, hc *http.Client) (string, uint64)
 	return best.id, best.term
 }
 
-// askVoter asks one voter (API address v) which agent leads.
-func askVoter(ctx context.Context, hc *http.Client, v string) leaderAnswer {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+v+"/v1/cluster/raft", nil)
+// askVoter asks one voter (at the URL of its /v1/cluster/raft) which agent
+// leads.
+func askVoter(ctx context.Context, hc *http.Client, url string) leaderAnswer {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return leaderAnswer{}
 	}

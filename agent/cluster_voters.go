@@ -251,7 +251,7 @@ func (a *Agent) demoteStragglers(ctx context.Context, n *consensus.Node) {
 // decodes the JSON answer into out (if not nil).
 func (a *Agent) callPeer(ctx context.Context, apiAddr, path string, out any) error {
 	body, _ := json.Marshal(roleChange{Cluster: a.ClusterID(), Leader: a.cfg.NodeName})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+apiAddr+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.agentURL(apiAddr, path), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

@@ -103,8 +103,16 @@ type Config struct {
 	ClusterNet controllers.ClusterConfig
 	// Host says whether and how this agent runs the pods bound to it.
 	Host HostConfig
-	// Pprof serves Go's profiler under /debug/pprof/ on the API address.
+	// Pprof serves Go's profiler under /debug/pprof/ on the API address
+	// (to admin tokens only, unless Insecure).
 	Pprof bool
+	// Insecure turns security off (--insecure): plain http, no
+	// authentication, no gossip encryption unless GossipKey is given.
+	// Validate refuses it unless every bind (and Advertise) is loopback.
+	Insecure bool
+	// TLS, when set, is the source of every TLS configuration instead of
+	// the identity in DataDir/tls (tests set it). Ignored when Insecure.
+	TLS TLSSource
 	// Logger receives the agent's logs.
 	Logger *slog.Logger
 	// Clock gives the time to the loops that decide on it (voter manager,
@@ -211,6 +219,11 @@ func (c Config) Validate() error {
 			return fmt.Errorf("gossip-key: %d bytes; want 16, 24 or 32", len(c.GossipKey))
 		}
 	}
+	if c.Insecure {
+		if err := c.checkLoopback(); err != nil {
+			return err
+		}
+	}
 	if c.BootstrapExpect < 0 {
 		return fmt.Errorf("bootstrap-expect: %d must not be negative", c.BootstrapExpect)
 	}
@@ -230,6 +243,32 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// checkLoopback refuses insecure mode on an agent that others could reach:
+// the API, Raft and gossip must bind loopback addresses, and Advertise, if
+// set, must be one too.
+func (c Config) checkLoopback() error {
+	for _, b := range []struct{ flag, addr string }{{"http-addr", c.HTTPAddr}, {"raft-addr", c.RaftAddr}, {"bind", c.GossipAddr}} {
+		host, _, _ := net.SplitHostPort(b.addr)
+		if !isLoopback(host) {
+			return fmt.Errorf("insecure: %s %q is not a loopback address; security may be off only for an agent bound to loopback (127.0.0.1): bind %s to loopback or drop --insecure", b.flag, b.addr, b.flag)
+		}
+	}
+	if c.Advertise != "" && !isLoopback(c.Advertise) {
+		return fmt.Errorf("insecure: advertise %q is not a loopback address; security may be off only for an agent bound to loopback", c.Advertise)
+	}
+	return nil
+}
+
+// isLoopback reports whether host (an IP or "localhost") is a loopback
+// address.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 var nodeNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)

@@ -128,6 +128,8 @@ type harness struct {
 	agents []*testAgent
 	// gossip addresses of every agent made so far, for --join
 	seeds []string
+	// ca, if set (newSecureHarness), issues the agents' certificates.
+	ca *testCA
 }
 
 func newHarness(t testing.TB, tim timings) *harness {
@@ -148,6 +150,8 @@ func (h *harness) config(name, zone string) Config {
 	cfg.RaftAddr = loopback(freePort(h.t))
 	cfg.GossipAddr = loopback(freePort(h.t))
 	cfg.Version = "test"
+	// Loopback only: security off unless the harness is secure.
+	cfg.Insecure = true
 	var rc consensus.Config
 	var gc gossip.Config
 	if h.tim == fastTimings {
@@ -161,6 +165,9 @@ func (h *harness) config(name, zone string) Config {
 		rc, gc = consensus.DefaultConfig(), gossip.DefaultConfig()
 	}
 	cfg.Raft, cfg.Gossip = &rc, &gc
+	if h.ca != nil {
+		cfg = h.secure(cfg, "voter")
+	}
 	h.mu.Lock()
 	cfg.Join = append([]string(nil), h.seeds...)
 	h.seeds = append(h.seeds, cfg.GossipAddr)
@@ -414,9 +421,9 @@ func leaderOf(tas []*testAgent) *testAgent {
 	return v.leaders[0]
 }
 
-func (ta *testAgent) client() *api.Client {
-	return api.NewClient("http://"+ta.Addr(), api.WithRequestTimeout(5*time.Second))
-}
+// client is an API client of ta; on a secure agent it presents ta's own
+// certificate.
+func (ta *testAgent) client() *api.Client { return ta.apiClientFor(ta.cfg.TLS) }
 
 func configMap(name string) *api.ConfigMap {
 	cm := &api.ConfigMap{ObjectMeta: api.ObjectMeta{Name: name, Namespace: "default"}, Data: map[string]string{"k": name}}

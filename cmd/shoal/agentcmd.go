@@ -57,7 +57,8 @@ type agentFlags struct {
 	nodeLossGrace, nodeUnknownGrace                              *time.Duration
 	join, dnsUpstreams                                           listFlag
 	labels                                                       labelFlag
-	insecure, mirrors                                            multiFlag
+	insecureRegs, mirrors                                        multiFlag
+	insecure                                                     *bool
 	voterSettle                                                  *time.Duration
 }
 
@@ -84,14 +85,15 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	fs.Var(f.labels, "label", "label k=v for this host's Node object; repeatable")
 	f.bootstrap = fs.Bool("bootstrap", false, "form a new one-voter cluster at once if this agent has no Raft state")
 	f.logLevel = fs.String("log-level", "info", "debug, info, warn or error")
-	f.pprof = fs.Bool("pprof", false, "serve Go's profiler under /debug/pprof/ on the API address")
+	f.pprof = fs.Bool("pprof", false, "serve Go's profiler under /debug/pprof/ on the API address (admin token required)")
+	f.insecure = fs.Bool("insecure", false, "turn security off: plain http, no authentication, no gossip encryption; refused unless --http-addr, --raft-addr, --bind (and --advertise) are loopback")
 	f.memoryLimit = fs.String("memory-limit", "", "soft limit of the agent's Go memory (e.g. 120MiB; as GOMEMLIMIT, which it overrides): the collector runs more often near it; none by default")
 	f.pods = fs.Bool("pods", true, "run the pods bound to this node (needs root and containerd); false: control plane only")
 	f.ctrdSocket = fs.String("containerd-socket", "/run/containerd/containerd.sock", "containerd's socket")
 	f.ctrdNS = fs.String("containerd-namespace", "shoal", "containerd namespace of Shoal's containers")
 	f.runcRoot = fs.String("runc-root", "", "runc state directory (to keep two agents on one machine apart)")
 	f.cgroupParent = fs.String("cgroup-parent", "", "cgroup under which pods' cgroups are made")
-	fs.Var(&f.insecure, "insecure-registry", "HOST:PORT of a registry reached over plain HTTP; repeatable")
+	fs.Var(&f.insecureRegs, "insecure-registry", "HOST:PORT of a registry reached over plain HTTP; repeatable")
 	fs.Var(&f.mirrors, "registry-mirror", "REGISTRY=MIRROR: try MIRROR first for images of REGISTRY; repeatable")
 	f.nodeLossGrace = fs.Duration("node-loss-grace", controllers.DefaultClusterConfig().NodeLossGrace, "leader: how long a node stays dead in gossip (failed probes, indirect probes and suspicion) before its ReplicaSet and DaemonSet pods are replaced elsewhere; its pods leave Service endpoints at once")
 	f.nodeUnknownGrace = fs.Duration("node-unknown-grace", controllers.DefaultClusterConfig().NodeUnknownGrace, "leader: the same for a node NotReady on weaker evidence (it left gossip, as a restarting agent does, or gossip does not know it)")
@@ -134,6 +136,7 @@ func (f *agentFlags) config(errOut io.Writer) (agent.Config, error) {
 	}
 	cfg.Bootstrap = cfg.Bootstrap || *f.bootstrap
 	cfg.Pprof = *f.pprof
+	cfg.Insecure = *f.insecure
 	cfg.Version = version
 	host, err := f.hostConfig()
 	if err != nil {
@@ -164,7 +167,7 @@ func (f *agentFlags) config(errOut io.Writer) (agent.Config, error) {
 func (f *agentFlags) hostConfig() (agent.HostConfig, error) {
 	hc := agent.HostConfig{
 		Enabled: *f.pods, ContainerdSocket: *f.ctrdSocket, ContainerdNamespace: *f.ctrdNS,
-		RuncRoot: *f.runcRoot, CgroupParent: *f.cgroupParent, InsecureRegistries: f.insecure, HostNetNS: *f.podNetNS,
+		RuncRoot: *f.runcRoot, CgroupParent: *f.cgroupParent, InsecureRegistries: f.insecureRegs, HostNetNS: *f.podNetNS,
 		Services: *f.services, ClusterDomain: strings.TrimSuffix(*f.clusterDomain, "."), DNSUpstreams: f.dnsUpstreams,
 	}
 	if hc.ClusterDomain == "" {
