@@ -203,8 +203,14 @@ func (a *Agent) transition(ctx context.Context, req roleRequest) error {
 		if n.IsLeader() {
 			return errors.New("this agent is the leader; it is never demoted by request")
 		}
-		if lead, _ := n.Leader(); lead != "" && lead != req.leader {
+		lead, _ := n.Leader()
+		if lead != "" && lead != req.leader {
 			return fmt.Errorf("only the leader (%s) may demote this agent, not %q", lead, req.leader)
+		}
+		// The Raft log is wiped only once a configuration shows the
+		// removal (issue 10): a request alone never costs a vote.
+		if err := a.confirmRemoved(ctx, n, req.leader); err != nil {
+			return fmt.Errorf("not removed from the raft configuration: %w", err)
 		}
 		a.becomeNonvoter(ctx, "the leader removed this agent from the voters")
 		return nil

@@ -81,6 +81,8 @@ func (a *Agent) serveDemote(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// readRoleChange reads a role change and checks who asks (roleCaller):
+// req.Leader is then the node asking, as authenticated.
 func (a *Agent) readRoleChange(w http.ResponseWriter, r *http.Request) (roleChange, bool) {
 	var req roleChange
 	if r.Method != http.MethodPost {
@@ -91,6 +93,12 @@ func (a *Agent) readRoleChange(w http.ResponseWriter, r *http.Request) (roleChan
 		a.server.WriteError(w, r, api.NewBadRequest("the body must be {\"cluster\": ID}: %v", err))
 		return req, false
 	}
+	caller, err := a.roleCaller(r.Context(), r, req)
+	if err != nil {
+		a.server.WriteError(w, r, err)
+		return req, false
+	}
+	req.Leader = caller
 	return req, true
 }
 

@@ -161,7 +161,7 @@ func (a *Agent) voterInput(n *consensus.Node, health map[string]judgement, since
 			Zone:     m.Meta.Zone,
 			Alive:    alive,
 			Since:    m.Since,
-			Eligible: alive && ours && !m.Meta.Leaving,
+			Eligible: alive && ours && !m.Meta.Leaving && !m.Meta.Worker,
 		})
 	}
 	return in

@@ -5,7 +5,14 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,4 +60,144 @@ func TestSecureClusterWorks(t *testing.T) {
 	if _, _, err := c.List(ctx, "ConfigMap", "default", api.ListOptions{}); err != nil {
 		t.Fatalf("list: %v", err)
 	}
+}
+
+// raftHandshake opens a TLS connection to a voter's Raft port with src's
+// Raft configuration and says whether the voter kept it open: "" when it
+// waits for an RPC (accepted), else why it was refused.
+func raftHandshake(t *testing.T, addr string, src TLSSource) string {
+	t.Helper()
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	conn, err := tls.DialWithDialer(d, "tcp", addr, src.RaftConfig())
+	if err != nil {
+		return err.Error()
+	}
+	defer conn.Close()
+	// In TLS 1.3 the server judges the client's certificate after the
+	// client's handshake returns: a refusal arrives as an alert on read.
+	conn.SetReadDeadline(time.Now().Add(time.Second))
+	_, err = conn.Read(make([]byte, 1))
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return ""
+	}
+	return fmt.Sprintf("read: %v", err)
+}
+
+// A certificate from another CA is refused on the API, on Raft and by the
+// forwarder; a worker certificate of the cluster's own CA cannot open a
+// Raft connection.
+func TestForeignCertificatesRefused(t *testing.T) {
+	h, tas := secureAgents(t, 3)
+	ctx := context.Background()
+	lead := leaderOf(tas)
+	other := newTestCA(t)
+	foreign := other.source(t, lead.cfg.NodeName, "voter") // even naming the leader
+
+	// API: the handshake fails either way (the agent refuses the client's
+	// certificate; the client does not trust the agent's).
+	hc := httpsClient(foreign)
+	resp, err := hc.Get("https://" + lead.Addr() + "/healthz")
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("GET /healthz with a foreign certificate: HTTP %d, want a refused handshake", resp.StatusCode)
+	}
+	// Raft: a voter certificate of this CA is accepted, a foreign one and
+	// a worker one are refused.
+	raftAddr := lead.raftAdv
+	if why := raftHandshake(t, raftAddr, h.ca.source(t, "s1", "voter")); why != "" {
+		t.Fatalf("raft with a voter certificate of the cluster CA: %s", why)
+	}
+	if why := raftHandshake(t, raftAddr, foreign); why == "" {
+		t.Error("raft accepted a certificate from another CA")
+	}
+	if why := raftHandshake(t, raftAddr, h.ca.source(t, "w1", "worker")); why == "" {
+		t.Error("raft accepted a worker certificate")
+	}
+	// Forwarding: an agent holding a foreign certificate (it joined
+	// gossip, which is not encrypted in this test) cannot get a write to
+	// the leader.
+	cfg := h.config("rogue", "z0")
+	cfg.TLS = other.source(t, "rogue", "voter")
+	rogue := h.build(cfg)
+	if err := rogue.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.run(rogue, nil)
+	waitUntil(t, 10*time.Second, "the rogue sees the leader in gossip", func() string {
+		if rogue.memberAPI(lead.cfg.NodeName) == "" {
+			return "not yet"
+		}
+		return ""
+	})
+	// (The machine is shared and loaded: let the cluster settle first, so
+	// that a refusal is the certificate's doing, not an election's.)
+	waitUntil(t, 30*time.Second, "settled", func() string { return settled(tas, 3) })
+	_, err = rogue.client().Create(ctx, configMap("from-rogue"))
+	if err == nil {
+		t.Fatal("a write forwarded by an agent with a foreign certificate was accepted")
+	}
+	t.Logf("the rogue's write: %v", err)
+	waitUntil(t, 30*time.Second, "the leader answers", func() string {
+		_, err := lead.client().Get(ctx, "ConfigMap", "default", "from-rogue")
+		switch {
+		case api.IsNotFound(err):
+			return ""
+		case err == nil:
+			t.Fatal("the rogue's write reached the store")
+		}
+		return err.Error()
+	})
+}
+
+// A forged demotion (no certificate, or the certificate of an agent that
+// is not the leader) is refused with 403, and even the leader's request
+// is refused while the Raft configuration still holds the voter: its log
+// stays intact.
+func TestForgedDemotionRefused(t *testing.T) {
+	h, tas := secureAgents(t, 3)
+	lead := leaderOf(tas)
+	var target, bystander *testAgent
+	for _, ta := range followers(tas) {
+		if target == nil {
+			target = ta
+		} else {
+			bystander = ta
+		}
+	}
+	cid := target.ClusterID()
+	body := fmt.Sprintf(`{"cluster":%q,"leader":%q}`, cid, lead.cfg.NodeName)
+	post := func(src TLSSource) int {
+		var hc *http.Client
+		if src != nil {
+			hc = httpsClient(src)
+		} else {
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+			hc = &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		}
+		resp, err := hc.Post("https://"+target.Addr()+"/v1/cluster/demote", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(nil); code != http.StatusForbidden {
+		t.Errorf("demotion without a certificate: HTTP %d, want 403", code)
+	}
+	if code := post(h.ca.source(t, bystander.cfg.NodeName, "voter")); code != http.StatusForbidden {
+		t.Errorf("demotion with a non-leader agent's certificate: HTTP %d, want 403", code)
+	}
+	// The leader's own certificate, but the voter was not removed.
+	if code := post(lead.cfg.TLS); code/100 == 2 {
+		t.Errorf("demotion of a voter still in the configuration: HTTP %d, want a refusal", code)
+	}
+	if target.Node() == nil {
+		t.Fatal("the target stopped raft")
+	}
+	if _, err := os.Stat(filepath.Join(target.cfg.DataDir, "raft", "raft.db")); err != nil {
+		t.Fatalf("the target's raft log is gone: %v", err)
+	}
+	waitUntil(t, 10*time.Second, "still settled", func() string { return settled(tas, 3) })
 }

@@ -101,3 +101,12 @@ var errNoCredentials = errors.New("no cluster identity in the data dir: pass --t
 func (a *Agent) followClient(endpoint string) *api.Client {
 	return a.apiClient(endpoint, api.DefaultClientTimeout)
 }
+
+// peerNodeOf is the node named by the verified shoal certificate of a TLS
+// connection's peer, "" if it presented none.
+func peerNodeOf(cs *tls.ConnectionState) string {
+	if len(cs.PeerCertificates) == 0 {
+		return ""
+	}
+	return cs.PeerCertificates[0].Subject.CommonName
+}
