@@ -137,8 +137,15 @@ func (a *Agent) syncReadiness(ctx context.Context, n *consensus.Node) {
 	live[a.cfg.NodeName] = self
 	for _, nd := range placement.NodeReadiness(nodes, live, a.cfg.Clock.Now()) {
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := a.client.UpdateStatus(wctx, nd)
+		// Proposed directly, not through the API: the leader writes
+		// other nodes' status as the control plane, which its node
+		// certificate may not do (issue 10). The resource version read
+		// from the store is the precondition.
+		res, err := n.Propose(wctx, []store.Op{{Type: store.OpUpdateStatus, Object: nd}})
 		cancel()
+		if err == nil {
+			err = res[0].Err
+		}
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
 				a.log.Debug("readiness: writing node status", "node", nd.Name, "err", err)

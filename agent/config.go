@@ -110,6 +110,17 @@ type Config struct {
 	// authentication, no gossip encryption unless GossipKey is given.
 	// Validate refuses it unless every bind (and Advertise) is loopback.
 	Insecure bool
+	// Token is a join token (--token): pinned ("SHOAL-1-<fingerprint>-
+	// <secret>", from `shoal token show`) or a bootstrap token ("SHOAL-1-
+	// <secret>", from `shoal token generate`, with --bootstrap-expect).
+	// Needed once: after the first start the identity is on disk.
+	Token string
+	// JoinAPI lists API addresses (host:port) to ask for a certificate
+	// (--join-api); empty means each Join host with HTTPAddr's port.
+	JoinAPI []string
+	// CertTTL is the life of the node certificates this agent issues
+	// while it leads; 0 means the identity package's default.
+	CertTTL time.Duration
 	// TLS, when set, is the source of every TLS configuration instead of
 	// the identity in DataDir/tls (tests set it). Ignored when Insecure.
 	TLS TLSSource
@@ -211,6 +222,17 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(j); err != nil {
 			return fmt.Errorf("join: %q: want host:port: %v", j, err)
 		}
+	}
+	for _, j := range c.JoinAPI {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			return fmt.Errorf("join-api: %q: want host:port: %v", j, err)
+		}
+	}
+	if c.Insecure && c.Token != "" {
+		return errors.New("token: an insecure agent has no identity to join with: drop --token or --insecure")
+	}
+	if c.CertTTL < 0 {
+		return fmt.Errorf("CertTTL: %v must not be negative", c.CertTTL)
 	}
 	if c.GossipKey != nil {
 		switch len(c.GossipKey) {

@@ -50,12 +50,12 @@ type agentFlags struct {
 	def                                                          agent.Config
 	dev, bootstrap, pprof, pods, cleanup, services, manualVoters *bool
 	dataDir, nodeName, httpAddr, raftAddr, bind                  *string
-	advertise, nodeIP, zone, gossipKey, logLevel                 *string
+	advertise, nodeIP, zone, gossipKey, logLevel, token          *string
 	ctrdSocket, ctrdNS, runcRoot, cgroupParent, strategy         *string
 	podNetNS, clusterDomain, memoryLimit                         *string
 	expect, voters                                               *int
 	nodeLossGrace, nodeUnknownGrace                              *time.Duration
-	join, dnsUpstreams                                           listFlag
+	join, joinAPI, dnsUpstreams                                  listFlag
 	labels                                                       labelFlag
 	insecureRegs, mirrors                                        multiFlag
 	insecure                                                     *bool
@@ -75,6 +75,8 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	f.advertise = fs.String("advertise", "", "IP the other agents use to reach this one (gossip, API, Raft) when binding 0.0.0.0")
 	f.nodeIP = fs.String("node-ip", "", "IP this host's Node reports and other nodes route its pods via (default: the advertised API IP)")
 	fs.Var(&f.join, "join", "gossip address HOST:PORT of an agent to join; repeatable or comma-separated; retried with back-off")
+	f.token = fs.String("token", "", "join token (from `shoal token show` on a member, or `shoal token generate` with --bootstrap-expect); needed on the first start only")
+	fs.Var(&f.joinAPI, "join-api", "API address HOST:PORT of a member to ask for this agent's certificate; repeatable or comma-separated (default: each --join host with this agent's --http-addr port)")
 	f.zone = fs.String("zone", "", "failure zone of this host; voters are spread across zones")
 	f.gossipKey = fs.String("gossip-key", "", "base64 of 16, 24 or 32 bytes: encrypt gossip (every agent needs the same key)")
 	f.expect = fs.Int("bootstrap-expect", -1, "form the cluster once this many agents in no cluster see each other (default "+strconv.Itoa(def.BootstrapExpect)+", -dev: 1; 0: never, wait to be added by hand)")
@@ -137,6 +139,7 @@ func (f *agentFlags) config(errOut io.Writer) (agent.Config, error) {
 	cfg.Bootstrap = cfg.Bootstrap || *f.bootstrap
 	cfg.Pprof = *f.pprof
 	cfg.Insecure = *f.insecure
+	cfg.Token, cfg.JoinAPI = strings.TrimSpace(*f.token), f.joinAPI
 	cfg.Version = version
 	host, err := f.hostConfig()
 	if err != nil {
