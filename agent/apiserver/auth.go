@@ -178,7 +178,7 @@ func (h *authHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
 		writeStatus(w, api.NewStatusError(http.StatusUnauthorized, ReasonUnauthorized, nil,
-			"Unauthorized: cannot %s: %v", attrs.Describe(), err))
+			"Unauthorized: an anonymous request cannot %s: %v", attrs.Describe(), err))
 		return
 	}
 	if err := Authorize(id, attrs); err != nil {
@@ -216,6 +216,8 @@ func (h *authHandler) authenticate(r *http.Request, peer Identity, agent bool) (
 	if err != nil {
 		return Identity{}, fmt.Errorf("invalid API token: %w", err)
 	}
+	// A token names a user; only a certificate makes an agent.
+	id.Node, id.Voter = "", false
 	return id, nil
 }
 

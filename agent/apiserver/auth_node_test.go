@@ -3,6 +3,8 @@ package apiserver
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/shoal-dev/shoal/api"
@@ -155,5 +157,59 @@ func TestAdmitNode(t *testing.T) {
 		if err := admitNode(id, c.a, c.old, c.next); (err == nil) != c.ok {
 			t.Errorf("%s: err %v, want ok=%v", c.name, err, c.ok)
 		}
+	}
+}
+
+// staleReader answers Get of one key with a fixed, stale object: the
+// window in which the stored object changes between the check of an
+// agent's write and its proposal.
+type staleReader struct {
+	*store.Store
+	key   store.Key
+	stale api.Object
+}
+
+func (r staleReader) Get(k store.Key) (api.Object, error) {
+	if k == r.key {
+		return r.stale.DeepCopyObject(), nil
+	}
+	return r.Store.Get(k)
+}
+
+// TestNodeDeletePinned: the deletion an agent asks for is pinned to the
+// version whose binding was checked. A pod re-created on another node
+// under the same name after the check is not deleted.
+func TestNodeDeletePinned(t *testing.T) {
+	st := store.New(store.DefaultConfig())
+	e := &env{t: t, st: st}
+	e.seedNamespace("default")
+	e.seed(boundPod("p", "n1"))
+	key := store.Key{Kind: "Pod", Namespace: "default", Name: "p"}
+	stale, err := st.Get(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Deleted and re-created, bound to n2.
+	if res := st.Apply([]store.Op{{Type: store.OpDelete, Key: key}}); res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	e.seed(boundPod("p", "n2"))
+	srv, err := NewServer(ServerConfig{Backend: &testBackend{st: st}, Reader: staleReader{Store: st, key: key, stale: stale}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("DELETE", "/api/v1/namespaces/default/pods/p", strings.NewReader(`{"gracePeriodSeconds":0}`))
+	req = req.WithContext(WithIdentity(req.Context(), Identity{Node: "n1"}))
+	w := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(w, req)
+	if w.Code != http.StatusConflict {
+		t.Errorf("HTTP %d, want 409: %s", w.Code, w.Body)
+	}
+	o, err := st.Get(key)
+	if err != nil {
+		t.Fatalf("n2's pod was deleted: %v", err)
+	}
+	if o.(*api.Pod).Spec.NodeName != "n2" {
+		t.Errorf("pod %+v", o)
 	}
 }

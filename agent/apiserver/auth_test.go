@@ -105,6 +105,13 @@ func TestAuthHandlerTLS(t *testing.T) {
 		}
 		mustCode(t, f.do(agent, "POST", "/api/v1/namespaces/default/pods", "", "{}", nil), http.StatusForbidden)
 	})
+	t.Run("a token never makes an agent", func(t *testing.T) {
+		s := decode[seen](t, mustCode(t, f.do(anon, "GET", "/api/v1/pods", "node-token", "", nil), 200))
+		if s.Identity == nil || s.Identity.Node != "" || s.Identity.User != "odd" {
+			t.Errorf("identity %+v", s.Identity)
+		}
+		mustCode(t, f.do(anon, "PUT", "/api/v1/nodes/n1", "node-token", "{}", nil), http.StatusForbidden)
+	})
 	t.Run("forbidden is 403 naming who and what", func(t *testing.T) {
 		st := mustCode(t, f.do(anon, "POST", "/api/v1/namespaces/default/pods", "ro-token", "{}", nil), http.StatusForbidden).status(t)
 		for _, want := range []string{`user "viewer"`, "create pods", `namespace "default"`} {

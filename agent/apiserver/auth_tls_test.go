@@ -106,6 +106,7 @@ var testTokens = map[string]Identity{
 	"admin-token": {User: "root", Role: RoleAdmin},
 	"ro-token":    {User: "viewer", Role: RoleReadOnly},
 	"dev-token":   {User: "dev", Role: RoleWrite, Namespaces: []string{"default"}},
+	"node-token":  {User: "odd", Role: RoleReadOnly, Node: "n1"}, // an Authenticator that mixes the two up
 }
 
 // tlsFixture is an HTTPS server that asks for (and verifies, when given)

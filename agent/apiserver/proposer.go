@@ -240,10 +240,11 @@ func (p *proposer) delete(ctx context.Context, info api.KindInfo, key store.Key,
 			next.GetObjectMeta().ResourceVersion = strconv.FormatInt(oldRV, 10)
 			op = store.Op{Type: store.OpUpdate, Object: next}
 		default:
-			// Pinned to the version whose uid was just checked, so that an
-			// object deleted and re-created in between is not removed.
+			// Pinned to the version whose uid (or, for admit, whose
+			// binding) was just checked, so that an object deleted and
+			// re-created in between is not removed.
 			rv := wantRV
-			if pre != nil && pre.UID != nil {
+			if pre != nil && pre.UID != nil || admit != nil {
 				rv = oldRV
 			}
 			op = store.Op{Type: store.OpDelete, Key: key, ResourceVersion: rv}
