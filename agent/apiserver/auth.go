@@ -161,7 +161,7 @@ func (h *authHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !agent {
 		stripShoalHeaders(r.Header)
 	}
-	if isPublic(r.URL.Path, h.cfg.Public) {
+	if isCleanPath(r.URL) && isPublic(r.URL.Path, h.cfg.Public) {
 		if agent {
 			r = r.WithContext(WithIdentity(r.Context(), peer))
 		}

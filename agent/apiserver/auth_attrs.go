@@ -3,6 +3,8 @@ package apiserver
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -85,11 +87,20 @@ func (a Attributes) Describe() string {
 // [namespaces/{ns}/]{resource}[/{name}[/{subresource}]]; namespaces/{ns}
 // and namespaces/{ns}/status are the cluster-scoped Namespace itself. A
 // path it cannot read as a resource is a non-resource request.
+//
+// A path that is not clean (dot segments, doubled slashes) or holds an
+// encoded slash is never a resource request, and its Path is the escaped
+// path: no rule but the admin's matches it. net/http's ServeMux redirects
+// the first kind to the clean path; the second has no legitimate use.
 func RequestAttributes(r *http.Request) Attributes {
 	p := r.URL.Path
 	a := Attributes{Path: p, Verb: strings.ToLower(r.Method)}
 	if r.Method == http.MethodHead {
 		a.Verb = VerbGet
+	}
+	if !isCleanPath(r.URL) {
+		a.Path = r.URL.EscapedPath()
+		return a
 	}
 	var rest string
 	switch {
@@ -146,4 +157,14 @@ func RequestAttributes(r *http.Request) Attributes {
 		}
 	}
 	return a
+}
+
+// isCleanPath reports whether u's path has no dot segment, no empty segment
+// but a final one, and no encoded slash.
+func isCleanPath(u *url.URL) bool {
+	p := u.Path
+	if c := path.Clean(p); c != p && c+"/" != p {
+		return false
+	}
+	return !strings.Contains(strings.ToLower(u.EscapedPath()), "%2f")
 }

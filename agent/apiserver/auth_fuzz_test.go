@@ -38,18 +38,23 @@ func FuzzRequestAttributes(f *testing.F) {
 			Header: http.Header{},
 		}
 		a := RequestAttributes(r)
-		if a.Path != path {
+		clean := isCleanPath(r.URL)
+		if want := r.URL.EscapedPath(); !clean && (a.Path != want || a.ResourceRequest) {
+			t.Fatalf("unclean %q: %+v, want a non-resource request of %q", path, a, want)
+		}
+		if clean && a.Path != path {
 			t.Fatalf("Path %q, want %q", a.Path, path)
 		}
 		if a.ResourceRequest && a.Resource == "" && !strings.Contains(path, "//") && !strings.HasSuffix(path, "/") {
 			t.Fatalf("%s: a resource request without a resource: %+v", path, a)
 		}
-		// Agreement with the Server's resolver.
+		// Agreement with the Server's resolver, for the clean paths that
+		// ServeMux passes on.
 		var group, version, rest string
 		served := false
-		if tail, ok := strings.CutPrefix(path, "/api/v1/"); ok {
+		if tail, ok := strings.CutPrefix(path, "/api/v1/"); ok && clean {
 			version, rest, served = "v1", tail, true
-		} else if tail, ok := strings.CutPrefix(path, "/apis/"); ok {
+		} else if tail, ok := strings.CutPrefix(path, "/apis/"); ok && clean {
 			segs := strings.SplitN(tail, "/", 3)
 			if len(segs) == 3 && segs[0] != "" && segs[1] != "" {
 				group, version, rest, served = segs[0], segs[1], segs[2], true

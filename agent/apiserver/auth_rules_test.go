@@ -201,6 +201,7 @@ func TestRequestAttributes(t *testing.T) {
 		{"HEAD", "/v1/cluster/raft", Attributes{Verb: VerbGet}},
 		{"GET", "/api/v1", Attributes{Verb: "get"}},
 		{"GET", "/apis/apps/v1", Attributes{Verb: "get"}},
+		{"GET", "/api/v1/nodes/", Attributes{Verb: VerbList, ResourceRequest: true, Version: "v1", Resource: "nodes"}},
 	}
 	for _, c := range cases {
 		r := httptest.NewRequest(c.method, c.target, nil)
@@ -208,6 +209,31 @@ func TestRequestAttributes(t *testing.T) {
 		c.want.Path = r.URL.Path
 		if got != c.want {
 			t.Errorf("%s %s:\n got %+v\nwant %+v", c.method, c.target, got, c.want)
+		}
+	}
+}
+
+// TestRequestAttributesUnclean: a path with dot segments, doubled slashes
+// or an encoded slash is no resource request, so that only the admin's rule
+// matches it, whatever the router makes of it.
+func TestRequestAttributesUnclean(t *testing.T) {
+	for _, target := range []string{
+		"/api/v1/namespaces/team/pods/../../other/secrets",
+		"/api/v1/namespaces/team/pods/./web",
+		"/api/v1/namespaces//pods",
+		"/api/v1/namespaces/team%2Fpods%2Fx/pods/web/exec",
+		"/api/v1/namespaces/team/pods/a%2fb/log",
+		"/v1/join/../cluster/tokens",
+	} {
+		r := httptest.NewRequest("GET", target, nil)
+		a := RequestAttributes(r)
+		if a.ResourceRequest || a.Path != r.URL.EscapedPath() {
+			t.Errorf("%s: %+v", target, a)
+		}
+		for name, id := range ruleIdentities {
+			if err := Authorize(id, a); (err == nil) != (name == "admin") {
+				t.Errorf("%s as %s: %v", target, name, err)
+			}
 		}
 	}
 }

@@ -131,6 +131,8 @@ func TestAuthHandlerTLS(t *testing.T) {
 			}
 		}
 		mustCode(t, f.do(anon, "GET", "/v1/joinx", "", "", nil), http.StatusUnauthorized)
+		mustCode(t, f.do(anon, "GET", "/v1/join/../cluster/tokens", "", "", nil), http.StatusUnauthorized)
+		mustCode(t, f.do(anon, "GET", "/v1/join%2F..%2Fcluster%2Ftokens", "", "", nil), http.StatusUnauthorized)
 		mustCode(t, f.do(anon, "GET", "/healthzz", "", "", nil), http.StatusUnauthorized)
 	})
 }
