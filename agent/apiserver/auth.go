@@ -178,7 +178,7 @@ func (h *authHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
 		writeStatus(w, api.NewStatusError(http.StatusUnauthorized, ReasonUnauthorized, nil,
-			"Unauthorized: an anonymous request cannot %s: %v", attrs.Describe(), err))
+			"Unauthorized: an unauthenticated request cannot %s: %v", attrs.Describe(), err))
 		return
 	}
 	if err := Authorize(id, attrs); err != nil {
