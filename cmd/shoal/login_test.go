@@ -160,3 +160,20 @@ func TestCLIDataDirAndUnauthorized(t *testing.T) {
 		t.Errorf("members via host:port: %q", out)
 	}
 }
+
+// TestCLISchemeHints: a scheme that does not match the agent's gets a hint.
+func TestCLISchemeHints(t *testing.T) {
+	ca := newTestCA(t, "cluster-a")
+	secure := startFakeAgent(t, ca, ca)
+	plainURL := "http" + strings.TrimPrefix(secure.url, "https")
+	code, _, errOut := shoal(t, "members", "-s", plainURL)
+	if code != 1 || !strings.Contains(errOut, "the agent serves https") {
+		t.Errorf("http to https: exit %d %q", code, errOut)
+	}
+	insecure := fakeMembersServer(t) // plain http
+	t.Setenv(envCAFile, writeFile(t, t.TempDir(), "ca.pem", string(ca.pem), 0o644))
+	code, _, errOut = shoal(t, "members", "-s", "https"+strings.TrimPrefix(insecure, "http"))
+	if code != 1 || !strings.Contains(errOut, "the agent serves plain http") {
+		t.Errorf("https to http: exit %d %q", code, errOut)
+	}
+}

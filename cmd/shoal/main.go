@@ -99,7 +99,7 @@ func run(args []string, out, errOut io.Writer) int {
 		if code, ok := err.(exitCode); ok {
 			return int(code)
 		}
-		msg := err.Error()
+		msg := err.Error() + schemeHint(err.Error())
 		if !strings.HasPrefix(msg, "shoal") {
 			msg = "shoal " + args[0] + ": " + msg
 		}
@@ -107,6 +107,18 @@ func run(args []string, out, errOut io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// schemeHint explains the two errors of a scheme that does not match the
+// agent's: https to an agent run with --insecure, http to a secure one.
+func schemeHint(msg string) string {
+	switch {
+	case strings.Contains(msg, "server gave HTTP response to HTTPS client"):
+		return "\n(the agent serves plain http, as with --insecure: give its address as http://HOST:PORT)"
+	case strings.Contains(msg, "Client sent an HTTP request to an HTTPS server"):
+		return "\n(the agent serves https: give its address as https://HOST:PORT or a bare HOST:PORT)"
+	}
+	return ""
 }
 
 func runVersion(_ context.Context, _ []string, out, _ io.Writer) error {
