@@ -52,9 +52,9 @@ func runToken(ctx context.Context, args []string, out, errOut io.Writer) error {
 	return errUsage
 }
 
-// connOnly parses a subcommand that takes only the connection flags and
-// returns its client and positional arguments.
-func connOnly(name, usageLine string, args []string, errOut io.Writer) (*api.Client, []string, error) {
+// connOnly parses a subcommand that takes only the connection flags; want
+// checks its positional arguments before any credential is looked up.
+func connOnly(name, usageLine string, args []string, errOut io.Writer, want func([]string) error) (*api.Client, []string, error) {
 	fs := newFlagSet(name, usageLine, errOut)
 	var cf clientFlags
 	cf.registerConn(fs)
@@ -62,17 +62,22 @@ func connOnly(name, usageLine string, args []string, errOut io.Writer) (*api.Cli
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := want(pos); err != nil {
+		return nil, nil, err
+	}
 	c, err := cf.client()
 	return c, pos, err
 }
 
 func runTokenShow(ctx context.Context, args []string, out, errOut io.Writer) error {
-	c, pos, err := connOnly("token show", "token show [--server ADDR]", args, errOut)
+	c, _, err := connOnly("token show", "token show [--server ADDR]", args, errOut, func(pos []string) error {
+		if len(pos) > 0 {
+			return fmt.Errorf("token show takes no argument, got %q", pos[0])
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("token show takes no argument, got %q", pos[0])
 	}
 	t, err := c.JoinTokens(ctx)
 	if err != nil {
@@ -89,12 +94,14 @@ func printJoinTokens(out io.Writer, t api.JoinTokens) {
 }
 
 func runTokenRotate(ctx context.Context, args []string, out, errOut io.Writer) error {
-	c, pos, err := connOnly("token rotate", "token rotate voter|worker [--server ADDR]", args, errOut)
+	c, pos, err := connOnly("token rotate", "token rotate voter|worker [--server ADDR]", args, errOut, func(pos []string) error {
+		if len(pos) != 1 || (pos[0] != "voter" && pos[0] != "worker") {
+			return fmt.Errorf("token rotate: want one role, voter or worker, got %q", strings.Join(pos, " "))
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 || (pos[0] != "voter" && pos[0] != "worker") {
-		return fmt.Errorf("token rotate: want one role, voter or worker, got %q", strings.Join(pos, " "))
 	}
 	t, err := c.RotateJoinToken(ctx, pos[0])
 	if err != nil {
