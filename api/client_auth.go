@@ -139,3 +139,12 @@ func joinMessage(hint, server string) string {
 	}
 	return hint + " (agent: " + server + ")"
 }
+
+// String names the client's agents, so that printing a Client never shows
+// its token.
+func (c *Client) String() string {
+	return fmt.Sprintf("api.Client%v", c.bases)
+}
+
+// GoString is String, for %#v.
+func (c *Client) GoString() string { return c.String() }

@@ -258,3 +258,12 @@ func TestClientAuthErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestClientPrintsNoToken(t *testing.T) {
+	c := NewClient("https://a:1", WithBearerToken("s3cret"))
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		if s := fmt.Sprintf(f, c); strings.Contains(s, "s3cret") || !strings.Contains(s, "https://a:1") {
+			t.Errorf("%s: %s", f, s)
+		}
+	}
+}
