@@ -72,10 +72,11 @@ type fakeAgent struct {
 	url string
 	ca  *testCA
 
-	mu      sync.Mutex
-	auth    []string         // Authorization of every request, in order
-	rotated []string         // roles rotated
-	created []map[string]any // bodies of POST /v1/cluster/tokens/api
+	mu       sync.Mutex
+	servedCA []byte           // what GET /v1/join/ca sends, if not ca.pem
+	auth     []string         // Authorization of every request, in order
+	rotated  []string         // roles rotated
+	created  []map[string]any // bodies of POST /v1/cluster/tokens/api
 }
 
 const (
@@ -104,7 +105,13 @@ func startFakeAgent(t *testing.T, ca, present *testCA) *fakeAgent {
 		f.auth = append(f.auth, a)
 		f.mu.Unlock()
 		if r.URL.Path == "/v1/join/ca" { // public
-			reply(w, map[string]string{"ca": string(ca.pem)})
+			f.mu.Lock()
+			served := f.servedCA
+			f.mu.Unlock()
+			if served == nil {
+				served = ca.pem
+			}
+			reply(w, map[string]string{"ca": string(served)})
 			return
 		}
 		switch a {

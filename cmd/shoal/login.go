@@ -147,7 +147,9 @@ func runLogin(ctx context.Context, args []string, out, errOut io.Writer) error {
 		case got != want:
 			return fmt.Errorf("the agent at %s presents a cluster CA with fingerprint %s, not the %s you gave: refusing it (another cluster, or an impostor)", server, got, want)
 		}
-		caPEM = fetched
+		// Only the certificate that matched: anything else the agent
+		// bundled with it is not pinned.
+		caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	}
 	der, err := firstCert(caPEM)
 	if err != nil {

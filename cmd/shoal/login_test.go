@@ -177,3 +177,27 @@ func TestCLISchemeHints(t *testing.T) {
 		t.Errorf("https to http: exit %d %q", code, errOut)
 	}
 }
+
+// TestLoginPinsOnlyTheMatchingCert: an agent that bundles its own CA after
+// the genuine one gets nothing from the bundle: only the certificate whose
+// fingerprint matched is trusted, so its certificate is refused.
+func TestLoginPinsOnlyTheMatchingCert(t *testing.T) {
+	genuine, impostor := newTestCA(t, "cluster-a"), newTestCA(t, "impostor")
+	agent := startFakeAgent(t, genuine, impostor) // serves a leaf of the impostor CA
+	agent.mu.Lock()
+	agent.servedCA = append(append([]byte(nil), genuine.pem...), impostor.pem...)
+	agent.mu.Unlock()
+	path := loginEnv(t)
+	code, _, errOut := shoal(t, "login", "-s", agent.url, "--token", goodToken, "--ca-fingerprint", caFingerprint(genuine.cert.Raw))
+	if code != 1 || !strings.Contains(errOut, "not from the cluster CA") {
+		t.Errorf("bundled impostor CA: exit %d, %q", code, errOut)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("config written: %v", err)
+	}
+	for _, a := range agent.authHeaders() {
+		if a != "" {
+			t.Errorf("the impostor got the token")
+		}
+	}
+}
