@@ -114,42 +114,9 @@ func runLogin(ctx context.Context, args []string, out, errOut io.Writer) error {
 	}
 	server := strings.Join(eps, ",")
 
-	// The CA: given, or fetched and pinned by its fingerprint.
-	var caPEM []byte
-	if *caFile != "" {
-		if caPEM, err = readLimited(*caFile, maxCABytes); err != nil {
-			return fmt.Errorf("--ca-file: %w", err)
-		}
-	} else {
-		want := ""
-		if *fpFlag != "" {
-			if want, err = checkFingerprint(*fpFlag); err != nil {
-				return err
-			}
-		}
-		// Unverified on purpose: what comes back is trusted only if its
-		// fingerprint matches. No token goes on this connection.
-		insecure := &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true}
-		fetched, err := api.NewClient(server, api.WithTLSConfig(insecure), api.WithRequestTimeout(loginTimeout)).ClusterCA(ctx)
-		if err != nil {
-			return fmt.Errorf("fetching the cluster CA from %s: %w", server, err)
-		}
-		der, err := firstCert(fetched)
-		if err != nil {
-			return fmt.Errorf("the CA sent by %s: %w", server, err)
-		}
-		got := caFingerprint(der)
-		switch {
-		case want == "":
-			return fmt.Errorf("the agent at %s presents a cluster CA with fingerprint\n  %s\n"+
-				"Check it against the one printed at bootstrap or by `shoal token show` on a trusted host, then run again with --ca-fingerprint %s (or give --ca-file)",
-				server, got, got)
-		case got != want:
-			return fmt.Errorf("the agent at %s presents a cluster CA with fingerprint %s, not the %s you gave: refusing it (another cluster, or an impostor)", server, got, want)
-		}
-		// Only the certificate that matched: anything else the agent
-		// bundled with it is not pinned.
-		caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	caPEM, err := pinCA(ctx, server, *caFile, *fpFlag)
+	if err != nil {
+		return err
 	}
 	der, err := firstCert(caPEM)
 	if err != nil {
@@ -183,6 +150,48 @@ func runLogin(ctx context.Context, args []string, out, errOut io.Writer) error {
 	}
 	fmt.Fprintf(out, "Credentials saved in %s (mode 0600).\n", path)
 	return nil
+}
+
+// pinCA returns the cluster CA: read from caFile, or fetched from the
+// agent without verification and kept only if its fingerprint is fp.
+func pinCA(ctx context.Context, server, caFile, fp string) ([]byte, error) {
+	if caFile != "" {
+		b, err := readLimited(caFile, maxCABytes)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		return b, nil
+	}
+	want := ""
+	if fp != "" {
+		var err error
+		if want, err = checkFingerprint(fp); err != nil {
+			return nil, err
+		}
+	}
+	// Unverified on purpose: what comes back is trusted only if its
+	// fingerprint matches. No token goes on this connection.
+	insecure := &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true}
+	fetched, err := api.NewClient(server, api.WithTLSConfig(insecure), api.WithRequestTimeout(loginTimeout)).ClusterCA(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fetching the cluster CA from %s: %w", server, err)
+	}
+	der, err := firstCert(fetched)
+	if err != nil {
+		return nil, fmt.Errorf("the CA sent by %s: %w", server, err)
+	}
+	got := caFingerprint(der)
+	switch {
+	case want == "":
+		return nil, fmt.Errorf("the agent at %s presents a cluster CA with fingerprint\n  %s\n"+
+			"Check it against the one printed at bootstrap or by `shoal token show` on a trusted host, then run again with --ca-fingerprint %s (or give --ca-file)",
+			server, got, got)
+	case got != want:
+		return nil, fmt.Errorf("the agent at %s presents a cluster CA with fingerprint %s, not the %s you gave: refusing it (another cluster, or an impostor)", server, got, want)
+	}
+	// Only the certificate that matched: anything else the agent bundled
+	// with it is not pinned.
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
 // writeConfig writes the config file atomically: mode 0600, missing
