@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
@@ -22,7 +23,7 @@ const (
 const tokenUsage = `Usage: shoal token SUBCOMMAND [flags]
 
 Subcommands:
-  show                      print the voter and worker join tokens and the CA fingerprint
+  show [-o json]            print the voter and worker join tokens and the CA fingerprint
   rotate voter|worker       replace a join token (the old one stops working at once)
   create --name N --role admin|read-only|write [--namespace a,b] [--ttl 720h]
                             make an API token and print it
@@ -70,18 +71,32 @@ func connOnly(name, usageLine string, args []string, errOut io.Writer, want func
 }
 
 func runTokenShow(ctx context.Context, args []string, out, errOut io.Writer) error {
-	c, _, err := connOnly("token show", "token show [--server ADDR]", args, errOut, func(pos []string) error {
-		if len(pos) > 0 {
-			return fmt.Errorf("token show takes no argument, got %q", pos[0])
-		}
-		return nil
-	})
+	fs := newFlagSet("token show", "token show [--server ADDR] [-o json]", errOut)
+	var cf clientFlags
+	cf.registerConn(fs)
+	output := fs.String("o", "", "output format: json")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) > 0:
+		return fmt.Errorf("token show takes no argument, got %q", pos[0])
+	case *output != "" && *output != "json":
+		return fmt.Errorf("-o: unsupported output format %q (use json)", *output)
+	}
+	c, err := cf.client()
 	if err != nil {
 		return err
 	}
 	t, err := c.JoinTokens(ctx)
 	if err != nil {
 		return err
+	}
+	if *output == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(t)
 	}
 	printJoinTokens(out, t)
 	return nil

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/shoal-dev/shoal/api"
 )
 
 // adminEnv points the CLI at agent with the admin token and its CA, through
@@ -25,6 +28,10 @@ func TestTokenShowAndRotate(t *testing.T) {
 			t.Errorf("show: %q lacks %q", out, want)
 		}
 	}
+	var shown api.JoinTokens
+	if err := json.Unmarshal([]byte(mustShoal(t, "token", "show", "-o", "json")), &shown); err != nil || shown.Worker != "SHOAL-1-worker" || shown.CAFingerprint != caFingerprint(ca.cert.Raw) {
+		t.Errorf("show -o json: %+v %v", shown, err)
+	}
 	out = mustShoal(t, "token", "rotate", "worker")
 	if !strings.Contains(out, "Rotated the worker token") || !strings.Contains(out, "SHOAL-1-worker-rotated") {
 		t.Errorf("rotate: %q", out)
@@ -35,7 +42,7 @@ func TestTokenShowAndRotate(t *testing.T) {
 	if !reflect.DeepEqual(rotated, []string{"worker"}) {
 		t.Errorf("rotated %q", rotated)
 	}
-	for _, args := range [][]string{{"token", "rotate"}, {"token", "rotate", "admin"}, {"token", "show", "extra"}} {
+	for _, args := range [][]string{{"token", "rotate"}, {"token", "rotate", "admin"}, {"token", "show", "extra"}, {"token", "show", "-o", "yaml"}} {
 		if code, _, errOut := shoal(t, args...); code != 1 || errOut == "" {
 			t.Errorf("%q: exit %d %q", args, code, errOut)
 		}
