@@ -32,6 +32,7 @@ testrace: ## Unit and in-process tests with the race detector, no lint.
 fuzz: ## Fuzz manifest decoding and the DNS server's request path, FUZZTIME each (default 30000x: an execution count, not a duration, so that Go 1.26's fuzz coordinator cannot fail at the deadline, golang/go#75804).
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeManifests$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./api
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./agent/dns
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestAttributes$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./agent/apiserver
 
 .PHONY: integ
 integ: ## Integration tests only (root: namespaces, containerd, CNI, nftables); make test runs them too.
