@@ -94,11 +94,6 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := tlsSourceOf(cfg)
-	if err != nil {
-		return nil, err
-	}
-	peerTr := newPeerTransport(src)
 	a := &Agent{
 		cfg:       cfg,
 		log:       log,
@@ -107,9 +102,6 @@ func New(cfg Config) (*Agent, error) {
 		clusterID: cid,
 		roleReq:   make(chan roleRequest),
 		kicks:     newKickers(),
-		tls:       src,
-		peerTr:    peerTr,
-		peers:     &http.Client{Timeout: 30 * time.Second, Transport: peerTr},
 	}
 	a.runCtx, a.runCancel = context.WithCancel(context.Background())
 	a.raftAdv = a.advertised(raftAddr, "")
@@ -124,9 +116,16 @@ func New(cfg Config) (*Agent, error) {
 		// cannot tell apart from the first (issue 9, defect 10).
 		return nil, fmt.Errorf("--bootstrap: the data dir belongs to cluster %s (DATA_DIR/%s) but holds no Raft state; bootstrapping would form a second cluster under its id: start without --bootstrap to rejoin it, or with an empty --data-dir to form a new cluster", a.clusterID, clusterIDFile)
 	}
+	newCID := ""
+	if bootstrap && a.clusterID == "" {
+		newCID = newClusterID()
+	}
+	if err := a.setupTLS(bootstrap, hasState, newCID); err != nil {
+		return nil, err
+	}
 	if hasState || bootstrap || cfg.BootstrapExpect == 0 {
-		if bootstrap && a.clusterID == "" {
-			if err := a.setClusterID(newClusterID()); err != nil {
+		if newCID != "" {
+			if err := a.setClusterID(newCID); err != nil {
 				return nil, err
 			}
 		}
@@ -231,9 +230,6 @@ func (a *Agent) Start() error {
 	}
 	a.client = a.apiClient(ln.Addr().String(), 10*time.Second)
 	handler := a.handler()
-	if a.wrapAPI != nil {
-		handler = a.wrapAPI(handler)
-	}
 	if a.cfg.Pprof {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -241,6 +237,11 @@ func (a *Agent) Start() error {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		mux.Handle("/", handler)
 		handler = mux
+	}
+	// Everything, pprof included (admin only), behind authentication.
+	handler = a.withAuth(handler)
+	if a.wrapAPI != nil {
+		handler = a.wrapAPI(handler)
 	}
 	// No ReadTimeout: net/http cancels a request's context when the
 	// connection's read deadline passes, which would cut watch streams (and

@@ -82,16 +82,22 @@ func (a *Agent) apiClient(hostport string, timeout time.Duration) *api.Client {
 		api.WithRequestTimeout(timeout))
 }
 
-// tlsSourceOf picks the TLS source of an agent configured as cfg: none when
-// insecure, cfg.TLS when given, else the identity in the data dir.
-func tlsSourceOf(cfg Config) (TLSSource, error) {
-	if cfg.Insecure {
-		return nil, nil
+// setupTLS picks the agent's TLS source (none when insecure, Config.TLS
+// when given, else its identity: see identity.go) and builds the transport
+// of its requests to agents on it.
+func (a *Agent) setupTLS(bootstrap, hasState bool, newClusterID string) error {
+	var src TLSSource
+	switch {
+	case a.cfg.Insecure:
+	case a.cfg.TLS != nil:
+		src = a.cfg.TLS
+	default:
+		return errNoCredentials
 	}
-	if cfg.TLS != nil {
-		return cfg.TLS, nil
-	}
-	return nil, errNoCredentials
+	a.tls = src
+	a.peerTr = newPeerTransport(src)
+	a.peers = &http.Client{Timeout: 30 * time.Second, Transport: a.peerTr}
+	return nil
 }
 
 var errNoCredentials = errors.New("no cluster identity in the data dir: pass --token TOKEN (from `shoal token show` on a member) to join a cluster, --bootstrap (or -dev) to form a new one, or --insecure on an agent bound only to loopback")
