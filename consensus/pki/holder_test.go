@@ -1,0 +1,196 @@
+package pki
+
+import (
+	"crypto/tls"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHandshakes(t *testing.T) {
+	ca := mustCA(t, "one", time.Now())
+	other := mustCA(t, "two", time.Now())
+	voterA := mustHolder(t, ca, "a", RoleVoter)
+	voterB := mustHolder(t, ca, "b", RoleVoter)
+	worker := mustHolder(t, ca, "w", RoleWorker)
+	stranger := mustHolder(t, other, "a", RoleVoter) // same name and role, other CA
+
+	expC, expK := mustNode(t, ca, "old", RoleVoter, time.Now().Add(-3*time.Hour), time.Hour)
+	expired, err := NewHolder(ca.CertPEM, expC, expK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noCert := &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true}
+
+	cases := []struct {
+		name           string
+		server, client *tls.Config
+		// wantOK, or which side must refuse ("server" or "client").
+		wantOK  bool
+		refuser string
+	}{
+		{"server+client same CA", voterA.ServerConfig(true), voterB.ClientConfig(), true, ""},
+		{"server optional cert, none given", voterA.ServerConfig(false), noCert, true, ""},
+		{"server requires cert, none given", voterA.ServerConfig(true), noCert, false, "server"},
+		{"server optional cert, other CA given", voterA.ServerConfig(false), stranger.ClientConfig(), false, "server"},
+		{"server required cert, other CA", voterA.ServerConfig(true), stranger.ClientConfig(), false, "server"},
+		{"client refuses server of other CA", stranger.ServerConfig(false), voterA.ClientConfig(), false, "client"},
+		{"worker ok for API server", worker.ServerConfig(true), voterA.ClientConfig(), true, ""},
+		{"worker ok as API client", voterA.ServerConfig(true), worker.ClientConfig(), true, ""},
+		{"expired client cert refused", voterA.ServerConfig(true), expired.ClientConfig(), false, "server"},
+		{"expired server cert refused", expired.ServerConfig(false), voterA.ClientConfig(), false, "client"},
+		{"raft voter to voter", voterA.RaftConfig(), voterB.RaftConfig(), true, ""},
+		{"raft worker dials voter", voterA.RaftConfig(), worker.RaftConfig(), false, "server"},
+		{"raft voter dials worker", worker.RaftConfig(), voterA.RaftConfig(), false, "client"},
+		{"raft other CA dials", voterA.RaftConfig(), stranger.RaftConfig(), false, "server"},
+		{"raft dials other CA", stranger.RaftConfig(), voterA.RaftConfig(), false, "client"},
+		{"raft expired dials", voterA.RaftConfig(), expired.RaftConfig(), false, "server"},
+		{"raft no client cert", voterA.RaftConfig(), noCert, false, "server"},
+		{"raft server with plain client config", voterA.RaftConfig(), voterB.ClientConfig(), true, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := handshake(t, tc.server, tc.client)
+			if tc.wantOK {
+				if !r.ok() {
+					t.Fatalf("want success: server %v, client %v", r.serverErr, r.clientErr)
+				}
+				return
+			}
+			if r.ok() {
+				t.Fatal("handshake succeeded, want refusal")
+			}
+			switch tc.refuser {
+			case "server":
+				if r.serverErr == nil {
+					t.Fatalf("server accepted; client saw %v", r.clientErr)
+				}
+			case "client":
+				if r.clientErr == nil || r.serverErr == nil && !strings.Contains(r.clientErr.Error(), "pki") {
+					t.Fatalf("client error %v, want its own refusal", r.clientErr)
+				}
+			}
+		})
+	}
+}
+
+func TestRaftWorkerRefusedNamesRole(t *testing.T) {
+	ca := mustCA(t, "one", time.Now())
+	voter := mustHolder(t, ca, "v", RoleVoter)
+	worker := mustHolder(t, ca, "w", RoleWorker)
+	r := handshake(t, voter.RaftConfig(), worker.RaftConfig())
+	if !errors.Is(r.serverErr, ErrNotVoter) {
+		t.Fatalf("server error %v, want ErrNotVoter", r.serverErr)
+	}
+	r = handshake(t, worker.RaftConfig(), voter.RaftConfig())
+	if !errors.Is(r.clientErr, ErrNotVoter) {
+		t.Fatalf("client error %v, want ErrNotVoter", r.clientErr)
+	}
+}
+
+func TestPeerFromState(t *testing.T) {
+	ca := mustCA(t, "one", time.Now())
+	a := mustHolder(t, ca, "a", RoleVoter)
+	w := mustHolder(t, ca, "w", RoleWorker)
+	r := handshake(t, a.ServerConfig(true), w.ClientConfig())
+	if !r.ok() {
+		t.Fatalf("handshake: %v / %v", r.serverErr, r.clientErr)
+	}
+	p, ok := PeerFromState(&r.serverState)
+	if !ok || p.Node != "w" || p.Role != RoleWorker || p != w.Peer() {
+		t.Fatalf("server sees %+v %v, want %+v", p, ok, w.Peer())
+	}
+	p, ok = PeerFromState(&r.clientState)
+	if !ok || p != a.Peer() {
+		t.Fatalf("client sees %+v %v, want %+v", p, ok, a.Peer())
+	}
+	if _, ok := PeerFromState(nil); ok {
+		t.Fatal("nil state gave a peer")
+	}
+	if _, ok := PeerFromState(&tls.ConnectionState{}); ok {
+		t.Fatal("empty state gave a peer")
+	}
+}
+
+// Update switches the certificate for the next handshake: two handshakes
+// see two serials, and open configs need no rebuild.
+func TestHolderUpdateRotates(t *testing.T) {
+	ca := mustCA(t, "one", time.Now())
+	srv := mustHolder(t, ca, "s", RoleVoter)
+	cli := mustHolder(t, ca, "c", RoleVoter)
+	sc, cc := srv.RaftConfig(), cli.RaftConfig()
+
+	r1 := handshake(t, sc, cc)
+	if !r1.ok() {
+		t.Fatalf("first handshake: %v / %v", r1.serverErr, r1.clientErr)
+	}
+	p1, _ := PeerFromState(&r1.clientState)
+
+	newC, newK := mustNode(t, ca, "s", RoleVoter, time.Now(), 2*time.Hour)
+	if err := srv.Update(newC, newK); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	r2 := handshake(t, sc, cc)
+	if !r2.ok() {
+		t.Fatalf("second handshake: %v / %v", r2.serverErr, r2.clientErr)
+	}
+	p2, _ := PeerFromState(&r2.clientState)
+	if p1.Serial == p2.Serial || p2.Serial != srv.Peer().Serial {
+		t.Fatalf("serials %s then %s, holder has %s", p1.Serial, p2.Serial, srv.Peer().Serial)
+	}
+	if !srv.NotAfter().Equal(srv.Peer().NotAfter) || srv.NotAfter().Sub(p1.NotAfter) < 30*time.Minute {
+		t.Fatalf("NotAfter %s did not move past %s", srv.NotAfter(), p1.NotAfter)
+	}
+
+	// Rotation down to a worker certificate takes the voter out of Raft.
+	wc, wk := mustNode(t, ca, "s", RoleWorker, time.Now(), time.Hour)
+	if err := srv.Update(wc, wk); err != nil {
+		t.Fatal(err)
+	}
+	if r3 := handshake(t, sc, cc); r3.clientErr == nil {
+		t.Fatal("client accepted a server rotated to a worker certificate")
+	}
+}
+
+func TestHolderRefuses(t *testing.T) {
+	ca := mustCA(t, "one", time.Now())
+	other := mustCA(t, "two", time.Now())
+	c, k := mustNode(t, ca, "n", RoleVoter, time.Now(), time.Hour)
+	oc, ok := mustNode(t, other, "n", RoleVoter, time.Now(), time.Hour)
+	c2, k2 := mustNode(t, ca, "m", RoleVoter, time.Now(), time.Hour)
+	caKey, _ := ca.KeyPEM()
+
+	for _, tc := range []struct {
+		name            string
+		caPEM, crt, key []byte
+		want            string
+	}{
+		{"other CA's cert", ca.CertPEM, oc, ok, "not signed by the CA"},
+		{"key of another cert", ca.CertPEM, c, k2, "does not match"},
+		{"leaf as CA", c, c, k, "not a CA"},
+		{"CA as leaf", ca.CertPEM, ca.CertPEM, caKey, "not a shoal node certificate"},
+		{"garbage CA", []byte("nope"), c, k, "CA certificate"},
+		{"garbage key", ca.CertPEM, c, []byte("nope"), "node key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewHolder(tc.caPEM, tc.crt, tc.key)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+	h, err := NewHolder(ca.CertPEM, c, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Update(oc, ok); err == nil {
+		t.Fatal("Update took another CA's certificate")
+	}
+	if err := h.Update(c2, k2); err == nil || !strings.Contains(err.Error(), "node") {
+		t.Fatalf("Update to another node's name: %v", err)
+	}
+	if h.Peer().Node != "n" || h.CACert().Equal(other.Cert) || !h.CACert().Equal(ca.Cert) {
+		t.Fatal("a refused Update changed the holder")
+	}
+}
