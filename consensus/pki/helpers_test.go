@@ -72,8 +72,10 @@ func handshake(t testing.TB, server, client *tls.Config) hsResult {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		// Closing the raw pipe, not the tls.Conn: a close_notify written into
+		// a synchronous pipe nobody reads would wait out tls's 5 s timeout.
+		defer sc.Close()
 		s := tls.Server(sc, server)
-		defer s.Close()
 		if r.serverErr = s.Handshake(); r.serverErr != nil {
 			return
 		}
@@ -88,11 +90,25 @@ func handshake(t testing.TB, server, client *tls.Config) hsResult {
 			r.clientErr = err
 		}
 	}
-	c.Close()
+	cc.Close()
 	<-done
 	var ne net.Error
 	if errors.As(r.serverErr, &ne) && ne.Timeout() || errors.As(r.clientErr, &ne) && ne.Timeout() {
 		t.Fatalf("handshake timed out: server %v, client %v", r.serverErr, r.clientErr)
 	}
 	return r
+}
+
+// serialOf is the Peer.Serial of a PEM certificate.
+func serialOf(t testing.TB, certPEM []byte) string {
+	t.Helper()
+	c, err := ParseCertPEM(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := PeerOf(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Serial
 }

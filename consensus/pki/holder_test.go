@@ -194,3 +194,66 @@ func TestHolderRefuses(t *testing.T) {
 		t.Fatal("a refused Update changed the holder")
 	}
 }
+
+// Handshakes running while another goroutine rotates the certificate always
+// see one whole pair (the race detector checks the rest), and every serial
+// seen is one the holder was given.
+func TestHolderUpdateConcurrent(t *testing.T) {
+	ca := mustCA(t, "one", time.Now())
+	srv := mustHolder(t, ca, "s", RoleVoter)
+	cli := mustHolder(t, ca, "c", RoleVoter)
+	const rotations = 8
+	type pair struct{ c, k []byte }
+	pairs := make([]pair, rotations)
+	serials := map[string]bool{srv.Peer().Serial: true}
+	for i := range pairs {
+		pairs[i].c, pairs[i].k = mustNode(t, ca, "s", RoleVoter, time.Now(), time.Hour)
+		serials[serialOf(t, pairs[i].c)] = true
+	}
+	done := make(chan error, 1)
+	go func() {
+		for _, p := range pairs {
+			if err := srv.Update(p.c, p.k); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	sc, cc := srv.RaftConfig(), cli.RaftConfig()
+	for i := 0; i < 2*rotations; i++ {
+		r := handshake(t, sc, cc)
+		if !r.ok() {
+			t.Fatalf("handshake %d: %v / %v", i, r.serverErr, r.clientErr)
+		}
+		if p, ok := PeerFromState(&r.clientState); !ok || !serials[p.Serial] {
+			t.Fatalf("handshake %d saw serial %q, not one given to the holder", i, p.Serial)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if srv.Peer().Serial != serialOf(t, pairs[rotations-1].c) {
+		t.Fatal("holder does not hold the last certificate")
+	}
+}
+
+func TestServerOptionalClientCertGivesNoPeer(t *testing.T) {
+	ca := mustCA(t, "one", time.Now())
+	srv := mustHolder(t, ca, "s", RoleVoter)
+	r := handshake(t, srv.ServerConfig(false), &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true})
+	if !r.ok() {
+		t.Fatalf("handshake: %v / %v", r.serverErr, r.clientErr)
+	}
+	if p, ok := PeerFromState(&r.serverState); ok {
+		t.Fatalf("anonymous client has a peer identity %+v", p)
+	}
+	if r.serverState.Version != tls.VersionTLS13 {
+		t.Fatalf("version %x, want TLS 1.3", r.serverState.Version)
+	}
+	// A TLS 1.2-only client is refused.
+	r = handshake(t, srv.ServerConfig(false), &tls.Config{MaxVersion: tls.VersionTLS12, InsecureSkipVerify: true})
+	if r.ok() {
+		t.Fatal("TLS 1.2 client accepted")
+	}
+}
