@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -57,24 +58,32 @@ type hsResult struct {
 
 func (r hsResult) ok() bool { return r.serverErr == nil && r.clientErr == nil }
 
-// handshake runs a real TLS handshake over net.Pipe. After a successful
-// handshake the server writes one byte and the client reads it, so that a
-// server refusing the client's certificate (which TLS 1.3 reports after the
-// client's Handshake has returned) shows up as a client error too. Every
-// step has a generous deadline: the machine is shared and loaded.
+// handshake runs a real TLS handshake over loopback TCP (not net.Pipe: a
+// synchronous pipe deadlocks when one side sends an alert while the other
+// is still writing its flight, which kernel buffers absorb). After a
+// successful handshake the server writes one byte and the client reads it,
+// so that a server refusing the client's certificate (which TLS 1.3 reports
+// after the client's Handshake has returned) shows up on the client too.
+// Every step has a generous deadline: the machine is shared and loaded.
 func handshake(t testing.TB, server, client *tls.Config) hsResult {
 	t.Helper()
-	sc, cc := net.Pipe()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
 	deadline := time.Now().Add(60 * time.Second)
-	_ = sc.SetDeadline(deadline)
-	_ = cc.SetDeadline(deadline)
 	var r hsResult
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		// Closing the raw pipe, not the tls.Conn: a close_notify written into
-		// a synchronous pipe nobody reads would wait out tls's 5 s timeout.
+		sc, err := ln.Accept()
+		if err != nil {
+			r.serverErr = err
+			return
+		}
 		defer sc.Close()
+		_ = sc.SetDeadline(deadline)
 		s := tls.Server(sc, server)
 		if r.serverErr = s.Handshake(); r.serverErr != nil {
 			return
@@ -82,6 +91,13 @@ func handshake(t testing.TB, server, client *tls.Config) hsResult {
 		r.serverState = s.ConnectionState()
 		_, r.serverErr = s.Write([]byte{'x'})
 	}()
+	cc, err := net.DialTimeout("tcp", ln.Addr().String(), 60*time.Second)
+	if err != nil {
+		ln.Close()
+		<-done
+		t.Fatal(err)
+	}
+	_ = cc.SetDeadline(deadline)
 	c := tls.Client(cc, client)
 	if r.clientErr = c.Handshake(); r.clientErr == nil {
 		r.clientState = c.ConnectionState()
@@ -92,6 +108,9 @@ func handshake(t testing.TB, server, client *tls.Config) hsResult {
 	}
 	cc.Close()
 	<-done
+	if os.Getenv("PKI_DEBUG") != "" {
+		t.Logf("server %v; client %v", r.serverErr, r.clientErr)
+	}
 	var ne net.Error
 	if errors.As(r.serverErr, &ne) && ne.Timeout() || errors.As(r.clientErr, &ne) && ne.Timeout() {
 		t.Fatalf("handshake timed out: server %v, client %v", r.serverErr, r.clientErr)

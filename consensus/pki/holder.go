@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -109,9 +110,14 @@ func (h *Holder) verifyPeer(certs []*x509.Certificate, usages []x509.ExtKeyUsage
 	if len(certs) > 1 {
 		return Peer{}, fmt.Errorf("pki: peer presented %d certificates, want only its node certificate", len(certs))
 	}
-	for _, u := range usages {
-		if _, err := certs[0].Verify(x509.VerifyOptions{Roots: h.pool, KeyUsages: []x509.ExtKeyUsage{u}}); err != nil {
-			return Peer{}, fmt.Errorf("pki: peer certificate: %w", err)
+	// One chain verification; each usage asked for must then be in the leaf
+	// (the CA sets no extended key usage, so it constrains nothing).
+	if _, err := certs[0].Verify(x509.VerifyOptions{Roots: h.pool, KeyUsages: usages[:1]}); err != nil {
+		return Peer{}, fmt.Errorf("pki: peer certificate: %w", err)
+	}
+	for _, u := range usages[1:] {
+		if !slices.Contains(certs[0].ExtKeyUsage, u) && !slices.Contains(certs[0].ExtKeyUsage, x509.ExtKeyUsageAny) {
+			return Peer{}, fmt.Errorf("pki: peer certificate: not valid for extended key usage %d", u)
 		}
 	}
 	p, err := PeerOf(certs[0])

@@ -1,7 +1,11 @@
 package pki
 
 import (
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"strings"
 	"testing"
@@ -33,19 +37,22 @@ func TestHandshakes(t *testing.T) {
 		{"server+client same CA", voterA.ServerConfig(true), voterB.ClientConfig(), true, ""},
 		{"server optional cert, none given", voterA.ServerConfig(false), noCert, true, ""},
 		{"server requires cert, none given", voterA.ServerConfig(true), noCert, false, "server"},
-		{"server optional cert, other CA given", voterA.ServerConfig(false), stranger.ClientConfig(), false, "server"},
-		{"server required cert, other CA", voterA.ServerConfig(true), stranger.ClientConfig(), false, "server"},
-		{"client refuses server of other CA", stranger.ServerConfig(false), voterA.ClientConfig(), false, "client"},
+		{"server optional cert, other CA given", voterA.ServerConfig(false), presenting(stranger), false, "server"},
+		{"server required cert, other CA", voterA.ServerConfig(true), presenting(stranger), false, "server"},
+		{"client refuses server of other CA", serving(stranger), voterA.ClientConfig(), false, "client"},
 		{"worker ok for API server", worker.ServerConfig(true), voterA.ClientConfig(), true, ""},
 		{"worker ok as API client", voterA.ServerConfig(true), worker.ClientConfig(), true, ""},
-		{"expired client cert refused", voterA.ServerConfig(true), expired.ClientConfig(), false, "server"},
-		{"expired server cert refused", expired.ServerConfig(false), voterA.ClientConfig(), false, "client"},
+		{"expired client cert refused", voterA.ServerConfig(true), presenting(expired), false, "server"},
+		{"expired server cert refused", serving(expired), voterA.ClientConfig(), false, "client"},
 		{"raft voter to voter", voterA.RaftConfig(), voterB.RaftConfig(), true, ""},
 		{"raft worker dials voter", voterA.RaftConfig(), worker.RaftConfig(), false, "server"},
+		{"raft worker presents to voter", voterA.RaftConfig(), presenting(worker), false, "server"},
 		{"raft voter dials worker", worker.RaftConfig(), voterA.RaftConfig(), false, "client"},
-		{"raft other CA dials", voterA.RaftConfig(), stranger.RaftConfig(), false, "server"},
-		{"raft dials other CA", stranger.RaftConfig(), voterA.RaftConfig(), false, "client"},
-		{"raft expired dials", voterA.RaftConfig(), expired.RaftConfig(), false, "server"},
+		{"raft voter dials a permissive worker", serving(worker), voterA.RaftConfig(), false, "client"},
+		{"raft other CA dials", voterA.RaftConfig(), presenting(stranger), false, "server"},
+		{"raft dials other CA", serving(stranger), voterA.RaftConfig(), false, "client"},
+		{"raft expired dials", voterA.RaftConfig(), presenting(expired), false, "server"},
+		{"raft dials expired", serving(expired), voterA.RaftConfig(), false, "client"},
 		{"raft no client cert", voterA.RaftConfig(), noCert, false, "server"},
 		{"raft server with plain client config", voterA.RaftConfig(), voterB.ClientConfig(), true, ""},
 	}
@@ -61,18 +68,28 @@ func TestHandshakes(t *testing.T) {
 			if r.ok() {
 				t.Fatal("handshake succeeded, want refusal")
 			}
-			switch tc.refuser {
-			case "server":
-				if r.serverErr == nil {
-					t.Fatalf("server accepted; client saw %v", r.clientErr)
-				}
-			case "client":
-				if r.clientErr == nil || r.serverErr == nil && !strings.Contains(r.clientErr.Error(), "pki") {
-					t.Fatalf("client error %v, want its own refusal", r.clientErr)
-				}
+			// The refusal must be the refuser's own verdict, not a remote alert.
+			err := r.serverErr
+			if tc.refuser == "client" {
+				err = r.clientErr
+			}
+			if err == nil || !strings.Contains(err.Error(), "pki:") && !strings.Contains(err.Error(), "didn't provide a certificate") {
+				t.Fatalf("%s error %v, want its own refusal (server %v, client %v)", tc.refuser, err, r.serverErr, r.clientErr)
 			}
 		})
 	}
+}
+
+// presenting is a client that shows h's certificate and trusts any server,
+// so that only the server's verdict on h is tested.
+func presenting(h *Holder) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS13, GetClientCertificate: h.getClientCertificate, InsecureSkipVerify: true}
+}
+
+// serving is a server that shows h's certificate and takes any client, so
+// that only the client's verdict on h is tested.
+func serving(h *Holder) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS13, GetCertificate: h.getCertificate, ClientAuth: tls.RequestClientCert}
 }
 
 func TestRaftWorkerRefusedNamesRole(t *testing.T) {
@@ -255,5 +272,47 @@ func TestServerOptionalClientCertGivesNoPeer(t *testing.T) {
 	r = handshake(t, srv.ServerConfig(false), &tls.Config{MaxVersion: tls.VersionTLS12, InsecureSkipVerify: true})
 	if r.ok() {
 		t.Fatal("TLS 1.2 client accepted")
+	}
+}
+
+// A certificate of our CA with the right role but only one extended key
+// usage is refused where the other usage is needed.
+func TestHandshakeChecksKeyUsage(t *testing.T) {
+	ca := mustCA(t, "one", time.Now())
+	voter := mustHolder(t, ca, "v", RoleVoter)
+	narrow := func(u x509.ExtKeyUsage) *Holder {
+		key, _ := NewKey()
+		serial, _ := randomSerial()
+		der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+			SerialNumber: serial,
+			Subject:      pkix.Name{CommonName: "n", OrganizationalUnit: []string{"shoal:voter"}},
+			NotBefore:    time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+			ExtKeyUsage: []x509.ExtKeyUsage{u},
+		}, ca.Cert, &key.PublicKey, ca.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kp, _ := MarshalKeyPEM(key)
+		h, err := NewHolder(ca.CertPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), kp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	clientOnly, serverOnly := narrow(x509.ExtKeyUsageClientAuth), narrow(x509.ExtKeyUsageServerAuth)
+	if r := handshake(t, voter.RaftConfig(), clientOnly.RaftConfig()); r.serverErr == nil {
+		t.Fatal("Raft accepted a client-auth-only certificate")
+	}
+	if r := handshake(t, voter.RaftConfig(), serverOnly.RaftConfig()); r.serverErr == nil {
+		t.Fatal("Raft accepted a server-auth-only certificate")
+	}
+	if r := handshake(t, voter.ServerConfig(true), serverOnly.ClientConfig()); r.serverErr == nil {
+		t.Fatal("server accepted a server-auth-only client certificate")
+	}
+	if r := handshake(t, clientOnly.ServerConfig(false), voter.ClientConfig()); r.clientErr == nil {
+		t.Fatal("client accepted a client-auth-only server certificate")
+	}
+	if r := handshake(t, voter.ServerConfig(true), clientOnly.ClientConfig()); !r.ok() {
+		t.Fatalf("client-auth certificate as a client: %v / %v", r.serverErr, r.clientErr)
 	}
 }
