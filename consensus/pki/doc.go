@@ -45,6 +45,9 @@
 // base64url(ECDSA signature), signed with the CA key, so any agent holding the
 // CA certificate verifies them offline. VerifyToken reports expired,
 // not-yet-valid, bad signature and signed-by-another-CA as distinct errors.
+// ECDSA signatures are not unique (each signing is randomised, and (r, s)
+// and (r, n-s) both verify), so a token is revoked by its Claims.ID, never by
+// its text.
 //
 // # TLS
 //

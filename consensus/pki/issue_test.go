@@ -9,8 +9,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	mrand "math/rand/v2"
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -240,5 +242,25 @@ func TestPeerOfStrict(t *testing.T) {
 	}
 	if p, err := PeerOf(sign(pkix.Name{CommonName: "n", OrganizationalUnit: []string{"shoal:voter"}})); err != nil || p.Role != RoleVoter {
 		t.Fatalf("well-formed: %+v %v", p, err)
+	}
+}
+
+// Property: CheckNodeName agrees with the DNS-1123 label grammar on random
+// strings over an alphabet that mixes allowed and refused characters.
+func TestCheckNodeNameMatchesGrammar(t *testing.T) {
+	label := regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	const alphabet = "az09-_.A "
+	for i := 0; i < 20000; i++ {
+		n := rng.IntN(70)
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = alphabet[rng.IntN(len(alphabet))]
+		}
+		s := string(b)
+		want := len(s) <= MaxNodeNameLen && label.MatchString(s)
+		if got := CheckNodeName(s) == nil; got != want {
+			t.Fatalf("CheckNodeName(%q) ok=%v, grammar says %v", s, got, want)
+		}
 	}
 }
