@@ -48,7 +48,7 @@ bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals, scheduler,
 	$(GO) test -run '^$$' -bench ReconcileOnePodChange -benchmem ./agent/controllers
 	$(GO) test -run '^$$' -bench 'FullSync|Incremental' -benchtime 20x ./dataplane/lb
 	$(GO) test -run '^$$' -bench . -benchmem ./agent/dns
-	$(GO) test -run '^$$' -bench 'VerifyToken|Handshake' -benchmem ./consensus/pki
+	$(GO) test -run '^$$' -bench 'Verif|Handshake' -benchmem ./consensus/pki
 	bash integration/bench/dns.sh
 	bash integration/bench/writes.sh
 

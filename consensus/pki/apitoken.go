@@ -176,11 +176,20 @@ func VerifyToken(caCert *x509.Certificate, tok string, now time.Time) (Claims, e
 	if err := c.Validate(); err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrTokenMalformed, err)
 	}
-	if now.Add(ClockSkew).Before(c.IssuedAt) {
-		return Claims{}, fmt.Errorf("%w: issued at %s", ErrTokenNotYetValid, c.IssuedAt.Format(time.RFC3339))
-	}
-	if !now.Before(c.ExpiresAt) {
-		return Claims{}, fmt.Errorf("%w: at %s", ErrTokenExpired, c.ExpiresAt.Format(time.RFC3339))
+	if err := checkTokenTimes(c, now); err != nil {
+		return Claims{}, err
 	}
 	return c, nil
+}
+
+// checkTokenTimes refuses a token used before IssuedAt (beyond ClockSkew)
+// or at or after ExpiresAt.
+func checkTokenTimes(c Claims, now time.Time) error {
+	if now.Add(ClockSkew).Before(c.IssuedAt) {
+		return fmt.Errorf("%w: issued at %s", ErrTokenNotYetValid, c.IssuedAt.Format(time.RFC3339))
+	}
+	if !now.Before(c.ExpiresAt) {
+		return fmt.Errorf("%w: at %s", ErrTokenExpired, c.ExpiresAt.Format(time.RFC3339))
+	}
+	return nil
 }
