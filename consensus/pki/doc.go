@@ -57,6 +57,11 @@
 // cluster CA only (TLS 1.3); RaftConfig also requires the peer's certificate
 // to carry the voter role, in both directions: a worker can neither dial a
 // voter's Raft port nor pose as one (the hole behind Nomad's CVE-2021-37218).
+// SetPeerCheck adds the caller's own verdict (a removed node, a revoked
+// serial) to every handshake.
+//
+// A Verifier is VerifyToken with a bounded memory of tokens already checked,
+// for the API's per-request path.
 //
 // # Limits
 //

@@ -41,6 +41,8 @@ var (
 	ErrNotShoalCert = errors.New("pki: not a shoal node certificate")
 	// ErrNotVoter: the peer's certificate does not carry the voter role.
 	ErrNotVoter = errors.New("pki: peer certificate does not carry the voter role")
+	// ErrPeerRefused: the Holder's peer check (SetPeerCheck) refused the peer.
+	ErrPeerRefused = errors.New("pki: peer refused")
 	// ErrJoinToken: a join token is malformed (the wrapped message says which part).
 	ErrJoinToken = errors.New("pki: invalid join token")
 	// ErrTokenMalformed: an API token does not have the token shape.

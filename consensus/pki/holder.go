@@ -15,9 +15,10 @@ import (
 // use: each handshake reads the current pair atomically, so Update rotates
 // the certificate without a restart and without touching open connections.
 type Holder struct {
-	ca   *x509.Certificate
-	pool *x509.CertPool
-	cur  atomic.Pointer[leaf]
+	ca    *x509.Certificate
+	pool  *x509.CertPool
+	cur   atomic.Pointer[leaf]
+	check atomic.Pointer[func(Peer) error]
 }
 
 // leaf is one immutable node certificate with its key.
@@ -86,6 +87,19 @@ func (h *Holder) load(certPEM, keyPEM []byte) (*leaf, error) {
 // Peer is this node's own identity, from the current certificate.
 func (h *Holder) Peer() Peer { return h.cur.Load().peer }
 
+// SetPeerCheck installs a last check on every verified peer of every config
+// (nil removes it): an error refuses the handshake. The agent uses it to
+// refuse, at once, the certificate of a node removed from the cluster or a
+// revoked serial, instead of waiting for the certificate to expire. It runs
+// inside handshakes, so it must be fast and never block (read a snapshot).
+func (h *Holder) SetPeerCheck(f func(Peer) error) {
+	if f == nil {
+		h.check.Store(nil)
+		return
+	}
+	h.check.Store(&f)
+}
+
 // NotAfter is when the current certificate expires.
 func (h *Holder) NotAfter() time.Time { return h.cur.Load().peer.NotAfter }
 
@@ -126,6 +140,11 @@ func (h *Holder) verifyPeer(certs []*x509.Certificate, usages []x509.ExtKeyUsage
 	}
 	if voter && p.Role != RoleVoter {
 		return Peer{}, fmt.Errorf("%w: %q is a %s", ErrNotVoter, p.Node, p.Role)
+	}
+	if f := h.check.Load(); f != nil {
+		if err := (*f)(p); err != nil {
+			return Peer{}, fmt.Errorf("%w: %q: %v", ErrPeerRefused, p.Node, err)
+		}
 	}
 	return p, nil
 }

@@ -316,3 +316,35 @@ func TestHandshakeChecksKeyUsage(t *testing.T) {
 		t.Fatalf("client-auth certificate as a client: %v / %v", r.serverErr, r.clientErr)
 	}
 }
+
+// SetPeerCheck refuses a removed node on every config at once, and clearing
+// it lets the node back.
+func TestHolderPeerCheck(t *testing.T) {
+	ca := mustCA(t, "one", time.Now())
+	srv := mustHolder(t, ca, "s", RoleVoter)
+	gone := mustHolder(t, ca, "gone", RoleVoter)
+	kept := mustHolder(t, ca, "kept", RoleVoter)
+	removed := errors.New("removed from the cluster")
+	srv.SetPeerCheck(func(p Peer) error {
+		if p.Node == "gone" {
+			return removed
+		}
+		return nil
+	})
+	for name, cfg := range map[string]*tls.Config{"server": srv.ServerConfig(true), "raft": srv.RaftConfig()} {
+		if r := handshake(t, cfg, gone.ClientConfig()); !errors.Is(r.serverErr, ErrPeerRefused) || !strings.Contains(r.serverErr.Error(), "removed") {
+			t.Fatalf("%s: removed node: server %v", name, r.serverErr)
+		}
+		if r := handshake(t, cfg, kept.RaftConfig()); !r.ok() {
+			t.Fatalf("%s: kept node: %v / %v", name, r.serverErr, r.clientErr)
+		}
+	}
+	// As a client too: a removed node cannot answer as a server.
+	if r := handshake(t, gone.ServerConfig(false), srv.ClientConfig()); !errors.Is(r.clientErr, ErrPeerRefused) {
+		t.Fatalf("client to removed server: %v", r.clientErr)
+	}
+	srv.SetPeerCheck(nil)
+	if r := handshake(t, srv.RaftConfig(), gone.RaftConfig()); !r.ok() {
+		t.Fatalf("after clearing the check: %v / %v", r.serverErr, r.clientErr)
+	}
+}
