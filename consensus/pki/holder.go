@@ -131,7 +131,7 @@ func (h *Holder) verifyPeer(certs []*x509.Certificate, usages []x509.ExtKeyUsage
 	}
 	for _, u := range usages[1:] {
 		if !slices.Contains(certs[0].ExtKeyUsage, u) && !slices.Contains(certs[0].ExtKeyUsage, x509.ExtKeyUsageAny) {
-			return Peer{}, fmt.Errorf("pki: peer certificate: not valid for extended key usage %d", u)
+			return Peer{}, fmt.Errorf("pki: peer certificate: not valid for %s", usageName(u))
 		}
 	}
 	p, err := PeerOf(certs[0])
@@ -147,6 +147,16 @@ func (h *Holder) verifyPeer(certs []*x509.Certificate, usages []x509.ExtKeyUsage
 		}
 	}
 	return p, nil
+}
+
+func usageName(u x509.ExtKeyUsage) string {
+	switch u {
+	case x509.ExtKeyUsageServerAuth:
+		return "server authentication"
+	case x509.ExtKeyUsageClientAuth:
+		return "client authentication"
+	}
+	return fmt.Sprintf("extended key usage %d", u)
 }
 
 // ServerConfig is for a TLS 1.3 server presenting the node certificate. A
