@@ -136,11 +136,10 @@ func (a *Agent) syncReadiness(ctx context.Context, n *consensus.Node) {
 	self.Known, self.Alive = true, true
 	live[a.cfg.NodeName] = self
 	for _, nd := range placement.NodeReadiness(nodes, live, a.cfg.Clock.Now()) {
+		// Proposed directly, as the controllers write: the leader's own
+		// agent certificate may write only its own Node through the API
+		// (issue 10's node restriction), and this writes every node's.
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		// Proposed directly, not through the API: the leader writes
-		// other nodes' status as the control plane, which its node
-		// certificate may not do (issue 10). The resource version read
-		// from the store is the precondition.
 		res, err := n.Propose(wctx, []store.Op{{Type: store.OpUpdateStatus, Object: nd}})
 		cancel()
 		if err == nil {
