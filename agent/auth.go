@@ -7,10 +7,11 @@ package agent
 
 import (
 	"crypto/tls"
-	"errors"
 	"net/http"
+	"time"
 
 	"github.com/shoal-dev/shoal/agent/apiserver"
+	"github.com/shoal-dev/shoal/consensus/pki"
 )
 
 // agentAuth is the agent's apiserver.Authenticator.
@@ -18,16 +19,24 @@ type agentAuth struct{ a *Agent }
 
 var _ apiserver.Authenticator = agentAuth{}
 
+// Token verifies an API token's signature by the cluster CA and its
+// validity now.
 func (x agentAuth) Token(raw string) (apiserver.Identity, error) {
-	return apiserver.Identity{}, errors.New("API tokens are not accepted yet")
+	c, err := pki.VerifyToken(x.a.tls.CACert(), raw, time.Now())
+	if err != nil {
+		return apiserver.Identity{}, err
+	}
+	return apiserver.Identity{User: c.Name, Role: c.Role, Namespaces: c.Namespaces}, nil
 }
 
+// Peer is the agent of a client certificate the listener verified against
+// the cluster CA.
 func (x agentAuth) Peer(cs *tls.ConnectionState) (apiserver.Identity, bool) {
-	node := peerNodeOf(cs)
-	if node == "" {
+	p, ok := pki.PeerFromState(cs)
+	if !ok {
 		return apiserver.Identity{}, false
 	}
-	return apiserver.Identity{Node: node, Voter: true}, true
+	return apiserver.Identity{Node: p.Node, Voter: p.Role == pki.RoleVoter}, true
 }
 
 // withAuth puts authentication and authorisation in front of h; insecure

@@ -218,6 +218,9 @@ func (a *Agent) transition(ctx context.Context, req roleRequest) error {
 	if a.Node() != nil {
 		return nil // a voter already: Raft is listening
 	}
+	if !a.mayVote() {
+		return errors.New("this agent's certificate may not vote (it joined with a worker token)")
+	}
 	if err := a.startRaft(false); err != nil {
 		return err
 	}
@@ -389,6 +392,7 @@ func (a *Agent) meta() gossip.Meta {
 		Role:      a.role,
 		ClusterID: a.clusterID,
 		Version:   a.cfg.Version,
+		Worker:    !a.mayVote(),
 	}
 }
 

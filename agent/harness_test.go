@@ -24,6 +24,7 @@ import (
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/consensus/gossip"
+	"github.com/shoal-dev/shoal/consensus/pki"
 )
 
 // syncBuf collects an agent's logs; they are printed when a test fails.
@@ -114,6 +115,8 @@ const (
 type testAgent struct {
 	*Agent
 	cfg    Config
+	ca     *testCA // the harness CA of a secure agent
+	t      testing.TB
 	logs   *syncBuf
 	cancel context.CancelFunc
 	done   chan error
@@ -166,7 +169,7 @@ func (h *harness) config(name, zone string) Config {
 	}
 	cfg.Raft, cfg.Gossip = &rc, &gc
 	if h.ca != nil {
-		cfg = h.secure(cfg, "voter")
+		cfg = h.secure(cfg, pki.RoleVoter)
 	}
 	h.mu.Lock()
 	cfg.Join = append([]string(nil), h.seeds...)
@@ -223,7 +226,10 @@ func (h *harness) build(cfg Config) *testAgent {
 	if err != nil {
 		h.t.Fatalf("new %s: %v", cfg.NodeName, err)
 	}
-	ta := &testAgent{Agent: a, cfg: cfg, logs: logs, done: make(chan error, 1)}
+	ta := &testAgent{Agent: a, cfg: cfg, logs: logs, done: make(chan error, 1), ca: h.ca, t: h.t}
+	if cfg.Insecure {
+		ta.ca = nil
+	}
 	h.mu.Lock()
 	h.agents = append(h.agents, ta)
 	h.mu.Unlock()
@@ -421,9 +427,14 @@ func leaderOf(tas []*testAgent) *testAgent {
 	return v.leaders[0]
 }
 
-// client is an API client of ta; on a secure agent it presents ta's own
-// certificate.
-func (ta *testAgent) client() *api.Client { return ta.apiClientFor(ta.cfg.TLS) }
+// client is an API client of ta as an admin (on a secure agent, with an
+// admin API token).
+func (ta *testAgent) client() *api.Client {
+	if ta.ca == nil {
+		return ta.apiClientFor(nil, "")
+	}
+	return ta.apiClientFor(ta.ca, ta.ca.token(ta.t, "admin"))
+}
 
 func configMap(name string) *api.ConfigMap {
 	cm := &api.ConfigMap{ObjectMeta: api.ObjectMeta{Name: name, Namespace: "default"}, Data: map[string]string{"k": name}}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus/pki"
 )
 
 // secureAgents starts a settled secure cluster of n agents (bootstrap-expect
@@ -92,11 +93,11 @@ func TestForeignCertificatesRefused(t *testing.T) {
 	ctx := context.Background()
 	lead := leaderOf(tas)
 	other := newTestCA(t)
-	foreign := other.source(t, lead.cfg.NodeName, "voter") // even naming the leader
+	foreign := other.source(t, lead.cfg.NodeName, pki.RoleVoter) // even naming the leader
 
 	// API: the handshake fails either way (the agent refuses the client's
 	// certificate; the client does not trust the agent's).
-	hc := httpsClient(foreign)
+	hc := httpsClient(foreign.ClientConfig())
 	resp, err := hc.Get("https://" + lead.Addr() + "/healthz")
 	if err == nil {
 		resp.Body.Close()
@@ -105,20 +106,20 @@ func TestForeignCertificatesRefused(t *testing.T) {
 	// Raft: a voter certificate of this CA is accepted, a foreign one and
 	// a worker one are refused.
 	raftAddr := lead.raftAdv
-	if why := raftHandshake(t, raftAddr, h.ca.source(t, "s1", "voter")); why != "" {
+	if why := raftHandshake(t, raftAddr, h.ca.source(t, "s1", pki.RoleVoter)); why != "" {
 		t.Fatalf("raft with a voter certificate of the cluster CA: %s", why)
 	}
 	if why := raftHandshake(t, raftAddr, foreign); why == "" {
 		t.Error("raft accepted a certificate from another CA")
 	}
-	if why := raftHandshake(t, raftAddr, h.ca.source(t, "w1", "worker")); why == "" {
+	if why := raftHandshake(t, raftAddr, h.ca.source(t, "w1", pki.RoleWorker)); why == "" {
 		t.Error("raft accepted a worker certificate")
 	}
 	// Forwarding: an agent holding a foreign certificate (it joined
 	// gossip, which is not encrypted in this test) cannot get a write to
 	// the leader.
 	cfg := h.config("rogue", "z0")
-	cfg.TLS = other.source(t, "rogue", "voter")
+	cfg.TLS = other.source(t, "rogue", pki.RoleVoter)
 	rogue := h.build(cfg)
 	if err := rogue.Start(); err != nil {
 		t.Fatal(err)
@@ -168,13 +169,9 @@ func TestForgedDemotionRefused(t *testing.T) {
 	cid := target.ClusterID()
 	body := fmt.Sprintf(`{"cluster":%q,"leader":%q}`, cid, lead.cfg.NodeName)
 	post := func(src TLSSource) int {
-		var hc *http.Client
+		hc := httpsClient(h.ca.caOnly())
 		if src != nil {
-			hc = httpsClient(src)
-		} else {
-			tr := http.DefaultTransport.(*http.Transport).Clone()
-			tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
-			hc = &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			hc = httpsClient(src.ClientConfig())
 		}
 		resp, err := hc.Post("https://"+target.Addr()+"/v1/cluster/demote", "application/json", strings.NewReader(body))
 		if err != nil {
@@ -186,7 +183,7 @@ func TestForgedDemotionRefused(t *testing.T) {
 	if code := post(nil); code != http.StatusUnauthorized && code != http.StatusForbidden {
 		t.Errorf("demotion without a certificate: HTTP %d, want 401 or 403", code)
 	}
-	if code := post(h.ca.source(t, bystander.cfg.NodeName, "voter")); code != http.StatusForbidden {
+	if code := post(h.ca.source(t, bystander.cfg.NodeName, pki.RoleVoter)); code != http.StatusForbidden {
 		t.Errorf("demotion with a non-leader agent's certificate: HTTP %d, want 403", code)
 	}
 	// The leader's own certificate, but the voter was not removed.
@@ -200,4 +197,29 @@ func TestForgedDemotionRefused(t *testing.T) {
 		t.Fatalf("the target's raft log is gone: %v", err)
 	}
 	waitUntil(t, 10*time.Second, "still settled", func() string { return settled(tas, 3) })
+}
+
+// The API wants credentials: none or a token from another CA gets 401, an
+// admin token of the cluster's CA gets through.
+func TestAPIWantsCredentials(t *testing.T) {
+	h, tas := secureAgents(t, 1)
+	ta := tas[0]
+	ctx := context.Background()
+	for name, tok := range map[string]string{"no token": "", "another CA's token": newTestCA(t).token(t, "admin")} {
+		_, err := ta.apiClientFor(h.ca, tok).Get(ctx, "Namespace", "", "default")
+		var se *api.StatusError
+		if !errors.As(err, &se) || se.Status().Code != http.StatusUnauthorized {
+			t.Errorf("%s: %v, want 401", name, err)
+		}
+	}
+	if _, err := ta.apiClientFor(h.ca, h.ca.token(t, "admin")).Get(ctx, "Namespace", "", "default"); err != nil {
+		t.Fatalf("admin token: %v", err)
+	}
+	// Plain http to a secure agent does not get an answer from the API.
+	if resp, err := http.Get("http://" + ta.Addr() + "/api/v1/namespaces"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("plain http was served")
+		}
+	}
 }

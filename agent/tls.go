@@ -10,12 +10,14 @@ package agent
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus/pki"
 )
 
 // TLSSource gives the agent its TLS configurations. A *pki.Holder satisfies
@@ -31,6 +33,10 @@ type TLSSource interface {
 	// RaftConfig is used at both ends of Raft connections: mutual, and
 	// the peer's certificate must be allowed to vote.
 	RaftConfig() *tls.Config
+	// CACert is the cluster CA: API tokens are verified against it.
+	CACert() *x509.Certificate
+	// Peer is this agent's own identity (its node certificate's).
+	Peer() pki.Peer
 }
 
 // Peer transport limits: agent-to-agent calls never go through an HTTP
@@ -111,8 +117,15 @@ func (a *Agent) followClient(endpoint string) *api.Client {
 // peerNodeOf is the node named by the verified shoal certificate of a TLS
 // connection's peer, "" if it presented none.
 func peerNodeOf(cs *tls.ConnectionState) string {
-	if len(cs.PeerCertificates) == 0 {
+	p, ok := pki.PeerFromState(cs)
+	if !ok {
 		return ""
 	}
-	return cs.PeerCertificates[0].Subject.CommonName
+	return p.Node
+}
+
+// mayVote says whether this agent's certificate may hold a Raft vote
+// (always, in insecure mode).
+func (a *Agent) mayVote() bool {
+	return a.tls == nil || a.tls.Peer().Role == pki.RoleVoter
 }
