@@ -39,6 +39,10 @@ type Agent struct {
 	// (plain http everywhere). peerTr carries every request to an agent.
 	tls    TLSSource
 	peerTr *http.Transport
+	// gossipKey encrypts gossip: Config.GossipKey, else the identity's.
+	gossipKey []byte
+	// kek opens the CA key in the cluster record (voters only).
+	kek []byte
 
 	// raftAddr is the Raft listen address with its port resolved;
 	// raftAdv what the others dial.

@@ -360,7 +360,7 @@ func (a *Agent) startGossip() error {
 	gc.BindPort, _ = strconv.Atoi(port)
 	gc.AdvertiseAddr = a.cfg.Advertise
 	gc.Join = a.cfg.Join
-	gc.GossipKey = a.cfg.GossipKey
+	gc.GossipKey = a.gossipKey
 	gc.CheckCluster = a.checkCluster
 	gc.Logger = a.cfg.Logger
 	if gc.Logger == nil {

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -126,6 +127,10 @@ type Config struct {
 	TLS TLSSource
 	// Logger receives the agent's logs.
 	Logger *slog.Logger
+	// Out, if set, receives what an operator must see once: at a
+	// bootstrap, the admin token's file (-dev: the token), the join
+	// tokens and the CA fingerprint (`shoal agent` passes stdout).
+	Out io.Writer
 	// Clock gives the time to the loops that decide on it (voter manager,
 	// node readiness, the API's timestamps); nil means the wall clock.
 	Clock clock.Clock

@@ -93,12 +93,17 @@ func (a *Agent) apiClient(hostport string, timeout time.Duration) *api.Client {
 // of its requests to agents on it.
 func (a *Agent) setupTLS(bootstrap, hasState bool, newClusterID string) error {
 	var src TLSSource
+	a.gossipKey = a.cfg.GossipKey
 	switch {
 	case a.cfg.Insecure:
 	case a.cfg.TLS != nil:
 		src = a.cfg.TLS
 	default:
-		return errNoCredentials
+		h, err := a.loadOrMakeIdentity(bootstrap, hasState, newClusterID)
+		if err != nil {
+			return err
+		}
+		src = h
 	}
 	a.tls = src
 	a.peerTr = newPeerTransport(src)

@@ -226,6 +226,7 @@ func runAgent(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if limit > 0 {
 		debug.SetMemoryLimit(limit)
 	}
+	cfg.Out = out
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
