@@ -29,9 +29,11 @@ testrace: ## Unit and in-process tests with the race detector, no lint.
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 .PHONY: fuzz
-fuzz: ## Fuzz manifest decoding and the DNS server's request path, FUZZTIME each (default 30000x: an execution count, not a duration, so that Go 1.26's fuzz coordinator cannot fail at the deadline, golang/go#75804).
+fuzz: ## Fuzz manifest decoding, the DNS server's request path and the join and certificate-renewal request bodies, FUZZTIME each (default 30000x: an execution count, not a duration, so that Go 1.26's fuzz coordinator cannot fail at the deadline, golang/go#75804).
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeManifests$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./api
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./agent/dns
+	$(GO) test -run '^$$' -fuzz '^FuzzJoinBody$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./agent/identity
+	$(GO) test -run '^$$' -fuzz '^FuzzCertificateBody$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./agent/identity
 
 .PHONY: integ
 integ: ## Integration tests only (root: namespaces, containerd, CNI, nftables); make test runs them too.

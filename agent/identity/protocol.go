@@ -21,8 +21,8 @@ const (
 	PathTokensAPI       = "/v1/cluster/tokens/api"
 	MaxBodyBytes        = 16 << 10 // a request body larger than this is refused (413)
 	MaxIPs              = 16       // a certificate names at most this many addresses
-	MaxNodeNameLength   = 63 // node names are DNS-1123 labels, as agent.Config requires
-	MaxNamespaces       = 64 // an API token names at most this many namespaces
+	MaxNodeNameLength   = 63       // node names are DNS-1123 labels, as agent.Config requires
+	MaxNamespaces       = 64       // an API token names at most this many namespaces
 	MaxTokenNameLength  = 253
 	nonceBytes          = 16
 	maxNonceHexLength   = 128

@@ -115,9 +115,9 @@ func RenewAt(notBefore, notAfter time.Time, jitter float64) time.Time {
 // back-off, until ctx ends.
 func (r *Renewer) Run(ctx context.Context) {
 	backoff := r.cfg.MinBackoff
+	p := r.cfg.Holder.Peer()
+	due := RenewAt(p.NotBefore, p.NotAfter, rand.Float64()*renewJitter)
 	for {
-		p := r.cfg.Holder.Peer()
-		due := RenewAt(p.NotBefore, p.NotAfter, rand.Float64()*renewJitter)
 		if !r.wait(ctx, due.Sub(r.cfg.Clock.Now())) {
 			return
 		}
@@ -125,6 +125,13 @@ func (r *Renewer) Run(ctx context.Context) {
 			err := r.Renew(ctx)
 			if err == nil {
 				backoff = r.cfg.MinBackoff
+				// The next one is due two thirds of the new life from now
+				// on this agent's clock, not from the certificate's
+				// NotBefore on the leader's: a skewed clock must neither
+				// renew in a loop nor too late.
+				p := r.cfg.Holder.Peer()
+				now := r.cfg.Clock.Now()
+				due = RenewAt(now, now.Add(p.NotAfter.Sub(p.NotBefore)), rand.Float64()*renewJitter)
 				break
 			}
 			if ctx.Err() != nil {
