@@ -92,7 +92,7 @@ func (s *Server) serveTokens(w http.ResponseWriter, r *http.Request) {
 // one role, written through Raft before the answer, so the old token is
 // refused from then on. Agents already joined keep their certificates.
 func (s *Server) serveRotate(w http.ResponseWriter, r *http.Request) {
-	rec, o, se := s.opened(r.Context())
+	rec, _, se := s.opened(r.Context())
 	if se == nil {
 		se = s.admin(r, rec)
 	}
@@ -110,28 +110,51 @@ func (s *Server) serveRotate(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, api.NewBadRequest("role: %q is neither %q nor %q", truncate(req.Role), pki.RoleVoter, pki.RoleWorker))
 		return
 	}
-	tok, err := pki.NewJoinToken(o.CA.Fingerprint())
+	resp, err := s.rotate(r, role)
 	if err != nil {
-		writeStatus(w, api.NewInternalError(err))
-		return
-	}
-	next := rec.Clone()
-	if err := next.SealSecret(s.cluster.KEK(), role, tok.Secret); err != nil {
-		writeStatus(w, api.NewInternalError(err))
-		return
-	}
-	if role == pki.RoleVoter {
-		o.VoterSecret = tok.Secret
-		next.Bootstrap = false // the bootstrap token was the old voter secret
-	} else {
-		o.WorkerSecret = tok.Secret
-	}
-	if err := s.cluster.Update(r.Context(), rec, next); err != nil {
 		writeStatus(w, api.NewServiceUnavailable(fmt.Sprintf("rotating the %s token: %v; retry", role, err)))
 		return
 	}
 	s.log.Info("identity: join token rotated", "role", role)
-	writeJSON(w, http.StatusOK, tokensOf(o))
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// maxRotateAttempts bounds how often a rotation re-reads the record after
+// losing a compare-and-swap to another change (e.g. the other role's
+// rotation at the same time).
+const maxRotateAttempts = 8
+
+// rotate writes a new secret for role into the record, through a
+// compare-and-swap retried on a fresh read when the record changed.
+func (s *Server) rotate(r *http.Request, role pki.Role) (TokensResponse, error) {
+	var err error
+	for range maxRotateAttempts {
+		rec, o, se := s.opened(r.Context())
+		if se != nil {
+			return TokensResponse{}, se
+		}
+		tok, terr := pki.NewJoinToken(o.CA.Fingerprint())
+		if terr != nil {
+			return TokensResponse{}, terr
+		}
+		next := rec.Clone()
+		if err := next.SealSecret(s.cluster.KEK(), role, tok.Secret); err != nil {
+			return TokensResponse{}, err
+		}
+		if role == pki.RoleVoter {
+			o.VoterSecret = tok.Secret
+			next.Bootstrap = false // the bootstrap token was the old voter secret
+		} else {
+			o.WorkerSecret = tok.Secret
+		}
+		if err = s.cluster.Update(r.Context(), rec, next); err == nil {
+			return tokensOf(o), nil
+		}
+		if r.Context().Err() != nil {
+			break
+		}
+	}
+	return TokensResponse{}, err
 }
 
 // serveAPIToken answers POST /v1/cluster/tokens/api: a new API bearer token.

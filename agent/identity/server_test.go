@@ -166,3 +166,32 @@ func TestServerConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestConcurrentRotationsAllSucceed(t *testing.T) {
+	tc := newTestCluster(t, clusterOpts{})
+	const n = 6
+	codes := make(chan int, n)
+	results := make(chan TokensResponse, n)
+	for i := range n {
+		role := []string{"voter", "worker"}[i%2]
+		go func() {
+			var tr TokensResponse
+			codes <- tc.adminCall(t, http.MethodPost, PathTokensRotate, RotateRequest{Role: role}, tc.admin, &tr)
+			results <- tr
+		}()
+	}
+	for range n {
+		if code := <-codes; code != http.StatusOK {
+			t.Errorf("a rotation concurrent with others: %d, want 200", code)
+		}
+		<-results
+	}
+	// Whatever the order, the record holds one voter and one worker token
+	// that work.
+	voter, worker := tc.tokens(t)
+	for _, tok := range []pki.JoinToken{voter, worker} {
+		if _, err := Join(ctxTimeout(t, 30*time.Second), []string{tc.addr}, tok, "n9", testIPs); err != nil {
+			t.Errorf("Join with the final token: %v", err)
+		}
+	}
+}
