@@ -53,7 +53,8 @@
 // Forbidden (renewing another node's certificate, a revoked node, a
 // non-admin API token), 413 (body over MaxBodyBytes), 429 (a source
 // address with ServerConfig.FailureLimit failed joins in a
-// FailureWindow), 503. Join secrets are compared in constant time and
+// FailureWindow; the source is ServerConfig.SourceOf, by default the
+// peer address), 503. Join secrets are compared in constant time and
 // failed joins are logged with their source.
 //
 // Admin endpoints check the bearer token themselves (pki.VerifyToken
@@ -72,5 +73,9 @@
 // returns a *PermanentError at once. Renewer renews the node certificate at
 // two thirds of its life (jittered, retried with back-off), updates the
 // pki.Holder so later handshakes use it, and saves it;
-// RequestCertificate is the usual RenewerConfig.Request.
+// RequestCertificate is the usual RenewerConfig.Request. It schedules each
+// next renewal on its own clock from the moment it got the certificate, so
+// a clock that differs from the leader's neither renews in a loop nor too
+// late. An agent whose certificate expired (down longer than its life)
+// cannot renew (the TLS handshake fails): it must join again with a token.
 package identity

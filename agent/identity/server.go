@@ -42,6 +42,12 @@ type ServerConfig struct {
 	// the verified TLS client certificate (pki.PeerFromState). The wiring
 	// may substitute the identity a trusted forwarding agent vouches for.
 	PeerOf func(r *http.Request) (pki.Peer, bool)
+	// SourceOf names the address a join comes from, for the failed-join
+	// limit and the logs; nil means the host of r.RemoteAddr. Behind the
+	// forwarder that is the forwarding agent: the wiring should return the
+	// client address the forwarder passes on, so that one client's
+	// failures do not throttle every join relayed by that agent.
+	SourceOf func(r *http.Request) string
 	// Logger receives refused joins; nil means slog.Default().
 	Logger *slog.Logger
 	// FailureLimit is how many failed joins one source address may make
@@ -84,6 +90,7 @@ type Server struct {
 	ttl     time.Duration
 	now     func() time.Time
 	peerOf  func(r *http.Request) (pki.Peer, bool)
+	srcOf   func(r *http.Request) string
 	log     *slog.Logger
 	limiter *failureLimiter
 	mux     *http.ServeMux
@@ -96,7 +103,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cluster: cfg.Cluster, ttl: cfg.CertTTL, now: cfg.Now, peerOf: cfg.PeerOf, log: cfg.Logger}
+	s := &Server{cluster: cfg.Cluster, ttl: cfg.CertTTL, now: cfg.Now, peerOf: cfg.PeerOf, srcOf: cfg.SourceOf, log: cfg.Logger}
 	if s.ttl == 0 {
 		s.ttl = DefaultCertTTL
 	}
@@ -105,6 +112,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	if s.peerOf == nil {
 		s.peerOf = func(r *http.Request) (pki.Peer, bool) { return pki.PeerFromState(r.TLS) }
+	}
+	if s.srcOf == nil {
+		s.srcOf = remoteHost
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -228,8 +238,8 @@ func (s *Server) serveCA(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// sourceOf is the address a request comes from, for the rate limiter.
-func sourceOf(r *http.Request) string {
+// remoteHost is the host of the request's peer address.
+func remoteHost(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
@@ -239,7 +249,7 @@ func sourceOf(r *http.Request) string {
 
 // serveJoin answers POST /v1/join: a certificate for a valid join token.
 func (s *Server) serveJoin(w http.ResponseWriter, r *http.Request) {
-	src := sourceOf(r)
+	src := s.srcOf(r)
 	now := s.now()
 	if wait, ok := s.limiter.allow(src, now); !ok {
 		writeStatus(w, tooMany(wait))

@@ -195,3 +195,25 @@ func TestConcurrentRotationsAllSucceed(t *testing.T) {
 		}
 	}
 }
+
+func TestSourceOfNamesTheThrottledClient(t *testing.T) {
+	tc := newTestCluster(t, clusterOpts{cfg: ServerConfig{
+		FailureLimit: 1,
+		SourceOf:     func(r *http.Request) string { return r.Header.Get("X-Test-Client") },
+	}})
+	bad := []byte(`{"token":"x"}`)
+	send := func(client string) int {
+		r := httptest.NewRequest(http.MethodPost, PathJoin, bytes.NewReader(bad))
+		r.Header.Set("X-Test-Client", client)
+		w := httptest.NewRecorder()
+		tc.server.ServeHTTP(w, r)
+		return w.Code
+	}
+	send("a")
+	if code := send("a"); code != http.StatusTooManyRequests {
+		t.Errorf("client a's second failure: %d, want 429", code)
+	}
+	if code := send("b"); code == http.StatusTooManyRequests {
+		t.Errorf("client b, relayed by the same agent, was throttled for a's failures")
+	}
+}
