@@ -24,8 +24,8 @@ const (
 	AdminTokenFile = "admin.token"
 )
 
-// File modes. Secrets must not be readable by group or others; Load
-// refuses a secret file whose mode grants more than secretModeMask allows.
+// File modes. Load refuses a file that group or others may write, and a
+// secret one that they may read.
 const (
 	publicMode     fs.FileMode = 0o644
 	secretMode     fs.FileMode = 0o600
@@ -218,6 +218,9 @@ func readFile(dataDir, name string, secret bool) ([]byte, error) {
 	}
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", p)
+	}
+	if st.Mode().Perm()&0o022 != 0 {
+		return nil, fmt.Errorf("%s: mode %04o lets group or others write it; chmod go-w it", p, st.Mode().Perm())
 	}
 	if secret && st.Mode().Perm()&secretModeMask != 0 {
 		return nil, fmt.Errorf("%s: mode %04o lets group or others read a secret; chmod 600 it", p, st.Mode().Perm())

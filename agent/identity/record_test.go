@@ -138,6 +138,12 @@ func TestSaveLoadRoundTripAndModes(t *testing.T) {
 		t.Errorf("Load with node.key 0644: %v; want a refusal naming it", err)
 	}
 	os.Chmod(filepath.Join(dir, NodeKeyFile), 0o600)
+	// A certificate others may replace is refused too.
+	os.Chmod(filepath.Join(dir, CACertFile), 0o666)
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "ca.crt") {
+		t.Errorf("Load with ca.crt 0666: %v; want a refusal naming it", err)
+	}
+	os.Chmod(filepath.Join(dir, CACertFile), 0o644)
 	// A key that does not match the certificate is refused.
 	other, _, _, _ := Bootstrap("c1", nil, "boot", nil, time.Now())
 	if err := SaveNodeCert(dir, local.NodeCert, other.NodeKey); err != nil {
