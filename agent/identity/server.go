@@ -141,6 +141,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	}
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		// Answer as a Status, like the rest of the API.
+		switch r.URL.Path {
+		case PathJoinCA, PathJoin, PathCertificate, PathTokens, PathTokensRotate, PathTokensAPI:
+			writeStatus(w, api.NewStatusError(http.StatusMethodNotAllowed, api.ReasonMethodNotAllowed, nil, "%s is not allowed on %s", r.Method, r.URL.Path))
+		default:
+			writeStatus(w, api.NewStatusError(http.StatusNotFound, api.ReasonNotFound, nil, "%s is not an identity endpoint", r.URL.Path))
+		}
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

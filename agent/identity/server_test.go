@@ -217,3 +217,18 @@ func TestSourceOfNamesTheThrottledClient(t *testing.T) {
 		t.Errorf("client b, relayed by the same agent, was throttled for a's failures")
 	}
 }
+
+func TestUnknownRoutesAnswerStatus(t *testing.T) {
+	tc := newTestCluster(t, clusterOpts{})
+	for _, c := range []struct {
+		method, path string
+		code         int
+	}{{http.MethodGet, PathJoin, 405}, {http.MethodDelete, PathTokens, 405}, {http.MethodGet, "/v1/elsewhere", 404}} {
+		w := httptest.NewRecorder()
+		tc.server.ServeHTTP(w, httptest.NewRequest(c.method, c.path, nil))
+		var st api.Status
+		if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil || w.Code != c.code || st.Kind != "Status" {
+			t.Errorf("%s %s: %d %s; want %d with a Status", c.method, c.path, w.Code, w.Body, c.code)
+		}
+	}
+}
