@@ -75,11 +75,25 @@ func clone(b []byte) []byte {
 }
 
 // Revoked reports whether peer's certificate was issued before its node
-// was revoked. A node joined again (with a token) after its revocation
-// gets a certificate that is not revoked.
+// was revoked, or at the same time. A node joined again (with a token)
+// after its revocation gets a certificate that is not revoked. The issue
+// time is NotBefore + pki.ClockSkew, as pki.CA.Issue backdates NotBefore
+// by that much.
 func (r *Record) Revoked(peer pki.Peer) bool {
 	at, ok := r.RevokedNodes[peer.Node]
-	return ok && !peer.NotBefore.After(at)
+	return ok && !peer.NotBefore.Add(pki.ClockSkew).After(at)
+}
+
+// issueTime is when to date a certificate for node issued at now: now,
+// unless the node was revoked within the same second (certificates carry
+// whole seconds), then the next second, so that the new certificate is
+// not taken for one of those revoked.
+func (r *Record) issueTime(node string, now time.Time) time.Time {
+	at, ok := r.RevokedNodes[node]
+	if floor := at.Truncate(time.Second).Add(time.Second); ok && now.Before(floor) {
+		return floor
+	}
+	return now
 }
 
 // Revoke records that node's certificates issued until at are refused.

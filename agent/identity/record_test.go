@@ -153,3 +153,26 @@ func TestSaveLoadRoundTripAndModes(t *testing.T) {
 		t.Errorf("Load with a key that does not match the certificate succeeded")
 	}
 }
+
+func TestRevokedAtSecondBoundaries(t *testing.T) {
+	at := time.Date(2026, 5, 1, 12, 0, 0, 500e6, time.UTC)
+	var rec Record
+	rec.Revoke("n1", at)
+	// Certificates carry whole seconds; Issue backdates NotBefore by ClockSkew.
+	certAt := func(issued time.Time) pki.Peer {
+		return pki.Peer{Node: "n1", NotBefore: issued.Add(-pki.ClockSkew).Truncate(time.Second)}
+	}
+	if !rec.Revoked(certAt(at.Add(-300 * time.Millisecond))) {
+		t.Errorf("a certificate issued in the same second before the revocation is not revoked")
+	}
+	if !rec.Revoked(certAt(at.Add(-time.Hour))) {
+		t.Errorf("an older certificate is not revoked")
+	}
+	issued := rec.issueTime("n1", at.Add(200*time.Millisecond))
+	if rec.Revoked(certAt(issued)) {
+		t.Errorf("a certificate issued after the revocation, in the same second, counts as revoked (issued at %v)", issued)
+	}
+	if later := at.Add(time.Hour); !rec.issueTime("n1", later).Equal(later) || !rec.issueTime("n2", at).Equal(at) {
+		t.Errorf("issueTime moved a time it need not move")
+	}
+}

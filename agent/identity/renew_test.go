@@ -162,6 +162,16 @@ func TestRevokedNodeCannotRenew(t *testing.T) {
 	if other := (pki.Peer{Node: "n3", NotBefore: before.NotBefore}); rec.Revoked(other) {
 		t.Errorf("another node counts as revoked")
 	}
+	// Joined again with a token right after its revocation, the node gets
+	// a certificate that is not revoked and renews.
+	b := joinAgent(t, tc, "n2", false)
+	rec, _ = tc.cluster.Record(context.Background())
+	if rec.Revoked(b.holder.Peer()) {
+		t.Errorf("the certificate of a join after the revocation counts as revoked")
+	}
+	if err := b.renewer(t, tc, newFakeClock(time.Now()), "").Renew(ctxTimeout(t, 30*time.Second)); err != nil {
+		t.Errorf("Renew after joining again: %v", err)
+	}
 }
 
 func TestRenewalOnlyForOwnNode(t *testing.T) {

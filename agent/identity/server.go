@@ -295,7 +295,7 @@ func (s *Server) serveJoin(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, unauthorized("%v", err))
 		return
 	}
-	s.issue(w, o, pki.NodeRequest{Node: req.Node, Role: role, IPs: ips, PublicKey: csr.PublicKey}, now)
+	s.issue(w, &rec, o, pki.NodeRequest{Node: req.Node, Role: role, IPs: ips, PublicKey: csr.PublicKey}, now)
 	s.log.Info("identity: node joined", "node", req.Node, "role", role, "from", src)
 }
 
@@ -346,8 +346,8 @@ func parseCertRequest(node, csrPEM string, ipStrs []string) (csr *x509.Certifica
 }
 
 // issue signs a certificate and writes the JoinResponse.
-func (s *Server) issue(w http.ResponseWriter, o *Opened, req pki.NodeRequest, now time.Time) {
-	cert, err := o.CA.Issue(req, now, s.ttl)
+func (s *Server) issue(w http.ResponseWriter, rec *Record, o *Opened, req pki.NodeRequest, now time.Time) {
+	cert, err := o.CA.Issue(req, rec.issueTime(req.Node, now), s.ttl)
 	if err != nil {
 		writeStatus(w, api.NewBadRequest("csr: %v", err))
 		return

@@ -45,7 +45,7 @@ func (s *Server) serveCertificate(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, forbidden("node %q was revoked at %s: join again with a token", peer.Node, rec.RevokedNodes[peer.Node].Format(time.RFC3339)))
 		return
 	}
-	s.issue(w, o, pki.NodeRequest{Node: peer.Node, Role: peer.Role, IPs: ips, PublicKey: csr.PublicKey}, s.now())
+	s.issue(w, &rec, o, pki.NodeRequest{Node: peer.Node, Role: peer.Role, IPs: ips, PublicKey: csr.PublicKey}, s.now())
 }
 
 // admin checks the request's bearer token: signed by the cluster's CA,
