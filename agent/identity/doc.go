@@ -25,10 +25,11 @@
 // join.voter.sealed, join.worker.sealed, gossip.key.sealed (each sealed
 // with the KEK, pki.Seal, additional data "shoal/cluster-identity/" + key),
 // bootstrap ("true" when the voter secret is a bootstrap token's) and
-// revoked (JSON: node name to RFC 3339 time). A node's certificates whose
-// validity starts at or before its revocation time are revoked
-// ((*Record).Revoked), so a node that joins again later with a token gets
-// a usable one; note that pki backdates NotBefore by pki.ClockSkew.
+// revoked (JSON: node name to RFC 3339 time). A node's certificates issued
+// at or before its revocation time are revoked ((*Record).Revoked: issue
+// time = NotBefore + pki.ClockSkew); a node that joins again with a token
+// afterwards gets a usable one. Voters should check Revoked on the peers of
+// Raft and forwarding connections; renewal refuses a revoked node.
 //
 // # Endpoints (Server, NewServer)
 //
