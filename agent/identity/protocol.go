@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/shoal-dev/shoal/consensus/pki"
 )
 
 // Paths of the endpoints this package serves.
@@ -31,9 +33,9 @@ const (
 
 // Roles of API tokens (pki.Claims.Role).
 const (
-	RoleAdmin    = "admin"
-	RoleReadOnly = "read-only"
-	RoleWrite    = "write"
+	RoleAdmin    = pki.TokenRoleAdmin
+	RoleReadOnly = pki.TokenRoleReadOnly
+	RoleWrite    = pki.TokenRoleWrite
 )
 
 // CAResponse is the answer of GET /v1/join/ca.
