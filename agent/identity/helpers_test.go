@@ -16,21 +16,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus/pki"
 )
 
-// fakeCluster keeps the record in memory, with compare-and-swap updates.
+// fakeCluster keeps the record in memory as the Secret the store would
+// hold (every read decodes it), with compare-and-swap updates.
 type fakeCluster struct {
 	mu     sync.Mutex
-	rec    Record
+	secret *api.Secret
 	rv     int
 	kek    []byte
 	leader atomic.Bool
 }
 
 func newFakeCluster(rec Record, kek []byte) *fakeCluster {
-	c := &fakeCluster{rec: rec.Clone(), rv: 1, kek: kek}
-	c.rec.ResourceVersion = "1"
+	c := &fakeCluster{rv: 1, kek: kek}
+	rec.ResourceVersion = "1"
+	c.secret = EncodeRecord(rec)
 	c.leader.Store(true)
 	return c
 }
@@ -38,7 +41,7 @@ func newFakeCluster(rec Record, kek []byte) *fakeCluster {
 func (c *fakeCluster) Record(context.Context) (Record, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.rec.Clone(), nil
+	return DecodeRecord(c.secret)
 }
 
 var errCAS = errors.New("conflict: the record changed")
@@ -46,26 +49,31 @@ var errCAS = errors.New("conflict: the record changed")
 func (c *fakeCluster) Update(_ context.Context, old, new Record) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old.ResourceVersion != c.rec.ResourceVersion {
+	if old.ResourceVersion != c.secret.ResourceVersion {
 		return errCAS
 	}
 	c.rv++
-	c.rec = new.Clone()
-	c.rec.ResourceVersion = strconv.Itoa(c.rv)
+	new.ResourceVersion = strconv.Itoa(c.rv)
+	c.secret = EncodeRecord(new)
 	return nil
 }
-
-func (c *fakeCluster) KEK() []byte    { return c.kek }
-func (c *fakeCluster) IsLeader() bool { return c.leader.Load() }
 
 // edit changes the record in place (as another writer would).
 func (c *fakeCluster) edit(f func(*Record)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f(&c.rec)
+	rec, err := DecodeRecord(c.secret)
+	if err != nil {
+		panic(err)
+	}
+	f(&rec)
 	c.rv++
-	c.rec.ResourceVersion = strconv.Itoa(c.rv)
+	rec.ResourceVersion = strconv.Itoa(c.rv)
+	c.secret = EncodeRecord(rec)
 }
+
+func (c *fakeCluster) KEK() []byte    { return c.kek }
+func (c *fakeCluster) IsLeader() bool { return c.leader.Load() }
 
 var testIPs = []net.IP{net.IPv4(127, 0, 0, 1)}
 

@@ -3,7 +3,6 @@ package identity
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -155,7 +154,7 @@ func joinOnce(ctx context.Context, base string, tok pki.JoinToken, body []byte) 
 		if fp != tok.Fingerprint {
 			return nil, permanent("the agent at %s presents CA fingerprint %s, the token pins %s", base, fp, tok.Fingerprint)
 		}
-	} else if !hmac.Equal(ca.Proof, pki.BootstrapProof(tok.Secret, nonce, caCert.Raw)) {
+	} else if !pki.VerifyBootstrapProof(tok.Secret, nonce, caCert.Raw, ca.Proof) {
 		return nil, permanent("the agent at %s does not prove that it knows the bootstrap token's secret: it is not the cluster this token bootstraps", base)
 	}
 	var resp JoinResponse
