@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus/pki"
 )
 
@@ -67,6 +68,10 @@ func TestRecordRoundTripsThroughTheSecret(t *testing.T) {
 		if len(s.Data[k]) == 0 {
 			t.Errorf("data.%s missing", k)
 		}
+	}
+	api.SetDefaults(s)
+	if errs := api.Validate(s); len(errs) > 0 {
+		t.Errorf("the record's Secret does not pass the API's validation: %v", errs)
 	}
 	got, err := DecodeRecord(s)
 	if err != nil {

@@ -74,8 +74,8 @@ func (c ServerConfig) Validate() error {
 		return errors.New("ServerConfig.Cluster: must not be nil")
 	case c.CertTTL < 0:
 		return fmt.Errorf("ServerConfig.CertTTL: %v must not be negative", c.CertTTL)
-	case c.CertTTL > 0 && c.CertTTL < time.Minute:
-		return fmt.Errorf("ServerConfig.CertTTL: %v is shorter than a minute", c.CertTTL)
+	case c.CertTTL > 0 && (c.CertTTL < pki.MinCertTTL || c.CertTTL > pki.MaxCertTTL):
+		return fmt.Errorf("ServerConfig.CertTTL: %v is outside [%v, %v]", c.CertTTL, pki.MinCertTTL, pki.MaxCertTTL)
 	case c.FailureLimit < 0:
 		return fmt.Errorf("ServerConfig.FailureLimit: %d must not be negative", c.FailureLimit)
 	case c.FailureWindow < 0:
