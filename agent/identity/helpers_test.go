@@ -93,7 +93,7 @@ type clusterOpts struct {
 	cfg       ServerConfig
 }
 
-func newTestCluster(t *testing.T, o clusterOpts) *testCluster {
+func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
 	t.Helper()
 	local, rec, admin, err := Bootstrap("test-cluster", o.bootstrap, "boot", testIPs, time.Now())
 	if err != nil {
@@ -123,7 +123,7 @@ func newTestCluster(t *testing.T, o clusterOpts) *testCluster {
 }
 
 // serveTLS serves h on a loopback TLS listener until the test ends.
-func serveTLS(t *testing.T, h http.Handler, cfg *tls.Config) string {
+func serveTLS(t testing.TB, h http.Handler, cfg *tls.Config) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -143,7 +143,7 @@ func serveTLS(t *testing.T, h http.Handler, cfg *tls.Config) string {
 }
 
 // tokens reads the join tokens through the admin endpoint.
-func (tc *testCluster) tokens(t *testing.T) (voter, worker pki.JoinToken) {
+func (tc *testCluster) tokens(t testing.TB) (voter, worker pki.JoinToken) {
 	t.Helper()
 	var resp TokensResponse
 	if code := tc.adminCall(t, http.MethodGet, PathTokens, nil, tc.admin, &resp); code != http.StatusOK {
@@ -152,7 +152,7 @@ func (tc *testCluster) tokens(t *testing.T) (voter, worker pki.JoinToken) {
 	return mustToken(t, resp.Voter), mustToken(t, resp.Worker)
 }
 
-func (tc *testCluster) rotate(t *testing.T, role pki.Role) TokensResponse {
+func (tc *testCluster) rotate(t testing.TB, role pki.Role) TokensResponse {
 	t.Helper()
 	var resp TokensResponse
 	if code := tc.adminCall(t, http.MethodPost, PathTokensRotate, RotateRequest{Role: string(role)}, tc.admin, &resp); code != http.StatusOK {
@@ -163,7 +163,7 @@ func (tc *testCluster) rotate(t *testing.T, role pki.Role) TokensResponse {
 
 // adminCall sends a request to the cluster's server with a bearer token
 // over TLS pinned to its CA; it returns the status code and decodes a 200.
-func (tc *testCluster) adminCall(t *testing.T, method, path string, body any, bearer string, out any) int {
+func (tc *testCluster) adminCall(t testing.TB, method, path string, body any, bearer string, out any) int {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -189,7 +189,7 @@ func (tc *testCluster) adminCall(t *testing.T, method, path string, body any, be
 	return resp.StatusCode
 }
 
-func mustToken(t *testing.T, s string) pki.JoinToken {
+func mustToken(t testing.TB, s string) pki.JoinToken {
 	t.Helper()
 	tok, err := pki.ParseJoinToken(s)
 	if err != nil {
@@ -198,7 +198,7 @@ func mustToken(t *testing.T, s string) pki.JoinToken {
 	return tok
 }
 
-func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
@@ -255,7 +255,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 // eventually waits for cond, failing the test after d.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
