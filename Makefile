@@ -29,13 +29,15 @@ testrace: ## Unit and in-process tests with the race detector, no lint.
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 .PHONY: fuzz
-fuzz: ## Fuzz manifest decoding, the DNS server's request path and the pki parsers (join tokens, API tokens, CSRs), FUZZTIME each (default 30000x: an execution count, not a duration, so that Go 1.26's fuzz coordinator cannot fail at the deadline, golang/go#75804).
+fuzz: ## Fuzz manifest decoding, the DNS server's request path, the pki parsers (join tokens, API tokens, CSRs) and the join and certificate-renewal request bodies, FUZZTIME each (default 30000x: an execution count, not a duration, so that Go 1.26's fuzz coordinator cannot fail at the deadline, golang/go#75804).
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeManifests$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./api
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./agent/dns
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestAttributes$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./agent/apiserver
 	$(GO) test -run '^$$' -fuzz '^FuzzParseJoinToken$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./consensus/pki
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyToken$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./consensus/pki
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCSR$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./consensus/pki
+	$(GO) test -run '^$$' -fuzz '^FuzzJoinBody$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./agent/identity
+	$(GO) test -run '^$$' -fuzz '^FuzzCertificateBody$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./agent/identity
 
 .PHONY: integ
 integ: ## Integration tests only (root: namespaces, containerd, CNI, nftables); make test runs them too.
