@@ -15,10 +15,12 @@ import (
 
 	"github.com/shoal-dev/shoal/agent/apiserver"
 	"github.com/shoal-dev/shoal/agent/controllers"
+	"github.com/shoal-dev/shoal/agent/identity"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/consensus/gossip"
+	"github.com/shoal-dev/shoal/consensus/pki"
 	"github.com/shoal-dev/shoal/consensus/store"
 )
 
@@ -43,6 +45,11 @@ type Agent struct {
 	gossipKey []byte
 	// kek opens the CA key in the cluster record (voters only).
 	kek []byte
+	// pendingRecord is the cluster record a bootstrap made, until the
+	// leader (this agent) has written it into the store.
+	pendingRecord *identity.Record
+	// idServer serves the join, renewal and token endpoints.
+	idServer *identity.Server
 
 	// raftAddr is the Raft listen address with its port resolved;
 	// raftAdv what the others dial.
@@ -153,6 +160,12 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		a.stopRaft()
 		return nil, err
+	}
+	if a.tls != nil {
+		if a.idServer, err = a.newIdentityServer(); err != nil {
+			a.stopRaft()
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -287,6 +300,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.goLoop(func() { a.trackLeader(rctx) })
 	if a.cfg.Host.Enabled {
 		a.goLoop(func() { a.runHost(rctx) })
+	}
+	if h, ok := a.tls.(*pki.Holder); ok {
+		a.goLoop(func() { a.runRenewer(rctx, h) })
 	}
 	<-rctx.Done()
 	a.mu.Lock()
@@ -425,6 +441,7 @@ func (a *Agent) leaderWork(ctx context.Context, n *consensus.Node) {
 			}
 		}
 	}
+	a.writePendingRecord(ctx, n)
 	wg.Wait()
 }
 

@@ -28,6 +28,9 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("/v1/cluster/replica", a.serveReplica)
 	mux.Handle("GET /api/v1/namespaces/{ns}/pods/{name}/log", a.servePodHost("log"))
 	mux.Handle("POST /api/v1/namespaces/{ns}/pods/{name}/exec", a.servePodHost("exec"))
+	for _, p := range identityPaths {
+		mux.HandleFunc(p, a.serveIdentity)
+	}
 	fc := apiserver.ForwarderConfig{
 		Route:  agentRoute{a},
 		Logger: a.log,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/consensus/gossip"
+	"github.com/shoal-dev/shoal/consensus/pki"
 )
 
 // Config is the configuration of one agent. Start from DefaultConfig or
@@ -122,6 +123,9 @@ type Config struct {
 	// CertTTL is the life of the node certificates this agent issues
 	// while it leads; 0 means the identity package's default.
 	CertTTL time.Duration
+	// JoinTimeout bounds how long a first start with Token waits for its
+	// certificate; 0 means DefaultJoinTimeout.
+	JoinTimeout time.Duration
 	// TLS, when set, is the source of every TLS configuration instead of
 	// the identity in DataDir/tls (tests set it). Ignored when Insecure.
 	TLS TLSSource
@@ -236,8 +240,11 @@ func (c Config) Validate() error {
 	if c.Insecure && c.Token != "" {
 		return errors.New("token: an insecure agent has no identity to join with: drop --token or --insecure")
 	}
-	if c.CertTTL < 0 {
-		return fmt.Errorf("CertTTL: %v must not be negative", c.CertTTL)
+	if c.CertTTL != 0 && (c.CertTTL < pki.MinCertTTL || c.CertTTL > pki.MaxCertTTL) {
+		return fmt.Errorf("CertTTL: %v: want %v to %v", c.CertTTL, pki.MinCertTTL, pki.MaxCertTTL)
+	}
+	if c.JoinTimeout < 0 {
+		return fmt.Errorf("JoinTimeout: %v must not be negative", c.JoinTimeout)
 	}
 	if c.GossipKey != nil {
 		switch len(c.GossipKey) {

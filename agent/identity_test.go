@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/agent/identity"
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus/pki"
 )
@@ -36,11 +37,11 @@ func (l *lockedBuf) String() string {
 // the admin token from its data dir.
 func adminClient(t *testing.T, ta *testAgent) *api.Client {
 	t.Helper()
-	caPEM, err := os.ReadFile(filepath.Join(ta.cfg.DataDir, caCertFile))
+	caPEM, err := os.ReadFile(filepath.Join(ta.cfg.DataDir, identity.CACertFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := os.ReadFile(filepath.Join(ta.cfg.DataDir, adminTokenFile))
+	tok, err := os.ReadFile(filepath.Join(ta.cfg.DataDir, identity.AdminTokenFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,8 +68,8 @@ func TestBootstrapIdentityAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.run(ta, nil)
-	for name, mode := range map[string]os.FileMode{caCertFile: 0o644, nodeCertFile: 0o644, nodeKeyFile: 0o600,
-		gossipKeyFile: 0o600, kekFile: 0o600, adminTokenFile: 0o600} {
+	for name, mode := range map[string]os.FileMode{identity.CACertFile: 0o644, identity.NodeCertFile: 0o644, identity.NodeKeyFile: 0o600,
+		identity.GossipKeyFile: 0o600, identity.KEKFile: 0o600, identity.AdminTokenFile: 0o600} {
 		fi, err := os.Stat(filepath.Join(cfg.DataDir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -77,14 +78,14 @@ func TestBootstrapIdentityAndRestart(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v", name, fi.Mode().Perm(), mode)
 		}
 	}
-	caPEM, _ := os.ReadFile(filepath.Join(cfg.DataDir, caCertFile))
+	caPEM, _ := os.ReadFile(filepath.Join(cfg.DataDir, identity.CACertFile))
 	caCert, err := pki.ParseCertPEM(caPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fp := pki.Fingerprint(caCert.Raw)
 	printed := out.String()
-	for _, want := range []string{fp, filepath.Join(cfg.DataDir, adminTokenFile), "voter join token:  SHOAL-1-" + fp, "worker join token: SHOAL-1-" + fp} {
+	for _, want := range []string{fp, filepath.Join(cfg.DataDir, identity.AdminTokenFile), "voter join token:  SHOAL-1-" + fp, "worker join token: SHOAL-1-" + fp} {
 		if !strings.Contains(printed, want) {
 			t.Errorf("the bootstrap output lacks %q:\n%s", want, printed)
 		}
