@@ -171,3 +171,65 @@ func mustTLSFromFile(t *testing.T, ta *testAgent) *tls.Config {
 	}
 	return tc
 }
+
+// Two agents join with the voter token and are promoted (promotion and
+// Raft over mutual TLS with the certificates they were given); with
+// certificates of a minute, every agent's certificate is renewed while the
+// cluster runs, and writes still flow through each agent afterwards.
+func TestJoinedVotersAndRenewal(t *testing.T) {
+	h := newHarness(t, fastTimings)
+	b0 := bootstrapSecure(t, h, pki.MinCertTTL)
+	var toks identity.TokensResponse
+	adminCall(t, b0, http.MethodGet, identity.PathTokens, nil, &toks)
+	tas := []*testAgent{b0}
+	for _, name := range []string{"v1", "v2"} {
+		ta := h.build(joinConfig(h, name, b0, toks.Voter))
+		if err := ta.Start(); err != nil {
+			t.Fatal(err)
+		}
+		h.run(ta, nil)
+		if p := ta.tls.Peer(); p.Role != pki.RoleVoter {
+			t.Fatalf("%s joined with the voter token: role %s", name, p.Role)
+		}
+		tas = append(tas, ta)
+	}
+	waitUntil(t, 60*time.Second, "3 voters", func() string { return settled(tas, 3) })
+	serials := map[string]string{}
+	for _, ta := range tas[1:] {
+		serials[ta.cfg.NodeName] = ta.tls.Peer().Serial
+	}
+	// A certificate of a minute (backdated by pki.ClockSkew) is renewed
+	// at two thirds of its life: about 20s after it was issued.
+	waitUntil(t, 90*time.Second, "the joined agents' certificates renewed", func() string {
+		for _, ta := range tas[1:] {
+			if ta.tls.Peer().Serial == serials[ta.cfg.NodeName] {
+				return ta.cfg.NodeName + " still has its first certificate"
+			}
+		}
+		return ""
+	})
+	ctx := context.Background()
+	for _, ta := range tas {
+		c := api.NewClient("https://"+ta.Addr(), api.WithTLSConfig(mustTLSFromFile(t, b0)), api.WithBearerToken(adminToken(t, b0)),
+			api.WithRequestTimeout(5*time.Second))
+		name := "after-renewal-" + ta.cfg.NodeName
+		waitUntil(t, 20*time.Second, "a write through "+ta.cfg.NodeName, func() string {
+			if _, err := c.Create(ctx, configMap(name)); err != nil && !api.IsAlreadyExists(err) {
+				return err.Error()
+			}
+			return ""
+		})
+	}
+	waitUntil(t, 30*time.Second, "still 3 voters", func() string { return settled(tas, 3) })
+	// The renewed certificate is on disk for the next start.
+	for _, ta := range tas[1:] {
+		l, err := identity.Load(ta.cfg.DataDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := l.Peer()
+		if p.Serial == serials[ta.cfg.NodeName] {
+			t.Errorf("%s: the renewed certificate was not saved", ta.cfg.NodeName)
+		}
+	}
+}
