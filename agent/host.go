@@ -124,6 +124,7 @@ func (a *Agent) runHost(ctx context.Context) {
 	lc.Runtime, lc.Network, lc.Volumes = rt, netw, vols
 	lc.Objects, lc.Pods, lc.Status = apiObjects{a.client}, pods, apiStatus{a.client}
 	lc.LogDir, lc.Logger = hc.LogDir, a.log.With("loop", "node")
+	lc.HostPathAllow = a.cfg.HostPathAllow
 	if hc.HostNetNS != "" {
 		lc.ProbeDial = kubelet.NetNSDialer(hc.HostNetNS)
 	}
