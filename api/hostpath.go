@@ -49,12 +49,18 @@ func pathWithin(p, dir string) bool {
 	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
 }
 
-// overlapsReserved returns the entry of reserved that p is, lies below or
-// contains, or "".
+// overlapsReserved says why p may not be mounted or allowed: it is, lies
+// below or contains an entry of reserved; "" when it does not.
 func overlapsReserved(p string, reserved []string) string {
+	if p == "/" {
+		return "/ (the host's root) is never mounted into a pod"
+	}
 	for _, r := range reserved {
-		if pathWithin(p, r) || pathWithin(r, p) {
-			return r
+		switch {
+		case pathWithin(p, r):
+			return r + " is reserved to the host and never mounted into a pod"
+		case pathWithin(r, p):
+			return "it contains " + r + ", which is reserved to the host and never mounted into a pod"
 		}
 	}
 	return ""
@@ -71,8 +77,8 @@ func CheckHostPath(p string, allow []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrHostPathNotAllowed, err)
 	}
-	if r := overlapsReserved(clean, ReservedHostPaths); r != "" {
-		return fmt.Errorf("%w: %s is reserved to the host and never mounted into a pod", ErrHostPathNotAllowed, r)
+	if why := overlapsReserved(clean, ReservedHostPaths); why != "" {
+		return fmt.Errorf("%w: %s", ErrHostPathNotAllowed, why)
 	}
 	for _, a := range allow {
 		ca, err := CleanHostPath(a)
@@ -103,8 +109,8 @@ func CheckHostPathAllow(allow []string, extra ...string) error {
 		if err != nil {
 			return fmt.Errorf("host-path-allow: %q %v", a, err)
 		}
-		if r := overlapsReserved(c, reserved); r != "" {
-			return fmt.Errorf("host-path-allow: %q would expose %s, which is reserved to the host and never mounted into a pod", a, r)
+		if why := overlapsReserved(c, reserved); why != "" {
+			return fmt.Errorf("host-path-allow: %q: %s", a, why)
 		}
 	}
 	return nil

@@ -14,7 +14,7 @@ func TestCheckHostPath(t *testing.T) {
 		ok    bool
 		why   string // part of the error
 	}{
-		{"/", allow, false, "reserved"},
+		{"/", allow, false, "the host's root"},
 		{"/etc", allow, false, "/etc is reserved"},
 		{"/etc/ssl", allow, false, "/etc is reserved"},
 		{"/etc/../etc", allow, false, `".."`},
@@ -22,7 +22,7 @@ func TestCheckHostPath(t *testing.T) {
 		{"/data/./x", allow, false, `"."`},
 		{"data/x", allow, false, "absolute"},
 		{"", allow, false, "empty"},
-		{"/var", allow, false, "/var/lib/shoal is reserved"},
+		{"/var", allow, false, "contains /var/lib/shoal, which is reserved"},
 		{"/var/lib/shoal/volumes/x", allow, false, "/var/lib/shoal is reserved"},
 		{"/run/containerd/containerd.sock", allow, false, "/run/containerd is reserved"},
 		{"/proc/1", allow, false, "/proc is reserved"},
