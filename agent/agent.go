@@ -131,6 +131,15 @@ func New(cfg Config) (*Agent, error) {
 	if bootstrap && a.clusterID == "" {
 		newCID = newClusterID()
 	}
+	if !bootstrap && !hasState && !cfg.Insecure && cfg.TLS == nil && cfg.Token != "" && !identityOnDisk(cfg.DataDir) {
+		// A bootstrap token: find the other initial agents first.
+		if tok, err := pki.ParseJoinToken(cfg.Token); err == nil && tok.Bootstrap() {
+			if newCID, err = a.bootstrapWithToken(tok); err != nil {
+				return nil, err
+			}
+			bootstrap = newCID != ""
+		}
+	}
 	if err := a.setupTLS(bootstrap, hasState, newCID); err != nil {
 		return nil, err
 	}

@@ -348,8 +348,8 @@ func (a *Agent) requestRole(ctx context.Context, promote bool, cluster, leader s
 	}
 }
 
-// startGossip creates this agent's gossip member; joinLoop joins.
-func (a *Agent) startGossip() error {
+// gossipConfig is this agent's gossip configuration.
+func (a *Agent) gossipConfig() gossip.Config {
 	gc := gossip.DefaultConfig()
 	if a.cfg.Gossip != nil {
 		gc = *a.cfg.Gossip
@@ -366,7 +366,12 @@ func (a *Agent) startGossip() error {
 	if gc.Logger == nil {
 		gc.Logger = a.log
 	}
-	g, err := gossip.New(gc, a.meta())
+	return gc
+}
+
+// startGossip creates this agent's gossip member; joinLoop joins.
+func (a *Agent) startGossip() error {
+	g, err := gossip.New(a.gossipConfig(), a.meta())
 	if err != nil {
 		return fmt.Errorf("bind: %w", err)
 	}

@@ -217,6 +217,15 @@ func (h *harness) start(cfgs ...Config) []*testAgent {
 
 func (h *harness) build(cfg Config) *testAgent {
 	h.t.Helper()
+	ta, err := h.tryBuild(cfg)
+	if err != nil {
+		h.t.Fatalf("new %s: %v", cfg.NodeName, err)
+	}
+	return ta
+}
+
+// tryBuild is build that returns New's error (callable from any goroutine).
+func (h *harness) tryBuild(cfg Config) (*testAgent, error) {
 	logs := &syncBuf{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	rc := *cfg.Raft
@@ -224,7 +233,7 @@ func (h *harness) build(cfg Config) *testAgent {
 	cfg.Raft = &rc
 	a, err := New(cfg)
 	if err != nil {
-		h.t.Fatalf("new %s: %v", cfg.NodeName, err)
+		return nil, fmt.Errorf("%w\nlogs:\n%s", err, logs.String())
 	}
 	ta := &testAgent{Agent: a, cfg: cfg, logs: logs, done: make(chan error, 1), ca: h.ca, t: h.t}
 	if cfg.Insecure {
@@ -233,7 +242,7 @@ func (h *harness) build(cfg Config) *testAgent {
 	h.mu.Lock()
 	h.agents = append(h.agents, ta)
 	h.mu.Unlock()
-	return ta
+	return ta, nil
 }
 
 func (h *harness) run(ta *testAgent, gate <-chan struct{}) {

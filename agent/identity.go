@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -88,7 +89,7 @@ func (a *Agent) join() (*identity.Local, error) {
 		return nil, fmt.Errorf("token: %w", err)
 	}
 	if tok.Bootstrap() {
-		return nil, errors.New("token: a bootstrap token (--bootstrap-expect) is not supported by this agent yet: start one agent with --bootstrap, then the others with --token and a join token from `shoal token show`")
+		return nil, errors.New("token: a bootstrap token is for the initial agents of a new cluster (with --bootstrap-expect); this data dir holds Raft state: join with a token from `shoal token show`")
 	}
 	addrs := a.joinAPIs()
 	if len(addrs) == 0 {
@@ -197,4 +198,11 @@ func (c Config) certIPs() []net.IP {
 		}
 	}
 	return out
+}
+
+// identityOnDisk reports whether dataDir holds an identity (its CA
+// certificate).
+func identityOnDisk(dataDir string) bool {
+	_, err := os.Stat(filepath.Join(dataDir, identity.CACertFile))
+	return err == nil
 }

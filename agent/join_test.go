@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -231,5 +232,63 @@ func TestJoinedVotersAndRenewal(t *testing.T) {
 		if p.Serial == serials[ta.cfg.NodeName] {
 			t.Errorf("%s: the renewed certificate was not saved", ta.cfg.NodeName)
 		}
+	}
+}
+
+// Three agents started at once with --bootstrap-expect 3 and the same
+// bootstrap token (shoal token generate) form one secure cluster: the
+// lowest-named makes the identity, the others fetch their voter
+// certificates from it, and the voter manager seats all three.
+func TestBootstrapToken(t *testing.T) {
+	h := newHarness(t, fastTimings)
+	tok, err := pki.NewBootstrapToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgs := h.configs(3, "t")
+	var wg sync.WaitGroup
+	tas := make([]*testAgent, len(cfgs))
+	for i := range cfgs {
+		cfgs[i].Insecure = false
+		cfgs[i].Token = tok.String()
+		cfgs[i].BootstrapExpect = 3
+		cfgs[i].JoinTimeout = time.Minute
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ta, err := h.tryBuild(cfgs[i])
+			if err != nil {
+				t.Errorf("%s: %v", cfgs[i].NodeName, err)
+				return
+			}
+			if err := ta.Start(); err != nil {
+				t.Errorf("%s: start: %v", cfgs[i].NodeName, err)
+				return
+			}
+			h.run(ta, nil)
+			tas[i] = ta
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	waitUntil(t, 60*time.Second, "3 voters", func() string { return settled(tas, 3) })
+	for _, ta := range tas {
+		if p := ta.tls.Peer(); p.Role != pki.RoleVoter || !ta.tls.CACert().Equal(tas[0].tls.CACert()) {
+			t.Errorf("%s: role %s, CA shared %v", ta.cfg.NodeName, p.Role, ta.tls.CACert().Equal(tas[0].tls.CACert()))
+		}
+	}
+	if !strings.Contains(tas[0].logs.String(), "bootstrap token: making the cluster identity") {
+		t.Error("t0, the lowest name, did not make the identity")
+	}
+	// A different bootstrap token cannot get in: its gossip key differs,
+	// and the members' record holds another secret.
+	other, _ := pki.NewBootstrapToken()
+	cfg := h.config("t9", "z0")
+	cfg.Insecure, cfg.Token, cfg.BootstrapExpect = false, other.String(), 3
+	cfg.JoinTimeout = 3 * time.Second
+	if _, err := h.tryBuild(cfg); err == nil {
+		t.Fatal("an agent with another bootstrap token got an identity")
 	}
 }
