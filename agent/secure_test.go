@@ -223,3 +223,37 @@ func TestAPIWantsCredentials(t *testing.T) {
 		}
 	}
 }
+
+// --pprof on a secure agent answers admin tokens only.
+func TestPprofNeedsAdmin(t *testing.T) {
+	h := newSecureHarness(t, fastTimings)
+	cfg := h.config("p0", "z0")
+	cfg.BootstrapExpect = 1
+	cfg.Pprof = true
+	tas := h.start(cfg)
+	waitUntil(t, 20*time.Second, "settled", func() string { return settled(tas, 1) })
+	get := func(hc *http.Client, tok string) int {
+		req, _ := http.NewRequest(http.MethodGet, "https://"+tas[0].Addr()+"/debug/pprof/", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(httpsClient(h.ca.caOnly()), ""); code != http.StatusUnauthorized {
+		t.Errorf("pprof without credentials: HTTP %d, want 401", code)
+	}
+	if code := get(httpsClient(tas[0].cfg.TLS.ClientConfig()), ""); code != http.StatusForbidden {
+		t.Errorf("pprof with an agent certificate: HTTP %d, want 403", code)
+	}
+	if code := get(httpsClient(h.ca.caOnly()), h.ca.token(t, "read-only")); code != http.StatusForbidden {
+		t.Errorf("pprof with a read-only token: HTTP %d, want 403", code)
+	}
+	if code := get(httpsClient(h.ca.caOnly()), h.ca.token(t, "admin")); code != http.StatusOK {
+		t.Errorf("pprof with an admin token: HTTP %d, want 200", code)
+	}
+}
