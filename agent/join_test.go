@@ -99,7 +99,9 @@ func TestJoinWithToken(t *testing.T) {
 	adminCall(t, b0, http.MethodGet, identity.PathTokens, nil, &toks)
 
 	cfg := joinConfig(h, "w1", b0, toks.Worker)
+	start := time.Now()
 	w1 := h.build(cfg)
+	joined := time.Since(start)
 	if err := w1.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +115,18 @@ func TestJoinWithToken(t *testing.T) {
 	ctx := context.Background()
 	c := api.NewClient("https://"+w1.Addr(), api.WithTLSConfig(mustTLSFromFile(t, b0)), api.WithBearerToken(adminToken(t, b0)),
 		api.WithRequestTimeout(5*time.Second))
+	waitUntil(t, 30*time.Second, "w1 Ready", func() string {
+		obj, err := c.Get(ctx, "Node", "", "w1")
+		if err != nil {
+			return err.Error()
+		}
+		if r := api.FindCondition(obj.(*api.Node).Status.Conditions, api.NodeReady); r == nil || r.Status != api.ConditionTrue {
+			return "not ready"
+		}
+		return ""
+	})
+	// Figure (issue 10): a join with a token, from start to Ready.
+	t.Logf("join with a worker token: certificate after %v, Node Ready after %v (fast test timings)", joined.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	waitUntil(t, 20*time.Second, "a write through the joined agent", func() string {
 		if _, err := c.Create(ctx, configMap("via-w1")); err != nil && !api.IsAlreadyExists(err) {
 			return err.Error()
