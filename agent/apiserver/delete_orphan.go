@@ -40,6 +40,9 @@ func propagationPolicy(opts api.DeleteOptions) (string, error) {
 func (p *proposer) dependentsOf(owner *api.ObjectMeta) ([]api.Object, error) {
 	var out []api.Object
 	for _, k := range api.Kinds() {
+		if owner.Namespace != "" && !k.Namespaced {
+			continue // a namespaced owner has no cluster-scoped dependents
+		}
 		objs, _, err := p.reader.List(k.Kind, owner.Namespace, store.Selector{})
 		if err != nil {
 			return nil, err
