@@ -15,8 +15,8 @@ import (
 )
 
 const (
-	patchCMPath  = "/api/v1/namespaces/default/configmaps/cm"
-	depPath = "/apis/apps/v1/namespaces/default/deployments/web"
+	patchCMPath = "/api/v1/namespaces/default/configmaps/cm"
+	depPath     = "/apis/apps/v1/namespaces/default/deployments/web"
 )
 
 func (e *env) patch(path, ctype, body string) response {
