@@ -119,6 +119,8 @@ func TestPatchTypes(t *testing.T) {
 	t.Run("absent object", func(t *testing.T) {
 		e := newEnv(t)
 		mustCode(t, e.patch(patchCMPath, mp, `{}`), 404)
+		mustCode(t, e.post("/api/v1/namespaces/default/configmaps", configMapJSON("cm", nil)), 201)
+		mustCode(t, e.patch(patchCMPath+"/status", mp, `{}`), 404) // a ConfigMap has no status
 	})
 }
 

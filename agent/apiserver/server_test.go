@@ -310,7 +310,6 @@ func badRequests(t *testing.T, e *env) {
 		{"unknown resource", "GET", "/api/v1/namespaces/default/widgets", "", "", 404, api.ReasonNotFound, "widgets"},
 		{"wrong group", "POST", "/api/v1/namespaces/default/deployments", "application/yaml", deploymentYAML, 404, api.ReasonNotFound, "deployments"},
 		{"patch without a patch type", "PATCH", ns + "/configmaps/taken", "", "{}", 415, api.ReasonUnsupportedMediaType, "PATCH"},
-		{"patch status of a configmap", "PATCH", ns + "/configmaps/taken/status", "application/merge-patch+json", "{}", 404, api.ReasonNotFound, ""},
 		{"delete collection", "DELETE", ns + "/configmaps", "", "", 405, api.ReasonMethodNotAllowed, "DELETE"},
 		{"post all namespaces", "POST", "/api/v1/configmaps", "", configMapJSON("x", nil), 405, api.ReasonMethodNotAllowed, "POST"},
 		{"post status", "POST", ns + "/configmaps/taken/status", "", "{}", 404, api.ReasonNotFound, ""},
