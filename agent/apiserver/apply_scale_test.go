@@ -108,6 +108,18 @@ func TestScale(t *testing.T) {
 	if *e.deployment("web").Spec.Replicas != 3 {
 		t.Errorf("replicas %d, want 3", *e.deployment("web").Spec.Replicas)
 	}
+	for _, kind := range []string{"ReplicaSet", "StatefulSet"} {
+		res := strings.ToLower(kind) + "s"
+		mustCode(t, e.request(http.MethodPost, "/apis/apps/v1/namespaces/default/"+res, "application/yaml",
+			strings.Replace(deploymentYAML, "Deployment", kind, 1)), 201)
+		p := "/apis/apps/v1/namespaces/default/" + res + "/web/scale"
+		if sc := decode[Scale](t, mustCode(t, e.patch(p, mediaMergePatch, `{"spec":{"replicas":4}}`), 200)); sc.Spec.Replicas != 4 {
+			t.Errorf("%s scale: %+v", kind, sc)
+		}
+		if sc := decode[Scale](t, mustCode(t, e.get(p), 200)); sc.Spec.Replicas != 4 || sc.Status.Selector != "app=web" {
+			t.Errorf("%s scale: %+v", kind, sc)
+		}
+	}
 	mustCode(t, e.get("/api/v1/namespaces/default/pods/x/scale"), 404)
 	mustCode(t, e.get("/apis/apps/v1/namespaces/default/deployments/nope/scale"), 404)
 	mustCode(t, e.get("/apis/apps/v1/namespaces/default/daemonsets/x/scale"), 404)

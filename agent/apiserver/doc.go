@@ -30,8 +30,8 @@
 //     merged by the merge keys of Kubernetes for the fields Shoal has:
 //     containers, initContainers, env, volumes by name, volumeMounts by
 //     mountPath, container ports by containerPort, Service ports by port,
-//     conditions and Node addresses by type, taints by key, ownerReferences
-//     by uid, finalizers as a set; $patch replace/delete/merge,
+//     conditions and Node addresses by type, ownerReferences by uid,
+//     finalizers as a set; any other list replaced whole; $patch replace/delete/merge,
 //     $retainKeys, $deleteFromPrimitiveList; $setElementOrder accepted and
 //     ignored). Any other Content-Type is 415. The patch is applied to the
 //     object read after a barrier and stored as a compare-and-swap against

@@ -26,7 +26,7 @@ import (
 //     order).
 //
 // Any other list is replaced whole, as Kubernetes does for lists without a
-// patch strategy.
+// patch strategy (tolerations, taints, containerStatuses, envFrom, args...).
 
 // mergeKeys names the merge key of each list merged by key, by the last
 // two field names of its path (indices left out), or else by its own name.
@@ -41,9 +41,7 @@ var mergeKeys = map[string]string{
 	"volumes":              "name",
 	"volumeMounts":         "mountPath",
 	"conditions":           "type",
-	"containerStatuses":    "name",
 	"ownerReferences":      "uid",
-	"taints":               "key",
 }
 
 // mergeSets are lists of strings merged as sets.
