@@ -125,6 +125,9 @@ func patchObject(info api.KindInfo, old api.Object, apply patchFunc) (api.Object
 	}
 	obj := info.New()
 	if err := api.DecodeInto(patched, obj); err != nil {
+		if errors.Is(err, api.ErrTooLarge) {
+			return nil, api.NewStatusError(http.StatusRequestEntityTooLarge, api.ReasonRequestEntityTooLarge, nil, "the patched object: %v", err)
+		}
 		var fes api.FieldErrors
 		if errors.As(err, &fes) {
 			return nil, api.NewInvalid(info, om.Name, causesOf(fes))

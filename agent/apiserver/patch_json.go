@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/shoal-dev/shoal/api"
 )
 
 // maxJSONPatchOps bounds the operations of one JSON patch (RFC 6902); the
@@ -86,76 +88,97 @@ func splitPointer(p string) ([]string, error) {
 	return toks, nil
 }
 
+// maxPatchedBytes bounds what a JSON patch may grow a document to: copy
+// operations could otherwise double it with each operation. Each add,
+// replace and copy counts the size of the value it inserts (removals are
+// not subtracted), so the bound is checked without encoding the document.
+const maxPatchedBytes = api.MaxManifestBytes
+
 // applyJSONPatch applies an RFC 6902 patch to a JSON document.
 func applyJSONPatch(doc []byte, ops []jsonPatchOp) ([]byte, error) {
 	var root any
 	if err := json.Unmarshal(doc, &root); err != nil {
 		return nil, err
 	}
+	size := len(doc)
 	for i, op := range ops {
 		var err error
-		root, err = applyJSONPatchOp(root, op)
+		var added int
+		root, added, err = applyJSONPatchOp(root, op)
 		if err != nil {
 			return nil, patchErrorf("JSON patch operation [%d] (%s %s): %v", i, op.Op, *op.Path, err)
+		}
+		if size += added; size > maxPatchedBytes {
+			return nil, patchErrorf("JSON patch operation [%d] (%s %s): the patched object would exceed %d bytes", i, op.Op, *op.Path, maxPatchedBytes)
 		}
 	}
 	return json.Marshal(root)
 }
 
-func applyJSONPatchOp(root any, op jsonPatchOp) (any, error) {
+// applyJSONPatchOp applies one operation; added is the size of the value it
+// inserted.
+func applyJSONPatchOp(root any, op jsonPatchOp) (out any, added int, err error) {
 	path, _ := splitPointer(*op.Path)
 	var value any
 	if op.Value != nil {
 		if err := json.Unmarshal(*op.Value, &value); err != nil {
-			return nil, fmt.Errorf("value: %v", err)
+			return nil, 0, fmt.Errorf("value: %v", err)
 		}
+		added = len(*op.Value)
 	}
 	switch op.Op {
 	case "add":
-		return pointerAdd(root, path, value)
+		out, err = pointerAdd(root, path, value)
+		return out, added, err
 	case "remove":
-		out, _, err := pointerRemove(root, path)
-		return out, err
+		out, _, err = pointerRemove(root, path)
+		return out, 0, err
 	case "replace":
 		if _, err := pointerGet(root, path); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if len(path) == 0 {
-			return value, nil
+			return value, added, nil
 		}
-		out, _, err := pointerRemove(root, path)
-		if err != nil {
-			return nil, err
+		if out, _, err = pointerRemove(root, path); err != nil {
+			return nil, 0, err
 		}
-		return pointerAdd(out, path, value)
+		out, err = pointerAdd(out, path, value)
+		return out, added, err
 	case "move":
 		from, _ := splitPointer(*op.From)
 		if len(from) < len(path) && reflect.DeepEqual(from, path[:len(from)]) {
-			return nil, fmt.Errorf("from: %q is a prefix of path: cannot move a value into itself", *op.From)
+			return nil, 0, fmt.Errorf("from: %q is a prefix of path: cannot move a value into itself", *op.From)
 		}
 		out, v, err := pointerRemove(root, from)
 		if err != nil {
-			return nil, fmt.Errorf("from: %v", err)
+			return nil, 0, fmt.Errorf("from: %v", err)
 		}
-		return pointerAdd(out, path, v)
+		out, err = pointerAdd(out, path, v)
+		return out, 0, err
 	case "copy":
 		from, _ := splitPointer(*op.From)
 		v, err := pointerGet(root, from)
 		if err != nil {
-			return nil, fmt.Errorf("from: %v", err)
+			return nil, 0, fmt.Errorf("from: %v", err)
 		}
-		return pointerAdd(root, path, deepCopyJSON(v))
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, 0, err
+		}
+		out, err = pointerAdd(root, path, deepCopyJSON(v))
+		return out, len(b), err
 	case "test":
 		v, err := pointerGet(root, path)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if !reflect.DeepEqual(v, value) {
-			return nil, fmt.Errorf("test failed: the value is %s, not %s", compactJSON(v), compactJSON(value))
+			return nil, 0, fmt.Errorf("test failed: the value is %s, not %s", compactJSON(v), compactJSON(value))
 		}
-		return root, nil
+		return root, 0, nil
 	}
-	return nil, fmt.Errorf("unknown op %q", op.Op)
+	return nil, 0, fmt.Errorf("unknown op %q", op.Op)
 }
 
 func compactJSON(v any) string {

@@ -3,9 +3,11 @@ package apiserver
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func jsonEqual(t *testing.T, got []byte, want string) {
@@ -103,5 +105,29 @@ func TestMergePatch(t *testing.T) {
 			t.Fatalf("%s + %s: %v", c.doc, c.patch, err)
 		}
 		jsonEqual(t, out, c.want)
+	}
+}
+
+// TestJSONPatchGrowthBound: copy operations that double the document each
+// time stop at maxPatchedBytes instead of exhausting memory.
+func TestJSONPatchGrowthBound(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`[{"op":"add","path":"/a","value":{"x":"` + strings.Repeat("x", 1000) + `"}}`)
+	for i := range 100 {
+		fmt.Fprintf(&b, `,{"op":"copy","from":"/a","path":"/a/c%d"}`, i)
+	}
+	b.WriteString("]")
+	ops, err := parseJSONPatch([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = applyJSONPatch([]byte(`{}`), ops)
+	var pe *patchError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "would exceed") {
+		t.Fatalf("error %v, want the size bound", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v", d)
 	}
 }
