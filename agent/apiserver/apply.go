@@ -3,7 +3,6 @@ package apiserver
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"unicode"
@@ -204,14 +203,18 @@ func applyPatchFor(prev, cur map[string]any, path []string) map[string]any {
 }
 
 func applyListPatchFor(prev, cur []any, key string, path []string) []any {
-	find := func(list []any, kv any) map[string]any {
+	index := func(list []any) map[string]map[string]any {
+		m := map[string]map[string]any{}
 		for _, e := range list {
-			if m, ok := e.(map[string]any); ok && fmt.Sprint(m[key]) == fmt.Sprint(kv) {
-				return m
+			if em, ok := e.(map[string]any); ok && em[key] != nil {
+				if _, dup := m[keyString(em[key])]; !dup {
+					m[keyString(em[key])] = em
+				}
 			}
 		}
-		return nil
+		return m
 	}
+	inPrev, inCur := index(prev), index(cur)
 	out := make([]any, 0, len(cur))
 	for _, e := range cur {
 		cm, ok := e.(map[string]any)
@@ -219,7 +222,7 @@ func applyListPatchFor(prev, cur []any, key string, path []string) []any {
 			out = append(out, deepCopyJSON(e))
 			continue
 		}
-		if pm := find(prev, cm[key]); pm != nil {
+		if pm := inPrev[keyString(cm[key])]; pm != nil {
 			out = append(out, applyPatchFor(pm, cm, path))
 		} else {
 			out = append(out, deepCopyJSON(cm))
@@ -227,7 +230,7 @@ func applyListPatchFor(prev, cur []any, key string, path []string) []any {
 	}
 	for _, e := range prev {
 		pm, ok := e.(map[string]any)
-		if !ok || pm[key] == nil || find(cur, pm[key]) != nil {
+		if !ok || pm[key] == nil || inCur[keyString(pm[key])] != nil {
 			continue
 		}
 		out = append(out, map[string]any{key: pm[key], directivePatch: "delete"})

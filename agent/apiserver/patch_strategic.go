@@ -229,7 +229,18 @@ func mergeListByKey(cur, patch []any, key string, path []string) ([]any, error) 
 			return out, nil
 		}
 	}
+	// Elements are found by key through an index, so that a long list
+	// costs linear time; deleted elements are tombstoned until the end.
 	out := append([]any(nil), cur...)
+	gone := make([]bool, len(out))
+	at := map[string]int{}
+	for j, c := range out {
+		if cm, ok := c.(map[string]any); ok {
+			if _, dup := at[keyString(cm[key])]; !dup {
+				at[keyString(cm[key])] = j
+			}
+		}
+	}
 	for i, e := range patch {
 		m, ok := e.(map[string]any)
 		if !ok {
@@ -239,41 +250,49 @@ func mergeListByKey(cur, patch []any, key string, path []string) ([]any, error) 
 		if !ok {
 			return nil, patchErrorf("%s[%d]: %s: required to merge the element into the list", pathString(path), i, key)
 		}
-		at := -1
-		for j, c := range out {
-			if cm, ok := c.(map[string]any); ok && reflect.DeepEqual(cm[key], kv) {
-				at = j
-				break
-			}
-		}
+		ks := keyString(kv)
+		j, found := at[ks]
 		if m[directivePatch] == "delete" {
-			if at >= 0 {
-				out = append(out[:at:at], out[at+1:]...)
+			if found {
+				gone[j] = true
+				delete(at, ks)
 			}
 			continue
 		}
-		if at < 0 {
-			nm, err := strategicMergeMap(nil, m, path)
-			if err != nil {
-				return nil, err
-			}
-			if nm != nil {
-				out = append(out, nm)
-			}
-			continue
+		var cm map[string]any
+		if found {
+			cm, _ = out[j].(map[string]any)
 		}
-		cm, _ := out[at].(map[string]any)
 		nm, err := strategicMergeMap(cm, m, path)
 		if err != nil {
 			return nil, err
 		}
-		if nm == nil {
-			out = append(out[:at:at], out[at+1:]...)
-		} else {
-			out[at] = nm
+		switch {
+		case nm == nil && found:
+			gone[j] = true
+			delete(at, ks)
+		case nm == nil:
+		case found:
+			out[j] = nm
+		default:
+			at[ks] = len(out)
+			out = append(out, nm)
+			gone = append(gone, false)
 		}
 	}
-	return out, nil
+	kept := out[:0]
+	for j, c := range out {
+		if !gone[j] {
+			kept = append(kept, c)
+		}
+	}
+	return kept, nil
+}
+
+// keyString is the identity of a merge key's value: its type and value, so
+// that the number 80 and the string "80" stay apart.
+func keyString(v any) string {
+	return fmt.Sprintf("%T:%v", v, v)
 }
 
 // stripDirectives removes $-directives from a value that replaces another.
