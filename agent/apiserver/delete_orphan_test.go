@@ -107,3 +107,43 @@ func TestOrphanKeepsPodsUnderControllers(t *testing.T) {
 		}
 	}
 }
+
+// nthBackend runs hook just before its nth proposal.
+type nthBackend struct {
+	*testBackend
+	n, seen int
+	hook    func()
+}
+
+func (b *nthBackend) Propose(ctx context.Context, ops []store.Op) ([]store.Result, error) {
+	if b.seen++; b.seen == b.n {
+		b.hook()
+	}
+	return b.testBackend.Propose(ctx, ops)
+}
+
+// TestOrphanOwnerChangedBeforeDelete: the owner, marked and its dependents
+// orphaned, is changed before the final delete: the delete's loop reads it
+// again and deletes the new version instead of leaving it marked.
+func TestOrphanOwnerChangedBeforeDelete(t *testing.T) {
+	e := newEnv(t)
+	rsYAML := strings.NewReplacer("Deployment", "ReplicaSet", "name: web\n  labels", "name: rs\n  labels").Replace(deploymentYAML)
+	mustCode(t, e.request(http.MethodPost, "/apis/apps/v1/namespaces/default/replicasets", "application/yaml", rsYAML), 201)
+	key := store.Key{Kind: "ReplicaSet", Namespace: "default", Name: "rs"}
+	o, _ := e.st.Get(key)
+	p := boundPod("a", "")
+	p.OwnerReferences = []api.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "rs", UID: o.GetObjectMeta().UID}}
+	e.seed(p)
+	e.srv.prop.backend = &nthBackend{testBackend: e.be, n: 2, hook: func() {
+		o, _ := e.st.Get(key)
+		c := o.DeepCopyObject().(*api.ReplicaSet)
+		c.Status.Replicas = 7
+		if res := e.st.Apply([]store.Op{{Type: store.OpUpdateStatus, Object: c}}); res[0].Err != nil {
+			t.Error(res[0].Err)
+		}
+	}}
+	mustCode(t, e.request(http.MethodDelete, "/apis/apps/v1/namespaces/default/replicasets/rs?propagationPolicy=Orphan", "", ""), 200)
+	if _, err := e.st.Get(key); err == nil {
+		t.Fatal("the owner is still there")
+	}
+}
