@@ -156,6 +156,12 @@ func TestPatchDeploymentStrategic(t *testing.T) {
 	if len(d.Spec.Template.Spec.Containers) != 1 || *d.Spec.Replicas != 3 || d.Annotations["kubectl.kubernetes.io/last-applied-configuration"] == "" {
 		t.Errorf("apply: %+v replicas %d annotations %v", d.Spec.Template.Spec.Containers, *d.Spec.Replicas, d.Annotations)
 	}
+	// kubectl apply switching the strategy: $retainKeys drops the
+	// defaulted rollingUpdate, which Recreate does not allow.
+	mustCode(t, e.patch(depPath, mediaStrategicPatch, `{"spec":{"strategy":{"$retainKeys":["type"],"type":"Recreate"}}}`), 200)
+	if s := e.deployment("web").Spec.Strategy; s.Type != "Recreate" || s.RollingUpdate != nil {
+		t.Errorf("strategy %+v", s)
+	}
 	// Validated as an update: 422 naming the field.
 	r := mustCode(t, e.patch(depPath, mediaMergePatch, `{"spec":{"replicas":-1}}`), 422)
 	if st := r.status(t); st.Details == nil || len(st.Details.Causes) == 0 || st.Details.Causes[0].Field != "spec.replicas" {
