@@ -283,6 +283,11 @@ func TestPatchNodeRestriction(t *testing.T) {
 			t.Errorf("PATCH %s as n1: %d, want %d", c.path, code, c.code)
 		}
 	}
+	// Nor scale a workload, should a request get past Authorize.
+	mustCode(t, e.request(http.MethodPost, "/apis/apps/v1/namespaces/default/deployments", "application/yaml", deploymentYAML), 201)
+	if code := as(http.MethodPatch, depPath+"/scale", mediaMergePatch, `{"spec":{"replicas":9}}`); code != 403 {
+		t.Errorf("scale as n1: %d", code)
+	}
 	// The patch may not move the pod to this node either: the stored pod
 	// says where it is bound.
 	if code := as(http.MethodPatch, pods+"theirs/status", mediaMergePatch, `{"spec":{"nodeName":"n1"},"status":{"phase":"Failed"}}`); code != 403 {

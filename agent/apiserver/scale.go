@@ -153,7 +153,9 @@ func (s *Server) writeScale(w http.ResponseWriter, r *http.Request, t target) {
 	}
 	var data []byte
 	var apply patchFunc
+	verb := VerbUpdate
 	if r.Method == http.MethodPatch {
+		verb = VerbPatch
 		mt, serr := patchType(r)
 		if serr == nil && mt == mediaApplyPatch {
 			serr = api.NewStatusError(http.StatusUnsupportedMediaType, api.ReasonUnsupportedMediaType, nil,
@@ -210,7 +212,7 @@ func (s *Server) writeScale(w http.ResponseWriter, r *http.Request, t target) {
 		n := sc.Spec.Replicas
 		*rp = &n
 		return next, nil
-	}, nil, dryRun)
+	}, nodeAdmission(r.Context(), t, verb), dryRun)
 	if err != nil {
 		s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
 		return
