@@ -70,6 +70,23 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 	}
 	defer watcher.Stop()
 
+	// With as=Table every event carries a one-row Table; the first one
+	// also carries the column definitions.
+	tb, serr := s.newTabler(r, t.info, s.tableEnv(t.info, t.namespace))
+	if serr != nil {
+		s.WriteError(w, r, serr)
+		return
+	}
+	firstRow := true
+	asTable := func(obj api.Object) any {
+		if tb == nil {
+			return obj
+		}
+		out := tb.table([]api.Object{obj}, obj.GetObjectMeta().ResourceVersion, firstRow)
+		firstRow = false
+		return out
+	}
+
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // a server-wide WriteTimeout must not cut the stream
 	w.Header().Set("Content-Type", "application/json")
@@ -86,7 +103,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 		return rc.Flush() == nil
 	}
 	for _, o := range initial {
-		if !send(string(store.Added), withTypeMeta(o)) {
+		if !send(string(store.Added), asTable(withTypeMeta(o))) {
 			return
 		}
 	}
@@ -114,7 +131,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 				}
 				return
 			}
-			if !send(string(ev.Type), eventObject(ev)) {
+			if !send(string(ev.Type), asTable(eventObject(ev))) {
 				return
 			}
 		}
