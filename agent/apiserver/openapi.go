@@ -30,6 +30,12 @@ import (
 // unknown or duplicated field is a 400 naming it) whatever the parameter
 // asks, which is fieldValidation=Strict, kubectl's default.
 
+// writeQueryParams are the query parameters every write operation declares:
+// only those the Server honours, for kubectl asks the document before
+// relying on one (dryRun belongs here once the write handlers serve it;
+// declared but ignored, kubectl apply --dry-run=server would write).
+var writeQueryParams = []string{"fieldValidation"}
+
 // openAPIDocs are the encoded documents.
 type openAPIDocs struct {
 	v2      []byte
@@ -126,7 +132,9 @@ func addPaths(paths map[string]any, b *schemaBuilder, k api.KindInfo) {
 		var ps []any
 		ps = append(ps, extra...)
 		if body {
-			ps = append(ps, queryParam("fieldValidation"), queryParam("dryRun"), queryParam("fieldManager"))
+			for _, q := range writeQueryParams {
+				ps = append(ps, queryParam(q))
+			}
 			o["requestBody"] = map[string]any{"required": true, "content": map[string]any{
 				"application/json": map[string]any{"schema": objRef},
 				"application/yaml": map[string]any{"schema": objRef},
