@@ -14,10 +14,10 @@ import (
 // discovered without another list to keep in step.
 //
 // kubectl ≥ 1.30 first asks for the aggregated form
-// (application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList);
-// the server answers the legacy documents with Content-Type
-// application/json, which client-go reads as "not aggregated" and then
-// fetches /api/v1 and /apis/apps/v1 one by one.
+// (application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList)
+// and gets it (discovery_aggregated.go); a client that asks for plain JSON
+// gets the legacy documents and fetches /api/v1 and /apis/apps/v1 one by
+// one.
 
 // APIVersions is the body of /api.
 type APIVersions struct {
@@ -181,7 +181,7 @@ func (s *Server) discoveryGET(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (s *Server) serveAPIVersions(w http.ResponseWriter, r *http.Request) {
-	if !s.discoveryGET(w, r) {
+	if !s.discoveryGET(w, r) || s.serveAggregated(w, r, true) {
 		return
 	}
 	core, _ := groupVersions()
@@ -193,7 +193,7 @@ func (s *Server) serveAPIVersions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveAPIGroupList(w http.ResponseWriter, r *http.Request) {
-	if !s.discoveryGET(w, r) {
+	if !s.discoveryGET(w, r) || s.serveAggregated(w, r, false) {
 		return
 	}
 	_, gvs := groupVersions()

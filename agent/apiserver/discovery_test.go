@@ -128,3 +128,51 @@ func TestDiscoveryHead(t *testing.T) {
 		t.Errorf("HEAD body: %q", r.body)
 	}
 }
+
+// TestAggregatedDiscovery: kubectl's first request gets the aggregated
+// form, with the same resources as the legacy documents.
+func TestAggregatedDiscovery(t *testing.T) {
+	e := newEnv(t)
+	const accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
+	r := mustCode(t, e.getAccept("/api", accept), 200)
+	if ct := r.header.Get("Content-Type"); ct != "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	core := decode[APIGroupDiscoveryList](t, r)
+	if core.Kind != "APIGroupDiscoveryList" || core.APIVersion != "apidiscovery.k8s.io/v2" || len(core.Items) != 1 ||
+		core.Items[0].Metadata.Name != "" || len(core.Items[0].Versions) != 1 || core.Items[0].Versions[0].Version != "v1" {
+		t.Fatalf("/api: %+v", core)
+	}
+	var pods *APIResourceDiscovery
+	for i, res := range core.Items[0].Versions[0].Resources {
+		if res.Resource == "pods" {
+			pods = &core.Items[0].Versions[0].Resources[i]
+		}
+	}
+	if pods == nil || pods.Scope != "Namespaced" || pods.SingularResource != "pod" || pods.ResponseKind != (GroupVersionKind{Version: "v1", Kind: "Pod"}) ||
+		!slices.Equal(pods.ShortNames, []string{"po"}) || !slices.Equal(pods.Verbs, ResourceVerbs) || len(pods.Subresources) != 3 {
+		t.Fatalf("pods: %+v", pods)
+	}
+	if s := pods.Subresources[2]; s.Subresource != "exec" || s.ResponseKind.Kind != "PodExecOptions" {
+		t.Errorf("exec: %+v", s)
+	}
+	named := decode[APIGroupDiscoveryList](t, mustCode(t, e.getAccept("/apis", accept), 200))
+	if len(named.Items) != 1 || named.Items[0].Metadata.Name != "apps" || len(named.Items[0].Versions[0].Resources) != 4 {
+		t.Errorf("/apis: %+v", named)
+	}
+	for _, res := range named.Items[0].Versions[0].Resources {
+		if res.ResponseKind.Group != "apps" || res.Scope != "Namespaced" {
+			t.Errorf("%+v", res)
+		}
+	}
+	// v2beta1 alone, and plain JSON first.
+	if r := mustCode(t, e.getAccept("/apis", "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"), 200); !strings.Contains(r.header.Get("Content-Type"), "v=v2beta1") {
+		t.Errorf("v2beta1: %q", r.header.Get("Content-Type"))
+	}
+	for _, a := range []string{"application/json", "", "application/json,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"} {
+		r := mustCode(t, e.getAccept("/apis", a), 200)
+		if r.header.Get("Content-Type") != "application/json" || decode[APIGroupList](t, r).Kind != "APIGroupList" {
+			t.Errorf("Accept %q: %s %s", a, r.header.Get("Content-Type"), r.body)
+		}
+	}
+}

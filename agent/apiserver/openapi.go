@@ -65,7 +65,7 @@ func buildOpenAPI() openAPIDocs {
 		"paths":       map[string]any{},
 		"definitions": b2.defs,
 	}
-	docs.v2 = encodeOpenAPI(v2)
+	docs.v2 = mustEncode(v2)
 
 	index := map[string]any{}
 	seen := map[string]bool{}
@@ -83,7 +83,7 @@ func buildOpenAPI() openAPIDocs {
 				addPaths(paths, b3, o)
 			}
 		}
-		doc := encodeOpenAPI(map[string]any{
+		doc := mustEncode(map[string]any{
 			"openapi":    "3.0.0",
 			"info":       map[string]any{"title": openAPITitle, "version": k.APIVersion()},
 			"paths":      paths,
@@ -93,14 +93,14 @@ func buildOpenAPI() openAPIDocs {
 		sum := sha512.Sum512(doc)
 		index[gv] = map[string]any{"serverRelativeURL": "/openapi/v3/" + gv + "?hash=" + strings.ToUpper(hex.EncodeToString(sum[:]))}
 	}
-	docs.v3Index = encodeOpenAPI(map[string]any{"paths": index})
+	docs.v3Index = mustEncode(map[string]any{"paths": index})
 	return docs
 }
 
-func encodeOpenAPI(v any) []byte {
+func mustEncode(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic("apiserver: encoding the OpenAPI document: " + err.Error())
+		panic("apiserver: encoding a static document: " + err.Error())
 	}
 	return b
 }

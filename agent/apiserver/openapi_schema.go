@@ -85,7 +85,11 @@ func (b *schemaBuilder) schemaOf(t reflect.Type) map[string]any {
 	case timeType:
 		return map[string]any{"type": "string", "format": "date-time"}
 	case intOrStringType, quantityType:
-		return b.intOrString()
+		// A definition of its own, so that kubectl explain names it.
+		if name := defName(t); b.defs[name] == nil {
+			b.defs[name] = b.intOrString()
+		}
+		return b.ref(t)
 	}
 	switch t.Kind() {
 	case reflect.Bool:

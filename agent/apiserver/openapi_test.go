@@ -63,8 +63,11 @@ func TestOpenAPIV3(t *testing.T) {
 	if c["image"].Type != "string" || c["ports"].Type != "array" || c["ports"].Items.Ref != "#/components/schemas/shoal.api.ContainerPort" {
 		t.Errorf("Container: image %+v ports %+v", c["image"], c["ports"])
 	}
-	if r := doc.Components.Schemas["shoal.api.ResourceRequirements"].Properties["limits"]; r.Type != "object" || !r.AddlProps.IntOrStr {
+	if r := doc.Components.Schemas["shoal.api.ResourceRequirements"].Properties["limits"]; r.Type != "object" || r.AddlProps.Ref != "#/components/schemas/shoal.api.Quantity" {
 		t.Errorf("limits: %+v", r)
+	}
+	if q := doc.Components.Schemas["shoal.api.Quantity"]; !q.IntOrStr {
+		t.Errorf("Quantity: %+v", q)
 	}
 	if ts := doc.Components.Schemas["shoal.api.ObjectMeta"].Properties["creationTimestamp"]; ts.Type != "string" || ts.Format != "date-time" {
 		t.Errorf("creationTimestamp: %+v", ts)
