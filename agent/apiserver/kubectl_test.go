@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/pem"
 	"io"
+	"log/slog"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,4 +209,46 @@ func TestKubectlWatch(t *testing.T) {
 	waitLine("first 0/1 Pending 0 0s")
 	seedLabeledPod(e, "second", "x")
 	waitLine("second 0/1 Pending 0 0s")
+}
+
+// TestKubectlReadOnlyToken: behind the auth middleware, a read-only token
+// is enough for kubectl's discovery, OpenAPI, tables and explain; without a
+// token kubectl is refused, and the read-only role cannot apply.
+func TestKubectlReadOnlyToken(t *testing.T) {
+	e := newEnv(t)
+	seedLabeledPod(e, "x1", "x")
+	// client-go sends a bearer token only over TLS.
+	auth := httptest.NewTLSServer(NewAuthHandler(e.srv.Handler(), AuthConfig{
+		Auth:   fakeAuth{tokens: testTokens},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}))
+	t.Cleanup(auth.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: auth.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ea := *e
+	ea.ts = auth
+	ro := []string{"--certificate-authority", caFile, "--token", "ro-token"}
+	mustLine(t, "get pods", ea.kubectl(append(ro, "get", "pods")...), "x1", "0/1", "Pending", "0", "0s")
+	mustLine(t, "api-resources", ea.kubectl(append(ro, "api-resources")...), "pods", "po", "v1", "true", "Pod")
+	if out := ea.kubectl(append(ro, "explain", "pods.spec.containers")...); !strings.Contains(out, "image\t<string>") {
+		t.Errorf("explain:\n%s", out)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), kubectlTimeout)
+	defer cancel()
+	out, err := ea.kubectlCmd(ctx, "--certificate-authority", caFile, "get", "pods").CombinedOutput()
+	// (kubectl answers a 401 by asking for a user name; stdin is empty.)
+	if err == nil || strings.Contains(string(out), "x1") {
+		t.Errorf("without a token: err %v:\n%s", err, out)
+	}
+	f := filepath.Join(t.TempDir(), "cm.yaml")
+	if err := os.WriteFile(f, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = ea.kubectlCmd(ctx, append(ro, "apply", "-f", f)...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Forbidden") {
+		t.Errorf("apply as read-only: err %v:\n%s", err, out)
+	}
 }
