@@ -24,7 +24,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	}
 	if !t.status {
-		tb, serr := s.newTabler(r, t.info, s.tableEnv(t.info, t.namespace))
+		tb, serr := s.newTabler(r, t)
 		if serr != nil {
 			s.WriteError(w, r, serr)
 			return
@@ -89,7 +89,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, t target) {
 		s.WriteError(w, r, s.ToStatus(err, t.info, ""))
 		return
 	}
-	tb, serr := s.newTabler(r, t.info, s.tableEnv(t.info, t.namespace))
+	tb, serr := s.newTabler(r, t)
 	if serr != nil {
 		s.WriteError(w, r, serr)
 		return

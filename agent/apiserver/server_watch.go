@@ -72,7 +72,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 
 	// With as=Table every event carries a one-row Table; the first one
 	// also carries the column definitions.
-	tb, serr := s.newTabler(r, t.info, s.tableEnv(t.info, t.namespace))
+	tb, serr := s.newTabler(r, t)
 	if serr != nil {
 		s.WriteError(w, r, serr)
 		return

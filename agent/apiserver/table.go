@@ -79,13 +79,14 @@ type tabler struct {
 	apiVersion string
 	include    string
 	defs       []TableColumnDefinition
-	row        api.RowFunc
+	kind       string
+	env        func() api.TableEnv // read for every table: a watch's rows see the current endpoints
 }
 
 // newTabler reads what the request asks (nil when it wants no Table) and
-// prepares the columns; env supplies the time and the Services' ready
-// endpoints.
-func (s *Server) newTabler(r *http.Request, info api.KindInfo, env api.TableEnv) (*tabler, *api.StatusError) {
+// prepares the columns of the kind of t.
+func (s *Server) newTabler(r *http.Request, t target) (*tabler, *api.StatusError) {
+	info := t.info
 	v := tableVersion(r.Header.Get("Accept"))
 	if v == "" {
 		return nil, nil
@@ -98,9 +99,10 @@ func (s *Server) newTabler(r *http.Request, info api.KindInfo, env api.TableEnv)
 	default:
 		return nil, api.NewBadRequest("includeObject: %q must be None, Metadata or Object", inc)
 	}
-	narrow, _ := api.TableColumns(info.Kind, false, env)
-	header, row := api.TableColumns(info.Kind, true, env)
-	t := &tabler{apiVersion: "meta.k8s.io/" + v, include: inc, row: row}
+	narrow, _ := api.TableColumns(info.Kind, false, api.TableEnv{})
+	header, _ := api.TableColumns(info.Kind, true, api.TableEnv{})
+	tb := &tabler{apiVersion: "meta.k8s.io/" + v, include: inc, kind: info.Kind,
+		env: func() api.TableEnv { return s.tableEnv(info, t.namespace) }}
 	for i, h := range header {
 		d := TableColumnDefinition{Name: h, Type: "string", Description: columnDescription(h)}
 		if i == 0 && h == "NAME" {
@@ -109,9 +111,9 @@ func (s *Server) newTabler(r *http.Request, info api.KindInfo, env api.TableEnv)
 		if !slices.Contains(narrow, h) {
 			d.Priority = 1 // shown with -o wide
 		}
-		t.defs = append(t.defs, d)
+		tb.defs = append(tb.defs, d)
 	}
-	return t, nil
+	return tb, nil
 }
 
 // columnDescription is the help text of a column.
@@ -138,8 +140,9 @@ func (t *tabler) table(objs []api.Object, rv string, withDefs bool) *Table {
 	} else {
 		tb.ColumnDefinitions = []TableColumnDefinition{}
 	}
+	_, rowOf := api.TableColumns(t.kind, true, t.env())
 	for _, o := range objs {
-		cells := t.row(o)
+		cells := rowOf(o)
 		row := TableRow{Cells: make([]any, len(cells))}
 		for i, c := range cells {
 			row.Cells[i] = c
