@@ -11,9 +11,10 @@ import (
 // api's Go types: a property per JSON field (json tags give the names;
 // embedded structs without a name are inlined, as encoding/json does), a
 // definition per named struct, and x-kubernetes-group-version-kind on each
-// kind's schema, which is how kubectl explain finds a kind. Fields carry no
-// descriptions and no "required" list: the server's validation (api's
-// Validate*) stays the authority on what an object must hold.
+// kind's schema, which is how kubectl explain finds a kind. Descriptions
+// are the Go doc comments of the types and fields (api.TypeDocs). There is
+// no "required" list: the server's validation (api's Validate*) stays the
+// authority on what an object must hold.
 
 // schemaDefPrefix starts every definition name: "shoal.api.Pod".
 const schemaDefPrefix = "shoal.api."
@@ -116,7 +117,11 @@ func (b *schemaBuilder) schemaOf(t reflect.Type) map[string]any {
 		name := defName(t)
 		if _, ok := b.defs[name]; !ok {
 			b.defs[name] = map[string]any{} // breaks cycles
-			b.defs[name] = b.structSchema(t)
+			def := b.structSchema(t)
+			if d := api.TypeDocs()[t.Name()]; d != "" {
+				def["description"] = d
+			}
+			b.defs[name] = def
 		}
 		return b.ref(t)
 	}
@@ -153,7 +158,15 @@ func (b *schemaBuilder) addFields(t reflect.Type, props map[string]any) {
 		if name == "" {
 			name = f.Name
 		}
-		props[name] = b.schemaOf(f.Type)
+		ps := b.schemaOf(f.Type)
+		if d := api.TypeDocs()[t.Name()+"."+f.Name]; d != "" {
+			if _, isRef := ps["$ref"]; isRef && b.v3 {
+				// OpenAPI 3.0 ignores the siblings of a $ref.
+				ps = map[string]any{"allOf": []any{ps}}
+			}
+			ps["description"] = d
+		}
+		props[name] = ps
 	}
 }
 
