@@ -38,6 +38,13 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 			timeout = time.Duration(n) * time.Second
 		}
 	}
+	// With as=Table every event carries a one-row Table; the first one
+	// also carries the column definitions.
+	tb, serr := s.newTabler(r, t)
+	if serr != nil {
+		s.WriteError(w, r, serr)
+		return
+	}
 	var from int64
 	var initial []api.Object
 	if v := q.Get("resourceVersion"); v != "" && v != "0" {
@@ -70,13 +77,6 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 	}
 	defer watcher.Stop()
 
-	// With as=Table every event carries a one-row Table; the first one
-	// also carries the column definitions.
-	tb, serr := s.newTabler(r, t)
-	if serr != nil {
-		s.WriteError(w, r, serr)
-		return
-	}
 	firstRow := true
 	asTable := func(obj api.Object) any {
 		if tb == nil {

@@ -92,9 +92,14 @@ func TestTableList(t *testing.T) {
 	if len(tb.Rows) != 2 || tb.Rows[0].Object != nil {
 		t.Errorf("includeObject=None: %+v", tb.Rows)
 	}
-	st := mustCode(t, e.getAccept("/api/v1/pods?includeObject=All", tableAccept), 400).status(t)
-	if !strings.Contains(st.Message, "includeObject") {
-		t.Errorf("bad includeObject: %s", st.Message)
+	for _, p := range []string{"/api/v1/pods?includeObject=All", "/api/v1/pods?watch=true&includeObject=All", "/api/v1/namespaces/default/pods/a?includeObject=All"} {
+		st := mustCode(t, e.getAccept(p, tableAccept), 400).status(t)
+		if !strings.Contains(st.Message, "includeObject") {
+			t.Errorf("%s: %s", p, st.Message)
+		}
+	}
+	if n := len(e.rec.all()); n != 0 {
+		t.Errorf("a watch refused for its includeObject opened %d watchers", n)
 	}
 	// Only v1beta1 asked: the same Table under that version.
 	tb = decode[wireTable](t, mustCode(t, e.getAccept("/api/v1/pods", "application/json;as=Table;v=v1beta1;g=meta.k8s.io"), 200))
