@@ -112,7 +112,7 @@ func TestRenderIgnoresOrder(t *testing.T) {
 func TestRegistryIgnoresHistory(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		owners := []ServiceKey{{"a", "1"}, {"a", "2"}, {"b", "1"}, {"c", "9"}}
-		reg := newRegistry(0)
+		reg := newRegistry()
 		set := setID{kind: skHairpin}
 		type key = byte
 		current := map[key]map[ServiceKey]byte{} // key → owner → value claimed

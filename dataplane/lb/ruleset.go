@@ -409,12 +409,10 @@ func hairpinElement(ip netip.Addr) element {
 // key): what a full sync creates and Render prints.
 func (p *plan) full(services []Service) (*ruleset, *registry) {
 	frags := make([]*fragment, len(services))
-	n := 0
 	for i, s := range services {
 		frags[i] = p.fragment(s)
-		n += len(frags[i].elems)
 	}
-	reg := newRegistry(n)
+	reg := newRegistry()
 	for i, s := range services {
 		reg.claimAll(s.Key(), frags[i])
 	}
