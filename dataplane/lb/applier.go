@@ -36,13 +36,13 @@ type Applier struct {
 	nsPath  string
 	ns      netns.NsHandle // -1: the process's own namespace
 	closed  bool
-	desired map[ServiceKey]Service // what was asked for last
+	desired map[ServiceKey]*held // what was asked for last
 
 	// What the kernel holds, when synced: the services it was built from
 	// (a service's fragment is computed again when it changes, rather than
 	// kept) and what they claim.
 	synced    bool
-	installed map[ServiceKey]Service
+	installed map[ServiceKey]*held
 	reg       *registry
 }
 
@@ -54,7 +54,7 @@ func NewApplier(cfg Config, netnsPath string) (*Applier, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Applier{plan: p, nsPath: netnsPath, ns: -1, desired: map[ServiceKey]Service{}}
+	a := &Applier{plan: p, nsPath: netnsPath, ns: -1, desired: map[ServiceKey]*held{}}
 	if netnsPath != "" {
 		ns, err := netns.GetFromPath(netnsPath)
 		if err != nil {
@@ -88,7 +88,7 @@ func (a *Applier) Sync(changed []Service, deleted []ServiceKey) error {
 	}
 	keys := map[ServiceKey]bool{}
 	for _, s := range changed {
-		a.desired[s.Key()] = cloneService(s)
+		a.desired[s.Key()] = hold(s)
 		keys[s.Key()] = true
 	}
 	for _, k := range deleted {
@@ -117,9 +117,9 @@ func (a *Applier) Resync(all []Service) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	a.desired = make(map[ServiceKey]Service, len(all))
+	a.desired = make(map[ServiceKey]*held, len(all))
 	for _, s := range all {
-		a.desired[s.Key()] = cloneService(s)
+		a.desired[s.Key()] = hold(s)
 	}
 	return a.rebuild()
 }
@@ -141,7 +141,7 @@ func (a *Applier) Close() error {
 // rebuild replaces the table with the one for every desired service.
 func (a *Applier) rebuild() error {
 	a.synced = false
-	services := slices.SortedFunc(maps.Values(a.desired), func(x, y Service) int { return compareKeys(x.Key(), y.Key()) })
+	services := slices.SortedFunc(maps.Values(a.desired), func(x, y *held) int { return compareKeys(x.Key(), y.Key()) })
 	r, reg := a.plan.full(services)
 	conn, err := a.conn()
 	if err != nil {
@@ -244,12 +244,4 @@ func Cleanup(netnsPath, table string) error {
 		return fmt.Errorf("lb: delete table %s: %w", table, err)
 	}
 	return nil
-}
-
-func cloneService(s Service) Service {
-	s.Ports = slices.Clone(s.Ports)
-	for i := range s.Ports {
-		s.Ports[i].Endpoints = slices.Clone(s.Ports[i].Endpoints)
-	}
-	return s
 }

@@ -196,7 +196,7 @@ func TestElementMessagesFit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _ := p.full(syntheticServices(5000, 10))
+	r, _ := p.full(holdAll(syntheticServices(5000, 10)))
 	b := newBatch(conn, "shoal")
 	b.full(r)
 	if err := b.flush(); err != nil {

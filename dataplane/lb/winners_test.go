@@ -105,7 +105,7 @@ func TestRegistryHeap(t *testing.T) {
 	services := syntheticServices(10000, 10)
 	frags := make([]*fragment, len(services))
 	for i, s := range services {
-		frags[i] = p.fragment(s)
+		frags[i] = p.fragment(hold(s))
 	}
 	before := heapAlloc()
 	reg := newRegistry()
