@@ -32,9 +32,9 @@ import (
 
 // writeQueryParams are the query parameters every write operation declares:
 // only those the Server honours, for kubectl asks the document before
-// relying on one (dryRun belongs here once the write handlers serve it;
-// declared but ignored, kubectl apply --dry-run=server would write).
-var writeQueryParams = []string{"fieldValidation"}
+// relying on one (a dryRun declared but ignored would make kubectl apply
+// --dry-run=server write; the write handlers honour it, see dryrun.go).
+var writeQueryParams = []string{"fieldValidation", "dryRun"}
 
 // openAPIDocs are the encoded documents.
 type openAPIDocs struct {
