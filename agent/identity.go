@@ -37,6 +37,13 @@ func (a *Agent) loadOrMakeIdentity(bootstrap, hasState bool, clusterID string) (
 	l, err := identity.Load(dir)
 	switch {
 	case err == nil:
+		// A bootstrap whose record the store may not hold yet (stopped
+		// before its leadership wrote it): the leader writes it on start.
+		rec, perr := identity.LoadPendingRecord(dir)
+		if perr != nil {
+			return nil, fmt.Errorf("identity: %w", perr)
+		}
+		a.pendingRecord = rec
 		if a.cfg.Token != "" {
 			a.log.Info("--token ignored: this agent already has an identity in the data dir", "dir", filepath.Join(dir, identity.TLSDir))
 		}
@@ -50,6 +57,11 @@ func (a *Agent) loadOrMakeIdentity(bootstrap, hasState bool, clusterID string) (
 		l, rec, _, err = identity.Bootstrap(clusterID, nil, a.cfg.NodeName, a.cfg.certIPs(), time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("bootstrap: making the cluster identity: %w", err)
+		}
+		// The record first: it holds the only copy of the sealed CA key, and
+		// an identity on disk without it could never be completed.
+		if err := identity.SavePendingRecord(dir, rec); err != nil {
+			return nil, fmt.Errorf("bootstrap: saving the cluster record: %w", err)
 		}
 		if err := l.Save(dir); err != nil {
 			return nil, fmt.Errorf("bootstrap: saving the cluster identity: %w", err)

@@ -102,6 +102,11 @@ func (a *Agent) bootstrapWithToken(tok pki.JoinToken) (string, error) {
 			if err != nil {
 				return "", fmt.Errorf("bootstrap: making the cluster identity: %w", err)
 			}
+			// The record first: it holds the only copy of the sealed CA key, and
+			// an identity on disk without it could never be completed.
+			if err := identity.SavePendingRecord(a.cfg.DataDir, rec); err != nil {
+				return "", fmt.Errorf("bootstrap: saving the cluster record: %w", err)
+			}
 			if err := l.Save(a.cfg.DataDir); err != nil {
 				return "", fmt.Errorf("bootstrap: saving the cluster identity: %w", err)
 			}

@@ -3,6 +3,8 @@ package agent
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,4 +134,40 @@ func TestBootstrapIdentityAndRestart(t *testing.T) {
 	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "node-name") {
 		t.Errorf("another node name on the same data dir: %v", err)
 	}
+}
+
+// TestBootstrapRecordSurvivesEarlyStop: an agent that made a cluster's
+// identity and stopped before its leadership stored the cluster record
+// (the only copy of the sealed CA key) stores it on its next start, from
+// the copy the bootstrap left in the data dir; the copy goes once stored.
+func TestBootstrapRecordSurvivesEarlyStop(t *testing.T) {
+	h := newHarness(t, fastTimings)
+	cfg := h.config("early", "")
+	cfg.Insecure = false
+	cfg.Bootstrap = true
+	cfg.Out = &lockedBuf{}
+	first := h.build(cfg) // makes the identity and Raft state, never runs
+	pending := filepath.Join(cfg.DataDir, identity.PendingRecordFile)
+	if _, err := os.Stat(pending); err != nil {
+		t.Fatalf("the bootstrap left no copy of the record: %v", err)
+	}
+	if err := first.Shutdown(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	again := h.build(cfg)
+	if err := again.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.run(again, nil)
+	c := adminClient(t, again)
+	ctx := context.Background()
+	waitUntil(t, 20*time.Second, "the join tokens, from the stored record", func() string {
+		if _, err := c.JoinTokens(ctx); err != nil {
+			return err.Error()
+		}
+		if _, err := os.Stat(pending); !errors.Is(err, os.ErrNotExist) {
+			return fmt.Sprintf("the copy is still there (%v)", err)
+		}
+		return ""
+	})
 }

@@ -143,6 +143,9 @@ func (a *Agent) writePendingRecord(ctx context.Context, n interface {
 		}
 		if err == nil || errors.Is(err, store.ErrAlreadyExists) {
 			a.log.Info("bootstrap: the cluster identity record is in the store")
+			if err := identity.RemovePendingRecord(a.cfg.DataDir); err != nil {
+				a.log.Warn("bootstrap: removing the stored cluster record's copy", "err", err)
+			}
 			a.mu.Lock()
 			a.pendingRecord = nil
 			a.mu.Unlock()
