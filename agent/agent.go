@@ -50,6 +50,7 @@ type Agent struct {
 	pendingRecord *identity.Record
 	// idServer serves the join, renewal and token endpoints.
 	idServer *identity.Server
+	revoked  revocations // nodes whose certificates this voter refuses
 
 	// raftAddr is the Raft listen address with its port resolved;
 	// raftAdv what the others dial.
@@ -315,6 +316,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	if h, ok := a.tls.(*pki.Holder); ok {
 		a.goLoop(func() { a.runRenewer(rctx, h) })
+		a.goLoop(func() { a.watchRevocations(rctx) })
 	}
 	<-rctx.Done()
 	a.mu.Lock()

@@ -30,7 +30,7 @@ const clientAddrHeader = "X-Shoal-Client-Addr"
 // identityPaths are the endpoints of agent/identity; they run on the
 // leader (the others relay them).
 var identityPaths = []string{identity.PathJoinCA, identity.PathJoin, identity.PathCertificate,
-	identity.PathTokens, identity.PathTokensRotate, identity.PathTokensAPI}
+	identity.PathTokens, identity.PathTokensRotate, identity.PathTokensAPI, identity.PathRevoke}
 
 // identityCluster is identity.Cluster on this agent's store and Raft node.
 type identityCluster struct{ a *Agent }

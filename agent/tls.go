@@ -103,6 +103,7 @@ func (a *Agent) setupTLS(bootstrap, hasState bool, newClusterID string) error {
 		if err != nil {
 			return err
 		}
+		h.SetPeerCheck(a.revoked.check)
 		src = h
 	}
 	a.tls = src
