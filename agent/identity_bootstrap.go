@@ -94,7 +94,11 @@ func (a *Agent) bootstrapWithToken(tok pki.JoinToken) (string, error) {
 			}
 			return "", nil
 		}
-		d := voters.DecideBootstrapFor(voters.BootstrapInput{Self: a.cfg.NodeName, Expect: a.cfg.BootstrapExpect, Candidates: cands})
+		// As the plain bootstrap: nobody forms a cluster while a --join
+		// address is unanswered (agents started together that see only
+		// part of each other would make two cluster identities).
+		d := voters.DecideBootstrapFor(voters.BootstrapInput{Self: a.cfg.NodeName, Expect: a.cfg.BootstrapExpect, Candidates: cands,
+			Unreached: a.unreachedJoinOf(ctx, g)})
 		if d.Action == voters.Bootstrap {
 			cid := newClusterID()
 			a.log.Info("bootstrap token: making the cluster identity", "cluster", cid, "reason", d.Reason)
