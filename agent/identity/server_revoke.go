@@ -14,17 +14,8 @@ import (
 // can no longer reach the control plane; it joins again with a token and
 // an empty data dir.
 func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
-	rec, _, se := s.opened(r.Context())
-	if se == nil {
-		se = s.admin(r, rec)
-	}
-	if se != nil {
-		writeStatus(w, se)
-		return
-	}
 	var req RevokeRequest
-	if err := decodeBody(r.Body, &req); err != nil {
-		writeStatus(w, badRequest(err))
+	if _, ok := s.adminRequest(w, r, &req); !ok {
 		return
 	}
 	if err := pki.CheckNodeName(req.Node); err != nil {
