@@ -56,6 +56,10 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 		return
 	}
 	if tb != nil {
+		if opts.initialEnd {
+			s.WriteError(w, r, api.NewBadRequest("sendInitialEvents: not supported with as=Table (its end is a bookmark, and tables get none)"))
+			return
+		}
 		opts.bookmarks = false
 	}
 	var from int64

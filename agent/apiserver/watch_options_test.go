@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,16 @@ func TestWatchInitialEventsParameters(t *testing.T) {
 		if !strings.Contains(st.Message, mention) {
 			t.Errorf("%q: %q does not name %s", q, st.Message, mention)
 		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.ts.URL+base+"&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true", nil)
+	req.Header.Set("Accept", "application/json;as=Table;g=meta.k8s.io;v=v1")
+	resp, err := e.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("sendInitialEvents with as=Table: HTTP %d, want 400", resp.StatusCode)
 	}
 	// sendInitialEvents=false with no resourceVersion: changes from now only.
 	mustCode(t, e.post("/api/v1/namespaces/default/configmaps", configMapJSON("before", nil)), 201)
