@@ -20,8 +20,9 @@ build: ## Build bin/shoal.
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/shoal ./cmd/shoal
 
 .PHONY: test
-test: lint tidy ## The whole suite: lint, go.mod tidy, unit and in-process cluster tests with -race, bounded fuzz runs.
+test: lint tidy ## The whole suite: lint, go.mod tidy, unit and in-process cluster tests with -race, the client-go module's tests, bounded fuzz runs.
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	cd integration/clientgo && $(GO) test -count=1 ./...
 	$(MAKE) fuzz
 
 .PHONY: testrace
@@ -68,10 +69,12 @@ figures: ## Failover figures (20 trials of a 5-agent cluster, production timings
 lint: ## gofmt and go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^integration/bench/etcdload/') ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	cd integration/clientgo && $(GO) vet ./...
 
 .PHONY: tidy
 tidy: ## Fail if go.mod or go.sum would change under `go mod tidy`.
 	$(GO) mod tidy -diff
+	cd integration/clientgo && $(GO) mod tidy -diff
 
 .PHONY: demo
 demo: build ## Start a one-node dev cluster in the background and apply the example app.

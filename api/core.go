@@ -433,6 +433,22 @@ type ServicePort struct {
 
 type ServiceStatus struct {
 	Conditions []Condition `json:"conditions,omitempty"`
+	// LoadBalancer is accepted so that Kubernetes clients, which always
+	// send it (client-go sends "loadBalancer":{}), are not refused; Shoal
+	// has no load-balancer Services and never fills it.
+	LoadBalancer *LoadBalancerStatus `json:"loadBalancer,omitempty"`
+}
+
+// LoadBalancerStatus is the Kubernetes shape of a Service's external load
+// balancer; see ServiceStatus.LoadBalancer.
+type LoadBalancerStatus struct {
+	Ingress []LoadBalancerIngress `json:"ingress,omitempty"`
+}
+
+// LoadBalancerIngress is one external address of a load balancer.
+type LoadBalancerIngress struct {
+	IP       string `json:"ip,omitempty"`
+	Hostname string `json:"hostname,omitempty"`
 }
 
 const (

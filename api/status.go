@@ -40,6 +40,11 @@ const (
 // ListMeta is the metadata of a list: the store revision it was read at.
 type ListMeta struct {
 	ResourceVersion string `json:"resourceVersion,omitempty"`
+	// Continue, on a list cut at its limit, is the token that asks for the
+	// next page; RemainingItemCount says how many items are left after
+	// this page.
+	Continue           string `json:"continue,omitempty"`
+	RemainingItemCount *int64 `json:"remainingItemCount,omitempty"`
 }
 
 // Status is the body of every error response, and of ERROR watch events.

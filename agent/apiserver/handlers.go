@@ -80,37 +80,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, t target) {
 		s.serveWatch(w, r, t, sel)
 		return
 	}
-	if err := s.barrier(r); err != nil {
-		s.WriteError(w, r, s.ToStatus(err, t.info, ""))
-		return
-	}
-	objs, rev, err := s.cfg.Reader.List(t.info.Kind, t.namespace, sel)
-	if err != nil {
-		s.WriteError(w, r, s.ToStatus(err, t.info, ""))
-		return
-	}
-	tb, serr := s.newTabler(r, t)
-	if serr != nil {
-		s.WriteError(w, r, serr)
-		return
-	}
-	if tb != nil {
-		s.writeTable(w, r, tb, objs, rev)
-		return
-	}
-	items := make([]api.Object, len(objs))
-	for i, o := range objs {
-		items[i] = withTypeMeta(o)
-	}
-	s.WriteJSON(w, r, http.StatusOK, struct {
-		api.TypeMeta `json:",inline"`
-		Metadata     api.ListMeta `json:"metadata"`
-		Items        []api.Object `json:"items"`
-	}{
-		TypeMeta: api.TypeMeta{Kind: t.info.Kind + "List", APIVersion: t.info.APIVersion()},
-		Metadata: api.ListMeta{ResourceVersion: strconv.FormatInt(rev, 10)},
-		Items:    items,
-	})
+	s.serveList(w, r, t, sel)
 }
 
 // acceptedContentTypes are the media types a request body may declare; no

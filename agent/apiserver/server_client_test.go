@@ -226,8 +226,17 @@ func TestClientWatchGone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := c.Watch(ctx, "Deployment", "default", api.ListOptions{}, "1"); !api.IsGone(err) {
-		t.Errorf("watch from a compacted revision: %v", err)
+	// The watch starts; its only event is the 410 (as Kubernetes sends it).
+	ch, err := c.Watch(ctx, "Deployment", "default", api.ListOptions{}, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, ok := <-ch
+	if !ok || ev.Type != "ERROR" || !api.IsGone(ev.Err) {
+		t.Errorf("watch from a compacted revision: %+v", ev)
+	}
+	if _, ok := <-ch; ok {
+		t.Error("the watch went on after its ERROR event")
 	}
 }
 

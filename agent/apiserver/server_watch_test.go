@@ -234,10 +234,15 @@ func TestWatchTooOldIsGone(t *testing.T) {
 	for i := range 20 {
 		mustCode(t, e.post("/api/v1/namespaces/default/configmaps", configMapJSON(fmt.Sprintf("c%d", i), nil)), 201)
 	}
-	st := mustCode(t, e.get("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=2"), 410).status(t)
-	if st.Reason != api.ReasonExpired || !strings.Contains(st.Message, "too old resource version") {
-		t.Errorf("%+v", st)
+	// As Kubernetes: the watch starts and its only event is a 410 Status.
+	ws := e.openWatch(t, "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=2")
+	ev := ws.next(t)
+	var st api.Status
+	if err := json.Unmarshal(ev.Object, &st); err != nil || ev.Type != "ERROR" || st.Code != 410 ||
+		st.Reason != api.ReasonExpired || !strings.Contains(st.Message, "too old resource version") {
+		t.Errorf("%s %s", ev.Type, ev.Object)
 	}
+	ws.waitEnd(t)
 	if len(e.rec.all()) != 0 {
 		t.Errorf("a watcher was created for a refused watch")
 	}

@@ -242,6 +242,17 @@ func rolloutStatus(ctx context.Context, c *api.Client, ns, name string, out io.W
 			return err
 		}
 		for ev := range events {
+			if ev.Err != nil {
+				// A watch from a revision the server no longer keeps
+				// ends with a 410 ERROR event: read again and rewatch.
+				if !api.IsGone(ev.Err) {
+					return ev.Err
+				}
+				if obj, err = c.Get(ctx, "Deployment", ns, name); err != nil {
+					return err
+				}
+				break
+			}
 			if ev.Type == "DELETED" {
 				return fmt.Errorf("deployment %q was deleted", name)
 			}

@@ -409,5 +409,5 @@ func (s *Store) delete(key Key, precondition int64) (change, error) {
 	t.remove(old)
 	gone := shallowCopy(old)
 	gone.GetObjectMeta().ResourceVersion = strconv.FormatInt(rev, 10)
-	return change{kind: key.Kind, typ: Deleted, obj: gone, rev: rev}, nil
+	return change{kind: key.Kind, typ: Deleted, obj: gone, prev: old, rev: rev}, nil
 }

@@ -11,7 +11,8 @@ import (
 // change is one successful operation, kept in the history and fanned out to
 // watchers. For a delete, obj is the deleted object with its resourceVersion
 // set to rev. For an update, prev is the object it replaced (needed to turn
-// selector transitions into ADDED/DELETED).
+// selector transitions into ADDED/DELETED); for a delete, the object as it
+// was stored (ListAt restores it).
 type change struct {
 	kind string
 	typ  EventType
