@@ -548,6 +548,15 @@ func (r roleReader) Watch(kind, namespace string, from int64, sel store.Selector
 	return r.a.Store().Watch(kind, namespace, from, sel)
 }
 
+// ListAt serves later pages of a paginated list at the first page's
+// revision (apiserver's pagedReader).
+func (r roleReader) ListAt(kind, namespace string, sel store.Selector, rev int64) ([]api.Object, error) {
+	return r.a.Store().ListAt(kind, namespace, sel, rev)
+}
+
+// Revision is the local replica's revision, which watch bookmarks carry.
+func (r roleReader) Revision() int64 { return r.a.Store().Revision() }
+
 // AgentStatus is served at /v1/cluster/raft: the Raft view of a voter, or
 // what a non-voter knows.
 // LeaderAddr is the leader's Raft address, LeaderAPI its API address (the
