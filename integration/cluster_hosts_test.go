@@ -117,15 +117,18 @@ func startThreeHosts(t *testing.T, extra ...string) *threeHosts {
 	// bind mounts under their data dirs are unmounted, then the
 	// containerds kill what is left, then the namespaces go.
 	for _, h := range hosts {
-		var join []string
+		var join, joinAPI []string
 		for _, o := range hosts {
 			if o != h {
 				join = append(join, o.gossip)
+				joinAPI = append(joinAPI, o.httpAddr)
 			}
 		}
 		args := []string{"agent", "--node-name", h.name, "--data-dir", h.dataDir,
 			"--http-addr", h.httpAddr, "--raft-addr", h.raftAddr, "--bind", h.gossip,
-			"--join", strings.Join(join, ","), "--bootstrap-expect", "3", "--token", token, "--zone", h.zone,
+			"--join", strings.Join(join, ","), "--bootstrap-expect", "3", "--token", token,
+			// Each agent's API port differs: say where the others' are.
+			"--join-api", strings.Join(joinAPI, ","), "--zone", h.zone,
 			"--node-ip", h.ip,
 			"--containerd-socket", h.ctrd.Socket, "--containerd-namespace", h.ctrd.Namespace,
 			"--runc-root", h.ctrd.RuncRoot, "--cgroup-parent", h.ctrd.CgroupParent,

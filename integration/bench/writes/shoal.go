@@ -111,13 +111,18 @@ func shoalRound(shoalBin string, isSecure bool, writers []int, d time.Duration, 
 	}()
 	var dirs []string
 	for _, m := range ms {
-		var join []string
+		var join, joinAPI []string
 		for _, o := range ms {
 			if o.name != m.name {
-				join = append(join, o.gossip)
+				join, joinAPI = append(join, o.gossip), append(joinAPI, o.api)
 			}
 		}
-		cmd, err := m.start(shoalBin, dir, join, append([]string{"--bootstrap-expect", "3"}, mode...)...)
+		extra := append([]string{"--bootstrap-expect", "3"}, mode...)
+		if isSecure {
+			// Each agent's API port differs: say where the others' are.
+			extra = append(extra, "--join-api", strings.Join(joinAPI, ","))
+		}
+		cmd, err := m.start(shoalBin, dir, join, extra...)
 		if err != nil {
 			return nil, nil, err
 		}
