@@ -29,22 +29,29 @@ testrace: ## Unit and in-process tests with the race detector, no lint.
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 .PHONY: fuzz
-fuzz: ## Fuzz manifest decoding and the DNS server's request path, FUZZTIME each (default 30000x: an execution count, not a duration, so that Go 1.26's fuzz coordinator cannot fail at the deadline, golang/go#75804).
+fuzz: ## Fuzz manifest decoding, the DNS server's request path, the pki parsers (join tokens, API tokens, CSRs) and the join and certificate-renewal request bodies, FUZZTIME each (default 30000x: an execution count, not a duration, so that Go 1.26's fuzz coordinator cannot fail at the deadline, golang/go#75804).
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeManifests$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./api
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./agent/dns
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestAttributes$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./agent/apiserver
+	$(GO) test -run '^$$' -fuzz '^FuzzParseJoinToken$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./consensus/pki
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyToken$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./consensus/pki
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCSR$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./consensus/pki
+	$(GO) test -run '^$$' -fuzz '^FuzzJoinBody$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./agent/identity
+	$(GO) test -run '^$$' -fuzz '^FuzzCertificateBody$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1000x ./agent/identity
 
 .PHONY: integ
 integ: ## Integration tests only (root: namespaces, containerd, CNI, nftables); make test runs them too.
 	$(GO) test -count=1 -timeout 30m ./integration/... ./dataplane/...
 
 .PHONY: bench
-bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals, scheduler, nftables syncs, DNS), DNS vs dnsmasq, writes through the HTTP API secure vs --insecure vs etcd and a token join's start to Ready (installs etcd-server, dnsperf, dnsmasq-base).
+bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals, scheduler, nftables syncs, DNS, API token checks and TLS handshakes), DNS vs dnsmasq, writes through the HTTP API secure vs --insecure vs etcd and a token join's start to Ready (installs etcd-server, dnsperf, dnsmasq-base).
 	$(GO) test -run '^$$' -bench . -benchmem ./consensus/store ./api
 	$(GO) test -run '^$$' -bench ProposeParallel -benchtime 20000x ./consensus
 	$(GO) test -run '^$$' -bench 'Schedule' -benchtime 20x ./placement
 	$(GO) test -run '^$$' -bench ReconcileOnePodChange -benchmem ./agent/controllers
 	$(GO) test -run '^$$' -bench 'FullSync|Incremental' -benchtime 20x ./dataplane/lb
 	$(GO) test -run '^$$' -bench . -benchmem ./agent/dns
+	$(GO) test -run '^$$' -bench 'Verif|Handshake' -benchmem ./consensus/pki
 	bash integration/bench/dns.sh
 	bash integration/bench/writes.sh
 

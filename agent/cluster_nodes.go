@@ -136,9 +136,15 @@ func (a *Agent) syncReadiness(ctx context.Context, n *consensus.Node) {
 	self.Known, self.Alive = true, true
 	live[a.cfg.NodeName] = self
 	for _, nd := range placement.NodeReadiness(nodes, live, a.cfg.Clock.Now()) {
+		// Proposed directly, as the controllers write: the leader's own
+		// agent certificate may write only its own Node through the API
+		// (issue 10's node restriction), and this writes every node's.
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := a.client.UpdateStatus(wctx, nd)
+		res, err := n.Propose(wctx, []store.Op{{Type: store.OpUpdateStatus, Object: nd}})
 		cancel()
+		if err == nil {
+			err = res[0].Err
+		}
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
 				a.log.Debug("readiness: writing node status", "node", nd.Name, "err", err)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,9 @@ type Client struct {
 	cur     atomic.Int64 // index into bases of the agent tried first
 	http    *http.Client
 	timeout time.Duration
+	token   string      // bearer token, "" for none (client_auth.go)
+	tls     *tls.Config // from WithTLSConfig
+	tlsErr  error       // WithTLSConfig could not be applied
 }
 
 // ClientOption changes a Client.
@@ -45,9 +49,11 @@ func WithHTTPClient(hc *http.Client) ClientOption { return func(c *Client) { c.h
 // WithRequestTimeout bounds each request that is not a watch; 0 means none.
 func WithRequestTimeout(d time.Duration) ClientOption { return func(c *Client) { c.timeout = d } }
 
-// NewClient returns a client for the API at baseURL ("http://10.0.0.1:7070"),
+// NewClient returns a client for the API at baseURL ("https://10.0.0.1:7070"),
 // or at any of several agents given as a comma-separated list
-// ("http://10.0.0.1:7070,http://10.0.0.2:7070"), as SHOAL_ADDR holds them.
+// ("https://10.0.0.1:7070,https://10.0.0.2:7070"), as SHOAL_ADDR holds them.
+// Each base URL names its scheme (ParseEndpoints adds https to a bare
+// host:port). An https agent is verified with WithTLSConfig.
 func NewClient(baseURL string, opts ...ClientOption) *Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
@@ -64,6 +70,7 @@ func NewClient(baseURL string, opts ...ClientOption) *Client {
 	for _, o := range opts {
 		o(c)
 	}
+	c.applyTLS()
 	return c
 }
 
@@ -180,13 +187,17 @@ func responseError(resp *http.Response) error {
 		if st.Code == 0 {
 			st.Code = int32(resp.StatusCode)
 		}
-		return &StatusError{ErrStatus: st}
+		e := &StatusError{ErrStatus: st}
+		explainAuth(e)
+		return e
 	}
 	msg := strings.TrimSpace(string(b))
 	if msg == "" {
 		msg = http.StatusText(resp.StatusCode)
 	}
-	return NewStatusError(resp.StatusCode, reasonForCode(resp.StatusCode), nil, "%s %s: %s", resp.Request.Method, resp.Request.URL.Path, msg)
+	e := NewStatusError(resp.StatusCode, reasonForCode(resp.StatusCode), nil, "%s %s: %s", resp.Request.Method, resp.Request.URL.Path, msg)
+	explainAuth(e)
+	return e
 }
 
 func reasonForCode(code int) StatusReason {

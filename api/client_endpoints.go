@@ -31,9 +31,10 @@ func splitEndpoints(list string) []string {
 }
 
 // ParseEndpoints checks a comma-separated list of agent addresses, each a
-// base URL ("http://10.0.0.1:7070") or a bare host:port (http is then
-// assumed), and returns them as base URLs. The error names the address
-// that is wrong.
+// base URL ("https://10.0.0.1:7070") or a bare host:port (https is then
+// assumed: agents serve HTTPS unless run with --insecure, which takes an
+// explicit "http://"), and returns them as base URLs. The error names the
+// address that is wrong.
 func ParseEndpoints(list string) ([]string, error) {
 	parts := strings.Split(list, ",")
 	var out []string
@@ -44,7 +45,7 @@ func ParseEndpoints(list string) ([]string, error) {
 		}
 		raw := e
 		if !strings.Contains(e, "://") {
-			e = "http://" + e
+			e = "https://" + e
 		}
 		u, err := url.Parse(e)
 		where := fmt.Sprintf("address %d of %d (%q)", i+1, len(parts), raw)
@@ -172,7 +173,13 @@ func (c *Client) sendTo(ctx context.Context, u, method string, hasBody bool, pay
 	if err != nil {
 		return nil, false, err
 	}
+	if c.tlsErr != nil {
+		return nil, false, c.tlsErr
+	}
 	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	if hasBody {
 		req.Header.Set("Content-Type", "application/json")
 		req.GetBody = func() (io.ReadCloser, error) {

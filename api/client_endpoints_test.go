@@ -100,7 +100,7 @@ func TestSplitEndpoints(t *testing.T) {
 
 func TestParseEndpoints(t *testing.T) {
 	got, err := ParseEndpoints("10.0.0.1:7070, https://b:7070/ ,")
-	if want := []string{"http://10.0.0.1:7070", "https://b:7070"}; err != nil || !reflect.DeepEqual(got, want) {
+	if want := []string{"https://10.0.0.1:7070", "https://b:7070"}; err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q %v, want %q", got, err, want)
 	}
 	for in, want := range map[string]string{

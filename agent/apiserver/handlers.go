@@ -198,6 +198,12 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, t target) 
 		s.WriteError(w, r, serr)
 		return
 	}
+	if admit := nodeAdmission(r.Context(), t, VerbCreate); admit != nil {
+		if err := admit(nil, obj); err != nil {
+			s.WriteError(w, r, s.ToStatus(err, t.info, obj.GetObjectMeta().Name))
+			return
+		}
+	}
 	ctx, cancel := s.requestContext(r)
 	defer cancel()
 	out, err := s.prop.create(ctx, t.info, obj)
@@ -216,7 +222,7 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, t target) 
 	}
 	ctx, cancel := s.requestContext(r)
 	defer cancel()
-	out, err := s.prop.update(ctx, t.info, obj, t.status)
+	out, err := s.prop.update(ctx, t.info, obj, t.status, nodeAdmission(r.Context(), t, VerbUpdate))
 	if err != nil {
 		s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
 		return
@@ -257,7 +263,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, t target) 
 	}
 	ctx, cancel := s.requestContext(r)
 	defer cancel()
-	out, err := s.prop.delete(ctx, t.info, t.key(), opts)
+	out, err := s.prop.delete(ctx, t.info, t.key(), opts, nodeAdmission(r.Context(), t, VerbDelete))
 	if err != nil {
 		s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
 		return

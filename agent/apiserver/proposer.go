@@ -108,8 +108,9 @@ func (p *proposer) namespaceExists(ctx context.Context, ns string) error {
 // update replaces an object's metadata and spec (status=false) or its
 // status (status=true). With a resourceVersion in obj it is a
 // compare-and-swap; without one it applies to whatever is current, after
-// validating against exactly that version.
-func (p *proposer) update(ctx context.Context, info api.KindInfo, obj api.Object, status bool) (api.Object, error) {
+// validating against exactly that version. admit, if not nil, checks the
+// write against each version read (see nodeAdmission).
+func (p *proposer) update(ctx context.Context, info api.KindInfo, obj api.Object, status bool, admit admitFunc) (api.Object, error) {
 	m := obj.GetObjectMeta()
 	wantRV, err := m.ResourceVersionInt()
 	if err != nil {
@@ -153,6 +154,11 @@ func (p *proposer) update(ctx context.Context, info api.KindInfo, obj api.Object
 		}
 		nm.Generation = om.Generation
 		nm.ResourceVersion = strconv.FormatInt(oldRV, 10)
+		if admit != nil {
+			if err := admit(old, next); err != nil {
+				return nil, err
+			}
+		}
 		op := store.Op{Type: store.OpUpdate, Object: next}
 		if status {
 			op.Type = store.OpUpdateStatus
@@ -178,8 +184,9 @@ func (p *proposer) update(ctx context.Context, info api.KindInfo, obj api.Object
 // delete deletes an object, honouring the preconditions. A pod bound to a
 // node is only marked terminating (decideDelete); a namespace that still
 // holds objects is not deleted. It returns the object as it was removed, or
-// as it now is when it stays.
-func (p *proposer) delete(ctx context.Context, info api.KindInfo, key store.Key, opts api.DeleteOptions) (api.Object, error) {
+// as it now is when it stays. admit, if not nil, checks the deletion
+// against each version read (see nodeAdmission).
+func (p *proposer) delete(ctx context.Context, info api.KindInfo, key store.Key, opts api.DeleteOptions, admit admitFunc) (api.Object, error) {
 	pre := opts.Preconditions
 	var wantRV int64
 	if pre != nil && pre.ResourceVersion != nil {
@@ -212,6 +219,11 @@ func (p *proposer) delete(ctx context.Context, info api.KindInfo, key store.Key,
 		if wantRV != 0 && wantRV != oldRV {
 			return nil, api.NewConflict(info, key.Name, conflictMessage)
 		}
+		if admit != nil {
+			if err := admit(old, nil); err != nil {
+				return nil, err
+			}
+		}
 		if info.Kind == "Namespace" {
 			if err := p.namespaceEmpty(key.Name); err != nil {
 				return nil, err
@@ -228,10 +240,11 @@ func (p *proposer) delete(ctx context.Context, info api.KindInfo, key store.Key,
 			next.GetObjectMeta().ResourceVersion = strconv.FormatInt(oldRV, 10)
 			op = store.Op{Type: store.OpUpdate, Object: next}
 		default:
-			// Pinned to the version whose uid was just checked, so that an
-			// object deleted and re-created in between is not removed.
+			// Pinned to the version whose uid (or, for admit, whose
+			// binding) was just checked, so that an object deleted and
+			// re-created in between is not removed.
 			rv := wantRV
-			if pre != nil && pre.UID != nil {
+			if pre != nil && pre.UID != nil || admit != nil {
 				rv = oldRV
 			}
 			op = store.Op{Type: store.OpDelete, Key: key, ResourceVersion: rv}

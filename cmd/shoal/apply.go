@@ -31,7 +31,10 @@ func runApply(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c := cf.client()
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
 	var failed []string
 	for _, obj := range objs {
 		if cf.namespace != "" {

@@ -68,7 +68,10 @@ func runDelete(ctx context.Context, args []string, out, errOut io.Writer) error 
 	case *grace < -1:
 		return fmt.Errorf("--grace-period: %d must not be negative", *grace)
 	}
-	c := cf.client()
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
 	var failed []string
 	for _, t := range targets {
 		ns := t.namespace

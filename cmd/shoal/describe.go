@@ -36,7 +36,11 @@ func runDescribe(ctx context.Context, args []string, out, errOut io.Writer) erro
 	if !k.Namespaced {
 		ns = ""
 	}
-	obj, err := cf.client().Get(ctx, k.Kind, ns, pos[1])
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	obj, err := c.Get(ctx, k.Kind, ns, pos[1])
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/shoal-dev/shoal/api"
 )
 
-const defaultServer = "http://127.0.0.1:7070"
+const defaultServer = "https://127.0.0.1:7070"
 
 // errUsage means the flag package already printed what was wrong.
 var errUsage = errors.New("usage")
@@ -42,6 +42,8 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 // clientFlags are the flags every API subcommand shares.
 type clientFlags struct {
 	server    serverList
+	token     string
+	caFile    string
 	namespace string
 }
 
@@ -60,13 +62,22 @@ func (l *serverList) Set(v string) error {
 	return nil
 }
 
-const serverUsage = "API address of any agent, or several comma-separated (the client moves to the next when one cannot be reached); default $SHOAL_ADDR or " + defaultServer
+const serverUsage = "API address of any agent, or several comma-separated (the client moves to the next when one cannot be reached; a bare host:port means https); default $SHOAL_ADDR, the config file's, or " + defaultServer
 
+// register adds the connection flags and -n/--namespace.
 func (c *clientFlags) register(fs *flag.FlagSet) {
-	fs.Var(&c.server, "server", serverUsage)
-	fs.Var(&c.server, "s", "short for --server")
+	c.registerConn(fs)
 	fs.StringVar(&c.namespace, "n", "", "namespace (default \"default\")")
 	fs.StringVar(&c.namespace, "namespace", "", "namespace (default \"default\")")
+}
+
+// registerConn adds the flags that say where the API is and how to
+// authenticate: --server/-s, --token, --ca-file.
+func (c *clientFlags) registerConn(fs *flag.FlagSet) {
+	fs.Var(&c.server, "server", serverUsage)
+	fs.Var(&c.server, "s", "short for --server")
+	fs.StringVar(&c.token, "token", "", "API bearer token; default $SHOAL_TOKEN, the config file's, or the local agent's DATA_DIR/admin.token")
+	fs.StringVar(&c.caFile, "ca-file", "", "cluster CA certificate (PEM) to verify agents with; default $SHOAL_CA_FILE, the config file's, or the local agent's DATA_DIR/tls/ca.crt")
 }
 
 // envServers reads $SHOAL_ADDR; run checks it before any command, so an
@@ -83,15 +94,14 @@ func envServers() ([]string, error) {
 	return eps, nil
 }
 
-func (c *clientFlags) client() *api.Client {
-	eps := []string(c.server)
-	if len(eps) == 0 {
-		eps, _ = envServers()
+// client returns an API client for the server, token and CA found as
+// creds.go describes.
+func (c *clientFlags) client() (*api.Client, error) {
+	cr, err := resolveCreds(credFlags{servers: c.server, token: c.token, caFile: c.caFile})
+	if err != nil {
+		return nil, err
 	}
-	if len(eps) == 0 {
-		eps = []string{defaultServer}
-	}
-	return api.NewClient(strings.Join(eps, ","))
+	return cr.client()
 }
 
 func (c *clientFlags) ns() string {

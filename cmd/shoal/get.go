@@ -47,7 +47,10 @@ func runGet(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if !k.Namespaced || *all {
 		ns = ""
 	}
-	c := cf.client()
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
 	var objs []api.Object
 	if len(pos) > 1 {
 		if *selector != "" {

@@ -27,7 +27,11 @@ func runLogs(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	return cf.client().Logs(ctx, cf.ns(), pos[0], api.LogOptions{Container: *container, Follow: *follow, Previous: *previous}, out)
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	return c.Logs(ctx, cf.ns(), pos[0], api.LogOptions{Container: *container, Follow: *follow, Previous: *previous}, out)
 }
 
 func runExec(ctx context.Context, args []string, out, errOut io.Writer) error {
@@ -43,7 +47,11 @@ func runExec(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	res, err := cf.client().Exec(ctx, cf.ns(), pos[0], *container, pos[1:])
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	res, err := c.Exec(ctx, cf.ns(), pos[0], *container, pos[1:])
 	if err != nil {
 		return err
 	}

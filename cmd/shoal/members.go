@@ -29,7 +29,11 @@ func runMembers(ctx context.Context, args []string, out, errOut io.Writer) error
 	default:
 		return fmt.Errorf("-o: unsupported output format %q (use wide or json)", *output)
 	}
-	ms, err := cf.client().Members(ctx)
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	ms, err := c.Members(ctx)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,10 @@ func runRaft(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c := cf.client()
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
 	switch {
 	case len(pos) == 3 && pos[0] == "add-voter":
 		raw, err := c.AddVoter(ctx, pos[1], pos[2])

@@ -16,7 +16,7 @@ func TestCLISeveralServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dead := ln.Addr().String() // a bare host:port: http is assumed
+	dead := "http://" + ln.Addr().String() // the agent runs --insecure: http is explicit
 	ln.Close()
 
 	manifest := filepath.Join(t.TempDir(), "cm.yaml")
@@ -29,7 +29,7 @@ func TestCLISeveralServers(t *testing.T) {
 		t.Errorf("get via SHOAL_ADDR: %q", out)
 	}
 	t.Setenv("SHOAL_ADDR", "")
-	if out := mustShoal(t, "get", "configmap", "via-list", "--server", "http://"+dead+", "+live); !strings.Contains(out, "via-list") {
+	if out := mustShoal(t, "get", "configmap", "via-list", "--server", dead+", "+live); !strings.Contains(out, "via-list") {
 		t.Errorf("get via --server: %q", out)
 	}
 	if out := mustShoal(t, "get", "configmap", "via-list", "-s", dead+","+live); !strings.Contains(out, "via-list") {

@@ -38,7 +38,11 @@ func runStatus(ctx context.Context, args []string, out, errOut io.Writer) error 
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
-	raw, err := cf.client().ClusterRaft(ctx)
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	raw, err := c.ClusterRaft(ctx)
 	if err != nil {
 		return err
 	}

@@ -82,7 +82,11 @@ func runScale(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return fmt.Errorf("--replicas: %d is more than %d", *replicas, 1<<20)
 	}
 	n := int32(*replicas)
-	_, err = update(ctx, cf.client(), k.Kind, cf.ns(), name, func(o api.Object) error {
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	_, err = update(ctx, c, k.Kind, cf.ns(), name, func(o api.Object) error {
 		switch x := o.(type) {
 		case *api.Deployment:
 			x.Spec.Replicas = &n
@@ -122,7 +126,11 @@ func setSchedulable(ctx context.Context, verb string, schedulable bool, args []s
 		fs.Usage()
 		return errUsage
 	}
-	if _, err := update(ctx, cf.client(), "Node", "", pos[0], func(o api.Object) error {
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	if _, err := update(ctx, c, "Node", "", pos[0], func(o api.Object) error {
 		o.(*api.Node).Spec.Unschedulable = !schedulable
 		return nil
 	}); err != nil {
@@ -157,7 +165,11 @@ func runRollout(ctx context.Context, args []string, out, errOut io.Writer) error
 	if k.Kind != "Deployment" {
 		return fmt.Errorf("rollout works on deployments, not %s", k.Resource)
 	}
-	c, ns := cf.client(), cf.ns()
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	ns := cf.ns()
 	switch pos[0] {
 	case "status":
 		sctx, cancel := context.WithTimeout(ctx, *timeout)
