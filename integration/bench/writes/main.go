@@ -62,7 +62,7 @@ func main() {
 	etcdLoad := flag.String("etcdload", "bin/etcdload", "the etcdload program")
 	shoalBin := flag.String("shoal", "bin/shoal", "the shoal binary")
 	skipEtcd := flag.Bool("skip-etcd", false, "measure Shoal only")
-	skipInsecure := flag.Bool("skip-insecure", false, "measure Shoal secure only (no ratio)")
+	modes := flag.String("modes", "secure,insecure", "the Shoal modes measured, comma-separated (both: the ratio, the cost of security)")
 	flag.StringVar(&profileLeader, "profile-leader", "", "write a CPU profile of the Shoal leader during the first load to this file")
 	flag.Parse()
 	if *skipEtcd {
@@ -86,9 +86,12 @@ func main() {
 			fatalf("-etcd: %v (install the Debian package etcd-server, or pass -etcd '' to skip)", err)
 		}
 	}
-	systems := []string{secure}
-	if !*skipInsecure {
-		systems = append(systems, insecure)
+	var systems []string
+	for _, m := range strings.Split(*modes, ",") {
+		if m = strings.TrimSpace(m); m != secure && m != insecure {
+			fatalf("-modes: %q is neither %s nor %s", m, secure, insecure)
+		}
+		systems = append(systems, strings.TrimSpace(m))
 	}
 	if withEtcd {
 		systems = append(systems, etcd)
