@@ -134,6 +134,9 @@ func New(cfg Config) (*Agent, error) {
 		Members: a.membersView,
 		Version: cfg.Version,
 		Logger:  log,
+		// The rules on workloads of this cluster (apiserver/policy.go).
+		HostPathAllow: cfg.HostPathAllow,
+		ClusterCIDR:   cfg.clusterNet().ClusterCIDR,
 	})
 	if err != nil {
 		a.stopRaft()

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/shoal-dev/shoal/agent/controllers"
 	"github.com/shoal-dev/shoal/agent/internal/clock"
+	"github.com/shoal-dev/shoal/api"
 
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/consensus/gossip"
@@ -105,6 +107,12 @@ type Config struct {
 	Host HostConfig
 	// Pprof serves Go's profiler under /debug/pprof/ on the API address.
 	Pprof bool
+	// HostPathAllow lists the host directories pods may mount as hostPath
+	// volumes (--host-path-allow): the API refuses others, and this
+	// agent's node loop does not mount them. Empty: none. An entry that
+	// is, lies below or contains a reserved path (api.ReservedHostPaths,
+	// DataDir, the containerd socket) is a configuration error.
+	HostPathAllow []string
 	// Logger receives the agent's logs.
 	Logger *slog.Logger
 	// Clock gives the time to the loops that decide on it (voter manager,
@@ -217,6 +225,9 @@ func (c Config) Validate() error {
 	if c.Voters < 1 || c.Voters%2 == 0 {
 		return fmt.Errorf("voters: %d must be odd and at least 1 (an even count adds a voter without surviving one more failure)", c.Voters)
 	}
+	if err := api.CheckHostPathAllow(c.HostPathAllow, c.hostPathReserved()...); err != nil {
+		return err
+	}
 	for k, v := range c.Labels {
 		if k == "" {
 			return fmt.Errorf("label: empty key (value %q)", v)
@@ -258,6 +269,18 @@ func (c Config) withDefaults() Config {
 		c.Version = "dev"
 	}
 	return c
+}
+
+// hostPathReserved are the paths of this agent no hostPath may touch,
+// beyond api.ReservedHostPaths: its data directory and containerd socket.
+func (c Config) hostPathReserved() []string {
+	out := []string{c.DataDir, c.Host.ContainerdSocket}
+	for i, p := range out {
+		if abs, err := filepath.Abs(p); err == nil && p != "" {
+			out[i] = abs
+		}
+	}
+	return out
 }
 
 func (c Config) clusterNet() controllers.ClusterConfig {

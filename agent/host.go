@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,6 +123,7 @@ func (a *Agent) runHost(ctx context.Context) {
 	lc.Runtime, lc.Network, lc.Volumes = rt, netw, vols
 	lc.Objects, lc.Pods, lc.Status = apiObjects{a.client}, pods, apiStatus{a.client}
 	lc.LogDir, lc.Logger = hc.LogDir, a.log.With("loop", "node")
+	lc.HostPathAllow = a.cfg.HostPathAllow
 	if hc.HostNetNS != "" {
 		lc.ProbeDial = kubelet.NetNSDialer(hc.HostNetNS)
 	}
@@ -147,7 +147,7 @@ func (a *Agent) runHost(ctx context.Context) {
 	a.log.Info("running pods", "podCIDR", podCIDR, "containerd", rc.Socket)
 	var wg sync.WaitGroup
 	wg.Go(func() { follower.Run(ctx, pods.FollowHandler(follower)) })
-	wg.Go(func() { a.syncRoutes(ctx, netw) })
+	wg.Go(func() { a.syncRoutes(ctx, netw, podCIDR) })
 	wg.Go(func() { loop.Run(ctx) })
 	if svc != nil {
 		wg.Go(func() { svc.run(ctx) })
@@ -203,30 +203,30 @@ func (a *Agent) hostIP() string {
 }
 
 // syncRoutes keeps a route to every other node's pod CIDR via its address.
-func (a *Agent) syncRoutes(ctx context.Context, netw *network.Network) {
+// Nodes whose pod CIDR this node must not route (nodeRoutes) are left out
+// and logged once each, when they first are.
+func (a *Agent) syncRoutes(ctx context.Context, netw *network.Network, podCIDR string) {
 	nodes, err := follow.New(follow.Config{Endpoints: a.followEndpoints, Kind: "Node", Logger: a.log})
 	if err != nil {
 		return
 	}
+	cluster, _ := netip.ParsePrefix(a.cfg.clusterNet().ClusterCIDR)
+	own, _ := netip.ParsePrefix(podCIDR)
 	var last string
+	logged := map[string]bool{}
 	nodes.Run(ctx, func(follow.Event) {
-		var routes []network.Route
+		var ns []*api.Node
 		for _, o := range nodes.Objects() {
-			n := o.(*api.Node)
-			if n.Name == a.cfg.NodeName || n.Spec.PodCIDR == "" {
-				continue
-			}
-			cidr, err := netip.ParsePrefix(n.Spec.PodCIDR)
-			if err != nil {
-				continue
-			}
-			for _, ad := range n.Status.Addresses {
-				if via, err := netip.ParseAddr(ad.Address); err == nil && ad.Type == "InternalIP" && !via.IsLoopback() {
-					routes = append(routes, network.Route{CIDR: cidr, Via: via})
-				}
+			ns = append(ns, o.(*api.Node))
+		}
+		routes, ignored := nodeRoutes(ns, a.cfg.NodeName, cluster.Masked(), own.Masked())
+		now := make(map[string]bool, len(ignored))
+		for _, why := range ignored {
+			if now[why] = true; !logged[why] {
+				a.log.Warn("no route to a node's pods", "reason", why)
 			}
 		}
-		sort.Slice(routes, func(i, j int) bool { return routes[i].CIDR.String() < routes[j].CIDR.String() })
+		logged = now
 		key := fmt.Sprint(routes)
 		if key == last {
 			return

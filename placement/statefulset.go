@@ -13,10 +13,6 @@ import (
 	"github.com/shoal-dev/shoal/api"
 )
 
-// VolumeRoot is where a node keeps StatefulSet local volumes: each claim
-// of each ordinal is the hostPath <VolumeRoot>/<namespace>/<claim>-<set>-<ordinal>.
-const VolumeRoot = "/var/lib/shoal/volumes"
-
 // StatefulSetInput is everything ReconcileStatefulSet reads.
 type StatefulSetInput struct {
 	StatefulSet *api.StatefulSet
@@ -40,8 +36,10 @@ type StatefulSetInput struct {
 // one at a time, only when all pods are Running and Ready, and not below
 // the partition; OnDelete never replaces.
 //
-// Each volumeClaimTemplate becomes a hostPath volume under VolumeRoot, local
-// to the node where the ordinal first ran. The binding is kept in the set's
+// Each volumeClaimTemplate becomes a persistentVolumeClaim volume named
+// <claim>-<set>-<ordinal>, which the node keeps in its own data directory
+// (node-local; see dataplane/volume), local to the node where the ordinal
+// first ran. (Not a hostPath: pods may not mount Shoal's data directory.) The binding is kept in the set's
 // annotation shoal.dev/volume-nodes (so it outlives the pod) and on the pod
 // as shoal.dev/volume-node; a re-created pod gets spec.nodeName set to it.
 // Pods get hostname <pod name> and subdomain spec.serviceName. A set whose
@@ -298,9 +296,8 @@ func statefulPod(s *api.StatefulSet, i int, revision, node string) *api.Pod {
 	p.Spec.Hostname = name
 	p.Spec.Subdomain = s.Spec.ServiceName
 	for _, c := range s.Spec.VolumeClaimTemplates {
-		v := api.Volume{Name: c.Name, HostPath: &api.HostPathVolumeSource{
-			Path: fmt.Sprintf("%s/%s/%s-%s-%d", VolumeRoot, s.Namespace, c.Name, s.Name, i),
-			Type: "DirectoryOrCreate",
+		v := api.Volume{Name: c.Name, PersistentVolumeClaim: &api.PersistentVolumeClaimVolumeSource{
+			ClaimName: fmt.Sprintf("%s-%s-%d", c.Name, s.Name, i),
 		}}
 		replaced := false
 		for j := range p.Spec.Volumes {

@@ -103,7 +103,7 @@ func TestStatefulSetPodShape(t *testing.T) {
 	if pod.Labels[LabelStatefulSetPodName] != "db-0" || pod.Labels[LabelControllerRevision] != TemplateHash(&s.Spec.Template, 0) || pod.Labels["app"] != "x" {
 		t.Errorf("labels %v", pod.Labels)
 	}
-	if len(pod.Spec.Volumes) != 1 || pod.Spec.Volumes[0].HostPath == nil || pod.Spec.Volumes[0].HostPath.Path != VolumeRoot+"/default/data-db-0" {
+	if len(pod.Spec.Volumes) != 1 || pod.Spec.Volumes[0].PersistentVolumeClaim == nil || pod.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "data-db-0" || pod.Spec.Volumes[0].HostPath != nil {
 		t.Errorf("volumes %+v", pod.Spec.Volumes)
 	}
 }

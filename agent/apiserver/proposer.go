@@ -34,6 +34,9 @@ type proposer struct {
 	backend Backend
 	reader  Reader
 	now     func() time.Time
+	// hostPathAllow and clusterCIDR feed clusterRules (policy.go).
+	hostPathAllow []string
+	clusterCIDR   string
 }
 
 // invalid builds the 422 for a list of field errors, or nil for none.
@@ -64,7 +67,15 @@ func (p *proposer) create(ctx context.Context, info api.KindInfo, obj api.Object
 		if generated {
 			nm.Name = api.GenerateName(nm.GenerateName)
 		}
-		if err := invalid(info, nm.Name, api.Validate(next)); err != nil {
+		fes := api.Validate(next)
+		if len(fes) == 0 {
+			rules, err := p.clusterRules(ctx, next, nil)
+			if err != nil {
+				return nil, err
+			}
+			fes = rules
+		}
+		if err := invalid(info, nm.Name, fes); err != nil {
 			return nil, err
 		}
 		api.PrepareCreate(next, p.now(), api.NewUID())
@@ -163,7 +174,13 @@ func (p *proposer) update(ctx context.Context, info api.KindInfo, obj api.Object
 		if status {
 			op.Type = store.OpUpdateStatus
 		} else {
-			if err := invalid(info, nm.Name, api.ValidateUpdate(next, old)); err != nil {
+			fes := api.ValidateUpdate(next, old)
+			if len(fes) == 0 {
+				if fes, err = p.clusterRules(ctx, next, old); err != nil {
+					return nil, err
+				}
+			}
+			if err := invalid(info, nm.Name, fes); err != nil {
 				return nil, err
 			}
 		}

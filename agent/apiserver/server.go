@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"reflect"
 	"runtime"
 	"strconv"
@@ -75,6 +76,13 @@ type ServerConfig struct {
 	Version string
 	// Logger receives request errors; nil means slog.Default().
 	Logger *slog.Logger
+	// HostPathAllow lists the host directories pods may mount (hostPath
+	// volumes below an entry; see api.CheckHostPath). Empty: every
+	// hostPath is refused.
+	HostPathAllow []string
+	// ClusterCIDR is the range Nodes' pod CIDRs must lie in; empty means
+	// only their form, default routes and overlaps are checked.
+	ClusterCIDR string
 }
 
 // Validate reports the first configuration error, naming the field.
@@ -90,6 +98,14 @@ func (c ServerConfig) Validate() error {
 		return fmt.Errorf("ServerConfig.MaxWatchTimeout: %v must not be negative", c.MaxWatchTimeout)
 	case c.RequestTimeout < 0:
 		return fmt.Errorf("ServerConfig.RequestTimeout: %v must not be negative", c.RequestTimeout)
+	}
+	if err := api.CheckHostPathAllow(c.HostPathAllow); err != nil {
+		return fmt.Errorf("ServerConfig.HostPathAllow: %v", err)
+	}
+	if c.ClusterCIDR != "" {
+		if _, err := netip.ParsePrefix(c.ClusterCIDR); err != nil {
+			return fmt.Errorf("ServerConfig.ClusterCIDR: %v", err)
+		}
 	}
 	return nil
 }
@@ -134,6 +150,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		mux:     http.NewServeMux(),
 		closing: make(chan struct{}),
 	}
+	s.prop.hostPathAllow, s.prop.clusterCIDR = cfg.HostPathAllow, cfg.ClusterCIDR
 	s.mux.HandleFunc("/api/v1/{path...}", func(w http.ResponseWriter, r *http.Request) {
 		s.serveResource(w, r, "", "v1", r.PathValue("path"))
 	})

@@ -116,6 +116,11 @@ type Config struct {
 	LogMaxBytes int64
 	LogKeep     int
 
+	// HostPathAllow lists the host directories pods may mount as hostPath
+	// volumes (see api.CheckHostPath); a pod with another hostPath is not
+	// started. Empty: none.
+	HostPathAllow []string
+
 	// Backoff is the crash-loop and image-pull back-off.
 	Backoff BackoffConfig
 	// Resync is how often the runtime is listed again and every pod
@@ -183,6 +188,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("kubelet.Config.Retry: %v must be positive", c.Retry)
 	case c.PullTimeout <= 0:
 		return fmt.Errorf("kubelet.Config.PullTimeout: %v must be positive", c.PullTimeout)
+	}
+	if err := api.CheckHostPathAllow(c.HostPathAllow); err != nil {
+		return fmt.Errorf("kubelet.Config.HostPathAllow: %v", err)
 	}
 	return nil
 }

@@ -138,6 +138,12 @@ func (w *podWorker) setupNetwork(ctx context.Context, pod *api.Pod, s step, now 
 func (w *podWorker) setupVolumes(ctx context.Context, pod *api.Pod, s step, now time.Time) func(*podObservation) bool {
 	l := w.l
 	retry := l.cfg.Retry
+	if err := checkHostPaths(pod, l.cfg.HostPathAllow); err != nil {
+		if w.obs.Errors[s.key()].Message != err.Error() { // read-only here: apply runs after every do
+			l.log.Warn("refusing a hostPath volume", "pod", w.podRef().String(), "err", err)
+		}
+		return w.fail(s, ReasonCreateContainerConfigError, err, now, retry)
+	}
 	err := l.cfg.Volumes.Setup(pod, l.cfg.Objects)
 	if err != nil {
 		reason := ReasonContainerCreating

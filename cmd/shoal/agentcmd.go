@@ -59,6 +59,7 @@ type agentFlags struct {
 	labels                                                       labelFlag
 	insecure, mirrors                                            multiFlag
 	voterSettle                                                  *time.Duration
+	hostPathAllow                                                listFlag
 }
 
 // register declares the flags on fs.
@@ -100,6 +101,7 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	f.services = fs.Bool("services", true, "with --pods: program Service load balancing (nftables table ip "+agent.LBTable+") and answer cluster DNS for this node's pods")
 	f.clusterDomain = fs.String("cluster-domain", "cluster.local", "DNS domain of Services (<svc>.<ns>.svc.DOMAIN)")
 	fs.Var(&f.dnsUpstreams, "dns-upstream", "resolver IP[:PORT] for names outside the cluster domain; repeatable (default: /etc/resolv.conf's)")
+	fs.Var(&f.hostPathAllow, "host-path-allow", "host directory pods may mount as hostPath volumes (below it); repeatable or comma-separated (default: none, every hostPath is refused; never /, /etc, /proc, /sys, /dev, /run/containerd, /var/lib/shoal, the data dir or the containerd socket)")
 	f.cleanup = fs.Bool("cleanup", false, "remove the Service rules this agent installed in the pod network namespace (--pod-netns), then exit")
 }
 
@@ -134,6 +136,7 @@ func (f *agentFlags) config(errOut io.Writer) (agent.Config, error) {
 	}
 	cfg.Bootstrap = cfg.Bootstrap || *f.bootstrap
 	cfg.Pprof = *f.pprof
+	cfg.HostPathAllow = f.hostPathAllow
 	cfg.Version = version
 	host, err := f.hostConfig()
 	if err != nil {
