@@ -132,16 +132,33 @@ func NewCluster(t testing.TB, bin string, n int) *Cluster {
 			}
 		}
 	})
-	for _, a := range c.Agents {
+	// The three initial agents first, the others once those three hold
+	// their certificates (they join with the same bootstrap token). Started
+	// all at once, agents beyond --bootstrap-expect could see a partial
+	// view and make a second cluster identity: the bootstrap-token path
+	// (agent/identity_bootstrap.go) decides without the "every --join
+	// address answered" guard that the plain bootstrap has.
+	var dirs []string
+	for i, a := range c.Agents {
+		if i == min(3, n) {
+			testenv.WaitFor(t, 90*time.Second, "the initial agents' certificates", func() bool {
+				for _, d := range dirs {
+					if _, err := os.Stat(filepath.Join(d, "tls", "node.crt")); err != nil {
+						return false
+					}
+				}
+				return true
+			})
+			c.Creds = testenv.WaitCredentials(t, 30*time.Second, dirs...)
+		}
 		if err := c.Start(a); err != nil {
 			t.Fatal(err)
 		}
-	}
-	var dirs []string
-	for _, a := range c.Agents {
 		dirs = append(dirs, a.dataDir)
 	}
-	c.Creds = testenv.WaitCredentials(t, 90*time.Second, dirs...)
+	if c.Creds == nil {
+		c.Creds = testenv.WaitCredentials(t, 90*time.Second, dirs...)
+	}
 	c.HTTP = &http.Client{Transport: c.Creds.Transport(&http.Transport{
 		DialContext:         c.dial,
 		MaxIdleConnsPerHost: 8,
