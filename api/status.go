@@ -95,7 +95,23 @@ type DeleteOptions struct {
 	// (force). Other kinds are always removed at once.
 	GracePeriodSeconds *int64         `json:"gracePeriodSeconds,omitempty"`
 	Preconditions      *Preconditions `json:"preconditions,omitempty"`
+	// PropagationPolicy says what becomes of the objects the deleted one
+	// owns: Background (the default) and Foreground let garbage
+	// collection delete them; Orphan removes their ownerReferences to it.
+	PropagationPolicy *string `json:"propagationPolicy,omitempty"`
+	// OrphanDependents is the older form of PropagationPolicy: true is
+	// Orphan, false Background.
+	OrphanDependents *bool `json:"orphanDependents,omitempty"`
+	// DryRun ["All"] checks the deletion without doing it.
+	DryRun []string `json:"dryRun,omitempty"`
 }
+
+// Values of DeleteOptions.PropagationPolicy.
+const (
+	DeletePropagationOrphan     = "Orphan"
+	DeletePropagationBackground = "Background"
+	DeletePropagationForeground = "Foreground"
+)
 
 // Preconditions must hold for a delete to go ahead.
 type Preconditions struct {

@@ -21,6 +21,50 @@
 // and its agent deletes it for good once it has stopped. Errors are
 // api.Status objects with matching HTTP codes.
 //
+// Writes the way kubectl sends them (issue 13):
+//
+//   - PATCH of an object or its /status with application/json-patch+json
+//     (RFC 6902: add, remove, replace, move, copy, test; at most 10,000
+//     operations), application/merge-patch+json (RFC 7386) or
+//     application/strategic-merge-patch+json (patch_strategic.go: lists
+//     merged by the merge keys of Kubernetes for the fields Shoal has:
+//     containers, initContainers, env, volumes by name, volumeMounts by
+//     mountPath, container ports by containerPort, Service ports by port,
+//     conditions and Node addresses by type, ownerReferences by uid,
+//     finalizers as a set; any other list replaced whole; $patch replace/delete/merge,
+//     $retainKeys, $deleteFromPrimitiveList; $setElementOrder accepted and
+//     ignored). Any other Content-Type is 415. The patch is applied to the
+//     object read after a barrier and stored as a compare-and-swap against
+//     that version, through the same checks as a PUT (defaults,
+//     validation, NodeRestriction); a lost race re-applies it to the new
+//     version (at most 5 times) unless the patch names a resourceVersion.
+//     A patch that cannot apply (a pointer naming nothing, a failed test)
+//     or whose result does not decode or validate is 422.
+//   - Server-side apply (application/apply-patch+yaml, fieldManager
+//     required, force accepted): create if absent; else a strategic merge
+//     of the configuration over the live object that also removes the
+//     fields the same manager applied last time and now leaves out (map
+//     keys, and elements of lists merged by key). Each manager's last
+//     configuration is kept in the annotation apply.shoal.dev/applied.
+//     Not supported: per-field ownership and managedFields, hence no
+//     conflicts between managers (force changes nothing), apply to /status
+//     and /scale (415).
+//   - /scale (autoscaling/v1 Scale) of Deployments, ReplicaSets and
+//     StatefulSets: GET, PUT, and PATCH of any of the first three types;
+//     only spec.replicas is written; a resourceVersion in the Scale is a
+//     precondition.
+//   - dryRun=All (query, or DeleteOptions.dryRun) on create, update, patch,
+//     apply, scale and delete: defaulted, validated and checked against the
+//     store (a taken name is 409), answered as if done, nothing proposed.
+//   - DELETE options in the body or the query: gracePeriodSeconds,
+//     preconditions (uid, resourceVersion; body only), propagationPolicy or
+//     orphanDependents. Background and Foreground both delete the object
+//     at once and leave its dependents to garbage collection (Foreground
+//     does not wait for them). Orphan (delete_orphan.go) first marks the
+//     owner deleted (so its controller stops adopting) together with
+//     removing its uid from the ownerReferences of its dependents in one
+//     entry, retries dependents that changed meanwhile, then deletes it.
+//
 // Authentication and authorisation (issue 10) sit in front of everything an
 // agent serves: the agent wraps its whole handler (its agent-to-agent
 // endpoints, the forwarder, the Server, pprof) in NewAuthHandler with an

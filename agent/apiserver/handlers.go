@@ -111,6 +111,12 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *api.
 				"Content-Type %q is not supported (use application/json or application/yaml)", ct)
 		}
 	}
+	return s.readBodyRaw(w, r)
+}
+
+// readBodyRaw reads a request body within the size limit, whatever its
+// Content-Type.
+func (s *Server) readBodyRaw(w http.ResponseWriter, r *http.Request) ([]byte, *api.StatusError) {
 	tooLarge := api.NewStatusError(http.StatusRequestEntityTooLarge, api.ReasonRequestEntityTooLarge, nil,
 		"request body is larger than the limit of %d bytes", s.cfg.MaxBodyBytes)
 	if r.ContentLength > s.cfg.MaxBodyBytes {
@@ -204,9 +210,14 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, t target) 
 			return
 		}
 	}
+	dryRun, serr := queryDryRun(r)
+	if serr != nil {
+		s.WriteError(w, r, serr)
+		return
+	}
 	ctx, cancel := s.requestContext(r)
 	defer cancel()
-	out, err := s.prop.create(ctx, t.info, obj)
+	out, err := s.prop.create(ctx, t.info, obj, dryRun)
 	if err != nil {
 		s.WriteError(w, r, s.ToStatus(err, t.info, obj.GetObjectMeta().Name))
 		return
@@ -220,9 +231,14 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, t target) 
 		s.WriteError(w, r, serr)
 		return
 	}
+	dryRun, serr := queryDryRun(r)
+	if serr != nil {
+		s.WriteError(w, r, serr)
+		return
+	}
 	ctx, cancel := s.requestContext(r)
 	defer cancel()
-	out, err := s.prop.update(ctx, t.info, obj, t.status, nodeAdmission(r.Context(), t, VerbUpdate))
+	out, err := s.prop.update(ctx, t.info, obj, t.status, nodeAdmission(r.Context(), t, VerbUpdate), dryRun)
 	if err != nil {
 		s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
 		return
@@ -261,9 +277,26 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, t target) 
 		}
 		opts.GracePeriodSeconds = &g
 	}
+	q := r.URL.Query()
+	if v := q.Get("propagationPolicy"); v != "" && opts.PropagationPolicy == nil {
+		opts.PropagationPolicy = &v
+	}
+	if v := q.Get("orphanDependents"); v != "" && opts.OrphanDependents == nil {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			s.WriteError(w, r, api.NewBadRequest("orphanDependents: %q is not a boolean (use true or false)", v))
+			return
+		}
+		opts.OrphanDependents = &b
+	}
+	dryRun, serr := parseDryRun(append(q["dryRun"], opts.DryRun...))
+	if serr != nil {
+		s.WriteError(w, r, serr)
+		return
+	}
 	ctx, cancel := s.requestContext(r)
 	defer cancel()
-	out, err := s.prop.delete(ctx, t.info, t.key(), opts, nodeAdmission(r.Context(), t, VerbDelete))
+	out, err := s.prop.delete(ctx, t.info, t.key(), opts, nodeAdmission(r.Context(), t, VerbDelete), dryRun)
 	if err != nil {
 		s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
 		return

@@ -48,7 +48,7 @@ func invalid(info api.KindInfo, name string, fes api.FieldErrors) error {
 }
 
 // create defaults, validates, completes and proposes a new object.
-func (p *proposer) create(ctx context.Context, info api.KindInfo, obj api.Object) (api.Object, error) {
+func (p *proposer) create(ctx context.Context, info api.KindInfo, obj api.Object, dryRun bool) (api.Object, error) {
 	m := obj.GetObjectMeta()
 	if m.ResourceVersion != "" {
 		return nil, api.NewBadRequest("metadata.resourceVersion: must not be set when creating an object (got %q)", m.ResourceVersion)
@@ -79,6 +79,9 @@ func (p *proposer) create(ctx context.Context, info api.KindInfo, obj api.Object
 			return nil, err
 		}
 		api.PrepareCreate(next, p.now(), api.NewUID())
+		if dryRun {
+			return p.dryRunCreate(ctx, info, next)
+		}
 		res, err := p.propose(ctx, store.Op{Type: store.OpCreate, Object: next})
 		if err != nil {
 			return nil, err
@@ -120,8 +123,9 @@ func (p *proposer) namespaceExists(ctx context.Context, ns string) error {
 // status (status=true). With a resourceVersion in obj it is a
 // compare-and-swap; without one it applies to whatever is current, after
 // validating against exactly that version. admit, if not nil, checks the
-// write against each version read (see nodeAdmission).
-func (p *proposer) update(ctx context.Context, info api.KindInfo, obj api.Object, status bool, admit admitFunc) (api.Object, error) {
+// write against each version read (see nodeAdmission). With dryRun nothing
+// is proposed: the answer is the object as it would be stored.
+func (p *proposer) update(ctx context.Context, info api.KindInfo, obj api.Object, status bool, admit admitFunc, dryRun bool) (api.Object, error) {
 	m := obj.GetObjectMeta()
 	wantRV, err := m.ResourceVersionInt()
 	if err != nil {
@@ -140,62 +144,74 @@ func (p *proposer) update(ctx context.Context, info api.KindInfo, obj api.Object
 		if err != nil {
 			return nil, err
 		}
-		om := old.GetObjectMeta()
-		if m.UID != "" && m.UID != om.UID {
-			return nil, api.NewConflict(info, m.Name, fmt.Sprintf("metadata.uid %q does not match the stored object's %q", m.UID, om.UID))
+		out, err := p.replace(ctx, info, obj, old, wantRV, status, admit, dryRun)
+		if err != nil && wantRV == 0 && errors.Is(err, store.ErrConflict) && attempt < maxUpdateAttempts {
+			continue // lost a race we did not ask to detect: validate against the new version
 		}
-		oldRV, err := om.ResourceVersionInt()
-		if err != nil {
-			return nil, err
-		}
-		if wantRV != 0 && wantRV != oldRV {
-			return nil, api.NewConflict(info, m.Name, conflictMessage)
-		}
-		next := obj.DeepCopyObject()
-		api.SetTypeMeta(next)
-		nm := next.GetObjectMeta()
-		// Fields the server owns keep their stored values.
-		nm.UID = om.UID
-		nm.CreationTimestamp = om.CreationTimestamp
-		nm.DeletionTimestamp = om.DeletionTimestamp.DeepCopy()
-		nm.DeletionGracePeriodSeconds = nil
-		if g := om.DeletionGracePeriodSeconds; g != nil {
-			v := *g
-			nm.DeletionGracePeriodSeconds = &v
-		}
-		nm.Generation = om.Generation
-		nm.ResourceVersion = strconv.FormatInt(oldRV, 10)
-		if admit != nil {
-			if err := admit(old, next); err != nil {
-				return nil, err
-			}
-		}
-		op := store.Op{Type: store.OpUpdate, Object: next}
-		if status {
-			op.Type = store.OpUpdateStatus
-		} else {
-			fes := api.ValidateUpdate(next, old)
-			if len(fes) == 0 {
-				if fes, err = p.clusterRules(ctx, next, old); err != nil {
-					return nil, err
-				}
-			}
-			if err := invalid(info, nm.Name, fes); err != nil {
-				return nil, err
-			}
-		}
-		res, err := p.propose(ctx, op)
-		if err != nil {
-			return nil, err
-		}
-		if res.Err != nil {
-			if wantRV == 0 && errors.Is(res.Err, store.ErrConflict) && attempt < maxUpdateAttempts {
-				continue // lost a race we did not ask to detect: validate against the new version
-			}
-			return nil, res.Err
-		}
-		return res.Object, nil
+		return out, err
 	}
+}
+
+// replace is one attempt of an update against old, the version just read:
+// obj replaces it if old is still at wantRV (0: whatever old is). A lost
+// race comes back as an error wrapping store.ErrConflict.
+func (p *proposer) replace(ctx context.Context, info api.KindInfo, obj, old api.Object, wantRV int64, status bool, admit admitFunc, dryRun bool) (api.Object, error) {
+	m := obj.GetObjectMeta()
+	om := old.GetObjectMeta()
+	if m.UID != "" && m.UID != om.UID {
+		return nil, api.NewConflict(info, m.Name, fmt.Sprintf("metadata.uid %q does not match the stored object's %q", m.UID, om.UID))
+	}
+	oldRV, err := om.ResourceVersionInt()
+	if err != nil {
+		return nil, err
+	}
+	if wantRV != 0 && wantRV != oldRV {
+		return nil, api.NewConflict(info, m.Name, conflictMessage)
+	}
+	next := obj.DeepCopyObject()
+	api.SetTypeMeta(next)
+	nm := next.GetObjectMeta()
+	// Fields the server owns keep their stored values.
+	nm.UID = om.UID
+	nm.CreationTimestamp = om.CreationTimestamp
+	nm.DeletionTimestamp = om.DeletionTimestamp.DeepCopy()
+	nm.DeletionGracePeriodSeconds = nil
+	if g := om.DeletionGracePeriodSeconds; g != nil {
+		v := *g
+		nm.DeletionGracePeriodSeconds = &v
+	}
+	nm.Generation = om.Generation
+	nm.ResourceVersion = strconv.FormatInt(oldRV, 10)
+	if admit != nil {
+		if err := admit(old, next); err != nil {
+			return nil, err
+		}
+	}
+	op := store.Op{Type: store.OpUpdate, Object: next}
+	if status {
+		op.Type = store.OpUpdateStatus
+	} else {
+		fes := api.ValidateUpdate(next, old)
+		if len(fes) == 0 {
+			if fes, err = p.clusterRules(ctx, next, old); err != nil {
+				return nil, err
+			}
+		}
+		if err := invalid(info, nm.Name, fes); err != nil {
+			return nil, err
+		}
+	}
+	if dryRun {
+		return dryRunUpdate(old, next, status), nil
+	}
+	res, err := p.propose(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	return res.Object, nil
 }
 
 // delete deletes an object, honouring the preconditions. A pod bound to a
@@ -203,7 +219,7 @@ func (p *proposer) update(ctx context.Context, info api.KindInfo, obj api.Object
 // holds objects is not deleted. It returns the object as it was removed, or
 // as it now is when it stays. admit, if not nil, checks the deletion
 // against each version read (see nodeAdmission).
-func (p *proposer) delete(ctx context.Context, info api.KindInfo, key store.Key, opts api.DeleteOptions, admit admitFunc) (api.Object, error) {
+func (p *proposer) delete(ctx context.Context, info api.KindInfo, key store.Key, opts api.DeleteOptions, admit admitFunc, dryRun bool) (api.Object, error) {
 	pre := opts.Preconditions
 	var wantRV int64
 	if pre != nil && pre.ResourceVersion != nil {
@@ -216,6 +232,10 @@ func (p *proposer) delete(ctx context.Context, info api.KindInfo, key store.Key,
 	}
 	if g := opts.GracePeriodSeconds; g != nil && *g < 0 {
 		return nil, api.NewBadRequest("gracePeriodSeconds: %d must not be negative", *g)
+	}
+	policy, err := propagationPolicy(opts)
+	if err != nil {
+		return nil, err
 	}
 	if err := p.backend.ReadBarrier(ctx); err != nil {
 		return nil, err
@@ -248,9 +268,22 @@ func (p *proposer) delete(ctx context.Context, info api.KindInfo, key store.Key,
 		}
 		action, next := api.DecideDelete(old, opts.GracePeriodSeconds, p.now())
 		var op store.Op
-		switch action {
-		case api.DeleteNoop:
+		switch {
+		case action == api.DeleteNoop:
 			return old, nil
+		case dryRun && action == api.DeleteMark:
+			return next, nil
+		case dryRun:
+			return old, nil
+		}
+		if policy == api.DeletePropagationOrphan && action == api.DeleteNow {
+			out, err := p.orphanAndDelete(ctx, info, key, old, oldRV)
+			if err != nil && wantRV == 0 && errors.Is(err, store.ErrConflict) && attempt < maxUpdateAttempts {
+				continue
+			}
+			return out, err
+		}
+		switch action {
 		case api.DeleteMark:
 			// A compare-and-swap against the version just read, so that
 			// a concurrent change is not overwritten.

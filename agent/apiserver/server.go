@@ -269,6 +269,10 @@ func lookupResource(group, resource string) (api.KindInfo, bool) {
 }
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, group, version, rest string) {
+	if t, ok := resolveScale(group, version, rest); ok {
+		s.serveScale(w, r, t)
+		return
+	}
 	t, serr := resolve(group, version, rest)
 	if serr != nil {
 		s.WriteError(w, r, serr)
@@ -299,8 +303,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, group, ve
 			s.handleGet(w, r, t)
 		case http.MethodPut:
 			s.handleUpdate(w, r, t)
+		case http.MethodPatch:
+			s.handlePatch(w, r, t)
 		default:
-			s.MethodNotAllowed(w, r, "GET, PUT")
+			s.MethodNotAllowed(w, r, "GET, PUT, PATCH")
 		}
 	default:
 		switch r.Method {
@@ -308,10 +314,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, group, ve
 			s.handleGet(w, r, t)
 		case http.MethodPut:
 			s.handleUpdate(w, r, t)
+		case http.MethodPatch:
+			s.handlePatch(w, r, t)
 		case http.MethodDelete:
 			s.handleDelete(w, r, t)
 		default:
-			s.MethodNotAllowed(w, r, "GET, PUT, DELETE")
+			s.MethodNotAllowed(w, r, "GET, PUT, PATCH, DELETE")
 		}
 	}
 }

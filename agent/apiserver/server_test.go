@@ -309,7 +309,7 @@ func badRequests(t *testing.T, e *env) {
 		{"too large", "POST", ns + "/configmaps", "", huge, 413, api.ReasonRequestEntityTooLarge, "3145728"},
 		{"unknown resource", "GET", "/api/v1/namespaces/default/widgets", "", "", 404, api.ReasonNotFound, "widgets"},
 		{"wrong group", "POST", "/api/v1/namespaces/default/deployments", "application/yaml", deploymentYAML, 404, api.ReasonNotFound, "deployments"},
-		{"patch", "PATCH", ns + "/configmaps/taken", "", "{}", 405, api.ReasonMethodNotAllowed, "PATCH"},
+		{"patch without a patch type", "PATCH", ns + "/configmaps/taken", "", "{}", 415, api.ReasonUnsupportedMediaType, "PATCH"},
 		{"delete collection", "DELETE", ns + "/configmaps", "", "", 405, api.ReasonMethodNotAllowed, "DELETE"},
 		{"post all namespaces", "POST", "/api/v1/configmaps", "", configMapJSON("x", nil), 405, api.ReasonMethodNotAllowed, "POST"},
 		{"post status", "POST", ns + "/configmaps/taken/status", "", "{}", 404, api.ReasonNotFound, ""},
