@@ -120,7 +120,7 @@ const (
 
 // TaintNoPods marks the Node of an agent that runs no pods (--pods=false):
 // the scheduler places nothing there and DaemonSets skip it.
-const TaintNoPods = "node.shoal.dev/no-pods"
+const TaintNoPods = api.TaintNoPods
 
 // DefaultMaxPods is the pods capacity of a node unless configured.
 const DefaultMaxPods = 110

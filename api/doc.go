@@ -38,6 +38,7 @@
 // defaults.go; validation in validate.go (shared machinery and limits) and
 // one validate_*.go per kind family; names.go; label and field selectors in
 // selector.go and fieldselector.go; Status errors in status.go and field
-// errors in errors.go; the client in client.go (REST), client_apply.go,
+// errors in errors.go; the table columns of `shoal get` and of the API's
+// server-side tables in table.go; the client in client.go (REST), client_apply.go,
 // client_cluster.go and client_pods.go.
 package api

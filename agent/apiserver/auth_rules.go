@@ -99,11 +99,14 @@ func readOnlyAllows(a Attributes) (bool, string) {
 }
 
 // isDiscovery reports whether p is an API discovery path (/api, /apis,
-// /api/v1, /apis/apps/v1): what kubectl reads first; the Server answers
-// it or 404.
+// /api/v1, /apis/apps/v1) or an OpenAPI document (/openapi/v2,
+// /openapi/v3, /openapi/v3/apis/apps/v1): what kubectl reads first; the
+// Server answers it or 404.
 func isDiscovery(p string) bool {
 	switch {
-	case p == "/api" || p == "/apis":
+	case p == "/api" || p == "/apis" || p == "/openapi/v2" || p == "/openapi/v3":
+		return true
+	case strings.HasPrefix(p, "/openapi/v3/"):
 		return true
 	case strings.HasPrefix(p, "/api/"):
 		return !strings.Contains(strings.TrimSuffix(p[len("/api/"):], "/"), "/")

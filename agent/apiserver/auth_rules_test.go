@@ -104,6 +104,12 @@ func TestAuthorize(t *testing.T) {
 		// Discovery.
 		{"GET", "/api", all},
 		{"GET", "/apis/apps/v1", all},
+		{"GET", "/apis/apps", all},
+		{"GET", "/openapi/v2", all},
+		{"GET", "/openapi/v3", all},
+		{"GET", "/openapi/v3/apis/apps/v1?hash=AB", all},
+		{"POST", "/openapi/v3/api/v1", []string{"admin"}},
+		{"GET", "/openapiv3", []string{"admin"}},
 		{"GET", "/metrics", []string{"admin"}},
 	}
 	for _, c := range cases {
@@ -201,6 +207,7 @@ func TestRequestAttributes(t *testing.T) {
 		{"HEAD", "/v1/cluster/raft", Attributes{Verb: VerbGet}},
 		{"GET", "/api/v1", Attributes{Verb: "get"}},
 		{"GET", "/apis/apps/v1", Attributes{Verb: "get"}},
+		{"GET", "/openapi/v3/apis/apps/v1", Attributes{Verb: "get"}},
 		{"GET", "/api/v1/nodes/", Attributes{Verb: VerbList, ResourceRequest: true, Version: "v1", Resource: "nodes"}},
 	}
 	for _, c := range cases {

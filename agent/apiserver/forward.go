@@ -125,8 +125,8 @@ type forwarder struct {
 //     linearizable on the leader by default; with stale=true a voter
 //     answers from its own replica and a non-voter asks the first voter of
 //     Route.VoterAPIs that answers;
-//   - everything else (/healthz, /version, /v1/cluster/members, ...) is
-//     local.
+//   - everything else (/healthz, /version, discovery such as /api/v1 and
+//     /apis/apps/v1, /openapi/..., /v1/cluster/members, ...) is local.
 //
 // A request proxied to the leader follows leadership: while it waits for
 // the answer, a move of leadership (or the timeout) ends the wait; a read,
@@ -196,8 +196,12 @@ func isWrite(method string) bool {
 	return false
 }
 
+// isResourcePath reports whether p names resources (and so is answered on
+// the leader or a voter). The discovery documents under /api/ and /apis/
+// (/api/v1, /apis/apps, /apis/apps/v1) depend on nothing but the binary:
+// every agent answers them itself, with or without a leader.
 func isResourcePath(p string) bool {
-	return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/apis/")
+	return (strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/apis/")) && !isDiscovery(p)
 }
 
 func isVoterPath(p string) bool {

@@ -23,6 +23,17 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, t target) {
 		s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
 		return
 	}
+	if !t.status {
+		tb, serr := s.newTabler(r, t)
+		if serr != nil {
+			s.WriteError(w, r, serr)
+			return
+		}
+		if tb != nil {
+			s.writeTable(w, r, tb, []api.Object{obj}, 0)
+			return
+		}
+	}
 	s.writeObject(w, r, http.StatusOK, obj)
 }
 
@@ -76,6 +87,15 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, t target) {
 	objs, rev, err := s.cfg.Reader.List(t.info.Kind, t.namespace, sel)
 	if err != nil {
 		s.WriteError(w, r, s.ToStatus(err, t.info, ""))
+		return
+	}
+	tb, serr := s.newTabler(r, t)
+	if serr != nil {
+		s.WriteError(w, r, serr)
+		return
+	}
+	if tb != nil {
+		s.writeTable(w, r, tb, objs, rev)
 		return
 	}
 	items := make([]api.Object, len(objs))

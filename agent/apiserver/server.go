@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"reflect"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,6 +156,18 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.mux.HandleFunc("/apis/{group}/{version}/{path...}", func(w http.ResponseWriter, r *http.Request) {
 		s.serveResource(w, r, r.PathValue("group"), r.PathValue("version"), r.PathValue("path"))
 	})
+	s.mux.HandleFunc("/api", s.serveAPIVersions)
+	s.mux.HandleFunc("/api/{version}", func(w http.ResponseWriter, r *http.Request) {
+		s.serveResourceList(w, r, "", r.PathValue("version"))
+	})
+	s.mux.HandleFunc("/apis", s.serveAPIGroupList)
+	s.mux.HandleFunc("/apis/{group}", s.serveAPIGroup)
+	s.mux.HandleFunc("/apis/{group}/{version}", func(w http.ResponseWriter, r *http.Request) {
+		s.serveResourceList(w, r, r.PathValue("group"), r.PathValue("version"))
+	})
+	s.mux.HandleFunc("/openapi/v2", s.serveOpenAPIV2)
+	s.mux.HandleFunc("/openapi/v3", s.serveOpenAPIV3Index)
+	s.mux.HandleFunc("/openapi/v3/{path...}", s.serveOpenAPIV3)
 	s.mux.HandleFunc("/healthz", s.serveHealthz)
 	s.mux.HandleFunc("/version", s.serveVersion)
 	s.mux.HandleFunc("/v1/cluster/raft", s.serveRaft)
@@ -372,25 +383,6 @@ func (s *Server) serveHealthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	io.WriteString(w, "ok")
-}
-
-// VersionInfo is the body of /version.
-type VersionInfo struct {
-	Version   string `json:"version"`
-	GoVersion string `json:"goVersion"`
-	Platform  string `json:"platform"`
-}
-
-func (s *Server) serveVersion(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		s.MethodNotAllowed(w, r, "GET")
-		return
-	}
-	s.WriteJSON(w, r, http.StatusOK, VersionInfo{
-		Version:   s.cfg.Version,
-		GoVersion: runtime.Version(),
-		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
-	})
 }
 
 func (s *Server) serveRaft(w http.ResponseWriter, r *http.Request) {

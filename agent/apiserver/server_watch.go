@@ -38,6 +38,13 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 			timeout = time.Duration(n) * time.Second
 		}
 	}
+	// With as=Table every event carries a one-row Table; the first one
+	// also carries the column definitions.
+	tb, serr := s.newTabler(r, t)
+	if serr != nil {
+		s.WriteError(w, r, serr)
+		return
+	}
 	var from int64
 	var initial []api.Object
 	if v := q.Get("resourceVersion"); v != "" && v != "0" {
@@ -70,6 +77,16 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 	}
 	defer watcher.Stop()
 
+	firstRow := true
+	asTable := func(obj api.Object) any {
+		if tb == nil {
+			return obj
+		}
+		out := tb.table([]api.Object{obj}, obj.GetObjectMeta().ResourceVersion, firstRow)
+		firstRow = false
+		return out
+	}
+
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // a server-wide WriteTimeout must not cut the stream
 	w.Header().Set("Content-Type", "application/json")
@@ -86,7 +103,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 		return rc.Flush() == nil
 	}
 	for _, o := range initial {
-		if !send(string(store.Added), withTypeMeta(o)) {
+		if !send(string(store.Added), asTable(withTypeMeta(o))) {
 			return
 		}
 	}
@@ -114,7 +131,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 				}
 				return
 			}
-			if !send(string(ev.Type), eventObject(ev)) {
+			if !send(string(ev.Type), asTable(eventObject(ev))) {
 				return
 			}
 		}

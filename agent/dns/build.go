@@ -10,7 +10,10 @@ import (
 // buildEntry makes the entry of one name: a complete response for each
 // type the name has records of. name is a lower-case FQDN.
 func (s *Server) buildEntry(name string, rs *recSet, apex bool) *entry {
-	e := &entry{}
+	if rs.empty() && !apex {
+		return emptyEntry
+	}
+	var answers []typedAnswer
 	hdr := func(rrtype uint16, owner string) mdns.RR_Header {
 		return mdns.RR_Header{Name: owner, Rrtype: rrtype, Class: mdns.ClassINET, Ttl: s.ttl}
 	}
@@ -26,7 +29,7 @@ func (s *Server) buildEntry(name string, rs *recSet, apex bool) *entry {
 	}
 	add := func(qtype uint16, answer, extra []mdns.RR) {
 		if len(answer) > 0 {
-			e.answers = append(e.answers, typedAnswer{qtype: qtype, wire: packAnswer(name, qtype, answer, extra)})
+			answers = append(answers, typedAnswer{qtype: qtype, wire: packAnswer(name, qtype, answer, extra)})
 		}
 	}
 
@@ -57,6 +60,14 @@ func (s *Server) buildEntry(name string, rs *recSet, apex bool) *entry {
 	if apex {
 		add(mdns.TypeSOA, []mdns.RR{s.soa}, nil)
 	}
+	n := 0
+	for _, a := range answers {
+		n += 4 + len(a.wire)
+	}
+	e := &entry{data: make([]byte, 0, n)}
+	for _, a := range answers {
+		e.add(a.qtype, a.wire)
+	}
 	return e
 }
 
@@ -81,7 +92,5 @@ func packAnswer(name string, qtype uint16, answer, extra []mdns.RR) []byte {
 		m.Answer, m.Extra = nil, nil
 		b, _ = m.Pack()
 	}
-	// Pack's buffer has room for the uncompressed message; keep what is
-	// used, as the index holds one of these per name and type.
-	return append(make([]byte, 0, len(b)), b...)
+	return b
 }

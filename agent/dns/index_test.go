@@ -21,7 +21,7 @@ func (s *Server) snapshot() map[string][]byte {
 				continue
 			}
 			var b []byte
-			for _, a := range e.answers {
+			for _, a := range e.answers() {
 				b = append(append(b, byte(a.qtype>>8), byte(a.qtype)), a.wire...)
 			}
 			out[k] = b

@@ -103,7 +103,7 @@ func (s *Server) slow(req, out []byte, tcp bool) ([]byte, *forward) {
 	default:
 		var answers []typedAnswer
 		if q.Qtype == mdns.TypeANY {
-			answers = e.answers
+			answers = e.answers()
 		} else if t := e.answer(q.Qtype); t != nil {
 			answers = []typedAnswer{{q.Qtype, t}}
 		}

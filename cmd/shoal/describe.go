@@ -60,7 +60,7 @@ func describe(w io.Writer, obj api.Object, now time.Time) error {
 	fmt.Fprintf(tw, "Labels:\t%s\n", formatMap(m.Labels))
 	fmt.Fprintf(tw, "Annotations:\t%s\n", formatMap(m.Annotations))
 	if !m.CreationTimestamp.IsZero() {
-		fmt.Fprintf(tw, "Created:\t%s (%s ago)\n", m.CreationTimestamp.Format(time.RFC1123Z), formatAge(m.CreationTimestamp.Time, now))
+		fmt.Fprintf(tw, "Created:\t%s (%s ago)\n", m.CreationTimestamp.Format(time.RFC1123Z), api.FormatAge(m.CreationTimestamp.Time, now))
 	}
 	fmt.Fprintf(tw, "UID:\t%s\n", m.UID)
 	fmt.Fprintf(tw, "Resource version:\t%s\n", m.ResourceVersion)

@@ -234,21 +234,6 @@ func TestParseInterspersed(t *testing.T) {
 	}
 }
 
-func TestFormatAge(t *testing.T) {
-	now := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
-	for _, c := range []struct {
-		ago  time.Duration
-		want string
-	}{{5 * time.Second, "5s"}, {119 * time.Second, "119s"}, {10 * time.Minute, "10m"}, {3 * time.Hour, "3h"}, {72 * time.Hour, "3d"}} {
-		if got := formatAge(now.Add(-c.ago), now); got != c.want {
-			t.Errorf("formatAge(%v) = %q, want %q", c.ago, got, c.want)
-		}
-	}
-	if got := formatAge(time.Time{}, now); got != "<unknown>" {
-		t.Errorf("zero time: %q", got)
-	}
-}
-
 // TestCLIRaftVoters grows a cluster by hand with `shoal raft add-voter`:
 // a write on the leader then reaches the new voter's store.
 func TestCLIRaftVoters(t *testing.T) {

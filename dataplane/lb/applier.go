@@ -31,19 +31,45 @@ var (
 //
 // Methods are safe for concurrent use; calls are serialised.
 type Applier struct {
-	mu      sync.Mutex
-	plan    *plan
-	nsPath  string
-	ns      netns.NsHandle // -1: the process's own namespace
-	closed  bool
-	desired map[ServiceKey]Service // what was asked for last
+	mu     sync.Mutex
+	plan   *plan
+	nsPath string
+	ns     netns.NsHandle // -1: the process's own namespace
+	closed bool
+	// services holds, by key, what was asked for last (want) and, when
+	// synced, what the kernel holds (have: the service it was built from;
+	// a service's fragment is computed again when it changes, rather than
+	// kept). One map of both rather than two maps: they share their keys
+	// and almost always their services.
+	services map[ServiceKey]wantHave
+	synced   bool
+	reg      *registry // what the installed services claim, when synced
+}
 
-	// What the kernel holds, when synced: the services it was built from
-	// (a service's fragment is computed again when it changes, rather than
-	// kept) and what they claim.
-	synced    bool
-	installed map[ServiceKey]Service
-	reg       *registry
+// wantHave is a key's desired and installed service; nil is none.
+type wantHave struct{ want, have *held }
+
+// setWant records k's desired service (nil: none), dropping keys with
+// neither.
+func (a *Applier) setWant(k ServiceKey, h *held) {
+	wh := a.services[k]
+	wh.want = h
+	a.put(k, wh)
+}
+
+// installedAsWanted records that the kernel holds k's desired service.
+func (a *Applier) installedAsWanted(k ServiceKey) {
+	wh := a.services[k]
+	wh.have = wh.want
+	a.put(k, wh)
+}
+
+func (a *Applier) put(k ServiceKey, wh wantHave) {
+	if wh.want == nil && wh.have == nil {
+		delete(a.services, k)
+	} else {
+		a.services[k] = wh
+	}
 }
 
 // NewApplier returns an applier for cfg in the network namespace at
@@ -54,7 +80,7 @@ func NewApplier(cfg Config, netnsPath string) (*Applier, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Applier{plan: p, nsPath: netnsPath, ns: -1, desired: map[ServiceKey]Service{}}
+	a := &Applier{plan: p, nsPath: netnsPath, ns: -1, services: map[ServiceKey]wantHave{}}
 	if netnsPath != "" {
 		ns, err := netns.GetFromPath(netnsPath)
 		if err != nil {
@@ -88,11 +114,11 @@ func (a *Applier) Sync(changed []Service, deleted []ServiceKey) error {
 	}
 	keys := map[ServiceKey]bool{}
 	for _, s := range changed {
-		a.desired[s.Key()] = cloneService(s)
+		a.setWant(s.Key(), hold(s))
 		keys[s.Key()] = true
 	}
 	for _, k := range deleted {
-		delete(a.desired, k)
+		a.setWant(k, nil)
 		keys[k] = true
 	}
 	if !a.synced {
@@ -117,9 +143,11 @@ func (a *Applier) Resync(all []Service) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	a.desired = make(map[ServiceKey]Service, len(all))
+	for k := range a.services {
+		a.setWant(k, nil)
+	}
 	for _, s := range all {
-		a.desired[s.Key()] = cloneService(s)
+		a.setWant(s.Key(), hold(s))
 	}
 	return a.rebuild()
 }
@@ -141,7 +169,13 @@ func (a *Applier) Close() error {
 // rebuild replaces the table with the one for every desired service.
 func (a *Applier) rebuild() error {
 	a.synced = false
-	services := slices.SortedFunc(maps.Values(a.desired), func(x, y Service) int { return compareKeys(x.Key(), y.Key()) })
+	services := make([]*held, 0, len(a.services))
+	for _, wh := range a.services {
+		if wh.want != nil {
+			services = append(services, wh.want)
+		}
+	}
+	slices.SortFunc(services, func(x, y *held) int { return compareKeys(x.Key(), y.Key()) })
 	r, reg := a.plan.full(services)
 	conn, err := a.conn()
 	if err != nil {
@@ -152,7 +186,10 @@ func (a *Applier) rebuild() error {
 	if err := b.flush(); err != nil {
 		return fmt.Errorf("lb: rebuild table %s%s (%d services): %w", a.plan.table, a.where(), len(services), err)
 	}
-	a.installed, a.reg, a.synced = maps.Clone(a.desired), reg, true
+	for k := range a.services {
+		a.installedAsWanted(k)
+	}
+	a.reg, a.synced = reg, true
 	return nil
 }
 
@@ -164,11 +201,11 @@ func (a *Applier) incremental(keys []ServiceKey) error {
 	c := newChanges(a.reg)
 	for _, k := range keys {
 		var old, new *fragment
-		if s, ok := a.installed[k]; ok {
-			old = a.plan.fragment(s)
+		if wh := a.services[k]; wh.have != nil {
+			old = a.plan.fragment(wh.have)
 		}
-		if s, ok := a.desired[k]; ok {
-			new = a.plan.fragment(s)
+		if wh := a.services[k]; wh.want != nil {
+			new = a.plan.fragment(wh.want)
 		}
 		c.service(k, old, new)
 	}
@@ -182,11 +219,7 @@ func (a *Applier) incremental(keys []ServiceKey) error {
 		return fmt.Errorf("lb: sync %d services in table %s%s: %w", len(keys), a.plan.table, a.where(), err)
 	}
 	for _, k := range keys {
-		if s, ok := a.desired[k]; ok {
-			a.installed[k] = s
-		} else {
-			delete(a.installed, k)
-		}
+		a.installedAsWanted(k)
 	}
 	a.synced = true
 	return nil
@@ -244,12 +277,4 @@ func Cleanup(netnsPath, table string) error {
 		return fmt.Errorf("lb: delete table %s: %w", table, err)
 	}
 	return nil
-}
-
-func cloneService(s Service) Service {
-	s.Ports = slices.Clone(s.Ports)
-	for i := range s.Ports {
-		s.Ports[i].Endpoints = slices.Clone(s.Ports[i].Endpoints)
-	}
-	return s
 }

@@ -93,3 +93,11 @@ func canonical(listing string, sortBlocks bool) string {
 	b.WriteString("}\n")
 	return b.String()
 }
+
+func cloneService(s Service) Service {
+	s.Ports = slices.Clone(s.Ports)
+	for i := range s.Ports {
+		s.Ports[i].Endpoints = slices.Clone(s.Ports[i].Endpoints)
+	}
+	return s
+}

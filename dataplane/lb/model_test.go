@@ -112,7 +112,7 @@ func TestRenderIgnoresOrder(t *testing.T) {
 func TestRegistryIgnoresHistory(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		owners := []ServiceKey{{"a", "1"}, {"a", "2"}, {"b", "1"}, {"c", "9"}}
-		reg := newRegistry(0)
+		reg := newRegistry()
 		set := setID{kind: skHairpin}
 		type key = byte
 		current := map[key]map[ServiceKey]byte{} // key → owner → value claimed
@@ -196,7 +196,7 @@ func TestElementMessagesFit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _ := p.full(syntheticServices(5000, 10))
+	r, _ := p.full(holdAll(syntheticServices(5000, 10)))
 	b := newBatch(conn, "shoal")
 	b.full(r)
 	if err := b.flush(); err != nil {

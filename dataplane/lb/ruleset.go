@@ -228,14 +228,14 @@ type fragment struct {
 
 // fragment computes the service's part of the table. The service must be
 // valid; a headless one has an empty fragment.
-func (p *plan) fragment(s Service) *fragment {
+func (p *plan) fragment(s *held) *fragment {
 	f := &fragment{}
 	if s.Headless() {
 		return f
 	}
 	n := 1
-	for _, port := range s.Ports {
-		n += 2*len(port.Endpoints) + 5
+	for i := range s.Ports {
+		n += 2*len(s.eps[i]) + 5
 	}
 	f.elems = make([]setElement, 0, n)
 	vip := netip.MustParseAddr(s.ClusterIP)
@@ -243,9 +243,9 @@ func (p *plan) fragment(s Service) *fragment {
 		f.add(setID{kind: skClusterIPs}, addrElement(vip))
 	}
 	hairpin := map[netip.Addr]bool{}
-	for _, port := range s.Ports {
+	for i, port := range s.Ports {
 		proto := protocols[port.Protocol]
-		eps := parseEndpoints(port.Endpoints)
+		eps := s.endpoints(i)
 		for _, e := range eps {
 			if e.local && !hairpin[e.addr] {
 				hairpin[e.addr] = true
@@ -260,7 +260,7 @@ func (p *plan) fragment(s Service) *fragment {
 			extEps = localOnly(eps)
 		}
 		if s.AffinityTimeout > 0 {
-			p.affinity(f, s, port, proto, clusterEps, extEps)
+			p.affinity(f, s.Service, port, proto, clusterEps, extEps)
 			continue
 		}
 		vipKey := vipKey(vip, proto, port.Port)
@@ -407,14 +407,12 @@ func hairpinElement(ip netip.Addr) element {
 
 // full is the whole table for the given services (valid ones, sorted by
 // key): what a full sync creates and Render prints.
-func (p *plan) full(services []Service) (*ruleset, *registry) {
+func (p *plan) full(services []*held) (*ruleset, *registry) {
 	frags := make([]*fragment, len(services))
-	n := 0
 	for i, s := range services {
 		frags[i] = p.fragment(s)
-		n += len(frags[i].elems)
 	}
-	reg := newRegistry(n)
+	reg := newRegistry()
 	for i, s := range services {
 		reg.claimAll(s.Key(), frags[i])
 	}
@@ -454,6 +452,6 @@ func Render(cfg Config, services []Service) string {
 		return "# " + strings.ReplaceAll(err.Error(), "\n", "\n# ") + "\n"
 	}
 	valid, _ := sortedValid(services)
-	r, _ := p.full(valid)
+	r, _ := p.full(holdAll(valid))
 	return r.text()
 }

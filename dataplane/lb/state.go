@@ -18,7 +18,7 @@ import (
 // service with ten endpoints), so a claim is kept small: its owner is a
 // number from the owners table, and the rare verdict target a pointer.
 type registry struct {
-	winners map[elemKey]claim   // the claim the table holds
+	winners winners             // the claim the table holds
 	others  map[elemKey][]claim // further claimants by owner (rare)
 	sizes   map[setID]int       // elements the table holds, by set
 	owners  owners
@@ -99,10 +99,12 @@ func (o *owners) unref(id ownerID) {
 	}
 }
 
-// newRegistry returns an empty registry with room for about n elements.
-func newRegistry(n int) *registry {
+// newRegistry returns an empty registry. It is not sized ahead: its maps
+// are small (see winners), and a map sized for every element would be
+// mostly empty.
+func newRegistry() *registry {
 	return &registry{
-		winners: make(map[elemKey]claim, n), others: map[elemKey][]claim{}, sizes: map[setID]int{},
+		winners: newWinners(), others: map[elemKey][]claim{}, sizes: map[setID]int{},
 		owners: owners{ids: map[ServiceKey]ownerID{}},
 	}
 }
@@ -117,14 +119,14 @@ func (r *registry) key(c claim) ServiceKey { return r.owners.keys[c.owner] }
 
 func (r *registry) claim(owner ServiceKey, set setID, el element) {
 	k := keyOf(set, &el)
-	w, ok := r.winners[k]
+	w, ok := r.winners.get(k)
 	if !ok || r.key(w) == owner {
 		if !ok {
 			r.sizes[set]++
-			r.winners[k] = r.newClaim(r.owners.ref(owner), &el)
+			r.winners.put(k, r.newClaim(r.owners.ref(owner), &el))
 			return
 		}
-		r.winners[k] = r.newClaim(w.owner, &el)
+		r.winners.put(k, r.newClaim(w.owner, &el))
 		return
 	}
 	all := append([]claim{w}, r.others[k]...)
@@ -134,12 +136,13 @@ func (r *registry) claim(owner ServiceKey, set setID, el element) {
 	} else {
 		all = slices.Insert(all, i, r.newClaim(r.owners.ref(owner), &el))
 	}
-	r.winners[k], r.others[k] = all[0], all[1:]
+	r.winners.put(k, all[0])
+	r.others[k] = all[1:]
 }
 
 func (r *registry) release(owner ServiceKey, set setID, el *element) {
 	k := keyOf(set, el)
-	w, ok := r.winners[k]
+	w, ok := r.winners.get(k)
 	if !ok {
 		return
 	}
@@ -147,13 +150,13 @@ func (r *registry) release(owner ServiceKey, set setID, el *element) {
 	if r.key(w) == owner {
 		r.owners.unref(w.owner)
 		if len(others) == 0 {
-			delete(r.winners, k)
+			r.winners.del(k)
 			if r.sizes[set]--; r.sizes[set] == 0 {
 				delete(r.sizes, set)
 			}
 			return
 		}
-		r.winners[k] = others[0]
+		r.winners.put(k, others[0])
 		others = others[1:]
 	} else {
 		others = slices.DeleteFunc(slices.Clone(others), func(c claim) bool {
@@ -173,7 +176,7 @@ func (r *registry) release(owner ServiceKey, set setID, el *element) {
 
 // installed returns the element the table holds for k, if any.
 func (r *registry) installed(k elemKey) (element, bool) {
-	w, ok := r.winners[k]
+	w, ok := r.winners.get(k)
 	if !ok {
 		return element{}, false
 	}
@@ -186,9 +189,9 @@ func (r *registry) installedElements() map[setID][]element {
 	for id, n := range r.sizes {
 		out[id] = make([]element, 0, n)
 	}
-	for k, w := range r.winners {
+	r.winners.all(func(k elemKey, w claim) {
 		out[k.set] = append(out[k.set], w.element(k))
-	}
+	})
 	return out
 }
 
