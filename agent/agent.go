@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,10 +15,12 @@ import (
 
 	"github.com/shoal-dev/shoal/agent/apiserver"
 	"github.com/shoal-dev/shoal/agent/controllers"
+	"github.com/shoal-dev/shoal/agent/identity"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/consensus/gossip"
+	"github.com/shoal-dev/shoal/consensus/pki"
 	"github.com/shoal-dev/shoal/consensus/store"
 )
 
@@ -34,6 +37,20 @@ type Agent struct {
 	client *api.Client // to this agent's own API (forwarded as needed)
 	host   hostState   // the node loop, once pods run here
 	peers  *http.Client
+	// tls is the source of every TLS configuration; nil in insecure mode
+	// (plain http everywhere). peerTr carries every request to an agent.
+	tls    TLSSource
+	peerTr *http.Transport
+	// gossipKey encrypts gossip: Config.GossipKey, else the identity's.
+	gossipKey []byte
+	// kek opens the CA key in the cluster record (voters only).
+	kek []byte
+	// pendingRecord is the cluster record a bootstrap made, until the
+	// leader (this agent) has written it into the store.
+	pendingRecord *identity.Record
+	// idServer serves the join, renewal and token endpoints.
+	idServer *identity.Server
+	revoked  revocations // nodes whose certificates this voter refuses
 
 	// raftAddr is the Raft listen address with its port resolved;
 	// raftAdv what the others dial.
@@ -97,7 +114,6 @@ func New(cfg Config) (*Agent, error) {
 		clusterID: cid,
 		roleReq:   make(chan roleRequest),
 		kicks:     newKickers(),
-		peers:     &http.Client{Timeout: 30 * time.Second},
 	}
 	a.runCtx, a.runCancel = context.WithCancel(context.Background())
 	a.raftAdv = a.advertised(raftAddr, "")
@@ -112,9 +128,25 @@ func New(cfg Config) (*Agent, error) {
 		// cannot tell apart from the first (issue 9, defect 10).
 		return nil, fmt.Errorf("--bootstrap: the data dir belongs to cluster %s (DATA_DIR/%s) but holds no Raft state; bootstrapping would form a second cluster under its id: start without --bootstrap to rejoin it, or with an empty --data-dir to form a new cluster", a.clusterID, clusterIDFile)
 	}
+	newCID := ""
+	if bootstrap && a.clusterID == "" {
+		newCID = newClusterID()
+	}
+	if !bootstrap && !hasState && !cfg.Insecure && cfg.TLS == nil && cfg.Token != "" && !identityOnDisk(cfg.DataDir) {
+		// A bootstrap token: find the other initial agents first.
+		if tok, err := pki.ParseJoinToken(cfg.Token); err == nil && tok.Bootstrap() {
+			if newCID, err = a.bootstrapWithToken(tok); err != nil {
+				return nil, err
+			}
+			bootstrap = newCID != ""
+		}
+	}
+	if err := a.setupTLS(bootstrap, hasState, newCID); err != nil {
+		return nil, err
+	}
 	if hasState || bootstrap || cfg.BootstrapExpect == 0 {
-		if bootstrap && a.clusterID == "" {
-			if err := a.setClusterID(newClusterID()); err != nil {
+		if newCID != "" {
+			if err := a.setClusterID(newCID); err != nil {
 				return nil, err
 			}
 		}
@@ -141,6 +173,12 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		a.stopRaft()
 		return nil, err
+	}
+	if a.tls != nil {
+		if a.idServer, err = a.newIdentityServer(); err != nil {
+			a.stopRaft()
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -208,6 +246,11 @@ func (a *Agent) Start() error {
 		a.stopRaft()
 		return fmt.Errorf("http-addr: %w", err)
 	}
+	if a.tls != nil {
+		// Client certificates are optional: a CLI presents a bearer
+		// token instead. One that is presented must chain to the CA.
+		ln = tls.NewListener(ln, a.tls.ServerConfig(false))
+	}
 	a.ln = ln
 	a.apiAdv = a.advertised(ln.Addr().String(), "")
 	if err := a.startGossip(); err != nil {
@@ -215,11 +258,8 @@ func (a *Agent) Start() error {
 		a.stopRaft()
 		return err
 	}
-	a.client = api.NewClient("http://"+ln.Addr().String(), api.WithRequestTimeout(10*time.Second))
+	a.client = a.apiClient(ln.Addr().String(), 10*time.Second)
 	handler := a.handler()
-	if a.wrapAPI != nil {
-		handler = a.wrapAPI(handler)
-	}
 	if a.cfg.Pprof {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -227,6 +267,11 @@ func (a *Agent) Start() error {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		mux.Handle("/", handler)
 		handler = mux
+	}
+	// Everything, pprof included (admin only), behind authentication.
+	handler = a.withAuth(handler)
+	if a.wrapAPI != nil {
+		handler = a.wrapAPI(handler)
 	}
 	// No ReadTimeout: net/http cancels a request's context when the
 	// connection's read deadline passes, which would cut watch streams (and
@@ -268,6 +313,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.goLoop(func() { a.trackLeader(rctx) })
 	if a.cfg.Host.Enabled {
 		a.goLoop(func() { a.runHost(rctx) })
+	}
+	if h, ok := a.tls.(*pki.Holder); ok {
+		a.goLoop(func() { a.runRenewer(rctx, h) })
+		a.goLoop(func() { a.watchRevocations(rctx) })
 	}
 	<-rctx.Done()
 	a.mu.Lock()
@@ -314,6 +363,7 @@ func (a *Agent) Shutdown() error {
 			errs = append(errs, err)
 		}
 		a.wg.Wait()
+		a.peerTr.CloseIdleConnections()
 		a.shutErr = errors.Join(errs...)
 	})
 	return a.shutErr
@@ -405,6 +455,7 @@ func (a *Agent) leaderWork(ctx context.Context, n *consensus.Node) {
 			}
 		}
 	}
+	a.writePendingRecord(ctx, n)
 	wg.Wait()
 }
 

@@ -99,6 +99,10 @@ func (a *Agent) startRaft(bootstrap bool) error {
 		rc.AdvertiseAddr = a.raftAdv
 	}
 	rc.Bootstrap = bootstrap
+	if a.tls != nil {
+		// Mutual TLS, and only certificates that may vote get in.
+		rc.TLS = a.tls.RaftConfig()
+	}
 	if rc.Logger == nil {
 		rc.Logger = raftLogger(a.log)
 	}
@@ -199,14 +203,23 @@ func (a *Agent) transition(ctx context.Context, req roleRequest) error {
 		if n.IsLeader() {
 			return errors.New("this agent is the leader; it is never demoted by request")
 		}
-		if lead, _ := n.Leader(); lead != "" && lead != req.leader {
+		lead, _ := n.Leader()
+		if lead != "" && lead != req.leader {
 			return fmt.Errorf("only the leader (%s) may demote this agent, not %q", lead, req.leader)
+		}
+		// The Raft log is wiped only once a configuration shows the
+		// removal (issue 10): a request alone never costs a vote.
+		if err := a.confirmRemoved(ctx, n, req.leader); err != nil {
+			return fmt.Errorf("not removed from the raft configuration: %w", err)
 		}
 		a.becomeNonvoter(ctx, "the leader removed this agent from the voters")
 		return nil
 	}
 	if a.Node() != nil {
 		return nil // a voter already: Raft is listening
+	}
+	if !a.mayVote() {
+		return errors.New("this agent's certificate may not vote (it joined with a worker token)")
 	}
 	if err := a.startRaft(false); err != nil {
 		return err
@@ -335,8 +348,8 @@ func (a *Agent) requestRole(ctx context.Context, promote bool, cluster, leader s
 	}
 }
 
-// startGossip creates this agent's gossip member; joinLoop joins.
-func (a *Agent) startGossip() error {
+// gossipConfig is this agent's gossip configuration.
+func (a *Agent) gossipConfig() gossip.Config {
 	gc := gossip.DefaultConfig()
 	if a.cfg.Gossip != nil {
 		gc = *a.cfg.Gossip
@@ -347,13 +360,18 @@ func (a *Agent) startGossip() error {
 	gc.BindPort, _ = strconv.Atoi(port)
 	gc.AdvertiseAddr = a.cfg.Advertise
 	gc.Join = a.cfg.Join
-	gc.GossipKey = a.cfg.GossipKey
+	gc.GossipKey = a.gossipKey
 	gc.CheckCluster = a.checkCluster
 	gc.Logger = a.cfg.Logger
 	if gc.Logger == nil {
 		gc.Logger = a.log
 	}
-	g, err := gossip.New(gc, a.meta())
+	return gc
+}
+
+// startGossip creates this agent's gossip member; joinLoop joins.
+func (a *Agent) startGossip() error {
+	g, err := gossip.New(a.gossipConfig(), a.meta())
 	if err != nil {
 		return fmt.Errorf("bind: %w", err)
 	}
@@ -379,6 +397,7 @@ func (a *Agent) meta() gossip.Meta {
 		Role:      a.role,
 		ClusterID: a.clusterID,
 		Version:   a.cfg.Version,
+		Worker:    !a.mayVote(),
 	}
 }
 

@@ -183,16 +183,22 @@ func (a *Agent) adoptEpoch() {
 // unreachedJoin lists the --join addresses at which no alive agent (this
 // one included) has answered in gossip yet.
 func (a *Agent) unreachedJoin(ctx context.Context) []string {
-	if len(a.cfg.Join) == 0 || a.gossip == nil {
+	return a.unreachedJoinOf(ctx, a.gossip)
+}
+
+// unreachedJoinOf is unreachedJoin on gossip g (the first gossip of an
+// agent started with a bootstrap token, or the agent's own).
+func (a *Agent) unreachedJoinOf(ctx context.Context, g *gossip.Gossip) []string {
+	if len(a.cfg.Join) == 0 || g == nil {
 		return nil
 	}
 	answered := map[string]bool{}
-	for _, m := range a.gossip.Members() {
+	for _, m := range g.Members() {
 		if m.State == gossip.Alive {
 			answered[m.Address()] = true
 		}
 	}
-	answered[a.gossip.Local().Address()] = true
+	answered[g.Local().Address()] = true
 	_, defPort, _ := net.SplitHostPort(a.cfg.GossipAddr)
 	var out []string
 	for _, j := range a.cfg.Join {

@@ -28,11 +28,18 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("/v1/cluster/replica", a.serveReplica)
 	mux.Handle("GET /api/v1/namespaces/{ns}/pods/{name}/log", a.servePodHost("log"))
 	mux.Handle("POST /api/v1/namespaces/{ns}/pods/{name}/exec", a.servePodHost("exec"))
-	mux.Handle("/", apiserver.NewForwarder(a.server.Handler(), apiserver.ForwarderConfig{
+	for _, p := range identityPaths {
+		mux.HandleFunc(p, a.serveIdentity)
+	}
+	fc := apiserver.ForwarderConfig{
 		Route:  agentRoute{a},
 		Logger: a.log,
 		Name:   a.cfg.NodeName,
-	}))
+	}
+	if a.tls != nil {
+		fc.TLS = a.tls.ClientConfig()
+	}
+	mux.Handle("/", apiserver.NewForwarder(a.server.Handler(), fc))
 	return mux
 }
 
@@ -77,6 +84,8 @@ func (a *Agent) serveDemote(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// readRoleChange reads a role change and checks who asks (roleCaller):
+// req.Leader is then the node asking, as authenticated.
 func (a *Agent) readRoleChange(w http.ResponseWriter, r *http.Request) (roleChange, bool) {
 	var req roleChange
 	if r.Method != http.MethodPost {
@@ -87,6 +96,12 @@ func (a *Agent) readRoleChange(w http.ResponseWriter, r *http.Request) (roleChan
 		a.server.WriteError(w, r, api.NewBadRequest("the body must be {\"cluster\": ID}: %v", err))
 		return req, false
 	}
+	caller, err := a.roleCaller(r.Context(), r, req)
+	if err != nil {
+		a.server.WriteError(w, r, err)
+		return req, false
+	}
+	req.Leader = caller
 	return req, true
 }
 
@@ -239,7 +254,7 @@ func (c *leaderCache) set(id string, term uint64) {
 // and every Interval/2 otherwise, and at once on a membership change.
 func (a *Agent) trackLeader(ctx context.Context) {
 	kick := a.kicks.sub(kickLeader)
-	hc := &http.Client{Timeout: time.Second}
+	hc := &http.Client{Timeout: time.Second, Transport: a.peerTr}
 	for {
 		wait := a.cfg.Interval / 2
 		if a.Node() == nil && a.Role() == gossip.RoleNonvoter {
@@ -278,7 +293,7 @@ func (a *Agent) askLeader(ctx context.Context, hc *http.Client) (string, uint64)
 	defer cancel()
 	answers := make(chan leaderAnswer, len(voters))
 	for _, v := range voters {
-		go func() { answers <- askVoter(ctx, hc, v) }()
+		go func() { answers <- askVoter(ctx, hc, a.agentURL(v, "/v1/cluster/raft")) }()
 	}
 	known := a.leader.getTerm()
 	var best leaderAnswer
@@ -294,9 +309,10 @@ func (a *Agent) askLeader(ctx context.Context, hc *http.Client) (string, uint64)
 	return best.id, best.term
 }
 
-// askVoter asks one voter (API address v) which agent leads.
-func askVoter(ctx context.Context, hc *http.Client, v string) leaderAnswer {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+v+"/v1/cluster/raft", nil)
+// askVoter asks one voter (at the URL of its /v1/cluster/raft) which agent
+// leads.
+func askVoter(ctx context.Context, hc *http.Client, url string) leaderAnswer {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return leaderAnswer{}
 	}

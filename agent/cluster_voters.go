@@ -161,7 +161,7 @@ func (a *Agent) voterInput(n *consensus.Node, health map[string]judgement, since
 			Zone:     m.Meta.Zone,
 			Alive:    alive,
 			Since:    m.Since,
-			Eligible: alive && ours && !m.Meta.Leaving,
+			Eligible: alive && ours && !m.Meta.Leaving && !m.Meta.Worker,
 		})
 	}
 	return in
@@ -251,7 +251,7 @@ func (a *Agent) demoteStragglers(ctx context.Context, n *consensus.Node) {
 // decodes the JSON answer into out (if not nil).
 func (a *Agent) callPeer(ctx context.Context, apiAddr, path string, out any) error {
 	body, _ := json.Marshal(roleChange{Cluster: a.ClusterID(), Leader: a.cfg.NodeName})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+apiAddr+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.agentURL(apiAddr, path), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ func (a *Agent) healthLimits() voters.Limits {
 func (a *Agent) askReplica(ctx context.Context, id, apiAddr string) voters.Replica {
 	ctx, cancel := context.WithTimeout(ctx, replicaTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+apiAddr+"/v1/cluster/replica", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.agentURL(apiAddr, "/v1/cluster/replica"), nil)
 	if err != nil {
 		return voters.Replica{Err: err.Error()}
 	}

@@ -66,7 +66,7 @@ func (a *Agent) withCandidate(in voters.Input, id string) voters.Input {
 	for _, m := range a.gossip.Members() {
 		if m.Name == id && m.State == gossip.Alive && m.MetaErr == "" && m.Meta.ClusterID == "" {
 			in.Members = append(in.Members, voters.Member{ID: id, RaftAddr: m.Meta.RaftAddr, Zone: m.Meta.Zone,
-				Alive: true, Since: m.Since, Eligible: !m.Meta.Leaving})
+				Alive: true, Since: m.Since, Eligible: !m.Meta.Leaving && !m.Meta.Worker})
 		}
 	}
 	return in

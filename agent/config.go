@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/consensus/gossip"
+	"github.com/shoal-dev/shoal/consensus/pki"
 )
 
 // Config is the configuration of one agent. Start from DefaultConfig or
@@ -105,8 +107,30 @@ type Config struct {
 	ClusterNet controllers.ClusterConfig
 	// Host says whether and how this agent runs the pods bound to it.
 	Host HostConfig
-	// Pprof serves Go's profiler under /debug/pprof/ on the API address.
+	// Pprof serves Go's profiler under /debug/pprof/ on the API address
+	// (to admin tokens only, unless Insecure).
 	Pprof bool
+	// Insecure turns security off (--insecure): plain http, no
+	// authentication, no gossip encryption unless GossipKey is given.
+	// Validate refuses it unless every bind (and Advertise) is loopback.
+	Insecure bool
+	// Token is a join token (--token): pinned ("SHOAL-1-<fingerprint>-
+	// <secret>", from `shoal token show`) or a bootstrap token ("SHOAL-1-
+	// <secret>", from `shoal token generate`, with --bootstrap-expect).
+	// Needed once: after the first start the identity is on disk.
+	Token string
+	// JoinAPI lists API addresses (host:port) to ask for a certificate
+	// (--join-api); empty means each Join host with HTTPAddr's port.
+	JoinAPI []string
+	// CertTTL is the life of the node certificates this agent issues
+	// while it leads; 0 means the identity package's default.
+	CertTTL time.Duration
+	// JoinTimeout bounds how long a first start with Token waits for its
+	// certificate; 0 means DefaultJoinTimeout.
+	JoinTimeout time.Duration
+	// TLS, when set, is the source of every TLS configuration instead of
+	// the identity in DataDir/tls (tests set it). Ignored when Insecure.
+	TLS TLSSource
 	// HostPathAllow lists the host directories pods may mount as hostPath
 	// volumes (--host-path-allow): the API refuses others, and this
 	// agent's node loop does not mount them. Empty: none. An entry that
@@ -115,6 +139,10 @@ type Config struct {
 	HostPathAllow []string
 	// Logger receives the agent's logs.
 	Logger *slog.Logger
+	// Out, if set, receives what an operator must see once: at a
+	// bootstrap, the admin token's file (-dev: the token), the join
+	// tokens and the CA fingerprint (`shoal agent` passes stdout).
+	Out io.Writer
 	// Clock gives the time to the loops that decide on it (voter manager,
 	// node readiness, the API's timestamps); nil means the wall clock.
 	Clock clock.Clock
@@ -212,11 +240,30 @@ func (c Config) Validate() error {
 			return fmt.Errorf("join: %q: want host:port: %v", j, err)
 		}
 	}
+	for _, j := range c.JoinAPI {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			return fmt.Errorf("join-api: %q: want host:port: %v", j, err)
+		}
+	}
+	if c.Insecure && c.Token != "" {
+		return errors.New("token: an insecure agent has no identity to join with: drop --token or --insecure")
+	}
+	if c.CertTTL != 0 && (c.CertTTL < pki.MinCertTTL || c.CertTTL > pki.MaxCertTTL) {
+		return fmt.Errorf("CertTTL: %v: want %v to %v", c.CertTTL, pki.MinCertTTL, pki.MaxCertTTL)
+	}
+	if c.JoinTimeout < 0 {
+		return fmt.Errorf("JoinTimeout: %v must not be negative", c.JoinTimeout)
+	}
 	if c.GossipKey != nil {
 		switch len(c.GossipKey) {
 		case 16, 24, 32:
 		default:
 			return fmt.Errorf("gossip-key: %d bytes; want 16, 24 or 32", len(c.GossipKey))
+		}
+	}
+	if c.Insecure {
+		if err := c.checkLoopback(); err != nil {
+			return err
 		}
 	}
 	if c.BootstrapExpect < 0 {
@@ -241,6 +288,32 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// checkLoopback refuses insecure mode on an agent that others could reach:
+// the API, Raft and gossip must bind loopback addresses, and Advertise, if
+// set, must be one too.
+func (c Config) checkLoopback() error {
+	for _, b := range []struct{ flag, addr string }{{"http-addr", c.HTTPAddr}, {"raft-addr", c.RaftAddr}, {"bind", c.GossipAddr}} {
+		host, _, _ := net.SplitHostPort(b.addr)
+		if !isLoopback(host) {
+			return fmt.Errorf("insecure: %s %q is not a loopback address; security may be off only for an agent bound to loopback (127.0.0.1): bind %s to loopback or drop --insecure", b.flag, b.addr, b.flag)
+		}
+	}
+	if c.Advertise != "" && !isLoopback(c.Advertise) {
+		return fmt.Errorf("insecure: advertise %q is not a loopback address; security may be off only for an agent bound to loopback", c.Advertise)
+	}
+	return nil
+}
+
+// isLoopback reports whether host (an IP or "localhost") is a loopback
+// address.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 var nodeNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)

@@ -24,6 +24,7 @@ import (
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/consensus/gossip"
+	"github.com/shoal-dev/shoal/consensus/pki"
 )
 
 // syncBuf collects an agent's logs; they are printed when a test fails.
@@ -114,6 +115,8 @@ const (
 type testAgent struct {
 	*Agent
 	cfg    Config
+	ca     *testCA // the harness CA of a secure agent
+	t      testing.TB
 	logs   *syncBuf
 	cancel context.CancelFunc
 	done   chan error
@@ -128,6 +131,8 @@ type harness struct {
 	agents []*testAgent
 	// gossip addresses of every agent made so far, for --join
 	seeds []string
+	// ca, if set (newSecureHarness), issues the agents' certificates.
+	ca *testCA
 }
 
 func newHarness(t testing.TB, tim timings) *harness {
@@ -148,6 +153,8 @@ func (h *harness) config(name, zone string) Config {
 	cfg.RaftAddr = loopback(freePort(h.t))
 	cfg.GossipAddr = loopback(freePort(h.t))
 	cfg.Version = "test"
+	// Loopback only: security off unless the harness is secure.
+	cfg.Insecure = true
 	var rc consensus.Config
 	var gc gossip.Config
 	if h.tim == fastTimings {
@@ -161,6 +168,9 @@ func (h *harness) config(name, zone string) Config {
 		rc, gc = consensus.DefaultConfig(), gossip.DefaultConfig()
 	}
 	cfg.Raft, cfg.Gossip = &rc, &gc
+	if h.ca != nil {
+		cfg = h.secure(cfg, pki.RoleVoter)
+	}
 	h.mu.Lock()
 	cfg.Join = append([]string(nil), h.seeds...)
 	h.seeds = append(h.seeds, cfg.GossipAddr)
@@ -207,6 +217,15 @@ func (h *harness) start(cfgs ...Config) []*testAgent {
 
 func (h *harness) build(cfg Config) *testAgent {
 	h.t.Helper()
+	ta, err := h.tryBuild(cfg)
+	if err != nil {
+		h.t.Fatalf("new %s: %v", cfg.NodeName, err)
+	}
+	return ta
+}
+
+// tryBuild is build that returns New's error (callable from any goroutine).
+func (h *harness) tryBuild(cfg Config) (*testAgent, error) {
 	logs := &syncBuf{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	rc := *cfg.Raft
@@ -214,13 +233,16 @@ func (h *harness) build(cfg Config) *testAgent {
 	cfg.Raft = &rc
 	a, err := New(cfg)
 	if err != nil {
-		h.t.Fatalf("new %s: %v", cfg.NodeName, err)
+		return nil, fmt.Errorf("%w\nlogs:\n%s", err, logs.String())
 	}
-	ta := &testAgent{Agent: a, cfg: cfg, logs: logs, done: make(chan error, 1)}
+	ta := &testAgent{Agent: a, cfg: cfg, logs: logs, done: make(chan error, 1), ca: h.ca, t: h.t}
+	if cfg.Insecure {
+		ta.ca = nil
+	}
 	h.mu.Lock()
 	h.agents = append(h.agents, ta)
 	h.mu.Unlock()
-	return ta
+	return ta, nil
 }
 
 func (h *harness) run(ta *testAgent, gate <-chan struct{}) {
@@ -414,8 +436,13 @@ func leaderOf(tas []*testAgent) *testAgent {
 	return v.leaders[0]
 }
 
+// client is an API client of ta as an admin (on a secure agent, with an
+// admin API token).
 func (ta *testAgent) client() *api.Client {
-	return api.NewClient("http://"+ta.Addr(), api.WithRequestTimeout(5*time.Second))
+	if ta.ca == nil {
+		return ta.apiClientFor(nil, "")
+	}
+	return ta.apiClientFor(ta.ca, ta.ca.token(ta.t, "admin"))
 }
 
 func configMap(name string) *api.ConfigMap {

@@ -113,6 +113,7 @@ func (a *Agent) runHost(ctx context.Context) {
 	pods := kubelet.NewPodSet()
 	follower, err := follow.New(follow.Config{
 		Endpoints: a.followEndpoints, Kind: "Pod", FieldSelector: "spec.nodeName=" + a.cfg.NodeName, Logger: a.log,
+		NewClient: a.followClient,
 	})
 	if err != nil {
 		a.hostFailed(ctx, "pod watch", err)
@@ -206,7 +207,7 @@ func (a *Agent) hostIP() string {
 // Nodes whose pod CIDR this node must not route (nodeRoutes) are left out
 // and logged once each, when they first are.
 func (a *Agent) syncRoutes(ctx context.Context, netw *network.Network, podCIDR string) {
-	nodes, err := follow.New(follow.Config{Endpoints: a.followEndpoints, Kind: "Node", Logger: a.log})
+	nodes, err := follow.New(follow.Config{Endpoints: a.followEndpoints, Kind: "Node", Logger: a.log, NewClient: a.followClient})
 	if err != nil {
 		return
 	}
@@ -345,9 +346,10 @@ func (a *Agent) servePodHost(sub string) http.Handler {
 		}
 		proxy := &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) {
-				pr.SetURL(&url.URL{Scheme: "http", Host: target})
+				pr.SetURL(&url.URL{Scheme: a.scheme(), Host: target})
 				pr.Out.Header.Set(apiserver.ForwardedHeader, a.cfg.NodeName)
 			},
+			Transport:     a.peerTr,
 			FlushInterval: -1,
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 				a.server.WriteError(w, r, api.NewServiceUnavailable(fmt.Sprintf("node %s (%s) cannot be reached: %v", node, target, err)))

@@ -115,7 +115,8 @@ func (s *services) resolvConf(ns string) []byte {
 func (s *services) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, kind := range []string{"Service", "Endpoints"} {
-		f, err := follow.New(follow.Config{Endpoints: s.a.followEndpoints, Local: s.a.localFollow, Kind: kind, Logger: s.a.log})
+		f, err := follow.New(follow.Config{Endpoints: s.a.followEndpoints, Local: s.a.localFollow, Kind: kind, Logger: s.a.log,
+			NewClient: s.a.followClient})
 		if err != nil {
 			s.a.log.Error("services: follow", "kind", kind, "err", err)
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 )
 
 // The cluster's credentials through the API: the CA an agent presents,
@@ -72,4 +73,16 @@ func (c *Client) CreateAPIToken(ctx context.Context, req APITokenRequest) (strin
 		return "", errors.New("POST /v1/cluster/tokens/api: the answer has no token")
 	}
 	return body.Token, nil
+}
+
+// RevokeNode revokes a node's certificates (POST /v1/cluster/revoke, admin
+// role): the voters refuse them in new connections and the node cannot
+// renew; it may join again with a join token. It returns when the
+// revocation took effect in the store.
+func (c *Client) RevokeNode(ctx context.Context, node string) (time.Time, error) {
+	var out struct {
+		RevokedAt time.Time `json:"revokedAt"`
+	}
+	err := c.do(ctx, http.MethodPost, "/v1/cluster/revoke", nil, map[string]string{"node": node}, &out)
+	return out.RevokedAt, err
 }

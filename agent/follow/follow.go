@@ -39,7 +39,8 @@ type Config struct {
 	// Logger receives endpoint switches; nil means slog.Default().
 	Logger *slog.Logger
 	// NewClient builds the client of one endpoint; nil means
-	// api.NewClient("http://"+endpoint). Later, mutual TLS goes here.
+	// api.NewClient("http://"+endpoint). The agent passes a client over
+	// its mutual-TLS transport (https) unless it runs --insecure.
 	NewClient func(endpoint string) *api.Client
 	// Local, when set, is asked first for the Source of an endpoint: a
 	// non-nil answer reads that endpoint in process (on a voter, its own

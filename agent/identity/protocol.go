@@ -21,6 +21,7 @@ const (
 	PathTokens          = "/v1/cluster/tokens"
 	PathTokensRotate    = "/v1/cluster/tokens/rotate"
 	PathTokensAPI       = "/v1/cluster/tokens/api"
+	PathRevoke          = "/v1/cluster/revoke"
 	MaxBodyBytes        = 16 << 10 // a request body larger than this is refused (413)
 	MaxIPs              = 16       // a certificate names at most this many addresses
 	MaxNodeNameLength   = 63       // node names are DNS-1123 labels, as agent.Config requires
@@ -186,4 +187,17 @@ func parseTTL(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("ttl: %v must not be negative", d)
 	}
 	return d, nil
+}
+
+// RevokeRequest is the body of POST /v1/cluster/revoke (admin): the node's
+// certificates issued until now stop working on the voters, and it can no
+// longer renew; it may join again with a join token.
+type RevokeRequest struct {
+	Node string `json:"node"`
+}
+
+// RevokeResponse answers a RevokeRequest.
+type RevokeResponse struct {
+	Node      string    `json:"node"`
+	RevokedAt time.Time `json:"revokedAt"`
 }

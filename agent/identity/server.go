@@ -134,6 +134,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.mux.HandleFunc("GET "+PathTokens, s.serveTokens)
 	s.mux.HandleFunc("POST "+PathTokensRotate, s.serveRotate)
 	s.mux.HandleFunc("POST "+PathTokensAPI, s.serveAPIToken)
+	s.mux.HandleFunc("POST "+PathRevoke, s.serveRevoke)
 	return s, nil
 }
 
@@ -144,7 +145,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		// Answer as a Status, like the rest of the API.
 		switch r.URL.Path {
-		case PathJoinCA, PathJoin, PathCertificate, PathTokens, PathTokensRotate, PathTokensAPI:
+		case PathJoinCA, PathJoin, PathCertificate, PathTokens, PathTokensRotate, PathTokensAPI, PathRevoke:
 			writeStatus(w, api.NewStatusError(http.StatusMethodNotAllowed, api.ReasonMethodNotAllowed, nil, "%s is not allowed on %s", r.Method, r.URL.Path))
 		default:
 			writeStatus(w, api.NewStatusError(http.StatusNotFound, api.ReasonNotFound, nil, "%s is not an identity endpoint", r.URL.Path))

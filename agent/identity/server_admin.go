@@ -70,6 +70,27 @@ func (s *Server) admin(r *http.Request, rec Record) *api.StatusError {
 	return nil
 }
 
+// adminRequest opens the record and checks the admin token; with body
+// non-nil it also decodes the request body into it. On false the answer
+// was written.
+func (s *Server) adminRequest(w http.ResponseWriter, r *http.Request, body any) (*Opened, bool) {
+	rec, o, se := s.opened(r.Context())
+	if se == nil {
+		se = s.admin(r, rec)
+	}
+	if se != nil {
+		writeStatus(w, se)
+		return nil, false
+	}
+	if body != nil {
+		if err := decodeBody(r.Body, body); err != nil {
+			writeStatus(w, badRequest(err))
+			return nil, false
+		}
+	}
+	return o, true
+}
+
 func tokensOf(o *Opened) TokensResponse {
 	v, wk := o.Tokens()
 	return TokensResponse{Voter: v.String(), Worker: wk.String(), CAFingerprint: o.CA.Fingerprint()}
@@ -77,12 +98,8 @@ func tokensOf(o *Opened) TokensResponse {
 
 // serveTokens answers GET /v1/cluster/tokens.
 func (s *Server) serveTokens(w http.ResponseWriter, r *http.Request) {
-	rec, o, se := s.opened(r.Context())
-	if se == nil {
-		se = s.admin(r, rec)
-	}
-	if se != nil {
-		writeStatus(w, se)
+	o, ok := s.adminRequest(w, r, nil)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, tokensOf(o))
@@ -92,17 +109,8 @@ func (s *Server) serveTokens(w http.ResponseWriter, r *http.Request) {
 // one role, written through Raft before the answer, so the old token is
 // refused from then on. Agents already joined keep their certificates.
 func (s *Server) serveRotate(w http.ResponseWriter, r *http.Request) {
-	rec, _, se := s.opened(r.Context())
-	if se == nil {
-		se = s.admin(r, rec)
-	}
-	if se != nil {
-		writeStatus(w, se)
-		return
-	}
 	var req RotateRequest
-	if err := decodeBody(r.Body, &req); err != nil {
-		writeStatus(w, badRequest(err))
+	if _, ok := s.adminRequest(w, r, &req); !ok {
 		return
 	}
 	role := pki.Role(req.Role)
@@ -159,17 +167,9 @@ func (s *Server) rotate(r *http.Request, role pki.Role) (TokensResponse, error) 
 
 // serveAPIToken answers POST /v1/cluster/tokens/api: a new API bearer token.
 func (s *Server) serveAPIToken(w http.ResponseWriter, r *http.Request) {
-	rec, o, se := s.opened(r.Context())
-	if se == nil {
-		se = s.admin(r, rec)
-	}
-	if se != nil {
-		writeStatus(w, se)
-		return
-	}
 	var req APITokenRequest
-	if err := decodeBody(r.Body, &req); err != nil {
-		writeStatus(w, badRequest(err))
+	o, ok := s.adminRequest(w, r, &req)
+	if !ok {
 		return
 	}
 	now := s.now()

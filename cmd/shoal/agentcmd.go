@@ -50,14 +50,15 @@ type agentFlags struct {
 	def                                                          agent.Config
 	dev, bootstrap, pprof, pods, cleanup, services, manualVoters *bool
 	dataDir, nodeName, httpAddr, raftAddr, bind                  *string
-	advertise, nodeIP, zone, gossipKey, logLevel                 *string
+	advertise, nodeIP, zone, gossipKey, logLevel, token          *string
 	ctrdSocket, ctrdNS, runcRoot, cgroupParent, strategy         *string
 	podNetNS, clusterDomain, memoryLimit                         *string
 	expect, voters                                               *int
 	nodeLossGrace, nodeUnknownGrace                              *time.Duration
-	join, dnsUpstreams                                           listFlag
+	join, joinAPI, dnsUpstreams                                  listFlag
 	labels                                                       labelFlag
-	insecure, mirrors                                            multiFlag
+	insecureRegs, mirrors                                        multiFlag
+	insecure                                                     *bool
 	voterSettle                                                  *time.Duration
 	hostPathAllow                                                listFlag
 }
@@ -75,6 +76,8 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	f.advertise = fs.String("advertise", "", "IP the other agents use to reach this one (gossip, API, Raft) when binding 0.0.0.0")
 	f.nodeIP = fs.String("node-ip", "", "IP this host's Node reports and other nodes route its pods via (default: the advertised API IP)")
 	fs.Var(&f.join, "join", "gossip address HOST:PORT of an agent to join; repeatable or comma-separated; retried with back-off")
+	f.token = fs.String("token", "", "join token (from `shoal token show` on a member, or `shoal token generate` with --bootstrap-expect); needed on the first start only")
+	fs.Var(&f.joinAPI, "join-api", "API address HOST:PORT of a member to ask for this agent's certificate; repeatable or comma-separated (default: each --join host with this agent's --http-addr port)")
 	f.zone = fs.String("zone", "", "failure zone of this host; voters are spread across zones")
 	f.gossipKey = fs.String("gossip-key", "", "base64 of 16, 24 or 32 bytes: encrypt gossip (every agent needs the same key)")
 	f.expect = fs.Int("bootstrap-expect", -1, "form the cluster once this many agents in no cluster see each other (default "+strconv.Itoa(def.BootstrapExpect)+", -dev: 1; 0: never, wait to be added by hand)")
@@ -85,14 +88,15 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	fs.Var(f.labels, "label", "label k=v for this host's Node object; repeatable")
 	f.bootstrap = fs.Bool("bootstrap", false, "form a new one-voter cluster at once if this agent has no Raft state")
 	f.logLevel = fs.String("log-level", "info", "debug, info, warn or error")
-	f.pprof = fs.Bool("pprof", false, "serve Go's profiler under /debug/pprof/ on the API address")
+	f.pprof = fs.Bool("pprof", false, "serve Go's profiler under /debug/pprof/ on the API address (admin token required)")
+	f.insecure = fs.Bool("insecure", false, "turn security off: plain http, no authentication, no gossip encryption; refused unless --http-addr, --raft-addr, --bind (and --advertise) are loopback")
 	f.memoryLimit = fs.String("memory-limit", "", "soft limit of the agent's Go memory (e.g. 120MiB; as GOMEMLIMIT, which it overrides): the collector runs more often near it; none by default")
 	f.pods = fs.Bool("pods", true, "run the pods bound to this node (needs root and containerd); false: control plane only")
 	f.ctrdSocket = fs.String("containerd-socket", "/run/containerd/containerd.sock", "containerd's socket")
 	f.ctrdNS = fs.String("containerd-namespace", "shoal", "containerd namespace of Shoal's containers")
 	f.runcRoot = fs.String("runc-root", "", "runc state directory (to keep two agents on one machine apart)")
 	f.cgroupParent = fs.String("cgroup-parent", "", "cgroup under which pods' cgroups are made")
-	fs.Var(&f.insecure, "insecure-registry", "HOST:PORT of a registry reached over plain HTTP; repeatable")
+	fs.Var(&f.insecureRegs, "insecure-registry", "HOST:PORT of a registry reached over plain HTTP; repeatable")
 	fs.Var(&f.mirrors, "registry-mirror", "REGISTRY=MIRROR: try MIRROR first for images of REGISTRY; repeatable")
 	f.nodeLossGrace = fs.Duration("node-loss-grace", controllers.DefaultClusterConfig().NodeLossGrace, "leader: how long a node stays dead in gossip (failed probes, indirect probes and suspicion) before its ReplicaSet and DaemonSet pods are replaced elsewhere; its pods leave Service endpoints at once")
 	f.nodeUnknownGrace = fs.Duration("node-unknown-grace", controllers.DefaultClusterConfig().NodeUnknownGrace, "leader: the same for a node NotReady on weaker evidence (it left gossip, as a restarting agent does, or gossip does not know it)")
@@ -136,6 +140,8 @@ func (f *agentFlags) config(errOut io.Writer) (agent.Config, error) {
 	}
 	cfg.Bootstrap = cfg.Bootstrap || *f.bootstrap
 	cfg.Pprof = *f.pprof
+	cfg.Insecure = *f.insecure
+	cfg.Token, cfg.JoinAPI = strings.TrimSpace(*f.token), f.joinAPI
 	cfg.HostPathAllow = f.hostPathAllow
 	cfg.Version = version
 	host, err := f.hostConfig()
@@ -167,7 +173,7 @@ func (f *agentFlags) config(errOut io.Writer) (agent.Config, error) {
 func (f *agentFlags) hostConfig() (agent.HostConfig, error) {
 	hc := agent.HostConfig{
 		Enabled: *f.pods, ContainerdSocket: *f.ctrdSocket, ContainerdNamespace: *f.ctrdNS,
-		RuncRoot: *f.runcRoot, CgroupParent: *f.cgroupParent, InsecureRegistries: f.insecure, HostNetNS: *f.podNetNS,
+		RuncRoot: *f.runcRoot, CgroupParent: *f.cgroupParent, InsecureRegistries: f.insecureRegs, HostNetNS: *f.podNetNS,
 		Services: *f.services, ClusterDomain: strings.TrimSuffix(*f.clusterDomain, "."), DNSUpstreams: f.dnsUpstreams,
 	}
 	if hc.ClusterDomain == "" {
@@ -223,6 +229,7 @@ func runAgent(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if limit > 0 {
 		debug.SetMemoryLimit(limit)
 	}
+	cfg.Out = out
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err

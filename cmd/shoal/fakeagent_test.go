@@ -76,6 +76,7 @@ type fakeAgent struct {
 	servedCA []byte           // what GET /v1/join/ca sends, if not ca.pem
 	auth     []string         // Authorization of every request, in order
 	rotated  []string         // roles rotated
+	revoked  []string         // nodes revoked
 	created  []map[string]any // bodies of POST /v1/cluster/tokens/api
 }
 
@@ -138,6 +139,13 @@ func startFakeAgent(t *testing.T, ca, present *testCA) *fakeAgent {
 			tokens[body.Role] += "-rotated"
 			reply(w, map[string]string{"voter": tokens["voter"], "worker": tokens["worker"], "caFingerprint": caFingerprint(ca.cert.Raw)})
 			f.mu.Unlock()
+		case "POST /v1/cluster/revoke":
+			var body struct{ Node string }
+			json.NewDecoder(r.Body).Decode(&body)
+			f.mu.Lock()
+			f.revoked = append(f.revoked, body.Node)
+			f.mu.Unlock()
+			reply(w, map[string]string{"node": body.Node, "revokedAt": "2026-11-30T02:00:00Z"})
 		case "POST /v1/cluster/tokens/api":
 			var body map[string]any
 			json.NewDecoder(r.Body).Decode(&body)

@@ -41,6 +41,7 @@ func newAgent(t *testing.T, name string, bootstrap bool, join ...string) *agent.
 	rc := consensus.TestConfig()
 	cfg := agent.DevConfig()
 	cfg.NodeName = name
+	cfg.Insecure = true // loopback only
 	cfg.Dev = bootstrap
 	cfg.Bootstrap = bootstrap
 	cfg.DataDir = t.TempDir()

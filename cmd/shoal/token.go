@@ -27,6 +27,7 @@ Subcommands:
   rotate voter|worker       replace a join token (the old one stops working at once)
   create --name N --role admin|read-only|write [--namespace a,b] [--ttl 720h]
                             make an API token and print it
+  generate                  print a new bootstrap token for --bootstrap-expect (offline)
 
 Every subcommand takes --server/-s, --token and --ca-file (see 'shoal help').
 `
@@ -45,6 +46,8 @@ func runToken(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return runTokenRotate(ctx, rest, out, errOut)
 	case "create":
 		return runTokenCreate(ctx, rest, out, errOut)
+	case "generate":
+		return runTokenGenerate(ctx, rest, out, errOut)
 	case "-h", "--help", "help":
 		fmt.Fprint(out, tokenUsage)
 		return nil

@@ -95,3 +95,24 @@ func TestTokenRequestErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestRevoke(t *testing.T) {
+	ca := newTestCA(t, "cluster-a")
+	agent := startFakeAgent(t, ca, ca)
+	adminEnv(t, agent)
+	out := mustShoal(t, "revoke", "w1")
+	if !strings.Contains(out, "Revoked node w1 at 2026-11-30T02:00:00Z") {
+		t.Errorf("revoke: %q", out)
+	}
+	agent.mu.Lock()
+	revoked := agent.revoked
+	agent.mu.Unlock()
+	if !reflect.DeepEqual(revoked, []string{"w1"}) {
+		t.Errorf("revoked %q", revoked)
+	}
+	for _, args := range [][]string{{"revoke"}, {"revoke", "a", "b"}} {
+		if code, _, errOut := shoal(t, args...); code != 1 || errOut == "" {
+			t.Errorf("%q: exit %d %q", args, code, errOut)
+		}
+	}
+}

@@ -48,6 +48,10 @@ type Meta struct {
 	// (the voter manager treats a leaving member as not eligible).
 	// UpdateMeta keeps whatever Leave set.
 	Leaving bool
+	// Worker says this agent's certificate may not vote (it joined with a
+	// worker token): the voter manager never promotes it, and Raft would
+	// refuse its connections anyway.
+	Worker bool
 }
 
 // wireMeta is the JSON form of Meta. Keys are short: the whole encoding must
@@ -61,6 +65,7 @@ type wireMeta struct {
 	ClusterID string `json:"cluster,omitempty"`
 	Version   string `json:"ver,omitempty"`
 	Leaving   bool   `json:"leaving,omitempty"`
+	Worker    bool   `json:"worker,omitempty"`
 }
 
 // Validate checks every field against its limit; the error names the field.
@@ -133,7 +138,7 @@ func encodeMeta(m Meta) ([]byte, error) {
 	w := wireMeta{
 		V:       metaVersion,
 		APIAddr: m.APIAddr, RaftAddr: m.RaftAddr, Zone: m.Zone, Role: m.Role,
-		ClusterID: m.ClusterID, Version: m.Version, Leaving: m.Leaving,
+		ClusterID: m.ClusterID, Version: m.Version, Leaving: m.Leaving, Worker: m.Worker,
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -165,6 +170,6 @@ func decodeMeta(b []byte) (Meta, error) {
 	}
 	return Meta{
 		APIAddr: w.APIAddr, RaftAddr: w.RaftAddr, Zone: w.Zone, Role: w.Role,
-		ClusterID: w.ClusterID, Version: w.Version, Leaving: w.Leaving,
+		ClusterID: w.ClusterID, Version: w.Version, Leaving: w.Leaving, Worker: w.Worker,
 	}, nil
 }

@@ -10,7 +10,7 @@ import (
 func TestMetaRoundTrip(t *testing.T) {
 	in := Meta{
 		APIAddr: "10.0.0.1:8080", RaftAddr: "[fd00::1]:8300", Zone: "rack-1",
-		Role: RoleVoter, ClusterID: "c-42", Version: "v0.1.0", Leaving: true,
+		Role: RoleVoter, ClusterID: "c-42", Version: "v0.1.0", Leaving: true, Worker: true,
 	}
 	b, err := encodeMeta(in)
 	if err != nil {
@@ -42,6 +42,7 @@ func TestMetaLargestFits(t *testing.T) {
 		ClusterID: strings.Repeat("c", MaxClusterLen),
 		Version:   strings.Repeat("v", MaxVersionLen),
 		Leaving:   true,
+		Worker:    true,
 	}
 	b, err := encodeMeta(m)
 	if err != nil {
