@@ -114,10 +114,12 @@ func NewCluster(t testing.TB, bin string, n int) *Cluster {
 		c.Agents = append(c.Agents, c.newAgent(i+1))
 	}
 	c.initial = n
-	for _, a := range c.Agents {
+	// The first three --join each other only; the others --join all.
+	founders := min(3, n)
+	for i, a := range c.Agents {
 		var join []string
-		for _, o := range c.Agents {
-			if o != a {
+		for j, o := range c.Agents {
+			if o != a && (i >= founders || j < founders) {
 				join = append(join, o.IP+":7946")
 			}
 		}
@@ -133,15 +135,17 @@ func NewCluster(t testing.TB, bin string, n int) *Cluster {
 		}
 	})
 	// The three initial agents first, the others once those three hold
-	// their certificates (they join with the same bootstrap token). Started
-	// all at once, agents beyond --bootstrap-expect can see a partial
-	// view and make a second cluster identity: the agent that made the
-	// first one leaves the bootstrap-token gossip (Meta.Leaving, so no
-	// longer a candidate) while its --join address still counts as
-	// answered (agent/identity_bootstrap.go, even after fbcdb2c).
+	// their certificates: they join the cluster they then see, with the
+	// same bootstrap token. Started all at once, agents beyond
+	// --bootstrap-expect can see a partial view and make a second cluster
+	// identity: the agent that made the first one leaves the
+	// bootstrap-token gossip (no longer a candidate) while its --join
+	// address still counts as answered (agent/identity_bootstrap.go, even
+	// after fbcdb2c). And since fbcdb2c an initial agent waits until every
+	// --join address answered, hence the initial agents' shorter --join.
 	var dirs []string
 	for i, a := range c.Agents {
-		if i == min(3, n) {
+		if i == founders {
 			testenv.WaitFor(t, 90*time.Second, "the initial agents' certificates", func() bool {
 				for _, d := range dirs {
 					if _, err := os.Stat(filepath.Join(d, "tls", "node.crt")); err != nil {
