@@ -45,7 +45,7 @@ integ: ## Integration tests only (root: namespaces, containerd, CNI, nftables); 
 	$(GO) test -count=1 -timeout 30m ./integration/... ./dataplane/...
 
 .PHONY: bench
-bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals, scheduler, nftables syncs, DNS, API token checks and TLS handshakes), DNS vs dnsmasq, writes through the HTTP API vs etcd (installs etcd-server, dnsperf, dnsmasq-base).
+bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals, scheduler, nftables syncs, DNS, API token checks and TLS handshakes), DNS vs dnsmasq, writes through the HTTP API secure vs --insecure vs etcd and a token join's start to Ready (installs etcd-server, dnsperf, dnsmasq-base).
 	$(GO) test -run '^$$' -bench . -benchmem ./consensus/store ./api
 	$(GO) test -run '^$$' -bench ProposeParallel -benchtime 20000x ./consensus
 	$(GO) test -run '^$$' -bench 'Schedule' -benchtime 20x ./placement

@@ -8,6 +8,12 @@ package integration
 // Node's InternalIP (--node-ip). The agents talk to each other over
 // loopback ports in the root namespace, which is never programmed: the
 // harness compares its links and routes before and after.
+//
+// The cluster is secure, as a user's is (issue 10): one bootstrap token
+// from `shoal token generate` is given to the three agents, the one that
+// bootstraps writes the CA and the first admin token into its data dir,
+// and every client (api.Client, the CLI) talks HTTPS with that CA and
+// token.
 
 import (
 	"context"
@@ -44,6 +50,7 @@ type clusterHost struct {
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	client   *api.Client
+	creds    *testenv.Credentials // the cluster's CA and admin token
 }
 
 // threeHosts is a running cluster of three hosts.
@@ -53,6 +60,7 @@ type threeHosts struct {
 	image string // the test image, in the registry every host reaches
 	cidrs map[string]netip.Prefix
 	start time.Time
+	creds *testenv.Credentials
 }
 
 // startThreeHosts builds shoal, makes the hosts and starts their agents
@@ -81,6 +89,7 @@ func startThreeHosts(t *testing.T, extra ...string) *threeHosts {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/shoal-dev/shoal/cmd/shoal").CombinedOutput(); err != nil {
 		t.Fatalf("go build shoal: %v\n%s", err, out)
 	}
+	token := testenv.BootstrapToken(t, bin)
 
 	// The links: a switch namespace with a bridge, a veth from each host
 	// namespace into it. Every link is made inside test namespaces (ip -n),
@@ -101,7 +110,6 @@ func startThreeHosts(t *testing.T, extra ...string) *threeHosts {
 	for _, h := range hosts {
 		h.ctrd = testenv.StartContainerd(t)
 		h.httpAddr, h.raftAddr, h.gossip = freeLoopbackAddr(t), freeLoopbackAddr(t), freeLoopbackAddr(t)
-		h.client = api.NewClient("http://"+h.httpAddr, api.WithRequestTimeout(5*time.Second))
 	}
 
 	// The agents, all at once. Registered after the containerds, so that
@@ -109,15 +117,18 @@ func startThreeHosts(t *testing.T, extra ...string) *threeHosts {
 	// bind mounts under their data dirs are unmounted, then the
 	// containerds kill what is left, then the namespaces go.
 	for _, h := range hosts {
-		var join []string
+		var join, joinAPI []string
 		for _, o := range hosts {
 			if o != h {
 				join = append(join, o.gossip)
+				joinAPI = append(joinAPI, o.httpAddr)
 			}
 		}
 		args := []string{"agent", "--node-name", h.name, "--data-dir", h.dataDir,
 			"--http-addr", h.httpAddr, "--raft-addr", h.raftAddr, "--bind", h.gossip,
-			"--join", strings.Join(join, ","), "--bootstrap-expect", "3", "--zone", h.zone,
+			"--join", strings.Join(join, ","), "--bootstrap-expect", "3", "--token", token,
+			// Each agent's API port differs: say where the others' are.
+			"--join-api", strings.Join(joinAPI, ","), "--zone", h.zone,
 			"--node-ip", h.ip,
 			"--containerd-socket", h.ctrd.Socket, "--containerd-namespace", h.ctrd.Namespace,
 			"--runc-root", h.ctrd.RuncRoot, "--cgroup-parent", h.ctrd.CgroupParent,
@@ -146,6 +157,17 @@ func startThreeHosts(t *testing.T, extra ...string) *threeHosts {
 			}
 		}
 	})
+
+	// The credentials, from the data dir of whichever agent bootstrapped.
+	var dirs []string
+	for _, h := range hosts {
+		dirs = append(dirs, h.dataDir)
+	}
+	creds := testenv.WaitCredentials(t, 90*time.Second, dirs...)
+	for _, h := range hosts {
+		h.creds = creds
+		h.client = creds.Client([]string{h.httpAddr}, api.WithRequestTimeout(5*time.Second))
+	}
 
 	// One cluster: every agent sees three alive members of one cluster id,
 	// and three Ready nodes with pod CIDRs and the --node-ip addresses.
@@ -195,7 +217,7 @@ func startThreeHosts(t *testing.T, extra ...string) *threeHosts {
 		t.Fatalf("shoal status: %v\n%s", err, out)
 	}
 	t.Logf("cluster of 3 formed after %v", time.Since(start).Round(time.Millisecond))
-	return &threeHosts{hosts: hosts, bin: bin, image: image, cidrs: cidrs, start: start}
+	return &threeHosts{hosts: hosts, bin: bin, image: image, cidrs: cidrs, start: start, creds: creds}
 }
 
 // waitCond polls cond every 100 ms until it holds or timeout passes.
@@ -282,7 +304,7 @@ func runShoal(bin string, h *clusterHost, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), "SHOAL_ADDR=http://"+h.httpAddr)
+	cmd.Env = append(os.Environ(), h.creds.Env(h.httpAddr)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -8,11 +8,21 @@
 # Nothing here touches the machine's own network: pods are wired inside a
 # network namespace the demo creates (shoal-demo), and containers run on a
 # private containerd, not the machine's.
+#
+# The agent is secure, as every agent is by default (issue 10): -dev makes
+# the cluster CA and the first admin token in its data dir
+# ($DEMO_DIR/data/admin.token, $DEMO_DIR/data/tls/ca.crt), the API is
+# HTTPS, and the CLI here gets them through SHOAL_TOKEN and SHOAL_CA_FILE.
+# With SHOAL_AGENT_ARGS=--insecure (allowed: everything binds loopback) the
+# API is plain HTTP without authentication.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEMO_DIR=${SHOAL_DEMO_DIR:-/tmp/shoal-demo}
-export SHOAL_ADDR=${SHOAL_ADDR:-http://127.0.0.1:7070}
+DATA=$DEMO_DIR/data
+scheme=https
+[[ " ${SHOAL_AGENT_ARGS:-} " == *" --insecure "* ]] && scheme=http
+export SHOAL_ADDR=${SHOAL_ADDR:-$scheme://127.0.0.1:7070}
 SHOAL=bin/shoal
 LOG=$DEMO_DIR/agent.log
 
@@ -74,16 +84,22 @@ source "$DEMO_DIR/host.env"
 
 echo "==> a one-node dev cluster: $SHOAL agent -dev (log: $LOG)"
 # shellcheck disable=SC2086 # SHOAL_AGENT_ARGS is a list of flags
-nohup "$SHOAL" agent -dev --node-name demo --data-dir "$DEMO_DIR/data" \
+nohup "$SHOAL" agent -dev --node-name demo --data-dir "$DATA" \
 	--containerd-socket "$SHOAL_DEMO_CONTAINERD_SOCKET" --containerd-namespace "$SHOAL_DEMO_CONTAINERD_NAMESPACE" \
 	--runc-root "$SHOAL_DEMO_RUNC_ROOT" --cgroup-parent "$SHOAL_DEMO_CGROUP_PARENT" \
 	--pod-netns "$SHOAL_DEMO_NETNS" ${SHOAL_AGENT_ARGS:-} >"$LOG" 2>&1 & # SHOAL_AGENT_ARGS: extra agent flags, split on spaces
 echo $! >"$DEMO_DIR/agent.pid"
 
-# Wait until the agent answers and has elected itself: a condition with a
-# deadline, not a fixed sleep.
+# Wait until the agent has written its credentials (secure), answers and
+# has elected itself: a condition with a deadline, not a fixed sleep.
+creds() {
+	[[ $scheme == http ]] && return 0
+	[[ -s $DATA/admin.token && -s $DATA/tls/ca.crt ]] || return 1
+	SHOAL_TOKEN=$(cat "$DATA/admin.token")
+	export SHOAL_TOKEN SHOAL_CA_FILE=$DATA/tls/ca.crt
+}
 deadline=$((SECONDS + 60))
-until "$SHOAL" get namespace default >/dev/null 2>&1; do
+until creds && "$SHOAL" get namespace default >/dev/null 2>&1; do
 	if ! kill -0 "$(cat "$DEMO_DIR/agent.pid")" 2>/dev/null || ((SECONDS > deadline)); then
 		echo "demo: the agent did not come up; its log:" >&2; cat "$LOG" >&2; exit 1
 	fi
@@ -115,4 +131,8 @@ echo "\$ shoal exec $pod -- /app get http://web/hostname   # by name from inside
 echo
 echo
 echo "The demo keeps running (agent pid $(cat "$DEMO_DIR/agent.pid"), log $LOG, API $SHOAL_ADDR)."
+if [[ $scheme == https ]]; then
+	echo "Its admin token and CA: $DATA/admin.token, $DATA/tls/ca.crt; for the CLI:"
+	echo "  export SHOAL_TOKEN=\$(cat $DATA/admin.token) SHOAL_CA_FILE=$DATA/tls/ca.crt"
+fi
 echo "Try 'bin/shoal scale deployment web --replicas 5', 'bin/shoal get pods -o wide'; stop it with: make demo-stop"

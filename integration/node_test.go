@@ -410,6 +410,11 @@ func TestNodeLoopRoot(t *testing.T) {
 	rl.stop()
 	stored := web.DeepCopyObject().(*api.Pod)
 	stored.Status, _ = rl.rec.last("web")
+	// The grace the deletion below uses, set before the pod set holds
+	// the object: the loop's workers read it from then on (written later,
+	// it raced with them).
+	g := int64(5)
+	stored.Spec.TerminationGracePeriodSeconds = &g
 	pods2 := kubelet.NewPodSet()
 	rl2 := e.startLoop(pods2, nil)
 	pods2.Replace([]*api.Pod{stored, crash, oom})
@@ -431,8 +436,6 @@ func TestNodeLoopRoot(t *testing.T) {
 
 	// Deletion: stopped within the grace, containers, netns, IP and
 	// volumes cleaned up.
-	g := int64(5)
-	stored.Spec.TerminationGracePeriodSeconds = &g
 	start := time.Now()
 	pods2.Delete("uid-web")
 	testenv.WaitFor(t, 20*time.Second, "web cleaned up", func() bool {

@@ -12,6 +12,12 @@
 # non-voter, with its own private containerd and pod network namespace
 # (shoal-demo-nv, made by demohost), gets the same MEMORY_LIMIT, and is
 # stopped and cleaned up at the end; the writes still go to the demo agent.
+#
+# Security (issue 10): the demo is secure by default, and so is what this
+# measures, as a user runs it: svcload and the CLI use the admin token and
+# CA in the demo's data dir, and the second agent joins with the worker
+# join token that `shoal token show` prints. A demo started with
+# SHOAL_AGENT_ARGS=--insecure (loopback only) is measured over plain HTTP.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SERVICES=${SERVICES:-10000}
@@ -21,7 +27,13 @@ if ! [[ -s /tmp/shoal-demo/agent.pid ]] || ! kill -0 "$(cat /tmp/shoal-demo/agen
 	SHOAL_AGENT_ARGS="--pprof ${MEMORY_LIMIT:+--memory-limit $MEMORY_LIMIT} ${SHOAL_AGENT_ARGS:-}" make demo >/dev/null
 fi
 pid=$(cat /tmp/shoal-demo/agent.pid)
+data=/tmp/shoal-demo/data
 server=http://127.0.0.1:7070
+if [[ -s $data/admin.token ]]; then
+	server=https://127.0.0.1:7070
+	SHOAL_TOKEN=$(cat "$data/admin.token")
+	export SHOAL_TOKEN SHOAL_CA_FILE=$data/tls/ca.crt
+fi
 profile=$server
 netns=shoal-demo
 go build -o bin/svcload ./integration/bench/svcload
@@ -52,8 +64,14 @@ if [[ ${NONVOTER:-} == 1 ]]; then
 	done
 	# shellcheck disable=SC1091
 	source "$nv/host.env"
+	mode=(--insecure)
+	if [[ $server == https://* ]]; then
+		worker=$(SHOAL_ADDR=$server bin/shoal token show | grep -i worker | grep -oE 'SHOAL-1-[a-z0-9-]+' | head -1)
+		[[ -n $worker ]] || { echo "services: no worker join token from shoal token show" >&2; exit 1; }
+		mode=(--token "$worker" --join-api 127.0.0.1:7070)
+	fi
 	bin/shoal agent --node-name demo-nv --data-dir "$nv/data" --http-addr 127.0.0.1:7080 --raft-addr 127.0.0.1:7081 \
-		--bind 127.0.0.1:7956 --join 127.0.0.1:7946 --bootstrap-expect 3 \
+		--bind 127.0.0.1:7956 --join 127.0.0.1:7946 "${mode[@]}" \
 		--containerd-socket "$SHOAL_DEMO_CONTAINERD_SOCKET" --containerd-namespace "$SHOAL_DEMO_CONTAINERD_NAMESPACE" \
 		--runc-root "$SHOAL_DEMO_RUNC_ROOT" --cgroup-parent "$SHOAL_DEMO_CGROUP_PARENT" --pod-netns "$SHOAL_DEMO_NETNS" \
 		--pprof ${MEMORY_LIMIT:+--memory-limit "$MEMORY_LIMIT"} >"$nv/agent.log" 2>&1 &
@@ -67,7 +85,7 @@ if [[ ${NONVOTER:-} == 1 ]]; then
 	done
 	SHOAL_ADDR=$server bin/shoal get nodes
 	pid=$(cat "$nv/agent.pid")
-	profile=http://127.0.0.1:7080
+	profile=${server%:7070}:7080
 	netns=shoal-demo-nv
 fi
 
@@ -75,6 +93,6 @@ echo "agent: $(tr '\0' ' ' </proc/"$pid"/cmdline)"
 if gml=$(tr '\0' '\n' </proc/"$pid"/environ | grep -E '^(GOMEMLIMIT|GOGC)='); then
 	echo "agent environment: $gml"
 fi
-bin/svcload -server "$server" -profile "$profile" -netns "$netns" -services "$SERVICES" -endpoints "$ENDPOINTS" -pid "$pid" "$@"
+bin/svcload -server "$server" -data-dir "$data" -profile "$profile" -netns "$netns" -services "$SERVICES" -endpoints "$ENDPOINTS" -pid "$pid" "$@"
 echo "nftables: $(ip netns exec "$netns" nft list table ip shoal | wc -l) lines in table ip shoal"
-bin/svcload -delete -services "$SERVICES"
+bin/svcload -server "$server" -data-dir "$data" -delete -services "$SERVICES"

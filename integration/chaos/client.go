@@ -53,7 +53,7 @@ func (r *Recorder) Ops() []Op {
 type Client struct {
 	ID      int
 	Home    int
-	addrs   []string // API addresses, Home's first
+	addrs   []string // API base URLs, Home's first
 	cur     atomic.Int32
 	http    *http.Client
 	timeout time.Duration
@@ -155,7 +155,7 @@ type objectMeta struct {
 	ResourceVersion string `json:"resourceVersion,omitempty"`
 }
 
-func (c *Client) exchange(ctx context.Context, addr string, in Input) (Output, outcome) {
+func (c *Client) exchange(ctx context.Context, base string, in Input) (Output, outcome) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	method, rv := http.MethodPut, int64(0)
@@ -165,7 +165,7 @@ func (c *Client) exchange(ctx context.Context, addr string, in Input) (Output, o
 	case CAS:
 		rv = in.RV
 	}
-	req := keyRequest(ctx, method, addr, in.Key, in.Value, rv)
+	req := keyRequest(ctx, method, base, in.Key, in.Value, rv)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		var de dialError
@@ -205,9 +205,9 @@ func (c *Client) exchange(ctx context.Context, addr string, in Input) (Output, o
 
 // keyRequest is the request that reads (GET), creates (POST) or replaces
 // (PUT; conditional on rv when rv > 0) one key's ConfigMap through the API
-// at addr.
-func keyRequest(ctx context.Context, method, addr, key, value string, rv int64) *http.Request {
-	url := "http://" + addr + "/api/v1/namespaces/" + keyNamespace + "/configmaps"
+// at base (its URL: "https://10.251.0.1:7070").
+func keyRequest(ctx context.Context, method, base, key, value string, rv int64) *http.Request {
+	url := base + "/api/v1/namespaces/" + keyNamespace + "/configmaps"
 	if method != http.MethodPost {
 		url += "/" + keyPrefix + key
 	}

@@ -90,7 +90,7 @@ func Run(t testing.TB, c *Cluster, cfg Config) Findings {
 	}
 	addrs := make([]string, len(c.Agents))
 	for i, a := range c.Agents {
-		addrs[i] = a.API()
+		addrs[i] = c.URL(a)
 	}
 	// The keys exist before the clients start (their creation is the
 	// history's first write of each), and so does the probe key.
@@ -331,7 +331,7 @@ func longestGap(times []int64, from, to int64) time.Duration {
 func (c *Cluster) create(key string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := c.HTTP.Do(keyRequest(ctx, http.MethodPost, c.Agents[0].API(), key, "", 0))
+	resp, err := c.HTTP.Do(keyRequest(ctx, http.MethodPost, c.URL(c.Agents[0]), key, "", 0))
 	if err != nil {
 		return err
 	}
@@ -346,7 +346,7 @@ func (c *Cluster) create(key string) error {
 func (c *Cluster) probe(a *Agent) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	resp, err := c.HTTP.Do(keyRequest(ctx, http.MethodPut, a.API(), "probe", a.Name, 0))
+	resp, err := c.HTTP.Do(keyRequest(ctx, http.MethodPut, c.URL(a), "probe", a.Name, 0))
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,8 @@
 //
 // Used by integration/bench/services.sh against the `make demo` agent; the
 // endpoint addresses are in 10.244.0.0/16 inside the demo's namespace and
-// receive no traffic.
+// receive no traffic. An https -server (the demo is secure by default) is
+// reached with the CA and admin token in -data-dir.
 package main
 
 import (
@@ -25,10 +26,24 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/integration/testenv"
 )
 
+// creds authenticate to an https server; nil for http.
+var creds *testenv.Credentials
+
+// client is an api.Client for the API at server (a URL).
+func client(server string) *api.Client {
+	opts := []api.ClientOption{api.WithRequestTimeout(30 * time.Second)}
+	if creds != nil {
+		opts = append(opts, api.WithTLSConfig(creds.TLSConfig()), api.WithBearerToken(creds.Token))
+	}
+	return api.NewClient(server, opts...)
+}
+
 func main() {
-	server := flag.String("server", "http://127.0.0.1:7070", "the agent's API")
+	server := flag.String("server", "https://127.0.0.1:7070", "the agent's API")
+	dataDir := flag.String("data-dir", "/tmp/shoal-demo/data", "with an https -server: the data dir holding admin.token and tls/ca.crt (the demo agent's)")
 	services := flag.Int("services", 10000, "how many Services")
 	endpoints := flag.Int("endpoints", 10, "ready endpoints per Service")
 	writers := flag.Int("writers", 32, "concurrent writers")
@@ -38,6 +53,13 @@ func main() {
 	timeout := flag.Duration("timeout", 10*time.Minute, "give up after this long")
 	del := flag.Bool("delete", false, "delete the Services and Endpoints an earlier run made, then exit")
 	flag.Parse()
+	if strings.HasPrefix(*server, "https://") {
+		var err error
+		if creds, err = testenv.ReadCredentials(*dataDir); err != nil {
+			fmt.Fprintln(os.Stderr, "svcload: -data-dir:", err)
+			os.Exit(1)
+		}
+	}
 	if *del {
 		if err := deleteAll(*server, *services, *writers); err != nil {
 			fmt.Fprintln(os.Stderr, "svcload:", err)
@@ -60,7 +82,7 @@ func run(server, profile string, n, eps, writers, pid int, netns string, timeout
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c := api.NewClient(server, api.WithRequestTimeout(30*time.Second))
+	c := client(server)
 	before, _ := rss(pid)
 	start := time.Now()
 	var next atomic.Int64
@@ -143,7 +165,7 @@ func rssSplit(pid int) (anon, file int64, err error) {
 // goHeap summarises the agent's Go memory statistics from its profiler
 // (only when it runs with --pprof).
 func goHeap(server string) (string, error) {
-	resp, err := http.Get(server + "/debug/pprof/heap?debug=1")
+	resp, err := creds.HTTPClient(time.Minute).Get(server + "/debug/pprof/heap?debug=1")
 	if err != nil {
 		return "", err
 	}
@@ -196,7 +218,7 @@ func create(ctx context.Context, c *api.Client, i, eps int) error {
 
 // deleteAll removes what create made, ignoring what is already gone.
 func deleteAll(server string, n, writers int) error {
-	c := api.NewClient(server, api.WithRequestTimeout(30*time.Second))
+	c := client(server)
 	ctx := context.Background()
 	var next atomic.Int64
 	var failed atomic.Int64
