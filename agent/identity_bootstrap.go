@@ -59,11 +59,19 @@ func (a *Agent) bootstrapWithToken(tok pki.JoinToken) (string, error) {
 			a.log.Warn("bootstrap token: gossip join", "err", err)
 		}
 	}()
+	made := false
 	defer func() {
 		cancel()
 		<-joined
-		if err := g.Leave(time.Second); err != nil {
-			a.log.Debug("bootstrap token: leaving the first gossip", "err", err)
+		// The agent that made the identity does not leave: the others
+		// must keep seeing it alive and in no cluster (so none of them
+		// counts enough agents without it to make a second identity)
+		// until its own gossip, on the same address and name, takes over
+		// and advertises the cluster.
+		if !made {
+			if err := g.Leave(time.Second); err != nil {
+				a.log.Debug("bootstrap token: leaving the first gossip", "err", err)
+			}
 		}
 		g.Shutdown()
 	}()
@@ -100,6 +108,7 @@ func (a *Agent) bootstrapWithToken(tok pki.JoinToken) (string, error) {
 		d := voters.DecideBootstrapFor(voters.BootstrapInput{Self: a.cfg.NodeName, Expect: a.cfg.BootstrapExpect, Candidates: cands,
 			Unreached: a.unreachedJoinOf(ctx, g)})
 		if d.Action == voters.Bootstrap {
+			made = true
 			cid := newClusterID()
 			a.log.Info("bootstrap token: making the cluster identity", "cluster", cid, "reason", d.Reason)
 			l, rec, _, err := identity.Bootstrap(cid, &tok, a.cfg.NodeName, a.cfg.certIPs(), time.Now())

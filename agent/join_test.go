@@ -306,3 +306,58 @@ func TestBootstrapToken(t *testing.T) {
 		t.Fatal("an agent with another bootstrap token got an identity")
 	}
 }
+
+// TestBootstrapTokenMoreAgentsThanExpected: five agents with one bootstrap
+// token and --bootstrap-expect 3, started at once, each --join all the
+// others, form one cluster with one CA. The agent that makes the identity
+// must stay a member of the first gossip until its own gossip takes over:
+// had it left, four agents in no cluster would remain and the lowest of
+// them would make a second identity.
+func TestBootstrapTokenMoreAgentsThanExpected(t *testing.T) {
+	h := newHarness(t, fastTimings)
+	tok, err := pki.NewBootstrapToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgs := h.configs(5, "m")
+	var wg sync.WaitGroup
+	tas := make([]*testAgent, len(cfgs))
+	for i := range cfgs {
+		cfgs[i].Insecure = false
+		cfgs[i].Token = tok.String()
+		cfgs[i].BootstrapExpect = 3
+		cfgs[i].JoinTimeout = time.Minute
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ta, err := h.tryBuild(cfgs[i])
+			if err != nil {
+				t.Errorf("%s: %v", cfgs[i].NodeName, err)
+				return
+			}
+			if err := ta.Start(); err != nil {
+				t.Errorf("%s: start: %v", cfgs[i].NodeName, err)
+				return
+			}
+			h.run(ta, nil)
+			tas[i] = ta
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	made := 0
+	for _, ta := range tas {
+		if strings.Contains(ta.logs.String(), "bootstrap token: making the cluster identity") {
+			made++
+		}
+		if !ta.tls.CACert().Equal(tas[0].tls.CACert()) {
+			t.Errorf("%s trusts another CA than %s", ta.cfg.NodeName, tas[0].cfg.NodeName)
+		}
+	}
+	if made != 1 {
+		t.Fatalf("%d agents made a cluster identity, want 1", made)
+	}
+	waitUntil(t, 60*time.Second, "one cluster, 3 voters", func() string { return settled(tas, 3) })
+}
