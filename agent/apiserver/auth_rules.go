@@ -33,7 +33,8 @@ const (
 //   - an agent certificate (Node set), after Kubernetes' NodeRestriction:
 //     reads of every resource; create, update and status of its own Node;
 //     status updates and deletion of pods (admitNode checks that they are
-//     bound to it); log and exec (routed between agents); GET of
+//     bound to it); logs (routed between agents; an exec is authorised
+//     by the user's token it carries, never by a certificate); GET of
 //     /v1/cluster/members, /v1/cluster/raft and /v1/cluster/replica; POST
 //     of /v1/cluster/promote, /v1/cluster/demote (the agent's handler
 //     checks that the caller leads) and /v1/cluster/certificate; removal of
@@ -133,8 +134,13 @@ func authorizeNode(id Identity, a Attributes) error {
 	switch {
 	case a.IsRead() && a.Subresource != "exec":
 		return nil
-	case core && a.Resource == "pods" && a.Namespace != "" && a.Name != "" && (a.Subresource == "exec" || a.Subresource == "log"):
+	case core && a.Resource == "pods" && a.Namespace != "" && a.Name != "" && a.Subresource == "log":
 		return nil // routed between agents
+	case a.Subresource == "exec":
+		// An exec routed between agents keeps the user's bearer token,
+		// which is what authorises it; a certificate alone never does, so
+		// one compromised host cannot run commands in others' pods.
+		return forbidden(id, a, "an agent certificate cannot exec: the user's token authorises an exec")
 	case core && a.Resource == "nodes" && a.Verb == VerbCreate && a.Name == "":
 		return nil // admitNode checks the name in the body
 	case core && a.Resource == "nodes" && a.Name == id.Node && (a.Subresource == "" || a.Subresource == "status") &&

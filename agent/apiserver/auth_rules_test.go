@@ -69,9 +69,9 @@ func TestAuthorize(t *testing.T) {
 		{"PUT", "/apis/apps/v1/namespaces/other/deployments/web/scale", []string{"admin"}},
 		{"PUT", deploy + "/web/scale", []string{"admin", "write"}},
 		// exec: never read-only.
-		{"POST", pods + "/web/exec", []string{"admin", "write", "n1"}},
-		{"GET", pods + "/web/exec", []string{"admin", "write", "n1"}},
-		{"POST", other + "/web/exec", []string{"admin", "n1"}},
+		{"POST", pods + "/web/exec", []string{"admin", "write"}}, // an agent certificate alone never execs
+		{"GET", pods + "/web/exec", []string{"admin", "write"}},
+		{"POST", other + "/web/exec", []string{"admin"}},
 		// Cluster-scoped writes.
 		{"POST", "/api/v1/namespaces", []string{"admin"}},
 		{"DELETE", "/api/v1/namespaces/team", []string{"admin"}},
