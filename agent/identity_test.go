@@ -1,14 +1,12 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,41 +15,11 @@ import (
 	"github.com/shoal-dev/shoal/consensus/pki"
 )
 
-// lockedBuf is an io.Writer tests read while the agent writes.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // adminClient is a client of ta as a CLI on its host would be: the CA and
 // the admin token from its data dir.
 func adminClient(t *testing.T, ta *testAgent) *api.Client {
 	t.Helper()
-	caPEM, err := os.ReadFile(filepath.Join(ta.cfg.DataDir, identity.CACertFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := os.ReadFile(filepath.Join(ta.cfg.DataDir, identity.AdminTokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc, err := api.TLSConfigFromCA(caPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return api.NewClient("https://"+ta.Addr(), api.WithTLSConfig(tc), api.WithBearerToken(strings.TrimSpace(string(tok))),
+	return api.NewClient("https://"+ta.Addr(), api.WithTLSConfig(mustTLSFromFile(t, ta)), api.WithBearerToken(adminToken(t, ta)),
 		api.WithRequestTimeout(5*time.Second))
 }
 
@@ -63,7 +31,7 @@ func TestBootstrapIdentityAndRestart(t *testing.T) {
 	cfg := h.config("boot", "")
 	cfg.Insecure = false
 	cfg.Bootstrap = true
-	out := &lockedBuf{}
+	out := &syncBuf{}
 	cfg.Out = out
 	ta := h.build(cfg)
 	if err := ta.Start(); err != nil {
@@ -106,7 +74,7 @@ func TestBootstrapIdentityAndRestart(t *testing.T) {
 	if err := h.stop(ta); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	out2 := &lockedBuf{}
+	out2 := &syncBuf{}
 	cfg.Out = out2
 	again := h.build(cfg)
 	if err := again.Start(); err != nil {
@@ -145,7 +113,7 @@ func TestBootstrapRecordSurvivesEarlyStop(t *testing.T) {
 	cfg := h.config("early", "")
 	cfg.Insecure = false
 	cfg.Bootstrap = true
-	cfg.Out = &lockedBuf{}
+	cfg.Out = &syncBuf{}
 	first := h.build(cfg) // makes the identity and Raft state, never runs
 	pending := filepath.Join(cfg.DataDir, identity.PendingRecordFile)
 	if _, err := os.Stat(pending); err != nil {

@@ -46,15 +46,7 @@ func bootstrapSecure(t *testing.T, h *harness, certTTL time.Duration) *testAgent
 // the answer into out.
 func adminCall(t *testing.T, ta *testAgent, method, path string, body, out any) {
 	t.Helper()
-	caPEM, err := os.ReadFile(filepath.Join(ta.cfg.DataDir, identity.CACertFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _ := os.ReadFile(filepath.Join(ta.cfg.DataDir, identity.AdminTokenFile))
-	tc, err := api.TLSConfigFromCA(caPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tc, tok := mustTLSFromFile(t, ta), adminToken(t, ta)
 	var rd *bytes.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -63,7 +55,7 @@ func adminCall(t *testing.T, ta *testAgent, method, path string, body, out any) 
 		rd = bytes.NewReader(nil)
 	}
 	req, _ := http.NewRequest(method, "https://"+ta.Addr()+path, rd)
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := httpsClient(tc).Do(req)
 	if err != nil {
@@ -259,34 +251,7 @@ func TestBootstrapToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfgs := h.configs(3, "t")
-	var wg sync.WaitGroup
-	tas := make([]*testAgent, len(cfgs))
-	for i := range cfgs {
-		cfgs[i].Insecure = false
-		cfgs[i].Token = tok.String()
-		cfgs[i].BootstrapExpect = 3
-		cfgs[i].JoinTimeout = time.Minute
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ta, err := h.tryBuild(cfgs[i])
-			if err != nil {
-				t.Errorf("%s: %v", cfgs[i].NodeName, err)
-				return
-			}
-			if err := ta.Start(); err != nil {
-				t.Errorf("%s: start: %v", cfgs[i].NodeName, err)
-				return
-			}
-			h.run(ta, nil)
-			tas[i] = ta
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
+	tas := startWithBootstrapToken(t, h, h.configs(3, "t"), tok, 3)
 	waitUntil(t, 60*time.Second, "3 voters", func() string { return settled(tas, 3) })
 	for _, ta := range tas {
 		if p := ta.tls.Peer(); p.Role != pki.RoleVoter || !ta.tls.CACert().Equal(tas[0].tls.CACert()) {
@@ -319,13 +284,32 @@ func TestBootstrapTokenMoreAgentsThanExpected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfgs := h.configs(5, "m")
+	tas := startWithBootstrapToken(t, h, h.configs(5, "m"), tok, 3)
+	made := 0
+	for _, ta := range tas {
+		if strings.Contains(ta.logs.String(), "bootstrap token: making the cluster identity") {
+			made++
+		}
+		if !ta.tls.CACert().Equal(tas[0].tls.CACert()) {
+			t.Errorf("%s trusts another CA than %s", ta.cfg.NodeName, tas[0].cfg.NodeName)
+		}
+	}
+	if made != 1 {
+		t.Fatalf("%d agents made a cluster identity, want 1", made)
+	}
+	waitUntil(t, 60*time.Second, "one cluster, 3 voters", func() string { return settled(tas, 3) })
+}
+
+// startWithBootstrapToken builds and starts the agents of cfgs at once,
+// secure, sharing the bootstrap token tok, with --bootstrap-expect expect.
+func startWithBootstrapToken(t *testing.T, h *harness, cfgs []Config, tok pki.JoinToken, expect int) []*testAgent {
+	t.Helper()
 	var wg sync.WaitGroup
 	tas := make([]*testAgent, len(cfgs))
 	for i := range cfgs {
 		cfgs[i].Insecure = false
 		cfgs[i].Token = tok.String()
-		cfgs[i].BootstrapExpect = 3
+		cfgs[i].BootstrapExpect = expect
 		cfgs[i].JoinTimeout = time.Minute
 		wg.Add(1)
 		go func() {
@@ -347,17 +331,5 @@ func TestBootstrapTokenMoreAgentsThanExpected(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	made := 0
-	for _, ta := range tas {
-		if strings.Contains(ta.logs.String(), "bootstrap token: making the cluster identity") {
-			made++
-		}
-		if !ta.tls.CACert().Equal(tas[0].tls.CACert()) {
-			t.Errorf("%s trusts another CA than %s", ta.cfg.NodeName, tas[0].cfg.NodeName)
-		}
-	}
-	if made != 1 {
-		t.Fatalf("%d agents made a cluster identity, want 1", made)
-	}
-	waitUntil(t, 60*time.Second, "one cluster, 3 voters", func() string { return settled(tas, 3) })
+	return tas
 }
