@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/consensus/pki"
 )
 
 // A fake agent that speaks the credential endpoints of the contract over
@@ -129,7 +131,7 @@ func startFakeAgent(t *testing.T, ca, present *testCA) *fakeAgent {
 			reply(w, map[string]any{"members": []map[string]string{{"name": "a", "address": "127.0.0.1:7946", "status": "alive"}}})
 		case "GET /v1/cluster/tokens":
 			f.mu.Lock()
-			reply(w, map[string]string{"voter": tokens["voter"], "worker": tokens["worker"], "caFingerprint": caFingerprint(ca.cert.Raw)})
+			reply(w, map[string]string{"voter": tokens["voter"], "worker": tokens["worker"], "caFingerprint": pki.Fingerprint(ca.cert.Raw)})
 			f.mu.Unlock()
 		case "POST /v1/cluster/tokens/rotate":
 			var body struct{ Role string }
@@ -137,7 +139,7 @@ func startFakeAgent(t *testing.T, ca, present *testCA) *fakeAgent {
 			f.mu.Lock()
 			f.rotated = append(f.rotated, body.Role)
 			tokens[body.Role] += "-rotated"
-			reply(w, map[string]string{"voter": tokens["voter"], "worker": tokens["worker"], "caFingerprint": caFingerprint(ca.cert.Raw)})
+			reply(w, map[string]string{"voter": tokens["voter"], "worker": tokens["worker"], "caFingerprint": pki.Fingerprint(ca.cert.Raw)})
 			f.mu.Unlock()
 		case "POST /v1/cluster/revoke":
 			var body struct{ Node string }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base32"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus/pki"
 )
 
 const (
@@ -27,15 +26,6 @@ const (
 	// loginTimeout bounds each request of `shoal login`.
 	loginTimeout = 30 * time.Second
 )
-
-// caFingerprint is the fingerprint join tokens pin: sha256 of the
-// certificate's DER, lower-case base32 without padding (the same as
-// consensus/pki.Fingerprint, kept here so the CLI does not need the crypto
-// package for it).
-func caFingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:]))
-}
 
 // checkFingerprint normalises what a user typed as --ca-fingerprint.
 func checkFingerprint(fp string) (string, error) {
@@ -144,7 +134,7 @@ func runLogin(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if err := writeConfig(path, fileConfig{Server: server, Token: tok, CA: string(caPEM)}); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Logged in to %s (cluster CA %s).\n", server, caFingerprint(der))
+	fmt.Fprintf(out, "Logged in to %s (cluster CA %s).\n", server, pki.Fingerprint(der))
 	if limited {
 		fmt.Fprintln(out, "The token is valid; its role may not list the cluster's members.")
 	}
@@ -180,7 +170,7 @@ func pinCA(ctx context.Context, server, caFile, fp string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the CA sent by %s: %w", server, err)
 	}
-	got := caFingerprint(der)
+	got := pki.Fingerprint(der)
 	switch {
 	case want == "":
 		return nil, fmt.Errorf("the agent at %s presents a cluster CA with fingerprint\n  %s\n"+

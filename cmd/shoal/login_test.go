@@ -6,14 +6,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shoal-dev/shoal/consensus/pki"
 )
 
 func TestCAFingerprint(t *testing.T) {
 	// sha256("abc") in lower-case base32 without padding, computed apart.
-	if got, want := caFingerprint([]byte("abc")), "xj4bnp4pahh6uqkbidpf3lrceoyagyndsylxvhfucd7wd4qacwwq"; got != want {
+	if got, want := pki.Fingerprint([]byte("abc")), "xj4bnp4pahh6uqkbidpf3lrceoyagyndsylxvhfucd7wd4qacwwq"; got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
-	if _, err := checkFingerprint(strings.ToUpper(caFingerprint([]byte("abc")))); err != nil {
+	if _, err := checkFingerprint(strings.ToUpper(pki.Fingerprint([]byte("abc")))); err != nil {
 		t.Errorf("upper case: %v", err)
 	}
 	for in, want := range map[string]string{"abc": "want 52 characters", strings.Repeat("a", 51) + "1": "character 52"} {
@@ -38,13 +40,13 @@ func TestLoginPinsTheCA(t *testing.T) {
 	ca := newTestCA(t, "cluster-a")
 	agent := startFakeAgent(t, ca, ca)
 	path := loginEnv(t)
-	fp := caFingerprint(ca.cert.Raw)
+	fp := pki.Fingerprint(ca.cert.Raw)
 
 	code, _, errOut := shoal(t, "login", "-s", agent.url, "--token", goodToken)
 	if code != 1 || !strings.Contains(errOut, fp) || !strings.Contains(errOut, "--ca-fingerprint "+fp) {
 		t.Errorf("no fingerprint: exit %d, %q", code, errOut)
 	}
-	other := caFingerprint(newTestCA(t, "cluster-b").cert.Raw)
+	other := pki.Fingerprint(newTestCA(t, "cluster-b").cert.Raw)
 	code, _, errOut = shoal(t, "login", "-s", agent.url, "--token", goodToken, "--ca-fingerprint", other)
 	if code != 1 || !strings.Contains(errOut, "refusing") || !strings.Contains(errOut, fp) {
 		t.Errorf("wrong fingerprint: exit %d, %q", code, errOut)
@@ -188,7 +190,7 @@ func TestLoginPinsOnlyTheMatchingCert(t *testing.T) {
 	agent.servedCA = append(append([]byte(nil), genuine.pem...), impostor.pem...)
 	agent.mu.Unlock()
 	path := loginEnv(t)
-	code, _, errOut := shoal(t, "login", "-s", agent.url, "--token", goodToken, "--ca-fingerprint", caFingerprint(genuine.cert.Raw))
+	code, _, errOut := shoal(t, "login", "-s", agent.url, "--token", goodToken, "--ca-fingerprint", pki.Fingerprint(genuine.cert.Raw))
 	if code != 1 || !strings.Contains(errOut, "not from the cluster CA") {
 		t.Errorf("bundled impostor CA: exit %d, %q", code, errOut)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus/pki"
 )
 
 // adminEnv points the CLI at agent with the admin token and its CA, through
@@ -23,13 +24,13 @@ func TestTokenShowAndRotate(t *testing.T) {
 	agent := startFakeAgent(t, ca, ca)
 	adminEnv(t, agent)
 	out := mustShoal(t, "token", "show")
-	for _, want := range []string{"CA fingerprint: " + caFingerprint(ca.cert.Raw), "Voter token:    SHOAL-1-voter\n", "Worker token:   SHOAL-1-worker\n"} {
+	for _, want := range []string{"CA fingerprint: " + pki.Fingerprint(ca.cert.Raw), "Voter token:    SHOAL-1-voter\n", "Worker token:   SHOAL-1-worker\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show: %q lacks %q", out, want)
 		}
 	}
 	var shown api.JoinTokens
-	if err := json.Unmarshal([]byte(mustShoal(t, "token", "show", "-o", "json")), &shown); err != nil || shown.Worker != "SHOAL-1-worker" || shown.CAFingerprint != caFingerprint(ca.cert.Raw) {
+	if err := json.Unmarshal([]byte(mustShoal(t, "token", "show", "-o", "json")), &shown); err != nil || shown.Worker != "SHOAL-1-worker" || shown.CAFingerprint != pki.Fingerprint(ca.cert.Raw) {
 		t.Errorf("show -o json: %+v %v", shown, err)
 	}
 	out = mustShoal(t, "token", "rotate", "worker")
