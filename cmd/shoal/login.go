@@ -21,8 +21,6 @@ import (
 )
 
 const (
-	// fingerprintLen is the length of a CA fingerprint: base32 of 32 bytes.
-	fingerprintLen = 52
 	// loginTimeout bounds each request of `shoal login`.
 	loginTimeout = 30 * time.Second
 )
@@ -30,8 +28,8 @@ const (
 // checkFingerprint normalises what a user typed as --ca-fingerprint.
 func checkFingerprint(fp string) (string, error) {
 	fp = strings.ToLower(strings.TrimSpace(fp))
-	if len(fp) != fingerprintLen {
-		return "", fmt.Errorf("--ca-fingerprint: want %d characters, as `shoal token show` prints it; got %d", fingerprintLen, len(fp))
+	if len(fp) != pki.FingerprintLen {
+		return "", fmt.Errorf("--ca-fingerprint: want %d characters, as `shoal token show` prints it; got %d", pki.FingerprintLen, len(fp))
 	}
 	for i := 0; i < len(fp); i++ {
 		if c := fp[i]; !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
