@@ -67,11 +67,11 @@ func TestClusterOfThreeHosts(t *testing.T) {
 	})
 	sort.Slice(pods, func(i, j int) bool { return pods[i].Spec.NodeName < pods[j].Spec.NodeName })
 	t.Logf("3 pods Ready after %v: %s", time.Since(start).Round(time.Millisecond), podSummary(pods))
-	if len(map[netip.Prefix]bool{cidrs["host1"]: true, cidrs["host2"]: true, cidrs["host3"]: true}) != 3 {
+	if len(map[netip.Prefix]bool{cidrs["h1"]: true, cidrs["h2"]: true, cidrs["h3"]: true}) != 3 {
 		t.Fatalf("pod CIDRs not distinct: %v", cidrs)
 	}
 	onHost3 := pods[2]
-	if onHost3.Spec.NodeName != "host3" {
+	if onHost3.Spec.NodeName != "h3" {
 		t.Fatalf("no pod on host3: %s", podSummary(pods))
 	}
 

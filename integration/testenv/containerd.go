@@ -261,6 +261,10 @@ func (c *Containerd) Restart() error {
 	return c.waitReady(30 * time.Second)
 }
 
+// KillShims is killShims for a daemon this process did not start (the
+// leftover of a crashed run whose socket path is known).
+func KillShims(socket string) { killShims(socket) }
+
 // killShims SIGKILLs every process below a containerd shim started for the
 // daemon at socket (the containers), then the shims, and waits (bounded)
 // until they are gone.

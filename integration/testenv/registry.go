@@ -72,6 +72,10 @@ func (r *Registry) ManifestRequests(repo string) int {
 	return r.manifests[repo]
 }
 
+// Handler serves the registry's API: serve it on more listeners (e.g. one
+// inside each simulated host's network namespace) to reach the same images.
+func (r *Registry) Handler() http.Handler { return r.server.Config.Handler }
+
 // Close stops the registry.
 func (r *Registry) Close() { r.server.Close() }
 
