@@ -121,7 +121,9 @@ func (h *Host) start() error {
 		return err
 	}
 	defer f.Close()
-	cmd := exec.Command("nsenter", append([]string{"--net=" + h.NetNSPath, "--", h.c.Bin}, h.args...)...)
+	// The binary provision.sh installed.
+	bin := filepath.Join(h.Dir, "usr/local/bin/shoal")
+	cmd := exec.Command("nsenter", append([]string{"--net=" + h.NetNSPath, "--", bin}, h.args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	// Its own process group: a ^C on the parent does not reach it before
 	// Close runs in order.
@@ -288,7 +290,11 @@ func (c *Cluster) AddHost(ctx context.Context) (*Host, error) {
 		return nil, err
 	}
 	founders := c.Hosts()[:c.cfg.BootstrapExpect]
-	h.args = c.agentArgs(h, founders, jt.Voter)
+	args, err := c.agentArgs(h, founders, jt.Voter, 0)
+	if err != nil {
+		return nil, err
+	}
+	h.args = args
 	if err := h.start(); err != nil {
 		return nil, err
 	}
