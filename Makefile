@@ -77,12 +77,20 @@ tidy: ## Fail if go.mod or go.sum would change under `go mod tidy`.
 	cd integration/clientgo && $(GO) mod tidy -diff
 
 .PHONY: demo
-demo: build ## Start a one-node dev cluster in the background and apply the example app.
+demo: ## Three hosts on this machine (network namespaces on a switch, a containerd each, root): deploy the example app, kill the leader, watch the cluster carry on. Runs until make demo-stop.
 	bash integration/demo.sh
 
 .PHONY: demo-stop
-demo-stop: ## Stop the agent that `make demo` started.
+demo-stop: ## Stop the three-host demo and remove everything it made (also a crashed run's leftovers).
 	bash integration/demo.sh stop
+
+.PHONY: demo-dev
+demo-dev: build ## One host, -dev (lighter, for a laptop): a one-node cluster with real containers and the example app.
+	bash integration/demo-dev.sh
+
+.PHONY: demo-dev-stop
+demo-dev-stop: ## Stop the agent that `make demo-dev` started.
+	bash integration/demo-dev.sh stop
 
 .PHONY: clean
 clean: ## Remove build output.

@@ -2,8 +2,8 @@
 # Brings up a one-node Shoal cluster that runs real containers, and shows it
 # working: containerd, CNI pod networking, a Deployment rolled out, its
 # Service's endpoints, logs and exec.
-#   bash integration/demo.sh        start (or restart) the demo, apply the example
-#   bash integration/demo.sh stop   stop it and remove everything it made
+#   bash integration/demo-dev.sh        start (or restart) the demo, apply the example
+#   bash integration/demo-dev.sh stop   stop it and remove everything it made
 #
 # Nothing here touches the machine's own network: pods are wired inside a
 # network namespace the demo creates (shoal-demo), and containers run on a
@@ -135,4 +135,4 @@ if [[ $scheme == https ]]; then
 	echo "Its admin token and CA: $DATA/admin.token, $DATA/tls/ca.crt; for the CLI:"
 	echo "  export SHOAL_TOKEN=\$(cat $DATA/admin.token) SHOAL_CA_FILE=$DATA/tls/ca.crt"
 fi
-echo "Try 'bin/shoal scale deployment web --replicas 5', 'bin/shoal get pods -o wide'; stop it with: make demo-stop"
+echo "Try 'bin/shoal scale deployment web --replicas 5', 'bin/shoal get pods -o wide'; stop it with: make demo-dev-stop"
