@@ -345,6 +345,9 @@ func (c *Cluster) WaitFormed(timeout time.Duration) error {
 // formed is "" when WaitFormed's condition holds, else what is missing.
 func (c *Cluster) formed() string {
 	running := c.Running()
+	if len(running) == 0 {
+		return "no agent runs"
+	}
 	if c.Creds == nil {
 		return "no credentials yet"
 	}
