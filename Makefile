@@ -20,9 +20,10 @@ build: ## Build bin/shoal.
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/shoal ./cmd/shoal
 
 .PHONY: test
-test: lint tidy ## The whole suite: lint, go.mod tidy, unit and in-process cluster tests with -race, the client-go module's tests, bounded fuzz runs.
+test: lint tidy ## The whole suite: lint, go.mod tidy, unit and in-process cluster tests with -race, the client-go module's tests, the Vagrant checks, bounded fuzz runs.
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	cd integration/clientgo && $(GO) test -count=1 ./...
+	$(MAKE) vagrant-check
 	$(MAKE) fuzz
 
 .PHONY: testrace
@@ -91,6 +92,10 @@ demo-dev: build ## One host, -dev (lighter, for a laptop): a one-node cluster wi
 .PHONY: demo-dev-stop
 demo-dev-stop: ## Stop the agent that `make demo-dev` started.
 	bash integration/demo-dev.sh stop
+
+.PHONY: vagrant-check
+vagrant-check: build ## Check the Vagrant environment without booting VMs: vagrant validate, systemd-analyze verify on the unit provision.sh writes, shellcheck on every script (a missing tool is skipped with a message).
+	bash integration/vagrant/check.sh
 
 .PHONY: clean
 clean: ## Remove build output.
