@@ -49,7 +49,12 @@ type Config struct {
 	// BootstrapExpect is the agents' --bootstrap-expect (default
 	// min(3, Hosts)); the first BootstrapExpect hosts are the founders.
 	BootstrapExpect int
-	// AgentArgs are extra agent flags for every host (e.g. timings).
+	// Zones is how many failure zones the hosts are spread over: host i
+	// is in zone 'a'+(i-1)%Zones (default and at most 26: one per host).
+	Zones int
+	// AgentArgs are extra agent flags for every host (e.g. timings). They
+	// go through provision.sh into /etc/default/shoal, so no value may
+	// hold whitespace or quotes.
 	AgentArgs []string
 	// RegistryPort is the port of the image registry on 127.0.0.1 in
 	// every host namespace. Default: the port it has in the root
@@ -97,6 +102,17 @@ func (c *Config) Validate() error {
 	}
 	if c.BootstrapExpect < 1 || c.BootstrapExpect > c.Hosts {
 		return fmt.Errorf("hosts: Config.BootstrapExpect %d: must be 1..Hosts (%d)", c.BootstrapExpect, c.Hosts)
+	}
+	for _, a := range c.AgentArgs {
+		if a == "" || strings.ContainsAny(a, " \t\n\"'\\$`") {
+			return fmt.Errorf("hosts: Config.AgentArgs %q: no empty value, whitespace, quotes, '$' or '\\' (it goes into /etc/default/shoal)", a)
+		}
+	}
+	if c.Zones == 0 {
+		c.Zones = 26
+	}
+	if c.Zones < 1 || c.Zones > 26 {
+		return fmt.Errorf("hosts: Config.Zones %d: must be 1..26", c.Zones)
 	}
 	if c.RegistryPort < 0 || c.RegistryPort > 65535 {
 		return fmt.Errorf("hosts: Config.RegistryPort %d: must be 0..65535", c.RegistryPort)

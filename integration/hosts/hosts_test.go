@@ -29,6 +29,8 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		{Config{Bin: bin, Subnet: "10.0"}, "Config.Subnet"},
 		{Config{Bin: bin, Hosts: 2, BootstrapExpect: 3}, "Config.BootstrapExpect"},
 		{Config{Bin: bin, RegistryPort: 70000}, "Config.RegistryPort"},
+		{Config{Bin: bin, Zones: 27}, "Config.Zones"},
+		{Config{Bin: bin, AgentArgs: []string{"--label", "a b"}}, "Config.AgentArgs"},
 	} {
 		err := tc.cfg.Validate()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
