@@ -65,6 +65,8 @@ pid=$!
 echo "$pid" >"$PIDFILE"
 tail -n +1 -f "$LOG" --pid "$pid" &
 tailpid=$!
+# ^C before the demo is ready stops it and removes what it made.
+trap 'kill "$tailpid" 2>/dev/null || true; echo; echo "demo: interrupted; stopping it" >&2; stop_all; exit 130' INT TERM
 deadline=$((SECONDS + 600))
 until grep -q '^==> ready' "$LOG"; do
 	if ! kill -0 "$pid" 2>/dev/null || ((SECONDS > deadline)); then
@@ -76,6 +78,7 @@ until grep -q '^==> ready' "$LOG"; do
 	fi
 	sleep 0.3
 done
+trap - INT TERM
 sleep 0.3
 kill "$tailpid" 2>/dev/null || true
 wait "$tailpid" 2>/dev/null || true
