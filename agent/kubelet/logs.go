@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/shoal-dev/shoal/agent/streams"
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/dataplane/runtime"
 )
@@ -147,12 +148,21 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// ExecHandler serves POST .../namespaces/{ns}/pods/{name}/exec with the
-// query parameters command (repeated, one per argument) and container. It
-// runs the command to completion (no terminal, no stdin) and answers an
-// ExecResult as JSON.
+// ExecHandler serves .../namespaces/{ns}/pods/{name}/exec: over a
+// WebSocket as kubectl speaks it (see serveExecStream), or as Shoal's own
+// POST with the query parameters command (repeated, one per argument) and
+// container, which runs the command to completion (no terminal, no stdin)
+// and answers an ExecResult as JSON.
 func (l *Loop) ExecHandler() http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if streams.IsWebSocket(r) {
+			l.serveExecStream(rw, r)
+			return
+		}
+		if r.Header.Get("Upgrade") != "" {
+			spdyRefused(rw, "exec")
+			return
+		}
 		if r.Method != http.MethodPost {
 			writeNodeError(rw, api.NewStatusError(http.StatusMethodNotAllowed, api.ReasonMethodNotAllowed, nil, "%s is not allowed on pod exec", r.Method))
 			return
