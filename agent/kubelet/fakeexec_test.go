@@ -60,4 +60,3 @@ func (f *fakeRuntime) ExecStream(ctx context.Context, id string, e runtime.ExecI
 	fmt.Fprintf(out, "ran %s in %s\n", strings.Join(e.Cmd, " "), c.Labels[runtime.LabelContainerName])
 	return 3, nil
 }
-
