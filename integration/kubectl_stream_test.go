@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -72,13 +73,31 @@ func (k *kubectlEnv) run(stdin string, args ...string) (string, string, error) {
 	return out.String(), errb.String(), err
 }
 
+// lockedBuffer collects a process's stderr while the test may read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // startLines starts kubectl and returns its stdout lines as they come; it
 // is killed at cleanup.
-func (k *kubectlEnv) startLines(args ...string) (<-chan string, *bytes.Buffer) {
+func (k *kubectlEnv) startLines(args ...string) (<-chan string, *lockedBuffer) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := k.cmd(ctx, args...)
-	var errb bytes.Buffer
-	c.Stderr = &errb
+	errb := &lockedBuffer{}
+	c.Stderr = errb
 	out, err := c.StdoutPipe()
 	if err != nil {
 		k.t.Fatal(err)
@@ -95,11 +114,11 @@ func (k *kubectlEnv) startLines(args ...string) (<-chan string, *bytes.Buffer) {
 			lines <- sc.Text()
 		}
 	}()
-	return lines, &errb
+	return lines, errb
 }
 
 // waitLine reads lines until one matches re, within timeout.
-func waitLine(t *testing.T, what string, lines <-chan string, errb *bytes.Buffer, re *regexp.Regexp, timeout time.Duration) []string {
+func waitLine(t *testing.T, what string, lines <-chan string, errb *lockedBuffer, re *regexp.Regexp, timeout time.Duration) []string {
 	t.Helper()
 	deadline := time.After(timeout)
 	var seen []string
@@ -176,9 +195,13 @@ func TestKubectlStreamsRoot(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
 			t.Fatalf("exec exit 3: %v %s", err, errs)
 		}
-		out, errs, err = k.run("piped stdin\nsecond line\n", "exec", "-i", "web", "--", "/app", "cat", "/dev/stdin")
+		// -v=4: client-go logs the negotiated subprotocol.
+		out, errs, err = k.run("piped stdin\nsecond line\n", "-v=4", "exec", "-i", "web", "--", "/app", "cat", "/dev/stdin")
 		if err != nil || out != "piped stdin\nsecond line\n" {
 			t.Fatalf("exec -i: %q %q %v", out, errs, err)
+		}
+		if !strings.Contains(errs, "v5.channel.k8s.io") {
+			t.Errorf("exec did not say it used v5.channel.k8s.io:\n%s", errs)
 		}
 	})
 
@@ -196,7 +219,8 @@ func TestKubectlStreamsRoot(t *testing.T) {
 	})
 
 	t.Run("port-forward", func(t *testing.T) {
-		lines, errb := k.startLines("port-forward", "pod/web", ":8080")
+		// -v=4: client-go logs the WebSocket upgrade of its SPDY tunnel.
+		lines, errb := k.startLines("-v=4", "port-forward", "pod/web", ":8080")
 		m := waitLine(t, "port-forward", lines, errb, regexp.MustCompile(`^Forwarding from 127\.0\.0\.1:(\d+) -> 8080$`), 60*time.Second)
 		hc := &http.Client{Timeout: 30 * time.Second}
 		for i := range 3 {
@@ -209,6 +233,9 @@ func TestKubectlStreamsRoot(t *testing.T) {
 			if resp.StatusCode != 200 || string(b) != "ok\n" {
 				t.Fatalf("request %d through port-forward: %d %q", i, resp.StatusCode, b)
 			}
+		}
+		if !strings.Contains(errb.String(), "WebSocket") {
+			t.Errorf("port-forward did not say it tunnelled through a WebSocket:\n%s", errb)
 		}
 	})
 }

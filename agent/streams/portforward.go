@@ -46,6 +46,10 @@ const (
 	DialTimeout = 10 * time.Second
 )
 
+// MaxForwards bounds the connections one port-forward forwards at once; a
+// request beyond it is refused on its error stream. A variable for tests.
+var MaxForwards = 1024
+
 // PortDialer opens a connection to port of the pod.
 type PortDialer func(ctx context.Context, port uint16) (net.Conn, error)
 
@@ -139,8 +143,9 @@ type pfHandler struct {
 	// gone is closed when the connection has ended: every forward stops.
 	gone chan struct{}
 
-	mu    sync.Mutex
-	pairs map[string]*pfPair
+	mu     sync.Mutex
+	pairs  map[string]*pfPair
+	active int // forwards running
 }
 
 type pfPair struct {
@@ -197,16 +202,31 @@ func (h *pfHandler) newStream(st *spdystream.Stream) {
 		p.errs = st
 	}
 	complete := p.data != nil && p.errs != nil
+	full := false
 	if complete {
 		delete(h.pairs, id)
 		p.timer.Stop()
+		full = h.active >= MaxForwards
+		if !full {
+			h.active++
+		}
 	}
 	h.mu.Unlock()
 	_ = st.SendReply(http.Header{}, false)
-	if complete {
+	switch {
+	case complete && full:
+		_, _ = fmt.Fprintf(p.errs, "error forwarding port %d: %d connections are forwarded already (the limit)", p.port, MaxForwards)
+		_ = p.errs.Close()
+		_ = p.data.Close()
+	case complete:
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
+			defer func() {
+				h.mu.Lock()
+				h.active--
+				h.mu.Unlock()
+			}()
 			h.forward(p)
 		}()
 	}

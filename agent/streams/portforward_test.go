@@ -175,3 +175,53 @@ func TestPortForwardRefusesPlainRequests(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
 }
+
+// TestPortForwardLimit: past MaxForwards connections at once, a request
+// is refused on its error stream, and served again once one ends.
+func TestPortForwardLimit(t *testing.T) {
+	defer func(n int) { MaxForwards = n }(MaxForwards)
+	MaxForwards = 1
+	srv := pfServer(t, echoServer(t))
+	d := websocket.Dialer{Subprotocols: []string{TunnelProtocol}, HandshakeTimeout: 30 * time.Second}
+	ws, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/portforward", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := spdystream.NewConnection(&tunnelConn{ws: ws}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go sc.Serve(spdystream.NoOpStreamHandler)
+	defer sc.Close()
+	// The first forward stays open: its client has not half-closed.
+	h := http.Header{"Streamtype": {"error"}, "Port": {"8080"}, "Requestid": {"100"}}
+	es, err := sc.CreateStream(h, nil, false)
+	if err != nil || es.Wait() != nil {
+		t.Fatal(err)
+	}
+	h.Set("Streamtype", "data")
+	ds, err := sc.CreateStream(h, nil, false)
+	if err != nil || ds.Wait() != nil {
+		t.Fatal(err)
+	}
+	ds.Write([]byte("held"))
+	if data, errs := forwardOnce(t, sc, 1, 8080, "x"); data != "" || !strings.Contains(errs, "the limit") {
+		t.Fatalf("over the limit: data %q error %q", data, errs)
+	}
+	ds.Close()
+	if b, _ := io.ReadAll(ds); string(b) != "echo:held" {
+		t.Fatalf("held forward: %q", b)
+	}
+	es.Close()
+	io.ReadAll(es)
+	deadline := time.Now().Add(60 * time.Second)
+	for id := 2; ; id++ {
+		data, errs := forwardOnce(t, sc, id, 8080, "y")
+		if data == "echo:y" && errs == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the held forward ended: data %q error %q", data, errs)
+		}
+	}
+}
