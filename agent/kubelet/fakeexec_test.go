@@ -16,6 +16,7 @@ import (
 func (f *fakeRuntime) ExecStream(ctx context.Context, id string, e runtime.ExecIO) (int, error) {
 	f.mu.Lock()
 	c := f.containers[id]
+	f.record("exec " + strings.Join(e.Cmd, " "))
 	f.mu.Unlock()
 	if c == nil || c.State != runtime.StateRunning {
 		return 0, runtime.ErrNotRunning

@@ -210,7 +210,10 @@ func (l *Loop) ExecHandler() http.Handler {
 			return
 		}
 		if r.Header.Get("Upgrade") != "" {
-			spdyRefused(rw, "exec")
+			spdyRefused(rw, "exec", func() *api.StatusError {
+				_, _, _, se := l.checkExec(r)
+				return se
+			})
 			return
 		}
 		if r.Method != http.MethodPost {

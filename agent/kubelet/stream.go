@@ -20,12 +20,28 @@ import (
 )
 
 // spdyRefused answers a remote command request that asks for SPDY, which
-// Shoal does not speak for exec and attach (kubectl ≥ 1.30 uses
-// WebSocket first and falls back to SPDY only when the upgrade fails, so
-// the reason it failed is in this answer too).
-func spdyRefused(rw http.ResponseWriter, what string) {
+// Shoal does not speak for exec and attach. kubectl ≥ 1.30 uses WebSocket
+// first and falls back to SPDY only when the upgrade failed, and shows the
+// fallback's answer: so the request is checked as the WebSocket one was
+// (check), and what is wrong with it is the answer when something is.
+func spdyRefused(rw http.ResponseWriter, what string, check func() *api.StatusError) {
+	if se := check(); se != nil {
+		writeNodeError(rw, se)
+		return
+	}
 	writeNodeError(rw, api.NewBadRequest("%s is served over WebSocket (subprotocol %s or %s), not SPDY: use kubectl 1.30 or later",
 		what, streams.ProtocolV5, streams.ProtocolV4))
+}
+
+// checkExec checks an exec request as serveExecStream does before the
+// upgrade.
+func (l *Loop) checkExec(r *http.Request) (streams.CommandOptions, string, attemptObs, *api.StatusError) {
+	opts, err := streams.ParseCommandOptions(r, true)
+	if err != nil {
+		return opts, "", attemptObs{}, api.NewBadRequest("%v", err)
+	}
+	_, container, latest, se := l.runningAttempt(r, "exec")
+	return opts, container, latest, se
 }
 
 // runningAttempt checks the request's options and finds the running
@@ -46,12 +62,7 @@ func (l *Loop) runningAttempt(r *http.Request, sub string) (*podWorker, string, 
 // the channels the client asked for, its exit code in the Status that ends
 // the session.
 func (l *Loop) serveExecStream(rw http.ResponseWriter, r *http.Request) {
-	opts, err := streams.ParseCommandOptions(r, true)
-	if err != nil {
-		writeNodeError(rw, api.NewBadRequest("%v", err))
-		return
-	}
-	_, container, latest, se := l.runningAttempt(r, "exec")
+	opts, container, latest, se := l.checkExec(r)
 	if se != nil {
 		writeNodeError(rw, se)
 		return
@@ -108,22 +119,16 @@ func (l *Loop) AttachHandler() http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if !streams.IsWebSocket(r) {
 			if r.Header.Get("Upgrade") != "" {
-				spdyRefused(rw, "attach")
+				spdyRefused(rw, "attach", func() *api.StatusError {
+					_, _, _, _, se := l.checkAttach(r)
+					return se
+				})
 				return
 			}
 			writeNodeError(rw, api.NewBadRequest("attach needs a WebSocket upgrade (subprotocol %s or %s)", streams.ProtocolV5, streams.ProtocolV4))
 			return
 		}
-		opts, err := streams.ParseCommandOptions(r, false)
-		if err != nil {
-			writeNodeError(rw, api.NewBadRequest("%v", err))
-			return
-		}
-		if opts.Stdin {
-			writeNodeError(rw, api.NewBadRequest("query parameter stdin: Shoal runs containers without standard input, attach streams their output only"))
-			return
-		}
-		w, container, latest, se := l.runningAttempt(r, "attach")
+		opts, w, container, latest, se := l.checkAttach(r)
 		if se != nil {
 			writeNodeError(rw, se)
 			return
@@ -162,6 +167,19 @@ func (l *Loop) AttachHandler() http.Handler {
 		}
 		_ = sess.Finish(st)
 	})
+}
+
+// checkAttach checks an attach request before the upgrade.
+func (l *Loop) checkAttach(r *http.Request) (streams.CommandOptions, *podWorker, string, attemptObs, *api.StatusError) {
+	opts, err := streams.ParseCommandOptions(r, false)
+	if err != nil {
+		return opts, nil, "", attemptObs{}, api.NewBadRequest("%v", err)
+	}
+	if opts.Stdin {
+		return opts, nil, "", attemptObs{}, api.NewBadRequest("query parameter stdin: Shoal runs containers without standard input, attach streams their output only")
+	}
+	w, container, latest, se := l.runningAttempt(r, "attach")
+	return opts, w, container, latest, se
 }
 
 // followFrom copies what is appended to f from off to out, every
