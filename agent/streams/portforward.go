@@ -130,6 +130,9 @@ func servePortForwardConn(ctx context.Context, conn net.Conn, dial PortDialer) {
 	case <-sc.CloseChan():
 	case <-ctx.Done():
 	}
+	h.mu.Lock()
+	h.closed = true // no forward starts after this: wg.Add never races Wait
+	h.mu.Unlock()
 	close(h.gone)
 	sc.Close()
 	conn.Close()
@@ -145,7 +148,8 @@ type pfHandler struct {
 
 	mu     sync.Mutex
 	pairs  map[string]*pfPair
-	active int // forwards running
+	active int  // forwards running
+	closed bool // the connection ended: no new forward
 }
 
 type pfPair struct {
@@ -179,6 +183,11 @@ func (h *pfHandler) newStream(st *spdystream.Stream) {
 		id = strconv.FormatUint(uint64(n), 10)
 	}
 	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		_ = st.Refuse()
+		return
+	}
 	p := h.pairs[id]
 	if p == nil {
 		if len(h.pairs) >= MaxPending {
@@ -209,6 +218,7 @@ func (h *pfHandler) newStream(st *spdystream.Stream) {
 		full = h.active >= MaxForwards
 		if !full {
 			h.active++
+			h.wg.Add(1)
 		}
 	}
 	h.mu.Unlock()
@@ -219,7 +229,6 @@ func (h *pfHandler) newStream(st *spdystream.Stream) {
 		_ = p.errs.Close()
 		_ = p.data.Close()
 	case complete:
-		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
 			defer func() {

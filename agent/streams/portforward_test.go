@@ -225,3 +225,53 @@ func TestPortForwardLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestPortForwardEndsWithClient: when the client goes away, the handler
+// returns, forwards included (the pod connection is left open by the pod).
+func TestPortForwardEndsWithClient(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // never closes on its own: the forward must
+		}
+	}()
+	ended := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(ended)
+		ServePortForward(r.Context(), w, r, func(ctx context.Context, port uint16) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", ln.Addr().String())
+		})
+	}))
+	defer srv.Close()
+	d := websocket.Dialer{Subprotocols: []string{TunnelProtocol}, HandshakeTimeout: 30 * time.Second}
+	ws, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/pf", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := spdystream.NewConnection(&tunnelConn{ws: ws}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go sc.Serve(spdystream.NoOpStreamHandler)
+	h := http.Header{"Streamtype": {"error"}, "Port": {"80"}, "Requestid": {"1"}}
+	es, _ := sc.CreateStream(h, nil, false)
+	es.Wait()
+	h.Set("Streamtype", "data")
+	ds, _ := sc.CreateStream(h, nil, false)
+	ds.Wait()
+	ws.Close()
+	select {
+	case <-ended:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the port-forward handler did not end with its client")
+	}
+}
