@@ -204,13 +204,14 @@ func (s *Session) Gone() <-chan struct{} { return s.readDone }
 // default handler while it reads.
 func (s *Session) readLoop() {
 	defer close(s.readDone)
-	defer close(s.resize)
 	var resizeW *io.PipeWriter
 	if s.opts.TTY {
 		var resizeR *io.PipeReader
 		resizeR, resizeW = io.Pipe()
-		go s.decodeResizes(resizeR)
+		go s.decodeResizes(resizeR) // closes s.resize when it ends
 		defer resizeW.Close()
+	} else {
+		close(s.resize)
 	}
 	for {
 		typ, msg, err := s.conn.ReadMessage()
@@ -237,8 +238,10 @@ func (s *Session) readLoop() {
 	}
 }
 
-// decodeResizes reads the resize channel's JSON objects.
+// decodeResizes reads the resize channel's JSON objects; it is the only
+// sender on s.resize, and closes it at the end (EOF or bad JSON).
 func (s *Session) decodeResizes(r *io.PipeReader) {
+	defer close(s.resize)
 	dec := json.NewDecoder(r)
 	for {
 		var sz TermSize
