@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -37,26 +38,55 @@ const kubectlBin = "/usr/bin/kubectl"
 // CA and admin token.
 type kubectlEnv struct {
 	t    *testing.T
+	tg   streamTarget
 	args []string
 	env  []string
 }
 
-func newKubectlEnv(t *testing.T, h *clusterHost) *kubectlEnv {
+// streamTarget is all the test needs of the cluster harness: where host1's
+// agent is, with which credentials, how kubectl must be started to reach
+// it, and how to dial what kubectl listens on (port-forward).
+//
+// On a harness whose agents run inside each host's network namespace
+// (integration/hosts), kubectl has to run there too: server
+// th.Creds.URL(h.API()), CA th.Creds.CAFile, token th.Creds.Token, wrap
+// prepending "nsenter --net=" + h.NetNSPath + " --", and dial
+// hosts.DialIn(h.NetNSPath).
+type streamTarget struct {
+	server, caFile, token string
+	// wrap turns kubectl's command line into the one to run.
+	wrap func(argv []string) []string
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+func targetOf(th *threeHosts) streamTarget {
+	h := th.hosts[0]
+	var d net.Dialer
+	return streamTarget{
+		server: h.creds.URL(h.httpAddr), caFile: h.creds.CAFile, token: h.creds.Token,
+		wrap: func(argv []string) []string { return argv },
+		dial: d.DialContext,
+	}
+}
+
+func newKubectlEnv(t *testing.T, tg streamTarget) *kubectlEnv {
 	t.Helper()
 	if _, err := os.Stat(kubectlBin); err != nil {
 		t.Skipf("%s: %v", kubectlBin, err)
 	}
 	dir := t.TempDir()
 	return &kubectlEnv{
-		t: t,
-		args: []string{"--server", h.creds.URL(h.httpAddr), "--certificate-authority", h.creds.CAFile,
-			"--token", h.creds.Token, "--cache-dir", filepath.Join(dir, "cache"), "--request-timeout", "0"},
-		env: []string{"HOME=" + dir, "KUBECONFIG=" + filepath.Join(dir, "config"), "PATH=/usr/bin:/bin"},
+		t:  t,
+		tg: tg,
+		args: []string{"--server", tg.server, "--certificate-authority", tg.caFile,
+			"--token", tg.token, "--cache-dir", filepath.Join(dir, "cache"), "--request-timeout", "0"},
+		env: []string{"HOME=" + dir, "KUBECONFIG=" + filepath.Join(dir, "config"), "PATH=/usr/bin:/bin:/usr/sbin:/sbin"},
 	}
 }
 
 func (k *kubectlEnv) cmd(ctx context.Context, args ...string) *exec.Cmd {
-	c := exec.CommandContext(ctx, kubectlBin, append(append([]string{}, k.args...), args...)...)
+	argv := k.tg.wrap(append(append([]string{kubectlBin}, k.args...), args...))
+	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	c.Env = k.env
 	c.WaitDelay = 5 * time.Second
 	return c
@@ -141,7 +171,7 @@ func waitLine(t *testing.T, what string, lines <-chan string, errb *lockedBuffer
 func TestKubectlStreamsRoot(t *testing.T) {
 	th := startThreeHosts(t)
 	h1 := th.hosts[0]
-	k := newKubectlEnv(t, h1)
+	k := newKubectlEnv(t, targetOf(th))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -222,7 +252,7 @@ func TestKubectlStreamsRoot(t *testing.T) {
 		// -v=4: client-go logs the WebSocket upgrade of its SPDY tunnel.
 		lines, errb := k.startLines("-v=4", "port-forward", "pod/web", ":8080")
 		m := waitLine(t, "port-forward", lines, errb, regexp.MustCompile(`^Forwarding from 127\.0\.0\.1:(\d+) -> 8080$`), 60*time.Second)
-		hc := &http.Client{Timeout: 30 * time.Second}
+		hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: k.tg.dial}}
 		for i := range 3 {
 			resp, err := hc.Get("http://127.0.0.1:" + m[1] + "/healthz")
 			if err != nil {
