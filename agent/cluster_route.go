@@ -27,7 +27,12 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("/v1/cluster/demote", a.serveDemote)
 	mux.HandleFunc("/v1/cluster/replica", a.serveReplica)
 	mux.Handle("GET /api/v1/namespaces/{ns}/pods/{name}/log", a.servePodHost("log"))
-	mux.Handle("POST /api/v1/namespaces/{ns}/pods/{name}/exec", a.servePodHost("exec"))
+	// exec, attach and portforward: GET for kubectl's WebSocket upgrades,
+	// POST for Shoal's own exec and SPDY upgrades.
+	for _, sub := range []string{"exec", "attach", "portforward"} {
+		mux.Handle("GET /api/v1/namespaces/{ns}/pods/{name}/"+sub, a.servePodHost(sub))
+		mux.Handle("POST /api/v1/namespaces/{ns}/pods/{name}/"+sub, a.servePodHost(sub))
+	}
 	for _, p := range identityPaths {
 		mux.HandleFunc(p, a.serveIdentity)
 	}

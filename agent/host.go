@@ -295,9 +295,11 @@ func (s apiStatus) DeletePod(ctx context.Context, pod *api.Pod) error {
 	return err
 }
 
-// servePodHost routes a pod's log and exec requests to the agent that runs
-// the pod: handled here when it is this node, else proxied to the node's
-// API address (from its Node object).
+// servePodHost routes a pod's log, exec, attach and portforward requests
+// to the agent that runs the pod: handled here when it is this node, else
+// proxied to the node's API address (from its Node object), WebSocket and
+// SPDY upgrades included (httputil.ReverseProxy relays a 101 and then both
+// directions of the connection).
 func (a *Agent) servePodHost(sub string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ns, name := r.PathValue("ns"), r.PathValue("name")
@@ -325,10 +327,15 @@ func (a *Agent) servePodHost(sub string) http.Handler {
 				a.server.WriteError(w, r, api.NewServiceUnavailable("this agent does not run pods (yet)"))
 				return
 			}
-			if sub == "log" {
+			switch sub {
+			case "log":
 				loop.LogHandler().ServeHTTP(w, r)
-			} else {
+			case "exec":
 				loop.ExecHandler().ServeHTTP(w, r)
+			case "attach":
+				loop.AttachHandler().ServeHTTP(w, r)
+			case "portforward":
+				loop.PortForwardHandler().ServeHTTP(w, r)
 			}
 			return
 		}

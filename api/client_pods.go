@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 )
 
 // A pod's logs and exec, which the agent running the pod serves.
@@ -15,8 +17,15 @@ import (
 // LogOptions select which log of a pod's container to read.
 type LogOptions struct {
 	Container string // may be empty for a one-container pod
-	Follow    bool   // keep streaming until ctx ends
+	Follow    bool   // keep streaming until the attempt ends or ctx does
 	Previous  bool   // the previous (terminated) attempt
+	// TailLines, if set, starts that many lines before the end.
+	TailLines *int64
+	// LimitBytes, if set, stops after that many bytes.
+	LimitBytes *int64
+	// Since, if positive, leaves out log files last written longer ago
+	// (whole files: the logs keep no per-line time); whole seconds.
+	Since time.Duration
 }
 
 // Logs copies a container's log to w. Any agent answers: the request is
@@ -31,6 +40,15 @@ func (c *Client) Logs(ctx context.Context, ns, pod string, opts LogOptions, w io
 	}
 	if opts.Previous {
 		q.Set("previous", "true")
+	}
+	if opts.TailLines != nil {
+		q.Set("tailLines", strconv.FormatInt(*opts.TailLines, 10))
+	}
+	if opts.LimitBytes != nil {
+		q.Set("limitBytes", strconv.FormatInt(*opts.LimitBytes, 10))
+	}
+	if opts.Since > 0 {
+		q.Set("sinceSeconds", strconv.FormatInt(int64((opts.Since+time.Second-1)/time.Second), 10))
 	}
 	path := "/api/v1/namespaces/" + url.PathEscape(ns) + "/pods/" + url.PathEscape(pod) + "/log"
 	resp, err := c.stream(ctx, http.MethodGet, path, q)

@@ -25,7 +25,7 @@ const (
 //
 //   - RoleAdmin: everything.
 //   - RoleReadOnly: get, list and watch of every resource but Secrets
-//     (pods/log included, pods/exec never); GET of /v1/cluster/members and
+//     (pods/log included, pods/exec, attach and portforward never); GET of /v1/cluster/members and
 //     /v1/cluster/raft; API discovery paths.
 //   - RoleWrite: read-only's rights, and every verb on every resource
 //     (Secrets, exec and log included) inside its Namespaces; nothing
@@ -33,8 +33,9 @@ const (
 //   - an agent certificate (Node set), after Kubernetes' NodeRestriction:
 //     reads of every resource; create, update and status of its own Node;
 //     status updates and deletion of pods (admitNode checks that they are
-//     bound to it); logs (routed between agents; an exec is authorised
-//     by the user's token it carries, never by a certificate); GET of
+//     bound to it); logs (routed between agents; an exec, attach or
+//     port-forward is authorised by the user's token it carries, never by
+//     a certificate); GET of
 //     /v1/cluster/members, /v1/cluster/raft and /v1/cluster/replica; POST
 //     of /v1/cluster/promote, /v1/cluster/demote (the agent's handler
 //     checks that the caller leads) and /v1/cluster/certificate; removal of
@@ -93,10 +94,22 @@ func readOnlyAllows(a Attributes) (bool, string) {
 		return false, "not a read"
 	case a.Group == "" && a.Resource == "secrets":
 		return false, "secrets are readable only by the admin role and where the write role may write"
-	case a.Subresource == "exec":
-		return false, "exec runs commands"
+	case reachesIntoPod(a):
+		return false, a.Subresource + " reaches into a pod"
 	}
 	return true, ""
+}
+
+// reachesIntoPod reports whether a is a pod's exec, attach or portforward:
+// requests that run commands in, read the terminal of, or open
+// connections to a pod. Their WebSocket upgrades are GETs, yet no reader
+// may make them.
+func reachesIntoPod(a Attributes) bool {
+	switch a.Subresource {
+	case "exec", "attach", "portforward":
+		return true
+	}
+	return false
 }
 
 // isDiscovery reports whether p is an API discovery path (/api, /apis,
@@ -132,15 +145,16 @@ func authorizeNode(id Identity, a Attributes) error {
 	}
 	core := a.Group == ""
 	switch {
-	case a.IsRead() && a.Subresource != "exec":
+	case a.IsRead() && !reachesIntoPod(a):
 		return nil
 	case core && a.Resource == "pods" && a.Namespace != "" && a.Name != "" && a.Subresource == "log":
 		return nil // routed between agents
-	case a.Subresource == "exec":
-		// An exec routed between agents keeps the user's bearer token,
-		// which is what authorises it; a certificate alone never does, so
-		// one compromised host cannot run commands in others' pods.
-		return forbidden(id, a, "an agent certificate cannot exec: the user's token authorises an exec")
+	case reachesIntoPod(a):
+		// An exec, attach or port-forward routed between agents keeps the
+		// user's bearer token, which is what authorises it; a certificate
+		// alone never does, so one compromised host cannot run commands
+		// in, or connect to, others' pods.
+		return forbidden(id, a, "an agent certificate cannot "+a.Subresource+": the user's token authorises it")
 	case core && a.Resource == "nodes" && a.Verb == VerbCreate && a.Name == "":
 		return nil // admitNode checks the name in the body
 	case core && a.Resource == "nodes" && a.Name == id.Node && (a.Subresource == "" || a.Subresource == "status") &&

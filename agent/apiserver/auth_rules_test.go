@@ -72,6 +72,14 @@ func TestAuthorize(t *testing.T) {
 		{"POST", pods + "/web/exec", []string{"admin", "write"}}, // an agent certificate alone never execs
 		{"GET", pods + "/web/exec", []string{"admin", "write"}},
 		{"POST", other + "/web/exec", []string{"admin"}},
+		// attach and portforward (GET: kubectl's WebSocket upgrades) reach
+		// into a pod as exec does.
+		{"GET", pods + "/web/attach", []string{"admin", "write"}},
+		{"POST", pods + "/web/attach", []string{"admin", "write"}},
+		{"GET", other + "/web/attach", []string{"admin"}},
+		{"GET", pods + "/web/portforward", []string{"admin", "write"}},
+		{"POST", pods + "/web/portforward", []string{"admin", "write"}},
+		{"GET", other + "/web/portforward", []string{"admin"}},
 		// Cluster-scoped writes.
 		{"POST", "/api/v1/namespaces", []string{"admin"}},
 		{"DELETE", "/api/v1/namespaces/team", []string{"admin"}},
@@ -162,8 +170,10 @@ func TestAuthorizeReadOnlyRefusesEveryWrite(t *testing.T) {
 		}
 	}
 	for _, m := range []string{http.MethodGet, http.MethodPost} {
-		if err := Authorize(ro, attrsOf(m, "/api/v1/namespaces/team/pods/web/exec")); err == nil {
-			t.Errorf("read-only may %s exec", m)
+		for _, sub := range []string{"exec", "attach", "portforward"} {
+			if err := Authorize(ro, attrsOf(m, "/api/v1/namespaces/team/pods/web/"+sub)); err == nil {
+				t.Errorf("read-only may %s %s", m, sub)
+			}
 		}
 	}
 }

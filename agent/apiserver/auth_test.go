@@ -120,6 +120,13 @@ func TestAuthHandlerTLS(t *testing.T) {
 			}
 		}
 		mustCode(t, f.do(anon, "POST", "/api/v1/namespaces/default/pods/web/exec", "ro-token", "", nil), http.StatusForbidden)
+		// kubectl's WebSocket upgrades are GETs: still no reader's, nor an
+		// agent certificate's.
+		for _, sub := range []string{"exec", "attach", "portforward"} {
+			mustCode(t, f.do(anon, "GET", "/api/v1/namespaces/default/pods/web/"+sub, "ro-token", "", nil), http.StatusForbidden)
+			mustCode(t, f.do(agent, "GET", "/api/v1/namespaces/default/pods/web/"+sub, "", "", nil), http.StatusForbidden)
+		}
+		mustCode(t, f.do(anon, "GET", "/api/v1/namespaces/default/pods/web/log", "ro-token", "", nil), 200)
 		mustCode(t, f.do(anon, "POST", "/api/v1/namespaces/default/pods", "dev-token", "{}", nil), 200)
 		mustCode(t, f.do(anon, "POST", "/api/v1/namespaces/kube/pods", "dev-token", "{}", nil), http.StatusForbidden)
 	})

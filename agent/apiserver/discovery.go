@@ -102,13 +102,15 @@ type subresource struct {
 	applies func(api.KindInfo) bool
 }
 
-// subresources are the subresources Shoal serves: status here, pods/log
-// and pods/exec by the agent (agent/cluster_route.go), routed to the agent
-// that runs the pod.
+// subresources are the subresources Shoal serves: status here, pods/log,
+// exec, attach and portforward by the agent (agent/cluster_route.go),
+// routed to the agent that runs the pod.
 var subresources = []subresource{
 	{name: "status", verbs: []string{VerbGet, VerbUpdate}, applies: hasStatus},
 	{name: "log", verbs: []string{VerbGet}, applies: isPods},
 	{name: "exec", kind: "PodExecOptions", verbs: []string{VerbCreate, VerbGet}, applies: isPods},
+	{name: "attach", kind: "PodAttachOptions", verbs: []string{VerbCreate, VerbGet}, applies: isPods},
+	{name: "portforward", kind: "PodPortForwardOptions", verbs: []string{VerbCreate, VerbGet}, applies: isPods},
 }
 
 func isPods(k api.KindInfo) bool { return k.Group == "" && k.Resource == "pods" }

@@ -82,6 +82,8 @@ func TestDiscoveryDocuments(t *testing.T) {
 	}
 	find(core, "pods/log")
 	find(core, "pods/exec")
+	find(core, "pods/attach")
+	find(core, "pods/portforward")
 	find(core, "nodes/status")
 	for _, r := range core.Resources {
 		if r.Name == "configmaps/status" || r.Name == "secrets/status" {
@@ -150,7 +152,7 @@ func TestAggregatedDiscovery(t *testing.T) {
 		}
 	}
 	if pods == nil || pods.Scope != "Namespaced" || pods.SingularResource != "pod" || pods.ResponseKind != (GroupVersionKind{Version: "v1", Kind: "Pod"}) ||
-		!slices.Equal(pods.ShortNames, []string{"po"}) || !slices.Equal(pods.Verbs, ResourceVerbs) || len(pods.Subresources) != 3 {
+		!slices.Equal(pods.ShortNames, []string{"po"}) || !slices.Equal(pods.Verbs, ResourceVerbs) || len(pods.Subresources) != 5 {
 		t.Fatalf("pods: %+v", pods)
 	}
 	if s := pods.Subresources[2]; s.Subresource != "exec" || s.ResponseKind.Kind != "PodExecOptions" {

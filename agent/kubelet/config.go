@@ -27,6 +27,7 @@ type NodeRuntime interface {
 	List(ctx context.Context) ([]runtime.Status, error)
 	Events(ctx context.Context) (<-chan runtime.Event, error)
 	Exec(ctx context.Context, id string, cmd []string, stdout, stderr io.Writer) (int, error)
+	ExecStream(ctx context.Context, id string, e runtime.ExecIO) (int, error)
 }
 
 // PodNetworks is what the node loop calls of the pod network
@@ -98,8 +99,8 @@ type Config struct {
 	// Prober runs probes; nil means a probe.Prober whose exec probes run
 	// through Runtime and whose network probes dial with ProbeDial.
 	Prober PodProber
-	// ProbeDial opens the connections of httpGet and tcpSocket probes; nil
-	// dials from the agent's own network namespace. An agent whose pods are
+	// ProbeDial opens the connections of httpGet and tcpSocket probes and
+	// of port-forwards; nil dials from the agent's own network namespace. An agent whose pods are
 	// wired in another namespace dials from there (see NetNSDialer).
 	ProbeDial func(ctx context.Context, network, addr string) (net.Conn, error)
 

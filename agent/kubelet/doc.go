@@ -6,7 +6,7 @@
 // deletionTimestamp set) gets its preStop hooks, SIGTERM and, after what is
 // left of its grace period, SIGKILL; once nothing of it is left on the host,
 // the loop deletes its object for good (PodDeleter). It also serves pod
-// logs and exec.
+// logs, exec, attach and port-forward (the protocols are agent/streams').
 //
 // Decisions are pure (decide.go, status.go); the host is reached only
 // through the small interfaces the loop declares (NodeRuntime, PodNetworks,

@@ -8,9 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"strings"
 
+	"github.com/shoal-dev/shoal/agent/streams"
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/dataplane/runtime"
 )
@@ -95,15 +98,19 @@ func (l *Loop) podContainer(r *http.Request, sub string) (*podWorker, string, []
 }
 
 // LogHandler serves GET .../namespaces/{ns}/pods/{name}/log with the
-// query parameters container, follow and previous, as text.
+// query parameters of ParseLogOptions, as text. With follow it streams
+// until the attempt ends or the client goes away.
 func (l *Loop) LogHandler() http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			writeNodeError(rw, api.NewStatusError(http.StatusMethodNotAllowed, api.ReasonMethodNotAllowed, nil, "%s is not allowed on pod logs", r.Method))
 			return
 		}
-		q := r.URL.Query()
-		follow, previous := q.Get("follow") == "true", q.Get("previous") == "true"
+		o, err := ParseLogOptions(r.URL.Query(), l.cfg.Now())
+		if err != nil {
+			writeNodeError(rw, api.NewBadRequest("%v", err))
+			return
+		}
 		w, container, attempts, se := l.podContainer(r, "log")
 		if se != nil {
 			writeNodeError(rw, se)
@@ -114,19 +121,63 @@ func (l *Loop) LogHandler() http.Handler {
 		if path == "" {
 			path = runtime.ContainerLogPath(l.cfg.LogDir, w.ref.Namespace, w.ref.Name, w.uid, container, latest.Attempt)
 		}
-		if previous {
+		follow, started := o.Follow, latest.StartedAt
+		if o.Previous {
 			if len(attempts) < 2 {
 				writeNodeError(rw, api.NewBadRequest("previous terminated container %q in pod %q not found", container, w.ref.Name))
 				return
 			}
-			follow = false
+			if path, err = runtime.PreviousLogPath(path); err != nil {
+				writeNodeError(rw, api.NewBadRequest("previous terminated container %q in pod %q: %v", container, w.ref.Name, err))
+				return
+			}
+			follow, started = false, attempts[len(attempts)-2].StartedAt
+		}
+		if _, err := os.Stat(path); err != nil {
+			writeNodeError(rw, api.NewInternalError(fmt.Errorf("reading log of %s: %w", container, err)))
+			return
+		}
+		files, approximate := sinceFiles(runtime.LogFiles(path), o.Since, started)
+		allOlder := !o.Since.IsZero() && (started.IsZero() || started.Before(o.Since)) && !approximate
+		var start logStart
+		switch {
+		case allOlder: // nothing logged since: only what comes (follow)
+			start, err = tailStart(files, 0)
+		case o.TailLines != nil:
+			start, err = tailStart(files, *o.TailLines)
+		}
+		if err != nil {
+			writeNodeError(rw, api.NewInternalError(fmt.Errorf("reading log of %s: %w", container, err)))
+			return
 		}
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		out := &flushWriter{w: rw}
-		if f, ok := rw.(http.Flusher); ok && follow {
-			out.f = f
+		if approximate {
+			// kubectl prints Warning headers.
+			rw.Header().Add("Warning", `299 - "sinceSeconds/sinceTime: Shoal's container logs do not record when each line was written; whole log files are left out or kept, so some older lines are included"`)
 		}
-		if err := runtime.ReadLog(r.Context(), path, previous, follow, out); err != nil && !out.wrote {
+		fw := &flushWriter{w: rw}
+		if f, ok := rw.(http.Flusher); ok && follow {
+			fw.f = f
+		}
+		var out io.Writer = fw
+		if o.LimitBytes != nil {
+			out = &limitWriter{w: fw, n: *o.LimitBytes}
+		}
+		f, off, err := copyLogs(files, start, out)
+		if f != nil {
+			defer f.Close()
+		}
+		if err == nil && follow && f != nil {
+			if fw.f != nil {
+				fw.f.Flush() // the headers, even before any line
+			}
+			alive := func() bool {
+				_, _, a, se := l.runningAttempt(r, "log")
+				return se == nil && a.ID == latest.ID
+			}
+			err = followFrom(f, off, out, r.Context().Done(), alive)
+		}
+		if err != nil && !errors.Is(err, errLimit) && !fw.wrote {
 			writeNodeError(rw, api.NewInternalError(fmt.Errorf("reading log of %s: %w", container, err)))
 		}
 	})
@@ -147,12 +198,24 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// ExecHandler serves POST .../namespaces/{ns}/pods/{name}/exec with the
-// query parameters command (repeated, one per argument) and container. It
-// runs the command to completion (no terminal, no stdin) and answers an
-// ExecResult as JSON.
+// ExecHandler serves .../namespaces/{ns}/pods/{name}/exec: over a
+// WebSocket as kubectl speaks it (see serveExecStream), or as Shoal's own
+// POST with the query parameters command (repeated, one per argument) and
+// container, which runs the command to completion (no terminal, no stdin)
+// and answers an ExecResult as JSON.
 func (l *Loop) ExecHandler() http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if streams.IsWebSocket(r) {
+			l.serveExecStream(rw, r)
+			return
+		}
+		if r.Header.Get("Upgrade") != "" {
+			spdyRefused(rw, "exec", func() *api.StatusError {
+				_, _, _, se := l.checkExec(r)
+				return se
+			})
+			return
+		}
 		if r.Method != http.MethodPost {
 			writeNodeError(rw, api.NewStatusError(http.StatusMethodNotAllowed, api.ReasonMethodNotAllowed, nil, "%s is not allowed on pod exec", r.Method))
 			return

@@ -76,6 +76,7 @@ type podWorker struct {
 	adoptVolumes bool
 	cancelStart  context.CancelFunc // cancels pulls and creates when the pod goes
 	view         map[string][]attemptObs
+	podIP        string    // the pod's address while it has a network ("" else)
 	goneAt       time.Time // when the source stopped having the pod
 	hookCtx      context.Context
 	cancelHooks  context.CancelFunc // cuts running preStop hooks short when the deadline moves earlier
@@ -385,14 +386,19 @@ func terminalPhase(pod *api.Pod) bool {
 	return wanted(pod) && (pod.Status.Phase == api.PodSucceeded || pod.Status.Phase == api.PodFailed)
 }
 
-// publishView copies the attempts for the logs and exec handlers.
+// publishView copies the attempts and the pod's IP for the logs, exec,
+// attach and port-forward handlers.
 func (w *podWorker) publishView() {
 	v := make(map[string][]attemptObs, len(w.obs.Containers))
 	for name, co := range w.obs.Containers {
 		v[name] = slices.Clone(co.Attempts)
 	}
+	ip := ""
+	if w.obs.Network != nil {
+		ip = w.obs.Network.IP
+	}
 	w.mu.Lock()
-	w.view = v
+	w.view, w.podIP = v, ip
 	w.mu.Unlock()
 }
 

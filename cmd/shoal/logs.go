@@ -9,12 +9,15 @@ import (
 )
 
 func runLogs(ctx context.Context, args []string, out, errOut io.Writer) error {
-	fs := newFlagSet("logs", "logs POD [-c CONTAINER] [-f] [--previous] [-n NAMESPACE]", errOut)
+	fs := newFlagSet("logs", "logs POD [-c CONTAINER] [-f] [--previous] [--tail N] [--limit-bytes N] [--since DURATION] [-n NAMESPACE]", errOut)
 	var cf clientFlags
 	cf.register(fs)
 	container := fs.String("c", "", "container (needed when the pod has several)")
 	follow := fs.Bool("f", false, "keep streaming new output")
 	previous := fs.Bool("previous", false, "the previous, terminated attempt of the container")
+	tail := fs.Int64("tail", -1, "only the last N lines (-1: all)")
+	limit := fs.Int64("limit-bytes", 0, "stop after N bytes (0: no limit)")
+	since := fs.Duration("since", 0, "leave out log files last written longer ago than this (whole files: the logs keep no per-line time)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -27,11 +30,27 @@ func runLogs(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
+	opts := api.LogOptions{Container: *container, Follow: *follow, Previous: *previous, Since: *since}
+	switch {
+	case *tail < -1:
+		return fmt.Errorf("--tail: %d must be -1 (all) or more", *tail)
+	case *tail >= 0:
+		opts.TailLines = tail
+	}
+	switch {
+	case *limit < 0:
+		return fmt.Errorf("--limit-bytes: %d must not be negative", *limit)
+	case *limit > 0:
+		opts.LimitBytes = limit
+	}
+	if *since < 0 {
+		return fmt.Errorf("--since: %v must not be negative", *since)
+	}
 	c, err := cf.client()
 	if err != nil {
 		return err
 	}
-	return c.Logs(ctx, cf.ns(), pos[0], api.LogOptions{Container: *container, Follow: *follow, Previous: *previous}, out)
+	return c.Logs(ctx, cf.ns(), pos[0], opts, out)
 }
 
 func runExec(ctx context.Context, args []string, out, errOut io.Writer) error {

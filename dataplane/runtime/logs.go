@@ -91,6 +91,19 @@ func PreviousLogPath(path string) (string, error) {
 	return filepath.Join(filepath.Dir(path), strconv.Itoa(n-1)+".log"), nil
 }
 
+// LogFiles lists the files that hold the log at path, oldest first: the
+// rotated files still kept (path.N … path.1), then path itself (listed
+// even if it does not exist yet).
+func LogFiles(path string) []string {
+	var out []string
+	for i := 100; i >= 1; i-- {
+		if _, err := os.Stat(rotated(path, i)); err == nil {
+			out = append(out, rotated(path, i))
+		}
+	}
+	return append(out, path)
+}
+
 // FollowPoll is how often ReadLog checks a followed log for new output.
 var FollowPoll = 100 * time.Millisecond
 
