@@ -41,7 +41,8 @@ type Agent struct {
 	// (plain http everywhere). peerTr carries every request to an agent.
 	tls    TLSSource
 	peerTr *http.Transport
-	// gossipKey encrypts gossip: Config.GossipKey, else the identity's.
+	// gossipKey encrypts gossip: Config.GossipKey, else the identity's
+	// primary at start (gossipKeys then follows rotations).
 	gossipKey []byte
 	// gossipKeys are the identity's gossip keys, primary (gossipKey)
 	// first, under mu; nil when gossipKey is not the identity's (then

@@ -360,8 +360,7 @@ func (a *Agent) gossipConfig() gossip.Config {
 	gc.BindPort, _ = strconv.Atoi(port)
 	gc.AdvertiseAddr = a.cfg.Advertise
 	gc.Join = a.cfg.Join
-	gc.GossipKey = a.gossipKey
-	gc.GossipKeys = a.extraGossipKeys()
+	gc.GossipKey, gc.GossipKeys = a.gossipKeyring()
 	gc.CheckCluster = a.checkCluster
 	gc.Logger = a.cfg.Logger
 	if gc.Logger == nil {

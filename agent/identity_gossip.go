@@ -45,7 +45,10 @@ const (
 // gossipKeyPoll is how often keys are refreshed and the leader checks a
 // rotation.
 func (a *Agent) gossipKeyPoll() time.Duration {
-	gc := a.gossipConfig()
+	gc := gossip.DefaultConfig()
+	if a.cfg.Gossip != nil {
+		gc = *a.cfg.Gossip
+	}
 	return min(max(gc.PushPullInterval/3, minGossipKeyPoll), maxGossipKeyPoll)
 }
 
@@ -58,15 +61,16 @@ func (a *Agent) managedGossipKeys() bool {
 	return len(a.gossipKeys) > 0
 }
 
-// extraGossipKeys are the keys installed besides the primary, for
-// gossip.Config.GossipKeys.
-func (a *Agent) extraGossipKeys() [][]byte {
+// gossipKeyring is the primary key and the others, for gossip.Config's
+// GossipKey and GossipKeys: the identity's current keys when they follow
+// rotations, else gossipKey alone.
+func (a *Agent) gossipKeyring() (primary []byte, more [][]byte) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.gossipKeys) < 2 {
-		return nil
+	if len(a.gossipKeys) == 0 {
+		return a.gossipKey, nil
 	}
-	return slices.Clone(a.gossipKeys[1:])
+	return a.gossipKeys[0], slices.Clone(a.gossipKeys[1:])
 }
 
 // keyringStateLocked is gossip.Meta.Keyring; the caller holds a.mu.
@@ -128,7 +132,7 @@ func (a *Agent) refreshGossipKeys(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	a.mu.Lock()
-	a.gossipKeys, a.gossipKey = keys, keys[0]
+	a.gossipKeys = keys
 	a.mu.Unlock()
 	if err := identity.SaveGossipKeys(a.cfg.DataDir, keys); err != nil {
 		a.log.Warn("gossip keys: installed but not saved", "err", err)
