@@ -126,6 +126,9 @@ func Load(dataDir string) (*Local, error) {
 		return nil, err
 	}
 	l.GossipKey = l.GossipKeys[0]
+	if len(l.GossipKeys) == 1 {
+		l.GossipKeys = nil // one key: GossipKey says it all (see Keys)
+	}
 	if l.KEK, err = readKey(dataDir, KEKFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}

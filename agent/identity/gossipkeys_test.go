@@ -144,7 +144,7 @@ func TestGossipKeyFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	l, err := Load(dir)
-	if err != nil || len(l.Keys()) != 1 || !bytes.Equal(l.GossipKey, tc.local.GossipKey) {
+	if err != nil || len(l.Keys()) != 1 || l.GossipKeys != nil || !bytes.Equal(l.GossipKey, tc.local.GossipKey) {
 		t.Fatalf("one key: %v", err)
 	}
 	keys := [][]byte{gkey(7), tc.local.GossipKey}

@@ -70,7 +70,13 @@ func TestCheckKeys(t *testing.T) {
 // only the old key cannot join, and one with the new key can.
 func TestKeyRotationSteps(t *testing.T) {
 	old, fresh := testKey(1), testKey(2)
-	nodes := startCluster(t, 3, func(c *Config) { c.GossipKey = old })
+	// Patient failure detection: the assertion is that the rotation
+	// kills nobody, so a stall of the loaded test machine must not.
+	nodes := startCluster(t, 3, func(c *Config) {
+		c.GossipKey = old
+		c.ProbeInterval, c.ProbeTimeout = time.Second, 500*time.Millisecond
+		c.SuspicionMult = 4
+	})
 	steps := [][][]byte{{old, fresh}, {fresh, old}, {fresh}}
 	for i, keys := range steps {
 		// One member at a time, as agents poll at different moments.
