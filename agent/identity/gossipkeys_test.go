@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -251,6 +252,24 @@ func TestGossipEndpoints(t *testing.T) {
 	}
 	if code := tc.adminCall(t, http.MethodGet, PathGossip, nil, tc.admin, &st); code != http.StatusOK || st.Phase != PhaseNone || len(st.Members) != 3 || st.Members[2].State != "down" {
 		t.Fatalf("status after: %d %+v", code, st)
+	}
+
+	// A record at MaxGossipKeys keys: a rotation is refused, naming the limit.
+	tc.cluster.edit(func(r *Record) {
+		if err := r.SealGossipKeys(tc.local.KEK, [][]byte{gkey(1), gkey(2), gkey(3), gkey(4)}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	req, _ := http.NewRequest(http.MethodPost, "https://"+tc.addr+PathGossipRotate, nil)
+	req.Header.Set("Authorization", "Bearer "+tc.admin)
+	full, err := clientFor(pinnedTLS(mustCA(t, tc))).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(full.Body)
+	full.Body.Close()
+	if full.StatusCode != http.StatusConflict || !strings.Contains(string(body), "4 is the most allowed") {
+		t.Fatalf("rotation at 4 keys: %d %s", full.StatusCode, body)
 	}
 
 	// A revoked node gets no keys.
