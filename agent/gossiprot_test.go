@@ -297,3 +297,76 @@ func TestGossipRotationRejoinAfterDown(t *testing.T) {
 	default:
 	}
 }
+
+// A voter crashed during a whole rotation comes back with Raft state and
+// only the removed key: its replica is stale until Raft (which needs no
+// gossip) catches it up, so its first join is refused for its key; it
+// refreshes from its replica and rejoins.
+func TestGossipRotationVoterRejoinsAfterCrash(t *testing.T) {
+	h := newHarness(t, fastTimings)
+	cfg := patientGossip(h.config("b0", "z0"))
+	cfg.Insecure, cfg.Bootstrap = false, true
+	b0 := h.build(cfg)
+	if err := b0.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.run(b0, nil)
+	waitUntil(t, 20*time.Second, "the identity record in the store", func() string {
+		if _, err := b0.Store().Get(recordKey); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
+	var toks identity.TokensResponse
+	adminCall(t, b0, http.MethodGet, identity.PathTokens, nil, &toks)
+	tas := []*testAgent{b0}
+	for _, name := range []string{"v1", "v2"} {
+		ta := h.build(patientGossip(joinConfig(h, name, b0, toks.Voter)))
+		if err := ta.Start(); err != nil {
+			t.Fatal(err)
+		}
+		h.run(ta, nil)
+		tas = append(tas, ta)
+	}
+	waitUntil(t, 90*time.Second, "3 voters", func() string { return settled(tas, 3) })
+	leader := leaderOf(tas)
+	victim := tas[2]
+	if victim == leader {
+		victim = tas[1]
+	}
+	oldKey := leader.Gossip().Keys()[0]
+	h.kill(victim)
+	var st identity.GossipStatus
+	adminCall(t, b0, http.MethodPost, identity.PathGossipRotate, nil, &st)
+	newKey := rotationDone(t, leader, 90*time.Second)
+	if l, err := identity.Load(victim.cfg.DataDir); err != nil || !bytes.Equal(l.GossipKey, oldKey) {
+		t.Fatalf("%s's data dir while it was down: %v", victim.cfg.NodeName, err)
+	}
+	again := h.build(victim.cfg)
+	if err := again.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.run(again, nil)
+	var live []*testAgent
+	for _, ta := range tas {
+		if ta != victim {
+			live = append(live, ta)
+		}
+	}
+	live = append(live, again)
+	want := gossip.KeyringState([][]byte{newKey})
+	waitUntil(t, 120*time.Second, victim.cfg.NodeName+" back on the new key", func() string {
+		select {
+		case err := <-again.done:
+			again.done <- err
+			return fmt.Sprintf("%s stopped: %v", victim.cfg.NodeName, err)
+		default:
+		}
+		return seeKeyring(live, live, want)
+	})
+	for _, line := range strings.Split(again.logs.String(), "\n") {
+		if strings.Contains(line, "gossip key") {
+			t.Log(line)
+		}
+	}
+}
