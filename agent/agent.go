@@ -41,8 +41,13 @@ type Agent struct {
 	// (plain http everywhere). peerTr carries every request to an agent.
 	tls    TLSSource
 	peerTr *http.Transport
-	// gossipKey encrypts gossip: Config.GossipKey, else the identity's.
+	// gossipKey encrypts gossip: Config.GossipKey, else the identity's
+	// primary at start (gossipKeys then follows rotations).
 	gossipKey []byte
+	// gossipKeys are the identity's gossip keys, primary (gossipKey)
+	// first, under mu; nil when gossipKey is not the identity's (then
+	// rotations pass this agent by). See identity_gossip.go.
+	gossipKeys [][]byte
 	// kek opens the CA key in the cluster record (voters only).
 	kek []byte
 	// pendingRecord is the cluster record a bootstrap made, until the
@@ -317,6 +322,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if h, ok := a.tls.(*pki.Holder); ok {
 		a.goLoop(func() { a.runRenewer(rctx, h) })
 		a.goLoop(func() { a.watchRevocations(rctx) })
+		a.goLoop(func() { a.runGossipKeys(rctx) })
 	}
 	<-rctx.Done()
 	a.mu.Lock()

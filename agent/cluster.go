@@ -360,7 +360,7 @@ func (a *Agent) gossipConfig() gossip.Config {
 	gc.BindPort, _ = strconv.Atoi(port)
 	gc.AdvertiseAddr = a.cfg.Advertise
 	gc.Join = a.cfg.Join
-	gc.GossipKey = a.gossipKey
+	gc.GossipKey, gc.GossipKeys = a.gossipKeyring()
 	gc.CheckCluster = a.checkCluster
 	gc.Logger = a.cfg.Logger
 	if gc.Logger == nil {
@@ -398,6 +398,7 @@ func (a *Agent) meta() gossip.Meta {
 		ClusterID: a.clusterID,
 		Version:   a.cfg.Version,
 		Worker:    !a.mayVote(),
+		Keyring:   a.keyringStateLocked(),
 	}
 }
 
@@ -417,7 +418,7 @@ func (a *Agent) publishMeta() {
 // logs each attempt). A failure that retrying cannot fix (a name clash, a
 // wrong key) stops the agent: Run returns it.
 func (a *Agent) joinLoop(ctx context.Context) {
-	err := a.gossip.Join(ctx)
+	err := a.joinGossip(ctx)
 	if err == nil {
 		// Keep knocking on the doors of members seen dead: after a
 		// partition heals, or a stall that made this agent look dead,

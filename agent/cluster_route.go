@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/apiserver"
+	"github.com/shoal-dev/shoal/agent/identity"
 	"github.com/shoal-dev/shoal/consensus"
 
 	"github.com/shoal-dev/shoal/api"
@@ -36,6 +37,7 @@ func (a *Agent) handler() http.Handler {
 	for _, p := range identityPaths {
 		mux.HandleFunc(p, a.serveIdentity)
 	}
+	mux.HandleFunc(identity.PathGossipKeys, a.serveGossipKeys)
 	fc := apiserver.ForwarderConfig{
 		Route:  agentRoute{a},
 		Logger: a.log,

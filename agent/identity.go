@@ -88,6 +88,7 @@ func (a *Agent) loadOrMakeIdentity(bootstrap, hasState bool, clusterID string) (
 	}
 	if a.gossipKey == nil {
 		a.gossipKey = l.GossipKey
+		a.gossipKeys = l.Keys()
 	}
 	a.kek = l.KEK
 	return h, nil

@@ -30,7 +30,8 @@ const clientAddrHeader = "X-Shoal-Client-Addr"
 // identityPaths are the endpoints of agent/identity; they run on the
 // leader (the others relay them).
 var identityPaths = []string{identity.PathJoinCA, identity.PathJoin, identity.PathCertificate,
-	identity.PathTokens, identity.PathTokensRotate, identity.PathTokensAPI, identity.PathRevoke}
+	identity.PathTokens, identity.PathTokensRotate, identity.PathTokensAPI, identity.PathRevoke,
+	identity.PathGossip, identity.PathGossipRotate}
 
 // identityCluster is identity.Cluster on this agent's store and Raft node.
 type identityCluster struct{ a *Agent }
@@ -72,6 +73,7 @@ func (a *Agent) newIdentityServer() (*identity.Server, error) {
 		Cluster: identityCluster{a},
 		CertTTL: a.cfg.CertTTL,
 		Logger:  a.log,
+		Members: a.gossipMembers,
 		SourceOf: func(r *http.Request) string {
 			if v := r.Header.Get(clientAddrHeader); v != "" {
 				return v

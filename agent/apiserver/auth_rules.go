@@ -15,6 +15,7 @@ const (
 	pathPromote     = "/v1/cluster/promote"
 	pathDemote      = "/v1/cluster/demote"
 	pathCertificate = "/v1/cluster/certificate"
+	pathGossipKeys  = "/v1/cluster/gossip/keys"
 	pathPprof       = "/debug/pprof"
 )
 
@@ -38,7 +39,8 @@ const (
 //     a certificate); GET of
 //     /v1/cluster/members, /v1/cluster/raft and /v1/cluster/replica; POST
 //     of /v1/cluster/promote, /v1/cluster/demote (the agent's handler
-//     checks that the caller leads) and /v1/cluster/certificate; removal of
+//     checks that the caller leads), /v1/cluster/certificate and
+//     /v1/cluster/gossip/keys (the handler checks the node); removal of
 //     its own Raft seat (DELETE /v1/cluster/raft/voters/{its name}: an
 //     agent leaving the voters on shutdown). Nothing else.
 //   - /debug/pprof/ needs RoleAdmin whatever the rest says.
@@ -136,7 +138,7 @@ func authorizeNode(id Identity, a Attributes) error {
 		switch {
 		case a.Verb == VerbGet && (a.Path == pathMembers || a.Path == pathRaft || a.Path == pathReplica || isDiscovery(a.Path)):
 			return nil
-		case a.Verb == "post" && (a.Path == pathPromote || a.Path == pathDemote || a.Path == pathCertificate):
+		case a.Verb == "post" && (a.Path == pathPromote || a.Path == pathDemote || a.Path == pathCertificate || a.Path == pathGossipKeys):
 			return nil
 		case a.Verb == "delete" && a.Path == pathVoters+"/"+id.Node:
 			return nil // leaving the voters on shutdown

@@ -5,12 +5,13 @@
 // this package never imports Raft: it reaches the store through the
 // Cluster interface it declares, implemented by the agent.
 //
-// # On disk (Load, Save, SaveNodeCert, SaveGossipKey)
+// # On disk (Load, Save, SaveNodeCert, SaveGossipKeys)
 //
 //	DATA_DIR/tls/ca.crt      0644  the cluster CA certificate
 //	DATA_DIR/tls/node.crt    0644  this node's certificate (CN = node, role voter|worker)
 //	DATA_DIR/tls/node.key    0600  its key
-//	DATA_DIR/tls/gossip.key  0600  base64 of the gossip key
+//	DATA_DIR/tls/gossip.key  0600  the gossip keys, one base64 key a line, primary first
+//	                               (a one-line file, as agents before rotations wrote, reads too)
 //	DATA_DIR/tls/kek         0600  base64 of the KEK, only on agents whose certificate may vote
 //	DATA_DIR/admin.token     0600  the first admin API token, only on the agent that bootstrapped
 //
@@ -24,6 +25,11 @@
 // shoal.dev/cluster-identity, data: ca.crt, ca.key.sealed,
 // join.voter.sealed, join.worker.sealed, gossip.key.sealed (each sealed
 // with the KEK, pki.Seal, additional data "shoal/cluster-identity/" + key),
+// gossip.keys.sealed (optional: the JSON list of gossip keys, primary
+// first, at most MaxGossipKeys; without it gossip.key.sealed is the only
+// key, as in records before rotations), gossip.rotation (optional JSON
+// {"phase","since"}: the rotation in progress, see gossipkeys.go; an
+// unknown phase is refused by DecodeRecord),
 // bootstrap ("true" when the voter secret is a bootstrap token's) and
 // revoked (JSON: node name to RFC 3339 time). A node's certificates issued
 // at or before its revocation time are revoked ((*Record).Revoked: issue
@@ -41,8 +47,19 @@
 //	GET  /v1/cluster/tokens            admin bearer token; TokensResponse
 //	POST /v1/cluster/tokens/rotate     admin bearer token; RotateRequest -> TokensResponse
 //	POST /v1/cluster/tokens/api        admin bearer token; APITokenRequest -> APITokenResponse
+//	POST /v1/cluster/revoke            admin bearer token; RevokeRequest -> RevokeResponse
+//	GET  /v1/cluster/gossip            admin bearer token; GossipStatus
+//	POST /v1/cluster/gossip/rotate     admin bearer token; GossipStatus (409 during a rotation or at MaxGossipKeys keys)
+//	POST /v1/cluster/gossip/keys       TLS client certificate of the node named; GossipKeysRequest -> GossipKeysResponse
 //
-// Every request except GET /v1/join/ca without a nonce must be served by
+// POST /v1/cluster/gossip/keys is served by any agent holding the KEK
+// and a replica (a voter), from its own copy of the record, and must not
+// be relayed: the keys go to the certificate presented, which must name
+// the node asked for and not be revoked. The leader calls
+// Server.AdvanceRotation periodically to move a rotation through its
+// phases (gossipkeys.go).
+//
+// Every other request except GET /v1/join/ca without a nonce must be served by
 // the leader (it opens the record with the KEK, and a follower's record may
 // be stale, e.g. still know a rotated token). Elsewhere the answer is 503
 // (api Status, reason ServiceUnavailable, Retry-After: 1): route these

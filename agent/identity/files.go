@@ -46,10 +46,13 @@ var ErrNoIdentity = errors.New("no identity in the data dir (tls/ca.crt is missi
 // own key and certificate, the gossip key, and, on agents whose
 // certificate may vote, the KEK that opens the CA key in the store.
 type Local struct {
-	CACert     []byte // PEM
-	NodeCert   []byte // PEM
-	NodeKey    []byte // PEM
-	GossipKey  []byte // KeyBytes raw bytes
+	CACert    []byte // PEM
+	NodeCert  []byte // PEM
+	NodeKey   []byte // PEM
+	GossipKey []byte // KeyBytes raw bytes: the primary gossip key
+	// GossipKeys are every gossip key, primary (GossipKey) first, while a
+	// rotation is in progress; nil or one key otherwise (see Keys).
+	GossipKeys [][]byte
 	KEK        []byte // KeyBytes raw bytes; nil on a worker
 	AdminToken string // only on the agent that bootstrapped; "" elsewhere
 }
@@ -86,6 +89,14 @@ func (l *Local) Validate() error {
 	if len(l.GossipKey) != KeyBytes {
 		return fmt.Errorf("%s: %d bytes, want %d", GossipKeyFile, len(l.GossipKey), KeyBytes)
 	}
+	if len(l.GossipKeys) > 0 {
+		if err := checkGossipKeys(l.GossipKeys); err != nil {
+			return fmt.Errorf("%s: %w", GossipKeyFile, err)
+		}
+		if !bytes.Equal(l.GossipKeys[0], l.GossipKey) {
+			return fmt.Errorf("%s: the first key is not the primary (GossipKey)", GossipKeyFile)
+		}
+	}
 	if l.KEK != nil && len(l.KEK) != KeyBytes {
 		return fmt.Errorf("%s: %d bytes, want %d", KEKFile, len(l.KEK), KeyBytes)
 	}
@@ -111,8 +122,12 @@ func Load(dataDir string) (*Local, error) {
 	if l.NodeKey, err = readFile(dataDir, NodeKeyFile, true); err != nil {
 		return nil, err
 	}
-	if l.GossipKey, err = readKey(dataDir, GossipKeyFile); err != nil {
+	if l.GossipKeys, err = readKeys(dataDir, GossipKeyFile); err != nil {
 		return nil, err
+	}
+	l.GossipKey = l.GossipKeys[0]
+	if len(l.GossipKeys) == 1 {
+		l.GossipKeys = nil // one key: GossipKey says it all (see Keys)
 	}
 	if l.KEK, err = readKey(dataDir, KEKFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
@@ -150,7 +165,7 @@ func (l *Local) Save(dataDir string) error {
 		{CACertFile, l.CACert, publicMode},
 		{NodeKeyFile, l.NodeKey, secretMode},
 		{NodeCertFile, l.NodeCert, publicMode},
-		{GossipKeyFile, encodeKey(l.GossipKey), secretMode},
+		{GossipKeyFile, encodeKeys(l.Keys()), secretMode},
 	}
 	if l.KEK != nil {
 		files = append(files, file{KEKFile, encodeKey(l.KEK), secretMode})
@@ -176,12 +191,57 @@ func SaveNodeCert(dataDir string, certPEM, keyPEM []byte) error {
 	return writeAtomic(filepath.Join(dataDir, NodeCertFile), certPEM, publicMode)
 }
 
-// SaveGossipKey replaces the gossip key in dataDir.
+// SaveGossipKey replaces the gossip keys in dataDir by key alone.
 func SaveGossipKey(dataDir string, key []byte) error {
-	if len(key) != KeyBytes {
-		return fmt.Errorf("gossip key: %d bytes, want %d", len(key), KeyBytes)
+	return SaveGossipKeys(dataDir, [][]byte{key})
+}
+
+// SaveGossipKeys replaces the gossip keys in dataDir: one base64 key a
+// line, primary first (a file of one line is what agents before rotations
+// wrote, and still reads).
+func SaveGossipKeys(dataDir string, keys [][]byte) error {
+	if err := checkGossipKeys(keys); err != nil {
+		return fmt.Errorf("gossip keys: %w", err)
 	}
-	return writeAtomic(filepath.Join(dataDir, GossipKeyFile), encodeKey(key), secretMode)
+	return writeAtomic(filepath.Join(dataDir, GossipKeyFile), encodeKeys(keys), secretMode)
+}
+
+// Keys are l's gossip keys, primary first.
+func (l *Local) Keys() [][]byte {
+	if len(l.GossipKeys) > 0 {
+		return l.GossipKeys
+	}
+	return [][]byte{l.GossipKey}
+}
+
+func encodeKeys(keys [][]byte) []byte {
+	var b []byte
+	for _, k := range keys {
+		b = append(b, encodeKey(k)...)
+	}
+	return b
+}
+
+// readKeys reads the gossip key file: one base64 key a line, primary
+// first, 1 to MaxGossipKeys keys of KeyBytes.
+func readKeys(dataDir, name string) ([][]byte, error) {
+	b, err := readFile(dataDir, name, true)
+	if err != nil {
+		return nil, err
+	}
+	p := filepath.Join(dataDir, name)
+	var keys [][]byte
+	for i, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		k, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(line)))
+		if err != nil {
+			return nil, fmt.Errorf("%s: line %d: not base64: %w", p, i+1, err)
+		}
+		keys = append(keys, k)
+	}
+	if err := checkGossipKeys(keys); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return keys, nil
 }
 
 func encodeKey(k []byte) []byte {

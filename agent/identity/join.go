@@ -251,7 +251,7 @@ func truncateMsg(s string) string {
 
 // localOf checks a join's answer and makes the Local to save.
 func localOf(resp *JoinResponse, keyPEM []byte, node string) (*Local, error) {
-	l := &Local{CACert: []byte(resp.CA), NodeCert: []byte(resp.Cert), NodeKey: keyPEM, GossipKey: resp.GossipKey, KEK: resp.KEK}
+	l := &Local{CACert: []byte(resp.CA), NodeCert: []byte(resp.Cert), NodeKey: keyPEM, GossipKey: resp.GossipKey, GossipKeys: resp.GossipKeys, KEK: resp.KEK}
 	if len(l.KEK) == 0 {
 		l.KEK = nil
 	}

@@ -63,10 +63,13 @@ type CertificateRequest struct {
 
 // JoinResponse answers both POST /v1/join and POST /v1/cluster/certificate.
 type JoinResponse struct {
-	CA        string `json:"ca"`            // PEM
-	Cert      string `json:"cert"`          // PEM
-	GossipKey []byte `json:"gossipKey"`     // base64 in JSON
-	KEK       []byte `json:"kek,omitempty"` // only for a voter
+	CA        string `json:"ca"`        // PEM
+	Cert      string `json:"cert"`      // PEM
+	GossipKey []byte `json:"gossipKey"` // base64 in JSON; the primary
+	// GossipKeys are every gossip key, primary first (a rotation in
+	// progress lists two); absent from older servers.
+	GossipKeys [][]byte `json:"gossipKeys,omitempty"`
+	KEK        []byte   `json:"kek,omitempty"` // only for a voter
 }
 
 // TokensResponse answers GET /v1/cluster/tokens and POST /v1/cluster/tokens/rotate.

@@ -28,6 +28,8 @@ const (
 	keyJoinVoter    = "join.voter.sealed"
 	keyJoinWorker   = "join.worker.sealed"
 	keyGossipKey    = "gossip.key.sealed"
+	keyGossipKeys   = "gossip.keys.sealed"
+	keyGossipRotate = "gossip.rotation"
 	keyBootstrap    = "bootstrap"
 	keyRevoked      = "revoked"
 	sealAADPrefix   = "shoal/cluster-identity/"
@@ -46,7 +48,16 @@ type Record struct {
 	CAKeySealed      []byte
 	JoinVoterSealed  []byte // the voter join secret (26 characters), sealed
 	JoinWorkerSealed []byte
-	GossipKeySealed  []byte
+	// GossipKeySealed is the primary gossip key alone, sealed (what a
+	// record had before rotations; still written, for older readers).
+	GossipKeySealed []byte
+	// GossipKeysSealed is the list of gossip keys, primary first, as
+	// JSON, sealed; nil in a record written before rotations, which then
+	// holds GossipKeySealed only. See gossipkeys.go.
+	GossipKeysSealed []byte
+	// Rotation is where a gossip key rotation stands (none when Phase is
+	// PhaseNone).
+	Rotation Rotation
 	// Bootstrap: the cluster was made from a bootstrap token, whose secret
 	// is the voter join secret until that token is rotated.
 	Bootstrap bool
@@ -63,6 +74,7 @@ func (r Record) Clone() Record {
 	c.JoinVoterSealed = clone(r.JoinVoterSealed)
 	c.JoinWorkerSealed = clone(r.JoinWorkerSealed)
 	c.GossipKeySealed = clone(r.GossipKeySealed)
+	c.GossipKeysSealed = clone(r.GossipKeysSealed)
 	c.RevokedNodes = maps.Clone(r.RevokedNodes)
 	return c
 }
@@ -123,6 +135,13 @@ func EncodeRecord(r Record) *api.Secret {
 		b, _ := json.Marshal(r.RevokedNodes) // a map of string to time always marshals
 		s.Data[keyRevoked] = b
 	}
+	if len(r.GossipKeysSealed) > 0 {
+		s.Data[keyGossipKeys] = clone(r.GossipKeysSealed)
+	}
+	if r.Rotation.Phase != PhaseNone {
+		b, _ := json.Marshal(r.Rotation) // strings and a time always marshal
+		s.Data[keyGossipRotate] = b
+	}
 	return s
 }
 
@@ -169,6 +188,15 @@ func DecodeRecord(s *api.Secret) (Record, error) {
 			return Record{}, fmt.Errorf("cluster identity record: data.%s: %d nodes, more than the %d allowed", keyRevoked, len(r.RevokedNodes), maxRevokedNodes)
 		}
 	}
+	r.GossipKeysSealed = clone(s.Data[keyGossipKeys])
+	if b := s.Data[keyGossipRotate]; len(b) > 0 {
+		if err := json.Unmarshal(b, &r.Rotation); err != nil {
+			return Record{}, fmt.Errorf("cluster identity record: data.%s: %w", keyGossipRotate, err)
+		}
+		if err := r.Rotation.Phase.Validate(); err != nil {
+			return Record{}, fmt.Errorf("cluster identity record: data.%s: %w", keyGossipRotate, err)
+		}
+	}
 	return r, nil
 }
 
@@ -179,7 +207,8 @@ type Opened struct {
 	CA           *pki.CA
 	VoterSecret  string
 	WorkerSecret string
-	GossipKey    []byte
+	GossipKey    []byte   // the primary, GossipKeys[0]
+	GossipKeys   [][]byte // every key, primary first
 }
 
 // Open opens the sealed parts of r with kek.
@@ -210,11 +239,11 @@ func (r *Record) Open(kek []byte) (*Opened, error) {
 	if err != nil {
 		return nil, err
 	}
-	gossip, err := open(keyGossipKey, r.GossipKeySealed)
+	gossip, err := r.openGossipKeys(open)
 	if err != nil {
 		return nil, err
 	}
-	return &Opened{CA: ca, VoterSecret: string(voter), WorkerSecret: string(worker), GossipKey: gossip}, nil
+	return &Opened{CA: ca, VoterSecret: string(voter), WorkerSecret: string(worker), GossipKey: gossip[0], GossipKeys: gossip}, nil
 }
 
 // SealSecret seals a join secret of role into r with kek.
@@ -231,17 +260,9 @@ func (r *Record) SealSecret(kek []byte, role pki.Role, secret string) error {
 	return nil
 }
 
-// SealGossipKey seals a new gossip key into r with kek.
+// SealGossipKey seals key into r with kek as the only gossip key.
 func (r *Record) SealGossipKey(kek, key []byte) error {
-	if len(key) != KeyBytes {
-		return fmt.Errorf("gossip key: %d bytes, want %d", len(key), KeyBytes)
-	}
-	b, err := pki.Seal(kek, key, aad(keyGossipKey))
-	if err != nil {
-		return err
-	}
-	r.GossipKeySealed = b
-	return nil
+	return r.SealGossipKeys(kek, [][]byte{key})
 }
 
 // Tokens are the join tokens of the record, pinned to its CA.

@@ -56,6 +56,10 @@ type ServerConfig struct {
 	FailureLimit int
 	// FailureWindow: see FailureLimit; 0 means DefaultFailureWindow.
 	FailureWindow time.Duration
+	// Members lists the gossip members with the keyrings they advertise,
+	// for the gossip key rotation (AdvanceRotation, GET PathGossip); nil
+	// means none known, and a rotation then never moves on.
+	Members func() []MemberKeys
 }
 
 // Defaults of ServerConfig.
@@ -94,6 +98,8 @@ type Server struct {
 	log     *slog.Logger
 	limiter *failureLimiter
 	mux     *http.ServeMux
+	// membersOf is ServerConfig.Members.
+	membersOf func() []MemberKeys
 }
 
 // NewServer returns the server; its ServeHTTP answers the paths of this
@@ -103,7 +109,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cluster: cfg.Cluster, ttl: cfg.CertTTL, now: cfg.Now, peerOf: cfg.PeerOf, srcOf: cfg.SourceOf, log: cfg.Logger}
+	s := &Server{cluster: cfg.Cluster, ttl: cfg.CertTTL, now: cfg.Now, peerOf: cfg.PeerOf, srcOf: cfg.SourceOf, log: cfg.Logger, membersOf: cfg.Members}
 	if s.ttl == 0 {
 		s.ttl = DefaultCertTTL
 	}
@@ -135,6 +141,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.mux.HandleFunc("POST "+PathTokensRotate, s.serveRotate)
 	s.mux.HandleFunc("POST "+PathTokensAPI, s.serveAPIToken)
 	s.mux.HandleFunc("POST "+PathRevoke, s.serveRevoke)
+	s.mux.HandleFunc("GET "+PathGossip, s.serveGossipStatus)
+	s.mux.HandleFunc("POST "+PathGossipRotate, s.serveGossipRotate)
+	s.mux.HandleFunc("POST "+PathGossipKeys, s.serveGossipKeys)
 	return s, nil
 }
 
@@ -145,7 +154,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		// Answer as a Status, like the rest of the API.
 		switch r.URL.Path {
-		case PathJoinCA, PathJoin, PathCertificate, PathTokens, PathTokensRotate, PathTokensAPI, PathRevoke:
+		case PathJoinCA, PathJoin, PathCertificate, PathTokens, PathTokensRotate, PathTokensAPI, PathRevoke,
+			PathGossip, PathGossipRotate, PathGossipKeys:
 			writeStatus(w, api.NewStatusError(http.StatusMethodNotAllowed, api.ReasonMethodNotAllowed, nil, "%s is not allowed on %s", r.Method, r.URL.Path))
 		default:
 			writeStatus(w, api.NewStatusError(http.StatusNotFound, api.ReasonNotFound, nil, "%s is not an identity endpoint", r.URL.Path))
@@ -353,7 +363,7 @@ func (s *Server) issue(w http.ResponseWriter, rec *Record, o *Opened, req pki.No
 		writeStatus(w, api.NewBadRequest("csr: %v", err))
 		return
 	}
-	resp := JoinResponse{CA: string(o.CA.CertPEM), Cert: string(cert), GossipKey: o.GossipKey}
+	resp := JoinResponse{CA: string(o.CA.CertPEM), Cert: string(cert), GossipKey: o.GossipKey, GossipKeys: o.GossipKeys}
 	if req.Role == pki.RoleVoter {
 		resp.KEK = s.cluster.KEK()
 	}

@@ -26,6 +26,7 @@ var commands = map[string]command{
 	"members":  {"list the agents in gossip: name, address, zone, status, role", runMembers},
 	"status":   {"show the control plane: leader, voters, indexes", runStatus},
 	"token":    {"join and API tokens: show, rotate voter|worker, create", runToken},
+	"gossip":   {"gossip encryption keys: status, rotate (admin)", runGossip},
 	"revoke":   {"revoke a node's certificates: the voters refuse them, it cannot renew", runRevoke},
 	"scale":    {"set the replicas of a deployment, replicaset or statefulset", runScale},
 	"rollout":  {"follow, list or undo a deployment's rollout: status|history|undo", runRollout},

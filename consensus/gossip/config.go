@@ -45,6 +45,10 @@ type Config struct {
 	// bytes (AES-128, -192, -256). nil: no encryption. Every member must
 	// use the same key: a node with another key cannot join.
 	GossipKey []byte
+	// GossipKeys are further keys, installed to decrypt but never used
+	// to encrypt (a key rotation in progress; see SetKeys). They need
+	// GossipKey; with it at most MaxKeys keys in all.
+	GossipKeys [][]byte
 
 	// Transport replaces memberlist's UDP/TCP transport; BindAddr and
 	// BindPort are then unused. Optional.
@@ -254,6 +258,13 @@ func (c Config) Validate() error {
 	if err := checkKeyLen(len(c.GossipKey)); c.GossipKey != nil && err != nil {
 		bad("GossipKey: %v", err)
 	}
+	if len(c.GossipKeys) > 0 {
+		if c.GossipKey == nil {
+			bad("GossipKeys: %d keys without a GossipKey (the primary)", len(c.GossipKeys))
+		} else if err := CheckKeys(append([][]byte{c.GossipKey}, c.GossipKeys...)); err != nil {
+			bad("GossipKey and GossipKeys: %v", err)
+		}
+	}
 
 	positive := func(name string, d time.Duration) {
 		if d <= 0 {
@@ -329,7 +340,12 @@ func (c Config) memberlistConfig() *memberlist.Config {
 		mc.Transport = c.Transport
 	}
 	if c.GossipKey != nil {
-		mc.SecretKey = append([]byte(nil), c.GossipKey...)
+		var more [][]byte
+		for _, k := range c.GossipKeys {
+			more = append(more, append([]byte(nil), k...))
+		}
+		// Validated: NewKeyring cannot fail.
+		mc.Keyring, _ = memberlist.NewKeyring(more, append([]byte(nil), c.GossipKey...))
 	}
 	mc.ProbeInterval = c.ProbeInterval
 	mc.ProbeTimeout = c.ProbeTimeout

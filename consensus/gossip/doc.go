@@ -15,6 +15,10 @@
 //     loudly rather than partition silently: a node name already used by an
 //     alive member at another address, and a gossip key that differs from
 //     the cluster's.
+//   - the keyring (keyring.go): up to MaxKeys keys, the primary encrypting
+//     and all decrypting, replaced at run time by SetKeys for a key
+//     rotation; Meta.Keyring advertises KeyringState (short hashes, never
+//     a key) so the leader can see which members hold which keys.
 //   - Events: joins, metadata updates and departures on a buffered channel.
 //     memberlist's callbacks never block: when the channel is full the event
 //     is dropped and counted, and the member table is updated regardless.

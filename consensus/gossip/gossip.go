@@ -20,6 +20,10 @@ type Gossip struct {
 	log *slog.Logger
 	now func() time.Time
 	ml  *memberlist.Memberlist
+	// keyring is memberlist's (nil without encryption); keyMu serialises
+	// SetKeys.
+	keyring *memberlist.Keyring
+	keyMu   sync.Mutex
 
 	// updateMu serialises the operations that change this node's
 	// metadata or lifecycle (UpdateMeta, Leave, Shutdown), so that their
@@ -82,6 +86,7 @@ func New(cfg Config, meta Meta) (*Gossip, error) {
 		conflictLogged: map[string]time.Time{},
 	}
 	mc := cfg.memberlistConfig()
+	g.keyring = mc.Keyring
 	h := &hooks{g: g}
 	mc.Delegate = h
 	mc.Events = h

@@ -19,13 +19,14 @@ const (
 )
 
 // Limits on Meta fields. They are chosen so that the largest valid Meta
-// encodes well under memberlist.MetaMaxSize (512 bytes): 2*100 + 3*64 bytes
-// of values plus about 95 bytes of keys and punctuation is 487.
+// encodes under memberlist.MetaMaxSize (512 bytes): 2*100 + 2*64 + 48 + 17
+// bytes of values plus about 113 bytes of keys and punctuation is 506
+// (TestMetaLargestFits measures it).
 const (
 	MaxAddrLen    = 100 // APIAddr, RaftAddr
 	MaxZoneLen    = 64
 	MaxClusterLen = 64
-	MaxVersionLen = 64
+	MaxVersionLen = 48
 )
 
 // metaVersion is the version of the metadata encoding this binary writes.
@@ -52,6 +53,11 @@ type Meta struct {
 	// worker token): the voter manager never promotes it, and Raft would
 	// refuse its connections anyway.
 	Worker bool
+	// Keyring is KeyringState of the gossip keys this agent has installed
+	// (its primary key's ID and a digest of the set): the leader moves a
+	// key rotation on when every member shows the state it waits for.
+	// Empty when the agent does not take part in rotations.
+	Keyring string
 }
 
 // wireMeta is the JSON form of Meta. Keys are short: the whole encoding must
@@ -66,6 +72,7 @@ type wireMeta struct {
 	Version   string `json:"ver,omitempty"`
 	Leaving   bool   `json:"leaving,omitempty"`
 	Worker    bool   `json:"worker,omitempty"`
+	Keyring   string `json:"gk,omitempty"`
 }
 
 // Validate checks every field against its limit; the error names the field.
@@ -90,6 +97,9 @@ func (m Meta) Validate() error {
 	check("Zone", m.Zone, MaxZoneLen)
 	check("ClusterID", m.ClusterID, MaxClusterLen)
 	check("Version", m.Version, MaxVersionLen)
+	if err := checkKeyringState(m.Keyring); err != nil {
+		errs = append(errs, fmt.Errorf("meta: Keyring: %w", err))
+	}
 	switch m.Role {
 	case RoleNone, RoleVoter, RoleNonvoter:
 	default:
@@ -139,6 +149,7 @@ func encodeMeta(m Meta) ([]byte, error) {
 		V:       metaVersion,
 		APIAddr: m.APIAddr, RaftAddr: m.RaftAddr, Zone: m.Zone, Role: m.Role,
 		ClusterID: m.ClusterID, Version: m.Version, Leaving: m.Leaving, Worker: m.Worker,
+		Keyring: m.Keyring,
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -171,5 +182,6 @@ func decodeMeta(b []byte) (Meta, error) {
 	return Meta{
 		APIAddr: w.APIAddr, RaftAddr: w.RaftAddr, Zone: w.Zone, Role: w.Role,
 		ClusterID: w.ClusterID, Version: w.Version, Leaving: w.Leaving, Worker: w.Worker,
+		Keyring: w.Keyring,
 	}, nil
 }

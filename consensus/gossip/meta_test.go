@@ -43,6 +43,7 @@ func TestMetaLargestFits(t *testing.T) {
 		Version:   strings.Repeat("v", MaxVersionLen),
 		Leaving:   true,
 		Worker:    true,
+		Keyring:   KeyringState([][]byte{make([]byte, 32)}),
 	}
 	b, err := encodeMeta(m)
 	if err != nil {
