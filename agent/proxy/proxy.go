@@ -123,14 +123,22 @@ type Mirror interface {
 }
 
 // Handler returns the handler to give f.Run, where f follows kind
-// ("Service" or "Endpoints", every namespace).
+// ("Service" or "Endpoints", every namespace). f is the follower's mirror,
+// read after a relist; nil when the follower keeps none
+// (follow.Config.NoMirror), and then the RESYNC event carries the list.
+// The proxy keeps its own map of each kind, so the agent's followers keep
+// no mirror.
 func (p *Proxy) Handler(kind string, f Mirror) func(follow.Event) {
 	return func(ev follow.Event) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		switch ev.Type {
 		case follow.Resync:
-			p.replace(kind, f.Objects())
+			objs := ev.Objects
+			if f != nil {
+				objs = f.Objects()
+			}
+			p.replace(kind, objs)
 		case "DELETED":
 			p.remove(ev.Object)
 		default:

@@ -263,3 +263,16 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("a bad ClusterCIDR validated")
 	}
 }
+
+// Fed by followers without a mirror (the agent's), the proxy takes a
+// relist from the RESYNC event itself.
+func TestProxyTakesTheRelistFromTheEvent(t *testing.T) {
+	f := &fakeLB{state: map[lb.ServiceKey]lb.Service{}}
+	p := startProxy(t, f, nil)
+	p.Handler("Service", nil)(follow.Event{Type: follow.Resync, Objects: []api.Object{service("web", "10.96.0.10", httpPort)}})
+	p.Handler("Endpoints", nil)(follow.Event{Type: follow.Resync, Objects: []api.Object{endpoints("web", 8080, []string{"10.244.1.2"})}})
+	waitFor(t, "the first full sync", func() bool { return p.Syncs() == 1 })
+	if s, ok := f.get("default", "web"); !ok || len(s.Ports) != 1 || len(s.Ports[0].Endpoints) != 1 {
+		t.Fatalf("web programmed as %+v (%v), want one endpoint", s, ok)
+	}
+}
