@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"testing"
+
+	mdns "github.com/miekg/dns"
 
 	"github.com/shoal-dev/shoal/api"
 )
@@ -126,6 +129,42 @@ func TestIncrementalMatchesRebuild(t *testing.T) {
 		s.Replace(nil)
 		if n := s.Names(); n != 2 || len(s.idx.names) != 2 {
 			t.Fatalf("seed %d: %d names left", seed, n)
+		}
+	}
+}
+
+// A compact response expands back to the response packed (ID 0), for every
+// kind of answer the index builds.
+func TestCompactRoundTrip(t *testing.T) {
+	s, err := New(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		qtype uint16
+		rs    recSet
+	}{
+		{"web.default.svc.cluster.local.", mdns.TypeA, recSet{addrs: []netip.Addr{netip.MustParseAddr("10.96.0.10")}}},
+		{"web.default.svc.cluster.local.", mdns.TypeAAAA, recSet{addrs: []netip.Addr{netip.MustParseAddr("fd00::10")}}},
+		{"_http._tcp.web.default.svc.cluster.local.", mdns.TypeSRV, recSet{srvs: []srvRec{{target: "web.default.svc.cluster.local.", port: 80, weight: 100, addrs: []netip.Addr{netip.MustParseAddr("10.96.0.10")}}}}},
+		{"10.0.96.10.in-addr.arpa.", mdns.TypePTR, recSet{ptrs: []string{"web.default.svc.cluster.local."}}},
+	} {
+		e := s.buildEntry(c.name, &c.rs, false)
+		tmpl := e.answer(c.qtype)
+		if tmpl == nil {
+			t.Fatalf("%s %d: no answer", c.name, c.qtype)
+		}
+		got := expand([]byte(wireName(c.name)), c.qtype, tmpl)
+		var m mdns.Msg
+		if err := m.Unpack(got); err != nil {
+			t.Fatalf("%s %d: expanded response does not unpack: %v", c.name, c.qtype, err)
+		}
+		if len(m.Question) != 1 || m.Question[0].Name != c.name || m.Question[0].Qtype != c.qtype || len(m.Answer) == 0 {
+			t.Errorf("%s %d: expanded to %v", c.name, c.qtype, m.String())
+		}
+		if again := compact(got); !bytes.Equal(again, tmpl) {
+			t.Errorf("%s %d: compact(expand(t)) differs from t", c.name, c.qtype)
 		}
 	}
 }
