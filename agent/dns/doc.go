@@ -70,9 +70,9 @@
 //
 // # Memory
 //
-// 10,000 ClusterIP Services with 10 endpoints each take about 10 MiB of
+// 10,000 ClusterIP Services with 10 endpoints each take about 9 MiB of
 // heap (40,000 names); 10,000 headless ones, whose endpoints all get
-// names, about 32 MiB (110,000 names), besides the Service and Endpoints
+// names, about 29 MiB (110,000 names), besides the Service and Endpoints
 // objects, which the index shares with its caller. A name keeps its packed
 // responses and which Services own it, not their records: those are
 // computed again from the Services' objects when the name changes. A change costs what

@@ -34,6 +34,20 @@ func (s *Server) snapshot() map[string][]byte {
 	return out
 }
 
+// states returns the writers' state of every name in the table.
+func (ix *index) states() map[string]*nameState {
+	out := map[string]*nameState{}
+	for i := range ix.table.shards {
+		sh := &ix.table.shards[i]
+		sh.mu.RLock()
+		for k, e := range sh.m {
+			out[k] = e.st
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
 // Any sequence of changes leaves the index as building it from the final
 // objects at once does.
 func TestIncrementalMatchesRebuild(t *testing.T) {
@@ -119,15 +133,16 @@ func TestIncrementalMatchesRebuild(t *testing.T) {
 				t.Fatalf("seed %d: name %q differs", seed, textName(k))
 			}
 		}
-		for k, st := range s.idx.names {
-			ft := fresh.idx.names[k]
+		freshStates := fresh.idx.states()
+		for k, st := range s.idx.states() {
+			ft := freshStates[k]
 			if ft == nil || ft.below != st.below || len(ft.owners) != len(st.owners) {
 				t.Fatalf("seed %d: writer state of %q differs: %+v vs %+v", seed, textName(k), st, ft)
 			}
 		}
 		// And removing everything leaves nothing behind.
 		s.Replace(nil)
-		if n := s.Names(); n != 2 || len(s.idx.names) != 2 {
+		if n := s.Names(); n != 2 || len(s.idx.states()) != 2 {
 			t.Fatalf("seed %d: %d names left", seed, n)
 		}
 	}
