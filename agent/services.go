@@ -116,12 +116,12 @@ func (s *services) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, kind := range []string{"Service", "Endpoints"} {
 		f, err := follow.New(follow.Config{Endpoints: s.a.followEndpoints, Local: s.a.localFollow, Kind: kind, Logger: s.a.log,
-			NewClient: s.a.followClient})
+			NewClient: s.a.followClient, NoMirror: true})
 		if err != nil {
 			s.a.log.Error("services: follow", "kind", kind, "err", err)
 			continue
 		}
-		wg.Go(func() { f.Run(ctx, s.proxy.Handler(kind, f)) })
+		wg.Go(func() { f.Run(ctx, s.proxy.Handler(kind, nil)) })
 	}
 	wg.Go(func() { s.proxy.Run(ctx) })
 	wg.Wait()

@@ -29,7 +29,9 @@ func (s *Server) buildEntry(name string, rs *recSet, apex bool) *entry {
 	}
 	add := func(qtype uint16, answer, extra []mdns.RR) {
 		if len(answer) > 0 {
-			answers = append(answers, typedAnswer{qtype: qtype, wire: packAnswer(name, qtype, answer, extra)})
+			if t := compact(packAnswer(name, qtype, answer, extra)); t != nil {
+				answers = append(answers, typedAnswer{qtype: qtype, wire: t})
+			}
 		}
 	}
 

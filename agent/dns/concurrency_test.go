@@ -112,7 +112,7 @@ func TestConcurrentUpdatesAndQueries(t *testing.T) {
 	}
 	s.idx.mu.Lock()
 	defer s.idx.mu.Unlock()
-	if len(s.idx.names) != 2 || len(s.idx.services) != 0 {
-		t.Fatalf("writer state left: %d names, %d services", len(s.idx.names), len(s.idx.services))
+	if n := len(s.idx.states()); n != 2 || len(s.idx.services) != 0 {
+		t.Fatalf("writer state left: %d names, %d services", n, len(s.idx.services))
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"testing"
+
+	mdns "github.com/miekg/dns"
 
 	"github.com/shoal-dev/shoal/api"
 )
@@ -25,6 +28,20 @@ func (s *Server) snapshot() map[string][]byte {
 				b = append(append(b, byte(a.qtype>>8), byte(a.qtype)), a.wire...)
 			}
 			out[k] = b
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
+// states returns the writers' state of every name in the table.
+func (ix *index) states() map[string]*nameState {
+	out := map[string]*nameState{}
+	for i := range ix.table.shards {
+		sh := &ix.table.shards[i]
+		sh.mu.RLock()
+		for k, e := range sh.m {
+			out[k] = e.st
 		}
 		sh.mu.RUnlock()
 	}
@@ -116,16 +133,53 @@ func TestIncrementalMatchesRebuild(t *testing.T) {
 				t.Fatalf("seed %d: name %q differs", seed, textName(k))
 			}
 		}
-		for k, st := range s.idx.names {
-			ft := fresh.idx.names[k]
+		freshStates := fresh.idx.states()
+		for k, st := range s.idx.states() {
+			ft := freshStates[k]
 			if ft == nil || ft.below != st.below || len(ft.owners) != len(st.owners) {
 				t.Fatalf("seed %d: writer state of %q differs: %+v vs %+v", seed, textName(k), st, ft)
 			}
 		}
 		// And removing everything leaves nothing behind.
 		s.Replace(nil)
-		if n := s.Names(); n != 2 || len(s.idx.names) != 2 {
+		if n := s.Names(); n != 2 || len(s.idx.states()) != 2 {
 			t.Fatalf("seed %d: %d names left", seed, n)
+		}
+	}
+}
+
+// A compact response expands back to the response packed (ID 0), for every
+// kind of answer the index builds.
+func TestCompactRoundTrip(t *testing.T) {
+	s, err := New(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		qtype uint16
+		rs    recSet
+	}{
+		{"web.default.svc.cluster.local.", mdns.TypeA, recSet{addrs: []netip.Addr{netip.MustParseAddr("10.96.0.10")}}},
+		{"web.default.svc.cluster.local.", mdns.TypeAAAA, recSet{addrs: []netip.Addr{netip.MustParseAddr("fd00::10")}}},
+		{"_http._tcp.web.default.svc.cluster.local.", mdns.TypeSRV, recSet{srvs: []srvRec{{target: "web.default.svc.cluster.local.", port: 80, weight: 100, addrs: []netip.Addr{netip.MustParseAddr("10.96.0.10")}}}}},
+		{"10.0.96.10.in-addr.arpa.", mdns.TypePTR, recSet{ptrs: []string{"web.default.svc.cluster.local."}}},
+	} {
+		e := s.buildEntry(c.name, &c.rs, false)
+		tmpl := e.answer(c.qtype)
+		if tmpl == nil {
+			t.Fatalf("%s %d: no answer", c.name, c.qtype)
+		}
+		got := expand([]byte(wireName(c.name)), c.qtype, tmpl)
+		var m mdns.Msg
+		if err := m.Unpack(got); err != nil {
+			t.Fatalf("%s %d: expanded response does not unpack: %v", c.name, c.qtype, err)
+		}
+		if len(m.Question) != 1 || m.Question[0].Name != c.name || m.Question[0].Qtype != c.qtype || len(m.Answer) == 0 {
+			t.Errorf("%s %d: expanded to %v", c.name, c.qtype, m.String())
+		}
+		if again := compact(got); !bytes.Equal(again, tmpl) {
+			t.Errorf("%s %d: compact(expand(t)) differs from t", c.name, c.qtype)
 		}
 	}
 }

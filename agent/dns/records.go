@@ -14,9 +14,10 @@ import (
 // svcKey names a Service and its Endpoints.
 type svcKey struct{ ns, name string }
 
-// The index keeps a small digest of each object, not the object: only what
-// the records are made of, so that the caller's objects are never retained
-// and an update that changes nothing of it (status, labels) costs a compare.
+// A digest of an object is only what the records are made of, so that an
+// update that changes nothing of it (status, labels) costs a compare. The
+// index keeps the objects themselves (shared with the caller, read-only)
+// and digests them when it computes records.
 
 type portInfo struct {
 	name  string // "" for an unnamed port
@@ -63,7 +64,11 @@ func protoOf(p string) string {
 	return strings.ToLower(p)
 }
 
+// serviceInfoOf digests s; nil for nil.
 func serviceInfoOf(s *api.Service) *serviceInfo {
+	if s == nil {
+		return nil
+	}
 	si := &serviceInfo{
 		headless:        s.Spec.ClusterIP == api.ClusterIPNone,
 		publishNotReady: s.Spec.PublishNotReadyAddresses,

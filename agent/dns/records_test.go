@@ -203,6 +203,8 @@ func TestPublishNotReadyAddresses(t *testing.T) {
 	if r := ask(t, addr, "udp", "pg.db.svc.cluster.local.", mdns.TypeA); len(r.Answer) != 1 {
 		t.Fatalf("ready only: %v", r.Answer)
 	}
+	// The index keeps the objects it is given: a change is a new object.
+	svc = service("db", "pg", "None", port{"sql", "TCP", 5432})
 	svc.Spec.PublishNotReadyAddresses = true
 	s.Upsert(svc)
 	if r := ask(t, addr, "udp", "pg.db.svc.cluster.local.", mdns.TypeA); len(r.Answer) != 2 {
@@ -214,8 +216,7 @@ func TestPublishNotReadyAddresses(t *testing.T) {
 	if r := ask(t, addr, "udp", "_sql._tcp.pg.db.svc.cluster.local.", mdns.TypeSRV); len(r.Answer) != 2 {
 		t.Fatalf("publishNotReadyAddresses, SRV: %v", r.Answer)
 	}
-	svc.Spec.PublishNotReadyAddresses = false
-	s.Upsert(svc)
+	s.Upsert(service("db", "pg", "None", port{"sql", "TCP", 5432}))
 	if r := ask(t, addr, "udp", "pg-1.pg.db.svc.cluster.local.", mdns.TypeA); r.Rcode != mdns.RcodeNameError {
 		t.Fatalf("after turning it off: %v", r)
 	}

@@ -115,10 +115,9 @@ func (s *Server) SetUpstreams(upstreams []string) error {
 }
 
 // Upsert adds or replaces a Service or an Endpoints in the index; other
-// kinds are ignored. An Endpoints object is retained and must not be
-// modified afterwards (the proxy's are shared and read-only); a Service is
-// not retained. The change is visible to the next query when Upsert
-// returns.
+// kinds are ignored. The object is retained and must not be modified
+// afterwards (the proxy's are shared and read-only). The change is visible
+// to the next query when Upsert returns.
 func (s *Server) Upsert(obj api.Object) {
 	s.idx.mu.Lock()
 	defer s.idx.mu.Unlock()
@@ -134,7 +133,7 @@ func (s *Server) Delete(kind, namespace, name string) {
 }
 
 // Replace makes the index hold exactly the Services and Endpoints among
-// objs (after a relist); its Endpoints are retained, as by Upsert. Names
+// objs (after a relist); the objects are retained, as by Upsert. Names
 // whose records did not change are not touched, so queries go on being
 // answered throughout.
 func (s *Server) Replace(objs []api.Object) {

@@ -109,7 +109,7 @@ func (s *Server) slow(req, out []byte, tcp bool) ([]byte, *forward) {
 		}
 		for _, a := range answers {
 			var t mdns.Msg
-			if err := t.Unpack(a.wire); err == nil {
+			if err := t.Unpack(expand(key, a.qtype, a.wire)); err == nil {
 				r.Answer = append(r.Answer, t.Answer...)
 				r.Extra = append(r.Extra, t.Extra...)
 			}

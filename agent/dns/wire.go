@@ -2,6 +2,7 @@ package dns
 
 import (
 	"encoding/binary"
+	"slices"
 )
 
 // The fast path: a query that is one IN-class question, optionally with an
@@ -142,17 +143,23 @@ func answerLimit(tcp, edns bool, udpSize uint16) int {
 	}
 }
 
-// fromTemplate writes into out the ready-made response t to the query req:
-// t's own ID, RD, CD and question are replaced by the request's (so the
+// fromTemplate writes into out the ready-made compact response t (see
+// compact) to the query req: the request's ID and question go in (so the
 // name comes back as the client spelled it; compression pointers in t
-// point into the question and still read the same name), and an OPT record
-// is added when the query had one.
+// point into the question and still read the same name), its RD and CD
+// flags are copied, and an OPT record is added when the query had one.
 func fromTemplate(out, req, t []byte, q *query) []byte {
-	out = append(out[:0], t...)
-	copy(out[0:2], req[0:2])
-	flags := binary.BigEndian.Uint16(t[2:]) | binary.BigEndian.Uint16(req[2:])&(flagRD|flagCD)
-	binary.BigEndian.PutUint16(out[2:], flags)
-	copy(out[headerLen:q.qend], req[headerLen:q.qend])
+	n := 2 + len(t) + q.qend - headerLen
+	if q.edns {
+		n += optLen
+	}
+	out = slices.Grow(out[:0], n) // one allocation at most
+	out = append(out, req[0:2]...)
+	flags := binary.BigEndian.Uint16(t) | binary.BigEndian.Uint16(req[2:])&(flagRD|flagCD)
+	out = binary.BigEndian.AppendUint16(out, flags)
+	out = append(out, t[2:compactHeader]...)
+	out = append(out, req[headerLen:q.qend]...)
+	out = append(out, t[compactHeader:]...)
 	if q.edns {
 		out = appendOPT(out, q.do)
 		binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)

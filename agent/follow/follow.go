@@ -47,6 +47,12 @@ type Config struct {
 	// store, whose objects the mirror then shares instead of holding a
 	// decoded copy); nil falls back to NewClient.
 	Local func(endpoint string) Source
+	// NoMirror keeps the follower from holding the objects: it keeps only
+	// the revision it reached, Objects returns nil, and a RESYNC event
+	// carries the list in Event.Objects. For a handler that keeps its own
+	// copy anyway (the proxy): the mirror was a second map of every object
+	// followed, about 1.3 MiB per kind at 10,000 Services and Endpoints.
+	NoMirror bool
 }
 
 // Source is what a follower lists and watches an endpoint through: an
@@ -99,6 +105,9 @@ type Event struct {
 	Type            string     // ADDED, MODIFIED, DELETED or RESYNC
 	Object          api.Object // nil for RESYNC; shared, read-only
 	ResourceVersion int64      // the revision of the change (of the list for RESYNC)
+	// Objects is the list of a RESYNC when the follower keeps no mirror
+	// (Config.NoMirror), sorted by namespace and name; shared, read-only.
+	Objects []api.Object
 }
 
 // Follower mirrors one kind of the control plane from whichever voter
@@ -165,9 +174,12 @@ func New(cfg Config) (*Follower, error) {
 	}, nil
 }
 
-// Objects returns the mirror sorted by namespace and name. The objects are
-// shared: do not modify them.
+// Objects returns the mirror sorted by namespace and name (nil with
+// Config.NoMirror). The objects are shared: do not modify them.
 func (f *Follower) Objects() []api.Object {
+	if f.cfg.NoMirror {
+		return nil
+	}
 	f.mu.RLock()
 	keys := make([]mirrorKey, 0, len(f.objects))
 	for k := range f.objects {
@@ -215,6 +227,15 @@ func keyOf(obj api.Object) mirrorKey {
 }
 
 func (k mirrorKey) String() string { return k.ns + "/" + k.name }
+
+// cmpObjects orders objects by namespace, then name.
+func cmpObjects(a, b api.Object) int {
+	ma, mb := a.GetObjectMeta(), b.GetObjectMeta()
+	if c := strings.Compare(ma.Namespace, mb.Namespace); c != 0 {
+		return c
+	}
+	return strings.Compare(ma.Name, mb.Name)
+}
 
 func (f *Follower) client(ep string) Source {
 	f.clientsMu.Lock()
@@ -375,9 +396,14 @@ func (f *Follower) list(ctx context.Context, c Source, opts api.ListOptions, han
 	if err != nil {
 		return fmt.Errorf("list: bad resourceVersion %q: %w", rvs, err)
 	}
-	m := make(map[mirrorKey]api.Object, len(objs))
-	for _, o := range objs {
-		m[keyOf(o)] = o
+	var m map[mirrorKey]api.Object
+	if f.cfg.NoMirror {
+		slices.SortFunc(objs, cmpObjects)
+	} else {
+		m = make(map[mirrorKey]api.Object, len(objs))
+		for _, o := range objs {
+			m[keyOf(o)] = o
+		}
 	}
 	f.mu.Lock()
 	if rv < f.rev {
@@ -389,7 +415,11 @@ func (f *Follower) list(ctx context.Context, c Source, opts api.ListOptions, han
 		f.synced = true
 	}
 	f.mu.Unlock()
-	handle(Event{Type: Resync, ResourceVersion: rv})
+	ev := Event{Type: Resync, ResourceVersion: rv}
+	if f.cfg.NoMirror {
+		ev.Objects = objs
+	}
+	handle(ev)
 	return nil
 }
 
@@ -401,6 +431,10 @@ func (f *Follower) apply(typ string, obj api.Object, rv int64) bool {
 	if rv <= f.rev {
 		return false
 	}
+	f.rev = rv
+	if f.cfg.NoMirror {
+		return true
+	}
 	k := keyOf(obj)
 	switch typ {
 	case "DELETED":
@@ -408,6 +442,5 @@ func (f *Follower) apply(typ string, obj api.Object, rv int64) bool {
 	default:
 		f.objects[k] = obj
 	}
-	f.rev = rv
 	return true
 }

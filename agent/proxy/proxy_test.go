@@ -263,3 +263,55 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("a bad ClusterCIDR validated")
 	}
 }
+
+// Fed by followers without a mirror (the agent's), the proxy takes a
+// relist from the RESYNC event itself.
+func TestProxyTakesTheRelistFromTheEvent(t *testing.T) {
+	f := &fakeLB{state: map[lb.ServiceKey]lb.Service{}}
+	p := startProxy(t, f, nil)
+	p.Handler("Service", nil)(follow.Event{Type: follow.Resync, Objects: []api.Object{service("web", "10.96.0.10", httpPort)}})
+	p.Handler("Endpoints", nil)(follow.Event{Type: follow.Resync, Objects: []api.Object{endpoints("web", 8080, []string{"10.244.1.2"})}})
+	waitFor(t, "the first full sync", func() bool { return p.Syncs() == 1 })
+	if s, ok := f.get("default", "web"); !ok || len(s.Ports) != 1 || len(s.Ports[0].Endpoints) != 1 {
+		t.Fatalf("web programmed as %+v (%v), want one endpoint", s, ok)
+	}
+}
+
+// A relist of one kind replaces that kind only: the proxy keeps both kinds
+// in one map, and the other kind's objects stay.
+func TestProxyRelistOfOneKindKeepsTheOther(t *testing.T) {
+	f := &fakeLB{state: map[lb.ServiceKey]lb.Service{}}
+	names := &fakeNames{}
+	p := startProxy(t, f, names)
+	svcH, epH := p.Handler("Service", nil), p.Handler("Endpoints", nil)
+	svcH(follow.Event{Type: follow.Resync, Objects: []api.Object{service("a", "10.96.0.10", httpPort), service("b", "10.96.0.11", httpPort)}})
+	epH(follow.Event{Type: follow.Resync, Objects: []api.Object{endpoints("a", 8080, []string{"10.244.1.2"}), endpoints("b", 8080, []string{"10.244.1.3"})}})
+	waitFor(t, "the first full sync", func() bool { return p.Syncs() == 1 })
+
+	// Service b is gone from the relist; its Endpoints stay.
+	svcH(follow.Event{Type: follow.Resync, Objects: []api.Object{service("a", "10.96.0.10", httpPort)}})
+	waitFor(t, "the second full sync", func() bool { return p.Syncs() == 2 })
+	if _, ok := f.get("default", "b"); ok {
+		t.Error("b still programmed after the Services relist dropped it")
+	}
+	if s, ok := f.get("default", "a"); !ok || len(s.Ports[0].Endpoints) != 1 {
+		t.Errorf("a programmed as %+v (%v), want its endpoint kept", s, ok)
+	}
+	names.mu.Lock()
+	if names.last != 3 {
+		t.Errorf("DNS index relisted with %d objects, want 3 (a, its Endpoints, b's Endpoints)", names.last)
+	}
+	names.mu.Unlock()
+
+	// Endpoints relisted empty: a has no endpoint; the map keeps only a.
+	epH(follow.Event{Type: follow.Resync})
+	waitFor(t, "the third full sync", func() bool { return p.Syncs() == 3 })
+	if s, ok := f.get("default", "a"); !ok || len(s.Ports[0].Endpoints) != 0 {
+		t.Errorf("a programmed as %+v (%v), want no endpoint", s, ok)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if o, ok := p.objects[lb.ServiceKey{Namespace: "default", Name: "a"}]; len(p.objects) != 1 || !ok || o.svc == nil || o.eps != nil {
+		t.Errorf("the proxy holds %d keys (a: %+v), want a's Service alone", len(p.objects), o)
+	}
+}

