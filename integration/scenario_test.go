@@ -224,6 +224,29 @@ func (sc *scCluster) leader(t *testing.T, want int, timeout time.Duration) *host
 	return l
 }
 
+// followedLeader waits (up to timeout) for a leader that every running
+// agent follows, whatever the number of voters (after a loss, the voter
+// manager shrinks the configuration to an odd number of alive agents).
+func (sc *scCluster) followedLeader(t *testing.T, timeout time.Duration) *hosts.Host {
+	t.Helper()
+	var l *hosts.Host
+	testenv.WaitFor(t, timeout, "a leader followed by every running agent", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var err error
+		if l, _, err = sc.Leader(ctx); err != nil {
+			return false
+		}
+		for _, h := range sc.Running() {
+			if r, err := sc.Raft(ctx, h); err != nil || r.LeaderID != l.Name {
+				return false
+			}
+		}
+		return true
+	})
+	return l
+}
+
 // others are the running hosts other than those given.
 func (sc *scCluster) others(not ...*hosts.Host) []*hosts.Host {
 	var out []*hosts.Host
