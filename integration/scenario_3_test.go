@@ -124,5 +124,5 @@ func TestScenario9TwoVotersLostAndReplaced(t *testing.T) {
 	w.mu.Lock()
 	failed := maps.Clone(w.failed)
 	w.mu.Unlock()
-	t.Logf("%d writes acknowledged through the non-voters across both losses, all read back through every running agent; failed %v", len(acked), failed)
+	t.Logf("%d writes acknowledged through the two agents that began as non-voters, across both losses, all read back through every running agent; failed %v", len(acked), failed)
 }

@@ -262,14 +262,27 @@ func (sc *scCluster) others(not ...*hosts.Host) []*hosts.Host {
 	return out
 }
 
-// cli runs the CLI through h and fails the test on error.
+// cli runs the CLI through h and fails the test on error. On a machine
+// this loaded the leader sometimes loses its lease and the cluster elects
+// another within about a second: a command the cluster refused during the
+// election ("retry shortly": nothing was written) runs again, and so does
+// `apply` after a write of unknown outcome (applying twice is harmless);
+// five attempts at most.
 func (sc *scCluster) cli(t *testing.T, h *hosts.Host, args ...string) string {
 	t.Helper()
-	out, err := sc.CLI(h, args...)
-	if err != nil {
-		t.Fatal(err)
+	for attempt := 1; ; attempt++ {
+		out, err := sc.CLI(h, args...)
+		if err == nil {
+			return out
+		}
+		transient := strings.Contains(err.Error(), "retry shortly") ||
+			(args[0] == "apply" && strings.Contains(err.Error(), "outcome is unknown"))
+		if !transient || attempt == 5 {
+			t.Fatal(err)
+		}
+		t.Logf("attempt %d: %v; again", attempt, err)
+		sc.followedLeader(t, time.Minute)
 	}
-	return out
 }
 
 // applyManifest writes text to a file and applies it through h.
