@@ -270,8 +270,9 @@ func TestScenario5LeaderLossFigure(t *testing.T) {
 	sc.waitWeb(t, "", 2*time.Minute)
 }
 
-// Scenario 4, first variant: a worker host's agent is SIGKILLed (its
-// containers keep running). Its pods are replaced on the others, the
+// Scenario 4, first variant: the agent of a host other than the leader's
+// (with three hosts, a follower voter; the one with the most web pods) is
+// SIGKILLed, its containers keep running. Its pods are replaced on the others, the
 // Service stops sending to them; the figure is kill to full strength (all
 // replicas Ready and exactly those in the Endpoints), target 10 s.
 func TestScenario4AgentLossFigure(t *testing.T) {
@@ -318,8 +319,8 @@ func TestScenario4AgentLossFigure(t *testing.T) {
 	})
 }
 
-// Scenario 4, second variant: the whole worker host dies (agent,
-// containerd and its containers). The host stays dead.
+// Scenario 4, second variant: a whole host other than the leader's dies
+// (agent, containerd and its containers). The host stays dead.
 func TestScenario4HostLossFigure(t *testing.T) {
 	sc := sharedCluster(t, 3)
 	sc.ensureWeb(t)
