@@ -20,9 +20,10 @@ build: ## Build bin/shoal.
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/shoal ./cmd/shoal
 
 .PHONY: test
-test: lint tidy ## The whole suite: lint, go.mod tidy, unit and in-process cluster tests with -race, the client-go module's tests, bounded fuzz runs.
+test: lint tidy ## The whole suite: lint, go.mod tidy, unit and in-process cluster tests with -race, the client-go module's tests, the Vagrant checks, bounded fuzz runs.
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	cd integration/clientgo && $(GO) test -count=1 ./...
+	$(MAKE) vagrant-check
 	$(MAKE) fuzz
 
 .PHONY: testrace
@@ -81,12 +82,24 @@ tidy: ## Fail if go.mod or go.sum would change under `go mod tidy`.
 	cd integration/clientgo && $(GO) mod tidy -diff
 
 .PHONY: demo
-demo: build ## Start a one-node dev cluster in the background and apply the example app.
+demo: ## Three hosts on this machine (network namespaces on a switch, a containerd each, root): deploy the example app, kill the leader, watch the cluster carry on. Runs until make demo-stop.
 	bash integration/demo.sh
 
 .PHONY: demo-stop
-demo-stop: ## Stop the agent that `make demo` started.
+demo-stop: ## Stop the three-host demo and remove everything it made (also a crashed run's leftovers).
 	bash integration/demo.sh stop
+
+.PHONY: demo-dev
+demo-dev: build ## One host, -dev (lighter, for a laptop): a one-node cluster with real containers and the example app.
+	bash integration/demo-dev.sh
+
+.PHONY: demo-dev-stop
+demo-dev-stop: ## Stop the agent that `make demo-dev` started.
+	bash integration/demo-dev.sh stop
+
+.PHONY: vagrant-check
+vagrant-check: build ## Check the Vagrant environment without booting VMs: vagrant validate, systemd-analyze verify on the unit provision.sh writes, shellcheck on every script (a missing tool is skipped with a message).
+	bash integration/vagrant/check.sh
 
 .PHONY: clean
 clean: ## Remove build output.

@@ -1,60 +1,51 @@
 #!/usr/bin/env bash
-# Brings up a one-node Shoal cluster that runs real containers, and shows it
-# working: containerd, CNI pod networking, a Deployment rolled out, its
-# Service's endpoints, logs and exec.
-#   bash integration/demo.sh        start (or restart) the demo, apply the example
+# `make demo`: three Shoal hosts on this machine, and a walk through a
+# cluster that elects its own control plane and heals itself.
+#   bash integration/demo.sh        start (a leftover run is removed first)
 #   bash integration/demo.sh stop   stop it and remove everything it made
 #
-# Nothing here touches the machine's own network: pods are wired inside a
-# network namespace the demo creates (shoal-demo), and containers run on a
-# private containerd, not the machine's.
-#
-# The agent is secure, as every agent is by default (issue 10): -dev makes
-# the cluster CA and the first admin token in its data dir
-# ($DEMO_DIR/data/admin.token, $DEMO_DIR/data/tls/ca.crt), the API is
-# HTTPS, and the CLI here gets them through SHOAL_TOKEN and SHOAL_CA_FILE.
-# With SHOAL_AGENT_ARGS=--insecure (allowed: everything binds loopback) the
-# API is plain HTTP without authentication.
+# The hosts are network namespaces (shoal-demo-h1..3) plugged into a
+# switch namespace (shoal-demo-sw), each with a private containerd and a
+# `shoal agent` running inside it, provisioned by the script a Vagrant VM
+# runs (integration/hosts/provision.sh). The work is done by
+# integration/cmd/demohosts, which keeps the cluster until `make demo-stop`.
+# Nothing in the machine's own network namespace changes. For a laptop,
+# the one-host `make demo-dev` is lighter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEMO_DIR=${SHOAL_DEMO_DIR:-/tmp/shoal-demo}
-DATA=$DEMO_DIR/data
-scheme=https
-[[ " ${SHOAL_AGENT_ARGS:-} " == *" --insecure "* ]] && scheme=http
-export SHOAL_ADDR=${SHOAL_ADDR:-$scheme://127.0.0.1:7070}
-SHOAL=bin/shoal
-LOG=$DEMO_DIR/agent.log
-
-stop_pid() { # name pidfile
-	local f=$DEMO_DIR/$2
-	if [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null; then
-		kill "$(cat "$f")"
-		for _ in $(seq 100); do kill -0 "$(cat "$f")" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$(cat "$f")" 2>/dev/null || true
-		echo "stopped the demo $1"
-	fi
-	rm -f "$f"
-}
+DEMO_DIR=${SHOAL_DEMO_HOSTS_DIR:-/tmp/shoal-demo-hosts}
+PIDFILE=$DEMO_DIR/demohosts.pid
+LOG=$DEMO_DIR/demo.log
 
 stop_all() {
-	stop_pid agent agent.pid
-	stop_pid host demohost.pid
-	# Pod network namespaces are bind mounts under the agent's state dir.
-	if [[ -d $DEMO_DIR ]]; then
-		grep " $DEMO_DIR/" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	if [[ -f $PIDFILE ]]; then
+		pid=$(cat "$PIDFILE")
+		if kill -0 "$pid" 2>/dev/null && grep -q demohosts "/proc/$pid/cmdline" 2>/dev/null; then
+			echo "==> stopping the demo (pid $pid)"
+			kill "$pid"
+			for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+			kill -9 "$pid" 2>/dev/null || true
+			grep -E '^(==> stop|demohosts:)' "$LOG" | tail -n 3 || true
+		fi
+		rm -f "$PIDFILE"
+	fi
+	# Whatever a crashed or killed run left: its namespaces, the processes
+	# in them, its containers and mounts.
+	if [[ -x bin/demohosts ]]; then
+		bin/demohosts cleanup -dir "$DEMO_DIR"
 	fi
 }
 
+[[ $(id -u) == 0 ]] || { echo "demo: run as root (containerd, network namespaces)" >&2; exit 1; }
 if [[ ${1:-} == stop ]]; then
 	stop_all
 	exit 0
 fi
 
-[[ $(id -u) == 0 ]] || { echo "demo: run as root (containerd, network namespaces)" >&2; exit 1; }
 command -v go >/dev/null || { echo "demo: Go 1.26 is needed to build shoal (see README)" >&2; exit 1; }
 missing=()
-for p in containerd runc containernetworking-plugins nftables iproute2; do
+for p in containerd runc containernetworking-plugins nftables iproute2 util-linux curl; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -62,77 +53,32 @@ if ((${#missing[@]})); then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+echo "==> building bin/shoal and bin/demohosts"
 make build >/dev/null
-go build -o bin/demohost ./integration/cmd/demohost
+go build -o bin/demohosts ./integration/cmd/demohosts
 
 stop_all
-rm -rf "$DEMO_DIR"
 mkdir -p "$DEMO_DIR"
-
-echo "==> a private containerd, an image registry on 127.0.0.1:5000 with the demo image, a network namespace for pods"
-nohup bin/demohost -env "$DEMO_DIR/host.env" >"$DEMO_DIR/demohost.log" 2>&1 &
-echo $! >"$DEMO_DIR/demohost.pid"
-deadline=$((SECONDS + 120))
-until [[ -s $DEMO_DIR/host.env ]]; do
-	if ! kill -0 "$(cat "$DEMO_DIR/demohost.pid")" 2>/dev/null || ((SECONDS > deadline)); then
-		echo "demo: the host setup failed; its log:" >&2; cat "$DEMO_DIR/demohost.log" >&2; exit 1
+: >"$LOG"
+setsid bin/demohosts up -dir "$DEMO_DIR" -bin bin/shoal -manifest integration/examples/web.yaml >"$LOG" 2>&1 </dev/null &
+pid=$!
+echo "$pid" >"$PIDFILE"
+tail -n +1 -f "$LOG" --pid "$pid" &
+tailpid=$!
+# ^C before the demo is ready stops it and removes what it made.
+trap 'kill "$tailpid" 2>/dev/null || true; echo; echo "demo: interrupted; stopping it" >&2; stop_all; exit 130' INT TERM
+deadline=$((SECONDS + 600))
+until grep -q '^==> ready' "$LOG"; do
+	if ! kill -0 "$pid" 2>/dev/null || ((SECONDS > deadline)); then
+		sleep 0.5
+		kill "$tailpid" 2>/dev/null || true
+		echo "demo: failed (log: $LOG); cleaning up" >&2
+		stop_all
+		exit 1
 	fi
-	sleep 0.2
+	sleep 0.3
 done
-# shellcheck disable=SC1091
-source "$DEMO_DIR/host.env"
-
-echo "==> a one-node dev cluster: $SHOAL agent -dev (log: $LOG)"
-# shellcheck disable=SC2086 # SHOAL_AGENT_ARGS is a list of flags
-nohup "$SHOAL" agent -dev --node-name demo --data-dir "$DATA" \
-	--containerd-socket "$SHOAL_DEMO_CONTAINERD_SOCKET" --containerd-namespace "$SHOAL_DEMO_CONTAINERD_NAMESPACE" \
-	--runc-root "$SHOAL_DEMO_RUNC_ROOT" --cgroup-parent "$SHOAL_DEMO_CGROUP_PARENT" \
-	--pod-netns "$SHOAL_DEMO_NETNS" ${SHOAL_AGENT_ARGS:-} >"$LOG" 2>&1 & # SHOAL_AGENT_ARGS: extra agent flags, split on spaces
-echo $! >"$DEMO_DIR/agent.pid"
-
-# Wait until the agent has written its credentials (secure), answers and
-# has elected itself: a condition with a deadline, not a fixed sleep.
-creds() {
-	[[ $scheme == http ]] && return 0
-	[[ -s $DATA/admin.token && -s $DATA/tls/ca.crt ]] || return 1
-	SHOAL_TOKEN=$(cat "$DATA/admin.token")
-	export SHOAL_TOKEN SHOAL_CA_FILE=$DATA/tls/ca.crt
-}
-deadline=$((SECONDS + 60))
-until creds && "$SHOAL" get namespace default >/dev/null 2>&1; do
-	if ! kill -0 "$(cat "$DEMO_DIR/agent.pid")" 2>/dev/null || ((SECONDS > deadline)); then
-		echo "demo: the agent did not come up; its log:" >&2; cat "$LOG" >&2; exit 1
-	fi
-	sleep 0.2
-done
-
-run() { echo; echo "\$ shoal $*"; "$SHOAL" "$@"; }
-run status
-run get nodes -o wide
-run apply -f integration/examples/web.yaml
-run rollout status deployment/web --timeout 120s
-run get pods -o wide
-run get services
-run get endpoints
-pod=$("$SHOAL" get pods -l app=web | awk 'NR==2 {print $1}')
-run logs "$pod"
-run exec "$pod" -- /app cat /srv/index.html
-ip=$("$SHOAL" get pods -l app=web -o wide | awk -v p="$pod" '$1 == p {print $6}')
-echo
-echo "\$ ip netns exec $SHOAL_DEMO_NETNS_NAME curl -s http://$ip:8080/healthz   # from the node's pod network"
-ip netns exec "$SHOAL_DEMO_NETNS_NAME" curl -s --max-time 5 "http://$ip:8080/healthz"
-vip=$("$SHOAL" get service web -o wide | awk 'NR==2 {print $3}')
-echo
-echo "\$ ip netns exec $SHOAL_DEMO_NETNS_NAME curl -s http://$vip/hostname   # the Service's ClusterIP, load-balanced by nftables"
-for _ in 1 2 3; do ip netns exec "$SHOAL_DEMO_NETNS_NAME" curl -s --max-time 5 "http://$vip/hostname"; done
-echo
-echo "\$ shoal exec $pod -- /app get http://web/hostname   # by name from inside a pod (cluster DNS)"
-"$SHOAL" exec "$pod" -- /app get http://web/hostname
-echo
-echo
-echo "The demo keeps running (agent pid $(cat "$DEMO_DIR/agent.pid"), log $LOG, API $SHOAL_ADDR)."
-if [[ $scheme == https ]]; then
-	echo "Its admin token and CA: $DATA/admin.token, $DATA/tls/ca.crt; for the CLI:"
-	echo "  export SHOAL_TOKEN=\$(cat $DATA/admin.token) SHOAL_CA_FILE=$DATA/tls/ca.crt"
-fi
-echo "Try 'bin/shoal scale deployment web --replicas 5', 'bin/shoal get pods -o wide'; stop it with: make demo-stop"
+trap - INT TERM
+sleep 0.3
+kill "$tailpid" 2>/dev/null || true
+wait "$tailpid" 2>/dev/null || true

@@ -24,7 +24,7 @@ SERVICES=${SERVICES:-10000}
 ENDPOINTS=${ENDPOINTS:-10}
 MEMORY_LIMIT=${MEMORY_LIMIT-120MiB}
 if ! [[ -s /tmp/shoal-demo/agent.pid ]] || ! kill -0 "$(cat /tmp/shoal-demo/agent.pid)" 2>/dev/null; then
-	SHOAL_AGENT_ARGS="--pprof ${MEMORY_LIMIT:+--memory-limit $MEMORY_LIMIT} ${SHOAL_AGENT_ARGS:-}" make demo >/dev/null
+	SHOAL_AGENT_ARGS="--pprof ${MEMORY_LIMIT:+--memory-limit $MEMORY_LIMIT} ${SHOAL_AGENT_ARGS:-}" make demo-dev >/dev/null
 fi
 pid=$(cat /tmp/shoal-demo/agent.pid)
 data=/tmp/shoal-demo/data

@@ -3,12 +3,14 @@ package hosts
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -47,7 +49,12 @@ type Config struct {
 	// BootstrapExpect is the agents' --bootstrap-expect (default
 	// min(3, Hosts)); the first BootstrapExpect hosts are the founders.
 	BootstrapExpect int
-	// AgentArgs are extra agent flags for every host (e.g. timings).
+	// Zones is how many failure zones the hosts are spread over: host i
+	// is in zone 'a'+(i-1)%Zones (default and at most 26: one per host).
+	Zones int
+	// AgentArgs are extra agent flags for every host (e.g. timings). They
+	// go through provision.sh into /etc/default/shoal, so no value may
+	// hold whitespace or quotes.
 	AgentArgs []string
 	// RegistryPort is the port of the image registry on 127.0.0.1 in
 	// every host namespace. Default: the port it has in the root
@@ -95,6 +102,17 @@ func (c *Config) Validate() error {
 	}
 	if c.BootstrapExpect < 1 || c.BootstrapExpect > c.Hosts {
 		return fmt.Errorf("hosts: Config.BootstrapExpect %d: must be 1..Hosts (%d)", c.BootstrapExpect, c.Hosts)
+	}
+	for _, a := range c.AgentArgs {
+		if a == "" || strings.ContainsAny(a, " \t\n\"'\\$`") {
+			return fmt.Errorf("hosts: Config.AgentArgs %q: no empty value, whitespace, quotes, '$' or '\\' (it goes into /etc/default/shoal)", a)
+		}
+	}
+	if c.Zones == 0 {
+		c.Zones = 26
+	}
+	if c.Zones < 1 || c.Zones > 26 {
+		return fmt.Errorf("hosts: Config.Zones %d: must be 1..26", c.Zones)
 	}
 	if c.RegistryPort < 0 || c.RegistryPort > 65535 {
 		return fmt.Errorf("hosts: Config.RegistryPort %d: must be 0..65535", c.RegistryPort)
@@ -180,7 +198,11 @@ func (c *Cluster) build() error {
 	}
 	founders := c.hosts[:cfg.BootstrapExpect]
 	for _, h := range founders {
-		h.args = c.agentArgs(h, founders, c.token, "--bootstrap-expect", strconv.Itoa(cfg.BootstrapExpect))
+		args, err := c.agentArgs(h, founders, c.token, cfg.BootstrapExpect)
+		if err != nil {
+			return err
+		}
+		h.args = args
 		if err := h.start(); err != nil {
 			return err
 		}
@@ -206,7 +228,11 @@ func (c *Cluster) build() error {
 		return err
 	}
 	for _, h := range c.hosts[cfg.BootstrapExpect:] {
-		h.args = c.agentArgs(h, founders, c.token)
+		args, err := c.agentArgs(h, founders, c.token, 0)
+		if err != nil {
+			return err
+		}
+		h.args = args
 		if err := h.start(); err != nil {
 			return err
 		}
@@ -214,25 +240,63 @@ func (c *Cluster) build() error {
 	return c.WaitFormed(cfg.FormTimeout)
 }
 
-// agentArgs are the flags of h's agent: its addresses on the switch, the
-// founders to --join, its zone, token and extra flags, then what only a
-// simulated host needs (its containerd, pod namespace and the registry).
-func (c *Cluster) agentArgs(h *Host, founders []*Host, token string, extra ...string) []string {
+// ProvisionScript is provision.sh, the script a Vagrant VM runs in
+// systemd mode; the harness runs it in netns mode for each host.
+//
+//go:embed provision.sh
+var ProvisionScript []byte
+
+// agentArgs provisions h with provision.sh (netns mode, below h.Dir: its
+// /etc/default/shoal and shoal-agent.service, the binary in
+// usr/local/bin) and returns the agent's command line: the flags the
+// script wrote, then the ones only a simulated host needs (its
+// containerd, its namespace for pods, the registry on its loopback).
+func (c *Cluster) agentArgs(h *Host, founders []*Host, token string, expect int) ([]string, error) {
+	script := filepath.Join(c.cfg.Dir, "provision.sh")
+	if err := os.WriteFile(script, ProvisionScript, 0o755); err != nil {
+		return nil, err
+	}
 	var join []string
 	for _, o := range founders {
-		if o != h {
-			join = append(join, o.IP+":7946")
+		join = append(join, o.IP)
+	}
+	args := []string{script, "--mode", "netns", "--root", h.Dir, "--no-install", "--bin", c.Bin,
+		"--node-name", h.Name, "--ip", h.IP, "--zone", h.Zone, "--data-dir", h.DataDir,
+		"--token", token, "--join", strings.Join(join, ",")}
+	if expect > 0 {
+		args = append(args, "--bootstrap-expect", strconv.Itoa(expect))
+	}
+	if len(c.cfg.AgentArgs) > 0 {
+		args = append(args, "--extra", strings.Join(c.cfg.AgentArgs, " "))
+	}
+	if out, err := exec.Command("bash", args...).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("%s: provision.sh: %w: %s", h.Name, err, strings.TrimSpace(string(out)))
+	}
+	flags, err := ReadAgentArgs(filepath.Join(h.Dir, "etc/default/shoal"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", h.Name, err)
+	}
+	return append(append([]string{"agent"}, flags...), h.netnsArgs(c.cfg.RegistryPort)...), nil
+}
+
+// ReadAgentArgs reads SHOAL_AGENT_ARGS from an /etc/default/shoal file
+// and splits it on whitespace, as systemd does for $SHOAL_AGENT_ARGS.
+func ReadAgentArgs(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "SHOAL_AGENT_ARGS=")
+		if !ok {
+			continue
 		}
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		return strings.Fields(v), nil
 	}
-	args := []string{"agent", "--node-name", h.Name, "--data-dir", h.DataDir,
-		"--http-addr", h.IP + ":7070", "--raft-addr", h.IP + ":7071", "--bind", h.IP + ":7946",
-		"--node-ip", h.IP, "--zone", h.Zone, "--token", token}
-	if len(join) > 0 {
-		args = append(args, "--join", strings.Join(join, ","))
-	}
-	args = append(args, extra...)
-	args = append(args, c.cfg.AgentArgs...)
-	return append(args, h.netnsArgs(c.cfg.RegistryPort)...)
+	return nil, fmt.Errorf("%s: no SHOAL_AGENT_ARGS line", path)
 }
 
 // Hosts are the hosts, in order of creation.
@@ -297,6 +361,9 @@ func (c *Cluster) WaitFormed(timeout time.Duration) error {
 // formed is "" when WaitFormed's condition holds, else what is missing.
 func (c *Cluster) formed() string {
 	running := c.Running()
+	if len(running) == 0 {
+		return "no agent runs"
+	}
 	if c.Creds == nil {
 		return "no credentials yet"
 	}

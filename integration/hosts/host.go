@@ -21,7 +21,7 @@ const sigterm = syscall.SIGTERM
 // private containerd, a directory and a `shoal agent` inside the namespace.
 type Host struct {
 	Name      string // h1, h2, ...: its node name
-	Zone      string // a, b, c, ... (host i is in zone i mod 26)
+	Zone      string // a, b, c, ... (see Config.Zones)
 	IP        string // on eth0, its link to the switch
 	NetNS     string // the namespace's name, e.g. shoal-t-1a2b3c-h1
 	NetNSPath string // /run/netns/<NetNS>: --pod-netns
@@ -53,7 +53,7 @@ func (h *Host) Args() []string { return append([]string(nil), h.args...) }
 func (c *Cluster) newHost() (*Host, error) {
 	c.mu.Lock()
 	i := len(c.hosts) + 1
-	h := &Host{c: c, Name: fmt.Sprintf("h%d", i), Zone: string(rune('a' + (i-1)%26)),
+	h := &Host{c: c, Name: fmt.Sprintf("h%d", i), Zone: string(rune('a' + (i-1)%c.cfg.Zones)),
 		IP: fmt.Sprintf("%s.%d", c.cfg.Subnet, i), NetNS: fmt.Sprintf("%s-h%d", c.cfg.Name, i), Port: fmt.Sprintf("h%d", i)}
 	c.hosts = append(c.hosts, h)
 	c.mu.Unlock()
@@ -121,7 +121,9 @@ func (h *Host) start() error {
 		return err
 	}
 	defer f.Close()
-	cmd := exec.Command("nsenter", append([]string{"--net=" + h.NetNSPath, "--", h.c.Bin}, h.args...)...)
+	// The binary provision.sh installed.
+	bin := filepath.Join(h.Dir, "usr/local/bin/shoal")
+	cmd := exec.Command("nsenter", append([]string{"--net=" + h.NetNSPath, "--", bin}, h.args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	// Its own process group: a ^C on the parent does not reach it before
 	// Close runs in order.
@@ -288,7 +290,11 @@ func (c *Cluster) AddHost(ctx context.Context) (*Host, error) {
 		return nil, err
 	}
 	founders := c.Hosts()[:c.cfg.BootstrapExpect]
-	h.args = c.agentArgs(h, founders, jt.Voter)
+	args, err := c.agentArgs(h, founders, jt.Voter, 0)
+	if err != nil {
+		return nil, err
+	}
+	h.args = args
 	if err := h.start(); err != nil {
 		return nil, err
 	}

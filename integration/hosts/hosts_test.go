@@ -29,6 +29,8 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		{Config{Bin: bin, Subnet: "10.0"}, "Config.Subnet"},
 		{Config{Bin: bin, Hosts: 2, BootstrapExpect: 3}, "Config.BootstrapExpect"},
 		{Config{Bin: bin, RegistryPort: 70000}, "Config.RegistryPort"},
+		{Config{Bin: bin, Zones: 27}, "Config.Zones"},
+		{Config{Bin: bin, AgentArgs: []string{"--label", "a b"}}, "Config.AgentArgs"},
 	} {
 		err := tc.cfg.Validate()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -137,5 +139,56 @@ func TestHarnessOperations(t *testing.T) {
 	}
 	if err := c.StartAgent(h4); err == nil {
 		t.Fatal("a killed host started again")
+	}
+}
+
+// TestProvisionNetnsMode runs provision.sh as the harness does and reads
+// back the flags it wrote; a bad value is refused with its option named.
+func TestProvisionNetnsMode(t *testing.T) {
+	root := t.TempDir()
+	script := filepath.Join(root, "provision.sh")
+	if err := os.WriteFile(script, ProvisionScript, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, error) {
+		out, err := exec.Command("bash", append([]string{script, "--mode", "netns", "--root", root, "--no-install"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("--bin", self, "--node-name", "h2", "--ip", "10.9.0.2", "--join", "10.9.0.1,10.9.0.2,10.9.0.3",
+		"--bootstrap-expect", "3", "--token", "SHOAL-1-x", "--zone", "b", "--data-dir", "/var/lib/shoal-h2", "--extra", "--voters 3"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	got, err := ReadAgentArgs(filepath.Join(root, "etc/default/shoal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "--data-dir /var/lib/shoal-h2 --http-addr 10.9.0.2:7070 --raft-addr 10.9.0.2:7071 --bind 10.9.0.2:7946 --node-ip 10.9.0.2 " +
+		"--node-name h2 --zone b --join 10.9.0.1:7946,10.9.0.3:7946 --bootstrap-expect 3 --token SHOAL-1-x --voters 3"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("flags:\n got %s\nwant %s", strings.Join(got, " "), want)
+	}
+	if st, err := os.Stat(filepath.Join(root, "etc/default/shoal")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("/etc/default/shoal holds the token: mode %v, %v; want 0600", st.Mode(), err)
+	}
+	unit, err := os.ReadFile(filepath.Join(root, "etc/systemd/system/shoal-agent.service"))
+	if err != nil || !strings.Contains(string(unit), "Restart=on-failure") || !strings.Contains(string(unit), "EnvironmentFile=/etc/default/shoal") {
+		t.Fatalf("unit: %v\n%s", err, unit)
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr/local/bin/shoal")); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{{"--ip", "10.9.0"}, {"--ip", "10.9.0.2", "--zone", "a b"}, {"--ip", "10.9.0.2", "--data-dir", "rel"}, {"--ip", "10.9.0.2", "--bogus"}, {}} {
+		out, err := run(bad...)
+		name := "--ip"
+		if len(bad) > 2 {
+			name = bad[2]
+		}
+		if err == nil || !strings.Contains(out, name) {
+			t.Errorf("%v: got %v %q, want an error naming %s", bad, err, out, name)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-// Command demohost prepares one machine for `make demo` and keeps it so
+// Command demohost prepares one machine for `make demo-dev` and keeps it so
 // until it is stopped: a private containerd (its own root, state and socket,
 // so the machine's own containerd, if any, is left alone), an image registry
 // on 127.0.0.1:5000 holding the demo's image built from a small Go program,
