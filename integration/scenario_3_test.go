@@ -1,8 +1,8 @@
 package integration
 
 // Scenarios 1 (second half) and 9 of issue 12 on the shared five-host
-// cluster (hosts h1-h5 in zones a-e; h1-h3 found the cluster, h4 and h5
-// join it).
+// cluster (hosts h1-h5 in zones a, b, c, a, b; h1-h3 found the cluster,
+// h4 and h5 join it).
 
 import (
 	"context"
@@ -42,7 +42,8 @@ func TestScenario1FiveHostsThreeVotersInThreeZones(t *testing.T) {
 
 // Scenario 9: two voters are killed one after the other (a follower, then
 // the leader); each time the leader replaces the dead voter with an alive
-// agent without an operator, and the cluster keeps accepting writes.
+// agent without an operator, from a zone that has no voter left, and the
+// cluster keeps accepting writes.
 func TestScenario9TwoVotersLostAndReplaced(t *testing.T) {
 	sc := sharedCluster(t, 5)
 	leader := sc.leader(t, 3, 2*time.Minute)
@@ -105,6 +106,14 @@ func TestScenario9TwoVotersLostAndReplaced(t *testing.T) {
 			t.Fatalf("3 minutes after killing voter %s, no three alive voters following one leader (voters %v)", victim.Name, voters)
 		}
 		replaced := time.Since(killed)
+		// The successor comes from a zone without a voter: three zones.
+		zones := map[string]bool{}
+		for _, v := range voters {
+			zones[sc.Host(v).Zone] = true
+		}
+		if len(zones) != 3 {
+			t.Errorf("after %s's loss, voters %v are in zones %v, want three zones", victim.Name, voters, zones)
+		}
 		testenv.WaitFor(t, time.Minute, "writes acknowledged after the replacement", func() bool { return w.count() > before })
 		for _, h := range sc.Running() {
 			if err := sc.writeUntil(h, time.Minute); err != nil {

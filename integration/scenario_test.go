@@ -159,7 +159,8 @@ func newScCluster(t *testing.T, n int) *scCluster {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	c, err := hosts.New(hosts.Config{Bin: shared.bin, Hosts: n, Name: name, Dir: dir, Logf: t.Logf})
+	// Three zones: five hosts are h1-h5 in zones a, b, c, a, b.
+	c, err := hosts.New(hosts.Config{Bin: shared.bin, Hosts: n, Zones: 3, Name: name, Dir: dir, Logf: t.Logf})
 	if err != nil {
 		if c != nil {
 			err = fmt.Errorf("%w (close: %v)", err, c.Close())
