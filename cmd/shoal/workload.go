@@ -211,8 +211,14 @@ func rolloutState(d *api.Deployment) (done bool, msg string, err error) {
 // rolloutStatus follows the Deployment through a watch until the rollout is
 // done, fails, or ctx ends.
 func rolloutStatus(ctx context.Context, c *api.Client, ns, name string, out io.Writer) error {
-	obj, err := c.Get(ctx, "Deployment", ns, name)
-	if err != nil {
+	var obj api.Object
+	read := func() error {
+		return retryUnavailable(ctx, func() (err error) {
+			obj, err = c.Get(ctx, "Deployment", ns, name)
+			return err
+		})
+	}
+	if err := read(); err != nil {
 		return err
 	}
 	last := ""
@@ -231,10 +237,14 @@ func rolloutStatus(ctx context.Context, c *api.Client, ns, name string, out io.W
 		return err
 	}
 	for ctx.Err() == nil {
-		events, err := c.Watch(ctx, "Deployment", ns, api.ListOptions{FieldSelector: "metadata.name=" + name}, obj.GetObjectMeta().ResourceVersion)
+		var events <-chan api.WatchEvent
+		err := retryUnavailable(ctx, func() (err error) {
+			events, err = c.Watch(ctx, "Deployment", ns, api.ListOptions{FieldSelector: "metadata.name=" + name}, obj.GetObjectMeta().ResourceVersion)
+			return err
+		})
 		if err != nil {
 			if api.IsGone(err) {
-				if obj, err = c.Get(ctx, "Deployment", ns, name); err != nil {
+				if err := read(); err != nil {
 					return err
 				}
 				continue
@@ -248,7 +258,7 @@ func rolloutStatus(ctx context.Context, c *api.Client, ns, name string, out io.W
 				if !api.IsGone(ev.Err) {
 					return ev.Err
 				}
-				if obj, err = c.Get(ctx, "Deployment", ns, name); err != nil {
+				if err := read(); err != nil {
 					return err
 				}
 				break
@@ -267,6 +277,27 @@ func rolloutStatus(ctx context.Context, c *api.Client, ns, name string, out io.W
 		}
 	}
 	return fmt.Errorf("gave up waiting for the rollout of %q: %w", name, ctx.Err())
+}
+
+// unavailableRetry is how long rollout status waits before asking again
+// after a 503: the cluster is electing a leader, which takes about a
+// second.
+const unavailableRetry = 250 * time.Millisecond
+
+// retryUnavailable calls fn again while it fails with a 503, until ctx
+// ends (then it returns the last error).
+func retryUnavailable(ctx context.Context, fn func() error) error {
+	for {
+		err := fn()
+		if err == nil || !api.IsServiceUnavailable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(unavailableRetry):
+		}
+	}
 }
 
 // ownedReplicaSets lists the ReplicaSets a Deployment controls.
