@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/internal/clock"
+	"github.com/shoal-dev/shoal/agent/internal/events"
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus/store"
 	"github.com/shoal-dev/shoal/placement"
@@ -48,6 +49,9 @@ type LoopConfig struct {
 	Clock clock.Clock
 	// Logger receives the loop's logs.
 	Logger *slog.Logger
+	// Events records the scheduler's and controllers' Events; nil
+	// records none.
+	Events *events.Recorder
 }
 
 // DefaultLoopConfig returns production settings.
@@ -280,6 +284,9 @@ func (l *loop) reconcileDirty(ctx context.Context) error {
 		}
 		if res.FirstErr != nil {
 			l.log.Warn("controllers: some changes were refused", "failed", res.Failed, "first", res.FirstErr)
+		}
+		if l.cfg.Events != nil {
+			emitNotes(l.cfg.Events, planNotes(plan, l.view.Get), res.Refused)
 		}
 	}
 	for i := range l.dirty {
