@@ -11,11 +11,13 @@ import (
 	"net/http/pprof"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/apiserver"
 	"github.com/shoal-dev/shoal/agent/controllers"
 	"github.com/shoal-dev/shoal/agent/identity"
+	"github.com/shoal-dev/shoal/agent/internal/events"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
@@ -56,6 +58,9 @@ type Agent struct {
 	// raftAdv what the others dial.
 	raftAddr, raftAdv string
 	apiAdv            string
+
+	// leaderRec records the leader's Events while this agent leads.
+	leaderRec atomic.Pointer[events.Recorder]
 
 	mu        sync.Mutex
 	node      *consensus.Node // nil while a non-voter
@@ -432,6 +437,8 @@ func (a *Agent) leaderWork(ctx context.Context, n *consensus.Node) {
 		}
 		a.log.Warn("leader: waiting for the store to catch up", "err", err)
 	}
+	rec := a.leaderEvents(ctx, n)
+	defer a.leaderRec.CompareAndSwap(rec, nil)
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); a.voterManager(ctx, n) }()
@@ -440,6 +447,7 @@ func (a *Agent) leaderWork(ctx context.Context, n *consensus.Node) {
 		defer wg.Done()
 		cc := controllers.DefaultLoopConfig()
 		cc.Logger = a.log.With("loop", "controllers")
+		cc.Events = rec
 		controllers.Run(ctx, n.Store(), n, cc, controllers.Set(a.cfg.clusterNet()))
 	}()
 	for _, ns := range []string{"default", "shoal-system"} {
