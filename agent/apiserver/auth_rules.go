@@ -154,7 +154,8 @@ func authorizeNode(id Identity, a Attributes) error {
 		return nil // admitNode checks that the pod is bound to this node
 	case core && a.Resource == "pods":
 		return forbidden(id, a, "an agent may only update the status of, and delete, pods bound to it")
-	case core && a.Resource == "events" && a.Subresource == "" && (a.Verb == VerbCreate || a.Verb == VerbUpdate || a.Verb == VerbPatch):
+	case core && a.Resource == "events" && a.Subresource == "" &&
+		(a.Verb == VerbCreate && a.Name == "" || (a.Verb == VerbUpdate || a.Verb == VerbPatch) && a.Name != ""):
 		return nil // admitNodeEvent checks the Event's object and host
 	case core && a.Resource == "events":
 		return forbidden(id, a, "an agent may only create and update Events about its Node and its pods")
