@@ -11,7 +11,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/apiserver"
@@ -59,8 +58,9 @@ type Agent struct {
 	raftAddr, raftAdv string
 	apiAdv            string
 
-	// leaderRec records the leader's Events while this agent leads.
-	leaderRec atomic.Pointer[events.Recorder]
+	// events records this agent's Events (node loop, and the scheduler,
+	// controllers and voter manager while it leads) through its API.
+	events *events.Recorder
 
 	mu        sync.Mutex
 	node      *consensus.Node // nil while a non-voter
@@ -264,6 +264,7 @@ func (a *Agent) Start() error {
 		return err
 	}
 	a.client = a.apiClient(ln.Addr().String(), 10*time.Second)
+	a.events = a.newRecorder(apiEvents{a.client})
 	handler := a.handler()
 	if a.cfg.Pprof {
 		mux := http.NewServeMux()
@@ -316,6 +317,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.goLoop(func() { a.roleLoop(rctx) })
 	a.goLoop(func() { a.registerLoop(rctx) })
 	a.goLoop(func() { a.trackLeader(rctx) })
+	a.goLoop(func() { a.events.Run(rctx) })
 	if a.cfg.Host.Enabled {
 		a.goLoop(func() { a.runHost(rctx) })
 	}
@@ -437,8 +439,7 @@ func (a *Agent) leaderWork(ctx context.Context, n *consensus.Node) {
 		}
 		a.log.Warn("leader: waiting for the store to catch up", "err", err)
 	}
-	rec := a.leaderEvents(ctx, n)
-	defer a.leaderRec.CompareAndSwap(rec, nil)
+	a.leaderEvents(ctx, n)
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); a.voterManager(ctx, n) }()
@@ -447,7 +448,7 @@ func (a *Agent) leaderWork(ctx context.Context, n *consensus.Node) {
 		defer wg.Done()
 		cc := controllers.DefaultLoopConfig()
 		cc.Logger = a.log.With("loop", "controllers")
-		cc.Events = rec
+		cc.Events = a.events
 		controllers.Run(ctx, n.Store(), n, cc, controllers.Set(a.cfg.clusterNet()))
 	}()
 	for _, ns := range []string{"default", "shoal-system"} {

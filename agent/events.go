@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
+	"net/http"
 
 	"github.com/shoal-dev/shoal/agent/internal/events"
 	"github.com/shoal-dev/shoal/api"
@@ -31,49 +31,9 @@ func (a *Agent) newRecorder(w events.Writer) *events.Recorder {
 	return r
 }
 
-// storeEvents writes Events straight through Raft: the leader's recorder,
-// whose scheduler and controllers speak of objects on every node (an
-// agent certificate may only write Events about its own node).
-type storeEvents struct {
-	n   *consensus.Node
-	now func() time.Time
-}
-
-func (s storeEvents) CreateEvent(ctx context.Context, e *api.Event) (*api.Event, error) {
-	api.SetDefaults(e)
-	if errs := api.Validate(e); len(errs) > 0 {
-		return nil, errs
-	}
-	api.PrepareCreate(e, s.now(), api.NewUID())
-	return s.propose(ctx, store.Op{Type: store.OpCreate, Object: e})
-}
-
-func (s storeEvents) UpdateEvent(ctx context.Context, e *api.Event) (*api.Event, error) {
-	api.SetTypeMeta(e)
-	if errs := api.Validate(e); len(errs) > 0 {
-		return nil, errs
-	}
-	return s.propose(ctx, store.Op{Type: store.OpUpdate, Object: e})
-}
-
-func (s storeEvents) GetEvent(_ context.Context, ns, name string) (*api.Event, error) {
-	obj, err := s.n.Store().Get(store.Key{Kind: "Event", Namespace: ns, Name: name})
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	return obj.(*api.Event), nil
-}
-
-func (s storeEvents) propose(ctx context.Context, op store.Op) (*api.Event, error) {
-	res, err := s.n.Propose(ctx, []store.Op{op})
-	if err != nil {
-		return nil, err
-	}
-	if res[0].Err != nil {
-		return nil, storeErr(res[0].Err)
-	}
-	return res[0].Object.(*api.Event), nil
-}
+// storeEvents is the collector's view of the store: the leader lists
+// the Events of its replica and deletes old ones through Raft.
+type storeEvents struct{ n *consensus.Node }
 
 // ListEvents and DeleteEvents serve the collector.
 func (s storeEvents) ListEvents() ([]*api.Event, error) {
@@ -110,21 +70,13 @@ func (s storeEvents) DeleteEvents(ctx context.Context, evs []*api.Event) (int, e
 	return n, nil
 }
 
-func storeErr(err error) error {
-	switch {
-	case errors.Is(err, store.ErrAlreadyExists):
-		return fmt.Errorf("%w: %w", events.ErrAlreadyExists, err)
-	case errors.Is(err, store.ErrConflict):
-		return fmt.Errorf("%w: %w", events.ErrConflict, err)
-	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("%w: %w", events.ErrNotFound, err)
-	}
-	return err
-}
-
 // apiEvents writes Events through the agent's own API with its
-// certificate: the node loop's recorder (NodeRestriction lets it write
-// Events about its Node and the pods bound to it).
+// certificate, forwarded to the leader like any write: NodeRestriction
+// lets an agent write Events about its Node and the pods bound to it, and
+// a voter's certificate (the leader's scheduler and controllers) Events
+// about any object. Going through the API rather than straight to Raft,
+// an Event recorded by a leader that loses office is still written, by
+// the next one.
 type apiEvents struct{ c *api.Client }
 
 func (w apiEvents) CreateEvent(ctx context.Context, e *api.Event) (*api.Event, error) {
@@ -143,7 +95,14 @@ func (w apiEvents) GetEvent(ctx context.Context, ns, name string) (*api.Event, e
 }
 
 func asEvent(obj api.Object, err error) (*api.Event, error) {
+	code := 0
+	var se *api.StatusError
+	if errors.As(err, &se) {
+		code = se.Code()
+	}
 	switch {
+	case code == http.StatusBadRequest || code == http.StatusForbidden || code == http.StatusUnprocessableEntity || code == http.StatusUnauthorized:
+		return nil, fmt.Errorf("%w: %w", events.ErrRejected, err)
 	case api.IsAlreadyExists(err):
 		return nil, fmt.Errorf("%w: %w", events.ErrAlreadyExists, err)
 	case api.IsConflict(err):
@@ -160,30 +119,24 @@ func asEvent(obj api.Object, err error) (*api.Event, error) {
 	return e, nil
 }
 
-// leaderEvents starts the leader's recorder and the collector of old
-// Events; both stop with ctx (the end of this leadership). It records
-// LeaderElected on this agent's Node.
-func (a *Agent) leaderEvents(ctx context.Context, n *consensus.Node) *events.Recorder {
-	w := storeEvents{n: n, now: a.cfg.Clock.Now}
-	rec := a.newRecorder(w)
-	go rec.Run(ctx)
+// leaderEvents runs, while this agent leads, the collector of Events
+// older than an hour, and records LeaderElected on this agent's Node.
+func (a *Agent) leaderEvents(ctx context.Context, n *consensus.Node) {
 	cc := events.DefaultCollectorConfig()
 	cc.Clock, cc.Logger = a.cfg.Clock, a.log.With("loop", "events-collector")
 	go func() {
-		if err := events.RunCollector(ctx, cc, w); err != nil {
+		if err := events.RunCollector(ctx, cc, storeEvents{n: n}); err != nil {
 			a.log.Error("events collector", "err", err)
 		}
 	}()
-	rec.For(componentVoterManager).Eventf(api.NodeRef(a.cfg.NodeName), api.EventTypeNormal, "LeaderElected",
+	a.events.For(componentVoterManager).Eventf(api.NodeRef(a.cfg.NodeName), api.EventTypeNormal, "LeaderElected",
 		"%s became the Raft leader", a.cfg.NodeName)
-	a.leaderRec.Store(rec)
-	return rec
 }
 
 // voterEvent records a voter change the voter manager made, on the Node
 // concerned.
 func (a *Agent) voterEvent(c voters.Change) {
-	rec := a.leaderRec.Load()
+	rec := a.events
 	switch c.Type {
 	case voters.AddVoter:
 		rec.For(componentVoterManager).Eventf(api.NodeRef(c.ID), api.EventTypeNormal, "VoterAdded", "%s became a Raft voter: %s", c.ID, c.Reason)

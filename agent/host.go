@@ -125,8 +125,7 @@ func (a *Agent) runHost(ctx context.Context) {
 	lc.Objects, lc.Pods, lc.Status = apiObjects{a.client}, pods, apiStatus{a.client}
 	lc.LogDir, lc.Logger = hc.LogDir, a.log.With("loop", "node")
 	lc.HostPathAllow = a.cfg.HostPathAllow
-	podEvents := a.newRecorder(apiEvents{a.client})
-	lc.Events = podEvents.For(componentKubelet)
+	lc.Events = a.events.For(componentKubelet)
 	if hc.HostNetNS != "" {
 		lc.ProbeDial = kubelet.NetNSDialer(hc.HostNetNS)
 	}
@@ -152,7 +151,6 @@ func (a *Agent) runHost(ctx context.Context) {
 	wg.Go(func() { follower.Run(ctx, pods.FollowHandler(follower)) })
 	wg.Go(func() { a.syncRoutes(ctx, netw, podCIDR) })
 	wg.Go(func() { loop.Run(ctx) })
-	wg.Go(func() { podEvents.Run(ctx) })
 	if svc != nil {
 		wg.Go(func() { svc.run(ctx) })
 	}

@@ -11,8 +11,11 @@ import (
 // agent creates and updates Events only about its own Node or a pod bound
 // to it (the stored pod says where it is bound, and must be the one the
 // Event names when it gives a uid), reported from its own host; it never
-// deletes them (the leader's collector does). storedPod reads a pod from
-// the store (nil: none).
+// deletes them (the leader's collector does). A voter's certificate may
+// write Events about any object, still from its own host: the leader's
+// scheduler and controllers speak of every node's pods, and a voter
+// certificate can append anything to the Raft log anyway, so this gives
+// it nothing more. storedPod reads a pod from the store (nil: none).
 func admitNodeEvent(id Identity, a Attributes, old, next api.Object, storedPod func(ns, name string) *api.Pod) error {
 	if a.Verb == VerbDelete {
 		return forbidden(id, a, "an agent may not delete Events")
@@ -34,6 +37,9 @@ func admitNodeEvent(id Identity, a Attributes, old, next api.Object, storedPod f
 			}
 		}
 		ref := e.InvolvedObject
+		if id.Voter {
+			continue
+		}
 		switch ref.Kind {
 		case "Node":
 			if ref.Name != id.Node {

@@ -77,6 +77,13 @@ func TestNodeRestrictionEvents(t *testing.T) {
 	mustCode(t, r, http.StatusForbidden)
 	// An agent never deletes Events.
 	mustCode(t, f.do(n1, "DELETE", evs+"/mine.1", "", "", nil), http.StatusForbidden)
+	// A voter's certificate (the leader's scheduler) writes Events about
+	// any object, from its own host only.
+	v1cert := f.ca.leaf(t, "v1", "voter")
+	v1 := f.client(&v1cert)
+	mustCode(t, f.do(v1, "POST", evs, "", eventJSON(t, "theirs.v1", "default", pod("theirs"), "v1", ""), nil), http.StatusCreated)
+	mustCode(t, f.do(v1, "POST", evs, "", eventJSON(t, "theirs.v2", "default", pod("theirs"), "n2", ""), nil), http.StatusForbidden)
+	mustCode(t, f.do(v1, "DELETE", evs+"/theirs.v1", "", "", nil), http.StatusForbidden)
 	// An Event someone else wrote about another node's pod cannot be taken over.
 	e.seed(&api.Event{ObjectMeta: api.ObjectMeta{Name: "theirs.1", Namespace: "default"}, InvolvedObject: pod("theirs"),
 		Reason: "Started", Type: api.EventTypeNormal})

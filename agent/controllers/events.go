@@ -29,7 +29,8 @@ type note struct {
 // pods the scheduler bound or could not place, SuccessfulCreate and
 // SuccessfulDelete on the controller of a pod created or deleted,
 // ScalingReplicaSet on the Deployment of a ReplicaSet created or resized.
-// get returns the object as the decision saw it (nil: none). The plan's
+// get returns the object as the decision saw it (nil: none), read before
+// the plan was applied (planOlds). The plan's
 // Create objects carry their generated names by now (planOps sets them).
 func planNotes(p placement.Plan, get func(kind, ns, name string) api.Object) []note {
 	var out []note
@@ -105,6 +106,20 @@ func planNotes(p placement.Plan, get func(kind, ns, name string) api.Object) []n
 		}
 	}
 	return out
+}
+
+// planOlds reads, before a plan is applied, the objects its updates and
+// deletions change, for planNotes to compare with afterwards.
+func planOlds(p placement.Plan, get func(kind, ns, name string) api.Object) func(kind, ns, name string) api.Object {
+	olds := map[store.Key]api.Object{}
+	for _, o := range p.Update {
+		k := store.KeyOf(o)
+		olds[k] = get(k.Kind, k.Namespace, k.Name)
+	}
+	for _, r := range p.Delete {
+		olds[store.Key{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}] = get(r.Kind, r.Namespace, r.Name)
+	}
+	return func(kind, ns, name string) api.Object { return olds[store.Key{Kind: kind, Namespace: ns, Name: name}] }
 }
 
 // emitNotes records the notes whose change was not refused.

@@ -67,3 +67,29 @@ func TestPlanNotes(t *testing.T) {
 		t.Fatalf("%d notes pass the refused filter, want %d", n, len(want)-1)
 	}
 }
+
+// The view reads the live store, which holds the plan's objects once it
+// is applied: the notes compare with the objects read before (planOlds).
+// Reading after the apply saw the pod bound already and lost Scheduled.
+func TestPlanNotesReadBeforeApply(t *testing.T) {
+	st := store.New(store.DefaultConfig())
+	p := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "a", Namespace: "default", UID: "pa"}}
+	p.Spec.Containers = []api.Container{{Name: "c", Image: "busybox"}}
+	api.SetTypeMeta(p)
+	if res := st.Apply([]store.Op{{Type: store.OpCreate, Object: p}}); res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	v := NewView(st)
+	v.Rebuild()
+	bound := p.DeepCopyObject().(*api.Pod)
+	bound.Spec.NodeName = "n1"
+	plan := placement.Plan{Update: []api.Object{bound}}
+	olds := planOlds(plan, v.Get)
+	if res := st.Apply([]store.Op{{Type: store.OpUpdate, Object: bound}}); res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	notes := planNotes(plan, olds)
+	if len(notes) != 1 || notes[0].reason != "Scheduled" {
+		t.Fatalf("notes %+v, want Scheduled", notes)
+	}
+}

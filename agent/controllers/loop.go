@@ -275,6 +275,7 @@ func (l *loop) reconcileDirty(ctx context.Context) error {
 		}
 	}
 	if !plan.Empty() {
+		olds := planOlds(plan, l.view.Get) // the view reads the live store: before the plan
 		res, err := applyPlan(ctx, l.p, plan, now, func(r placement.Ref) api.Object { return l.view.Get(r.Kind, r.Namespace, r.Name) })
 		if err != nil {
 			if ctx.Err() == nil {
@@ -286,7 +287,7 @@ func (l *loop) reconcileDirty(ctx context.Context) error {
 			l.log.Warn("controllers: some changes were refused", "failed", res.Failed, "first", res.FirstErr)
 		}
 		if l.cfg.Events != nil {
-			emitNotes(l.cfg.Events, planNotes(plan, l.view.Get), res.Refused)
+			emitNotes(l.cfg.Events, planNotes(plan, olds), res.Refused)
 		}
 	}
 	for i := range l.dirty {

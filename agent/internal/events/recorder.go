@@ -25,6 +25,10 @@ var (
 	ErrConflict = errors.New("event changed since it was read")
 	// ErrNotFound: the Event is gone (collected, deleted).
 	ErrNotFound = errors.New("event not found")
+	// ErrRejected: the Event will never be accepted as it is (invalid,
+	// forbidden); it is dropped, not retried. Any other error is taken
+	// for a passing one (no leader, a timeout) and the write retried.
+	ErrRejected = errors.New("event rejected")
 )
 
 // Writer stores Events. It is declared here with just what the Recorder
@@ -68,6 +72,11 @@ type Config struct {
 	MaxRemembered int
 	// WriteTimeout bounds one write.
 	WriteTimeout time.Duration
+	// MaxWriteAttempts bounds the writes of one event that fail for a
+	// passing reason (no leader during an election); the first retry
+	// waits RetryBackoff, each next one twice as long.
+	MaxWriteAttempts int
+	RetryBackoff     time.Duration
 }
 
 // DefaultConfig returns the production limits: at most 10 writes per
@@ -85,6 +94,8 @@ func DefaultConfig() Config {
 		SimilarWindow:       10 * time.Minute,
 		MaxRemembered:       4096,
 		WriteTimeout:        10 * time.Second,
+		MaxWriteAttempts:    6,
+		RetryBackoff:        500 * time.Millisecond,
 	}
 }
 
@@ -109,6 +120,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("events: MaxRemembered must be at least 1, got %d", c.MaxRemembered)
 	case c.WriteTimeout <= 0:
 		return fmt.Errorf("events: WriteTimeout must be positive, got %s", c.WriteTimeout)
+	case c.MaxWriteAttempts < 1 || c.RetryBackoff <= 0:
+		return fmt.Errorf("events: MaxWriteAttempts (%d) must be at least 1 and RetryBackoff (%s) positive", c.MaxWriteAttempts, c.RetryBackoff)
 	}
 	return nil
 }
@@ -119,8 +132,10 @@ type Stats struct {
 	Aggregated uint64 // folded into an event already queued
 	Combined   uint64 // rewritten as "(combined from similar events)"
 	Written    uint64 // writes that succeeded
+	Retried    uint64 // writes that failed for a passing reason, queued again
 	// DroppedFull and DroppedObject were dropped because the queue, or
-	// the object's share of it, was full; WriteErrors failed to write.
+	// the object's share of it, was full; WriteErrors failed to write
+	// (rejected, or out of attempts).
 	DroppedFull, DroppedObject, WriteErrors uint64
 }
 
@@ -133,6 +148,10 @@ type pending struct {
 	count  int32
 	first  time.Time
 	last   time.Time
+	// failures counts the failed writes so far; no write before
+	// notBefore.
+	failures  int
+	notBefore time.Time
 }
 
 // written is what the Recorder remembers of an Event it stored.

@@ -305,13 +305,52 @@ func TestLongMessageTruncated(t *testing.T) {
 	}
 }
 
-func TestWriteErrorsCounted(t *testing.T) {
-	r, w, _ := newTest(t, nil)
-	w.fail = errors.New("no leader")
-	r.For("kubelet").Event(pod, api.EventTypeNormal, "Started", "m")
+// A write that fails for a passing reason (no leader) is retried after a
+// growing back-off, keeping what was recorded meanwhile, and counted as an
+// error only once out of attempts; a rejected one is not retried.
+func TestWriteRetriedThenCounted(t *testing.T) {
+	r, w, clk := newTest(t, func(c *Config) { c.MaxWriteAttempts, c.RetryBackoff = 3, time.Second })
+	w.fail = errors.New("consensus: not the leader, and no leader is known")
+	em := r.For("kubelet")
+	em.Event(pod, api.EventTypeNormal, "Started", "m")
+	next := r.Flush(context.Background())
+	if s := r.Stats(); s.Retried != 1 || s.WriteErrors != 0 {
+		t.Fatalf("after one failure: %+v", s)
+	}
+	if want := clk.Now().Add(time.Second); !next.Equal(want) {
+		t.Fatalf("retry at %s, want %s", next, want)
+	}
+	em.Event(pod, api.EventTypeNormal, "Started", "m") // folded into the queued one
+	r.Flush(context.Background())                      // not due yet: nothing written
+	clk.add(time.Second)
+	next = r.Flush(context.Background())
+	if want := clk.Now().Add(2 * time.Second); !next.Equal(want) {
+		t.Fatalf("second retry at %s, want %s (doubled)", next, want)
+	}
+	w.mu.Lock()
+	w.fail = nil
+	w.mu.Unlock()
+	clk.add(2 * time.Second)
 	r.Flush(context.Background())
-	if s := r.Stats(); s.WriteErrors != 1 || s.Written != 0 {
-		t.Fatalf("stats %+v", s)
+	if evs := w.all(); len(evs) != 1 || evs[0].Count != 2 {
+		t.Fatalf("after recovery: %+v", evs)
+	}
+
+	w.fail = errors.New("still no leader")
+	em.Event(pod, api.EventTypeNormal, "Killing", "m")
+	for range 3 {
+		clk.add(time.Minute)
+		r.Flush(context.Background())
+	}
+	if s := r.Stats(); s.WriteErrors != 1 {
+		t.Fatalf("out of attempts: %+v, want 1 write error", s)
+	}
+	w.fail = fmt.Errorf("%w: reason: Invalid value", ErrRejected)
+	before := r.Stats().Retried
+	em.Event(pod, api.EventTypeNormal, "Pulled", "m")
+	r.Flush(context.Background())
+	if s := r.Stats(); s.WriteErrors != 2 || s.Retried != before {
+		t.Fatalf("rejected: %+v, want a write error and no retry", s)
 	}
 }
 

@@ -92,6 +92,12 @@ func (r *Recorder) take() (*pending, time.Time) {
 	var next time.Time
 	for i, key := range r.queue {
 		p := r.pending[key]
+		if p.notBefore.After(now) {
+			if next.IsZero() || p.notBefore.Before(next) {
+				next = p.notBefore
+			}
+			continue
+		}
 		b := r.objBuckets[p.objKey]
 		if b == nil {
 			b = &bucket{tokens: float64(r.cfg.PerObjectBurst), at: now}
@@ -130,9 +136,9 @@ func (r *Recorder) pruneBuckets(now time.Time) {
 	}
 }
 
-// maxWriteAttempts bounds the create/read/update round of one event that
+// maxRaceRounds bounds the create/read/update round of one event that
 // keeps losing races with another writer.
-const maxWriteAttempts = 3
+const maxRaceRounds = 3
 
 // write stores p: an update of the Event remembered under its key, else a
 // create; a create that finds the Event there reads it and adds to its
@@ -144,7 +150,7 @@ func (r *Recorder) write(ctx context.Context, p *pending) {
 	w, known := r.remembered[p.key]
 	r.mu.Unlock()
 	var err error
-	for attempt := 0; attempt < maxWriteAttempts; attempt++ {
+	for attempt := 0; attempt < maxRaceRounds; attempt++ {
 		var out *api.Event
 		if known {
 			e := r.event(p, w.count+p.count, w.first, w.rv)
@@ -160,6 +166,8 @@ func (r *Recorder) write(ctx context.Context, p *pending) {
 			return
 		}
 		switch {
+		case errors.Is(err, ErrRejected):
+			attempt = maxRaceRounds
 		case errors.Is(err, ErrAlreadyExists), errors.Is(err, ErrConflict):
 			cur, gerr := r.cfg.Writer.GetEvent(ctx, p.ev.Namespace, p.key)
 			if gerr != nil {
@@ -171,7 +179,11 @@ func (r *Recorder) write(ctx context.Context, p *pending) {
 		case errors.Is(err, ErrNotFound):
 			known = false // collected meanwhile: start a new one
 		default:
-			attempt = maxWriteAttempts
+			if r.requeue(p) {
+				r.cfg.Logger.Debug("event not written yet; will retry", "event", p.key, "reason", p.ev.Reason, "failures", p.failures, "err", err)
+				return
+			}
+			attempt = maxRaceRounds
 		}
 	}
 	r.forget(p.key)
@@ -179,6 +191,33 @@ func (r *Recorder) write(ctx context.Context, p *pending) {
 	r.stats.WriteErrors++
 	r.mu.Unlock()
 	r.cfg.Logger.Debug("event not written", "event", p.key, "reason", p.ev.Reason, "err", err)
+}
+
+// requeue puts p back in the queue after a write failed for a passing
+// reason, to be tried again after a back-off, folded into the same event
+// if it was recorded again meanwhile. It reports false when p has used
+// its attempts.
+func (r *Recorder) requeue(p *pending) bool {
+	p.failures++
+	if p.failures >= r.cfg.MaxWriteAttempts {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stats.Retried++
+	p.notBefore = r.cfg.Clock.Now().Add(r.cfg.RetryBackoff << (p.failures - 1))
+	if q, ok := r.pending[p.key]; ok {
+		q.count += p.count
+		if p.first.Before(q.first) {
+			q.first = p.first
+		}
+		q.failures, q.notBefore = p.failures, p.notBefore
+		return true
+	}
+	r.pending[p.key] = p
+	r.perObject[p.objKey]++
+	r.queue = append(r.queue, p.key)
+	return true
 }
 
 // event builds the object to store for p.
