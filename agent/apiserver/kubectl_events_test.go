@@ -76,3 +76,15 @@ func TestKubectlDescribeEvents(t *testing.T) {
 		t.Errorf("get ev --field-selector type=Warning -o name:\n%s", out)
 	}
 }
+
+// Events about a namespace's objects do not keep it from being deleted:
+// they would for an hour, until collected.
+func TestNamespaceDeleteIgnoresEvents(t *testing.T) {
+	e := newEnv(t)
+	e.seedNamespace("team")
+	seedEvent(e, "gone.1", api.ObjectReference{Kind: "Pod", Namespace: "team", Name: "gone"}, api.EventTypeNormal,
+		"Killing", "Stopping container c", "kubelet", 1, time.Now())
+	if r := e.del("/api/v1/namespaces/team"); r.code != 200 {
+		t.Fatalf("delete namespace with only Events: HTTP %d: %s", r.code, r.body)
+	}
+}
