@@ -63,3 +63,17 @@ func (w *podWorker) backOffEvents(pod *api.Pod, st api.PodStatus) {
 		}
 	}
 }
+
+// containerOf names the container of an attempt (a stop step knows only
+// the attempt's ID); "" when unknown. Read-only on the observation, as
+// the steps' I/O half may be.
+func (w *podWorker) containerOf(id string) string {
+	for name, co := range w.obs.Containers {
+		for _, a := range co.Attempts {
+			if a.ID == id {
+				return name
+			}
+		}
+	}
+	return ""
+}

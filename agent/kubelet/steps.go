@@ -230,7 +230,9 @@ func (w *podWorker) stop(ctx context.Context, pod *api.Pod, s step, now time.Tim
 	l := w.l
 	rt := l.cfg.Runtime
 	retry := l.cfg.Retry
-	w.event(s.Container, api.EventTypeNormal, EventKilling, "Stopping container %s", s.Container)
+	if name := w.containerOf(s.ID); name != "" {
+		w.event(name, api.EventTypeNormal, EventKilling, "Stopping container %s", name)
+	}
 	if err := rt.Stop(ctx, s.ID, s.Grace); err != nil {
 		return w.fail(s, "", err, now, retry)
 	}
