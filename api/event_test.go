@@ -56,9 +56,9 @@ func TestEventFieldSelector(t *testing.T) {
 	e := validEvent()
 	for sel, want := range map[string]bool{
 		"involvedObject.name=web,involvedObject.namespace=default,involvedObject.uid=u1": true,
-		"involvedObject.kind=Pod,type=Normal,reason=Scheduled":                            true,
-		"involvedObject.kind=Node":                                                        false,
-		"type!=Warning,source=scheduler":                                                  true,
+		"involvedObject.kind=Pod,type=Normal,reason=Scheduled":                           true,
+		"involvedObject.kind=Node":       false,
+		"type!=Warning,source=scheduler": true,
 	} {
 		fs, err := ParseFieldSelector(sel)
 		if err != nil {

@@ -128,7 +128,9 @@ func TestNodeLoopRecordsEvents(t *testing.T) {
 		return st.ContainerStatuses[0].RestartCount == 1 && st.ContainerStatuses[0].State.Running != nil
 	})
 	h.rt.exit(runtime.ContainerID("uid-web", "app", 1), 1, false)
-	h.waitFor("BackOff Event", func() bool { return sink.has("web", "BackOff", "Back-off restarting failed container app in pod web_default(uid-web)") })
+	h.waitFor("BackOff Event", func() bool {
+		return sink.has("web", "BackOff", "Back-off restarting failed container app in pod web_default(uid-web)")
+	})
 
 	h.pods.Put(markDeleted(other, time.Now(), 30))
 	h.waitFor("the stop", func() bool { return len(h.rt.Calls("stop")) > 0 })
