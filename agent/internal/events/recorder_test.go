@@ -106,7 +106,7 @@ func (c *fakeClock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newTest(t *testing.T, edit func(*Config)) (*Recorder, *memWriter, *fakeClock) {
+func newTest(t testing.TB, edit func(*Config)) (*Recorder, *memWriter, *fakeClock) {
 	t.Helper()
 	w := newMemWriter()
 	clk := &fakeClock{t: time.Date(2026, 11, 30, 4, 0, 0, 0, time.UTC)}
