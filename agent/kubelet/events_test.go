@@ -12,6 +12,7 @@ import (
 	"github.com/shoal-dev/shoal/agent/internal/clock"
 	"github.com/shoal-dev/shoal/agent/internal/events"
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/dataplane/probe"
 	"github.com/shoal-dev/shoal/dataplane/runtime"
 )
 
@@ -135,4 +136,21 @@ func TestNodeLoopRecordsEvents(t *testing.T) {
 	h.pods.Put(markDeleted(other, time.Now(), 30))
 	h.waitFor("the stop", func() bool { return len(h.rt.Calls("stop")) > 0 })
 	h.waitFor("Killing Event", func() bool { return sink.has("other", "Killing", "Stopping container app") })
+}
+
+// A failing probe is recorded as Unhealthy, a volume whose ConfigMap is
+// missing as FailedMount.
+func TestNodeLoopRecordsProbeAndMountEvents(t *testing.T) {
+	sink := &eventSink{objs: map[string]*api.Event{}}
+	h := newNodeHarness(t, false, withEvents(t, sink))
+	c := api.Container{Name: "app", Image: "reg/app:1",
+		ReadinessProbe: &api.Probe{Exec: &api.ExecAction{Command: []string{"ready"}}, PeriodSeconds: 1}}
+	mount := boundPod("mount", "uid-mount", api.Container{Name: "app", Image: "reg/app:1"})
+	mount.Spec.Volumes = []api.Volume{{Name: "cfg", ConfigMap: &api.ConfigMapVolumeSource{Name: "absent"}}}
+	h.start()
+	h.pods.Replace([]*api.Pod{boundPod("probed", "uid-probed", c), mount})
+	h.waitStatus("probed", "Ready", func(st api.PodStatus) bool { return running(st) && ready(st) })
+	h.prober.set(probe.Readiness, true)
+	h.waitFor("Unhealthy Event", func() bool { return sink.has("probed", "Unhealthy", "Readiness probe failed") })
+	h.waitFor("FailedMount Event", func() bool { return sink.has("mount", "FailedMount", `configmap "absent"`) })
 }
