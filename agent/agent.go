@@ -16,6 +16,7 @@ import (
 	"github.com/shoal-dev/shoal/agent/apiserver"
 	"github.com/shoal-dev/shoal/agent/controllers"
 	"github.com/shoal-dev/shoal/agent/identity"
+	"github.com/shoal-dev/shoal/agent/internal/events"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
@@ -61,6 +62,10 @@ type Agent struct {
 	// raftAdv what the others dial.
 	raftAddr, raftAdv string
 	apiAdv            string
+
+	// events records this agent's Events (node loop, and the scheduler,
+	// controllers and voter manager while it leads) through its API.
+	events *events.Recorder
 
 	mu        sync.Mutex
 	node      *consensus.Node // nil while a non-voter
@@ -264,6 +269,7 @@ func (a *Agent) Start() error {
 		return err
 	}
 	a.client = a.apiClient(ln.Addr().String(), 10*time.Second)
+	a.events = a.newRecorder(apiEvents{a.client})
 	handler := a.handler()
 	if a.cfg.Pprof {
 		mux := http.NewServeMux()
@@ -316,6 +322,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.goLoop(func() { a.roleLoop(rctx) })
 	a.goLoop(func() { a.registerLoop(rctx) })
 	a.goLoop(func() { a.trackLeader(rctx) })
+	a.goLoop(func() { a.events.Run(rctx) })
 	if a.cfg.Host.Enabled {
 		a.goLoop(func() { a.runHost(rctx) })
 	}
@@ -438,6 +445,7 @@ func (a *Agent) leaderWork(ctx context.Context, n *consensus.Node) {
 		}
 		a.log.Warn("leader: waiting for the store to catch up", "err", err)
 	}
+	a.leaderEvents(ctx, n)
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); a.voterManager(ctx, n) }()
@@ -446,6 +454,7 @@ func (a *Agent) leaderWork(ctx context.Context, n *consensus.Node) {
 		defer wg.Done()
 		cc := controllers.DefaultLoopConfig()
 		cc.Logger = a.log.With("loop", "controllers")
+		cc.Events = a.events
 		controllers.Run(ctx, n.Store(), n, cc, controllers.Set(a.cfg.clusterNet()))
 	}()
 	for _, ns := range []string{"default", "shoal-system"} {

@@ -51,6 +51,7 @@ func (a *Agent) voterManager(ctx context.Context, n *consensus.Node) {
 				}
 				break
 			}
+			a.voterEvent(c)
 		}
 		if ctx.Err() == nil {
 			a.demoteStragglers(ctx, n)

@@ -125,6 +125,7 @@ func (a *Agent) runHost(ctx context.Context) {
 	lc.Objects, lc.Pods, lc.Status = apiObjects{a.client}, pods, apiStatus{a.client}
 	lc.LogDir, lc.Logger = hc.LogDir, a.log.With("loop", "node")
 	lc.HostPathAllow = a.cfg.HostPathAllow
+	lc.Events = a.events.For(componentKubelet)
 	if hc.HostNetNS != "" {
 		lc.ProbeDial = kubelet.NetNSDialer(hc.HostNetNS)
 	}

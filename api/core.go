@@ -487,14 +487,6 @@ type EndpointPort struct {
 	Protocol string `json:"protocol,omitempty"`
 }
 
-type ObjectReference struct {
-	Kind            string `json:"kind,omitempty"`
-	Namespace       string `json:"namespace,omitempty"`
-	Name            string `json:"name,omitempty"`
-	UID             string `json:"uid,omitempty"`
-	ResourceVersion string `json:"resourceVersion,omitempty"`
-}
-
 // ConfigMap holds configuration that pods read as files or environment.
 type ConfigMap struct {
 	TypeMeta   `json:",inline"`

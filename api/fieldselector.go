@@ -29,7 +29,7 @@ const (
 	FieldUnschedulable = "spec.unschedulable"
 )
 
-var selectableFields = []string{FieldName, FieldNamespace, FieldNodeName, FieldPhase, FieldPodIP, FieldUnschedulable}
+var selectableFields = append([]string{FieldName, FieldNamespace, FieldNodeName, FieldPhase, FieldPodIP, FieldUnschedulable}, eventFields...)
 
 // ParseFieldSelector parses "f=v", "f==v" and "f!=v" terms joined by commas.
 // The empty string matches everything. A field no kind can select is an
@@ -139,6 +139,8 @@ func FieldValue(obj Object, field string) (value string, ok bool) {
 		if field == FieldUnschedulable {
 			return strconv.FormatBool(o.Spec.Unschedulable), true
 		}
+	case *Event:
+		return eventFieldValue(o, field)
 	}
 	return "", false
 }

@@ -35,6 +35,7 @@ var kinds = []KindInfo{
 	{Kind: "Endpoints", Version: "v1", Resource: "endpoints", ShortNames: []string{"ep"}, Namespaced: true, New: func() Object { return &Endpoints{} }},
 	{Kind: "ConfigMap", Version: "v1", Resource: "configmaps", ShortNames: []string{"cm"}, Namespaced: true, New: func() Object { return &ConfigMap{} }},
 	{Kind: "Secret", Version: "v1", Resource: "secrets", Namespaced: true, New: func() Object { return &Secret{} }},
+	{Kind: "Event", Version: "v1", Resource: "events", ShortNames: []string{"ev"}, Namespaced: true, New: func() Object { return &Event{} }},
 	{Kind: "ReplicaSet", Group: "apps", Version: "v1", Resource: "replicasets", ShortNames: []string{"rs"}, Namespaced: true, New: func() Object { return &ReplicaSet{} }},
 	{Kind: "Deployment", Group: "apps", Version: "v1", Resource: "deployments", ShortNames: []string{"deploy"}, Namespaced: true, New: func() Object { return &Deployment{} }},
 	{Kind: "DaemonSet", Group: "apps", Version: "v1", Resource: "daemonsets", ShortNames: []string{"ds"}, Namespaced: true, New: func() Object { return &DaemonSet{} }},
@@ -108,6 +109,8 @@ func KindOf(obj Object) string {
 		return "StatefulSet"
 	case *PersistentVolumeClaim:
 		return "PersistentVolumeClaim"
+	case *Event:
+		return "Event"
 	}
 	return ""
 }
@@ -148,3 +151,4 @@ func (o *Deployment) DeepCopyObject() Object            { return deepCopy(o) }
 func (o *DaemonSet) DeepCopyObject() Object             { return deepCopy(o) }
 func (o *StatefulSet) DeepCopyObject() Object           { return deepCopy(o) }
 func (o *PersistentVolumeClaim) DeepCopyObject() Object { return deepCopy(o) }
+func (o *Event) DeepCopyObject() Object                 { return deepCopy(o) }

@@ -52,6 +52,8 @@ func TableColumns(kind string, wide bool, env TableEnv) ([]string, RowFunc) {
 		return nodeColumns(wide, age)
 	case "Namespace":
 		return namespaceColumns(age)
+	case "Event":
+		return eventColumns(env.Now)
 	}
 	return []string{"NAME", "AGE"}, func(o Object) []string { return []string{o.GetObjectMeta().Name, age(o)} }
 }

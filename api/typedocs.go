@@ -13,7 +13,7 @@ import (
 // OpenAPI documents carry them as descriptions (kubectl explain prints
 // them), so that they are written once, here, next to the fields.
 //
-//go:embed meta.go core.go apps.go quantity.go
+//go:embed meta.go core.go apps.go quantity.go event.go
 var typeSources embed.FS
 
 var (
@@ -22,7 +22,7 @@ var (
 )
 
 // TypeDocs returns the doc comments of the exported types of meta.go,
-// core.go, apps.go and quantity.go and of their fields, by Go name: "Pod"
+// core.go, apps.go, quantity.go and event.go and of their fields, by Go name: "Pod"
 // for the type, "PodSpec.NodeName" for a field (its doc comment, else its
 // line comment). The map is shared: do not change it.
 func TypeDocs() map[string]string {

@@ -118,6 +118,9 @@ func Validate(obj Object) FieldErrors {
 	case *Secret:
 		v.meta(o.GetObjectMeta(), true, nameDNSSubdomain)
 		v.secret(o)
+	case *Event:
+		v.meta(o.GetObjectMeta(), true, nameDNSSubdomain)
+		v.event(o)
 	default:
 		return FieldErrors{Invalid("kind", KindOf(obj), "not a served kind")}
 	}

@@ -59,6 +59,7 @@ var kindGens = map[string]*rapid.Generator[api.Object]{
 	"Deployment":  makeKind[api.Deployment](),
 	"DaemonSet":   makeKind[api.DaemonSet](),
 	"StatefulSet": makeKind[api.StatefulSet](),
+	"Event":       makeKind[api.Event](),
 }
 
 func TestCodecKindGensCoverRegistry(t *testing.T) {

@@ -126,7 +126,7 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, t target, d
 				s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
 				return
 			}
-			if admit := nodeAdmission(r.Context(), t, VerbCreate); admit != nil {
+			if admit := s.nodeAdmission(r.Context(), t, VerbCreate); admit != nil {
 				if err := admit(nil, obj); err != nil {
 					s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
 					return
@@ -161,7 +161,7 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, t target, d
 		}
 		rec[manager] = applied
 		return obj, setApplied(obj, rec)
-	}, nodeAdmission(r.Context(), t, VerbPatch), dryRun)
+	}, s.nodeAdmission(r.Context(), t, VerbPatch), dryRun)
 	if err != nil {
 		s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
 		return

@@ -18,7 +18,7 @@ type admitFunc func(old, next api.Object) error
 // request (Authorize has decided those from the request alone). The
 // identity comes from NewAuthHandler; a request without one (a Server not
 // behind NewAuthHandler) is not restricted here.
-func nodeAdmission(ctx context.Context, t target, verb string) admitFunc {
+func (s *Server) nodeAdmission(ctx context.Context, t target, verb string) admitFunc {
 	id, ok := IdentityFrom(ctx)
 	if !ok || id.Node == "" {
 		return nil
@@ -27,6 +27,9 @@ func nodeAdmission(ctx context.Context, t target, verb string) admitFunc {
 		Resource: t.info.Resource, Namespace: t.namespace, Name: t.name}
 	if t.status {
 		a.Subresource = "status"
+	}
+	if t.info.Kind == "Event" {
+		return func(old, next api.Object) error { return admitNodeEvent(id, a, old, next, s.storedPod) }
 	}
 	return func(old, next api.Object) error { return admitNode(id, a, old, next) }
 }

@@ -34,9 +34,10 @@ const (
 //   - an agent certificate (Node set), after Kubernetes' NodeRestriction:
 //     reads of every resource; create, update and status of its own Node;
 //     status updates and deletion of pods (admitNode checks that they are
-//     bound to it); logs (routed between agents; an exec, attach or
-//     port-forward is authorised by the user's token it carries, never by
-//     a certificate); GET of
+//     bound to it); create and update of Events about its Node and the
+//     pods bound to it (admitNodeEvent); logs (routed between agents; an
+//     exec, attach or port-forward is authorised by the user's token it
+//     carries, never by a certificate); GET of
 //     /v1/cluster/members, /v1/cluster/raft and /v1/cluster/replica; POST
 //     of /v1/cluster/promote, /v1/cluster/demote (the agent's handler
 //     checks that the caller leads), /v1/cluster/certificate and
@@ -169,6 +170,11 @@ func authorizeNode(id Identity, a Attributes) error {
 		return nil // admitNode checks that the pod is bound to this node
 	case core && a.Resource == "pods":
 		return forbidden(id, a, "an agent may only update the status of, and delete, pods bound to it")
+	case core && a.Resource == "events" && a.Subresource == "" &&
+		(a.Verb == VerbCreate && a.Name == "" || (a.Verb == VerbUpdate || a.Verb == VerbPatch) && a.Name != ""):
+		return nil // admitNodeEvent checks the Event's object and host
+	case core && a.Resource == "events":
+		return forbidden(id, a, "an agent may only create and update Events about its Node and its pods")
 	}
 	return forbidden(id, a, "an agent certificate may change only its own Node and its pods")
 }

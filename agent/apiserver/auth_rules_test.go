@@ -141,8 +141,8 @@ func TestAuthorize(t *testing.T) {
 
 // TestAuthorizeReadOnlyRefusesEveryWrite: a read-only token gets 403 on
 // every write verb of every kind, collection, object and status alike, and
-// on exec; an agent certificate on every write but its own Node and its
-// pods' status and deletion.
+// on exec; an agent certificate on every write but its own Node, its
+// pods' status and deletion, and Events.
 func TestAuthorizeReadOnlyRefusesEveryWrite(t *testing.T) {
 	ro, node := ruleIdentities["ro"], ruleIdentities["n1"]
 	writes := []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
@@ -163,6 +163,10 @@ func TestAuthorizeReadOnlyRefusesEveryWrite(t *testing.T) {
 					strings.HasSuffix(p, "/n1/status") && (m == http.MethodPut || m == http.MethodPatch))
 				nodeMay = nodeMay || k.Kind == "Pod" && (strings.HasSuffix(p, "/status") && (m == http.MethodPut || m == http.MethodPatch) ||
 					!strings.HasSuffix(p, "/status") && p != base && m == http.MethodDelete)
+				// Events: created in the collection, updated by name;
+				// admitNodeEvent checks what they are about.
+				nodeMay = nodeMay || k.Kind == "Event" && (p == base && m == http.MethodPost ||
+					p != base && !strings.HasSuffix(p, "/status") && (m == http.MethodPut || m == http.MethodPatch))
 				if err := Authorize(node, a); (err == nil) != nodeMay {
 					t.Errorf("agent n1 %s %s: err %v, want allowed=%v", m, p, err, nodeMay)
 				}

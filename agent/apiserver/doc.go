@@ -94,9 +94,11 @@
 //   - Authorize(id, RequestAttributes(r)): the rules, pure (auth_rules.go).
 //     An agent certificate follows Kubernetes' NodeRestriction: reads, its
 //     own Node, the status and deletion of pods bound to it (checked in the
-//     resource handlers against the stored pod: auth_node.go), logs (not
-//     exec, attach or portforward: the user's token routed with them
-//     authorises those), and /v1/cluster/{replica,promote,demote,certificate} and the removal
+//     resource handlers against the stored pod: auth_node.go), Events
+//     about its Node and those pods (a voter's certificate: about any
+//     object; auth_node_event.go), logs (not exec, attach or portforward:
+//     the user's token routed with them authorises those),
+//     and /v1/cluster/{replica,promote,demote,certificate} and the removal
 //     of its own voter seat. Whether the caller of promote/demote is the
 //     leader is for the agent's handler to check.
 //

@@ -194,7 +194,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, t target) 
 		s.WriteError(w, r, serr)
 		return
 	}
-	if admit := nodeAdmission(r.Context(), t, VerbCreate); admit != nil {
+	if admit := s.nodeAdmission(r.Context(), t, VerbCreate); admit != nil {
 		if err := admit(nil, obj); err != nil {
 			s.WriteError(w, r, s.ToStatus(err, t.info, obj.GetObjectMeta().Name))
 			return
@@ -228,7 +228,7 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, t target) 
 	}
 	ctx, cancel := s.requestContext(r)
 	defer cancel()
-	out, err := s.prop.update(ctx, t.info, obj, t.status, nodeAdmission(r.Context(), t, VerbUpdate), dryRun)
+	out, err := s.prop.update(ctx, t.info, obj, t.status, s.nodeAdmission(r.Context(), t, VerbUpdate), dryRun)
 	if err != nil {
 		s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
 		return
@@ -286,7 +286,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, t target) 
 	}
 	ctx, cancel := s.requestContext(r)
 	defer cancel()
-	out, err := s.prop.delete(ctx, t.info, t.key(), opts, nodeAdmission(r.Context(), t, VerbDelete), dryRun)
+	out, err := s.prop.delete(ctx, t.info, t.key(), opts, s.nodeAdmission(r.Context(), t, VerbDelete), dryRun)
 	if err != nil {
 		s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
 		return

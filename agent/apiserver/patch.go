@@ -98,7 +98,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, t target) {
 	defer cancel()
 	out, err := s.prop.patch(ctx, t.info, t.key(), t.status, func(old api.Object) (api.Object, error) {
 		return patchObject(t.info, old, apply)
-	}, nodeAdmission(r.Context(), t, VerbPatch), dryRun)
+	}, s.nodeAdmission(r.Context(), t, VerbPatch), dryRun)
 	if err != nil {
 		s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
 		return

@@ -212,7 +212,7 @@ func (s *Server) writeScale(w http.ResponseWriter, r *http.Request, t target) {
 		n := sc.Spec.Replicas
 		*rp = &n
 		return next, nil
-	}, nodeAdmission(r.Context(), t, verb), dryRun)
+	}, s.nodeAdmission(r.Context(), t, verb), dryRun)
 	if err != nil {
 		s.WriteError(w, r, s.ToStatus(err, t.info, t.name))
 		return

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/internal/clock"
+	"github.com/shoal-dev/shoal/agent/internal/events"
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus/store"
 	"github.com/shoal-dev/shoal/placement"
@@ -48,6 +49,9 @@ type LoopConfig struct {
 	Clock clock.Clock
 	// Logger receives the loop's logs.
 	Logger *slog.Logger
+	// Events records the scheduler's and controllers' Events; nil
+	// records none.
+	Events *events.Recorder
 }
 
 // DefaultLoopConfig returns production settings.
@@ -271,6 +275,7 @@ func (l *loop) reconcileDirty(ctx context.Context) error {
 		}
 	}
 	if !plan.Empty() {
+		olds := planOlds(plan, l.view.Get) // the view reads the live store: before the plan
 		res, err := applyPlan(ctx, l.p, plan, now, func(r placement.Ref) api.Object { return l.view.Get(r.Kind, r.Namespace, r.Name) })
 		if err != nil {
 			if ctx.Err() == nil {
@@ -280,6 +285,9 @@ func (l *loop) reconcileDirty(ctx context.Context) error {
 		}
 		if res.FirstErr != nil {
 			l.log.Warn("controllers: some changes were refused", "failed", res.Failed, "first", res.FirstErr)
+		}
+		if l.cfg.Events != nil {
+			emitNotes(l.cfg.Events, planNotes(plan, olds), res.Refused)
 		}
 	}
 	for i := range l.dirty {

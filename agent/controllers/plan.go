@@ -76,6 +76,9 @@ type PlanResult struct {
 	// FirstErr is the first failure that was not a benign race (a conflict,
 	// an object already gone or already there).
 	FirstErr error
+	// Refused holds the keys of the ops that did not apply, so that no
+	// Event claims a change that did not happen.
+	Refused map[store.Key]bool
 }
 
 // applyPlan proposes a plan in entries of at most maxPlanOps. An op that
@@ -93,7 +96,13 @@ func applyPlan(ctx context.Context, b Proposer, p placement.Plan, now time.Time,
 		if err != nil {
 			return out, err
 		}
-		for _, r := range res {
+		for i, r := range res {
+			if r.Err != nil {
+				if out.Refused == nil {
+					out.Refused = map[store.Key]bool{}
+				}
+				out.Refused[opKey(ops[i])] = true
+			}
 			switch {
 			case r.Err == nil:
 				out.Applied++
@@ -109,4 +118,12 @@ func applyPlan(ctx context.Context, b Proposer, p placement.Plan, now time.Time,
 		ops = ops[n:]
 	}
 	return out, nil
+}
+
+// opKey is the key of the object an op changes.
+func opKey(op store.Op) store.Key {
+	if op.Object != nil {
+		return store.KeyOf(op.Object)
+	}
+	return op.Key
 }

@@ -9,6 +9,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/shoal-dev/shoal/agent/internal/events"
+
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/dataplane/network"
 	"github.com/shoal-dev/shoal/dataplane/probe"
@@ -136,6 +138,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger: nil means slog.Default().
 	Logger *slog.Logger
+	// Events records the pod Events (Pulling, Started, BackOff...); nil
+	// records none.
+	Events *events.Emitter
 }
 
 // DefaultConfig returns the production settings; the dependencies

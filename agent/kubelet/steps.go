@@ -146,6 +146,7 @@ func (w *podWorker) setupVolumes(ctx context.Context, pod *api.Pod, s step, now 
 	}
 	err := l.cfg.Volumes.Setup(pod, l.cfg.Objects)
 	if err != nil {
+		w.event("", api.EventTypeWarning, EventFailedMount, "MountVolume.SetUp failed: %v", err)
 		reason := ReasonContainerCreating
 		if errors.Is(err, volume.ErrMissingSource) {
 			reason = ReasonCreateContainerConfigError
@@ -162,9 +163,11 @@ func (w *podWorker) pull(ctx context.Context, pod *api.Pod, s step, now time.Tim
 	rt := l.cfg.Runtime
 	c, _ := findContainer(pod, s.Container)
 	pctx, cancel := context.WithTimeout(w.startContext(), l.cfg.PullTimeout)
+	w.event(s.Container, api.EventTypeNormal, EventPulling, "Pulling image %q", c.Image)
 	_, err := rt.EnsureImage(pctx, c.Image, c.ImagePullPolicy)
 	cancel()
 	if err != nil {
+		w.event(s.Container, api.EventTypeWarning, EventFailed, "Failed to pull image %q: %v", c.Image, err)
 		reason := ReasonErrImagePull
 		if errors.Is(err, runtime.ErrImageNeverPull) {
 			reason = ReasonErrImageNeverPull
@@ -174,6 +177,7 @@ func (w *podWorker) pull(ctx context.Context, pod *api.Pod, s step, now time.Tim
 			return w.fail(s, reason, err, now, l.cfg.Backoff.delay(n))(o)
 		}
 	}
+	w.event(s.Container, api.EventTypeNormal, EventPulled, "Successfully pulled image %q", c.Image)
 	return ok(s, func(o *podObservation) { o.container(s.Container).PulledFor = s.Attempt })
 }
 
@@ -185,6 +189,7 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, s step, now time.Ti
 	err := rt.Start(w.startContext(), s.ID)
 	switch {
 	case err == nil:
+		w.event(s.Container, api.EventTypeNormal, EventStarted, "Started container %s", s.Container)
 		return ok(s, func(o *podObservation) {
 			a := w.findAttempt(s.ID)
 			if a == nil {
@@ -202,6 +207,7 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, s step, now time.Ti
 		l.Resync()
 		return ok(s, func(*podObservation) {})
 	case errors.Is(err, runtime.ErrStart):
+		w.event(s.Container, api.EventTypeWarning, EventFailed, "Error: %v", err)
 		// A start that cannot succeed (bad executable): the attempt
 		// goes, and the next one waits the crash back-off.
 		rerr := rt.Remove(ctx, s.ID)
@@ -224,6 +230,9 @@ func (w *podWorker) stop(ctx context.Context, pod *api.Pod, s step, now time.Tim
 	l := w.l
 	rt := l.cfg.Runtime
 	retry := l.cfg.Retry
+	if name := w.containerOf(s.ID); name != "" {
+		w.event(name, api.EventTypeNormal, EventKilling, "Stopping container %s", name)
+	}
 	if err := rt.Stop(ctx, s.ID, s.Grace); err != nil {
 		return w.fail(s, "", err, now, retry)
 	}
@@ -318,8 +327,10 @@ func (w *podWorker) create(pod *api.Pod, s step, now time.Time) func(*podObserva
 	}
 	l.own(spec.ID, w.uid)
 	if err := l.cfg.Runtime.Create(w.startContext(), spec); err != nil {
+		w.event(s.Container, api.EventTypeWarning, EventFailed, "Error: %v", err)
 		return w.fail(s, ReasonCreateContainerError, err, now, l.cfg.Retry)
 	}
+	w.event(s.Container, api.EventTypeNormal, EventCreated, "Created container %s", s.Container)
 	return ok(s, func(o *podObservation) {
 		co := o.container(s.Container)
 		delete(o.Errors, step{Kind: stepPull, Container: s.Container}.key())

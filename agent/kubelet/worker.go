@@ -329,6 +329,7 @@ func (w *podWorker) applyProbe(r probeResult) {
 		return
 	}
 	out := pr.cp.Record(r.kind, r.at, r.result)
+	w.probeEvent(r)
 	if r.kind == probe.Readiness {
 		pr.assumeReady = false
 	}
@@ -486,4 +487,5 @@ func (w *podWorker) writeStatus(ctx context.Context, pod *api.Pod, now time.Time
 	}
 	w.written = &st
 	w.statusWake = time.Time{}
+	w.backOffEvents(pod, st)
 }

@@ -44,7 +44,15 @@ func runDescribe(ctx context.Context, args []string, out, errOut io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return describe(out, obj, time.Now())
+	now := time.Now()
+	if err := describe(out, obj, now); err != nil {
+		return err
+	}
+	if k.Kind != "Event" {
+		evs, err := objectEvents(ctx, c, obj)
+		printEvents(out, evs, err, now)
+	}
+	return nil
 }
 
 // describe prints the metadata as a header, then the rest of the object

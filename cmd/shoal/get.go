@@ -15,7 +15,7 @@ import (
 )
 
 func runGet(ctx context.Context, args []string, out, errOut io.Writer) error {
-	fs := newFlagSet("get", "get KIND [NAME...] [-l SELECTOR] [-n NAMESPACE | -A] [-o wide|yaml|json]", errOut)
+	fs := newFlagSet("get", "get KIND [NAME...] [-l SELECTOR] [-n NAMESPACE | -A] [-o wide|yaml|json] [-w]", errOut)
 	var cf clientFlags
 	cf.register(fs)
 	selector := fs.String("l", "", "label selector, e.g. app=web,tier!=db")
@@ -23,6 +23,8 @@ func runGet(ctx context.Context, args []string, out, errOut io.Writer) error {
 	all := fs.Bool("A", false, "list across all namespaces")
 	output := fs.String("o", "", "output format: wide, yaml or json")
 	stale := fs.Bool("stale", false, "read the local agent's copy, possibly stale")
+	watch := fs.Bool("w", false, "after listing, print a row for every change")
+	watchTimeout := fs.Int64("watch-timeout", 0, "with -w, stop after this many seconds (0: when the server ends the watch)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -49,7 +51,11 @@ func runGet(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *watch && (len(pos) > 1 || *output == "json" || *output == "yaml") {
+		return fmt.Errorf("-w: watch a kind as a table, without names or -o json|yaml (select with -l or --field-selector)")
+	}
 	var objs []api.Object
+	var rv string
 	if len(pos) > 1 {
 		if *selector != "" {
 			return fmt.Errorf("-l: a selector cannot be combined with names")
@@ -62,10 +68,11 @@ func runGet(ctx context.Context, args []string, out, errOut io.Writer) error {
 			objs = append(objs, o)
 		}
 	} else {
-		objs, _, err = c.List(ctx, k.Kind, ns, api.ListOptions{LabelSelector: *selector, FieldSelector: *fieldSel, Stale: *stale})
+		objs, rv, err = c.List(ctx, k.Kind, ns, api.ListOptions{LabelSelector: *selector, FieldSelector: *fieldSel, Stale: *stale})
 		if err != nil {
 			return err
 		}
+		eventsFirst(objs)
 	}
 	single := len(pos) == 2
 	switch *output {
@@ -90,7 +97,7 @@ func runGet(ctx context.Context, args []string, out, errOut io.Writer) error {
 		_, err = fmt.Fprintf(out, "%s\n", b)
 		return err
 	}
-	if len(objs) == 0 {
+	if len(objs) == 0 && !*watch {
 		if ns == "" {
 			fmt.Fprintf(errOut, "No %s found.\n", k.Resource)
 		} else {
@@ -103,6 +110,10 @@ func runGet(ctx context.Context, args []string, out, errOut io.Writer) error {
 		ready = readyEndpoints(ctx, c, ns, *stale)
 	}
 	printTable(out, k, objs, *output == "wide", k.Namespaced && ns == "", api.TableEnv{Now: time.Now(), ReadyEndpoints: ready})
+	if *watch {
+		opts := api.ListOptions{LabelSelector: *selector, FieldSelector: *fieldSel, Stale: *stale, TimeoutSeconds: *watchTimeout}
+		return watchRows(ctx, c, out, k, ns, opts, rv, *output == "wide")
+	}
 	return nil
 }
 
