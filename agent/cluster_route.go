@@ -35,6 +35,9 @@ func (a *Agent) handler() http.Handler {
 		Route:  agentRoute{a},
 		Logger: a.log,
 		Name:   a.cfg.NodeName,
+		// Writes other agents forward in batches are authenticated
+		// each on its own, with the user's token when they carry one.
+		Frames: a.withAuth,
 	}
 	if a.tls != nil {
 		fc.TLS = a.tls.ClientConfig()
