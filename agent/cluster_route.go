@@ -18,6 +18,10 @@ import (
 	"github.com/shoal-dev/shoal/consensus/gossip"
 )
 
+// forwardBatchAlways (tests) makes agents put every forwarded write in a
+// batch (apiserver.ForwarderConfig.BatchAlways); set before agents start.
+var forwardBatchAlways bool
+
 // handler is everything the agent serves: its own agent-to-agent endpoints,
 // then the API behind the forwarder (writes to the leader, reads per their
 // consistency, see NewForwarder).
@@ -37,7 +41,8 @@ func (a *Agent) handler() http.Handler {
 		Name:   a.cfg.NodeName,
 		// Writes other agents forward in batches are authenticated
 		// each on its own, with the user's token when they carry one.
-		Frames: a.withAuth,
+		Frames:      a.withAuth,
+		BatchAlways: forwardBatchAlways,
 	}
 	if a.tls != nil {
 		fc.TLS = a.tls.ClientConfig()

@@ -17,6 +17,9 @@ import (
 // user who sent it, or, for an agent's own writes, under NodeRestriction;
 // and only agents may send batches.
 func TestForwardedWritesKeepTheirAuthority(t *testing.T) {
+	// Every forwarded write in a batch, even one at a time.
+	forwardBatchAlways = true
+	t.Cleanup(func() { forwardBatchAlways = false }) // after the agents stop
 	h, tas := secureAgents(t, 3)
 	ctx := context.Background()
 	lead := leaderOf(tas)
@@ -56,6 +59,13 @@ func TestForwardedWritesKeepTheirAuthority(t *testing.T) {
 		api.WithHTTPClient(httpsClient(src.ClientConfig())))
 	if _, err := asAgent.Create(ctx, configMap("by-agent")); api.ReasonForError(err) != apiserver.ReasonForbidden {
 		t.Errorf("an agent certificate creating a ConfigMap via the follower: %v, want 403", err)
+	}
+	// Another Node it may not create: the leader checks the body's name
+	// (admitNode) against the certificate of the agent that sent it.
+	other := &api.Node{ObjectMeta: api.ObjectMeta{Name: "not-" + follower.cfg.NodeName}}
+	api.SetTypeMeta(other)
+	if _, err := asAgent.Create(ctx, other); api.ReasonForError(err) != apiserver.ReasonForbidden {
+		t.Errorf("an agent certificate creating another Node via the follower: %v, want 403", err)
 	}
 	// Its own Node it may update: read it, write it back.
 	waitUntil(t, 10*time.Second, "the follower updates its own Node", func() string {

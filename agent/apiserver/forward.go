@@ -68,6 +68,9 @@ type ForwarderConfig struct {
 	// Unbatched sends every forwarded write as a request of its own
 	// instead of in batches.
 	Unbatched bool
+	// BatchAlways puts every forwarded write that a batch can carry in a
+	// batch, even when nothing else is under way (tests).
+	BatchAlways bool
 	// PollInterval is how often a request waiting for its answer checks
 	// whether leadership moved; 0 means DefaultForwardPollInterval.
 	PollInterval time.Duration
@@ -198,6 +201,7 @@ func NewForwarder(local http.Handler, cfg ForwarderConfig) http.Handler {
 	}
 	if !cfg.Unbatched {
 		f.batch = &fwdBatcher{f: f, queues: map[string]*upstreamQueue{}}
+		f.batch.batchAll.Store(cfg.BatchAlways)
 	}
 	f.frames = f
 	if cfg.Frames != nil {

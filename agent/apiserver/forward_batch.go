@@ -177,7 +177,8 @@ type fwdBatcher struct {
 	mu       sync.Mutex
 	queues   map[string]*upstreamQueue
 	enqueued atomic.Int64 // writes ever queued
-	// batchAll (tests) puts every write in a batch, none alone.
+	// batchAll puts every write in a batch, none alone
+	// (ForwarderConfig.BatchAlways).
 	batchAll atomic.Bool
 }
 
