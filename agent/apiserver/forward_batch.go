@@ -42,8 +42,8 @@ import (
 //     certificate for an agent's own writes, then authorisation and
 //     NodeRestriction), as the forwarded request it is: an agent that lost
 //     leadership refuses it with 503;
-//   - a leader that does not know ForwardBatchPath (404, 405) gets the
-//     write as a request of its own.
+//   - a leader that does not take batches (404, 405, or 403 from an older
+//     agent's rules) gets the write as a request of its own.
 
 // ForwardBatchPath is where agents send batches of forwarded writes.
 const ForwardBatchPath = "/v1/cluster/forward"
@@ -296,7 +296,10 @@ func (q *fwdBatcher) send(upstream string, items []*fwdItem) {
 		return
 	}
 	switch {
-	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed:
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed ||
+		resp.StatusCode == http.StatusForbidden:
+		// A leader that does not know batches (an older agent: 404, or
+		// 403 from its rules) read no frame: each write goes alone.
 		resp.Body.Close()
 		q.fail(b, &itemAnswer{fallback: true}, fmt.Errorf("answered %s to a batch", resp.Status))
 		return

@@ -167,3 +167,30 @@ func TestForwardInBatches(t *testing.T) {
 		t.Run(tc.name, tc.run)
 	}
 }
+
+// TestForwardBatchRefusedGoesAlone: a leader that refuses batches (an
+// older agent: 404 or 403) reads no frame; each write then goes to it
+// alone, and is applied once.
+func TestForwardBatchRefusedGoesAlone(t *testing.T) {
+	batchEverything = true
+	defer func() { batchEverything = false }()
+	for _, code := range []int{http.StatusNotFound, http.StatusForbidden} {
+		c := newFwdCluster(t)
+		var refused atomic.Int64
+		front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == ForwardBatchPath {
+				refused.Add(1)
+				http.Error(w, "no batches here", code)
+				return
+			}
+			c.leader.fwd.ServeHTTP(w, r)
+		}))
+		t.Cleanup(front.Close)
+		c.nonvoter.route.set(false, strings.TrimPrefix(front.URL, "http://"))
+		r := send(t, c.nonvoter, http.MethodPost, cmPath, configMapJSON("alone", nil), nil)
+		mustCode(t, r.response, http.StatusCreated)
+		if r.servedBy != "leader" || refused.Load() != 1 {
+			t.Errorf("%d: served by %q after %d refused batches, want the leader after 1", code, r.servedBy, refused.Load())
+		}
+	}
+}
