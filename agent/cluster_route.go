@@ -19,6 +19,10 @@ import (
 	"github.com/shoal-dev/shoal/consensus/gossip"
 )
 
+// forwardBatchAlways (tests) makes agents put every forwarded write in a
+// batch (apiserver.ForwarderConfig.BatchAlways); set before agents start.
+var forwardBatchAlways bool
+
 // handler is everything the agent serves: its own agent-to-agent endpoints,
 // then the API behind the forwarder (writes to the leader, reads per their
 // consistency, see NewForwarder).
@@ -42,6 +46,10 @@ func (a *Agent) handler() http.Handler {
 		Route:  agentRoute{a},
 		Logger: a.log,
 		Name:   a.cfg.NodeName,
+		// Writes other agents forward in batches are authenticated
+		// each on its own, with the user's token when they carry one.
+		Frames:      a.withAuth,
+		BatchAlways: forwardBatchAlways,
 	}
 	if a.tls != nil {
 		fc.TLS = a.tls.ClientConfig()

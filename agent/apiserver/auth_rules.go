@@ -41,7 +41,9 @@ const (
 //     /v1/cluster/members, /v1/cluster/raft and /v1/cluster/replica; POST
 //     of /v1/cluster/promote, /v1/cluster/demote (the agent's handler
 //     checks that the caller leads), /v1/cluster/certificate and
-//     /v1/cluster/gossip/keys (the handler checks the node); removal of
+//     /v1/cluster/gossip/keys (the handler checks the node) and
+//     /v1/cluster/forward (batched writes, each authorised on its own
+//     as the request it carries: see forward_batch.go); removal of
 //     its own Raft seat (DELETE /v1/cluster/raft/voters/{its name}: an
 //     agent leaving the voters on shutdown). Nothing else.
 //   - /debug/pprof/ needs RoleAdmin whatever the rest says.
@@ -139,7 +141,8 @@ func authorizeNode(id Identity, a Attributes) error {
 		switch {
 		case a.Verb == VerbGet && (a.Path == pathMembers || a.Path == pathRaft || a.Path == pathReplica || isDiscovery(a.Path)):
 			return nil
-		case a.Verb == "post" && (a.Path == pathPromote || a.Path == pathDemote || a.Path == pathCertificate || a.Path == pathGossipKeys):
+		case a.Verb == "post" && (a.Path == pathPromote || a.Path == pathDemote || a.Path == pathCertificate ||
+			a.Path == pathGossipKeys || a.Path == ForwardBatchPath):
 			return nil
 		case a.Verb == "delete" && a.Path == pathVoters+"/"+id.Node:
 			return nil // leaving the voters on shutdown

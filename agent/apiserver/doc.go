@@ -2,7 +2,9 @@
 // requests into reads of a store and proposals of store operations, streams
 // watches, and forwards what this agent cannot answer to a voter or the
 // leader (forward.go), following leadership while a forwarded request waits
-// for its answer (forward_attempt.go).
+// for its answer (forward_attempt.go); writes forwarded while others are
+// under way travel to the leader together, in batches (forward_batch.go,
+// forward_batch_serve.go).
 //
 // The API follows Kubernetes REST conventions:
 //

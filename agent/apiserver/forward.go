@@ -58,6 +58,19 @@ type ForwarderConfig struct {
 	// (/v1/cluster/raft/voters), which wait for a promotion; 0 means
 	// DefaultForwardVoterTimeout.
 	VoterTimeout time.Duration
+	// Frames, if set, wraps the handler that serves the writes another
+	// agent sends in a batch (forward_batch.go) with the authentication
+	// every request gets (the agent's NewAuthHandler), since the batch's
+	// own request is authenticated as the agent that sent it; nil serves
+	// them with the forwarder alone (tests, and insecure set-ups whose
+	// authentication passes everything).
+	Frames func(http.Handler) http.Handler
+	// Unbatched sends every forwarded write as a request of its own
+	// instead of in batches.
+	Unbatched bool
+	// BatchAlways puts every forwarded write that a batch can carry in a
+	// batch, even when nothing else is under way (tests).
+	BatchAlways bool
 	// PollInterval is how often a request waiting for its answer checks
 	// whether leadership moved; 0 means DefaultForwardPollInterval.
 	PollInterval time.Duration
@@ -113,6 +126,8 @@ type forwarder struct {
 	timeout      time.Duration
 	voterTimeout time.Duration
 	poll         time.Duration
+	batch        *fwdBatcher  // nil: unbatched
+	frames       http.Handler // serves batched writes (serveBatch)
 }
 
 // NewForwarder wraps the local API handler so that any agent answers any
@@ -184,6 +199,14 @@ func NewForwarder(local http.Handler, cfg ForwarderConfig) http.Handler {
 	if cfg.TLS != nil {
 		f.scheme = "https"
 	}
+	if !cfg.Unbatched {
+		f.batch = &fwdBatcher{f: f, queues: map[string]*upstreamQueue{}}
+		f.batch.batchAll.Store(cfg.BatchAlways)
+	}
+	f.frames = f
+	if cfg.Frames != nil {
+		f.frames = cfg.Frames(f)
+	}
 	return f
 }
 
@@ -218,6 +241,8 @@ func staleRead(r *http.Request) bool {
 func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
+	case p == ForwardBatchPath:
+		f.serveBatch(w, r)
 	case isWrite(r.Method) && (isResourcePath(p) || isVoterPath(p)):
 		f.toLeader(w, r)
 	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && isResourcePath(p):
@@ -273,8 +298,7 @@ func (f *forwarder) toLeader(w http.ResponseWriter, r *http.Request) {
 	var failures []string
 	for attempt := 1; ; attempt++ {
 		from := leader
-		rd, length := body.reader()
-		res := f.proxy(w, r, from, rd, length, f.movedFrom(from), time.Until(deadline))
+		res := f.forwardOnce(w, r, from, body, time.Until(deadline))
 		if res.answered {
 			return
 		}

@@ -59,6 +59,9 @@ type attemptResult struct {
 	answered bool
 	// delivered: the request may have reached the upstream's handler.
 	delivered bool
+	// fallback: the upstream does not take batches (forward_batch.go);
+	// nothing was sent, the request goes alone.
+	fallback bool
 	// err says why the attempt failed: a transport error, or, wrapped,
 	// errLeaderMoved or errNoAnswer.
 	err error

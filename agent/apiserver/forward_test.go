@@ -55,6 +55,7 @@ type fwdAgent struct {
 	env       *env // nil for a non-voter, which has no store
 	route     *fakeRoute
 	ts        *httptest.Server
+	fwd       http.Handler
 	hits      atomic.Int64
 	forwarded atomic.Value // last ForwardedHeader seen by the local handler
 }
@@ -91,8 +92,11 @@ func newFwdAgent(t *testing.T, name string, withStore bool, route *fakeRoute, op
 	for _, o := range opts {
 		o(&cfg)
 	}
-	fwd := NewForwarder(local, cfg)
-	a.ts = httptest.NewServer(fwd)
+	a.fwd = NewForwarder(local, cfg)
+	if b := a.fwd.(*forwarder).batch; b != nil && batchEverything {
+		b.batchAll.Store(true)
+	}
+	a.ts = httptest.NewServer(a.fwd)
 	t.Cleanup(a.ts.Close)
 	return a
 }

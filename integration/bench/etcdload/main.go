@@ -24,9 +24,20 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "how long to write")
 	maxOps := flag.Int("max-ops", 200000, "stop after this many writes")
 	size := flag.Int("size", 1024, "value size in bytes")
+	leaderOnly := flag.Bool("leader-only", false, "send every write to the leader's endpoint only (found with the Status call) instead of spreading them over all endpoints")
 	flag.Parse()
 
-	cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(*endpoints, ","), DialTimeout: 5 * time.Second})
+	eps := strings.Split(*endpoints, ",")
+	if *leaderOnly {
+		l, err := leaderEndpoint(eps)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "etcdload: -leader-only:", err)
+			os.Exit(1)
+		}
+		eps = []string{l}
+	}
+
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "etcdload:", err)
 		os.Exit(1)
@@ -83,4 +94,27 @@ func main() {
 	}
 	fmt.Printf("RESULT system=etcd writers=%d ops=%d failed=%d seconds=%.3f ops_per_s=%.1f p50_ms=%.3f p99_ms=%.3f\n",
 		*writers, len(all), failed.Load(), elapsed.Seconds(), float64(len(all))/elapsed.Seconds(), pct(0.50), pct(0.99))
+}
+
+// leaderEndpoint returns the endpoint of eps whose member leads, waiting
+// up to 10 s for a leader.
+func leaderEndpoint(eps []string) (string, error) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second})
+	if err != nil {
+		return "", err
+	}
+	defer cli.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, ep := range eps {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			st, err := cli.Status(ctx, ep)
+			cancel()
+			if err == nil && st.Leader != 0 && st.Leader == st.Header.MemberId {
+				return ep, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return "", fmt.Errorf("no member of %v leads after 10 s", eps)
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // etcdRound starts a three-member etcd cluster on loopback and runs etcdload
-// against it once per writer count.
+// against it once per shape and writer count.
 func etcdRound(etcdBin, etcdLoad string, writers []int, d time.Duration, size, maxOps int) ([]result, error) {
 	dir, err := os.MkdirTemp("", "etcd-bench-")
 	if err != nil {
@@ -66,20 +66,24 @@ func etcdRound(etcdBin, etcdLoad string, writers []int, d time.Duration, size, m
 		procs = append(procs, cmd)
 	}
 	var out []result
-	for _, w := range writers {
-		cmd := exec.Command(etcdLoad, "-endpoints", strings.Join(endpoints, ","), "-writers", strconv.Itoa(w),
-			"-duration", d.String(), "-size", strconv.Itoa(size), "-max-ops", strconv.Itoa(maxOps))
-		cmd.Stderr = os.Stderr
-		b, err := cmd.Output()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", etcdLoad, err)
+	for _, shape := range shapes {
+		for _, w := range writers {
+			cmd := exec.Command(etcdLoad, "-endpoints", strings.Join(endpoints, ","), "-writers", strconv.Itoa(w),
+				"-duration", d.String(), "-size", strconv.Itoa(size), "-max-ops", strconv.Itoa(maxOps),
+				"-leader-only="+strconv.FormatBool(shape == leaderShape))
+			cmd.Stderr = os.Stderr
+			b, err := cmd.Output()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", etcdLoad, err)
+			}
+			r, err := parseResult(b)
+			if err != nil {
+				return nil, err
+			}
+			r.shape = shape
+			out = append(out, r)
+			fmt.Printf("  %s\n", r.line())
 		}
-		r, err := parseResult(b)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-		fmt.Printf("  %s\n", r.line())
 	}
 	return out, nil
 }

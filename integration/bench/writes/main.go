@@ -1,8 +1,11 @@
 // Command writes measures the write path of Shoal's replicated store as a
 // client sees it: three `shoal agent` processes, voters with their Raft logs
-// on disk, talking over loopback TCP, and writers creating 1 KiB ConfigMaps
-// through the HTTP API, spread over the three agents (followers forward
-// to the leader).
+// on disk, and a fourth agent that is not a voter, talking over loopback
+// TCP, and writers creating 1 KiB ConfigMaps through the HTTP API in two
+// shapes (issue 14): "leader", every write on the leader's API, and
+// "spread", each write on the next of the four agents in turn (followers
+// and the non-voter forward to the leader), as users talk to whichever
+// agent is nearest.
 //
 // Each round measures the same cluster shape twice: secure, as every
 // agent runs by default (issue 10: a bootstrap token, mutual TLS between
@@ -10,7 +13,9 @@
 // (plain HTTP and TCP, no authentication; allowed on loopback only), and
 // prints the ratio, the cost of security (target: secure at most 1.2x
 // slower). It also measures etcd (three members on loopback, 1 KiB puts
-// through etcd's v3 client, via the etcdload program) as an anchor, and
+// through etcd's v3 client, via the etcdload program) as an anchor, in the
+// same two shapes (all puts to the leader member; spread over the three
+// members by etcd's client), and
 // the join of a fourth agent with the worker join token: from its start
 // to its Node Ready. The systems' order changes from round to round so
 // that machine noise hits all of them.
@@ -31,19 +36,33 @@ import (
 	"time"
 )
 
-// profileLeader, if set, is where a 4 s CPU profile of the Shoal leader
-// taken at the start of the load goes.
-var profileLeader string
+// profileDir, if set, is where CPU profiles of the Shoal leader, a
+// follower and the non-voter go, taken during the first spread load at the
+// largest writer count of each mode (4 s each, at once).
+var profileDir string
+
+// warmup is how long each load runs unmeasured before it is measured.
+var warmup time.Duration
+
+// The shapes of the load.
+const (
+	leaderShape = "leader" // every writer on the leader
+	spreadShape = "spread" // writers spread over all agents (members)
+)
+
+var shapes = []string{leaderShape, spreadShape}
 
 // The systems measured.
 const (
 	secure   = "secure"
 	insecure = "insecure"
 	etcd     = "etcd"
+	base     = "base" // secure, with the binary of -base-shoal: before/after in one run
 )
 
 type result struct {
 	system   string
+	shape    string
 	writers  int
 	ops      int
 	failed   int
@@ -54,6 +73,7 @@ type result struct {
 func main() {
 	rounds := flag.Int("rounds", 3, "rounds per system (min/median/max are over rounds)")
 	duration := flag.Duration("duration", 5*time.Second, "length of one load run")
+	flag.DurationVar(&warmup, "warmup", time.Second, "unmeasured load before each Shoal load run, with the same writers (connections open, as a long-lived client's are)")
 	writersFlag := flag.String("writers", "1,64", "comma-separated writer counts")
 	size := flag.Int("size", 1024, "object payload in bytes")
 	maxOps := flag.Int("max-ops", 200000, "cap on writes per load run")
@@ -61,9 +81,12 @@ func main() {
 	etcdBin := flag.String("etcd", "/usr/bin/etcd", "etcd server binary; empty skips etcd")
 	etcdLoad := flag.String("etcdload", "bin/etcdload", "the etcdload program")
 	shoalBin := flag.String("shoal", "bin/shoal", "the shoal binary")
+	baseBin := flag.String("base-shoal", "", "another shoal binary (a build before a change), measured secure as system \"base\" in the same rounds; the report gives secure/base")
 	skipEtcd := flag.Bool("skip-etcd", false, "measure Shoal only")
 	modes := flag.String("modes", "secure,insecure", "the Shoal modes measured, comma-separated (both: the ratio, the cost of security)")
-	flag.StringVar(&profileLeader, "profile-leader", "", "write a CPU profile of the Shoal leader during the first load to this file")
+	shapesFlag := flag.String("shapes", strings.Join(shapes, ","), "the shapes measured, comma-separated: leader (every write on the leader), spread (over all agents)")
+	nonvoter := flag.Bool("nonvoter", true, "add a fourth Shoal agent, not a voter, that the spread shape loads too")
+	flag.StringVar(&profileDir, "profile", "", "write CPU profiles of the Shoal leader, a follower and the non-voter during the first spread load at the largest writer count to this directory")
 	flag.Parse()
 	if *skipEtcd {
 		*etcdBin = ""
@@ -72,6 +95,14 @@ func main() {
 		fatalf("-joins: %d is not between 0 and 10", *joins)
 	}
 
+	var sh []string
+	for _, s := range strings.Split(*shapesFlag, ",") {
+		if s = strings.TrimSpace(s); s != leaderShape && s != spreadShape {
+			fatalf("-shapes: %q is neither %s nor %s", s, leaderShape, spreadShape)
+		}
+		sh = append(sh, s)
+	}
+	shapes = sh
 	var writers []int
 	for _, s := range strings.Split(*writersFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -93,6 +124,9 @@ func main() {
 		}
 		systems = append(systems, strings.TrimSpace(m))
 	}
+	if *baseBin != "" {
+		systems = append(systems, base)
+	}
 	if withEtcd {
 		systems = append(systems, etcd)
 	}
@@ -111,11 +145,14 @@ func main() {
 				res, err = etcdRound(*etcdBin, *etcdLoad, writers, *duration, *size, *maxOps)
 			default:
 				var js []time.Duration
-				n := 0
+				n, bin := 0, *shoalBin
 				if sys == secure {
 					n = *joins
 				}
-				res, js, err = shoalRound(*shoalBin, sys == secure, writers, *duration, *size, *maxOps, n)
+				if sys == base {
+					bin = *baseBin
+				}
+				res, js, err = shoalRound(bin, sys, *nonvoter, writers, *duration, *size, *maxOps, n, r == 1)
 				joined = append(joined, js...)
 			}
 			if err != nil {
@@ -142,7 +179,7 @@ func freeAddr() (string, error) {
 }
 
 // load runs w writers for d (or maxOps writes) and measures each write.
-func load(system string, w int, d time.Duration, maxOps int, write func(writer int, i int64) error) result {
+func load(system, shape string, w int, d time.Duration, maxOps int, write func(writer int, i int64) error) result {
 	var next, failed atomic.Int64
 	var firstErr atomic.Value
 	lat := make([][]time.Duration, w)
@@ -184,13 +221,13 @@ func load(system string, w int, d time.Duration, maxOps int, write func(writer i
 		}
 		return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000
 	}
-	return result{system: system, writers: w, ops: len(all), failed: int(failed.Load()),
+	return result{system: system, shape: shape, writers: w, ops: len(all), failed: int(failed.Load()),
 		opsPerS: float64(len(all)) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99)}
 }
 
 func (r result) line() string {
-	return fmt.Sprintf("%-8s writers=%-3d %8.0f writes/s  p50 %6.2f ms  p99 %7.2f ms  (%d ok, %d failed)",
-		r.system, r.writers, r.opsPerS, r.p50, r.p99, r.ops, r.failed)
+	return fmt.Sprintf("%-8s %-6s writers=%-3d %8.0f writes/s  p50 %6.2f ms  p99 %7.2f ms  (%d ok, %d failed)",
+		r.system, r.shape, r.writers, r.opsPerS, r.p50, r.p99, r.ops, r.failed)
 }
 
 func waitFor(d time.Duration, cond func() bool) error {
@@ -204,59 +241,71 @@ func waitFor(d time.Duration, cond func() bool) error {
 	return nil
 }
 
-// report prints min/median/max over rounds for each system and writer
-// count, the cost of security (insecure median / secure median), Shoal's
-// medians against etcd's, and the join times.
+// report prints min/median/max over rounds for each shape, writer count
+// and system, then per shape and writer count the cost of security
+// (insecure median / secure median) and Shoal's medians against etcd's,
+// and the join times.
 func report(w io.Writer, rs []result, writers []int, systems []string, joined []time.Duration) {
-	pick := func(system string, n int) []result {
-		var out []result
-		for _, r := range rs {
-			if r.system == system && r.writers == n {
-				out = append(out, r)
-			}
-		}
-		return out
-	}
 	median := func(v []float64) float64 {
+		v = append([]float64(nil), v...)
 		sort.Float64s(v)
 		return v[len(v)/2]
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%-8s %-8s %28s %10s %10s\n", "system", "writers", "writes/s min / median / max", "p50 ms", "p99 ms")
+	fmt.Fprintf(w, "%-6s %-8s %-8s %28s %10s %10s\n", "shape", "system", "writers", "writes/s min / median / max", "p50 ms", "p99 ms")
 	med := map[string]float64{}
-	for _, n := range writers {
-		for _, s := range systems {
-			got := pick(s, n)
-			if len(got) == 0 {
-				continue
+	key := func(shape, system string, n int) string { return fmt.Sprintf("%s/%s/%d", shape, system, n) }
+	for _, shape := range shapes {
+		for _, n := range writers {
+			for _, s := range systems {
+				var tput, p50, p99 []float64
+				for _, r := range rs {
+					if r.system == s && r.shape == shape && r.writers == n {
+						tput, p50, p99 = append(tput, r.opsPerS), append(p50, r.p50), append(p99, r.p99)
+					}
+				}
+				if len(tput) == 0 {
+					continue
+				}
+				m := median(tput)
+				med[key(shape, s, n)] = m
+				sort.Float64s(tput)
+				fmt.Fprintf(w, "%-6s %-8s %-8d %8.0f / %8.0f / %8.0f %10.2f %10.2f\n", shape, s, n, tput[0], m, tput[len(tput)-1], median(p50), median(p99))
 			}
-			var tput, p50, p99 []float64
-			for _, r := range got {
-				tput = append(tput, r.opsPerS)
-				p50 = append(p50, r.p50)
-				p99 = append(p99, r.p99)
-			}
-			m := median(append([]float64(nil), tput...))
-			med[fmt.Sprintf("%s/%d", s, n)] = m
-			sort.Float64s(tput)
-			fmt.Fprintf(w, "%-8s %-8d %8.0f / %8.0f / %8.0f %10.2f %10.2f\n", s, n, tput[0], m, tput[len(tput)-1], median(p50), median(p99))
 		}
 	}
 	fmt.Fprintln(w)
-	for _, n := range writers {
-		sec, ins, e := med[fmt.Sprintf("%s/%d", secure, n)], med[fmt.Sprintf("%s/%d", insecure, n)], med[fmt.Sprintf("%s/%d", etcd, n)]
-		if sec > 0 && ins > 0 {
-			verdict := "within"
-			if ins/sec > 1.2 {
-				verdict = "OVER"
+	for _, shape := range shapes {
+		for _, n := range writers {
+			sec, ins, e := med[key(shape, secure, n)], med[key(shape, insecure, n)], med[key(shape, etcd, n)]
+			var parts []string
+			if b := med[key(shape, base, n)]; b > 0 && sec > 0 {
+				parts = append(parts, fmt.Sprintf("secure/base %.2fx", sec/b))
 			}
-			fmt.Fprintf(w, "security cost at %d writers: insecure/secure median writes/s = %.2fx (secure is %.2fx slower; target <= 1.2x: %s)\n", n, ins/sec, ins/sec, verdict)
-		}
-		if e > 0 {
-			for _, s := range []string{secure, insecure} {
-				if v := med[fmt.Sprintf("%s/%d", s, n)]; v > 0 {
-					fmt.Fprintf(w, "ratio shoal %s/etcd at %d writers (median writes/s): %.2fx\n", s, n, v/e)
+			if sec > 0 && ins > 0 {
+				verdict := "within 1.2x"
+				if ins/sec > 1.2 {
+					verdict = "OVER 1.2x"
 				}
+				parts = append(parts, fmt.Sprintf("insecure/secure %.2fx (%s)", ins/sec, verdict))
+			}
+			if e > 0 {
+				target := 1.0
+				if n == 1 {
+					target = 0.9
+				}
+				for _, s := range []string{secure, insecure, base} {
+					if v := med[key(shape, s, n)]; v > 0 {
+						verdict := "met"
+						if v/e < target {
+							verdict = "below"
+						}
+						parts = append(parts, fmt.Sprintf("%s/etcd %.2fx (target >= %.1fx: %s)", s, v/e, target, verdict))
+					}
+				}
+			}
+			if len(parts) > 0 {
+				fmt.Fprintf(w, "%-6s writers=%-3d %s\n", shape, n, strings.Join(parts, "; "))
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -69,19 +70,20 @@ func stop(cmd *exec.Cmd) {
 
 // shoalRound starts three `shoal agent` processes, each with its own data
 // directory, API, Raft and gossip listener, lets them form one cluster by
-// themselves (--join the others, --bootstrap-expect 3: three voters), and
-// loads their APIs, writer k on agent k mod 3 — the same shape as the etcd
-// round: three server processes and a client process. Secure: one
-// bootstrap token for the three (shoal token generate), HTTPS verified
-// against the cluster CA and the admin token read from the bootstrapping
-// agent's data dir; then joins agents, one at a time, with the worker join
-// token and returns how long each took from start to Node Ready.
-// Insecure: --insecure, plain HTTP.
-func shoalRound(shoalBin string, isSecure bool, writers []int, d time.Duration, size, maxOps, joins int) ([]result, []time.Duration, error) {
-	system := insecure
-	if isSecure {
-		system = secure
-	}
+// themselves (--join the others, --bootstrap-expect 3: three voters), adds
+// a fourth agent that stays a non-voter (if nonvoter), and loads their
+// APIs in each shape: every write on the leader, then each write on the
+// next agent in turn (as etcd's client spreads its requests) — the shapes
+// of the etcd round: three server processes and a client process. Secure: one bootstrap token for the three (shoal token
+// generate), HTTPS verified against the cluster CA and the admin token read
+// from the bootstrapping agent's data dir, the non-voter joined with the
+// worker join token; then joins agents, one at a time, with the worker
+// join token and returns how long each took from start to Node Ready.
+// Insecure: --insecure, plain HTTP. system is secure, insecure or base
+// (secure; the caller passes the base binary). first: the first round, when profiles
+// are taken (see profileDir).
+func shoalRound(shoalBin, system string, nonvoter bool, writers []int, d time.Duration, size, maxOps, joins int, first bool) ([]result, []time.Duration, error) {
+	isSecure := system != insecure
 	dir, err := os.MkdirTemp("", "shoal-bench-")
 	if err != nil {
 		return nil, nil, err
@@ -146,24 +148,37 @@ func shoalRound(shoalBin string, isSecure bool, writers []int, d time.Duration, 
 		bases[i] = creds.URL(m.api)
 	}
 	// Wait for the three voters.
-	var leader string
-	if err := waitFor(60*time.Second, func() bool {
+	var leader, follower string
+	voters := func() (string, []string, error) {
 		resp, err := client.Get(bases[0] + "/v1/cluster/raft")
 		if err != nil {
-			return false
+			return "", nil, err
 		}
+		defer resp.Body.Close()
 		var st struct {
 			LeaderID string
 			Voters   []struct{ ID string }
 		}
-		err = json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
-		if err != nil || st.LeaderID == "" || len(st.Voters) != 3 {
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			return "", nil, err
+		}
+		var ids []string
+		for _, v := range st.Voters {
+			ids = append(ids, v.ID)
+		}
+		return st.LeaderID, ids, nil
+	}
+	if err := waitFor(60*time.Second, func() bool {
+		id, vs, err := voters()
+		if err != nil || id == "" || len(vs) != 3 {
 			return false
 		}
+		leader, follower = "", ""
 		for i, m := range ms {
-			if m.name == st.LeaderID {
+			if m.name == id {
 				leader = bases[i]
+			} else {
+				follower = bases[i]
 			}
 		}
 		return leader != ""
@@ -178,38 +193,79 @@ func shoalRound(shoalBin string, isSecure bool, writers []int, d time.Duration, 
 		if i > 0 {
 			u += "?stale=true"
 		}
-		if err := waitFor(15*time.Second, func() bool {
-			resp, err := client.Get(u)
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == 200
-		}); err != nil {
+		if err := servesOK(client, u); err != nil {
 			return nil, nil, fmt.Errorf("%s never served the default namespace (logs in %s): %w", b, dir, err)
 		}
 	}
-	payload := strings.Repeat("x", size)
-	if profileLeader != "" {
-		go profile(client, leader)
+	spread := bases
+	var nv string // the non-voter's API
+	if nonvoter {
+		m, err := newMember("n4")
+		if err != nil {
+			return nil, nil, err
+		}
+		var cmd *exec.Cmd
+		if isSecure {
+			cmd, err = startJoiner(shoalBin, dir, creds, client, ms, m)
+		} else {
+			cmd, err = m.start(shoalBin, dir, gossipAddrs(ms), "--insecure")
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		procs = append(procs, cmd)
+		nv = creds.URL(m.api)
+		// A linearizable read on the non-voter goes to the leader: once
+		// it answers, the non-voter knows the leader and can forward.
+		if err := servesOK(client, nv+"/api/v1/namespaces/default"); err != nil {
+			return nil, nil, fmt.Errorf("the non-voter n4 never served the default namespace (log %s): %w", filepath.Join(dir, "n4.log"), err)
+		}
+		if _, vs, err := voters(); err != nil || len(vs) != 3 || slices.Contains(vs, m.name) {
+			return nil, nil, fmt.Errorf("after n4 joined, the voters are %v (%v), not the three first agents", vs, err)
+		}
+		spread = append(append([]string(nil), bases...), nv)
 	}
+	payload := strings.Repeat("x", size)
 	var out []result
-	for run, w := range writers {
-		r := load(system, w, d, maxOps, func(writer int, i int64) error {
-			body := fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"r%d-w%d-%d"},"data":{"v":%q}}`, run, writer, i, payload)
-			resp, err := client.Post(bases[writer%len(bases)]+"/api/v1/namespaces/default/configmaps", "application/json", strings.NewReader(body))
-			if err != nil {
-				return err
+	run := 0
+	for _, shape := range shapes {
+		targets := []string{leader}
+		if shape == spreadShape {
+			targets = spread
+		}
+		for _, w := range writers {
+			run++
+			write := func(writer int, i int64) error {
+				body := fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"r%d-w%d-%d"},"data":{"v":%q}}`, run, writer, i, payload)
+				resp, err := client.Post(targets[int(i)%len(targets)]+"/api/v1/namespaces/default/configmaps", "application/json", strings.NewReader(body))
+				if err != nil {
+					return err
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+				}
+				return nil
 			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusCreated {
-				return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+			// Unmeasured: the writers' and the agents' connections open
+			// (TLS handshakes included), as a long-lived client's are.
+			if warmup > 0 {
+				load(system, shape, w, warmup, maxOps, func(writer int, i int64) error { return write(writer, i+1<<40) })
 			}
-			return nil
-		})
-		out = append(out, r)
-		fmt.Printf("  %s\n", r.line())
+			if profileDir != "" && first && shape == spreadShape && w == slices.Max(writers) {
+				profiles := map[string]string{"leader": leader, "follower": follower}
+				if nv != "" {
+					profiles["nonvoter"] = nv
+				}
+				for role, base := range profiles {
+					go profile(client, base, filepath.Join(profileDir, fmt.Sprintf("%s-%s.pprof", system, role)))
+				}
+			}
+			r := load(system, shape, w, d, maxOps, write)
+			out = append(out, r)
+			fmt.Printf("  %s\n", r.line())
+		}
 	}
 	if !isSecure || joins == 0 {
 		return out, nil, nil
@@ -226,26 +282,52 @@ func shoalRound(shoalBin string, isSecure bool, writers []int, d time.Duration, 
 	return out, joined, nil
 }
 
-// join starts agent name with the cluster's worker join token (read through
-// the API, pinned to the CA) and returns the time from its start to its
-// Node Ready as the leader at leaderURL reports it; then stops it.
-func join(shoalBin, dir string, creds *testenv.Credentials, client *http.Client, ms []member, leaderURL, name string) (time.Duration, error) {
+// servesOK waits up to 60 s for a GET of u to answer 200.
+func servesOK(client *http.Client, u string) error {
+	return waitFor(60*time.Second, func() bool {
+		resp, err := client.Get(u)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
+func gossipAddrs(ms []member) []string {
+	var out []string
+	for _, o := range ms {
+		out = append(out, o.gossip)
+	}
+	return out
+}
+
+// startJoiner starts agent m with the cluster's worker join token (read
+// through the API, pinned to the CA).
+func startJoiner(shoalBin, dir string, creds *testenv.Credentials, client *http.Client, ms []member, m member) (*exec.Cmd, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	jt, err := creds.JoinTokens(ctx, client, ms[0].api)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	var apis []string
+	for _, o := range ms {
+		apis = append(apis, o.api)
+	}
+	return m.start(shoalBin, dir, gossipAddrs(ms), "--token", jt.Worker, "--join-api", strings.Join(apis, ","))
+}
+
+// join starts agent name with the cluster's worker join token and returns
+// the time from its start to its Node Ready as the leader at leaderURL
+// reports it; then stops it.
+func join(shoalBin, dir string, creds *testenv.Credentials, client *http.Client, ms []member, leaderURL, name string) (time.Duration, error) {
 	m, err := newMember(name)
 	if err != nil {
 		return 0, err
 	}
-	var gossip, apis []string
-	for _, o := range ms {
-		gossip, apis = append(gossip, o.gossip), append(apis, o.api)
-	}
 	start := time.Now()
-	cmd, err := m.start(shoalBin, dir, gossip, "--token", jt.Worker, "--join-api", strings.Join(apis, ","))
+	cmd, err := startJoiner(shoalBin, dir, creds, client, ms, m)
 	if err != nil {
 		return 0, err
 	}
@@ -273,15 +355,15 @@ func join(shoalBin, dir string, creds *testenv.Credentials, client *http.Client,
 	return took, nil
 }
 
-// profile writes a 4 s CPU profile of the agent at base to profileLeader.
-func profile(client *http.Client, base string) {
+// profile writes a 4 s CPU profile of the agent at base to file.
+func profile(client *http.Client, base, file string) {
 	resp, err := client.Get(base + "/debug/pprof/profile?seconds=4")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		return
 	}
 	defer resp.Body.Close()
-	f, err := os.Create(profileLeader)
+	f, err := os.Create(file)
 	if err == nil {
 		io.Copy(f, resp.Body)
 		f.Close()
