@@ -287,9 +287,12 @@ func (a *Agent) Start() error {
 	// No ReadTimeout: net/http cancels a request's context when the
 	// connection's read deadline passes, which would cut watch streams (and
 	// forwarded ones) after that long. Bodies are bounded in size instead.
-	a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	// Open watch streams end on shutdown instead of holding it for its timeout.
+	fresh := &newConns{}
+	a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ConnState: fresh.track}
+	// Open watch streams end on shutdown instead of holding it for its
+	// timeout, and so do connections that never sent a request.
 	a.http.RegisterOnShutdown(a.server.Close)
+	a.http.RegisterOnShutdown(fresh.closeAll)
 	go func() {
 		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("api server stopped", "err", err)
