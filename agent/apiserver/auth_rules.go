@@ -16,6 +16,7 @@ const (
 	pathDemote      = "/v1/cluster/demote"
 	pathCertificate = "/v1/cluster/certificate"
 	pathPprof       = "/debug/pprof"
+	pathMetrics     = "/metrics"
 )
 
 // Authorize decides whether id may do what a asks; nil means yes, else a
@@ -26,7 +27,8 @@ const (
 //   - RoleAdmin: everything.
 //   - RoleReadOnly: get, list and watch of every resource but Secrets
 //     (pods/log included, pods/exec never); GET of /v1/cluster/members and
-//     /v1/cluster/raft; API discovery paths.
+//     /v1/cluster/raft; GET of /metrics (Prometheus scrapes with a
+//     read-only token); API discovery paths.
 //   - RoleWrite: read-only's rights, and every verb on every resource
 //     (Secrets, exec and log included) inside its Namespaces; nothing
 //     cluster-scoped (Nodes, Namespaces), no /v1/cluster/* change.
@@ -35,7 +37,8 @@ const (
 //     status updates and deletion of pods (admitNode checks that they are
 //     bound to it); logs (routed between agents; an exec is authorised
 //     by the user's token it carries, never by a certificate); GET of
-//     /v1/cluster/members, /v1/cluster/raft and /v1/cluster/replica; POST
+//     /v1/cluster/members, /v1/cluster/raft, /v1/cluster/replica and
+//     /metrics (a Prometheus may scrape with an agent's certificate); POST
 //     of /v1/cluster/promote, /v1/cluster/demote (the agent's handler
 //     checks that the caller leads) and /v1/cluster/certificate; removal of
 //     its own Raft seat (DELETE /v1/cluster/raft/voters/{its name}: an
@@ -83,10 +86,10 @@ func readOnlyAllows(a Attributes) (bool, string) {
 		if a.Verb != VerbGet {
 			return false, "not a read"
 		}
-		if a.Path == pathMembers || a.Path == pathRaft || isDiscovery(a.Path) {
+		if a.Path == pathMembers || a.Path == pathRaft || a.Path == pathMetrics || isDiscovery(a.Path) {
 			return true, ""
 		}
-		return false, "only /v1/cluster/members and /v1/cluster/raft are readable"
+		return false, "only /v1/cluster/members, /v1/cluster/raft and /metrics are readable"
 	}
 	switch {
 	case !a.IsRead():
@@ -121,7 +124,7 @@ func isDiscovery(p string) bool {
 func authorizeNode(id Identity, a Attributes) error {
 	if !a.ResourceRequest {
 		switch {
-		case a.Verb == VerbGet && (a.Path == pathMembers || a.Path == pathRaft || a.Path == pathReplica || isDiscovery(a.Path)):
+		case a.Verb == VerbGet && (a.Path == pathMembers || a.Path == pathRaft || a.Path == pathReplica || a.Path == pathMetrics || isDiscovery(a.Path)):
 			return nil
 		case a.Verb == "post" && (a.Path == pathPromote || a.Path == pathDemote || a.Path == pathCertificate):
 			return nil

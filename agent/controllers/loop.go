@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/internal/clock"
+	"github.com/shoal-dev/shoal/agent/internal/metrics"
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus/store"
 	"github.com/shoal-dev/shoal/placement"
@@ -48,6 +49,8 @@ type LoopConfig struct {
 	Clock clock.Clock
 	// Logger receives the loop's logs.
 	Logger *slog.Logger
+	// Metrics, if set, records queue depths and reconcile latencies.
+	Metrics *metrics.Controllers
 }
 
 // DefaultLoopConfig returns production settings.
@@ -257,8 +260,14 @@ func (l *loop) reconcileDirty(ctx context.Context) error {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
+		l.cfg.Metrics.Queue(c.Name, len(keys))
+		obs := l.cfg.Metrics.Reconciler(c.Name)
 		for _, k := range keys {
+			start := time.Now() // for metrics; the decision takes now
 			p := c.Reconcile(k, l.view, now)
+			if obs != nil {
+				obs.Observe(time.Since(start).Seconds())
+			}
 			for _, e := range p.Events {
 				l.log.Info(c.Name+": "+e, "key", k)
 			}

@@ -9,6 +9,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/shoal-dev/shoal/agent/internal/metrics"
+
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/dataplane/network"
 	"github.com/shoal-dev/shoal/dataplane/probe"
@@ -135,6 +137,8 @@ type Config struct {
 	Now func() time.Time
 	// Logger: nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics, if set, records image pulls and pod start latencies.
+	Metrics *metrics.NodeLoop
 }
 
 // DefaultConfig returns the production settings; the dependencies

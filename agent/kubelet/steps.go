@@ -162,7 +162,9 @@ func (w *podWorker) pull(ctx context.Context, pod *api.Pod, s step, now time.Tim
 	rt := l.cfg.Runtime
 	c, _ := findContainer(pod, s.Container)
 	pctx, cancel := context.WithTimeout(w.startContext(), l.cfg.PullTimeout)
+	start := time.Now() // for metrics; decisions take now
 	_, err := rt.EnsureImage(pctx, c.Image, c.ImagePullPolicy)
+	l.cfg.Metrics.ImagePull(time.Since(start), err)
 	cancel()
 	if err != nil {
 		reason := ReasonErrImagePull
