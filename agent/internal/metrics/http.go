@@ -49,7 +49,7 @@ func newAPI() *API {
 		}, labels),
 		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "api_forwarded_requests_total",
-			Help: "Of shoal_api_requests_total, those another agent answered (writes sent to the leader, reads to a voter, logs and exec to the pod's node).",
+			Help: "Of shoal_api_requests_total, those this agent did not answer itself but sent on (writes to the leader, reads to a voter, logs and exec to the pod's node), with the code the client got: 503 or 504 when forwarding failed.",
 		}, labels),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "api_request_duration_seconds",
