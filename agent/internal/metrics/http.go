@@ -222,15 +222,14 @@ func (a *API) classify(r *http.Request) (verb, resource string) {
 		return methodVerb(r.Method), ""
 	}
 	seg, after := cut(rest)
-	if seg == "namespaces" && strings.Count(after, "/") >= 1 {
-		// namespaces/{ns}/{resource}...; but namespaces/{name}/status is
-		// the Namespace's own subresource.
-		ns, tail := cut(after)
-		if next, _ := cut(tail); next != "status" && next != "finalize" || strings.Contains(tail, "/") {
-			seg, after = cut(tail)
-		} else {
-			seg, after = "namespaces", ns+"/"+tail
-			_ = ns
+	if seg == "namespaces" {
+		// namespaces/{ns}/{resource}/... names a namespaced resource;
+		// namespaces/{name} and namespaces/{name}/status (or /finalize)
+		// the Namespace itself.
+		if _, tail := cut(after); tail != "" {
+			if next, _ := cut(tail); (next != "status" && next != "finalize") || strings.Contains(tail, "/") {
+				seg, after = cut(tail)
+			}
 		}
 	}
 	rl := a.resources[seg]

@@ -62,7 +62,7 @@ type stateCollector struct {
 	raftState, raftTerm, raftCommit, raftApplied, raftLast *prometheus.Desc
 	storeObjects, storeWatchers, storeRevision             *prometheus.Desc
 	members, health                                        *prometheus.Desc
-	pods_                                                  *prometheus.Desc
+	podsDesc                                               *prometheus.Desc
 	dnsQueries, dnsTruncated, dnsNames                     *prometheus.Desc
 	proxyServices                                          *prometheus.Desc
 	kinds                                                  []string
@@ -84,7 +84,7 @@ func newStateCollector() *stateCollector {
 		storeRevision: desc("store_revision", "Revision of this agent's replica of the store."),
 		members:       desc("gossip_members", "Gossip members as this agent sees them, by state.", "state"),
 		health:        desc("gossip_health_score", "Memberlist's awareness score (0 healthy; rises with failed probes and late acks)."),
-		pods_:         desc("node_pods", "Pods bound to this agent's node and not being deleted, by phase as stored.", "phase"),
+		podsDesc:      desc("node_pods", "Pods bound to this agent's node and not being deleted, by phase as stored.", "phase"),
 		dnsQueries:    desc("dns_queries_total", "Cluster DNS queries by outcome: rcode NOERROR, NXDOMAIN or SERVFAIL for answers Shoal made, forwarded for those an upstream answered, rejected for FORMERR/NOTIMP/REFUSED/BADVERS, dropped for those not answered.", "rcode"),
 		dnsTruncated:  desc("dns_truncated_responses_total", "Cluster DNS answers cut to fit UDP (TC set)."),
 		dnsNames:      desc("dns_names", "Names in the cluster DNS index."),
@@ -99,7 +99,7 @@ func newStateCollector() *stateCollector {
 // Describe sends every family's description.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.raftState, c.raftTerm, c.raftCommit, c.raftApplied, c.raftLast,
-		c.storeObjects, c.storeWatchers, c.storeRevision, c.members, c.health, c.pods_,
+		c.storeObjects, c.storeWatchers, c.storeRevision, c.members, c.health, c.podsDesc,
 		c.dnsQueries, c.dnsTruncated, c.dnsNames, c.proxyServices} {
 		ch <- d
 	}
@@ -158,7 +158,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		phases = pods()
 	}
 	for _, p := range podPhases {
-		gauge(c.pods_, float64(phases[p]), p)
+		gauge(c.podsDesc, float64(phases[p]), p)
 	}
 
 	var d DNSStats
