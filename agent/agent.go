@@ -17,6 +17,7 @@ import (
 	"github.com/shoal-dev/shoal/agent/controllers"
 	"github.com/shoal-dev/shoal/agent/identity"
 	"github.com/shoal-dev/shoal/agent/internal/events"
+	"github.com/shoal-dev/shoal/agent/internal/metrics"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus"
@@ -86,6 +87,9 @@ type Agent struct {
 	shutOnce  sync.Once
 	shutErr   error
 
+	// metrics is the agent's Prometheus registry, served at /metrics.
+	metrics *metrics.Metrics
+
 	// wrapAPI, if set before Start, wraps everything the agent serves
 	// over HTTP. Tests set it (to make an agent stop answering as a
 	// paused process does); production leaves it nil.
@@ -126,6 +130,7 @@ func New(cfg Config) (*Agent, error) {
 		kicks:     newKickers(),
 	}
 	a.runCtx, a.runCancel = context.WithCancel(context.Background())
+	a.metrics = a.newMetrics()
 	a.raftAdv = a.advertised(raftAddr, "")
 	hasState, err := consensus.HasState(a.raftDir())
 	if err != nil {
@@ -279,8 +284,9 @@ func (a *Agent) Start() error {
 		mux.Handle("/", handler)
 		handler = mux
 	}
-	// Everything, pprof included (admin only), behind authentication.
-	handler = a.withAuth(handler)
+	// Everything, pprof included (admin only), behind authentication;
+	// every request counted, refusals included.
+	handler = a.metrics.API.Instrument(a.withAuth(handler))
 	if a.wrapAPI != nil {
 		handler = a.wrapAPI(handler)
 	}
@@ -456,9 +462,11 @@ func (a *Agent) leaderWork(ctx context.Context, n *consensus.Node) {
 	go func() {
 		defer wg.Done()
 		cc := controllers.DefaultLoopConfig()
-		cc.Logger = a.log.With("loop", "controllers")
+		cc.Logger, cc.Metrics = a.log.With("loop", "controllers"), a.metrics.Controllers
 		cc.Events = a.events
-		controllers.Run(ctx, n.Store(), n, cc, controllers.Set(a.cfg.clusterNet()))
+		cn := a.cfg.clusterNet()
+		cn.Metrics = a.metrics.Scheduler
+		controllers.Run(ctx, n.Store(), n, cc, controllers.Set(cn))
 	}()
 	for _, ns := range []string{"default", "shoal-system"} {
 		for ctx.Err() == nil {

@@ -106,6 +106,7 @@ func (a *Agent) startRaft(bootstrap bool) error {
 	if rc.Logger == nil {
 		rc.Logger = raftLogger(a.log)
 	}
+	rc.Observer = a.metrics.Raft
 	st := store.New(store.DefaultConfig())
 	n, err := consensus.NewNode(rc, st)
 	if err != nil {

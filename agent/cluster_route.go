@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-dev/shoal/agent/apiserver"
 	"github.com/shoal-dev/shoal/agent/identity"
+	"github.com/shoal-dev/shoal/agent/internal/metrics"
 	"github.com/shoal-dev/shoal/consensus"
 
 	"github.com/shoal-dev/shoal/api"
@@ -54,7 +55,10 @@ func (a *Agent) handler() http.Handler {
 	if a.tls != nil {
 		fc.TLS = a.tls.ClientConfig()
 	}
-	mux.Handle("/", apiserver.NewForwarder(a.server.Handler(), fc))
+	// Prometheus scrapes with a read-only token or an agent certificate
+	// (apiserver.Authorize).
+	mux.Handle("/metrics", metrics.Local(a.metrics.Handler()))
+	mux.Handle("/", apiserver.NewForwarder(metrics.Local(a.server.Handler()), fc))
 	return mux
 }
 

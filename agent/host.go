@@ -16,6 +16,7 @@ import (
 	"github.com/shoal-dev/shoal/agent/apiserver"
 	"github.com/shoal-dev/shoal/agent/follow"
 	"github.com/shoal-dev/shoal/agent/internal/clock"
+	"github.com/shoal-dev/shoal/agent/internal/metrics"
 	"github.com/shoal-dev/shoal/agent/kubelet"
 
 	"github.com/shoal-dev/shoal/api"
@@ -126,6 +127,7 @@ func (a *Agent) runHost(ctx context.Context) {
 	lc.LogDir, lc.Logger = hc.LogDir, a.log.With("loop", "node")
 	lc.HostPathAllow = a.cfg.HostPathAllow
 	lc.Events = a.events.For(componentKubelet)
+	lc.Metrics = a.metrics.Node
 	if hc.HostNetNS != "" {
 		lc.ProbeDial = kubelet.NetNSDialer(hc.HostNetNS)
 	}
@@ -146,6 +148,8 @@ func (a *Agent) runHost(ctx context.Context) {
 	}
 	a.host.loop.Store(loop)
 	defer a.host.loop.Store(nil)
+	a.metrics.SetPods(loop.PodPhases)
+	defer a.metrics.SetPods(nil)
 	a.log.Info("running pods", "podCIDR", podCIDR, "containerd", rc.Socket)
 	var wg sync.WaitGroup
 	wg.Go(func() { follower.Run(ctx, pods.FollowHandler(follower)) })
@@ -313,16 +317,19 @@ func (a *Agent) servePodHost(sub string) http.Handler {
 			obj, err := a.client.Get(ctx, "Pod", ns, name)
 			cancel()
 			if err != nil {
+				metrics.MarkLocal(w)
 				a.server.WriteError(w, r, a.server.ToStatus(err, mustKind("Pod"), name))
 				return
 			}
 			node = obj.(*api.Pod).Spec.NodeName
 			if node == "" {
+				metrics.MarkLocal(w)
 				a.server.WriteError(w, r, api.NewBadRequest("pod %q is not bound to a node yet", name))
 				return
 			}
 		}
 		if node == a.cfg.NodeName {
+			metrics.MarkLocal(w)
 			loop := a.host.loop.Load()
 			if loop == nil {
 				a.server.WriteError(w, r, api.NewServiceUnavailable("this agent does not run pods (yet)"))

@@ -61,7 +61,9 @@ func (a *Agent) startServices(ctx context.Context, hc HostConfig, podCIDR, clust
 	}
 	if s.dns != nil {
 		pc.Names = s.dns
+		a.metrics.SetDNS(dnsStats(s.dns))
 	}
+	pc.Metrics = a.metrics.Proxy
 	p, err := proxy.New(pc)
 	if err != nil {
 		a.log.Error("services: proxy", "err", err)
@@ -69,6 +71,7 @@ func (a *Agent) startServices(ctx context.Context, hc HostConfig, podCIDR, clust
 		return nil
 	}
 	s.proxy = p
+	a.metrics.SetProxyServices(p.Services)
 	return s
 }
 
@@ -131,6 +134,8 @@ func (s *services) run(ctx context.Context) {
 // nftables table stays, so that Services keep answering while the agent
 // restarts; Cleanup removes it.
 func (s *services) stop() {
+	s.a.metrics.SetDNS(nil)
+	s.a.metrics.SetProxyServices(nil)
 	if s.dns != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		s.dns.Shutdown(ctx)

@@ -3,6 +3,7 @@ package consensus
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/shoal-dev/shoal/consensus/store"
 )
@@ -105,8 +106,15 @@ func (n *Node) runBatcher() {
 			<-n.inflight
 			continue
 		}
+		start := time.Now()
 		f := n.raft.Apply(assembleApplyOps(count, bodies...), n.cfg.ApplyTimeout)
-		go n.settle(f.Error, f.Response, live, count)
+		go n.settle(func() error {
+			err := f.Error()
+			if o := n.cfg.Observer; o != nil {
+				o.ApplyDone(time.Since(start))
+			}
+			return err
+		}, f.Response, live, count)
 	}
 }
 

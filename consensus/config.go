@@ -80,6 +80,19 @@ type Config struct {
 	// Logger receives the node's and raft's logs. Nil means a logger named
 	// "raft" at Warn level on stderr: raft is chatty at Info.
 	Logger hclog.Logger
+
+	// Observer, if set, receives the node's measurements (for metrics).
+	Observer Observer
+}
+
+// Observer receives what a Node measures. Its methods are called from the
+// node's goroutines and must return at once.
+type Observer interface {
+	// ApplyDone: one entry took d from raft.Apply to being applied to the
+	// leader's store (or failing).
+	ApplyDone(d time.Duration)
+	// LeaderChanged: the leader this node knows changed to another server.
+	LeaderChanged()
 }
 
 // DefaultConfig returns production settings.

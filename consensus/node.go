@@ -165,6 +165,7 @@ func NewNode(cfg Config, st *store.Store) (*Node, error) {
 	n.raft = r
 	ok = true
 	go n.fanOutLeadership(r.LeaderCh())
+	n.observeLeaders()
 	go n.runBatcher()
 	return n, nil
 }

@@ -17,6 +17,7 @@ const (
 	pathCertificate = "/v1/cluster/certificate"
 	pathGossipKeys  = "/v1/cluster/gossip/keys"
 	pathPprof       = "/debug/pprof"
+	pathMetrics     = "/metrics"
 )
 
 // Authorize decides whether id may do what a asks; nil means yes, else a
@@ -26,8 +27,9 @@ const (
 //
 //   - RoleAdmin: everything.
 //   - RoleReadOnly: get, list and watch of every resource but Secrets
-//     (pods/log included, pods/exec, attach and portforward never); GET of /v1/cluster/members and
-//     /v1/cluster/raft; API discovery paths.
+//     (pods/log included, pods/exec, attach and portforward never); GET of
+//     /v1/cluster/members and /v1/cluster/raft; GET of /metrics
+//     (Prometheus scrapes with a read-only token); API discovery paths.
 //   - RoleWrite: read-only's rights, and every verb on every resource
 //     (Secrets, exec and log included) inside its Namespaces; nothing
 //     cluster-scoped (Nodes, Namespaces), no /v1/cluster/* change.
@@ -38,7 +40,8 @@ const (
 //     pods bound to it (admitNodeEvent); logs (routed between agents; an
 //     exec, attach or port-forward is authorised by the user's token it
 //     carries, never by a certificate); GET of
-//     /v1/cluster/members, /v1/cluster/raft and /v1/cluster/replica; POST
+//     /v1/cluster/members, /v1/cluster/raft, /v1/cluster/replica and
+//     /metrics (a Prometheus may scrape with an agent's certificate); POST
 //     of /v1/cluster/promote, /v1/cluster/demote (the agent's handler
 //     checks that the caller leads), /v1/cluster/certificate and
 //     /v1/cluster/gossip/keys (the handler checks the node) and
@@ -89,10 +92,10 @@ func readOnlyAllows(a Attributes) (bool, string) {
 		if a.Verb != VerbGet {
 			return false, "not a read"
 		}
-		if a.Path == pathMembers || a.Path == pathRaft || isDiscovery(a.Path) {
+		if a.Path == pathMembers || a.Path == pathRaft || a.Path == pathMetrics || isDiscovery(a.Path) {
 			return true, ""
 		}
-		return false, "only /v1/cluster/members and /v1/cluster/raft are readable"
+		return false, "only /v1/cluster/members, /v1/cluster/raft and /metrics are readable"
 	}
 	switch {
 	case !a.IsRead():
@@ -139,7 +142,7 @@ func isDiscovery(p string) bool {
 func authorizeNode(id Identity, a Attributes) error {
 	if !a.ResourceRequest {
 		switch {
-		case a.Verb == VerbGet && (a.Path == pathMembers || a.Path == pathRaft || a.Path == pathReplica || isDiscovery(a.Path)):
+		case a.Verb == VerbGet && (a.Path == pathMembers || a.Path == pathRaft || a.Path == pathReplica || a.Path == pathMetrics || isDiscovery(a.Path)):
 			return nil
 		case a.Verb == "post" && (a.Path == pathPromote || a.Path == pathDemote || a.Path == pathCertificate ||
 			a.Path == pathGossipKeys || a.Path == ForwardBatchPath):

@@ -96,6 +96,11 @@ func TestAuthorize(t *testing.T) {
 		{"GET", "/v1/cluster/raft", all},
 		{"HEAD", "/v1/cluster/raft", all},
 		{"GET", "/v1/cluster/replica", []string{"admin", "n1"}},
+		// Prometheus scrapes with a read-only token or an agent certificate.
+		{"GET", "/metrics", all},
+		{"HEAD", "/metrics", all},
+		{"POST", "/metrics", []string{"admin"}},
+		{"GET", "/metrics/x", []string{"admin"}},
 		{"POST", "/v1/cluster/promote", []string{"admin", "n1"}},
 		{"POST", "/v1/cluster/demote", []string{"admin", "n1"}},
 		{"POST", "/v1/cluster/certificate", []string{"admin", "n1"}},
@@ -118,7 +123,6 @@ func TestAuthorize(t *testing.T) {
 		{"GET", "/openapi/v3/apis/apps/v1?hash=AB", all},
 		{"POST", "/openapi/v3/api/v1", []string{"admin"}},
 		{"GET", "/openapiv3", []string{"admin"}},
-		{"GET", "/metrics", []string{"admin"}},
 	}
 	for _, c := range cases {
 		a := attrsOf(c.method, c.path)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shoal-dev/shoal/agent/internal/clock"
 	"github.com/shoal-dev/shoal/agent/internal/events"
+	"github.com/shoal-dev/shoal/agent/internal/metrics"
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus/store"
 	"github.com/shoal-dev/shoal/placement"
@@ -52,6 +53,8 @@ type LoopConfig struct {
 	// Events records the scheduler's and controllers' Events; nil
 	// records none.
 	Events *events.Recorder
+	// Metrics, if set, records queue depths and reconcile latencies.
+	Metrics *metrics.Controllers
 }
 
 // DefaultLoopConfig returns production settings.
@@ -261,8 +264,14 @@ func (l *loop) reconcileDirty(ctx context.Context) error {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
+		l.cfg.Metrics.Queue(c.Name, len(keys))
+		obs := l.cfg.Metrics.Reconciler(c.Name)
 		for _, k := range keys {
+			start := time.Now() // for metrics; the decision takes now
 			p := c.Reconcile(k, l.view, now)
+			if obs != nil {
+				obs.Observe(time.Since(start).Seconds())
+			}
 			for _, e := range p.Events {
 				l.log.Info(c.Name+": "+e, "key", k)
 			}

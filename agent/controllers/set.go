@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-dev/shoal/agent/internal/metrics"
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus/store"
 	"github.com/shoal-dev/shoal/placement"
@@ -25,6 +26,9 @@ type ClusterConfig struct {
 	// know it). See placement.NodeLossInput. Zero means the defaults.
 	NodeLossGrace    time.Duration
 	NodeUnknownGrace time.Duration
+	// Metrics, if set, records the scheduler's passes (the agent sets
+	// it; it is not part of a user's configuration).
+	Metrics *metrics.Scheduler
 }
 
 // DefaultClusterConfig returns the ranges of DESIGN.md.
@@ -306,11 +310,27 @@ func Scheduler(cfg ClusterConfig) Controller {
 		Reconcile: func(_ string, v *View, now time.Time) placement.Plan {
 			pending, _, _ := v.Store().List("Pod", "", store.Selector{Fields: api.FieldSelector{{Field: "spec.nodeName", Operator: "=", Value: ""}}})
 			if len(pending) == 0 {
+				cfg.Metrics.Idle()
 				return placement.Plan{}
 			}
-			return placement.SchedulePending(cfg.Scheduler, nodes(v.List("Node", "")), pods(v.List("Pod", "")), now)
+			start := time.Now() // measured for metrics only; decisions take now
+			plan := placement.SchedulePending(cfg.Scheduler, nodes(v.List("Node", "")), pods(v.List("Pod", "")), now)
+			cfg.Metrics.Pass(time.Since(start), len(plan.Update), schedulable(pending)-len(plan.Update))
+			return plan
 		},
 	}
+}
+
+// schedulable counts the unbound pods the scheduler tries to place (not
+// being deleted, not finished); SchedulePending binds each with an Update.
+func schedulable(unbound []api.Object) int {
+	n := 0
+	for _, p := range pods(unbound) {
+		if p.DeletionTimestamp == nil && p.Status.Phase != api.PodSucceeded && p.Status.Phase != api.PodFailed {
+			n++
+		}
+	}
+	return n
 }
 
 // Endpoints keeps each Service's Endpoints equal to the ready pods it selects.

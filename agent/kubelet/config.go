@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/internal/events"
+	"github.com/shoal-dev/shoal/agent/internal/metrics"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/dataplane/network"
@@ -141,6 +142,8 @@ type Config struct {
 	// Events records the pod Events (Pulling, Started, BackOff...); nil
 	// records none.
 	Events *events.Emitter
+	// Metrics, if set, records image pulls and pod start latencies.
+	Metrics *metrics.NodeLoop
 }
 
 // DefaultConfig returns the production settings; the dependencies

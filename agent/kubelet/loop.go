@@ -259,6 +259,22 @@ func (l *Loop) livePods() []*api.Pod {
 	return out
 }
 
+// PodPhases counts the pods bound to this node that are not being
+// deleted, by their phase as stored (for metrics).
+func (l *Loop) PodPhases() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]int{}
+	for _, p := range l.livePods() {
+		phase := p.Status.Phase
+		if phase == "" {
+			phase = api.PodPending // not yet reported
+		}
+		out[phase]++
+	}
+	return out
+}
+
 // refreshVolumes brings configMap and secret volumes of running pods up to
 // date with their objects (atomically, as Kubernetes does; env is not
 // changed, it is read once when a container starts). Volumes not set up

@@ -164,7 +164,9 @@ func (w *podWorker) pull(ctx context.Context, pod *api.Pod, s step, now time.Tim
 	c, _ := findContainer(pod, s.Container)
 	pctx, cancel := context.WithTimeout(w.startContext(), l.cfg.PullTimeout)
 	w.event(s.Container, api.EventTypeNormal, EventPulling, "Pulling image %q", c.Image)
+	start := time.Now() // for metrics; decisions take now
 	_, err := rt.EnsureImage(pctx, c.Image, c.ImagePullPolicy)
+	l.cfg.Metrics.ImagePull(time.Since(start), err)
 	cancel()
 	if err != nil {
 		w.event(s.Container, api.EventTypeWarning, EventFailed, "Failed to pull image %q: %v", c.Image, err)

@@ -485,6 +485,9 @@ func (w *podWorker) writeStatus(ctx context.Context, pod *api.Pod, now time.Time
 		w.statusWake = now.Add(w.l.cfg.Retry)
 		return
 	}
+	if st.Phase == api.PodRunning && prev.Phase != api.PodRunning && !pod.CreationTimestamp.IsZero() {
+		w.l.cfg.Metrics.PodStarted(now.Sub(pod.CreationTimestamp.Time))
+	}
 	w.written = &st
 	w.statusWake = time.Time{}
 	w.backOffEvents(pod, st)

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-dev/shoal/agent/internal/metrics"
+
 	"github.com/shoal-dev/shoal/agent/follow"
 	"github.com/shoal-dev/shoal/agent/internal/clock"
 	"github.com/shoal-dev/shoal/api"
@@ -50,6 +52,8 @@ type Config struct {
 	Backoff, MaxBackoff time.Duration
 	// Logger receives the loop's logs.
 	Logger *slog.Logger
+	// Metrics, if set, records sync latencies and failures.
+	Metrics *metrics.Proxy
 }
 
 // DefaultConfig returns production settings.
@@ -261,6 +265,19 @@ func keyOf(o api.Object) lb.ServiceKey {
 	return lb.ServiceKey{Namespace: m.Namespace, Name: m.Name}
 }
 
+// Services returns how many Services the proxy follows.
+func (p *Proxy) Services() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, o := range p.objects {
+		if o.svc != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // Syncs returns how many syncs have succeeded.
 func (p *Proxy) Syncs() int {
 	p.mu.Lock()
@@ -352,7 +369,9 @@ func (p *Proxy) syncOnce() error {
 	} else {
 		err = p.cfg.LB.Sync(changed, deleted)
 	}
-	p.log.Debug("proxy: synced", "full", full, "changed", len(changed), "deleted", len(deleted), "took", time.Since(start), "err", err)
+	took := time.Since(start)
+	p.cfg.Metrics.Synced(took, err)
+	p.log.Debug("proxy: synced", "full", full, "changed", len(changed), "deleted", len(deleted), "took", took, "err", err)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err != nil {
