@@ -14,7 +14,7 @@ import (
 const Namespace = "default"
 
 // WaitNodesReady waits until n Nodes of hollow agents are Ready with a
-// pod CIDR in the leader's store.
+// pod CIDR in the freshest voter's store.
 func (c *Cluster) WaitNodesReady(ctx context.Context, n int, d time.Duration) error {
 	return waitUntil(ctx, d, fmt.Sprintf("%d hollow Nodes Ready", n), func() bool {
 		return c.readyNodes() >= n
@@ -22,11 +22,11 @@ func (c *Cluster) WaitNodesReady(ctx context.Context, n int, d time.Duration) er
 }
 
 func (c *Cluster) readyNodes() int {
-	l := c.Leader()
-	if l == nil {
+	st := c.freshest()
+	if st == nil {
 		return 0
 	}
-	objs, _, err := l.Store().List("Node", "", store.Selector{})
+	objs, _, err := st.List("Node", "", store.Selector{})
 	if err != nil {
 		return 0
 	}
@@ -45,17 +45,17 @@ func (c *Cluster) readyNodes() int {
 	return ready
 }
 
-// PodCounts are the pods of the benchmark's Deployment in the leader's
-// store: total, bound to a node, Running (excluding those on skip nodes).
+// PodCounts are the pods of the benchmark's Deployment in the freshest
+// voter's store: total, bound to a node, Running (excluding those on skip nodes).
 type PodCounts struct{ Total, Bound, Running int }
 
 func (c *Cluster) podCounts(skip map[string]bool) PodCounts {
 	var pc PodCounts
-	l := c.Leader()
-	if l == nil {
+	st := c.freshest()
+	if st == nil {
 		return pc
 	}
-	objs, _, err := l.Store().List("Pod", Namespace, store.Selector{})
+	objs, _, err := st.List("Pod", Namespace, store.Selector{})
 	if err != nil {
 		return pc
 	}
@@ -87,7 +87,7 @@ func (r ApplyResult) RunningRate() float64 { return float64(r.Pods) / r.AllRunni
 
 // Apply creates a Deployment of replicas pods (one tiny container each,
 // no resource requests beyond the default) and times until every pod is
-// bound, then Running, as seen in the leader's store.
+// bound, then Running, as seen in the freshest voter's store.
 func (c *Cluster) Apply(ctx context.Context, name string, replicas int, d time.Duration) (ApplyResult, error) {
 	res := ApplyResult{Pods: replicas}
 	cl, err := c.Client()

@@ -43,6 +43,9 @@ type Options struct {
 	// 0 means the default.
 	NodeLossGrace time.Duration
 	Logs          io.Writer // agents' logs at Warn; nil discards them
+	// RaftTimeout, when set, is the voters' Raft heartbeat and election
+	// timeout (leader lease: half); 0 keeps consensus.DefaultConfig's.
+	RaftTimeout time.Duration
 }
 
 // Cluster is three real voters and any number of hollow nodes.
@@ -115,6 +118,13 @@ func (c *Cluster) config(name string, role pki.Role) (agent.Config, error) {
 	cfg.HTTPAddr, cfg.GossipAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Version = "hollow"
 	rc := consensus.DefaultConfig()
+	// One process carries every agent: on a loaded machine it is starved
+	// for seconds at a time, and production's one-second Raft timeouts
+	// then elect leader after leader. RaftTimeout widens them.
+	if c.opts.RaftTimeout > 0 {
+		rc.HeartbeatTimeout, rc.ElectionTimeout = c.opts.RaftTimeout, c.opts.RaftTimeout
+		rc.LeaderLeaseTimeout = c.opts.RaftTimeout / 2
+	}
 	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: c.opts.Logs})
 	gc := c.opts.Gossip
 	cfg.Raft, cfg.Gossip = &rc, &gc
@@ -204,6 +214,23 @@ func (c *Cluster) Leader() *agent.Agent {
 		}
 	}
 	return nil
+}
+
+// freshest is the running voter whose store has the highest revision (the
+// leader's, or a follower's when leadership is changing), or nil.
+func (c *Cluster) freshest() *store.Store {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var best *store.Store
+	for _, m := range c.voters {
+		if m.killed {
+			continue
+		}
+		if st := m.Agent.Store(); st != nil && (best == nil || st.Revision() > best.Revision()) {
+			best = st
+		}
+	}
+	return best
 }
 
 // AddNodes starts n hollow nodes (parallel at most par at a time) joined
