@@ -9,6 +9,8 @@ BIN       ?= bin
 PKGS      := ./...
 FUZZTIME  ?= 30000x
 SCHEDULES ?= 100
+HOLLOW_NODES ?= 1000
+HOLLOW_PODS ?= 10000
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: help
@@ -64,6 +66,10 @@ bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals, scheduler,
 .PHONY: chaos
 chaos: ## Linearizability under faults: SCHEDULES (default 100) random fault episodes on 5-agent clusters, porcupine check, table of gaps (root, ~15 min).
 	SHOAL_CHAOS_SCHEDULES=$(SCHEDULES) $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 90m ./integration/chaos
+
+.PHONY: scale
+scale: ## Scale figures on hollow nodes (integration/hollow): HOLLOW_NODES (default 1000) simulated hosts in one process against three real voters; apply HOLLOW_PODS (default 10000) pods, gossip convergence and death detection, 10% of the nodes crashed at once. Not root; several minutes.
+	SHOAL_HOLLOW_NODES=$(HOLLOW_NODES) SHOAL_HOLLOW_PODS=$(HOLLOW_PODS) $(GO) test -count=1 -run '^TestHollow$$' -v -timeout 60m ./integration/hollow
 
 .PHONY: figures
 figures: ## Failover figures (20 trials of a 5-agent cluster, production timings, ~8 min) and pod start latency vs ctr run (root).

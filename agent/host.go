@@ -54,6 +54,19 @@ type HostConfig struct {
 	// DNSUpstreams answer names outside ClusterDomain; empty means the
 	// nameservers of /etc/resolv.conf.
 	DNSUpstreams []string
+	// Fake, when set, stands in for containerd, CNI and volumes: the node
+	// loop runs over these parts, with no routes and no services. Only
+	// for benchmarks that run many simulated hosts in one process
+	// (integration/hollow); shoal agent never sets it.
+	Fake *FakeHost
+}
+
+// FakeHost are in-process stand-ins for a host's runtime, pod network and
+// volumes (see HostConfig.Fake).
+type FakeHost struct {
+	Runtime kubelet.NodeRuntime
+	Network kubelet.PodNetworks
+	Volumes kubelet.PodVolumes
 }
 
 // hostState holds the running kubelet.Loop, for the log and exec handlers.
@@ -69,6 +82,10 @@ func (a *Agent) runHost(ctx context.Context) {
 	hc := a.cfg.Host
 	podCIDR := a.waitPodCIDR(ctx)
 	if podCIDR == "" {
+		return
+	}
+	if hc.Fake != nil {
+		a.runFakeHost(ctx, hc.Fake)
 		return
 	}
 	if hc.StateDir == "" {
@@ -158,6 +175,36 @@ func (a *Agent) runHost(ctx context.Context) {
 	if svc != nil {
 		wg.Go(func() { svc.run(ctx) })
 	}
+	wg.Wait()
+}
+
+// runFakeHost runs the node loop over the stand-ins of fh, fed by the same
+// watch of this node's pods as runHost's.
+func (a *Agent) runFakeHost(ctx context.Context, fh *FakeHost) {
+	pods := kubelet.NewPodSet()
+	follower, err := follow.New(follow.Config{
+		Endpoints: a.followEndpoints, Kind: "Pod", FieldSelector: "spec.nodeName=" + a.cfg.NodeName, Logger: a.log,
+		NewClient: a.followClient,
+	})
+	if err != nil {
+		a.hostFailed(ctx, "pod watch", err)
+		return
+	}
+	lc := kubelet.DefaultConfig()
+	lc.NodeName, lc.HostIP = a.cfg.NodeName, a.hostIP()
+	lc.Runtime, lc.Network, lc.Volumes = fh.Runtime, fh.Network, fh.Volumes
+	lc.Objects, lc.Pods, lc.Status = apiObjects{a.client}, pods, apiStatus{a.client}
+	lc.LogDir, lc.Logger = filepath.Join(a.cfg.DataDir, "logs"), a.log.With("loop", "node")
+	loop, err := kubelet.New(lc)
+	if err != nil {
+		a.hostFailed(ctx, "node loop", err)
+		return
+	}
+	a.host.loop.Store(loop)
+	defer a.host.loop.Store(nil)
+	var wg sync.WaitGroup
+	wg.Go(func() { follower.Run(ctx, pods.FollowHandler(follower)) })
+	wg.Go(func() { loop.Run(ctx) })
 	wg.Wait()
 }
 

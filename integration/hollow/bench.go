@@ -1,0 +1,210 @@
+package hollow
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus/gossip"
+	"github.com/shoal-dev/shoal/consensus/store"
+)
+
+// Namespace holds the benchmark's Deployment.
+const Namespace = "default"
+
+// WaitNodesReady waits until n Nodes of hollow agents are Ready with a
+// pod CIDR in the freshest voter's store.
+func (c *Cluster) WaitNodesReady(ctx context.Context, n int, d time.Duration) error {
+	return waitUntil(ctx, d, fmt.Sprintf("%d hollow Nodes Ready", n), func() bool {
+		return c.readyNodes() >= n
+	})
+}
+
+func (c *Cluster) readyNodes() int {
+	st := c.freshest()
+	if st == nil {
+		return 0
+	}
+	objs, _, err := st.List("Node", "", store.Selector{})
+	if err != nil {
+		return 0
+	}
+	ready := 0
+	for _, o := range objs {
+		n := o.(*api.Node)
+		if n.Spec.PodCIDR == "" || len(n.Name) < 7 || n.Name[:7] != "hollow-" {
+			continue
+		}
+		for _, cond := range n.Status.Conditions {
+			if cond.Type == api.NodeReady && cond.Status == "True" {
+				ready++
+			}
+		}
+	}
+	return ready
+}
+
+// PodCounts are the pods of the benchmark's Deployment in the freshest
+// voter's store: total, bound to a node, Running (excluding those on skip nodes).
+type PodCounts struct{ Total, Bound, Running int }
+
+func (c *Cluster) podCounts(skip map[string]bool) PodCounts {
+	var pc PodCounts
+	st := c.freshest()
+	if st == nil {
+		return pc
+	}
+	objs, _, err := st.List("Pod", Namespace, store.Selector{})
+	if err != nil {
+		return pc
+	}
+	for _, o := range objs {
+		p := o.(*api.Pod)
+		if p.DeletionTimestamp != nil || skip[p.Spec.NodeName] {
+			continue
+		}
+		pc.Total++
+		if p.Spec.NodeName != "" {
+			pc.Bound++
+			if p.Status.Phase == api.PodRunning {
+				pc.Running++
+			}
+		}
+	}
+	return pc
+}
+
+// ApplyResult is the timing of one Deployment apply.
+type ApplyResult struct {
+	Pods                 int
+	AllBound, AllRunning time.Duration // from the apply's start
+}
+
+// BoundRate and RunningRate are pods/s end to end.
+func (r ApplyResult) BoundRate() float64   { return float64(r.Pods) / r.AllBound.Seconds() }
+func (r ApplyResult) RunningRate() float64 { return float64(r.Pods) / r.AllRunning.Seconds() }
+
+// Apply creates a Deployment of replicas pods (one tiny container each,
+// no resource requests beyond the default) and times until every pod is
+// bound, then Running, as seen in the freshest voter's store.
+func (c *Cluster) Apply(ctx context.Context, name string, replicas int, d time.Duration) (ApplyResult, error) {
+	res := ApplyResult{Pods: replicas}
+	cl, err := c.Client()
+	if err != nil {
+		return res, err
+	}
+	obj, err := api.DecodeObject(fmt.Appendf(nil, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %s, namespace: %s}
+spec:
+  replicas: %d
+  selector: {matchLabels: {app: %s}}
+  template:
+    metadata: {labels: {app: %s}}
+    spec:
+      containers: [{name: c, image: hollow/pause:1}]
+`, name, Namespace, replicas, name, name))
+	if err != nil {
+		return res, err
+	}
+	start := time.Now()
+	if _, err := cl.Create(ctx, obj); err != nil {
+		return res, fmt.Errorf("hollow: create deployment: %w", err)
+	}
+	var last PodCounts
+	err = waitUntil(ctx, d, fmt.Sprintf("%d pods bound", replicas), func() bool {
+		last = c.podCounts(nil)
+		if last.Bound >= replicas && res.AllBound == 0 {
+			res.AllBound = time.Since(start)
+		}
+		return last.Running >= replicas
+	})
+	res.AllRunning = time.Since(start)
+	if err != nil {
+		return res, fmt.Errorf("%w (last: %+v)", err, last)
+	}
+	return res, nil
+}
+
+// NodeLoss crashes frac of the hollow nodes at once and times until
+// replicas pods run again on the others.
+func (c *Cluster) NodeLoss(ctx context.Context, frac float64, replicas int, d time.Duration) (killed int, took time.Duration, err error) {
+	nodes := c.Nodes()
+	k := int(float64(len(nodes)) * frac)
+	skip := map[string]bool{}
+	start := time.Now()
+	for i := range k {
+		m := nodes[len(nodes)-1-i]
+		skip[m.Agent.Name()] = true
+		m.Crash()
+	}
+	var last PodCounts
+	err = waitUntil(ctx, d, fmt.Sprintf("%d pods Running off the %d crashed nodes", replicas, k), func() bool {
+		last = c.podCounts(skip)
+		return last.Running >= replicas
+	})
+	if err != nil {
+		err = fmt.Errorf("%w (last: %+v)", err, last)
+	}
+	return k, time.Since(start), err
+}
+
+// GossipConverged waits until every running member sees want alive
+// members, returning how long that took from since.
+func (c *Cluster) GossipConverged(ctx context.Context, want int, since time.Time, d time.Duration) (time.Duration, error) {
+	err := waitUntil(ctx, d, fmt.Sprintf("every member to see %d alive", want), func() bool {
+		return c.everyMember(func(ms []gossip.Member) bool { return countState(ms, gossip.Alive, "") >= want })
+	})
+	return time.Since(since), err
+}
+
+// GossipDeath crashes one hollow node and times until every other
+// running member sees it dead.
+func (c *Cluster) GossipDeath(ctx context.Context, d time.Duration) (time.Duration, error) {
+	nodes := c.Nodes()
+	var victim *Member
+	for _, m := range nodes {
+		if !m.killed {
+			victim = m
+			break
+		}
+	}
+	if victim == nil {
+		return 0, fmt.Errorf("hollow: no running hollow node to crash")
+	}
+	start := time.Now()
+	victim.Crash()
+	name := victim.Agent.Name()
+	err := waitUntil(ctx, d, "every member to see "+name+" dead", func() bool {
+		return c.everyMember(func(ms []gossip.Member) bool { return countState(ms, gossip.Alive, name) == 0 })
+	})
+	return time.Since(start), err
+}
+
+func (c *Cluster) everyMember(ok func([]gossip.Member) bool) bool {
+	c.mu.Lock()
+	all := append(append([]*Member(nil), c.nodes...), c.voters...)
+	c.mu.Unlock()
+	for _, m := range all {
+		if m.killed {
+			continue
+		}
+		g := m.Agent.Gossip()
+		if g == nil || !ok(g.Members()) {
+			return false
+		}
+	}
+	return true
+}
+
+// countState counts members in state s (only the one named name, if set).
+func countState(ms []gossip.Member, s gossip.State, name string) int {
+	n := 0
+	for _, m := range ms {
+		if m.State == s && (name == "" || m.Name == name) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,373 @@
+package hollow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/shoal-dev/shoal/agent"
+	"github.com/shoal-dev/shoal/agent/controllers"
+	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/consensus/gossip"
+	"github.com/shoal-dev/shoal/consensus/pki"
+	"github.com/shoal-dev/shoal/consensus/store"
+)
+
+// Limits of a hollow cluster.
+const (
+	MaxNodes = 5000 // hollow nodes in one process
+	// ClusterCIDR leaves room for 16,384 /24 pod subnets; it stays clear
+	// of the default service range 10.96.0.0/16.
+	ClusterCIDR = "10.128.0.0/10"
+)
+
+// Options configure a Cluster.
+type Options struct {
+	Dir        string        // data directories go below (required)
+	StartDelay time.Duration // a hollow container's start → Running
+	// Gossip is the memberlist timing of every agent; zero means
+	// gossip.DefaultConfig (production LAN timings).
+	Gossip gossip.Config
+	// NodeLossGrace: how long a dead node's pods wait before they move;
+	// 0 means the default.
+	NodeLossGrace time.Duration
+	Logs          io.Writer // agents' logs at Warn; nil discards them
+	// RaftTimeout, when set, is the voters' Raft heartbeat and election
+	// timeout (leader lease: half); 0 keeps consensus.DefaultConfig's.
+	RaftTimeout time.Duration
+}
+
+// Cluster is three real voters and any number of hollow nodes.
+type Cluster struct {
+	opts   Options
+	ca     *pki.CA
+	admin  string // API token of role admin
+	mu     sync.Mutex
+	voters []*Member
+	nodes  []*Member
+}
+
+// Member is one running agent.
+type Member struct {
+	Agent  *agent.Agent
+	cancel context.CancelFunc
+	done   chan error
+	killed bool
+}
+
+// New makes the CA of a cluster.
+func New(opts Options) (*Cluster, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("hollow: Options.Dir: must not be empty")
+	}
+	if opts.StartDelay < 0 {
+		return nil, fmt.Errorf("hollow: Options.StartDelay: %v must not be negative", opts.StartDelay)
+	}
+	if opts.Gossip.ProbeInterval == 0 {
+		opts.Gossip = gossip.DefaultConfig()
+	}
+	if opts.Logs == nil {
+		opts.Logs = io.Discard
+	}
+	now := time.Now()
+	ca, err := pki.NewCA("hollow", now)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := ca.SignToken(pki.Claims{ID: "hollow-admin", Name: "hollow-admin", Role: pki.TokenRoleAdmin,
+		IssuedAt: now, ExpiresAt: now.Add(24 * time.Hour)})
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{opts: opts, ca: ca, admin: tok}, nil
+}
+
+// holder issues a certificate of role for node, signed by the cluster CA.
+func (c *Cluster) holder(node string, role pki.Role) (*pki.Holder, error) {
+	key, err := pki.NewKey()
+	if err != nil {
+		return nil, err
+	}
+	certPEM, err := c.ca.Issue(pki.NodeRequest{Node: node, Role: role, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
+		PublicKey: key.Public()}, time.Now(), 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := pki.MarshalKeyPEM(key)
+	if err != nil {
+		return nil, err
+	}
+	return pki.NewHolder(c.ca.CertPEM, certPEM, keyPEM)
+}
+
+func (c *Cluster) config(name string, role pki.Role) (agent.Config, error) {
+	cfg := agent.DefaultConfig()
+	cfg.NodeName = name
+	cfg.DataDir = filepath.Join(c.opts.Dir, name)
+	cfg.HTTPAddr, cfg.GossipAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Version = "hollow"
+	rc := consensus.DefaultConfig()
+	// One process carries every agent: on a loaded machine it is starved
+	// for seconds at a time, and production's one-second Raft timeouts
+	// then elect leader after leader. RaftTimeout widens them.
+	if c.opts.RaftTimeout > 0 {
+		rc.HeartbeatTimeout, rc.ElectionTimeout = c.opts.RaftTimeout, c.opts.RaftTimeout
+		rc.LeaderLeaseTimeout = c.opts.RaftTimeout / 2
+	}
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: c.opts.Logs})
+	gc := c.opts.Gossip
+	cfg.Raft, cfg.Gossip = &rc, &gc
+	cfg.ClusterNet = controllers.DefaultClusterConfig()
+	cfg.ClusterNet.ClusterCIDR = ClusterCIDR
+	if c.opts.NodeLossGrace > 0 {
+		cfg.ClusterNet.NodeLossGrace = c.opts.NodeLossGrace
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(c.opts.Logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h, err := c.holder(name, role)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.TLS = h
+	return cfg, nil
+}
+
+// StartVoters starts the three voters and waits until they form a cluster
+// with a leader that answers, or ctx ends.
+func (c *Cluster) StartVoters(ctx context.Context) error {
+	var cfgs []agent.Config
+	var gossipAddrs []string
+	for i := range 3 {
+		cfg, err := c.config(fmt.Sprintf("voter-%d", i), pki.RoleVoter)
+		if err != nil {
+			return err
+		}
+		cfg.Zone = fmt.Sprintf("z%d", i)
+		var ports [3]int
+		for k := range ports {
+			if ports[k], err = freePort(); err != nil {
+				return err
+			}
+		}
+		cfg.HTTPAddr, cfg.RaftAddr, cfg.GossipAddr = loopback(ports[0]), loopback(ports[1]), loopback(ports[2])
+		gossipAddrs = append(gossipAddrs, cfg.GossipAddr)
+		cfgs = append(cfgs, cfg)
+	}
+	for i := range cfgs {
+		for j, g := range gossipAddrs {
+			if i != j {
+				cfgs[i].Join = append(cfgs[i].Join, g)
+			}
+		}
+	}
+	for _, cfg := range cfgs {
+		m, err := c.run(cfg)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.voters = append(c.voters, m)
+		c.mu.Unlock()
+	}
+	return waitUntil(ctx, 60*time.Second, "a leader among the voters", func() bool {
+		l := c.Leader()
+		if l == nil {
+			return false
+		}
+		_, _, err := l.Store().List("Node", "", store.Selector{})
+		return err == nil
+	})
+}
+
+// run builds and runs one agent.
+func (c *Cluster) run(cfg agent.Config) (*Member, error) {
+	a, err := agent.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.NodeName, err)
+	}
+	if err := a.Start(); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.NodeName, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Member{Agent: a, cancel: cancel, done: make(chan error, 1)}
+	go func() { m.done <- a.Run(ctx) }()
+	return m, nil
+}
+
+// Leader is the voter whose Raft node leads, or nil.
+func (c *Cluster) Leader() *agent.Agent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.voters {
+		if n := m.Agent.Node(); n != nil && !m.killed && n.IsLeader() {
+			return m.Agent
+		}
+	}
+	return nil
+}
+
+// freshest is the running voter whose store has the highest revision (the
+// leader's, or a follower's when leadership is changing), or nil.
+func (c *Cluster) freshest() *store.Store {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var best *store.Store
+	for _, m := range c.voters {
+		if m.killed {
+			continue
+		}
+		if st := m.Agent.Store(); st != nil && (best == nil || st.Revision() > best.Revision()) {
+			best = st
+		}
+	}
+	return best
+}
+
+// AddNodes starts n hollow nodes (parallel at most par at a time) joined
+// to the voters. They are named hollow-00000 upwards.
+func (c *Cluster) AddNodes(n, par int) error {
+	c.mu.Lock()
+	first := len(c.nodes)
+	var join []string
+	for _, v := range c.voters {
+		join = append(join, v.Agent.GossipAddr())
+	}
+	c.mu.Unlock()
+	if first+n > MaxNodes {
+		return fmt.Errorf("hollow: %d nodes: at most %d", first+n, MaxNodes)
+	}
+	if par < 1 {
+		par = 1
+	}
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for i := first; i < first+n; i++ {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			cfg, err := c.config(fmt.Sprintf("hollow-%05d", i), pki.RoleWorker)
+			if err == nil {
+				cfg.Zone = fmt.Sprintf("z%d", i%3)
+				cfg.Join = join
+				cfg.Host = agent.HostConfig{Enabled: true, Fake: &agent.FakeHost{
+					Runtime: NewRuntime(c.opts.StartDelay), Network: NewNetwork(), Volumes: NewVolumes()}}
+				var m *Member
+				m, err = c.run(cfg)
+				if err == nil {
+					c.mu.Lock()
+					c.nodes = append(c.nodes, m)
+					c.mu.Unlock()
+				}
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Nodes are the hollow nodes started so far.
+func (c *Cluster) Nodes() []*Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Member(nil), c.nodes...)
+}
+
+// Client is an admin API client of the leader (any voter when none).
+func (c *Cluster) Client() (*api.Client, error) {
+	a := c.Leader()
+	if a == nil {
+		c.mu.Lock()
+		a = c.voters[0].Agent
+		c.mu.Unlock()
+	}
+	tlsCfg, err := api.TLSConfigFromCA(c.ca.CertPEM)
+	if err != nil {
+		return nil, err
+	}
+	return api.NewClient("https://"+a.Addr(), api.WithTLSConfig(tlsCfg), api.WithBearerToken(c.admin),
+		api.WithRequestTimeout(30*time.Second)), nil
+}
+
+// Crash stops m as a crash would: gossip goes silent without leaving,
+// then the agent's loops end.
+func (m *Member) Crash() {
+	m.killed = true
+	if g := m.Agent.Gossip(); g != nil {
+		g.Shutdown()
+	}
+	m.cancel()
+}
+
+// Close stops every agent and waits (bounded) for each.
+func (c *Cluster) Close() {
+	c.mu.Lock()
+	all := append(append([]*Member(nil), c.nodes...), c.voters...)
+	c.mu.Unlock()
+	for _, m := range all {
+		if !m.killed {
+			m.Crash()
+		}
+	}
+	deadline := time.After(60 * time.Second)
+	for _, m := range all {
+		select {
+		case <-m.done:
+		case <-deadline:
+			return
+		}
+	}
+}
+
+// waitUntil polls cond every 50ms until it holds, d passes or ctx ends.
+func waitUntil(ctx context.Context, d time.Duration, what string, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("hollow: waiting for %s: %w", what, ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// freePort is a loopback port free for TCP and UDP, from [33000, 60000).
+func freePort() (int, error) {
+	for range 200 {
+		p := 33000 + rand.IntN(27000)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		pc, err := net.ListenPacket("udp", ln.Addr().String())
+		ln.Close()
+		if err != nil {
+			continue
+		}
+		pc.Close()
+		return p, nil
+	}
+	return 0, errors.New("hollow: no free port")
+}

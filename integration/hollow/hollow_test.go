@@ -1,0 +1,101 @@
+package hollow
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// envInt reads a positive integer from the environment, def when unset.
+func envInt(t *testing.T, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	return strings.TrimSpace(string(b))
+}
+
+// TestHollow runs hollow nodes against three real voters: by default 20
+// nodes and 60 pods (bounded, part of go test: 100 nodes did not converge
+// reliably in one process on the shared 2-core machine, see README
+// "Scale"); make scale sets SHOAL_HOLLOW_NODES and SHOAL_HOLLOW_PODS for
+// the figures and adds the node-loss run.
+func TestHollow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hollow nodes: not in -short")
+	}
+	nodes := envInt(t, "SHOAL_HOLLOW_NODES", 20)
+	pods := envInt(t, "SHOAL_HOLLOW_PODS", 3*nodes)
+	full := os.Getenv("SHOAL_HOLLOW_NODES") != ""
+	// Generous deadlines: the machine is shared and loaded.
+	scale := time.Duration(1 + nodes/100)
+	ctx := context.Background()
+
+	opts := Options{Dir: t.TempDir(), StartDelay: 100 * time.Millisecond, NodeLossGrace: 3 * time.Second, RaftTimeout: 5 * time.Second}
+	if p := os.Getenv("SHOAL_HOLLOW_LOGS"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		opts.Logs = f
+	}
+	c, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	t.Logf("load before: %s", loadavg())
+	if err := c.StartVoters(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("voters up; starting %d hollow nodes", nodes)
+	start := time.Now()
+	if err := c.AddNodes(nodes, 64); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Since(start)
+	conv, err := c.GossipConverged(ctx, nodes+3, start, scale*60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("gossip converged after %v", conv)
+	if err := c.WaitNodesReady(ctx, nodes, scale*60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d hollow nodes: agents started in %v, gossip converged (every member sees %d alive) %v after the first start, all Ready %v",
+		nodes, started.Round(time.Millisecond), nodes+3, conv.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+
+	res, err := c.Apply(ctx, "web", pods, scale*120*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("apply %d pods onto %d nodes: all bound %v (%.0f pods/s), all Running %v (%.0f pods/s); load %s",
+		pods, nodes, res.AllBound.Round(time.Millisecond), res.BoundRate(), res.AllRunning.Round(time.Millisecond), res.RunningRate(), loadavg())
+
+	dead, err := c.GossipDeath(ctx, scale*60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("one member crashed: every other member saw it dead after %v", dead.Round(time.Millisecond))
+	if !full {
+		return
+	}
+	k, took, err := c.NodeLoss(ctx, 0.10, pods, scale*120*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("node loss: %d nodes crashed at once, all %d pods Running elsewhere after %v; load %s", k, pods, took.Round(time.Millisecond), loadavg())
+}
