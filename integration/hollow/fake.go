@@ -123,6 +123,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, stdout, std
 	return 0, errors.New("hollow: exec is not supported")
 }
 
+// ExecStream is not supported either.
+func (r *Runtime) ExecStream(ctx context.Context, id string, e runtime.ExecIO) (int, error) {
+	return 0, errors.New("hollow: exec is not supported")
+}
+
 // Network hands out addresses of one node's pod CIDR without touching
 // the host.
 type Network struct {
