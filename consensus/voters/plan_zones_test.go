@@ -151,6 +151,24 @@ func TestPlanSpreadsZones(t *testing.T) {
 			why: "3 voters (3 alive, 3 seated), target 3; 1 alive but unhealthy in raft",
 		},
 		{
+			// a,b,c and a,b,d are equal layouts: moving between them
+			// would be flapping.
+			name: "already one voter per zone, an agent in a fourth zone: no change",
+			in: input([]Member{m("h1", "a", hour), m("h2", "b", hour), m("h3", "c", hour), m("h4", "d", hour)},
+				voters("h1", "h2", "h3")),
+			why: "3 voters (3 alive, 3 seated), target 3",
+		},
+		{
+			name: "target 5 in a,a,b,b,c, the spare agent in zone a: no change",
+			in: func() Input {
+				in := input([]Member{m("h1", "a", hour), m("h2", "a", hour), m("h3", "b", hour), m("h4", "b", hour),
+					m("h5", "c", hour), m("h6", "a", hour)}, voters("h1", "h2", "h3", "h4", "h5"))
+				in.Target = 5
+				return in
+			}(),
+			why: "5 voters (5 alive, 5 seated), target 5",
+		},
+		{
 			name: "no zones at all: unchanged",
 			in: input([]Member{m("h1", "", hour), m("h2", "", hour), m("h3", "", hour), m("h4", "", hour)},
 				voters("h1", "h2", "h3")),
