@@ -5,7 +5,8 @@
 //     agents, the current Raft configuration with each server's Raft health
 //     (Judge) and the time, it proposes at most one membership change (stage
 //     a non-voter, promote a caught-up one, or remove a server) and says
-//     why. Check applies the same quorum rule to a change asked for by hand.
+//     why. With every seat taken it also moves a vote out of a zone holding
+//     two voters into a zone holding none (stage, promote, then remove). Check applies the same quorum rule to a change asked for by hand.
 //   - DecideBootstrap, run by an agent that is in no cluster yet: given the
 //     agents it can see, it says whether to wait, to bootstrap a new
 //     one-voter cluster, or to join a cluster another agent advertises.

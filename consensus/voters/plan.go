@@ -219,6 +219,10 @@ func Plan(in Input) (Change, bool) {
 		// (no other agent to take its seat): remove it, so that it can
 		// be staged again from scratch.
 		(*view).removeGhost,
+		// (z) Every seat taken but a zone holds two voters while an
+		// agent able to vote sits in a zone with none: stage it, then
+		// promote it; (c) then removes a voter of the crowded zone.
+		(*view).spreadZones,
 		// (e) A staged non-voter no longer needed (the voter it was to
 		// replace came back).
 		(*view).removeUnneededNonvoter,
@@ -243,10 +247,13 @@ type view struct {
 	// successor: promote found a staged non-voter or a candidate, so a
 	// voter that lost its seat is replaced rather than just removed.
 	successor bool
+	// keep: non-voters spreadZones staged for a zone without a voter,
+	// which removeUnneededNonvoter must leave while they catch up.
+	keep map[string]bool
 }
 
 func newView(in Input) *view {
-	v := &view{in: in, members: map[string]Member{}, voters: map[string]bool{}, byID: map[string]Server{}}
+	v := &view{in: in, members: map[string]Member{}, voters: map[string]bool{}, byID: map[string]Server{}, keep: map[string]bool{}}
 	for _, m := range in.Members {
 		v.members[m.ID] = m
 	}

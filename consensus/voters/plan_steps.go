@@ -310,7 +310,7 @@ func (v *view) removeUnneededNonvoter() (Change, bool) {
 	}
 	var cs []Change
 	for _, s := range v.servers {
-		if s.Voter || s.ID == v.in.Leader {
+		if s.Voter || s.ID == v.in.Leader || v.keep[s.ID] {
 			continue
 		}
 		cs = append(cs, Change{Type: RemoveServer, ID: s.ID, Addr: s.Addr,
