@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -53,35 +52,7 @@ func runGossip(ctx context.Context, args []string, out, errOut io.Writer) error 
 }
 
 func runGossipStatus(ctx context.Context, args []string, out, errOut io.Writer) error {
-	fs := newFlagSet("gossip status", "gossip status [--server ADDR] [-o json]", errOut)
-	var cf clientFlags
-	cf.registerConn(fs)
-	output := fs.String("o", "", "output format: json")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	switch {
-	case len(pos) > 0:
-		return fmt.Errorf("gossip status takes no argument, got %q", pos[0])
-	case *output != "" && *output != "json":
-		return fmt.Errorf("-o: unsupported output format %q (use json)", *output)
-	}
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	st, err := c.GossipKeys(ctx)
-	if err != nil {
-		return err
-	}
-	if *output == "json" {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	}
-	printGossipStatus(out, st)
-	return nil
+	return runShow(ctx, "gossip status", args, out, errOut, (*api.Client).GossipKeys, printGossipStatus)
 }
 
 func printGossipStatus(out io.Writer, st api.GossipKeyStatus) {

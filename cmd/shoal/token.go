@@ -74,7 +74,14 @@ func connOnly(name, usageLine string, args []string, errOut io.Writer, want func
 }
 
 func runTokenShow(ctx context.Context, args []string, out, errOut io.Writer) error {
-	fs := newFlagSet("token show", "token show [--server ADDR] [-o json]", errOut)
+	return runShow(ctx, "token show", args, out, errOut, (*api.Client).JoinTokens, printJoinTokens)
+}
+
+// runShow is a command NAME [--server ADDR] [-o json] that reads one
+// value through fetch and prints it with print, or as indented JSON.
+func runShow[T any](ctx context.Context, name string, args []string, out, errOut io.Writer,
+	fetch func(*api.Client, context.Context) (T, error), print func(io.Writer, T)) error {
+	fs := newFlagSet(name, name+" [--server ADDR] [-o json]", errOut)
 	var cf clientFlags
 	cf.registerConn(fs)
 	output := fs.String("o", "", "output format: json")
@@ -84,7 +91,7 @@ func runTokenShow(ctx context.Context, args []string, out, errOut io.Writer) err
 	}
 	switch {
 	case len(pos) > 0:
-		return fmt.Errorf("token show takes no argument, got %q", pos[0])
+		return fmt.Errorf("%s takes no argument, got %q", name, pos[0])
 	case *output != "" && *output != "json":
 		return fmt.Errorf("-o: unsupported output format %q (use json)", *output)
 	}
@@ -92,16 +99,16 @@ func runTokenShow(ctx context.Context, args []string, out, errOut io.Writer) err
 	if err != nil {
 		return err
 	}
-	t, err := c.JoinTokens(ctx)
+	v, err := fetch(c, ctx)
 	if err != nil {
 		return err
 	}
 	if *output == "json" {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(t)
+		return enc.Encode(v)
 	}
-	printJoinTokens(out, t)
+	print(out, v)
 	return nil
 }
 
