@@ -19,17 +19,7 @@ import (
 // read the Deployment again and watch from its new revision; it used to
 // ignore the event and rewatch the same old revision until its deadline.
 func TestRolloutStatusRereadsAfterGoneEvent(t *testing.T) {
-	one := int32(1)
-	dep := func(rv string, done bool) *api.Deployment {
-		d := &api.Deployment{ObjectMeta: api.ObjectMeta{Name: "web", Namespace: "default", ResourceVersion: rv, Generation: 1},
-			Spec: api.DeploymentSpec{Replicas: &one}}
-		d.Status.ObservedGeneration = 1
-		if done {
-			d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.AvailableReplicas = 1, 1, 1
-		}
-		api.SetTypeMeta(d)
-		return d
-	}
+	dep := rolloutDeployment
 	var mu sync.Mutex
 	var gets, watchRVs []string
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -64,4 +54,18 @@ func TestRolloutStatusRereadsAfterGoneEvent(t *testing.T) {
 	if len(gets) != 2 || fmt.Sprint(watchRVs) != "[5 9]" {
 		t.Fatalf("reads %v, watches from %v; want two reads and watches from 5 then 9", gets, watchRVs)
 	}
+}
+
+// rolloutDeployment is Deployment web of one replica at revision rv,
+// its rollout done or not.
+func rolloutDeployment(rv string, done bool) *api.Deployment {
+	one := int32(1)
+	d := &api.Deployment{ObjectMeta: api.ObjectMeta{Name: "web", Namespace: "default", ResourceVersion: rv, Generation: 1},
+		Spec: api.DeploymentSpec{Replicas: &one}}
+	d.Status.ObservedGeneration = 1
+	if done {
+		d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.AvailableReplicas = 1, 1, 1
+	}
+	api.SetTypeMeta(d)
+	return d
 }

@@ -19,17 +19,7 @@ import (
 // deadline instead of failing (found by the fault scenarios of issue 12:
 // a spontaneous election on a loaded machine failed `rollout status`).
 func TestRolloutStatusRidesOutALeaderChange(t *testing.T) {
-	one := int32(1)
-	dep := func(rv string, done bool) *api.Deployment {
-		d := &api.Deployment{ObjectMeta: api.ObjectMeta{Name: "web", Namespace: "default", ResourceVersion: rv, Generation: 1},
-			Spec: api.DeploymentSpec{Replicas: &one}}
-		d.Status.ObservedGeneration = 1
-		if done {
-			d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.AvailableReplicas = 1, 1, 1
-		}
-		api.SetTypeMeta(d)
-		return d
-	}
+	dep := rolloutDeployment
 	unavailable := func(w http.ResponseWriter) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		json.NewEncoder(w).Encode(api.NewServiceUnavailable("the cluster has no leader at the moment; retry shortly").Status())
