@@ -1,0 +1,321 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shoal-dev/shoal/consensus/gossip"
+)
+
+// Limits on the flags.
+const (
+	maxMembers = 5000
+	maxSeeds   = 16
+)
+
+func main() {
+	sizes := flag.String("n", "100", "comma-separated member counts, each measured on a fresh cluster (at most 5000)")
+	seeds := flag.Int("seeds", 3, "members every other member joins through (its --join list)")
+	encrypt := flag.Bool("encrypt", true, "encrypt gossip with an AES-256 key, as agents do")
+	convergeFor := flag.Duration("converge-timeout", 3*time.Minute, "how long to wait for every member to see every member alive")
+	settle := flag.Duration("settle", 5*time.Second, "wait after convergence before the steady-state window")
+	window := flag.Duration("window", 10*time.Second, "steady-state window over which bytes and CPU are counted")
+	deadFor := flag.Duration("dead-timeout", time.Minute, "how long to wait for every member to see the killed one dead")
+	flag.Parse()
+
+	var ns []int
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 2 || n > maxMembers {
+			fail("-n: %q is not a member count from 2 to %d", s, maxMembers)
+		}
+		ns = append(ns, n)
+	}
+	if *seeds < 1 || *seeds > maxSeeds {
+		fail("-seeds %d: want 1 to %d", *seeds, maxSeeds)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"converge-timeout", *convergeFor}, {"window", *window}, {"dead-timeout", *deadFor}} {
+		if d.v <= 0 {
+			fail("-%s %v must be positive", d.name, d.v)
+		}
+	}
+	if *settle < 0 {
+		fail("-settle %v must not be negative", *settle)
+	}
+	raiseFileLimit(slices.Max(ns))
+
+	cfg := gossip.DefaultConfig()
+	fmt.Printf("gossip bench: production timings (probe %v, timeout %v, suspicion mult %d, gossip %v to %d, retransmit mult %d, push/pull %v), encrypted=%v, %d seeds, GOMAXPROCS %d\n",
+		cfg.ProbeInterval, cfg.ProbeTimeout, cfg.SuspicionMult, cfg.GossipInterval, cfg.GossipNodes, cfg.RetransmitMult, cfg.PushPullInterval,
+		*encrypt, *seeds, runtime.GOMAXPROCS(0))
+	var rows []row
+	for _, n := range ns {
+		fmt.Printf("\n== %d members (load: %s)\n", n, loadavg())
+		r, err := measure(n, *seeds, *encrypt, *convergeFor, *settle, *window, *deadFor)
+		if err != nil {
+			fail("%d members: %v", n, err)
+		}
+		rows = append(rows, r)
+	}
+	fmt.Println()
+	printTable(rows)
+}
+
+// row is one size's figures.
+type row struct {
+	n                      int
+	converged              bool
+	seen                   int // members that saw all alive
+	allSeeAll, p50SeeAll   time.Duration
+	joinP50, joinAll       time.Duration
+	convCPU                float64
+	theory, serf           time.Duration
+	udpOut, tcpOut, in     float64 // bytes per member per second
+	cpu                    float64 // CPU seconds per second, whole process
+	falseSusp              int64   // suspicions of live members in the window
+	firstSuspect           time.Duration
+	firstDead, p50Dead     time.Duration
+	allDead                time.Duration
+	sawDead                int
+	expectDeadLo, expectHi time.Duration
+	load                   string
+}
+
+func measure(n, seeds int, encrypt bool, convergeFor, settle, window, deadFor time.Duration) (row, error) {
+	r := row{n: n}
+	cfg := gossip.DefaultConfig()
+	r.theory = time.Duration(math.Ceil(math.Log(float64(n))/math.Log(float64(cfg.GossipNodes)))) * cfg.GossipInterval
+	r.serf = serfModel(n, cfg.GossipNodes, cfg.GossipInterval, 0.9999)
+
+	made := time.Now()
+	c, err := newCluster(n, seeds, encrypt, nil)
+	if err != nil {
+		return r, err
+	}
+	defer c.shutdown()
+	fmt.Printf("created %d members in %v\n", n, time.Since(made).Round(time.Millisecond))
+
+	// Simultaneous start.
+	start := time.Now()
+	cpuStart := cpuTime()
+	joinErrs := c.joinAll()
+	deadline := start.Add(convergeFor)
+	lastPrint := start
+	for time.Now().Before(deadline) {
+		seen, minAlive := 0, n
+		for _, m := range c.members {
+			if m.sawAll.Load() != 0 {
+				seen++
+			}
+			minAlive = min(minAlive, int(m.alive.Load()))
+		}
+		r.seen = seen
+		if seen == n {
+			r.converged = true
+			break
+		}
+		if time.Since(lastPrint) >= 10*time.Second {
+			lastPrint = time.Now()
+			fmt.Printf("  %v: %d of %d members see all alive; the least informed sees %d (load %s)\n",
+				time.Since(start).Round(time.Second), seen, n, minAlive, loadavg())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.convCPU = (cpuTime() - cpuStart).Seconds() / time.Since(start).Seconds()
+	var sawAll, joined []time.Duration
+	for _, m := range c.members {
+		if t := m.sawAll.Load(); t != 0 {
+			sawAll = append(sawAll, time.Unix(0, t).Sub(start))
+		}
+		if t := m.joined.Load(); t != 0 {
+			joined = append(joined, time.Unix(0, t).Sub(start))
+		}
+	}
+	slices.Sort(sawAll)
+	slices.Sort(joined)
+	if len(joined) > 0 {
+		r.joinP50, r.joinAll = pct(joined, 50), joined[len(joined)-1]
+	}
+	fmt.Printf("joins: %d of %d members' Join returned; median after %v, last after %v (a Join retries from 1 s, doubling, when no seed answered); process CPU during convergence %.2f cores\n",
+		len(joined), n, r.joinP50.Round(time.Millisecond), r.joinAll.Round(time.Millisecond), r.convCPU)
+	if len(sawAll) > 0 {
+		r.p50SeeAll = pct(sawAll, 50)
+		r.allSeeAll = sawAll[len(sawAll)-1]
+	}
+	if r.converged {
+		fmt.Printf("converged: every member saw all %d alive after %v (median member %v); joins that gave up: %d\n",
+			n, r.allSeeAll.Round(time.Millisecond), r.p50SeeAll.Round(time.Millisecond), joinErrs.Load())
+	} else {
+		fmt.Printf("NOT converged after %v: %d of %d members saw all alive; joins that gave up: %d; last error logged: %q\n",
+			convergeFor, r.seen, n, joinErrs.Load(), c.logs.lastError())
+	}
+	fmt.Printf("theory: log_%d(%d) = %.1f rounds of %v = %v for one message; Serf's simulator model: 99.99%% of members reached after %v\n",
+		cfg.GossipNodes, n, math.Log(float64(n))/math.Log(float64(cfg.GossipNodes)), cfg.GossipInterval, r.theory, r.serf)
+
+	// Steady state.
+	time.Sleep(settle)
+	uo0, ui0, to0, ti0 := total(countersOf(c))
+	cpu0 := cpuTime()
+	susp0 := c.logs.suspicions.Load()
+	t0 := time.Now()
+	time.Sleep(window)
+	el := time.Since(t0).Seconds()
+	uo1, ui1, to1, ti1 := total(countersOf(c))
+	r.cpu = (cpuTime() - cpu0).Seconds() / el
+	r.falseSusp = c.logs.suspicions.Load() - susp0
+	per := func(b int64) float64 { return float64(b) / el / float64(n) }
+	r.udpOut, r.tcpOut, r.in = per(uo1-uo0), per(to1-to0), per(ui1-ui0+ti1-ti0)
+	fmt.Printf("steady state over %v: per member %.0f B/s sent by UDP + %.0f B/s by TCP, %.0f B/s received; process CPU %.2f cores; suspicions of live members: %d\n",
+		window, r.udpOut, r.tcpOut, r.in, r.cpu, r.falseSusp)
+
+	// One member crashes.
+	victim := n - 1 // never a seed
+	r.expectDeadLo, r.expectHi = expectDead(n, cfg)
+	killed := time.Now()
+	c.kill(victim)
+	deadline = killed.Add(deadFor)
+	for time.Now().Before(deadline) {
+		if r.sawDead = countDead(c, victim); r.sawDead == n-1 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var deads []time.Duration
+	for i, m := range c.members {
+		if t := m.dead.Load(); i != victim && t != 0 {
+			deads = append(deads, time.Unix(0, t).Sub(killed))
+		}
+	}
+	slices.Sort(deads)
+	first, susp, timers := c.logs.victimFigures()
+	if !first.IsZero() {
+		r.firstSuspect = first.Sub(killed)
+	}
+	if len(deads) > 0 {
+		r.firstDead, r.p50Dead, r.allDead = deads[0], pct(deads, 50), deads[len(deads)-1]
+	}
+	fmt.Printf("crash of %s: first suspected after %v (%d failed probes of it), first member saw it dead after %v, median %v, %d of %d after %v; %d members' own suspicion timers fired, the rest heard it; expected about %v to %v\n",
+		c.members[victim].name, r.firstSuspect.Round(time.Millisecond), susp, r.firstDead.Round(time.Millisecond), r.p50Dead.Round(time.Millisecond),
+		r.sawDead, n-1, r.allDead.Round(time.Millisecond), timers, r.expectDeadLo, r.expectHi)
+	r.load = loadavg()
+	return r, nil
+}
+
+func countersOf(c *cluster) []*counters {
+	var cs []*counters
+	for _, m := range c.members {
+		cs = append(cs, m.t.c)
+	}
+	return cs
+}
+
+func countDead(c *cluster, victim int) int {
+	k := 0
+	for i, m := range c.members {
+		if i != victim && m.dead.Load() != 0 {
+			k++
+		}
+	}
+	return k
+}
+
+// serfModel is the time at which the model of Serf's convergence simulator
+// (serf.io/docs/internals/simulator.html: a logistic infection curve with
+// contact rate fanout/n * 0.5 per round) has reached fraction p of n members.
+func serfModel(n, fanout int, interval time.Duration, p float64) time.Duration {
+	k := 0.5 * float64(fanout)
+	rounds := math.Ceil(math.Log(float64(n+1)/(1/p-1)) / k)
+	return time.Duration(rounds) * interval
+}
+
+// expectDead brackets the time until all see a crashed member dead with
+// memberlist's arithmetic (see gossip.DefaultConfig): a failed probe within
+// one or two probe intervals, then the suspicion timeout, from its minimum
+// (enough confirmations) to SuspicionMaxTimeoutMult times it, then the
+// dead message's spread.
+func expectDead(n int, cfg gossip.Config) (lo, hi time.Duration) {
+	scale := max(1, math.Log10(float64(n)))
+	minTO := time.Duration(float64(cfg.SuspicionMult) * scale * float64(cfg.ProbeInterval))
+	spread := time.Duration(math.Ceil(math.Log(float64(n))/math.Log(float64(cfg.GossipNodes)))) * cfg.GossipInterval
+	lo = cfg.ProbeInterval + minTO + spread
+	hi = 2*cfg.ProbeInterval + time.Duration(cfg.SuspicionMaxTimeoutMult)*minTO + spread
+	return lo.Round(100 * time.Millisecond), hi.Round(100 * time.Millisecond)
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := (len(sorted)*p + 99) / 100
+	return sorted[max(0, min(len(sorted)-1, i-1))]
+}
+
+func printTable(rows []row) {
+	fmt.Println("| members | all see all (median member) | theory log_k(N)·interval / Serf model | bytes/s per member sent (UDP+TCP) / received | CPU (cores) | false suspicions | crash: first suspect / first dead / median / all dead (expected) | load |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		conv := fmt.Sprintf("%v (%v)", r.allSeeAll.Round(10*time.Millisecond), r.p50SeeAll.Round(10*time.Millisecond))
+		if !r.converged {
+			conv = fmt.Sprintf("not converged: %d of %d", r.seen, r.n)
+		}
+		dead := fmt.Sprintf("%v / %v / %v / %v (%v–%v)", r.firstSuspect.Round(10*time.Millisecond), r.firstDead.Round(10*time.Millisecond),
+			r.p50Dead.Round(10*time.Millisecond), r.allDead.Round(10*time.Millisecond), r.expectDeadLo, r.expectHi)
+		if r.sawDead < r.n-1 {
+			dead += fmt.Sprintf(", only %d of %d saw it", r.sawDead, r.n-1)
+		}
+		fmt.Printf("| %d | %s | %v / %v | %.0f+%.0f / %.0f | %.2f | %d | %s | %s |\n", r.n, conv, r.theory, r.serf,
+			r.udpOut, r.tcpOut, r.in, r.cpu, r.falseSusp, dead, r.load)
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// raiseFileLimit lifts the soft file limit to the hard one: each member
+// holds a UDP socket, a TCP listener and its streams.
+func raiseFileLimit(n int) {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return
+	}
+	if l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+	if need := uint64(4*n + 256); l.Cur < need {
+		fmt.Fprintf(os.Stderr, "gossip bench: the file limit %d may be too low for %d members (about %d wanted)\n", l.Cur, n, need)
+	}
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "gossip bench: "+format+"\n", args...)
+	os.Exit(1)
+}

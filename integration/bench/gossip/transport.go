@@ -1,0 +1,151 @@
+package main
+
+import (
+	"log"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// counters are one member's bytes on the wire (payloads: UDP and TCP
+// headers excluded), encrypted when gossip is.
+type counters struct {
+	udpOut, udpIn, tcpOut, tcpIn atomic.Int64
+}
+
+// total is the sum over members.
+func total(cs []*counters) (udpOut, udpIn, tcpOut, tcpIn int64) {
+	for _, c := range cs {
+		udpOut += c.udpOut.Load()
+		udpIn += c.udpIn.Load()
+		tcpOut += c.tcpOut.Load()
+		tcpIn += c.tcpIn.Load()
+	}
+	return
+}
+
+// countingTransport is memberlist's NetTransport with every byte counted:
+// packets on the way out and in, streams dialled and accepted.
+type countingTransport struct {
+	*memberlist.NetTransport
+	c       *counters
+	packets chan *memberlist.Packet
+	streams chan net.Conn
+	done    chan struct{}
+}
+
+var _ memberlist.NodeAwareTransport = (*countingTransport)(nil)
+
+// newCountingTransport listens on a free port of addr.
+func newCountingTransport(addr string, logger *log.Logger) (*countingTransport, error) {
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+		BindAddrs: []string{addr},
+		BindPort:  0,
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	t := &countingTransport{
+		NetTransport: nt,
+		c:            &counters{},
+		packets:      make(chan *memberlist.Packet),
+		streams:      make(chan net.Conn),
+		done:         make(chan struct{}),
+	}
+	go t.forwardPackets()
+	go t.forwardStreams()
+	return t, nil
+}
+
+func (t *countingTransport) forwardPackets() {
+	in := t.NetTransport.PacketCh()
+	for {
+		select {
+		case p := <-in:
+			t.c.udpIn.Add(int64(len(p.Buf)))
+			select {
+			case t.packets <- p:
+			case <-t.done:
+				return
+			}
+		case <-t.done:
+			return
+		}
+	}
+}
+
+func (t *countingTransport) forwardStreams() {
+	in := t.NetTransport.StreamCh()
+	for {
+		select {
+		case c := <-in:
+			select {
+			case t.streams <- &countingConn{Conn: c, c: t.c}:
+			case <-t.done:
+				c.Close()
+				return
+			}
+		case <-t.done:
+			return
+		}
+	}
+}
+
+func (t *countingTransport) PacketCh() <-chan *memberlist.Packet { return t.packets }
+func (t *countingTransport) StreamCh() <-chan net.Conn           { return t.streams }
+
+func (t *countingTransport) WriteTo(b []byte, addr string) (time.Time, error) {
+	t.c.udpOut.Add(int64(len(b)))
+	return t.NetTransport.WriteTo(b, addr)
+}
+
+func (t *countingTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
+	t.c.udpOut.Add(int64(len(b)))
+	return t.NetTransport.WriteToAddress(b, a)
+}
+
+func (t *countingTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	c, err := t.NetTransport.DialTimeout(addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, c: t.c}, nil
+}
+
+func (t *countingTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	c, err := t.NetTransport.DialAddressTimeout(a, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, c: t.c}, nil
+}
+
+func (t *countingTransport) Shutdown() error {
+	select {
+	case <-t.done:
+	default:
+		close(t.done)
+	}
+	return t.NetTransport.Shutdown()
+}
+
+// countingConn counts a stream's bytes into its member's counters.
+type countingConn struct {
+	net.Conn
+	c *counters
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.c.tcpIn.Add(int64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.c.tcpOut.Add(int64(n))
+	return n, err
+}
