@@ -50,6 +50,7 @@ type Store struct {
 	tables   map[string]*table
 	hist     history
 	watchers map[*Watcher]struct{}
+	fan      fanout // watchers again, indexed for notify (watch.go)
 }
 
 // New returns an empty store at revision 0. Zero fields of cfg take their
