@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,7 +30,18 @@ func main() {
 	settle := flag.Duration("settle", 5*time.Second, "wait after convergence before the steady-state window")
 	window := flag.Duration("window", 10*time.Second, "steady-state window over which bytes and CPU are counted")
 	deadFor := flag.Duration("dead-timeout", time.Minute, "how long to wait for every member to see the killed one dead")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fail("-cpuprofile: %v", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail("-cpuprofile: %v", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var ns []int
 	for _, s := range strings.Split(*sizes, ",") {
@@ -64,7 +76,8 @@ func main() {
 		fmt.Printf("\n== %d members (load: %s)\n", n, loadavg())
 		r, err := measure(n, *seeds, *encrypt, *convergeFor, *settle, *window, *deadFor)
 		if err != nil {
-			fail("%d members: %v", n, err)
+			fmt.Fprintf(os.Stderr, "gossip bench: %d members: %v\n", n, err)
+			break
 		}
 		rows = append(rows, r)
 	}
@@ -248,7 +261,7 @@ func expectDead(n int, cfg gossip.Config) (lo, hi time.Duration) {
 	scale := max(1, math.Log10(float64(n)))
 	minTO := time.Duration(float64(cfg.SuspicionMult) * scale * float64(cfg.ProbeInterval))
 	spread := time.Duration(math.Ceil(math.Log(float64(n))/math.Log(float64(cfg.GossipNodes)))) * cfg.GossipInterval
-	lo = cfg.ProbeInterval + minTO + spread
+	lo = cfg.ProbeTimeout + minTO
 	hi = 2*cfg.ProbeInterval + time.Duration(cfg.SuspicionMaxTimeoutMult)*minTO + spread
 	return lo.Round(100 * time.Millisecond), hi.Round(100 * time.Millisecond)
 }

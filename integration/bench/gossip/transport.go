@@ -33,7 +33,8 @@ type countingTransport struct {
 	c       *counters
 	packets chan *memberlist.Packet
 	streams chan net.Conn
-	done    chan struct{}
+	done    chan struct{} // Shutdown began: drop what arrives
+	stopped chan struct{} // the NetTransport has stopped: forwarders end
 }
 
 var _ memberlist.NodeAwareTransport = (*countingTransport)(nil)
@@ -54,12 +55,16 @@ func newCountingTransport(addr string, logger *log.Logger) (*countingTransport, 
 		packets:      make(chan *memberlist.Packet),
 		streams:      make(chan net.Conn),
 		done:         make(chan struct{}),
+		stopped:      make(chan struct{}),
 	}
 	go t.forwardPackets()
 	go t.forwardStreams()
 	return t, nil
 }
 
+// The forwarders keep reading the NetTransport's channels until it has
+// stopped: its listeners block on them, and its Shutdown waits for its
+// listeners.
 func (t *countingTransport) forwardPackets() {
 	in := t.NetTransport.PacketCh()
 	for {
@@ -69,9 +74,8 @@ func (t *countingTransport) forwardPackets() {
 			select {
 			case t.packets <- p:
 			case <-t.done:
-				return
 			}
-		case <-t.done:
+		case <-t.stopped:
 			return
 		}
 	}
@@ -86,9 +90,8 @@ func (t *countingTransport) forwardStreams() {
 			case t.streams <- &countingConn{Conn: c, c: t.c}:
 			case <-t.done:
 				c.Close()
-				return
 			}
-		case <-t.done:
+		case <-t.stopped:
 			return
 		}
 	}
@@ -123,13 +126,13 @@ func (t *countingTransport) DialAddressTimeout(a memberlist.Address, timeout tim
 	return &countingConn{Conn: c, c: t.c}, nil
 }
 
+// Shutdown is called once, by memberlist's Shutdown (or by the bench for a
+// member whose memberlist never started).
 func (t *countingTransport) Shutdown() error {
-	select {
-	case <-t.done:
-	default:
-		close(t.done)
-	}
-	return t.NetTransport.Shutdown()
+	close(t.done)
+	err := t.NetTransport.Shutdown()
+	close(t.stopped)
+	return err
 }
 
 // countingConn counts a stream's bytes into its member's counters.
