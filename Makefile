@@ -11,6 +11,8 @@ FUZZTIME  ?= 30000x
 SCHEDULES ?= 100
 HOLLOW_NODES ?= 1000
 HOLLOW_PODS ?= 10000
+GOSSIP_MEMBERS ?= 20
+FAN_WATCHERS ?= 100
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: help
@@ -52,7 +54,7 @@ integ: ## Integration tests only (root: namespaces, containerd, CNI, nftables), 
 	exit $$status
 
 .PHONY: bench
-bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals, scheduler, nftables syncs, DNS, API token checks and TLS handshakes), DNS vs dnsmasq, writes through the HTTP API secure vs --insecure vs etcd and a token join's start to Ready (installs etcd-server, dnsperf, dnsmasq-base).
+bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals, scheduler, nftables syncs, DNS, API token checks and TLS handshakes), DNS vs dnsmasq, writes through the HTTP API secure vs --insecure vs etcd, a token join's start to Ready, gossip convergence and watch fan-out (bench-fanout) (installs etcd-server, dnsperf, dnsmasq-base).
 	$(GO) test -run '^$$' -bench . -benchmem ./consensus/store ./api
 	$(GO) test -run '^$$' -bench ProposeParallel -benchtime 20000x ./consensus
 	$(GO) test -run '^$$' -bench 'Schedule' -benchtime 20x ./placement
@@ -62,6 +64,12 @@ bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals, scheduler,
 	$(GO) test -run '^$$' -bench 'Verif|Handshake' -benchmem ./consensus/pki
 	bash integration/bench/dns.sh
 	bash integration/bench/writes.sh
+	$(MAKE) bench-fanout
+
+.PHONY: bench-fanout
+bench-fanout: build ## Gossip at scale (GOSSIP_MEMBERS, default 20, members of consensus/gossip in one process: convergence, bytes per member, a crash seen dead) and watch fan-out (FAN_WATCHERS, default 100, node-filtered pod watches on three agents: delay from a write's answer to the watcher); about a minute each. Full sizes: GOSSIP_MEMBERS=100,250,500,1000 FAN_WATCHERS=100,1000.
+	$(GO) run ./integration/bench/gossip -n $(GOSSIP_MEMBERS) -window 5s -converge-timeout 2m -dead-timeout 1m
+	$(GO) run ./integration/bench/watchfan -shoal $(BIN)/shoal -watchers $(FAN_WATCHERS) -duration 10s
 
 .PHONY: chaos
 chaos: ## Linearizability under faults: SCHEDULES (default 100) random fault episodes on 5-agent clusters, porcupine check, table of gaps (root, ~15 min).

@@ -192,7 +192,13 @@ func measure(n, seeds int, encrypt bool, convergeFor, settle, window, deadFor ti
 	fmt.Printf("steady state over %v: per member %.0f B/s sent by UDP + %.0f B/s by TCP, %.0f B/s received; process CPU %.2f cores; suspicions of live members: %d\n",
 		window, r.udpOut, r.tcpOut, r.in, r.cpu, r.falseSusp)
 
-	// One member crashes.
+	// One member crashes; in a cluster that has not converged, members
+	// flap between alive and dead, and the figure would mean nothing.
+	if !r.converged {
+		fmt.Println("crash: not measured (the cluster did not converge)")
+		r.load = loadavg()
+		return r, nil
+	}
 	victim := n - 1 // never a seed
 	r.expectDeadLo, r.expectHi = expectDead(n, cfg)
 	killed := time.Now()
@@ -284,7 +290,10 @@ func printTable(rows []row) {
 		}
 		dead := fmt.Sprintf("%v / %v / %v / %v (%v–%v)", r.firstSuspect.Round(10*time.Millisecond), r.firstDead.Round(10*time.Millisecond),
 			r.p50Dead.Round(10*time.Millisecond), r.allDead.Round(10*time.Millisecond), r.expectDeadLo, r.expectHi)
-		if r.sawDead < r.n-1 {
+		switch {
+		case !r.converged:
+			dead = "not measured"
+		case r.sawDead < r.n-1:
 			dead += fmt.Sprintf(", only %d of %d saw it", r.sawDead, r.n-1)
 		}
 		fmt.Printf("| %d | %s | %v / %v | %.0f+%.0f / %.0f | %.2f | %d | %s | %s |\n", r.n, conv, r.theory, r.serf,
