@@ -74,7 +74,7 @@ func startCluster(shoalBin string, n int) (*cluster, error) {
 			"--bootstrap-expect", fmt.Sprint(n), "--token", tok, "--log-level", "warn",
 			// The bench measures the control plane: no pods, so the
 			// agents leave the machine's network alone.
-			"--pods=false")
+			"--pods=false", "--pprof")
 		a.cmd.Stdout, a.cmd.Stderr = logf, logf
 		err = a.cmd.Start()
 		logf.Close()

@@ -10,6 +10,10 @@
 // token for clients; --pods=false, so nothing touches the host's network);
 // all three are voters, so each serves its watches from its own replica.
 // The watches are spread evenly over the three APIs, each on its own
-// HTTPS connection (HTTP/2, as an agent holds its own connection), all in
-// this one process. The writes go to the leader's API.
+// HTTPS connection, all in this one process, as each agent holds its own
+// (HTTP/1.1: the agents' API listener does not offer HTTP/2 in ALPN, so
+// the client's ForceAttemptHTTP2 falls back). The writes go to the
+// leader's API. -every adds watchers of every pod (as agents watch Nodes,
+// Services and Endpoints unfiltered), -stalled watchers that never read,
+// -profile a CPU profile of the leader during the load.
 package main

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -21,6 +22,9 @@ const (
 // keepDir keeps the agents' data and logs (-keep).
 var keepDir bool
 
+// profileDir, if set, receives leader-W.prof for each watcher count W.
+var profileDir string
+
 func main() {
 	shoalBin := flag.String("shoal", "bin/shoal", "the shoal binary")
 	counts := flag.String("watchers", "100", "comma-separated watcher counts, one node each, measured one after another on the same cluster")
@@ -28,8 +32,10 @@ func main() {
 	duration := flag.Duration("duration", 15*time.Second, "length of the write load for each watcher count")
 	conc := flag.Int("conc", 32, "writes in flight at most; a tick finding them all busy is skipped and counted")
 	stalled := flag.Int("stalled", 0, "extra watchers of every pod in the namespace that never read their stream (stuck clients)")
+	every := flag.Int("every", 0, "extra watchers of every pod in the namespace that read their stream (as agents watch Nodes, Services and Endpoints unfiltered): each event is sent to all of them")
 	agents := flag.Int("agents", 3, "agents (all voters) the watchers are spread over")
 	flag.BoolVar(&keepDir, "keep", false, "keep the agents' data directories and logs")
+	flag.StringVar(&profileDir, "profile", "", "write a CPU profile of the leader during each load (at most 10 s) to this directory")
 	flag.Parse()
 
 	var ws []int
@@ -49,6 +55,8 @@ func main() {
 		fail("-conc %d must be at least 1", *conc)
 	case *stalled < 0 || *stalled > maxWatchers:
 		fail("-stalled %d: want 0 to %d", *stalled, maxWatchers)
+	case *every < 0 || *every > maxWatchers:
+		fail("-every %d: want 0 to %d", *every, maxWatchers)
 	case *agents != 1 && *agents != 3 && *agents != 5:
 		fail("-agents %d: want 1, 3 or 5 (voters)", *agents)
 	}
@@ -59,11 +67,11 @@ func main() {
 		fail("%v", err)
 	}
 	defer c.stop()
-	fmt.Printf("watch fan-out: %d agents (all voters, secure), writes on the leader at %.0f/s for %v each, %d stuck watchers of every pod; load %s\n",
-		*agents, *rate, *duration, *stalled, loadavg())
+	fmt.Printf("watch fan-out: %d agents (all voters, secure), writes on the leader at %.0f/s for %v each, %d stuck and %d reading watchers of every pod; load %s\n",
+		*agents, *rate, *duration, *stalled, *every, loadavg())
 	var rows []row
 	for _, n := range ws {
-		r, err := measure(c, n, *stalled, *rate, *duration, *conc)
+		r, err := measure(c, n, *stalled, *every, *rate, *duration, *conc)
 		if err != nil {
 			c.stop()
 			fail("%d watchers: %v", n, err)
@@ -93,13 +101,17 @@ type row struct {
 	sendP50, sendP99  time.Duration
 	wP50, wP99        time.Duration
 	agentCPU          float64
+	selfCPU           float64 // this process: the watchers and the writer
 	load              string
 }
 
-func measure(c *cluster, n, stalled int, rate float64, d time.Duration, conc int) (row, error) {
+func measure(c *cluster, n, stalled, every int, rate float64, d time.Duration, conc int) (row, error) {
 	r := row{watchers: n}
 	if stalled > 0 {
 		r.stalledNote = fmt.Sprintf(" + %d stuck", stalled)
+	}
+	if every > 0 {
+		r.stalledNote += fmt.Sprintf(" + %d of every pod", every)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -113,6 +125,9 @@ func measure(c *cluster, n, stalled int, rate float64, d time.Duration, conc int
 	}
 	for i := range stalled {
 		ws = append(ws, &watcher{base: c.urls[i%len(c.urls)], stall: true})
+	}
+	for i := range every {
+		ws = append(ws, &watcher{base: c.urls[i%len(c.urls)]})
 	}
 	defer func() {
 		cancel()
@@ -133,10 +148,25 @@ func measure(c *cluster, n, stalled int, rate float64, d time.Duration, conc int
 
 	wr := &writer{client: c.client(30 * time.Second), base: c.leader, nodes: nodes, prefix: prefix}
 	defer wr.client.CloseIdleConnections()
-	cpu0 := c.cpu()
+	cpu0, self0 := c.cpu(), selfCPU()
 	start := time.Now()
+	profiled := make(chan struct{})
+	if profileDir != "" {
+		go func() {
+			defer close(profiled)
+			secs := int(min(max(d-2*time.Second, time.Second), 10*time.Second) / time.Second)
+			if err := c.profileLeader(fmt.Sprintf("%s/leader-%d.prof", profileDir, n), secs); err != nil {
+				fmt.Printf("profile: %v\n", err)
+			}
+		}()
+	} else {
+		close(profiled)
+	}
 	wr.run(ctx, rate, d, conc)
-	r.agentCPU = (c.cpu() - cpu0).Seconds() / time.Since(start).Seconds()
+	<-profiled
+	el := time.Since(start).Seconds()
+	r.agentCPU = (c.cpu() - cpu0).Seconds() / el
+	r.selfCPU = (selfCPU() - self0).Seconds() / el
 	r.ok, r.failed, r.behind = len(wr.writes), int(wr.failed.Load()), wr.behind.Load()
 	if wr.first != nil {
 		fmt.Printf("first failed write: %v\n", wr.first)
@@ -210,9 +240,49 @@ func measure(c *cluster, n, stalled int, rate float64, d time.Duration, conc int
 		r.ok, float64(r.ok)/d.Seconds(), r.failed, r.behind, r.matched, r.expected, before, werrs)
 	fmt.Printf("ack → watcher p50 %v p99 %v max %v; send → watcher p50 %v p99 %v; write latency p50 %v p99 %v; agents' CPU %.2f cores\n",
 		ms(r.ackP50), ms(r.ackP99), ms(r.ackMax), ms(r.sendP50), ms(r.sendP99), ms(r.wP50), ms(r.wP99), r.agentCPU)
+	fmt.Printf("this process (watchers and writer) used %.2f cores\n", r.selfCPU)
+	if every > 0 {
+		short := 0
+		for _, w := range ws[n+stalled:] {
+			if len(w.events()) < r.ok {
+				short++
+			}
+		}
+		fmt.Printf("watchers of every pod: %d of %d received fewer events than the %d writes\n", short, every, r.ok)
+	}
 	fmt.Printf("ack → watcher p99 by the agent serving the watch: leader %v (%d events), followers %v (%d events)\n",
 		ms(pct(leaderAck, 99)), len(leaderAck), ms(pct(followerAck, 99)), len(followerAck))
 	return r, nil
+}
+
+// profileLeader saves a CPU profile of secs seconds of the leader.
+func (c *cluster) profileLeader(path string, secs int) error {
+	client := c.client(time.Duration(secs+30) * time.Second)
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", c.leader, secs))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("leader profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
+}
+
+// selfCPU is the CPU time this process has used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // cpu is the CPU time all agents have used so far (/proc/PID/stat).
