@@ -112,14 +112,15 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
-	send := func(typ string, obj any) bool {
+	// write encodes one event; send also flushes it.
+	write := func(typ string, obj any) bool {
 		// A client that stays connected but stops reading must not pin
 		// this handler: each event gets a bounded time to leave.
 		_ = rc.SetWriteDeadline(time.Now().Add(watchWriteTimeout))
-		if err := enc.Encode(watchLine{Type: typ, Object: obj}); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
+		return enc.Encode(watchLine{Type: typ, Object: obj}) == nil
+	}
+	send := func(typ string, obj any) bool {
+		return write(typ, obj) && rc.Flush() == nil
 	}
 	if gone != nil {
 		send(api.WatchEventError, gone)
@@ -201,13 +202,39 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 				}
 				return
 			}
-			if !send(string(ev.Type), asTable(eventObject(ev))) {
+			if !write(string(ev.Type), asTable(eventObject(ev))) {
 				return
 			}
 			last = max(last, ev.Revision)
+			// Events that are already waiting leave in the same
+			// flush: one write and TLS record for the lot rather than
+			// one each, which is what a watcher that fell behind (a
+			// busy agent serving many watches) needs to catch up. A
+			// closed channel is left for the loop above to see.
+		batch:
+			for range maxWatchBatch - 1 {
+				select {
+				case ev, ok := <-watcher.Events():
+					if !ok {
+						break batch
+					}
+					if !write(string(ev.Type), asTable(eventObject(ev))) {
+						return
+					}
+					last = max(last, ev.Revision)
+				default:
+					break batch
+				}
+			}
+			if rc.Flush() != nil {
+				return
+			}
 		}
 	}
 }
+
+// maxWatchBatch bounds the events one flush of a watch carries.
+const maxWatchBatch = 64
 
 // eventObject is the object a watch event carries; a deleted object is
 // stamped with the revision of its deletion, so that a client resuming from

@@ -384,3 +384,76 @@ func TestEventObjectStampsDeletionRevision(t *testing.T) {
 		t.Errorf("type meta not filled: %+v", got.GetTypeMeta())
 	}
 }
+
+// flushCounter is a ResponseWriter that records what is written and counts
+// the flushes.
+type flushCounter struct {
+	header  http.Header
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	flushes int
+}
+
+func (w *flushCounter) Header() http.Header { return w.header }
+func (w *flushCounter) WriteHeader(int)     {}
+func (w *flushCounter) Flush() {
+	w.mu.Lock()
+	w.flushes++
+	w.mu.Unlock()
+}
+func (w *flushCounter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+// Events already waiting in the watcher leave in one flush, not one
+// each: a watch that fell behind (an agent serving many watches under
+// load, issue 14) catches up with one write instead of one per event.
+func TestWatchPendingEventsShareAFlush(t *testing.T) {
+	e := newEnv(t)
+	first := mustCode(t, e.post("/api/v1/namespaces/default/configmaps", configMapJSON("c0", nil)), 201)
+	var m struct {
+		Metadata api.ObjectMeta `json:"metadata"`
+	}
+	if err := json.Unmarshal([]byte(first.body), &m); err != nil {
+		t.Fatal(err)
+	}
+	const more = 30
+	for i := 1; i <= more; i++ {
+		mustCode(t, e.post("/api/v1/namespaces/default/configmaps", configMapJSON(fmt.Sprintf("c%d", i), nil)), 201)
+	}
+	// From c0's revision: the other 30 are replayed into the watcher at
+	// once; the stream ends at its 1 s timeout.
+	w := &flushCounter{header: http.Header{}}
+	req := httptest.NewRequest(http.MethodGet, "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1&resourceVersion="+m.Metadata.ResourceVersion, nil)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		e.srv.Handler().ServeHTTP(w, req)
+	}()
+	select {
+	case <-served:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch did not end at its timeout")
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(w.buf.String()), "\n")
+	if len(lines) != more {
+		t.Fatalf("%d events, want %d", len(lines), more)
+	}
+	for i, l := range lines {
+		var ev wireEvent
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if name := ev.meta(t).Name; ev.Type != "ADDED" || name != fmt.Sprintf("c%d", i+1) {
+			t.Fatalf("event %d: %s %s, want ADDED c%d", i, ev.Type, name, i+1)
+		}
+	}
+	// The headers' flush, then the 30 events in one flush.
+	if w.flushes > 3 {
+		t.Errorf("%d flushes for %d waiting events, want at most 3", w.flushes, more)
+	}
+}
