@@ -72,14 +72,17 @@ func etcdRound(etcdBin, etcdLoad string, writers []int, d time.Duration, size, m
 				"-duration", d.String(), "-size", strconv.Itoa(size), "-max-ops", strconv.Itoa(maxOps),
 				"-leader-only="+strconv.FormatBool(shape == leaderShape))
 			cmd.Stderr = os.Stderr
+			before := cpuTicks(procs)
 			b, err := cmd.Output()
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", etcdLoad, err)
 			}
+			after := cpuTicks(procs)
 			r, err := parseResult(b)
 			if err != nil {
 				return nil, err
 			}
+			r.cpuUS = cpuPerWrite(before, after, r.ops)
 			r.shape = shape
 			out = append(out, r)
 			fmt.Printf("  %s\n", r.line())

@@ -37,8 +37,8 @@ import (
 )
 
 // profileDir, if set, is where CPU profiles of the Shoal leader, a
-// follower and the non-voter go, taken during the first spread load at the
-// largest writer count of each mode (4 s each, at once).
+// follower and the non-voter go, and execution traces (1 s) of the leader
+// and the follower, taken during every load of each mode's first round.
 var profileDir string
 
 // warmup is how long each load runs unmeasured before it is measured.
@@ -68,6 +68,9 @@ type result struct {
 	failed   int
 	opsPerS  float64
 	p50, p99 float64 // milliseconds
+	// cpuUS: the servers' CPU (every Shoal agent, or every etcd member)
+	// per successful write, in microseconds (cpu.go).
+	cpuUS float64
 }
 
 func main() {
@@ -86,7 +89,7 @@ func main() {
 	modes := flag.String("modes", "secure,insecure", "the Shoal modes measured, comma-separated (both: the ratio, the cost of security)")
 	shapesFlag := flag.String("shapes", strings.Join(shapes, ","), "the shapes measured, comma-separated: leader (every write on the leader), spread (over all agents)")
 	nonvoter := flag.Bool("nonvoter", true, "add a fourth Shoal agent, not a voter, that the spread shape loads too")
-	flag.StringVar(&profileDir, "profile", "", "write CPU profiles of the Shoal leader, a follower and the non-voter during the first spread load at the largest writer count to this directory")
+	flag.StringVar(&profileDir, "profile", "", "write CPU profiles of the Shoal leader, a follower and the non-voter, and 1 s execution traces of the leader and the follower, during every load of the first round to this directory")
 	flag.Parse()
 	if *skipEtcd {
 		*etcdBin = ""
@@ -226,8 +229,8 @@ func load(system, shape string, w int, d time.Duration, maxOps int, write func(w
 }
 
 func (r result) line() string {
-	return fmt.Sprintf("%-8s %-6s writers=%-3d %8.0f writes/s  p50 %6.2f ms  p99 %7.2f ms  (%d ok, %d failed)",
-		r.system, r.shape, r.writers, r.opsPerS, r.p50, r.p99, r.ops, r.failed)
+	return fmt.Sprintf("%-8s %-6s writers=%-3d %8.0f writes/s  p50 %6.2f ms  p99 %7.2f ms  cpu %5.0f us/write  (%d ok, %d failed)",
+		r.system, r.shape, r.writers, r.opsPerS, r.p50, r.p99, r.cpuUS, r.ops, r.failed)
 }
 
 func waitFor(d time.Duration, cond func() bool) error {
@@ -242,7 +245,7 @@ func waitFor(d time.Duration, cond func() bool) error {
 }
 
 // report prints min/median/max over rounds for each shape, writer count
-// and system, then per shape and writer count the cost of security
+// and system (and the median CPU per write), then per shape and writer count the cost of security
 // (insecure median / secure median) and Shoal's medians against etcd's,
 // and the join times.
 func report(w io.Writer, rs []result, writers []int, systems []string, joined []time.Duration) {
@@ -252,16 +255,16 @@ func report(w io.Writer, rs []result, writers []int, systems []string, joined []
 		return v[len(v)/2]
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%-6s %-8s %-8s %28s %10s %10s\n", "shape", "system", "writers", "writes/s min / median / max", "p50 ms", "p99 ms")
-	med := map[string]float64{}
+	fmt.Fprintf(w, "%-6s %-8s %-8s %28s %10s %10s %12s\n", "shape", "system", "writers", "writes/s min / median / max", "p50 ms", "p99 ms", "cpu us/write")
+	med, medCPU := map[string]float64{}, map[string]float64{}
 	key := func(shape, system string, n int) string { return fmt.Sprintf("%s/%s/%d", shape, system, n) }
 	for _, shape := range shapes {
 		for _, n := range writers {
 			for _, s := range systems {
-				var tput, p50, p99 []float64
+				var tput, p50, p99, cpu []float64
 				for _, r := range rs {
 					if r.system == s && r.shape == shape && r.writers == n {
-						tput, p50, p99 = append(tput, r.opsPerS), append(p50, r.p50), append(p99, r.p99)
+						tput, p50, p99, cpu = append(tput, r.opsPerS), append(p50, r.p50), append(p99, r.p99), append(cpu, r.cpuUS)
 					}
 				}
 				if len(tput) == 0 {
@@ -269,8 +272,9 @@ func report(w io.Writer, rs []result, writers []int, systems []string, joined []
 				}
 				m := median(tput)
 				med[key(shape, s, n)] = m
+				medCPU[key(shape, s, n)] = median(cpu)
 				sort.Float64s(tput)
-				fmt.Fprintf(w, "%-6s %-8s %-8d %8.0f / %8.0f / %8.0f %10.2f %10.2f\n", shape, s, n, tput[0], m, tput[len(tput)-1], median(p50), median(p99))
+				fmt.Fprintf(w, "%-6s %-8s %-8d %8.0f / %8.0f / %8.0f %10.2f %10.2f %12.0f\n", shape, s, n, tput[0], m, tput[len(tput)-1], median(p50), median(p99), median(cpu))
 			}
 		}
 	}
@@ -281,6 +285,9 @@ func report(w io.Writer, rs []result, writers []int, systems []string, joined []
 			var parts []string
 			if b := med[key(shape, base, n)]; b > 0 && sec > 0 {
 				parts = append(parts, fmt.Sprintf("secure/base %.2fx", sec/b))
+				if bc, sc := medCPU[key(shape, base, n)], medCPU[key(shape, secure, n)]; bc > 0 && sc > 0 {
+					parts = append(parts, fmt.Sprintf("cpu/write secure/base %.2fx", sc/bc))
+				}
 			}
 			if sec > 0 && ins > 0 {
 				verdict := "within 1.2x"
@@ -301,6 +308,9 @@ func report(w io.Writer, rs []result, writers []int, systems []string, joined []
 							verdict = "below"
 						}
 						parts = append(parts, fmt.Sprintf("%s/etcd %.2fx (target >= %.1fx: %s)", s, v/e, target, verdict))
+						if c, ec := medCPU[key(shape, s, n)], medCPU[key(shape, etcd, n)]; s == secure && c > 0 && ec > 0 {
+							parts = append(parts, fmt.Sprintf("cpu/write secure/etcd %.2fx", c/ec))
+						}
 					}
 				}
 			}

@@ -253,16 +253,23 @@ func shoalRound(shoalBin, system string, nonvoter bool, writers []int, d time.Du
 			if warmup > 0 {
 				load(system, shape, w, warmup, maxOps, func(writer int, i int64) error { return write(writer, i+1<<40) })
 			}
-			if profileDir != "" && first && shape == spreadShape && w == slices.Max(writers) {
+			if profileDir != "" && first {
 				profiles := map[string]string{"leader": leader, "follower": follower}
 				if nv != "" {
 					profiles["nonvoter"] = nv
 				}
+				secs := max(1, int(d.Seconds())-1)
 				for role, base := range profiles {
-					go profile(client, base, filepath.Join(profileDir, fmt.Sprintf("%s-%s.pprof", system, role)))
+					name := fmt.Sprintf("%s-%s-%d-%s", system, shape, w, role)
+					go profile(client, base, "profile", secs, filepath.Join(profileDir, name+".pprof"))
+					if role != "nonvoter" {
+						go profile(client, base, "trace", 1, filepath.Join(profileDir, name+".trace"))
+					}
 				}
 			}
+			before := cpuTicks(procs)
 			r := load(system, shape, w, d, maxOps, write)
+			r.cpuUS = cpuPerWrite(before, cpuTicks(procs), r.ops)
 			out = append(out, r)
 			fmt.Printf("  %s\n", r.line())
 		}
@@ -355,9 +362,10 @@ func join(shoalBin, dir string, creds *testenv.Credentials, client *http.Client,
 	return took, nil
 }
 
-// profile writes a 4 s CPU profile of the agent at base to file.
-func profile(client *http.Client, base, file string) {
-	resp, err := client.Get(base + "/debug/pprof/profile?seconds=4")
+// profile writes a CPU profile (kind "profile") or an execution trace
+// (kind "trace") of secs seconds of the agent at base to file.
+func profile(client *http.Client, base, kind string, secs int, file string) {
+	resp, err := client.Get(fmt.Sprintf("%s/debug/pprof/%s?seconds=%d", base, kind, secs))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		return
