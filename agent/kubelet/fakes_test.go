@@ -30,6 +30,11 @@ type fakeRuntime struct {
 	calls      []string
 	stops      map[string]time.Duration
 	events     chan runtime.Event
+	// startGate, when set, holds every Start until it receives from
+	// the gate (one receive lets one Start go on) or its ctx ends;
+	// inStart and maxInStart count the Starts held at once.
+	startGate           chan struct{}
+	inStart, maxInStart int
 }
 
 func newFakeRuntime(clock func() time.Time) *fakeRuntime {
@@ -87,6 +92,23 @@ func (f *fakeRuntime) Create(ctx context.Context, spec runtime.ContainerSpec) er
 
 func (f *fakeRuntime) Start(ctx context.Context, id string) error {
 	f.mu.Lock()
+	if gate := f.startGate; gate != nil {
+		f.inStart++
+		f.maxInStart = max(f.maxInStart, f.inStart)
+		f.mu.Unlock()
+		var err error
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		f.mu.Lock()
+		f.inStart--
+		if err != nil {
+			f.mu.Unlock()
+			return err
+		}
+	}
 	defer f.mu.Unlock()
 	f.record("start " + id)
 	c := f.containers[id]
@@ -170,6 +192,14 @@ func (f *fakeRuntime) byPod(uid string) []runtime.Status {
 		}
 	}
 	return out
+}
+
+// starting returns how many Starts the gate holds now, and the most it
+// held at once.
+func (f *fakeRuntime) starting() (now, most int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.inStart, f.maxInStart
 }
 
 func (f *fakeRuntime) spec(id string) runtime.ContainerSpec {
