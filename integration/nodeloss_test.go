@@ -93,6 +93,8 @@ func TestClusterNodeLoss(t *testing.T) {
 // strength is what the test sees of the web Deployment and its Service.
 type strength struct {
 	ready          int      // Running, Ready, not terminating
+	placed         int      // off the victim, bound to a node, not terminating
+	running        int      // of those, Running (Ready or not)
 	onVictim       int      // pods of any state still bound to the victim
 	nodes          []string // nodes of the ready pods
 	endpointsRead  bool
@@ -117,6 +119,12 @@ func webStrength(ctx context.Context, c *api.Client, victim string) strength {
 		if p.Spec.NodeName == victim && victim != "" {
 			s.onVictim++
 			continue
+		}
+		if p.DeletionTimestamp == nil && p.Spec.NodeName != "" {
+			s.placed++
+			if p.Status.Phase == api.PodRunning {
+				s.running++
+			}
 		}
 		cd := api.FindCondition(p.Status.Conditions, api.PodReady)
 		if p.DeletionTimestamp != nil || p.Status.Phase != api.PodRunning || cd == nil || cd.Status != api.ConditionTrue {

@@ -321,7 +321,11 @@ func nodeLoss(t *testing.T, sc *scCluster, leader, victim *hosts.Host, kill func
 		t.Fatal(err)
 	}
 	killed := time.Now()
-	var notReady, outOfEndpoints, full time.Duration
+	// The stages, each the first time the test saw it: the Node NotReady,
+	// the victim's pods out of the Endpoints, off the victim (deleted from
+	// the store), the replacements bound to other nodes, Running, and
+	// then Ready and in the Endpoints (full strength).
+	var notReady, outOfEndpoints, evicted, bound, started, full time.Duration
 	ok := hosts.WaitUntil(90*time.Second, func() bool {
 		since := time.Since(killed)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -337,6 +341,15 @@ func nodeLoss(t *testing.T, sc *scCluster, leader, victim *hosts.Host, kill func
 		if outOfEndpoints == 0 && s.endpointsRead && !slices.Contains(s.endpointNodes, victim.Name) {
 			outOfEndpoints = since
 		}
+		if evicted == 0 && s.endpointsRead && s.onVictim == 0 {
+			evicted = since
+		}
+		if bound == 0 && s.onVictim == 0 && s.placed == webReplicas {
+			bound = since
+		}
+		if started == 0 && s.onVictim == 0 && s.running == webReplicas {
+			started = since
+		}
 		if webFull(s) {
 			full = since
 			return true
@@ -348,8 +361,9 @@ func nodeLoss(t *testing.T, sc *scCluster, leader, victim *hosts.Host, kill func
 			victim.Name, notReady, outOfEndpoints, webStrength(context.Background(), c, victim.Name))
 	}
 	figure(t, name, full, 10*time.Second)
-	t.Logf("%s: Node NotReady after %v, its pods out of the Endpoints after %v, full strength after %v",
-		name, notReady.Round(10*time.Millisecond), outOfEndpoints.Round(10*time.Millisecond), full.Round(10*time.Millisecond))
+	r := func(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }
+	t.Logf("%s: Node NotReady after %v, its pods out of the Endpoints after %v, off the node after %v, all %d replicas bound after %v, Running after %v, full strength (Ready, in the Endpoints) after %v",
+		name, r(notReady), r(outOfEndpoints), r(evicted), webReplicas, r(bound), r(started), r(full))
 	// Every surviving host's Service rules: 40 requests each, every one
 	// answered, none by a pod of the victim.
 	vip := sc.serviceIP(t)

@@ -15,6 +15,13 @@ package integration
 // A scenario that measures prints `FIGURE <name> <value> <target>`;
 // with SHOAL_FIGURES_OUT set (make integ does) the lines are also
 // appended to that file, which make integ prints as a table at the end.
+//
+// To look into a figure: SHOAL_SCENARIO_AGENT_ARGS adds agent flags
+// ("--log-level debug" logs each pod step's and status write's time;
+// "--pprof" serves profiles), SHOAL_SCENARIO_PPROF=DIR has the apply
+// figure save a 20 s CPU profile of each agent there (with --pprof), and
+// SHOAL_SCENARIO_BIN runs a shoal binary built elsewhere (another
+// revision, for a comparison in the same conditions).
 
 import (
 	"context"
@@ -95,6 +102,10 @@ func sharedCluster(t *testing.T, n int) *scCluster {
 	if shared.clusters == nil {
 		shared.clusters = map[int]*scCluster{}
 	}
+	if shared.bin == "" && os.Getenv("SHOAL_SCENARIO_BIN") != "" {
+		// A shoal binary built elsewhere (another revision, to compare).
+		shared.bin = os.Getenv("SHOAL_SCENARIO_BIN")
+	}
 	if shared.bin == "" {
 		dir, err := os.MkdirTemp("", "shoal-scenarios-")
 		if err != nil {
@@ -160,7 +171,8 @@ func newScCluster(t *testing.T, n int) *scCluster {
 		t.Fatal(err)
 	}
 	// Three zones: five hosts are h1-h5 in zones a, b, c, a, b.
-	c, err := hosts.New(hosts.Config{Bin: shared.bin, Hosts: n, Zones: 3, Name: name, Dir: dir, Logf: t.Logf})
+	c, err := hosts.New(hosts.Config{Bin: shared.bin, Hosts: n, Zones: 3, Name: name, Dir: dir, Logf: t.Logf,
+		AgentArgs: strings.Fields(os.Getenv("SHOAL_SCENARIO_AGENT_ARGS"))})
 	if err != nil {
 		if c != nil {
 			err = fmt.Errorf("%w (close: %v)", err, c.Close())

@@ -135,6 +135,13 @@ type Config struct {
 	Retry time.Duration
 	// PullTimeout bounds one image pull.
 	PullTimeout time.Duration
+	// MaxParallelStarts bounds how many of the node's pods may be in a
+	// start step that costs the host processes and CPU at once: network
+	// setup (the CNI plugins), container create and container start (a
+	// shim and runc per container). Other pods' start steps wait for a
+	// slot; image pulls (deduplicated per image) and everything that
+	// stops or tears down never wait for one.
+	MaxParallelStarts int
 	// Now is the clock (time.Now when nil); decisions take its value.
 	Now func() time.Time
 	// Logger: nil means slog.Default().
@@ -156,8 +163,16 @@ func DefaultConfig() Config {
 		Resync:      10 * time.Second,
 		Retry:       2 * time.Second,
 		PullTimeout: 5 * time.Minute,
+
+		MaxParallelStarts: DefaultMaxParallelStarts,
 	}
 }
+
+// DefaultMaxParallelStarts is MaxParallelStarts in production: every pod of
+// a usual burst (a Deployment's replicas spread over a few hosts) starts
+// at once, and a node handed a hundred pods does not spawn a hundred
+// shims together.
+const DefaultMaxParallelStarts = 16
 
 // TestConfig is DefaultConfig with short back-off and
 // retries, for tests.
@@ -197,6 +212,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("kubelet.Config.Retry: %v must be positive", c.Retry)
 	case c.PullTimeout <= 0:
 		return fmt.Errorf("kubelet.Config.PullTimeout: %v must be positive", c.PullTimeout)
+	case c.MaxParallelStarts <= 0:
+		return fmt.Errorf("kubelet.Config.MaxParallelStarts: %d must be positive", c.MaxParallelStarts)
 	}
 	if err := api.CheckHostPathAllow(c.HostPathAllow); err != nil {
 		return fmt.Errorf("kubelet.Config.HostPathAllow: %v", err)

@@ -367,6 +367,18 @@ func decidePod(pod *api.Pod, obs *podObservation, now time.Time, b BackoffConfig
 		add(step{Kind: stepSetupVolumes})
 	}
 	if obs.Network == nil || !obs.Volumes {
+		// Meanwhile the images of the first containers to run are pulled:
+		// a pull needs no sandbox, and a new pod then waits for the
+		// longer of the two instead of both one after the other.
+		first := pod.Spec.Containers
+		if len(pod.Spec.InitContainers) > 0 {
+			first = pod.Spec.InitContainers[:1]
+		}
+		for _, c := range first {
+			if co := obs.container(c.Name); len(co.Attempts) == 0 && co.PulledFor != 0 {
+				add(step{Kind: stepPull, Container: c.Name, Attempt: 0})
+			}
+		}
 		return plan
 	}
 

@@ -126,10 +126,14 @@ func TestDecidePod(t *testing.T) {
 		now  time.Duration
 		want string
 	}{
-		{"new pod sets up network and volumes together", testPod("Always", "a"), mkObs(), 0,
+		{"new pod sets up network and volumes and pulls, all together", testPod("Always", "a", "b"), mkObs(), 0,
+			"setup-network; setup-volumes; pull a#0; pull b#0"},
+		{"new pod with init containers pulls the first init's image with the sandbox", withInit(testPod("Always", "a")), mkObs(), 0,
+			"setup-network; setup-volumes; pull init1#0"},
+		{"pulled during the sandbox: not again", testPod("Always", "a"), mkObs(pulled("a", 0)), 0,
 			"setup-network; setup-volumes"},
-		{"network failed recently waits, volumes go on", testPod("Always", "a"), mkObs(failed("setup-network", "", 0, 2*time.Second)), time.Second,
-			"setup-volumes | wake +2s"},
+		{"network failed recently waits, volumes and pull go on", testPod("Always", "a"), mkObs(failed("setup-network", "", 0, 2*time.Second)), time.Second,
+			"setup-volumes; pull a#0 | wake +2s"},
 		{"sandbox ready pulls every container", testPod("Always", "a", "b"), mkObs(sandbox), 0,
 			"pull a#0; pull b#0"},
 		{"pulled creates", testPod("Always", "a"), mkObs(sandbox, pulled("a", 0)), 0,

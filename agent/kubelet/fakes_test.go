@@ -14,7 +14,6 @@ import (
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/dataplane/network"
-	"github.com/shoal-dev/shoal/dataplane/probe"
 	"github.com/shoal-dev/shoal/dataplane/runtime"
 	"github.com/shoal-dev/shoal/dataplane/volume"
 )
@@ -30,6 +29,11 @@ type fakeRuntime struct {
 	calls      []string
 	stops      map[string]time.Duration
 	events     chan runtime.Event
+	// startGate, when set, holds every Start until it receives from
+	// the gate (one receive lets one Start go on) or its ctx ends;
+	// inStart and maxInStart count the Starts held at once.
+	startGate           chan struct{}
+	inStart, maxInStart int
 }
 
 func newFakeRuntime(clock func() time.Time) *fakeRuntime {
@@ -87,6 +91,23 @@ func (f *fakeRuntime) Create(ctx context.Context, spec runtime.ContainerSpec) er
 
 func (f *fakeRuntime) Start(ctx context.Context, id string) error {
 	f.mu.Lock()
+	if gate := f.startGate; gate != nil {
+		f.inStart++
+		f.maxInStart = max(f.maxInStart, f.inStart)
+		f.mu.Unlock()
+		var err error
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		f.mu.Lock()
+		f.inStart--
+		if err != nil {
+			f.mu.Unlock()
+			return err
+		}
+	}
 	defer f.mu.Unlock()
 	f.record("start " + id)
 	c := f.containers[id]
@@ -170,6 +191,14 @@ func (f *fakeRuntime) byPod(uid string) []runtime.Status {
 		}
 	}
 	return out
+}
+
+// starting returns how many Starts the gate holds now, and the most it
+// held at once.
+func (f *fakeRuntime) starting() (now, most int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.inStart, f.maxInStart
 }
 
 func (f *fakeRuntime) spec(id string) runtime.ContainerSpec {
@@ -406,58 +435,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
-}
-
-// fakeProber answers probes from a table the test changes. It also runs
-// preStop hooks (exec "hook ..." or any httpGet): it notes them, and blocks
-// until ctx ends when hookBlocks.
-type fakeProber struct {
-	mu         sync.Mutex
-	fail       map[probe.Kind]bool
-	note       func(string)
-	hookBlocks bool
-}
-
-func (p *fakeProber) Run(ctx context.Context, pr *api.Probe, t probe.Target) probe.Result {
-	if pr.HTTPGet != nil || (pr.Exec != nil && len(pr.Exec.Command) > 0 && pr.Exec.Command[0] == "hook") {
-		p.mu.Lock()
-		note, blocks := p.note, p.hookBlocks
-		p.mu.Unlock()
-		what := "prestop " + t.ContainerID
-		if pr.HTTPGet != nil {
-			what += fmt.Sprintf(" GET %s:%s%s", t.PodIP, pr.HTTPGet.Port.String(), pr.HTTPGet.Path)
-		}
-		if note != nil {
-			note(what)
-		}
-		if blocks {
-			<-ctx.Done()
-			if note != nil {
-				note("prestop cut " + t.ContainerID)
-			}
-			return probe.Result{Message: ctx.Err().Error()}
-		}
-		return probe.Result{Success: true}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	kind := probe.Readiness
-	if pr.Exec != nil && len(pr.Exec.Command) > 0 && pr.Exec.Command[0] == "live" {
-		kind = probe.Liveness
-	}
-	if p.fail[kind] {
-		return probe.Result{Message: "failing"}
-	}
-	return probe.Result{Success: true}
-}
-
-func (p *fakeProber) set(kind probe.Kind, fail bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.fail == nil {
-		p.fail = map[probe.Kind]bool{}
-	}
-	p.fail[kind] = fail
 }
 
 // nodeHarness is a Loop over fakes.

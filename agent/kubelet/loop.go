@@ -34,6 +34,7 @@ type Loop struct {
 	deleter PodDeleter
 
 	seq        atomic.Uint64 // orders listings against workers' own changes
+	starts     chan struct{} // a slot per start step running (MaxParallelStarts)
 	relist     chan struct{}
 	refreshing atomic.Bool // a volume refresh pass is running
 
@@ -57,6 +58,7 @@ func New(cfg Config) (*Loop, error) {
 		log:     cfg.Logger,
 		prober:  cfg.Prober,
 		relist:  make(chan struct{}, 1),
+		starts:  make(chan struct{}, cfg.MaxParallelStarts),
 		workers: map[string]*podWorker{},
 		owners:  map[string]string{},
 	}

@@ -20,16 +20,23 @@ import (
 	"github.com/shoal-dev/shoal/dataplane/volume"
 )
 
-// apply runs the plan's steps concurrently and records their outcomes. It
-// reports whether any failed.
-func (w *podWorker) apply(ctx context.Context, pod *api.Pod, steps []step, now time.Time) bool {
+// apply runs the plan's steps concurrently, and alongside (if not nil)
+// with them, and then records the steps' outcomes. It reports whether any
+// failed. alongside may read the observation, not change it: the steps'
+// outcomes are recorded once it has returned.
+func (w *podWorker) apply(ctx context.Context, pod *api.Pod, steps []step, now time.Time, alongside func()) bool {
 	results := make([]func(*podObservation) bool, len(steps))
 	var wg sync.WaitGroup
+	if alongside != nil {
+		wg.Go(alongside)
+	}
 	for i, s := range steps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			t0 := time.Now()
 			results[i] = w.do(ctx, pod, s, now)
+			w.l.log.Debug("pod step done", "pod", w.podRef().String(), "step", s.Kind.String(), "container", s.Container, "took", time.Since(t0))
 		}()
 	}
 	wg.Wait()
@@ -91,8 +98,36 @@ func findContainer(pod *api.Pod, name string) (api.Container, bool) {
 	return api.Container{}, false
 }
 
+// startSlot waits for one of the loop's MaxParallelStarts slots for a
+// start step; it returns the function that frees the slot, or an error
+// when the pod's start is cancelled (it was deleted) or ctx ends first.
+func (w *podWorker) startSlot(ctx context.Context) (func(), error) {
+	sctx := w.startContext()
+	select {
+	case w.l.starts <- struct{}{}:
+		return func() { <-w.l.starts }, nil
+	case <-sctx.Done():
+		return nil, sctx.Err()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// boundedStep says whether s waits for a start slot (see
+// Config.MaxParallelStarts).
+func boundedStep(k stepKind) bool {
+	return k == stepSetupNetwork || k == stepCreate || k == stepStart
+}
+
 // do performs one step (I/O only) and returns how to record its outcome.
 func (w *podWorker) do(ctx context.Context, pod *api.Pod, s step, now time.Time) func(*podObservation) bool {
+	if boundedStep(s.Kind) {
+		free, err := w.startSlot(ctx)
+		if err != nil {
+			return w.fail(s, "", err, now, w.l.cfg.Retry)
+		}
+		defer free()
+	}
 	switch s.Kind {
 	case stepSetupNetwork:
 		return w.setupNetwork(ctx, pod, s, now)

@@ -113,6 +113,9 @@ func (w *podWorker) kicked() bool {
 func (w *podWorker) setPod(p *api.Pod) {
 	w.mu.Lock()
 	changed := w.pod != p || !w.known
+	if w.pod == nil && p.DeletionTimestamp == nil {
+		w.l.log.Debug("pod bound here", "pod", w.ref.String(), "sinceCreated", w.l.now().Sub(p.CreationTimestamp.Time))
+	}
 	if old := w.pod; old != nil && old.DeletionTimestamp != nil && p.DeletionTimestamp != nil &&
 		p.DeletionTimestamp.Before(old.DeletionTimestamp.Time) && w.cancelHooks != nil {
 		// A second delete shortened the grace period: the hooks running
@@ -359,10 +362,15 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 			plan = podPlan{}
 		}
 		w.publishView()
-		// A pod new to the node is reported Pending at once; otherwise the
-		// status is written when the steps run out (or one fails).
-		if len(plan.Steps) == 0 || (pass == 0 && w.written == nil && pod.Status.Phase == "") {
+		// The status is written when the steps run out (or one fails); a
+		// pod new to the node is also reported Pending at once, while its
+		// first steps run (a write to the control plane is a round trip
+		// the steps need not wait for).
+		var alongside func()
+		if len(plan.Steps) == 0 {
 			w.writeStatus(ctx, pod, now)
+		} else if pass == 0 && w.written == nil && pod.Status.Phase == "" {
+			alongside = func() { w.writeStatus(ctx, pod, now) }
 		}
 		if len(plan.Steps) == 0 {
 			wake := plan.WakeAt
@@ -373,7 +381,7 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 			}
 			return wake, plan.Done
 		}
-		failed := w.apply(ctx, pod, plan.Steps, now)
+		failed := w.apply(ctx, pod, plan.Steps, now, alongside)
 		if failed {
 			w.writeStatus(ctx, pod, now)
 		}
@@ -480,7 +488,10 @@ func (w *podWorker) writeStatus(ctx context.Context, pod *api.Pod, now time.Time
 	}
 	cp := pod.DeepCopyObject().(*api.Pod)
 	cp.Status = st
-	if err := w.l.cfg.Status.UpdatePodStatus(ctx, cp); err != nil {
+	t0 := time.Now()
+	err := w.l.cfg.Status.UpdatePodStatus(ctx, cp)
+	w.l.log.Debug("pod status written", "pod", w.ref.String(), "phase", st.Phase, "took", time.Since(t0), "err", err)
+	if err != nil {
 		w.l.log.Warn("pod status", "pod", w.ref.String(), "err", err)
 		w.statusWake = now.Add(w.l.cfg.Retry)
 		return

@@ -20,6 +20,8 @@ const (
 )
 
 // loConfList is the loopback network: its own one-plugin list, ifname lo.
+// Pods are no longer set up with it (add brings lo up itself); it is kept
+// to DEL the pods an older agent set up with it (their libcni cache entry).
 func loConfList() (*libcni.NetworkConfigList, error) {
 	return confList(loNetName, map[string]any{"type": "loopback"})
 }

@@ -1,7 +1,8 @@
 // Package network gives each pod on a node its network: a named network
 // namespace (bind-mounted under Config.StateDir/netns, like `ip netns add`),
-// the distribution's CNI plugins driven through libcni (loopback, then a
-// bridge with host-local IPAM over the node's pod CIDR), and the node-level
+// loopback brought up with netlink, the distribution's CNI plugins driven
+// through libcni for the rest (a bridge with host-local IPAM over the
+// node's pod CIDR), and the node-level
 // pieces around it: ip_forward, the masquerade rule for traffic leaving the
 // cluster's pod network (nftables table "shoal-nat"), a route for the
 // service CIDR via the bridge, and routes to other nodes' pod CIDRs.
