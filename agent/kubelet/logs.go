@@ -199,21 +199,14 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 }
 
 // ExecHandler serves .../namespaces/{ns}/pods/{name}/exec: over a
-// WebSocket as kubectl speaks it (see serveExecStream), or as Shoal's own
+// WebSocket or SPDY as kubectl speaks it (see serveExecStream), or as Shoal's own
 // POST with the query parameters command (repeated, one per argument) and
 // container, which runs the command to completion (no terminal, no stdin)
 // and answers an ExecResult as JSON.
 func (l *Loop) ExecHandler() http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if streams.IsWebSocket(r) {
+		if streams.IsCommandUpgrade(r) {
 			l.serveExecStream(rw, r)
-			return
-		}
-		if r.Header.Get("Upgrade") != "" {
-			spdyRefused(rw, "exec", func() *api.StatusError {
-				_, _, _, se := l.checkExec(r)
-				return se
-			})
 			return
 		}
 		if r.Method != http.MethodPost {

@@ -12,26 +12,13 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/streams"
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/dataplane/runtime"
 )
-
-// spdyRefused answers a remote command request that asks for SPDY, which
-// Shoal does not speak for exec and attach. kubectl ≥ 1.30 uses WebSocket
-// first and falls back to SPDY only when the upgrade failed, and shows the
-// fallback's answer: so the request is checked as the WebSocket one was
-// (check), and what is wrong with it is the answer when something is.
-func spdyRefused(rw http.ResponseWriter, what string, check func() *api.StatusError) {
-	if se := check(); se != nil {
-		writeNodeError(rw, se)
-		return
-	}
-	writeNodeError(rw, api.NewBadRequest("%s is served over WebSocket (subprotocol %s or %s), not SPDY: use kubectl 1.30 or later",
-		what, streams.ProtocolV5, streams.ProtocolV4))
-}
 
 // checkExec checks an exec request as serveExecStream does before the
 // upgrade.
@@ -58,7 +45,7 @@ func (l *Loop) runningAttempt(r *http.Request, sub string) (*podWorker, string, 
 	return w, container, latest, nil
 }
 
-// serveExecStream runs an exec over a WebSocket: the command's streams on
+// serveExecStream runs an exec over a WebSocket or SPDY: the command's streams on
 // the channels the client asked for, its exit code in the Status that ends
 // the session.
 func (l *Loop) serveExecStream(rw http.ResponseWriter, r *http.Request) {
@@ -112,20 +99,14 @@ func (l *Loop) serveExecStream(rw http.ResponseWriter, r *http.Request) {
 }
 
 // AttachHandler serves .../namespaces/{ns}/pods/{name}/attach over a
-// WebSocket (see agent/streams): the output of the container's running
+// WebSocket or SPDY (see agent/streams): the output of the container's running
 // attempt from now on, until it ends or the client goes away. Containers
 // run without stdin, so stdin=true is refused.
 func (l *Loop) AttachHandler() http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if !streams.IsWebSocket(r) {
-			if r.Header.Get("Upgrade") != "" {
-				spdyRefused(rw, "attach", func() *api.StatusError {
-					_, _, _, _, se := l.checkAttach(r)
-					return se
-				})
-				return
-			}
-			writeNodeError(rw, api.NewBadRequest("attach needs a WebSocket upgrade (subprotocol %s or %s)", streams.ProtocolV5, streams.ProtocolV4))
+		if !streams.IsCommandUpgrade(r) {
+			writeNodeError(rw, api.NewBadRequest("attach needs an upgrade: WebSocket (subprotocol %s or %s) or SPDY/3.1 (%s)",
+				streams.ProtocolV5, streams.ProtocolV4, strings.Join(streams.SPDYCommandProtocols, ", ")))
 			return
 		}
 		opts, w, container, latest, se := l.checkAttach(r)

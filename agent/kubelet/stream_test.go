@@ -216,8 +216,8 @@ func TestExecOverWebSocket(t *testing.T) {
 		t.Fatalf("container zzz: %v %v", err, resp)
 	}
 	// kubectl falls back to SPDY when the WebSocket upgrade failed and
-	// shows that answer: it says what is wrong with the request, else
-	// that SPDY is not served; the command never runs.
+	// shows that answer: what is wrong with the request, or which SPDY
+	// protocols are served; the command never runs.
 	spdy := func(query, want string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/v1/namespaces/default/pods/web/exec?"+query, nil)
@@ -234,7 +234,7 @@ func TestExecOverWebSocket(t *testing.T) {
 		}
 	}
 	before := len(e.h.rt.Calls("exec"))
-	spdy("command=ls&stdout=true", "not SPDY")
+	spdy("command=ls&stdout=true", "v4.channel.k8s.io")
 	spdy("command=ls&stdout=true&container=zzz", "container zzz is not valid")
 	spdy("stdout=true", "query parameter command")
 	if calls := e.h.rt.Calls("exec"); len(calls) != before {

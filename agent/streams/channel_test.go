@@ -18,7 +18,7 @@ import (
 
 // commandServer runs run on each session it upgrades; run returns the
 // exit code.
-func commandServer(t *testing.T, run func(s *Session, o CommandOptions) int) *httptest.Server {
+func commandServer(t *testing.T, run func(s Session, o CommandOptions) int) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o, err := ParseCommandOptions(r, true)
@@ -99,7 +99,7 @@ func statusOf(t *testing.T, b *bytes.Buffer) api.Status {
 // come on channels 1 and 2, and the exit code in the Status on channel 3
 // in the shape kubectl reads.
 func TestCommandV5StdinCloseAndExitCode(t *testing.T) {
-	srv := commandServer(t, func(s *Session, o CommandOptions) int {
+	srv := commandServer(t, func(s Session, o CommandOptions) int {
 		b, _ := io.ReadAll(s.Stdin())
 		fmt.Fprintf(s.Stdout(), "got %s", b)
 		fmt.Fprint(s.Stderr(), "warn")
@@ -125,7 +125,7 @@ func TestCommandV5StdinCloseAndExitCode(t *testing.T) {
 
 // TestCommandV4Success: v4 (no close signal) and exit code 0 as Success.
 func TestCommandV4Success(t *testing.T) {
-	srv := commandServer(t, func(s *Session, o CommandOptions) int {
+	srv := commandServer(t, func(s Session, o CommandOptions) int {
 		if s.Stdin() != nil {
 			t.Error("stdin without stdin=true")
 		}
@@ -149,7 +149,7 @@ func TestCommandV4Success(t *testing.T) {
 // kubectl sends them, several per message or split across messages)
 // arrive in order.
 func TestCommandResize(t *testing.T) {
-	srv := commandServer(t, func(s *Session, o CommandOptions) int {
+	srv := commandServer(t, func(s Session, o CommandOptions) int {
 		if !o.TTY {
 			t.Error("tty not parsed")
 		}
@@ -176,7 +176,7 @@ func TestCommandResize(t *testing.T) {
 // TestCommandRefusals: bad options and unserved subprotocols get a 400
 // naming the parameter or the protocols, before any upgrade.
 func TestCommandRefusals(t *testing.T) {
-	srv := commandServer(t, func(s *Session, o CommandOptions) int { return 0 })
+	srv := commandServer(t, func(s Session, o CommandOptions) int { return 0 })
 	for _, tc := range []struct {
 		query, protocol, want string
 	}{
@@ -203,7 +203,7 @@ func TestCommandRefusals(t *testing.T) {
 // closes, stdin reads EOF.
 func TestCommandClientGone(t *testing.T) {
 	done := make(chan string, 1)
-	srv := commandServer(t, func(s *Session, o CommandOptions) int {
+	srv := commandServer(t, func(s Session, o CommandOptions) int {
 		b, err := io.ReadAll(s.Stdin())
 		<-s.Gone()
 		done <- fmt.Sprintf("%s %v", b, err)
