@@ -99,12 +99,7 @@ func statusOf(t *testing.T, b *bytes.Buffer) api.Status {
 // come on channels 1 and 2, and the exit code in the Status on channel 3
 // in the shape kubectl reads.
 func TestCommandV5StdinCloseAndExitCode(t *testing.T) {
-	srv := commandServer(t, func(s Session, o CommandOptions) int {
-		b, _ := io.ReadAll(s.Stdin())
-		fmt.Fprintf(s.Stdout(), "got %s", b)
-		fmt.Fprint(s.Stderr(), "warn")
-		return 7
-	})
+	srv := commandServer(t, catWarnExit7)
 	c := dialCommand(t, srv, "command=cat&stdin=true&stdout=true&stderr=true", ProtocolV5)
 	if c.Subprotocol() != ProtocolV5 {
 		t.Fatalf("subprotocol %q", c.Subprotocol())
@@ -116,7 +111,21 @@ func TestCommandV5StdinCloseAndExitCode(t *testing.T) {
 	if got[ChanStdout].String() != "got hello world" || got[ChanStderr].String() != "warn" {
 		t.Fatalf("stdout %q stderr %q", got[ChanStdout], got[ChanStderr])
 	}
-	st := statusOf(t, got[ChanError])
+	checkExit7(t, statusOf(t, got[ChanError]))
+}
+
+// catWarnExit7 prints "got " and its stdin on stdout, "warn" on stderr,
+// and exits with 7.
+func catWarnExit7(s Session, o CommandOptions) int {
+	b, _ := io.ReadAll(s.Stdin())
+	fmt.Fprintf(s.Stdout(), "got %s", b)
+	fmt.Fprint(s.Stderr(), "warn")
+	return 7
+}
+
+// checkExit7 checks the Status of exit code 7 as kubectl reads it.
+func checkExit7(t *testing.T, st api.Status) {
+	t.Helper()
 	if st.Status != api.StatusFailure || st.Reason != ReasonNonZeroExitCode || st.Details == nil ||
 		len(st.Details.Causes) != 1 || st.Details.Causes[0].Type != CauseExitCode || st.Details.Causes[0].Message != "7" {
 		t.Fatalf("status %+v", st)

@@ -2,7 +2,7 @@ package streams
 
 import (
 	"bufio"
-	"encoding/json"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/moby/spdystream"
-
-	"github.com/shoal-dev/shoal/api"
 )
 
 // spdyClient is a remote command client over SPDY/3.1 as kubectl < 1.30
@@ -29,21 +27,7 @@ type spdyClient struct {
 // streams named in types (the error stream first, as clients do).
 func dialSPDYCommand(t *testing.T, srv *httptest.Server, query string, protocols []string, types ...string) *spdyClient {
 	t.Helper()
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	req := "POST /exec?" + query + " HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
-	for _, p := range protocols {
-		req += "X-Stream-Protocol-Version: " + p + "\r\n"
-	}
-	io.WriteString(c, req+"Content-Length: 0\r\n\r\n")
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, resp := upgradeSPDYRequest(t, srv, query, protocols)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("upgrade: %d %s", resp.StatusCode, b)
@@ -68,6 +52,27 @@ func dialSPDYCommand(t *testing.T, srv *httptest.Server, query string, protocols
 		cl.streams[typ] = st
 	}
 	return cl
+}
+
+// upgradeSPDYRequest sends a remote command's upgrade to SPDY/3.1 offering
+// protocols, and returns the connection and the answer.
+func upgradeSPDYRequest(t *testing.T, srv *httptest.Server, query string, protocols []string) (net.Conn, *http.Response) {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	req := "POST /exec?" + query + " HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+	for _, p := range protocols {
+		req += "X-Stream-Protocol-Version: " + p + "\r\n"
+	}
+	io.WriteString(c, req+"Content-Length: 0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, resp
 }
 
 // readStreams reads each named stream to its end, concurrently.
@@ -98,12 +103,7 @@ func (c *spdyClient) readStreams(t *testing.T, types ...string) map[string]strin
 // half-close, stdout and stderr come on their streams, and the exit code
 // comes as a Status in JSON on the error stream, as kubectl 1.20 reads it.
 func TestCommandSPDYV4(t *testing.T) {
-	srv := commandServer(t, func(s Session, o CommandOptions) int {
-		b, _ := io.ReadAll(s.Stdin())
-		fmt.Fprintf(s.Stdout(), "got %s", b)
-		fmt.Fprint(s.Stderr(), "warn")
-		return 7
-	})
+	srv := commandServer(t, catWarnExit7)
 	c := dialSPDYCommand(t, srv, "command=cat&stdin=true&stdout=true&stderr=true",
 		[]string{"v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"},
 		"error", "stdin", "stdout", "stderr")
@@ -117,14 +117,7 @@ func TestCommandSPDYV4(t *testing.T) {
 	if got["stdout"] != "got hello world" || got["stderr"] != "warn" {
 		t.Fatalf("got %q", got)
 	}
-	var st api.Status
-	if err := json.Unmarshal([]byte(got["error"]), &st); err != nil {
-		t.Fatalf("error stream %q: %v", got["error"], err)
-	}
-	if st.Status != api.StatusFailure || st.Reason != ReasonNonZeroExitCode || st.Details == nil ||
-		len(st.Details.Causes) != 1 || st.Details.Causes[0].Message != "7" {
-		t.Fatalf("status %+v", st)
-	}
+	checkExit7(t, statusOf(t, bytes.NewBufferString(got["error"])))
 }
 
 // TestCommandSPDYResizeAndV2: v3 with a terminal opens a resize stream
@@ -163,16 +156,8 @@ func TestCommandSPDYResizeAndV2(t *testing.T) {
 // announce is refused.
 func TestCommandSPDYRefusals(t *testing.T) {
 	srv := commandServer(t, func(s Session, o CommandOptions) int { return 0 })
-	req, _ := http.NewRequest("POST", srv.URL+"/exec?command=ls&stdout=true", nil)
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", "SPDY/3.1")
-	req.Header.Set("X-Stream-Protocol-Version", "channel.k8s.io")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, resp := upgradeSPDYRequest(t, srv, "command=ls&stdout=true", []string{"channel.k8s.io"})
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "v4.channel.k8s.io") {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
