@@ -248,6 +248,10 @@ func kubectlStreamCases(t *testing.T, k *kubectlEnv, v kubectlVersion) {
 		t.Logf("logs -f followed from %s", first[0])
 	})
 
+	if !v.modern {
+		t.Run("basics", func(t *testing.T) { kubectl120Basics(t, k) })
+	}
+
 	t.Run("logs-timestamps", func(t *testing.T) {
 		out, errs, err := k.run("", "logs", "web", "--timestamps", "--tail", "1")
 		if err != nil || !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z listening on :8080\n$`).MatchString(out) {
