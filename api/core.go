@@ -129,6 +129,13 @@ type Container struct {
 	ReadinessProbe  *Probe               `json:"readinessProbe,omitempty"`
 	StartupProbe    *Probe               `json:"startupProbe,omitempty"`
 	Lifecycle       *Lifecycle           `json:"lifecycle,omitempty"`
+	// Stdin keeps the container's standard input open for attach
+	// sessions; with StdinOnce the end of the first session closes it.
+	Stdin     bool `json:"stdin,omitempty"`
+	StdinOnce bool `json:"stdinOnce,omitempty"`
+	// TTY runs the container on a terminal (attach -t; stdout and stderr
+	// are one stream).
+	TTY bool `json:"tty,omitempty"`
 }
 
 // Lifecycle holds the hooks the agent runs around a container's life; Shoal

@@ -1,9 +1,11 @@
 package integration
 
-// Root test of the streaming subresources as the real kubectl (1.32)
-// speaks them, against a 3-host cluster (cluster_hosts_test.go): logs and
-// logs -f, exec with stdin, with a terminal (a pty) and with an exit code,
-// attach, and port-forward then an HTTP request through it. kubectl talks
+// Root test of the streaming subresources as the real kubectl speaks them
+// (1.32 over WebSocket, and Debian's 1.20 over SPDY when installed, see
+// kubectl120_test.go), against a 3-host cluster (cluster_hosts_test.go):
+// logs and logs -f, with timestamps and since-time, exec with stdin, with
+// a terminal (a pty) and with an exit code, attach (output, stdin, a
+// terminal), and port-forward then an HTTP request through it. kubectl talks
 // to h1's agent; the pods run on h2 and h3, so every stream is
 // routed to the agent that runs the pod.
 
@@ -39,6 +41,7 @@ const kubectlBin = "/usr/bin/kubectl"
 // CA and admin token.
 type kubectlEnv struct {
 	t    *testing.T
+	bin  string
 	tg   streamTarget
 	args []string
 	env  []string
@@ -68,14 +71,20 @@ func targetOf(th *threeHosts) streamTarget {
 }
 
 func newKubectlEnv(t *testing.T, tg streamTarget) *kubectlEnv {
+	return newKubectlEnvBin(t, tg, kubectlBin)
+}
+
+// newKubectlEnvBin is newKubectlEnv with the kubectl at bin.
+func newKubectlEnvBin(t *testing.T, tg streamTarget, bin string) *kubectlEnv {
 	t.Helper()
-	if _, err := os.Stat(kubectlBin); err != nil {
-		t.Skipf("%s: %v", kubectlBin, err)
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("%s: %v", bin, err)
 	}
 	dir := t.TempDir()
 	return &kubectlEnv{
-		t:  t,
-		tg: tg,
+		t:   t,
+		bin: bin,
+		tg:  tg,
 		args: []string{"--server", tg.server, "--certificate-authority", tg.caFile,
 			"--token", tg.token, "--cache-dir", filepath.Join(dir, "cache"), "--request-timeout", "0"},
 		env: []string{"HOME=" + dir, "KUBECONFIG=" + filepath.Join(dir, "config"), "PATH=/usr/bin:/bin:/usr/sbin:/sbin"},
@@ -83,7 +92,7 @@ func newKubectlEnv(t *testing.T, tg streamTarget) *kubectlEnv {
 }
 
 func (k *kubectlEnv) cmd(ctx context.Context, args ...string) *exec.Cmd {
-	argv := k.tg.wrap(append(append([]string{kubectlBin}, k.args...), args...))
+	argv := k.tg.wrap(append(append([]string{k.bin}, k.args...), args...))
 	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	c.Env = k.env
 	c.WaitDelay = 5 * time.Second
@@ -169,26 +178,52 @@ func waitLine(t *testing.T, what string, lines <-chan string, errb *lockedBuffer
 func TestKubectlStreamsRoot(t *testing.T) {
 	th := startThreeHosts(t)
 	h1 := th.hosts[0]
-	k := newKubectlEnv(t, targetOf(th))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	mk := func(name, node string, args ...string) {
+	mk := func(name, node string, c api.Container) {
 		p := &api.Pod{ObjectMeta: api.ObjectMeta{Name: name, Namespace: "default"}}
 		p.Spec.NodeName = node
-		p.Spec.Containers = []api.Container{{Name: name, Image: th.image, Args: args}}
+		c.Name, c.Image = name, th.image
+		p.Spec.Containers = []api.Container{c}
 		if _, err := h1.client.Create(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	mk("web", "h2", "echo", "hello-log", "serve", "--port", "8080")
-	mk("ticker", "h3", "tick", "200ms")
-	for _, name := range []string{"web", "ticker"} {
+	mk("web", "h2", api.Container{Args: []string{"echo", "hello-log", "serve", "--port", "8080"}})
+	mk("ticker", "h3", api.Container{Args: []string{"tick", "200ms"}})
+	names := []string{"web", "ticker"}
+	// Per kubectl: a container reading its stdin to the end (closed after
+	// the first attach), and one on a terminal.
+	for _, v := range kubectlVersions {
+		mk("reader-"+v.name, "h2", api.Container{Args: []string{"cat", "/dev/stdin"}, Stdin: true, StdinOnce: true})
+		mk("tty-"+v.name, "h3", api.Container{Args: []string{"cat", "/dev/stdin"}, Stdin: true, TTY: true})
+		names = append(names, "reader-"+v.name, "tty-"+v.name)
+	}
+	for _, name := range names {
 		testenv.WaitFor(t, 3*time.Minute, name+" Running", func() bool {
 			o, err := h1.client.Get(ctx, "Pod", "default", name)
 			return err == nil && o.(*api.Pod).Status.Phase == api.PodRunning && o.(*api.Pod).Status.PodIP != ""
 		})
 	}
+	for _, v := range kubectlVersions {
+		t.Run(v.name, func(t *testing.T) {
+			kubectlStreamCases(t, newKubectlEnvBin(t, targetOf(th), v.bin), v)
+		})
+	}
+}
+
+// kubectlVersion is one kubectl the stream tests run: modern ones (≥ 1.30)
+// speak WebSocket first, older ones SPDY only.
+type kubectlVersion struct {
+	name, bin string
+	modern    bool
+}
+
+var kubectlVersions = []kubectlVersion{{"v132", kubectlBin, true}, {"v120", kubectl120Bin, false}}
+
+// kubectlStreamCases runs the stream subtests with one kubectl.
+func kubectlStreamCases(t *testing.T, k *kubectlEnv, v kubectlVersion) {
 	testenv.WaitFor(t, 60*time.Second, "web listening", func() bool {
 		out, _, err := k.run("", "logs", "web")
 		return err == nil && strings.Contains(out, "listening on :8080")
@@ -213,6 +248,32 @@ func TestKubectlStreamsRoot(t *testing.T) {
 		t.Logf("logs -f followed from %s", first[0])
 	})
 
+	if !v.modern {
+		t.Run("basics", func(t *testing.T) { kubectl120Basics(t, k) })
+	}
+
+	t.Run("logs-timestamps", func(t *testing.T) {
+		out, errs, err := k.run("", "logs", "web", "--timestamps", "--tail", "1")
+		if err != nil || !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z listening on :8080\n$`).MatchString(out) {
+			t.Fatalf("logs --timestamps --tail 1: %q %v %s", out, err, errs)
+		}
+		// --since-time: only ticks logged after it, each stamped at or
+		// after it.
+		since := time.Now().UTC().Add(time.Second).Truncate(time.Second)
+		testenv.WaitFor(t, 60*time.Second, "a tick after since", func() bool {
+			out, _, err := k.run("", "logs", "ticker", "--timestamps", "--since-time", since.Format(time.RFC3339))
+			return err == nil && strings.Contains(out, " tick ")
+		})
+		out, errs, err = k.run("", "logs", "ticker", "--timestamps", "--since-time", since.Format(time.RFC3339))
+		for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			ts, _, _ := strings.Cut(l, " ")
+			at, perr := time.Parse(time.RFC3339Nano, ts)
+			if perr != nil || at.Before(since) {
+				t.Fatalf("logs --since-time %v: line %q (%v); all %q %v %s", since, l, perr, out, err, errs)
+			}
+		}
+	})
+
 	t.Run("exec", func(t *testing.T) {
 		out, errs, err := k.run("", "exec", "web", "--", "/app", "echo", "from-exec", "echo-err", "to-stderr")
 		if err != nil || out != "from-exec\n" || !strings.Contains(errs, "to-stderr") {
@@ -228,7 +289,7 @@ func TestKubectlStreamsRoot(t *testing.T) {
 		if err != nil || out != "piped stdin\nsecond line\n" {
 			t.Fatalf("exec -i: %q %q %v", out, errs, err)
 		}
-		if !strings.Contains(errs, "v5.channel.k8s.io") {
+		if v.modern && !strings.Contains(errs, "v5.channel.k8s.io") {
 			t.Errorf("exec did not say it used v5.channel.k8s.io:\n%s", errs)
 		}
 	})
@@ -244,6 +305,23 @@ func TestKubectlStreamsRoot(t *testing.T) {
 	t.Run("attach", func(t *testing.T) {
 		lines, errb := k.startLines("attach", "ticker")
 		waitLine(t, "attach", lines, errb, regexp.MustCompile(`^tick \d+$`), 60*time.Second)
+	})
+
+	t.Run("attach-stdin", func(t *testing.T) {
+		// stdinOnce: kubectl's end of input closes the container's stdin,
+		// cat prints what it read, the session ends with the container.
+		out, errs, err := k.run("typed into attach\n", "attach", "-i", "reader-"+v.name)
+		if err != nil || !strings.Contains(out, "typed into attach\n") {
+			t.Fatalf("attach -i: %q %q %v", out, errs, err)
+		}
+	})
+
+	t.Run("attach-tty", func(t *testing.T) {
+		out, err := ttyExec(t, k, "tty-attach\n\x04", "attach", "-it", "tty-"+v.name)
+		// The container's terminal echoes the line, then cat prints it.
+		if err != nil || strings.Count(out, "tty-attach") < 2 {
+			t.Fatalf("attach -it: %q %v", out, err)
+		}
 	})
 
 	t.Run("port-forward", func(t *testing.T) {
@@ -262,7 +340,7 @@ func TestKubectlStreamsRoot(t *testing.T) {
 				t.Fatalf("request %d through port-forward: %d %q", i, resp.StatusCode, b)
 			}
 		}
-		if !strings.Contains(errb.String(), "WebSocket") {
+		if v.modern && !strings.Contains(errb.String(), "WebSocket") {
 			t.Errorf("port-forward did not say it tunnelled through a WebSocket:\n%s", errb)
 		}
 	})

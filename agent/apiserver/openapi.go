@@ -19,8 +19,9 @@ import (
 //     /openapi/v3/api/v1 and /openapi/v3/apis/apps/v1 are those documents
 //     (paths of every served operation and the kinds' schemas). kubectl ≥
 //     1.27 reads these.
-//   - /openapi/v2 is one Swagger 2.0 document of every kind, in JSON only:
-//     the protobuf form client-go asks for is answered 406.
+//   - /openapi/v2 is one Swagger 2.0 document of every kind, in JSON, or
+//     in the protobuf form client-go and kubectl < 1.27 ask for
+//     (openapi_proto.go).
 //
 // The documents depend only on the Go types, so they are built once.
 //
@@ -59,10 +60,14 @@ func buildOpenAPI() openAPIDocs {
 	docs := openAPIDocs{v3: map[string][]byte{}}
 	b2 := newSchemaBuilder(false)
 	b2.addKinds(func(api.KindInfo) bool { return true })
+	paths2 := map[string]any{}
+	for _, k := range api.Kinds() {
+		addPathsV2(paths2, b2, k)
+	}
 	v2 := map[string]any{
 		"swagger":     "2.0",
 		"info":        map[string]any{"title": openAPITitle, "version": "v" + KubernetesMajor + "." + KubernetesMinor + ".0"},
-		"paths":       map[string]any{},
+		"paths":       paths2,
 		"definitions": b2.defs,
 	}
 	docs.v2 = mustEncode(v2)
@@ -202,7 +207,7 @@ func acceptsJSON(accept string) bool {
 }
 
 // writeOpenAPI sends an encoded document, or 406 when the client accepts
-// no JSON (client-go's protobuf-only request for /openapi/v2).
+// no JSON.
 func (s *Server) writeOpenAPI(w http.ResponseWriter, r *http.Request, doc []byte) {
 	if !s.discoveryGET(w, r) {
 		return
@@ -217,10 +222,6 @@ func (s *Server) writeOpenAPI(w http.ResponseWriter, r *http.Request, doc []byte
 	if r.Method != http.MethodHead {
 		w.Write(doc)
 	}
-}
-
-func (s *Server) serveOpenAPIV2(w http.ResponseWriter, r *http.Request) {
-	s.writeOpenAPI(w, r, loadOpenAPI().v2)
 }
 
 func (s *Server) serveOpenAPIV3Index(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,9 @@
 package apiserver
 
 import (
+	openapi_v2 "github.com/google/gnostic-models/openapiv2"
+	"google.golang.org/protobuf/proto"
+
 	"encoding/json"
 	"net/http"
 	"reflect"
@@ -110,8 +113,34 @@ func TestOpenAPIV2(t *testing.T) {
 	if !strings.Contains(string(r.body), `"$ref":"#/definitions/shoal.api.PodSpec"`) {
 		t.Error("v2 refs are not #/definitions/")
 	}
-	// client-go asks for protobuf only: 406, which it reports.
-	st := mustCode(t, e.getAccept("/openapi/v2", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"), http.StatusNotAcceptable).status(t)
+	// client-go and kubectl < 1.27 ask for protobuf only: the same
+	// document, as gnostic's Document.
+	pr := mustCode(t, e.getAccept("/openapi/v2", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"), 200)
+	var pdoc openapi_v2.Document
+	if err := proto.Unmarshal(pr.body, &pdoc); err != nil || pdoc.Swagger != "2.0" || len(pdoc.Definitions.GetAdditionalProperties()) != len(doc.Definitions) {
+		t.Fatalf("protobuf v2: %v swagger %q, %d definitions, want %d", err, pdoc.Swagger, len(pdoc.Definitions.GetAdditionalProperties()), len(doc.Definitions))
+	}
+	// kubectl diff (< 1.27) looks there for a PATCH of the kind that
+	// declares dryRun.
+	patches := 0
+	for _, p := range pdoc.GetPaths().GetPath() {
+		op := p.GetValue().GetPatch()
+		gvk := ""
+		for _, ext := range op.GetVendorExtension() {
+			if ext.GetName() == "x-kubernetes-group-version-kind" {
+				gvk = ext.GetValue().GetYaml()
+			}
+		}
+		for _, prm := range op.GetParameters() {
+			if prm.GetParameter().GetNonBodyParameter().GetQueryParameterSubSchema().GetName() == "dryRun" && strings.Contains(gvk, "kind:") {
+				patches++
+			}
+		}
+	}
+	if patches != len(api.Kinds()) {
+		t.Errorf("protobuf v2: %d PATCH operations with a kind and dryRun, want %d", patches, len(api.Kinds()))
+	}
+	st := mustCode(t, e.getAccept("/openapi/v2", "application/yaml"), http.StatusNotAcceptable).status(t)
 	if !strings.Contains(st.Message, "application/json") {
 		t.Errorf("406: %s", st.Message)
 	}

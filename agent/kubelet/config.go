@@ -33,6 +33,13 @@ type NodeRuntime interface {
 	ExecStream(ctx context.Context, id string, e runtime.ExecIO) (int, error)
 }
 
+// Attacher is what attach calls of a NodeRuntime that has it
+// (*runtime.Runtime); without it, attach follows the container's log file
+// (output only).
+type Attacher interface {
+	Attach(ctx context.Context, id string, a runtime.AttachIO) error
+}
+
 // PodNetworks is what the node loop calls of the pod network
 // (*network.Network).
 type PodNetworks interface {

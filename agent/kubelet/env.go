@@ -307,6 +307,9 @@ func containerSpecFor(pod *api.Pod, c api.Container, attempt int, netns, logDir 
 		NetNSPath:        netns,
 		LogPath:          runtime.ContainerLogPath(logDir, pod.Namespace, pod.Name, pod.UID, c.Name, attempt),
 		Hostname:         hostname,
+		Stdin:            c.Stdin,
+		StdinOnce:        c.StdinOnce,
+		TTY:              c.TTY,
 	}
 	for _, m := range mounts {
 		spec.Mounts = append(spec.Mounts, runtime.Mount{Source: m.Source, Destination: m.Destination, ReadOnly: m.ReadOnly})

@@ -1,10 +1,13 @@
 package kubelet
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
 	"time"
+
+	"github.com/shoal-dev/shoal/dataplane/runtime"
 )
 
 // logStart is where a read of a container's log begins: files[file] at
@@ -16,8 +19,8 @@ type logStart struct {
 
 // sinceFiles leaves out the files last written before since (every line
 // in them is older); it reports whether the files kept may still hold
-// older lines (Shoal's logs do not stamp lines, so a file is kept or left
-// out whole). started is when the attempt started: if not before since,
+// older lines (then recordWriter filters records by their time; lines of
+// older agents' files, without one, are all kept). started is when the attempt started: if not before since,
 // every line is recent enough.
 func sinceFiles(files []string, since, started time.Time) (kept []string, approximate bool) {
 	if since.IsZero() || (!started.IsZero() && !started.Before(since)) {
@@ -153,4 +156,90 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 		err = errLimit
 	}
 	return n, err
+}
+
+// recordWriter turns the bytes of a log file into what pods/log sends:
+// each record's text (runtime.ParseLogRecord), its time first with
+// timestamps, records older than since left out; lines that are not
+// records (files of older agents) pass as they are. It holds an
+// unfinished line until its end comes, or Flush.
+type recordWriter struct {
+	w          io.Writer
+	timestamps bool
+	since      time.Time
+	pending    []byte
+	out        []byte
+}
+
+func (r *recordWriter) Write(p []byte) (int, error) {
+	r.pending = append(r.pending, p...)
+	r.out = r.out[:0]
+	rest := r.pending
+	for {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		r.line(rest[:i])
+		rest = rest[i+1:]
+	}
+	r.pending = append(r.pending[:0], rest...)
+	if len(r.out) == 0 {
+		return len(p), nil
+	}
+	if _, err := r.w.Write(r.out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// line appends what one line of the file gives to r.out.
+func (r *recordWriter) line(l []byte) {
+	rec, ok := runtime.ParseLogRecord(l)
+	if !ok {
+		r.out = append(append(r.out, l...), '\n')
+		return
+	}
+	if !r.since.IsZero() && rec.Time.Before(r.since) {
+		return
+	}
+	if r.timestamps {
+		r.out = rec.Time.UTC().AppendFormat(r.out, time.RFC3339Nano)
+		r.out = append(r.out, ' ')
+	}
+	r.out = append(r.out, rec.Text...)
+	if !rec.Partial {
+		r.out = append(r.out, '\n')
+	}
+}
+
+// Flush writes an unfinished last line as it is.
+func (r *recordWriter) Flush() error {
+	if len(r.pending) == 0 {
+		return nil
+	}
+	_, err := r.w.Write(r.pending)
+	r.pending = r.pending[:0]
+	return err
+}
+
+// hasRecords reports whether the log in files is written as records: the
+// first line of the first file that has one.
+func hasRecords(files []string) bool {
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		buf := make([]byte, 128)
+		n, _ := io.ReadFull(f, buf)
+		f.Close()
+		if n == 0 {
+			continue
+		}
+		first, _, _ := bytes.Cut(buf[:n], []byte("\n"))
+		_, ok := runtime.ParseLogRecord(first)
+		return ok
+	}
+	return false
 }

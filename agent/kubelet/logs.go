@@ -151,18 +151,22 @@ func (l *Loop) LogHandler() http.Handler {
 			return
 		}
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if approximate {
+		if approximate && !hasRecords(files) {
 			// kubectl prints Warning headers.
-			rw.Header().Add("Warning", `299 - "sinceSeconds/sinceTime: Shoal's container logs do not record when each line was written; whole log files are left out or kept, so some older lines are included"`)
+			rw.Header().Add("Warning", `299 - "sinceSeconds/sinceTime: this container's log was written by an older agent, without the time of each line; whole log files are left out or kept, so some older lines are included"`)
+		}
+		if o.Timestamps && !hasRecords(files) {
+			rw.Header().Add("Warning", `299 - "timestamps: this container's log was written by an older agent, without the time of each line; its lines come unstamped"`)
 		}
 		fw := &flushWriter{w: rw}
 		if f, ok := rw.(http.Flusher); ok && follow {
 			fw.f = f
 		}
-		var out io.Writer = fw
+		var lw io.Writer = fw
 		if o.LimitBytes != nil {
-			out = &limitWriter{w: fw, n: *o.LimitBytes}
+			lw = &limitWriter{w: fw, n: *o.LimitBytes}
 		}
+		out := &recordWriter{w: lw, timestamps: o.Timestamps, since: o.Since}
 		f, off, err := copyLogs(files, start, out)
 		if f != nil {
 			defer f.Close()
@@ -176,6 +180,9 @@ func (l *Loop) LogHandler() http.Handler {
 				return se == nil && a.ID == latest.ID
 			}
 			err = followFrom(f, off, out, r.Context().Done(), alive)
+		}
+		if err == nil {
+			err = out.Flush()
 		}
 		if err != nil && !errors.Is(err, errLimit) && !fw.wrote {
 			writeNodeError(rw, api.NewInternalError(fmt.Errorf("reading log of %s: %w", container, err)))
@@ -199,21 +206,14 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 }
 
 // ExecHandler serves .../namespaces/{ns}/pods/{name}/exec: over a
-// WebSocket as kubectl speaks it (see serveExecStream), or as Shoal's own
+// WebSocket or SPDY as kubectl speaks it (see serveExecStream), or as Shoal's own
 // POST with the query parameters command (repeated, one per argument) and
 // container, which runs the command to completion (no terminal, no stdin)
 // and answers an ExecResult as JSON.
 func (l *Loop) ExecHandler() http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if streams.IsWebSocket(r) {
+		if streams.IsCommandUpgrade(r) {
 			l.serveExecStream(rw, r)
-			return
-		}
-		if r.Header.Get("Upgrade") != "" {
-			spdyRefused(rw, "exec", func() *api.StatusError {
-				_, _, _, se := l.checkExec(r)
-				return se
-			})
 			return
 		}
 		if r.Method != http.MethodPost {

@@ -8,30 +8,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/streams"
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/dataplane/runtime"
 )
-
-// spdyRefused answers a remote command request that asks for SPDY, which
-// Shoal does not speak for exec and attach. kubectl ≥ 1.30 uses WebSocket
-// first and falls back to SPDY only when the upgrade failed, and shows the
-// fallback's answer: so the request is checked as the WebSocket one was
-// (check), and what is wrong with it is the answer when something is.
-func spdyRefused(rw http.ResponseWriter, what string, check func() *api.StatusError) {
-	if se := check(); se != nil {
-		writeNodeError(rw, se)
-		return
-	}
-	writeNodeError(rw, api.NewBadRequest("%s is served over WebSocket (subprotocol %s or %s), not SPDY: use kubectl 1.30 or later",
-		what, streams.ProtocolV5, streams.ProtocolV4))
-}
 
 // checkExec checks an exec request as serveExecStream does before the
 // upgrade.
@@ -58,7 +46,7 @@ func (l *Loop) runningAttempt(r *http.Request, sub string) (*podWorker, string, 
 	return w, container, latest, nil
 }
 
-// serveExecStream runs an exec over a WebSocket: the command's streams on
+// serveExecStream runs an exec over a WebSocket or SPDY: the command's streams on
 // the channels the client asked for, its exit code in the Status that ends
 // the session.
 func (l *Loop) serveExecStream(rw http.ResponseWriter, r *http.Request) {
@@ -72,32 +60,11 @@ func (l *Loop) serveExecStream(rw http.ResponseWriter, r *http.Request) {
 		return // answered
 	}
 	// The command ends with the client: a kubectl that goes away kills it.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	ctx, cancel := sessionContext(r, sess)
 	defer cancel()
-	go func() {
-		select {
-		case <-sess.Gone():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	var resize chan runtime.TermSize
-	if opts.TTY {
-		resize = make(chan runtime.TermSize, streams.MaxResizeQueue)
-		go func() {
-			defer close(resize)
-			for sz := range sess.Resize() {
-				select {
-				case resize <- runtime.TermSize{Width: sz.Width, Height: sz.Height}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
 	code, err := l.cfg.Runtime.ExecStream(ctx, latest.ID, runtime.ExecIO{
 		Cmd: opts.Command, Stdin: sess.Stdin(), Stdout: sess.Stdout(), Stderr: sess.Stderr(),
-		TTY: opts.TTY, Resize: resize,
+		TTY: opts.TTY, Resize: termSizes(ctx, sess, opts.TTY),
 	})
 	var st api.Status
 	switch {
@@ -112,20 +79,15 @@ func (l *Loop) serveExecStream(rw http.ResponseWriter, r *http.Request) {
 }
 
 // AttachHandler serves .../namespaces/{ns}/pods/{name}/attach over a
-// WebSocket (see agent/streams): the output of the container's running
-// attempt from now on, until it ends or the client goes away. Containers
-// run without stdin, so stdin=true is refused.
+// WebSocket or SPDY (see agent/streams): the output of the container's
+// running attempt from now on, until it ends or the client goes away; with
+// stdin=true, the session's input to the container's stdin (its spec must
+// have stdin: true), and with tty=true the terminal's sizes (tty: true).
 func (l *Loop) AttachHandler() http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if !streams.IsWebSocket(r) {
-			if r.Header.Get("Upgrade") != "" {
-				spdyRefused(rw, "attach", func() *api.StatusError {
-					_, _, _, _, se := l.checkAttach(r)
-					return se
-				})
-				return
-			}
-			writeNodeError(rw, api.NewBadRequest("attach needs a WebSocket upgrade (subprotocol %s or %s)", streams.ProtocolV5, streams.ProtocolV4))
+		if !streams.IsCommandUpgrade(r) {
+			writeNodeError(rw, api.NewBadRequest("attach needs an upgrade: WebSocket (subprotocol %s or %s) or SPDY/3.1 (%s)",
+				streams.ProtocolV5, streams.ProtocolV4, strings.Join(streams.SPDYCommandProtocols, ", ")))
 			return
 		}
 		opts, w, container, latest, se := l.checkAttach(r)
@@ -133,53 +95,131 @@ func (l *Loop) AttachHandler() http.Handler {
 			writeNodeError(rw, se)
 			return
 		}
-		path := latest.LogPath
-		if path == "" {
-			path = runtime.ContainerLogPath(l.cfg.LogDir, w.ref.Namespace, w.ref.Name, w.uid, container, latest.Attempt)
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			writeNodeError(rw, api.NewInternalError(fmt.Errorf("log of %s: %w", container, err)))
-			return
-		}
-		defer f.Close()
-		off, err := f.Seek(0, 2)
-		if err != nil {
-			writeNodeError(rw, api.NewInternalError(fmt.Errorf("log of %s: %w", container, err)))
-			return
+		// Where the log ends now, before the upgrade, for a container
+		// whose output does not pass through the agent.
+		f, off, ferr := l.openLogEnd(w, container, latest)
+		if f != nil {
+			defer f.Close()
 		}
 		sess, err := streams.UpgradeCommand(rw, r, opts)
 		if err != nil {
 			return
 		}
-		out := sess.Stdout()
-		if out == nil {
-			out = sess.Stderr() // the log holds both streams, as one
+		ctx, cancel := sessionContext(r, sess)
+		defer cancel()
+		err = runtime.ErrNoAttach
+		if at, ok := l.cfg.Runtime.(Attacher); ok {
+			err = at.Attach(ctx, latest.ID, runtime.AttachIO{
+				Stdin: sess.Stdin(), Stdout: sess.Stdout(), Stderr: sess.Stderr(), Resize: termSizes(ctx, sess, opts.TTY),
+			})
 		}
-		running := func() bool {
-			_, _, a, se := l.runningAttempt(r, "attach")
-			return se == nil && a.ID == latest.ID
+		if errors.Is(err, runtime.ErrNoAttach) && !opts.Stdin {
+			// Started by an older agent: its output goes to its log file.
+			err = ferr
+			if f != nil {
+				err = l.followAttempt(ctx, r, f, off, latest, sess)
+			}
 		}
-		err = followFrom(f, off, out, sess.Gone(), running)
 		st := streams.ExitStatus(0)
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			st = streams.ErrorStatus(fmt.Errorf("attach to %s: %w", container, err))
 		}
 		_ = sess.Finish(st)
 	})
 }
 
-// checkAttach checks an attach request before the upgrade.
+// sessionContext is a context that ends when the client of sess goes
+// away (the request's own may end with the upgrade).
+func sessionContext(r *http.Request, sess streams.Session) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	go func() {
+		select {
+		case <-sess.Gone():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// termSizes passes the session's terminal sizes to the runtime (nil
+// without a terminal).
+func termSizes(ctx context.Context, sess streams.Session, tty bool) chan runtime.TermSize {
+	if !tty {
+		return nil
+	}
+	resize := make(chan runtime.TermSize, streams.MaxResizeQueue)
+	go func() {
+		defer close(resize)
+		for sz := range sess.Resize() {
+			select {
+			case resize <- runtime.TermSize{Width: sz.Width, Height: sz.Height}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return resize
+}
+
+// openLogEnd opens the attempt's log file and finds its end.
+func (l *Loop) openLogEnd(w *podWorker, container string, latest attemptObs) (*os.File, int64, error) {
+	path := latest.LogPath
+	if path == "" {
+		path = runtime.ContainerLogPath(l.cfg.LogDir, w.ref.Namespace, w.ref.Name, w.uid, container, latest.Attempt)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	off, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, off, nil
+}
+
+// followAttempt sends what the attempt appends to its log file f after
+// off, until it ends or the client goes away: attach to a container whose
+// output does not pass through the agent.
+func (l *Loop) followAttempt(ctx context.Context, r *http.Request, f *os.File, off int64, latest attemptObs, sess streams.Session) error {
+	out := sess.Stdout()
+	if out == nil {
+		out = sess.Stderr() // the log holds both streams, as one
+	}
+	running := func() bool {
+		_, _, a, se := l.runningAttempt(r, "attach")
+		return se == nil && a.ID == latest.ID
+	}
+	return followFrom(f, off, out, ctx.Done(), running)
+}
+
+// checkAttach checks an attach request before the upgrade: stdin and tty
+// only where the container's spec has them.
 func (l *Loop) checkAttach(r *http.Request) (streams.CommandOptions, *podWorker, string, attemptObs, *api.StatusError) {
 	opts, err := streams.ParseCommandOptions(r, false)
 	if err != nil {
 		return opts, nil, "", attemptObs{}, api.NewBadRequest("%v", err)
 	}
-	if opts.Stdin {
-		return opts, nil, "", attemptObs{}, api.NewBadRequest("query parameter stdin: Shoal runs containers without standard input, attach streams their output only")
-	}
 	w, container, latest, se := l.runningAttempt(r, "attach")
-	return opts, w, container, latest, se
+	if se != nil {
+		return opts, nil, "", attemptObs{}, se
+	}
+	w.mu.Lock()
+	pod := w.pod
+	w.mu.Unlock()
+	var c api.Container
+	if pod != nil {
+		c, _ = findContainer(pod, container)
+	}
+	switch {
+	case opts.Stdin && !c.Stdin:
+		return opts, nil, "", attemptObs{}, api.NewBadRequest("query parameter stdin: container %s has spec.containers[].stdin false, its standard input is closed", container)
+	case opts.TTY && !c.TTY:
+		return opts, nil, "", attemptObs{}, api.NewBadRequest("query parameter tty: container %s has spec.containers[].tty false, it has no terminal", container)
+	}
+	return opts, w, container, latest, nil
 }
 
 // followFrom copies what is appended to f from off to out, every

@@ -3,6 +3,7 @@ package kubelet
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -31,10 +32,15 @@ type streamEnv struct {
 }
 
 func newStreamEnv(t *testing.T, tweak func(*Config)) *streamEnv {
+	return newStreamEnvWith(t, tweak, api.Container{Name: "app", Image: "reg/app:1"})
+}
+
+// newStreamEnvWith runs pod "web" with container c (named "app").
+func newStreamEnvWith(t *testing.T, tweak func(*Config), c api.Container) *streamEnv {
 	h := newNodeHarness(t, false, tweak)
 	h.start()
 	t.Cleanup(h.stop)
-	h.pods.Replace([]*api.Pod{boundPod("web", "uid-web", api.Container{Name: "app", Image: "reg/app:1"})})
+	h.pods.Replace([]*api.Pod{boundPod("web", "uid-web", c)})
 	h.waitStatus("web", "Running", running)
 	id := runtime.ContainerID("uid-web", "app", 0)
 	e := &streamEnv{h: h, id: id, logPath: h.rt.spec(id).LogPath}
@@ -111,12 +117,44 @@ func TestLogOptions(t *testing.T) {
 		{"sinceSeconds=5&sinceTime=2026-01-01T00:00:00Z", "sinceSeconds and sinceTime"},
 		{"follow=maybe", "follow"},
 		{"previous=2", "previous"},
-		{"timestamps=true", "timestamps"},
+		{"timestamps=sometimes", "timestamps"},
 	} {
 		code, body, _ := e.get(t, tc.query)
 		if code != 400 || !strings.Contains(body, "query parameter") || !strings.Contains(body, tc.want) {
 			t.Errorf("%s: %d %s, want a 400 naming %s", tc.query, code, body, tc.want)
 		}
+	}
+}
+
+// TestLogRecordsTimestampsAndSince: a log written as records gives their
+// text (partial records joined), with timestamps=true each line's time
+// first, and sinceTime leaves out each older record, with no warning; a
+// log of an older agent (raw lines) comes unstamped, with a warning.
+func TestLogRecordsTimestampsAndSince(t *testing.T) {
+	e := newStreamEnv(t, nil)
+	t0 := time.Date(2026, 11, 30, 7, 0, 0, 0, time.UTC)
+	var b []byte
+	b = runtime.AppendLogRecord(b, t0, runtime.StreamStdout, false, []byte("first"))
+	b = runtime.AppendLogRecord(b, t0.Add(time.Second), runtime.StreamStderr, true, []byte("sec"))
+	b = runtime.AppendLogRecord(b, t0.Add(2*time.Second), runtime.StreamStderr, false, []byte("ond"))
+	b = runtime.AppendLogRecord(b, t0.Add(3*time.Second+5), runtime.StreamStdout, false, []byte("third line"))
+	os.WriteFile(e.logPath, b, 0o644)
+	for _, tc := range []struct{ query, want string }{
+		{"", "first\nsecond\nthird line\n"},
+		{"tailLines=1", "third line\n"},
+		{"timestamps=true&tailLines=1", "2026-11-30T07:00:03.000000005Z third line\n"},
+		{"timestamps=true&tailLines=3", "2026-11-30T07:00:01Z sec2026-11-30T07:00:02Z ond\n2026-11-30T07:00:03.000000005Z third line\n"},
+		{"sinceTime=2026-11-30T07:00:02Z", "ond\nthird line\n"},
+		{"sinceTime=2026-11-30T07:00:02Z&timestamps=true&limitBytes=24", "2026-11-30T07:00:02Z ond"},
+	} {
+		code, body, hdr := e.get(t, tc.query)
+		if code != 200 || body != tc.want || hdr.Get("Warning") != "" {
+			t.Errorf("%s: %d %q %v, want %q", tc.query, code, body, hdr.Get("Warning"), tc.want)
+		}
+	}
+	os.WriteFile(e.logPath, []byte("raw line\n"), 0o644)
+	if code, body, hdr := e.get(t, "timestamps=true"); code != 200 || body != "raw line\n" || !strings.Contains(hdr.Get("Warning"), "timestamps") {
+		t.Errorf("raw log with timestamps: %d %q %v", code, body, hdr)
 	}
 }
 
@@ -216,8 +254,8 @@ func TestExecOverWebSocket(t *testing.T) {
 		t.Fatalf("container zzz: %v %v", err, resp)
 	}
 	// kubectl falls back to SPDY when the WebSocket upgrade failed and
-	// shows that answer: it says what is wrong with the request, else
-	// that SPDY is not served; the command never runs.
+	// shows that answer: what is wrong with the request, or which SPDY
+	// protocols are served; the command never runs.
 	spdy := func(query, want string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/v1/namespaces/default/pods/web/exec?"+query, nil)
@@ -234,7 +272,7 @@ func TestExecOverWebSocket(t *testing.T) {
 		}
 	}
 	before := len(e.h.rt.Calls("exec"))
-	spdy("command=ls&stdout=true", "not SPDY")
+	spdy("command=ls&stdout=true", "v4.channel.k8s.io")
 	spdy("command=ls&stdout=true&container=zzz", "container zzz is not valid")
 	spdy("stdout=true", "query parameter command")
 	if calls := e.h.rt.Calls("exec"); len(calls) != before {
@@ -262,6 +300,69 @@ func TestAttachStreamsOutputUntilExit(t *testing.T) {
 		t.Fatalf("attach: %q %v", msg, err)
 	}
 	e.h.rt.exit(e.id, 0, false)
+	if got := session(t, c); !strings.Contains(got[streams.ChanError], "Success") {
+		t.Fatalf("end: %q", got)
+	}
+}
+
+// echoAttach is a runtime whose containers answer attach by echoing
+// their stdin in capitals and printing each terminal size.
+type echoAttach struct{ *fakeRuntime }
+
+func (e echoAttach) Attach(ctx context.Context, id string, a runtime.AttachIO) error {
+	in := make(chan []byte)
+	go func() {
+		defer close(in)
+		buf := make([]byte, 64)
+		for a.Stdin != nil {
+			n, err := a.Stdin.Read(buf)
+			if n > 0 {
+				in <- append([]byte(nil), buf[:n]...)
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case b, ok := <-in:
+			if !ok {
+				return nil
+			}
+			a.Stdout.Write([]byte(strings.ToUpper(string(b))))
+		case sz, ok := <-a.Resize:
+			if ok {
+				fmt.Fprintf(a.Stdout, "size %dx%d\n", sz.Width, sz.Height)
+			} else {
+				a.Resize = nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// TestAttachStdinAndTerminal: attach with stdin and tty reaches a
+// container whose spec has stdin and tty: the session's input, its
+// terminal sizes, and the end of stdin ending the session.
+func TestAttachStdinAndTerminal(t *testing.T) {
+	e := newStreamEnvWith(t, func(c *Config) { c.Runtime = echoAttach{c.Runtime.(*fakeRuntime)} },
+		api.Container{Name: "app", Image: "reg/app:1", Stdin: true, TTY: true})
+	c, _, err := e.dial(t, "attach", "stdin=true&stdout=true&tty=true", streams.ProtocolV5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	c.WriteMessage(websocket.BinaryMessage, []byte("\x00typed"))
+	if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "\x01TYPED" {
+		t.Fatalf("stdin: %q %v", msg, err)
+	}
+	c.WriteMessage(websocket.BinaryMessage, []byte("\x04"+`{"Width":90,"Height":30}`))
+	if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "\x01size 90x30\n" {
+		t.Fatalf("resize: %q %v", msg, err)
+	}
+	c.WriteMessage(websocket.BinaryMessage, []byte{streams.ChanClose, streams.ChanStdin})
 	if got := session(t, c); !strings.Contains(got[streams.ChanError], "Success") {
 		t.Fatalf("end: %q", got)
 	}

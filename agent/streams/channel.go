@@ -112,8 +112,30 @@ func ParseCommandOptions(r *http.Request, needCommand bool) (CommandOptions, err
 // IsWebSocket reports whether r asks to be upgraded to a WebSocket.
 func IsWebSocket(r *http.Request) bool { return websocket.IsWebSocketUpgrade(r) }
 
-// Session is one remote command's WebSocket connection, after the upgrade.
-type Session struct {
+// Session is one remote command's connection after the upgrade, whichever
+// the transport (WebSocket channels or SPDY streams).
+type Session interface {
+	// Protocol is the negotiated protocol (subprotocol or SPDY stream
+	// protocol version).
+	Protocol() string
+	// Stdin is what the client sends on stdin; it returns EOF once the
+	// client closed stdin or went away. Nil unless stdin was asked.
+	Stdin() io.Reader
+	// Stdout and Stderr write to the client's streams; nil unless asked.
+	Stdout() io.Writer
+	Stderr() io.Writer
+	// Resize carries the client's terminal sizes (TTY sessions); it is
+	// closed when the client goes away or stops sending them.
+	Resize() <-chan TermSize
+	// Gone is closed once the client has gone away.
+	Gone() <-chan struct{}
+	// Finish ends the command with st (its exit code, or why it could not
+	// run) as the protocol carries it, and closes the connection.
+	Finish(st api.Status) error
+}
+
+// wsSession is one remote command's WebSocket connection.
+type wsSession struct {
 	conn     *websocket.Conn
 	protocol string
 	opts     CommandOptions
@@ -135,10 +157,20 @@ var upgrader = websocket.Upgrader{
 	// (kubectl sends no Origin).
 }
 
-// UpgradeCommand upgrades r to a remote command session. It answers 400
-// itself when the client offers none of the served subprotocols; on error
-// the response has been written.
-func UpgradeCommand(w http.ResponseWriter, r *http.Request, opts CommandOptions) (*Session, error) {
+// IsCommandUpgrade reports whether r asks for an upgrade a remote command
+// may use: a WebSocket, or SPDY/3.1.
+func IsCommandUpgrade(r *http.Request) bool {
+	return IsWebSocket(r) || isSPDY(r)
+}
+
+// UpgradeCommand upgrades r to a remote command session: over a WebSocket
+// (subprotocol ProtocolV5 or ProtocolV4), or over SPDY/3.1 (see
+// SPDYCommandProtocols). It answers 400 itself when the client offers
+// none of the protocols served; on error the response has been written.
+func UpgradeCommand(w http.ResponseWriter, r *http.Request, opts CommandOptions) (Session, error) {
+	if !IsWebSocket(r) {
+		return upgradeSPDYCommand(w, r, opts)
+	}
 	offered := websocket.Subprotocols(r)
 	if !slices.Contains(offered, ProtocolV5) && !slices.Contains(offered, ProtocolV4) {
 		se := api.NewBadRequest("the WebSocket subprotocols offered (%s) include neither %s nor %s", strings.Join(offered, ", "), ProtocolV5, ProtocolV4)
@@ -150,7 +182,7 @@ func UpgradeCommand(w http.ResponseWriter, r *http.Request, opts CommandOptions)
 		return nil, err // the upgrader answered
 	}
 	conn.SetReadLimit(MaxMessageBytes)
-	s := &Session{
+	s := &wsSession{
 		conn:     conn,
 		protocol: conn.Subprotocol(),
 		opts:     opts,
@@ -166,11 +198,11 @@ func UpgradeCommand(w http.ResponseWriter, r *http.Request, opts CommandOptions)
 }
 
 // Protocol is the negotiated subprotocol.
-func (s *Session) Protocol() string { return s.protocol }
+func (s *wsSession) Protocol() string { return s.protocol }
 
 // Stdin is what the client sends on the stdin channel; it returns EOF once
 // the client closed stdin (v5) or went away. Nil unless stdin was asked.
-func (s *Session) Stdin() io.Reader {
+func (s *wsSession) Stdin() io.Reader {
 	if !s.opts.Stdin {
 		return nil
 	}
@@ -178,14 +210,14 @@ func (s *Session) Stdin() io.Reader {
 }
 
 // Stdout and Stderr write to the client's channels; nil unless asked.
-func (s *Session) Stdout() io.Writer {
+func (s *wsSession) Stdout() io.Writer {
 	if !s.opts.Stdout {
 		return nil
 	}
 	return chanWriter{s, ChanStdout}
 }
 
-func (s *Session) Stderr() io.Writer {
+func (s *wsSession) Stderr() io.Writer {
 	if !s.opts.Stderr {
 		return nil
 	}
@@ -194,15 +226,15 @@ func (s *Session) Stderr() io.Writer {
 
 // Resize carries the client's terminal sizes (TTY sessions); it is closed
 // when the client goes away.
-func (s *Session) Resize() <-chan TermSize { return s.resize }
+func (s *wsSession) Resize() <-chan TermSize { return s.resize }
 
 // Gone is closed once the client has closed the connection or it failed.
-func (s *Session) Gone() <-chan struct{} { return s.readDone }
+func (s *wsSession) Gone() <-chan struct{} { return s.readDone }
 
 // readLoop demultiplexes the client's messages: stdin data, resize events
 // and (v5) close signals. Ping frames are answered by the library's
 // default handler while it reads.
-func (s *Session) readLoop() {
+func (s *wsSession) readLoop() {
 	defer close(s.readDone)
 	var resizeW *io.PipeWriter
 	if s.opts.TTY {
@@ -240,24 +272,30 @@ func (s *Session) readLoop() {
 
 // decodeResizes reads the resize channel's JSON objects; it is the only
 // sender on s.resize, and closes it at the end (EOF or bad JSON).
-func (s *Session) decodeResizes(r *io.PipeReader) {
-	defer close(s.resize)
+func (s *wsSession) decodeResizes(r *io.PipeReader) {
+	r.CloseWithError(decodeResizes(r, s.resize))
+}
+
+// decodeResizes sends the terminal sizes read from r (JSON objects back
+// to back) on out, keeping the newest when out is full, until r ends or
+// holds something else; it closes out, and returns why it stopped.
+func decodeResizes(r io.Reader, out chan TermSize) error {
+	defer close(out)
 	dec := json.NewDecoder(r)
 	for {
 		var sz TermSize
 		if err := dec.Decode(&sz); err != nil {
-			r.CloseWithError(err)
-			return
+			return err
 		}
 		select {
-		case s.resize <- sz:
+		case out <- sz:
 		default: // full: drop the oldest, keep the newest
 			select {
-			case <-s.resize:
+			case <-out:
 			default:
 			}
 			select {
-			case s.resize <- sz:
+			case out <- sz:
 			default:
 			}
 		}
@@ -265,7 +303,7 @@ func (s *Session) decodeResizes(r *io.PipeReader) {
 }
 
 type chanWriter struct {
-	s  *Session
+	s  *wsSession
 	ch byte
 }
 
@@ -277,7 +315,7 @@ func (c chanWriter) Write(p []byte) (int, error) {
 }
 
 // write sends one message on channel ch.
-func (s *Session) write(ch byte, p []byte) error {
+func (s *wsSession) write(ch byte, p []byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.closed {
@@ -327,7 +365,7 @@ func ErrorStatus(err error) api.Status {
 // Finish sends st on the error channel, then closes the session: the
 // closing handshake, waiting at most CloseTimeout for the client's answer.
 // The client's stdout and stderr end there.
-func (s *Session) Finish(st api.Status) error {
+func (s *wsSession) Finish(st api.Status) error {
 	body, err := json.Marshal(st)
 	if err != nil {
 		return err

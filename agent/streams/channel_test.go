@@ -18,7 +18,7 @@ import (
 
 // commandServer runs run on each session it upgrades; run returns the
 // exit code.
-func commandServer(t *testing.T, run func(s *Session, o CommandOptions) int) *httptest.Server {
+func commandServer(t *testing.T, run func(s Session, o CommandOptions) int) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o, err := ParseCommandOptions(r, true)
@@ -99,12 +99,7 @@ func statusOf(t *testing.T, b *bytes.Buffer) api.Status {
 // come on channels 1 and 2, and the exit code in the Status on channel 3
 // in the shape kubectl reads.
 func TestCommandV5StdinCloseAndExitCode(t *testing.T) {
-	srv := commandServer(t, func(s *Session, o CommandOptions) int {
-		b, _ := io.ReadAll(s.Stdin())
-		fmt.Fprintf(s.Stdout(), "got %s", b)
-		fmt.Fprint(s.Stderr(), "warn")
-		return 7
-	})
+	srv := commandServer(t, catWarnExit7)
 	c := dialCommand(t, srv, "command=cat&stdin=true&stdout=true&stderr=true", ProtocolV5)
 	if c.Subprotocol() != ProtocolV5 {
 		t.Fatalf("subprotocol %q", c.Subprotocol())
@@ -116,7 +111,21 @@ func TestCommandV5StdinCloseAndExitCode(t *testing.T) {
 	if got[ChanStdout].String() != "got hello world" || got[ChanStderr].String() != "warn" {
 		t.Fatalf("stdout %q stderr %q", got[ChanStdout], got[ChanStderr])
 	}
-	st := statusOf(t, got[ChanError])
+	checkExit7(t, statusOf(t, got[ChanError]))
+}
+
+// catWarnExit7 prints "got " and its stdin on stdout, "warn" on stderr,
+// and exits with 7.
+func catWarnExit7(s Session, o CommandOptions) int {
+	b, _ := io.ReadAll(s.Stdin())
+	fmt.Fprintf(s.Stdout(), "got %s", b)
+	fmt.Fprint(s.Stderr(), "warn")
+	return 7
+}
+
+// checkExit7 checks the Status of exit code 7 as kubectl reads it.
+func checkExit7(t *testing.T, st api.Status) {
+	t.Helper()
 	if st.Status != api.StatusFailure || st.Reason != ReasonNonZeroExitCode || st.Details == nil ||
 		len(st.Details.Causes) != 1 || st.Details.Causes[0].Type != CauseExitCode || st.Details.Causes[0].Message != "7" {
 		t.Fatalf("status %+v", st)
@@ -125,7 +134,7 @@ func TestCommandV5StdinCloseAndExitCode(t *testing.T) {
 
 // TestCommandV4Success: v4 (no close signal) and exit code 0 as Success.
 func TestCommandV4Success(t *testing.T) {
-	srv := commandServer(t, func(s *Session, o CommandOptions) int {
+	srv := commandServer(t, func(s Session, o CommandOptions) int {
 		if s.Stdin() != nil {
 			t.Error("stdin without stdin=true")
 		}
@@ -149,7 +158,7 @@ func TestCommandV4Success(t *testing.T) {
 // kubectl sends them, several per message or split across messages)
 // arrive in order.
 func TestCommandResize(t *testing.T) {
-	srv := commandServer(t, func(s *Session, o CommandOptions) int {
+	srv := commandServer(t, func(s Session, o CommandOptions) int {
 		if !o.TTY {
 			t.Error("tty not parsed")
 		}
@@ -176,7 +185,7 @@ func TestCommandResize(t *testing.T) {
 // TestCommandRefusals: bad options and unserved subprotocols get a 400
 // naming the parameter or the protocols, before any upgrade.
 func TestCommandRefusals(t *testing.T) {
-	srv := commandServer(t, func(s *Session, o CommandOptions) int { return 0 })
+	srv := commandServer(t, func(s Session, o CommandOptions) int { return 0 })
 	for _, tc := range []struct {
 		query, protocol, want string
 	}{
@@ -203,7 +212,7 @@ func TestCommandRefusals(t *testing.T) {
 // closes, stdin reads EOF.
 func TestCommandClientGone(t *testing.T) {
 	done := make(chan string, 1)
-	srv := commandServer(t, func(s *Session, o CommandOptions) int {
+	srv := commandServer(t, func(s Session, o CommandOptions) int {
 		b, err := io.ReadAll(s.Stdin())
 		<-s.Gone()
 		done <- fmt.Sprintf("%s %v", b, err)

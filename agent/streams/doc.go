@@ -8,6 +8,9 @@
 //     command's end as a Status in JSON, 4 terminal resize: {"Width",
 //     "Height"} in JSON); v5 adds channel 255, whose one-byte payload names
 //     a channel its sender closed (the client closes stdin that way);
+//   - the same remote commands on a connection upgraded to SPDY/3.1
+//     (v4.channel.k8s.io, v3, v2: kubectl < 1.30, client-go's SPDY
+//     executor), one SPDY stream per standard stream (command_spdy.go);
 //   - port-forward as SPDY/3.1 streams (protocol portforward.k8s.io), either
 //     tunnelled through a WebSocket (subprotocol
 //     SPDY/3.1+portforward.k8s.io, what kubectl ≥ 1.30 asks first) or on a

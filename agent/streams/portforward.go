@@ -23,7 +23,6 @@ const (
 	PortForwardProtocol = "portforward.k8s.io"
 	// TunnelProtocol is the WebSocket subprotocol that carries SPDY.
 	TunnelProtocol = "SPDY/3.1+" + PortForwardProtocol
-	spdyUpgrade    = "SPDY/3.1"
 
 	headerStreamType = "streamType"
 	headerPort       = "port"
@@ -64,8 +63,7 @@ func IsPortForwardUpgrade(r *http.Request) bool {
 }
 
 func isSPDYUpgrade(r *http.Request) bool {
-	return r.Header.Get("Upgrade") == spdyUpgrade &&
-		slices.Contains(r.Header.Values("X-Stream-Protocol-Version"), PortForwardProtocol)
+	return slices.Contains(spdyOffered(r), PortForwardProtocol)
 }
 
 var tunnelUpgrader = websocket.Upgrader{
@@ -91,20 +89,8 @@ func ServePortForward(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		}
 		conn = &tunnelConn{ws: ws}
 	case isSPDYUpgrade(r):
-		c, brw, err := http.NewResponseController(w).Hijack()
+		c, err := upgradeSPDY(w, r, PortForwardProtocol)
 		if err != nil {
-			writeStatus(w, api.NewBadRequest("port-forward over SPDY needs HTTP/1.1: %v", err).Status())
-			return
-		}
-		_ = c.SetDeadline(time.Time{}) // the HTTP server's, if any
-		if brw.Reader.Buffered() > 0 {
-			c.Close() // the client spoke before the upgrade: not SPDY
-			return
-		}
-		_, err = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+spdyUpgrade+
-			"\r\nX-Stream-Protocol-Version: "+PortForwardProtocol+"\r\n\r\n")
-		if err != nil {
-			c.Close()
 			return
 		}
 		conn = c

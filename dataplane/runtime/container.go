@@ -37,6 +37,15 @@ func (r *Runtime) Create(ctx context.Context, spec ContainerSpec) error {
 	if spec.LogPath != "" {
 		labels[LabelLogPath] = spec.LogPath
 	}
+	switch {
+	case spec.Stdin && spec.StdinOnce:
+		labels[LabelStdin] = "once"
+	case spec.Stdin:
+		labels[LabelStdin] = "true"
+	}
+	if spec.TTY {
+		labels[LabelTTY] = "true"
+	}
 	return r.call(ctx, func(ctx context.Context, c *client.Client) error {
 		if _, err := c.LoadContainer(ctx, spec.ID); err == nil {
 			return nil
@@ -76,8 +85,8 @@ func (r *Runtime) Create(ctx context.Context, spec ContainerSpec) error {
 	})
 }
 
-// Start creates the container's task with its output appended to the
-// container's log file and starts it. A running (or paused) task counts as
+// Start creates the container's task with its output read by the agent
+// into the container's log file (containerio.go) and starts it. A running (or paused) task counts as
 // success. A task that already ran and exited is ErrExited: a restart is a
 // new attempt. A failed start removes the task and shim it left (the
 // container record stays for the caller to Remove) and wraps ErrStart.
@@ -117,7 +126,10 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				return fmt.Errorf("%w: %s: log directory: %v", ErrStart, id, err)
 			}
-			creator = cio.LogFile(p)
+			stdin, tty := labels[LabelStdin], labels[LabelTTY] == "true"
+			creator = func(string) (cio.IO, error) {
+				return r.newTaskIO(id, p, stdin != "", stdin == "once", tty)
+			}
 		}
 		task, err = ctr.NewTask(ctx, creator)
 		if err != nil {
@@ -233,6 +245,7 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
+		labels, _ := ctr.Labels(ctx)
 		if task, err := ctr.Task(ctx, nil); err == nil {
 			if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 				return fmt.Errorf("remove %s: delete task: %w", id, err)
@@ -242,6 +255,9 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 		}
 		if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("remove %s: %w", id, err)
+		}
+		if p := labels[LabelLogPath]; p != "" {
+			_ = os.RemoveAll(ioDir(p)) // left when the agent was away as the task ended
 		}
 		return nil
 	})
@@ -307,8 +323,10 @@ func (r *Runtime) List(ctx context.Context) ([]Status, error) {
 				switch p.Status {
 				case tasktypes.Status_CREATED:
 					s.State = StateCreated
+					r.resumeIO(info.ID, s.LogPath, info.Labels[LabelStdin], p)
 				case tasktypes.Status_RUNNING, tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
 					s.State, s.PID = StateRunning, p.Pid
+					r.resumeIO(info.ID, s.LogPath, info.Labels[LabelStdin], p)
 				case tasktypes.Status_STOPPED:
 					s.State, s.ExitCode = StateExited, int(p.ExitStatus)
 					if p.ExitedAt != nil {

@@ -1,5 +1,7 @@
 // Package runtime drives containerd for the node loop: images, containers,
-// tasks, exec, exit and OOM events, and container log files.
+// tasks, exec, attach, exit and OOM events, and container log files (the
+// agent reads each container's output through FIFOs and writes it as CRI
+// records with their time: containerio.go, logformat.go).
 //
 // It talks to a containerd daemon (1.6 or newer) through the containerd v2 Go
 // client, in one containerd namespace ("shoal" by default). Every method moves
@@ -24,6 +26,8 @@
 // pod into ContainerSpecs.
 //
 // Files: spec.go (ContainerSpec, IDs, validation, the OCI spec),
-// container.go (Create, Start, Stop, Remove, List), exec.go, events.go,
-// logs.go (rotation and reading), runtime.go (the connection and images).
+// container.go (Create, Start, Stop, Remove, List), containerio.go (the
+// output's FIFOs, stdin, Attach), logformat.go (log records), exec.go,
+// events.go, logs.go (rotation and reading), runtime.go (the connection
+// and images).
 package runtime

@@ -34,6 +34,10 @@ type Runtime struct {
 	events   *eventHub
 	cancel   context.CancelFunc
 	watching sync.WaitGroup
+
+	iomu     sync.Mutex
+	ios      map[string]*containerIO // by container ID; nil: being resumed
+	ioClosed bool
 }
 
 // New dials containerd. The gRPC connection is made lazily, so New succeeds
@@ -57,15 +61,18 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		pulling: map[string]*sync.Mutex{},
 		events:  newEventHub(),
 		cancel:  cancel,
+		ios:     map[string]*containerIO{},
 	}
 	r.watching.Add(1)
 	go r.watchEvents(wctx)
 	return r, nil
 }
 
-// Close stops the event watcher and closes the connection. Containers keep
-// running.
+// Close stops the event watcher, stops reading containers' output (the
+// next runtime on this node reads it again, see containerio.go) and closes
+// the connection. Containers keep running.
 func (r *Runtime) Close() error {
+	r.closeIO()
 	r.cancel()
 	r.watching.Wait()
 	r.events.closeAll()

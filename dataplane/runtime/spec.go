@@ -27,6 +27,8 @@ const (
 	LabelLogPath   = "io.shoal.log-path"   // where Start sends the task's output
 	LabelStartedAt = "io.shoal.started-at" // RFC 3339 time the task was started
 	LabelOOMKilled = "io.shoal.oom-killed" // "true" once containerd reported an OOM kill
+	LabelStdin     = "io.shoal.stdin"      // "true" or "once" (StdinOnce): the task gets a stdin
+	LabelTTY       = "io.shoal.tty"        // "true": the task runs on a terminal
 )
 
 // Mount is a mount inside the container.
@@ -64,9 +66,17 @@ type ContainerSpec struct {
 	// Required: pods never run in the host's network namespace.
 	NetNSPath string
 	Mounts    []Mount
-	// LogPath receives stdout and stderr, appended (see ContainerLogPath).
+	// LogPath receives stdout and stderr, appended, as records with their
+	// time (logformat.go; see ContainerLogPath).
 	LogPath  string
 	Hostname string
+	// Stdin opens the container's stdin for attach sessions (it needs a
+	// LogPath: the IO passes through the agent); with StdinOnce the end
+	// of the first session's input closes it.
+	Stdin, StdinOnce bool
+	// TTY runs the container's process on a terminal (stdout and stderr
+	// are then one stream).
+	TTY bool
 }
 
 // ContainerID returns the container ID for attempt of container in pod:
@@ -119,6 +129,9 @@ func (s ContainerSpec) validate() error {
 	if s.LogPath != "" && !filepath.IsAbs(s.LogPath) {
 		return fmt.Errorf("%w: container %s: log path %q is not absolute", ErrInvalidSpec, s.ID, s.LogPath)
 	}
+	if s.Stdin && s.LogPath == "" {
+		return fmt.Errorf("%w: container %s: stdin needs a log path (its IO passes through the agent)", ErrInvalidSpec, s.ID)
+	}
 	if s.CPUMilli < 0 || s.MemoryLimitBytes < 0 {
 		return fmt.Errorf("%w: container %s: negative resources", ErrInvalidSpec, s.ID)
 	}
@@ -163,6 +176,9 @@ func (r *Runtime) specOpts(spec ContainerSpec, img client.Image) []oci.SpecOpts 
 	}
 	if spec.Hostname != "" {
 		opts = append(opts, oci.WithHostname(spec.Hostname))
+	}
+	if spec.TTY {
+		opts = append(opts, oci.WithTTY)
 	}
 	opts = append(opts,
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: spec.NetNSPath}),
