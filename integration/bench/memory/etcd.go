@@ -86,7 +86,11 @@ func etcdRun(etcdBin, etcdLoad string, o options) ([]proc, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, proc{system: "etcd", name: m.name, role: "member", mem: mem, heap: -1})
+		cpu, err := cpuSeconds(m.cmd.Process.Pid)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, proc{system: "etcd", name: m.name, role: "member", mem: mem, heap: -1, cpu: cpu})
 	}
 	return out, nil
 }

@@ -37,8 +37,9 @@ type proc struct {
 	name   string
 	role   string // leader or follower
 	mem    procMem
-	heap   int64 // Go heap in use after a GC (bytes), -1 when not measured
-	db     int64 // size of the Raft log's file (Shoal: raft.db), 0 when not measured
+	heap   int64   // Go heap in use after a GC (bytes), -1 when not measured
+	db     int64   // size of the Raft log's file (Shoal: raft.db), 0 when not measured
+	cpu    float64 // CPU seconds used from start to the measurement
 }
 
 type options struct {
@@ -103,7 +104,7 @@ func main() {
 
 func report(ps []proc, o options) {
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].system < ps[j].system })
-	fmt.Printf("\n%-6s %-5s %-8s %9s %9s %9s %12s %11s\n", "system", "proc", "role", "RSS MiB", "anon MiB", "file MiB", "heap MiB(GC)", "raft.db MiB")
+	fmt.Printf("\n%-6s %-5s %-8s %9s %9s %9s %12s %11s %7s\n", "system", "proc", "role", "RSS MiB", "anon MiB", "file MiB", "heap MiB(GC)", "raft.db MiB", "CPU s")
 	mean := map[string]float64{}
 	count := map[string]int{}
 	for _, p := range ps {
@@ -115,7 +116,7 @@ func report(ps []proc, o options) {
 		if p.db > 0 {
 			db = fmt.Sprintf("%.1f", mib(p.db))
 		}
-		fmt.Printf("%-6s %-5s %-8s %9.1f %9.1f %9.1f %12s %11s\n", p.system, p.name, p.role, mib(p.mem.rss), mib(p.mem.anon), mib(p.mem.file), heap, db)
+		fmt.Printf("%-6s %-5s %-8s %9.1f %9.1f %9.1f %12s %11s %7.1f\n", p.system, p.name, p.role, mib(p.mem.rss), mib(p.mem.anon), mib(p.mem.file), heap, db, p.cpu)
 		mean[p.system] += float64(p.mem.rss)
 		count[p.system]++
 	}

@@ -141,6 +141,9 @@ func shoalRun(system, bin string, extra []string, o options) ([]proc, error) {
 		if p.mem, err = readMem(a.cmd.Process.Pid); err != nil {
 			return nil, err
 		}
+		if p.cpu, err = cpuSeconds(a.cmd.Process.Pid); err != nil {
+			return nil, err
+		}
 		if fi, err := os.Stat(filepath.Join(dir, a.name, "raft", "raft.db")); err == nil {
 			p.db = fi.Size()
 		}
