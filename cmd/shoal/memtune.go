@@ -18,11 +18,11 @@ import (
 // garbage. By default the agent therefore caps that headroom: every
 // second it sets Go's soft memory limit to the live heap, plus
 // max(minHeadroom, live/headroomDivisor), plus the runtime's own memory
-// beside the heap. Small heaps (most agents, which are not voters) keep
-// GOGC's behaviour, since the limit is above GOGC's goal; a large heap is
-// collected when it has grown by a quarter. The cost is CPU: with a
-// quarter as headroom the collector runs about four times as often as
-// with GOGC=100 once the live heap passes 128 MiB.
+// beside the heap. A heap under 32 MiB live (most agents, which are not
+// voters) keeps GOGC's behaviour, since the limit is above GOGC's goal;
+// from 32 to 128 MiB the headroom is 32 MiB, above that a quarter. The
+// cost is CPU: the collector runs up to four times as often as with
+// GOGC=100 (live/headroom times, for the same allocation).
 //
 // The policy is off when the user chose: --memory-limit (a fixed limit),
 // or GOMEMLIMIT or GOGC in the environment; --memory-limit=off turns
