@@ -8,17 +8,18 @@ import (
 	"testing"
 )
 
-// The default headroom is a quarter of the live heap, at least 32 MiB, on
+// The default headroom is a quarter of the live heap, at least 64 MiB, on
 // top of the runtime's memory beside the heap.
 func TestHeadroomLimit(t *testing.T) {
 	for _, c := range []struct {
 		live, nonHeap uint64
 		want          int64
 	}{
-		{0, 0, 32 << 20},
-		{10 << 20, 5 << 20, (10 + 32 + 5) << 20},
-		{128 << 20, 0, (128 + 32) << 20},
-		{200 << 20, 10 << 20, (200 + 50 + 10) << 20},
+		{0, 0, 64 << 20},
+		{10 << 20, 5 << 20, (10 + 64 + 5) << 20},
+		{175 << 20, 0, (175 + 64) << 20},
+		{256 << 20, 0, (256 + 64) << 20},
+		{400 << 20, 10 << 20, (400 + 100 + 10) << 20},
 	} {
 		if got := headroomLimit(c.live, c.nonHeap); got != c.want {
 			t.Errorf("headroomLimit(%d MiB, %d MiB) = %d MiB, want %d MiB", c.live>>20, c.nonHeap>>20, got>>20, c.want>>20)
