@@ -123,10 +123,9 @@ func report(ps []proc, o options) {
 	for s := range mean {
 		mean[s] /= float64(count[s])
 	}
-	per := float64(o.objects) / 100000
 	for _, s := range []string{"shoal", "base", "etcd"} {
 		if count[s] > 0 {
-			fmt.Printf("%-6s mean RSS per process %.1f MiB (%.1f MiB per 100,000 objects, baseline included)\n", s, mib(int64(mean[s])), mib(int64(mean[s]))/per)
+			fmt.Printf("%-6s mean RSS per process %.1f MiB with %d objects\n", s, mib(int64(mean[s])), o.objects)
 		}
 	}
 	if mean["etcd"] > 0 {
