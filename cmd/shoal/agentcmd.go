@@ -90,7 +90,7 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	f.logLevel = fs.String("log-level", "info", "debug, info, warn or error")
 	f.pprof = fs.Bool("pprof", false, "serve Go's profiler under /debug/pprof/ on the API address (admin token required)")
 	f.insecure = fs.Bool("insecure", false, "turn security off: plain http, no authentication, no gossip encryption; refused unless --http-addr, --raft-addr, --bind (and --advertise) are loopback")
-	f.memoryLimit = fs.String("memory-limit", "", "soft limit of the agent's Go memory (e.g. 120MiB; as GOMEMLIMIT, which it overrides): the collector runs more often near it; none by default")
+	f.memoryLimit = fs.String("memory-limit", "", "soft limit of the agent's Go memory (e.g. 120MiB; as GOMEMLIMIT, which it overrides): the collector runs more often near it. Default (unless GOMEMLIMIT or GOGC is set): a limit that follows the live heap, leaving it max(64MiB, a quarter) of headroom; off: no limit")
 	f.pods = fs.Bool("pods", true, "run the pods bound to this node (needs root and containerd); false: control plane only")
 	f.ctrdSocket = fs.String("containerd-socket", "/run/containerd/containerd.sock", "containerd's socket")
 	f.ctrdNS = fs.String("containerd-namespace", "shoal", "containerd namespace of Shoal's containers")
@@ -228,6 +228,8 @@ func runAgent(ctx context.Context, args []string, out, errOut io.Writer) error {
 	}
 	if limit > 0 {
 		debug.SetMemoryLimit(limit)
+	} else if autoMemoryLimit(*f.memoryLimit) {
+		go tuneMemory(ctx)
 	}
 	cfg.Out = out
 	a, err := agent.New(cfg)

@@ -14,9 +14,10 @@ const (
 )
 
 // parseMemoryLimit reads --memory-limit: a number of bytes with an optional
-// unit B, KiB, MiB, GiB or TiB, as GOMEMLIMIT takes; "" means none (0).
+// unit B, KiB, MiB, GiB or TiB, as GOMEMLIMIT takes; "" (the default
+// policy, see memtune.go) and "off" mean no fixed limit (0).
 func parseMemoryLimit(s string) (int64, error) {
-	if s == "" {
+	if s == "" || s == "off" {
 		return 0, nil
 	}
 	num, mult := s, int64(1)

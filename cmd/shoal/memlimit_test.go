@@ -12,6 +12,7 @@ func TestParseMemoryLimit(t *testing.T) {
 		err  string
 	}{
 		{"", 0, ""},
+		{"off", 0, ""},
 		{"120MiB", 120 << 20, ""},
 		{"1GiB", 1 << 30, ""},
 		{"65536KiB", 64 << 20, ""},

@@ -113,13 +113,25 @@ type Config struct {
 	// HistorySize is how many past events are kept for watches that resume
 	// from an older revision.
 	HistorySize int
+	// HistoryBytes bounds the same history by the estimated bytes of the
+	// objects its events hold (each event's object and, for an update or
+	// delete, the version it replaced): the oldest events go first. The
+	// newest event is kept even if it alone is larger.
+	HistoryBytes int64
 	// WatchBuffer is the channel size of one watcher; a watcher that falls
 	// further behind is closed with ErrWatchOverflow.
 	WatchBuffer int
 }
 
 // DefaultConfig returns the production settings.
-func DefaultConfig() Config { return Config{HistorySize: 10000, WatchBuffer: 1024} }
+//
+// 10,000 events cover minutes of a busy cluster, for watchers that
+// reconnect; 64 MiB keeps that history from holding a large share of a
+// voter's memory when objects are big (10,000 updates of a 1 MiB ConfigMap
+// would otherwise keep 20,000 versions alive, 20 GiB).
+func DefaultConfig() Config {
+	return Config{HistorySize: 10000, HistoryBytes: 64 << 20, WatchBuffer: 1024}
+}
 
 // Interface summarises what Store offers; it is documentation, the consumers
 // declare their own narrower interfaces.

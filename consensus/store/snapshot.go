@@ -155,7 +155,7 @@ func (s *Store) Restore(r io.Reader) error {
 	defer s.mu.Unlock()
 	s.tables = tables
 	s.rev = rev
-	s.hist = newHistory(s.cfg.HistorySize, rev)
+	s.hist = newHistory(s.cfg.HistorySize, s.cfg.HistoryBytes, rev)
 	for w := range s.watchers {
 		s.closeWatcher(w, fmt.Errorf("%w: the store was restored from a snapshot at revision %d; list and watch again", ErrTooOld, rev))
 	}

@@ -12,8 +12,10 @@ import (
 
 // Limits of Config. Zero fields take the defaults of DefaultConfig.
 const (
-	MaxHistorySize = 1 << 20
-	MaxWatchBuffer = 1 << 20
+	MaxHistorySize  = 1 << 20
+	MinHistoryBytes = 1 << 20
+	MaxHistoryBytes = 1 << 40
+	MaxWatchBuffer  = 1 << 20
 )
 
 // Validate checks the limits of a Config whose zero fields have been
@@ -21,6 +23,9 @@ const (
 func (c Config) Validate() error {
 	if c.HistorySize < 1 || c.HistorySize > MaxHistorySize {
 		return fmt.Errorf("store: Config.HistorySize must be between 1 and %d, got %d", MaxHistorySize, c.HistorySize)
+	}
+	if c.HistoryBytes < MinHistoryBytes || c.HistoryBytes > MaxHistoryBytes {
+		return fmt.Errorf("store: Config.HistoryBytes must be between %d and %d, got %d", MinHistoryBytes, MaxHistoryBytes, c.HistoryBytes)
 	}
 	if c.WatchBuffer < 1 || c.WatchBuffer > MaxWatchBuffer {
 		return fmt.Errorf("store: Config.WatchBuffer must be between 1 and %d, got %d", MaxWatchBuffer, c.WatchBuffer)
@@ -32,6 +37,9 @@ func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	if c.HistorySize == 0 {
 		c.HistorySize = d.HistorySize
+	}
+	if c.HistoryBytes == 0 {
+		c.HistoryBytes = d.HistoryBytes
 	}
 	if c.WatchBuffer == 0 {
 		c.WatchBuffer = d.WatchBuffer
@@ -64,7 +72,7 @@ func New(cfg Config) *Store {
 	return &Store{
 		cfg:      cfg,
 		tables:   newTables(),
-		hist:     newHistory(cfg.HistorySize, 0),
+		hist:     newHistory(cfg.HistorySize, cfg.HistoryBytes, 0),
 		watchers: make(map[*Watcher]struct{}),
 	}
 }
@@ -284,6 +292,10 @@ func (s *Store) Apply(ops []Op) []Result {
 		}
 		s.rev = c.rev
 		res[i].Object = c.obj
+		c.size = objectSize(c.obj)
+		if c.typ != Added {
+			c.size += objectSize(c.prev)
+		}
 		s.hist.push(c)
 		s.notify(c)
 	}

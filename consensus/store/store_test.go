@@ -416,10 +416,12 @@ func TestConfigLimits(t *testing.T) {
 		cfg   Config
 		field string
 	}{
-		{Config{HistorySize: -1, WatchBuffer: 1}, "HistorySize"},
-		{Config{HistorySize: MaxHistorySize + 1, WatchBuffer: 1}, "HistorySize"},
-		{Config{HistorySize: 1, WatchBuffer: -5}, "WatchBuffer"},
-		{Config{HistorySize: 1, WatchBuffer: MaxWatchBuffer + 1}, "WatchBuffer"},
+		{Config{HistorySize: -1, HistoryBytes: MinHistoryBytes, WatchBuffer: 1}, "HistorySize"},
+		{Config{HistorySize: MaxHistorySize + 1, HistoryBytes: MinHistoryBytes, WatchBuffer: 1}, "HistorySize"},
+		{Config{HistorySize: 1, HistoryBytes: MinHistoryBytes - 1, WatchBuffer: 1}, "HistoryBytes"},
+		{Config{HistorySize: 1, HistoryBytes: MaxHistoryBytes + 1, WatchBuffer: 1}, "HistoryBytes"},
+		{Config{HistorySize: 1, HistoryBytes: MinHistoryBytes, WatchBuffer: -5}, "WatchBuffer"},
+		{Config{HistorySize: 1, HistoryBytes: MinHistoryBytes, WatchBuffer: MaxWatchBuffer + 1}, "WatchBuffer"},
 	}
 	for _, b := range bad {
 		err := b.cfg.Validate()
@@ -438,7 +440,7 @@ func TestConfigLimits(t *testing.T) {
 	if s := New(Config{}); s.cfg != DefaultConfig() {
 		t.Errorf("zero Config took %+v, want the defaults", s.cfg)
 	}
-	if err := (Config{HistorySize: MaxHistorySize, WatchBuffer: MaxWatchBuffer}).Validate(); err != nil {
+	if err := (Config{HistorySize: MaxHistorySize, HistoryBytes: MaxHistoryBytes, WatchBuffer: MaxWatchBuffer}).Validate(); err != nil {
 		t.Errorf("the limits themselves are valid: %v", err)
 	}
 }

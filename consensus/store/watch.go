@@ -12,37 +12,53 @@ import (
 // watchers. For a delete, obj is the deleted object with its resourceVersion
 // set to rev. For an update, prev is the object it replaced (needed to turn
 // selector transitions into ADDED/DELETED); for a delete, the object as it
-// was stored (ListAt restores it).
+// was stored (ListAt restores it). size is what the history charges for it
+// (objectSize of obj and prev).
 type change struct {
 	kind string
 	typ  EventType
 	obj  api.Object
 	prev api.Object
 	rev  int64
+	size int64
 }
 
-// history is a ring of the last changes. Revisions are contiguous (every
-// successful op is one change), so it holds exactly the changes with
-// revision in (base, base+n].
+// history is a ring of the last changes, bounded by count (the ring's
+// length) and by bytes (maxBytes, the sum of the retained changes' sizes;
+// the newest change is kept even if it alone is larger). Revisions are
+// contiguous (every successful op is one change), so it holds exactly the
+// changes with revision in (base, base+n].
 type history struct {
-	buf   []change
-	start int
-	n     int
-	base  int64
+	buf      []change
+	start    int
+	n        int
+	base     int64
+	bytes    int64
+	maxBytes int64
 }
 
-func newHistory(size int, base int64) history {
-	return history{buf: make([]change, size), base: base}
+func newHistory(size int, maxBytes, base int64) history {
+	return history{buf: make([]change, size), base: base, maxBytes: maxBytes}
 }
 
 func (h *history) push(c change) {
-	if h.n < len(h.buf) {
-		h.buf[(h.start+h.n)%len(h.buf)] = c
-		h.n++
-		return
+	if h.n == len(h.buf) {
+		h.dropOldest()
 	}
-	h.buf[h.start] = c
+	h.buf[(h.start+h.n)%len(h.buf)] = c
+	h.n++
+	h.bytes += c.size
+	for h.bytes > h.maxBytes && h.n > 1 {
+		h.dropOldest()
+	}
+}
+
+// dropOldest forgets the oldest change, letting its objects go.
+func (h *history) dropOldest() {
+	h.bytes -= h.buf[h.start].size
+	h.buf[h.start] = change{}
 	h.start = (h.start + 1) % len(h.buf)
+	h.n--
 	h.base++
 }
 
