@@ -117,6 +117,7 @@ type Server struct {
 	mux     *http.ServeMux
 	closing chan struct{}
 	once    sync.Once
+	lines   watchLines // watch event lines shared among watches
 }
 
 // NewServer checks cfg, fills its defaults and builds a server.

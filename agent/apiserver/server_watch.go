@@ -122,6 +122,20 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 	send := func(typ string, obj any) bool {
 		return write(typ, obj) && rc.Flush() == nil
 	}
+	// writeEvent writes a live event; plain JSON lines are encoded once
+	// for every watch that sends them (server_watch_enc.go).
+	writeEvent := func(ev store.Event) bool {
+		if tb != nil {
+			return write(string(ev.Type), asTable(eventObject(ev)))
+		}
+		line, err := s.lines.eventLine(t.info, ev)
+		if err != nil {
+			return false
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(watchWriteTimeout))
+		_, err = w.Write(line)
+		return err == nil
+	}
 	if gone != nil {
 		send(api.WatchEventError, gone)
 		return
@@ -138,7 +152,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 					if !ok {
 						return true // the loop below sees the end
 					}
-					if !send(string(ev.Type), asTable(eventObject(ev))) {
+					if !writeEvent(ev) || rc.Flush() != nil {
 						return false
 					}
 					last = max(last, ev.Revision)
@@ -202,7 +216,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 				}
 				return
 			}
-			if !write(string(ev.Type), asTable(eventObject(ev))) {
+			if !writeEvent(ev) {
 				return
 			}
 			last = max(last, ev.Revision)
@@ -218,7 +232,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target, se
 					if !ok {
 						break batch
 					}
-					if !write(string(ev.Type), asTable(eventObject(ev))) {
+					if !writeEvent(ev) {
 						return
 					}
 					last = max(last, ev.Revision)
