@@ -29,7 +29,7 @@ var wantFamilies = []string{
 	"shoal_scheduler_attempts_total", "shoal_scheduler_duration_seconds", "shoal_scheduler_unschedulable_pods",
 	"shoal_controller_queue_depth", "shoal_controller_reconcile_duration_seconds",
 	"shoal_node_pods", "shoal_node_pod_start_duration_seconds", "shoal_node_image_pulls_total",
-	"shoal_gossip_members", "shoal_gossip_health_score",
+	"shoal_gossip_members", "shoal_gossip_health_score", "shoal_gossip_probes_total", "shoal_gossip_probe_failures_total",
 	"shoal_proxy_sync_duration_seconds", "shoal_proxy_services", "shoal_dns_queries_total",
 }
 

@@ -92,13 +92,26 @@ var acceptedContentTypes = map[string]bool{
 	"text/yaml":          true,
 }
 
+// mediaProtobuf is Kubernetes' protobuf encoding, which Shoal does not
+// read. kubectl's typed clients (kubectl create deployment|configmap|
+// namespace|secret|service ...) send it whatever discovery says, so the
+// refusal tells the kubectl user what works instead.
+const (
+	mediaProtobuf = "application/vnd.kubernetes.protobuf"
+	protobufHint  = "; kubectl create <kind> sends protobuf: render the object with `kubectl create <kind> ... --dry-run=client -o yaml` and send it with `kubectl apply -f -` (or write the manifest and apply it)"
+)
+
 // readBody reads a request body within the size limit.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *api.StatusError) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || !acceptedContentTypes[mt] {
+			hint := ""
+			if mt == mediaProtobuf {
+				hint = protobufHint
+			}
 			return nil, api.NewStatusError(http.StatusUnsupportedMediaType, api.ReasonUnsupportedMediaType, nil,
-				"Content-Type %q is not supported (use application/json or application/yaml)", ct)
+				"Content-Type %q is not supported (use application/json or application/yaml)%s", ct, hint)
 		}
 	}
 	return s.readBodyRaw(w, r)

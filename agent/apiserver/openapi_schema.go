@@ -159,6 +159,9 @@ func (b *schemaBuilder) addFields(t reflect.Type, props map[string]any) {
 			name = f.Name
 		}
 		ps := b.schemaOf(f.Type)
+		if f.Type.Kind() == reflect.Slice {
+			patchStrategy(ps, t.Name(), name)
+		}
 		if d := api.TypeDocs()[t.Name()+"."+f.Name]; d != "" {
 			if _, isRef := ps["$ref"]; isRef && b.v3 {
 				// OpenAPI 3.0 ignores the siblings of a $ref.
@@ -167,6 +170,31 @@ func (b *schemaBuilder) addFields(t reflect.Type, props map[string]any) {
 			ps["description"] = d
 		}
 		props[name] = ps
+	}
+}
+
+// schemaParents names the field under which values of a struct type sit,
+// for the lists mergeKeys knows by their last two field names
+// ("containers.ports", "spec.ports", "status.addresses").
+var schemaParents = map[string]string{
+	"Container":   "containers",
+	"ServiceSpec": "spec",
+	"NodeStatus":  "status",
+	"ObjectMeta":  "metadata",
+}
+
+// patchStrategy marks a list that the server's strategic merge patch
+// merges (patch_strategic.go) with the extensions kubectl reads to build
+// its patches (apply, edit, set): without them kubectl takes every list
+// for atomic, sends the whole list, and reports an unchanged manifest as
+// "configured" because the live list holds defaulted fields.
+func patchStrategy(ps map[string]any, structName, field string) {
+	path := []string{schemaParents[structName], field}
+	if key, ok := mergeKeyFor(path); ok {
+		ps["x-kubernetes-patch-strategy"] = "merge"
+		ps["x-kubernetes-patch-merge-key"] = key
+	} else if isMergeSet(path) {
+		ps["x-kubernetes-patch-strategy"] = "merge"
 	}
 }
 

@@ -47,8 +47,11 @@ type Metrics struct {
 }
 
 // New builds an agent's registry with every family registered, the Go
-// runtime's and the process's own metrics included.
+// runtime's and the process's own metrics included. The first call makes
+// go-metrics' process-wide sink the one that counts memberlist's probes
+// (probes.go).
 func New() *Metrics {
+	installProbeSink()
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		reg:         reg,
@@ -68,6 +71,7 @@ func New() *Metrics {
 	for _, c := range [][]prometheus.Collector{
 		m.API.collectors(), m.Raft.collectors(), m.Scheduler.collectors(),
 		m.Controllers.collectors(), m.Node.collectors(), m.Proxy.collectors(),
+		probeCollectors(),
 	} {
 		reg.MustRegister(c...)
 	}
