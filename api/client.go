@@ -24,6 +24,9 @@ const (
 	maxErrorBody = 1 << 20
 	// maxApplyAttempts bounds Apply's get-and-update retries on conflict.
 	maxApplyAttempts = 5
+	// maxDrain is how much of an answer's unread tail (after its JSON
+	// value) the client reads so that the connection can be reused.
+	maxDrain = 64 << 10
 )
 
 // Client talks to the HTTP API of any agent. Given several agents, it
@@ -175,7 +178,16 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return fmt.Errorf("%s %s: decoding the response: %w", method, path, err)
 	}
+	drain(resp.Body)
 	return nil
+}
+
+// drain reads what is left of a body after its JSON value (a newline, the
+// last chunk of a chunked answer) before it is closed. The decoder stops
+// at the value's end; a body closed before its end costs the connection,
+// and over TLS the next request pays a new handshake.
+func drain(body io.Reader) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxDrain))
 }
 
 // responseError turns a non-2xx answer into a *StatusError, from the

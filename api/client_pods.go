@@ -88,6 +88,7 @@ func (c *Client) Exec(ctx context.Context, ns, pod, container string, cmd []stri
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&res); err != nil {
 		return res, fmt.Errorf("exec: decoding the answer: %w", err)
 	}
+	drain(resp.Body)
 	return res, nil
 }
 
