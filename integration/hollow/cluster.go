@@ -179,13 +179,23 @@ func (c *Cluster) StartVoters(ctx context.Context) error {
 		c.voters = append(c.voters, m)
 		c.mu.Unlock()
 	}
-	return waitUntil(ctx, 60*time.Second, "a leader among the voters", func() bool {
+	// All three seated before any hollow node starts: the voter manager
+	// promotes the second and third voter over the API, and under the
+	// load of a hundred agents starting those calls timed out for
+	// minutes, leaving one voter to carry everything.
+	return waitUntil(ctx, 120*time.Second, "a leader with three voters seated", func() bool {
 		l := c.Leader()
 		if l == nil {
 			return false
 		}
+		voters := 0
+		for _, s := range l.Node().Status().Voters {
+			if s.Suffrage == "Voter" {
+				voters++
+			}
+		}
 		_, _, err := l.Store().List("Node", "", store.Selector{})
-		return err == nil
+		return err == nil && voters == 3
 	})
 }
 
@@ -320,11 +330,15 @@ func (c *Cluster) Close() {
 	c.mu.Lock()
 	all := append(append([]*Member(nil), c.nodes...), c.voters...)
 	c.mu.Unlock()
+	// In parallel: one memberlist shutdown waits for its listeners, which
+	// on a starved machine took seconds each, minutes for a hundred.
+	var wg sync.WaitGroup
 	for _, m := range all {
 		if !m.killed {
-			m.Crash()
+			wg.Go(m.Crash)
 		}
 	}
+	wg.Wait()
 	deadline := time.After(60 * time.Second)
 	for _, m := range all {
 		select {

@@ -63,6 +63,12 @@ func TestHollow(t *testing.T) {
 	}
 	t.Cleanup(c.Close)
 	t.Logf("load before: %s", loadavg())
+	servePprof(t)
+	if os.Getenv("SHOAL_HOLLOW_RAFT") != "" {
+		mctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go watchRaft(mctx, t, c, 5*time.Second)
+	}
 	if err := c.StartVoters(ctx); err != nil {
 		t.Fatal(err)
 	}
