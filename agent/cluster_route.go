@@ -278,7 +278,10 @@ func (c *leaderCache) set(id string, term uint64) {
 // frequent and say nothing about the leader, and asking on each was one
 // round of requests per agent per gossip event.
 func (a *Agent) trackLeader(ctx context.Context) {
-	hc := &http.Client{Timeout: time.Second, Transport: a.peerTr}
+	// 3 s, not 1: an ask that times out closes its connection, and the
+	// next one pays a TLS handshake, which on a starved host took over a
+	// second by itself, so every ask timed out and no leader was known.
+	hc := &http.Client{Timeout: leaderAskTimeout, Transport: a.peerTr}
 	trackLoop(ctx, a.kicks.sub(kickLeader), a.cfg.Interval/2, func() (bool, string) {
 		if a.Node() != nil || a.Role() != gossip.RoleNonvoter {
 			return true, ""
@@ -322,6 +325,9 @@ func trackLoop(ctx context.Context, kick <-chan struct{}, period time.Duration, 
 		}
 	}
 }
+
+// leaderAskTimeout bounds one /v1/cluster/raft ask of trackLeader.
+const leaderAskTimeout = 3 * time.Second
 
 // leaderView is what a non-voter's knowledge of the leader depends on in
 // gossip: the alive voters' API addresses and whether the leader it knows
