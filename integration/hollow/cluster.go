@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -63,7 +64,7 @@ type Member struct {
 	Agent  *agent.Agent
 	cancel context.CancelFunc
 	done   chan error
-	killed bool
+	killed atomic.Bool // crashed: read by the benchmark's waits while Close crashes
 }
 
 // New makes the CA of a cluster.
@@ -219,7 +220,7 @@ func (c *Cluster) Leader() *agent.Agent {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, m := range c.voters {
-		if n := m.Agent.Node(); n != nil && !m.killed && n.IsLeader() {
+		if n := m.Agent.Node(); n != nil && !m.killed.Load() && n.IsLeader() {
 			return m.Agent
 		}
 	}
@@ -233,7 +234,7 @@ func (c *Cluster) freshest() *store.Store {
 	defer c.mu.Unlock()
 	var best *store.Store
 	for _, m := range c.voters {
-		if m.killed {
+		if m.killed.Load() {
 			continue
 		}
 		if st := m.Agent.Store(); st != nil && (best == nil || st.Revision() > best.Revision()) {
@@ -318,7 +319,7 @@ func (c *Cluster) Client() (*api.Client, error) {
 // Crash stops m as a crash would: gossip goes silent without leaving,
 // then the agent's loops end.
 func (m *Member) Crash() {
-	m.killed = true
+	m.killed.Store(true)
 	if g := m.Agent.Gossip(); g != nil {
 		g.Shutdown()
 	}
@@ -334,7 +335,7 @@ func (c *Cluster) Close() {
 	// on a starved machine took seconds each, minutes for a hundred.
 	var wg sync.WaitGroup
 	for _, m := range all {
-		if !m.killed {
+		if !m.killed.Load() {
 			wg.Go(m.Crash)
 		}
 	}

@@ -50,7 +50,7 @@ func watchRaft(ctx context.Context, t *testing.T, c *Cluster, interval time.Dura
 		line := ""
 		for _, m := range voters {
 			n := m.Agent.Node()
-			if n == nil || m.killed {
+			if n == nil || m.killed.Load() {
 				continue
 			}
 			s := n.Status()
