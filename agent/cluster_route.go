@@ -326,8 +326,13 @@ func trackLoop(ctx context.Context, kick <-chan struct{}, period time.Duration, 
 	}
 }
 
-// leaderAskTimeout bounds one /v1/cluster/raft ask of trackLeader.
-const leaderAskTimeout = 3 * time.Second
+// leaderAskTimeout bounds one /v1/cluster/raft ask of trackLeader;
+// leaderFirstTimeout the steady-state ask of the known leader alone, after
+// which every voter is asked (as before the steady-state ask existed).
+const (
+	leaderAskTimeout   = 3 * time.Second
+	leaderFirstTimeout = time.Second
+)
 
 // leaderView is what a non-voter's knowledge of the leader depends on in
 // gossip: the alive voters' API addresses and whether the leader it knows
@@ -372,7 +377,12 @@ func (a *Agent) askLeader(ctx context.Context, hc *http.Client) (string, uint64)
 // of handshakes a second, enough to starve the voters of CPU.
 func askLeaderOf(ctx context.Context, hc *http.Client, urls []string, leaderFirst bool, known uint64) (string, uint64) {
 	if leaderFirst && len(urls) > 0 {
-		if ans := askVoter(ctx, hc, urls[0]); ans.id != "" && ans.term >= known {
+		// A leader that went silent (a host cut off, not crashed) must
+		// not hold the news back for hc's whole timeout.
+		lctx, cancel := context.WithTimeout(ctx, leaderFirstTimeout)
+		ans := askVoter(lctx, hc, urls[0])
+		cancel()
+		if ans.id != "" && ans.term >= known {
 			return ans.id, ans.term
 		}
 	}

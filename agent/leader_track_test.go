@@ -124,3 +124,21 @@ func TestTrackLoopIgnoresKicksThatChangeNothing(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// A known leader that went silent (cut off, not crashed) holds the news
+// back for leaderFirstTimeout at most, not for the client's timeout.
+func TestAskLeaderSilentLeaderFallsBackToTheOthers(t *testing.T) {
+	silent := newFakeVoter(t, "v0", 5, 20*time.Second)
+	f1, f2 := newFakeVoter(t, "v1", 6, 0), newFakeVoter(t, "v1", 6, 0)
+	hc := &http.Client{Timeout: 10 * time.Second} // the fan-out's straggler ends here
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	id, term := askLeaderOf(ctx, hc, []string{silent.url(), f1.url(), f2.url()}, true, 5)
+	if id != "v1" || term != 6 {
+		t.Fatalf("askLeaderOf = %q, %d; want v1, 6 from the others", id, term)
+	}
+	if took := time.Since(start); took > 8*time.Second {
+		t.Errorf("took %v with a silent leader; want about leaderFirstTimeout (%v)", took, leaderFirstTimeout)
+	}
+}
