@@ -24,8 +24,9 @@ build: ## Build bin/shoal.
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/shoal ./cmd/shoal
 
 .PHONY: test
-test: lint tidy ## The whole suite: lint, go.mod tidy, unit and in-process cluster tests with -race, the client-go module's tests, the Vagrant checks, bounded fuzz runs.
+test: lint tidy ## The whole suite: lint, go.mod tidy, unit and in-process cluster tests with -race, the bounded hollow-node run (without -race), the client-go module's tests, the Vagrant checks, bounded fuzz runs.
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -count=1 -run '^TestHollow$$' -timeout 15m ./integration/hollow
 	cd integration/clientgo && $(GO) test -count=1 ./...
 	$(MAKE) vagrant-check
 	$(MAKE) fuzz

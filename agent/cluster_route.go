@@ -269,30 +269,76 @@ func (c *leaderCache) set(id string, term uint64) {
 
 // trackLeader keeps a non-voter's leaderCache current by asking the voters
 // (GET /v1/cluster/raft); a voter knows the leader from Raft. It asks
-// often while no leader is known or the known one is not alive in gossip,
-// and every Interval/2 otherwise, and at once on a membership change.
+// every Interval/2 while a leader is known and alive in gossip, and more
+// often while none is (from 100ms, doubling up to Interval/2: a hundred
+// agents asking every voter ten times a second during an election would
+// be a load of their own). A membership change makes it ask at once only
+// when it changed the alive voters or the known leader's liveness: with
+// hundreds of members, joins, leaves and metadata updates of workers are
+// frequent and say nothing about the leader, and asking on each was one
+// round of requests per agent per gossip event.
 func (a *Agent) trackLeader(ctx context.Context) {
-	kick := a.kicks.sub(kickLeader)
-	hc := &http.Client{Timeout: time.Second, Transport: a.peerTr}
+	// 3 s, not 1: an ask that times out closes its connection, and the
+	// next one pays a TLS handshake, which on a starved host took over a
+	// second by itself, so every ask timed out and no leader was known.
+	hc := &http.Client{Timeout: leaderAskTimeout, Transport: a.peerTr}
+	trackLoop(ctx, a.kicks.sub(kickLeader), a.cfg.Interval/2, func() (bool, string) {
+		if a.Node() != nil || a.Role() != gossip.RoleNonvoter {
+			return true, ""
+		}
+		id, term := a.askLeader(ctx, hc)
+		a.leader.set(id, term)
+		return id != "" && a.memberAPI(id) != "", a.leaderView()
+	}, a.leaderView)
+}
+
+// trackLoop calls ask every period while it reports a leader known, and
+// from 100ms doubling up to period while not; a kick makes it ask at once
+// unless view() still reads what ask returned ("" always asks).
+func trackLoop(ctx context.Context, kick <-chan struct{}, period time.Duration, ask func() (bool, string), view func() string) {
+	const fastest = 100 * time.Millisecond
+	retry := fastest
 	for {
-		wait := a.cfg.Interval / 2
-		if a.Node() == nil && a.Role() == gossip.RoleNonvoter {
-			id, term := a.askLeader(ctx, hc)
-			a.leader.set(id, term)
-			if id == "" || a.memberAPI(id) == "" {
-				wait = min(wait, 100*time.Millisecond)
-			}
+		wait := period
+		known, asked := ask()
+		if known {
+			retry = fastest
+		} else {
+			wait = min(wait, retry)
+			retry = min(2*retry, max(period, fastest))
 		}
 		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-kick:
-			t.Stop()
-		case <-t.C:
+	waiting:
+		for {
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-kick:
+				if asked != "" && view() == asked {
+					continue // nothing the answer depends on changed
+				}
+				t.Stop()
+			case <-t.C:
+			}
+			break waiting
 		}
 	}
+}
+
+// leaderAskTimeout bounds one /v1/cluster/raft ask of trackLeader;
+// leaderFirstTimeout the steady-state ask of the known leader alone, after
+// which every voter is asked (as before the steady-state ask existed).
+const (
+	leaderAskTimeout   = 3 * time.Second
+	leaderFirstTimeout = time.Second
+)
+
+// leaderView is what a non-voter's knowledge of the leader depends on in
+// gossip: the alive voters' API addresses and whether the leader it knows
+// is alive.
+func (a *Agent) leaderView() string {
+	return fmt.Sprint(a.voterAPIs(), a.memberAPI(a.leader.get()) != "")
 }
 
 // leaderAnswer is what one voter says about the leader.
@@ -301,27 +347,62 @@ type leaderAnswer struct {
 	term uint64
 }
 
-// askLeader asks every alive voter at once which agent leads, and returns
-// the leader named at the highest Raft term. It returns as soon as a voter
-// names a leader at a term above the one known (a new leader), or once a
-// majority of the voters answered: a paused or cut-off voter, which
-// answers nothing, must not delay the news.
+// askLeader asks the voters which agent leads (see askLeaderOf).
 func (a *Agent) askLeader(ctx context.Context, hc *http.Client) (string, uint64) {
-	voters := a.voterAPIs()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	answers := make(chan leaderAnswer, len(voters))
-	for _, v := range voters {
-		go func() { answers <- askVoter(ctx, hc, a.agentURL(v, "/v1/cluster/raft")) }()
+	voters := a.voterAPIs() // the known leader first, when it is alive
+	urls := make([]string, len(voters))
+	for i, v := range voters {
+		urls[i] = a.agentURL(v, "/v1/cluster/raft")
 	}
-	known := a.leader.getTerm()
+	id := a.leader.get()
+	leaderFirst := id != "" && a.Node() == nil && a.memberAPI(id) != ""
+	return askLeaderOf(ctx, hc, urls, leaderFirst, a.leader.getTerm())
+}
+
+// askLeaderOf returns the leader named at the highest Raft term by the
+// voters whose /v1/cluster/raft are urls, given the term known so far.
+//
+// When leaderFirst (urls[0] is the leader known and alive in gossip) it
+// asks that voter alone, and is done if it still names a leader at the
+// known term or later: one request per round in the steady state instead
+// of one per voter. Otherwise, or when that ask fails, it asks every voter
+// at once and returns as soon as one names a leader at a term above the
+// one known (a new leader), or once a majority answered: a paused or
+// cut-off voter, which answers nothing, must not delay the news.
+//
+// The asks still running then are left to finish (hc's timeout bounds
+// them) rather than cancelled: cancelling a request closes its connection,
+// and the next round pays a new TLS handshake with that voter. With a
+// hundred agents tracking the leader every half second, that was hundreds
+// of handshakes a second, enough to starve the voters of CPU.
+func askLeaderOf(ctx context.Context, hc *http.Client, urls []string, leaderFirst bool, known uint64) (string, uint64) {
+	if leaderFirst && len(urls) > 0 {
+		// A leader that went silent (a host cut off, not crashed) must
+		// not hold the news back for hc's whole timeout.
+		lctx, cancel := context.WithTimeout(ctx, leaderFirstTimeout)
+		ans := askVoter(lctx, hc, urls[0])
+		cancel()
+		if ans.id != "" && ans.term >= known {
+			return ans.id, ans.term
+		}
+	}
+	answers := make(chan leaderAnswer, len(urls)) // buffered: stragglers never block
+	actx := context.WithoutCancel(ctx)
+	for _, u := range urls {
+		go func() { answers <- askVoter(actx, hc, u) }()
+	}
 	var best leaderAnswer
-	for i := range voters {
-		ans := <-answers
+	for i := range urls {
+		var ans leaderAnswer
+		select {
+		case ans = <-answers:
+		case <-ctx.Done():
+			return best.id, best.term
+		}
 		if ans.id != "" && ans.term >= best.term {
 			best = ans
 		}
-		if best.term > known || i+1 > len(voters)/2 {
+		if best.term > known || i+1 > len(urls)/2 {
 			break
 		}
 	}

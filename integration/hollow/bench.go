@@ -165,7 +165,7 @@ func (c *Cluster) GossipDeath(ctx context.Context, d time.Duration) (time.Durati
 	nodes := c.Nodes()
 	var victim *Member
 	for _, m := range nodes {
-		if !m.killed {
+		if !m.killed.Load() {
 			victim = m
 			break
 		}
@@ -187,7 +187,7 @@ func (c *Cluster) everyMember(ok func([]gossip.Member) bool) bool {
 	all := append(append([]*Member(nil), c.nodes...), c.voters...)
 	c.mu.Unlock()
 	for _, m := range all {
-		if m.killed {
+		if m.killed.Load() {
 			continue
 		}
 		g := m.Agent.Gossip()

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -63,7 +64,7 @@ type Member struct {
 	Agent  *agent.Agent
 	cancel context.CancelFunc
 	done   chan error
-	killed bool
+	killed atomic.Bool // crashed: read by the benchmark's waits while Close crashes
 }
 
 // New makes the CA of a cluster.
@@ -179,13 +180,23 @@ func (c *Cluster) StartVoters(ctx context.Context) error {
 		c.voters = append(c.voters, m)
 		c.mu.Unlock()
 	}
-	return waitUntil(ctx, 60*time.Second, "a leader among the voters", func() bool {
+	// All three seated before any hollow node starts: the voter manager
+	// promotes the second and third voter over the API, and under the
+	// load of a hundred agents starting those calls timed out for
+	// minutes, leaving one voter to carry everything.
+	return waitUntil(ctx, 120*time.Second, "a leader with three voters seated", func() bool {
 		l := c.Leader()
 		if l == nil {
 			return false
 		}
+		voters := 0
+		for _, s := range l.Node().Status().Voters {
+			if s.Suffrage == "Voter" {
+				voters++
+			}
+		}
 		_, _, err := l.Store().List("Node", "", store.Selector{})
-		return err == nil
+		return err == nil && voters == 3
 	})
 }
 
@@ -209,7 +220,7 @@ func (c *Cluster) Leader() *agent.Agent {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, m := range c.voters {
-		if n := m.Agent.Node(); n != nil && !m.killed && n.IsLeader() {
+		if n := m.Agent.Node(); n != nil && !m.killed.Load() && n.IsLeader() {
 			return m.Agent
 		}
 	}
@@ -223,7 +234,7 @@ func (c *Cluster) freshest() *store.Store {
 	defer c.mu.Unlock()
 	var best *store.Store
 	for _, m := range c.voters {
-		if m.killed {
+		if m.killed.Load() {
 			continue
 		}
 		if st := m.Agent.Store(); st != nil && (best == nil || st.Revision() > best.Revision()) {
@@ -308,7 +319,7 @@ func (c *Cluster) Client() (*api.Client, error) {
 // Crash stops m as a crash would: gossip goes silent without leaving,
 // then the agent's loops end.
 func (m *Member) Crash() {
-	m.killed = true
+	m.killed.Store(true)
 	if g := m.Agent.Gossip(); g != nil {
 		g.Shutdown()
 	}
@@ -320,11 +331,15 @@ func (c *Cluster) Close() {
 	c.mu.Lock()
 	all := append(append([]*Member(nil), c.nodes...), c.voters...)
 	c.mu.Unlock()
+	// In parallel: one memberlist shutdown waits for its listeners, which
+	// on a starved machine took seconds each, minutes for a hundred.
+	var wg sync.WaitGroup
 	for _, m := range all {
-		if !m.killed {
-			m.Crash()
+		if !m.killed.Load() {
+			wg.Go(m.Crash)
 		}
 	}
+	wg.Wait()
 	deadline := time.After(60 * time.Second)
 	for _, m := range all {
 		select {

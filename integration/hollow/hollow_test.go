@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/consensus/gossip"
 )
 
 // envInt reads a positive integer from the environment, def when unset.
@@ -22,33 +24,63 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
+// The bounded run's size: it passed three runs of three, about a minute
+// each, at load 20-33 on the 2-core development machine, without -race.
+// Under -race even 5 nodes failed two runs of three at load 40-55 (their
+// Nodes not Ready within 3 minutes), so make test runs it without.
+const boundedNodes = 5
+
+// boundedOptions are timings for a process that carries every agent and
+// gets a fraction of a core: probes that wait for a second before asking
+// others, suspicion that lasts long enough to refute, and Raft timeouts of
+// 10 s. On production timings (probe timeout 250 ms, Raft 1 s) such a
+// process declares its own members suspect and its leader gone only
+// because the goroutines that would answer did not run in time: an
+// artefact of one process, not of a cluster.
+func boundedOptions(o Options) Options {
+	g := gossip.DefaultConfig()
+	g.ProbeInterval, g.ProbeTimeout = 2*time.Second, time.Second
+	g.SuspicionMult = 6
+	g.GossipInterval = 300 * time.Millisecond
+	g.PushPullInterval = 10 * time.Second
+	o.Gossip = g
+	o.RaftTimeout = 10 * time.Second
+	return o
+}
+
 func loadavg() string {
 	b, _ := os.ReadFile("/proc/loadavg")
 	return strings.TrimSpace(string(b))
 }
 
-// TestHollow runs hollow nodes against three real voters: by default 20
-// nodes and 60 pods; make scale sets SHOAL_HOLLOW_NODES and
-// SHOAL_HOLLOW_PODS for the figures and adds the node-loss run. It runs
-// only when asked (SHOAL_HOLLOW=1 or the node count set): with the rest of
-// the suite loading the machine, 20 hollow Nodes did not all become Ready
-// within the deadline in two runs of two, so it is not part of make test
-// until that is understood (README "Scale").
+// TestHollow runs hollow nodes against three real voters. By default it
+// is the bounded run of make test: boundedNodes nodes, 3 pods each, not
+// under -race, on timings for one starved process (see boundedOptions),
+// with deadlines of minutes because the suite loads the machine. make
+// scale sets SHOAL_HOLLOW_NODES and SHOAL_HOLLOW_PODS for the figures, on
+// production gossip timings (SHOAL_HOLLOW_STARVED=1: the bounded run's),
+// and adds the node-loss run.
 func TestHollow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("hollow nodes: not in -short")
 	}
-	if os.Getenv("SHOAL_HOLLOW") == "" && os.Getenv("SHOAL_HOLLOW_NODES") == "" {
-		t.Skip("hollow nodes: set SHOAL_HOLLOW=1 (or use make scale); not reliable under the whole suite's load yet")
-	}
-	nodes := envInt(t, "SHOAL_HOLLOW_NODES", 20)
-	pods := envInt(t, "SHOAL_HOLLOW_PODS", 3*nodes)
 	full := os.Getenv("SHOAL_HOLLOW_NODES") != ""
+	if raceEnabled && !full {
+		t.Skip("hollow nodes: the bounded run is not reliable under -race on a loaded machine (5 nodes failed 2 runs of 3 at load 40-55); make test runs it without -race")
+	}
+	nodes := envInt(t, "SHOAL_HOLLOW_NODES", boundedNodes)
+	pods := envInt(t, "SHOAL_HOLLOW_PODS", 3*nodes)
 	// Generous deadlines: the machine is shared and loaded.
 	scale := time.Duration(1 + nodes/100)
+	if !full {
+		scale = 3
+	}
 	ctx := context.Background()
 
 	opts := Options{Dir: t.TempDir(), StartDelay: 100 * time.Millisecond, NodeLossGrace: 3 * time.Second, RaftTimeout: 5 * time.Second}
+	if !full || os.Getenv("SHOAL_HOLLOW_STARVED") != "" {
+		opts = boundedOptions(opts)
+	}
 	if p := os.Getenv("SHOAL_HOLLOW_LOGS"); p != "" {
 		f, err := os.Create(p)
 		if err != nil {
@@ -63,6 +95,12 @@ func TestHollow(t *testing.T) {
 	}
 	t.Cleanup(c.Close)
 	t.Logf("load before: %s", loadavg())
+	servePprof(t)
+	if os.Getenv("SHOAL_HOLLOW_RAFT") != "" {
+		mctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go watchRaft(mctx, t, c, 5*time.Second)
+	}
 	if err := c.StartVoters(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,144 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeVoter serves /v1/cluster/raft naming leader at term after delay,
+// counting requests and new connections.
+type fakeVoter struct {
+	srv                           *httptest.Server
+	requests, answered, cancelled atomic.Int64
+}
+
+func newFakeVoter(t *testing.T, leader string, term uint64, delay time.Duration) *fakeVoter {
+	fv := &fakeVoter{}
+	fv.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fv.requests.Add(1)
+		if delay > 0 {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				fv.cancelled.Add(1)
+				return
+			}
+		}
+		fmt.Fprintf(w, `{"LeaderID":%q,"Term":%d}`, leader, term)
+		fv.answered.Add(1)
+	}))
+	fv.srv.Start()
+	t.Cleanup(fv.srv.Close)
+	return fv
+}
+
+func (fv *fakeVoter) url() string { return fv.srv.URL + "/v1/cluster/raft" }
+
+// In the steady state (a leader known and alive) a non-voter asks the
+// leader alone: before, every round asked every voter, three requests per
+// agent every half second.
+func TestAskLeaderSteadyStateAsksTheLeaderOnly(t *testing.T) {
+	vs := []*fakeVoter{newFakeVoter(t, "v0", 5, 0), newFakeVoter(t, "v0", 5, 0), newFakeVoter(t, "v0", 5, 0)}
+	urls := []string{vs[0].url(), vs[1].url(), vs[2].url()}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	for range 10 {
+		id, term := askLeaderOf(context.Background(), hc, urls, true, 5)
+		if id != "v0" || term != 5 {
+			t.Fatalf("askLeaderOf = %q, %d; want v0, 5", id, term)
+		}
+	}
+	if got := vs[0].requests.Load(); got != 10 {
+		t.Errorf("leader asked %d times in 10 rounds, want 10", got)
+	}
+	if got := vs[1].requests.Load() + vs[2].requests.Load(); got != 0 {
+		t.Errorf("followers asked %d times in the steady state, want 0", got)
+	}
+	// A leader that no longer names one sends the round to every voter.
+	stale := newFakeVoter(t, "", 6, 0)
+	id, _ := askLeaderOf(context.Background(), hc, []string{stale.url(), vs[1].url(), vs[2].url()}, true, 5)
+	if id != "v0" || vs[1].requests.Load()+vs[2].requests.Load() == 0 {
+		t.Errorf("after the leader named none: got %q with %d follower asks; want v0 from the followers", id, vs[1].requests.Load()+vs[2].requests.Load())
+	}
+}
+
+// A voter slower than the majority is not cut off: cancelling its request
+// closed the connection, so every round cost a new (TLS) connection to
+// it: hundreds of handshakes a second with a hundred agents.
+func TestAskLeaderLetsTheSlowVoterAnswer(t *testing.T) {
+	fast0, fast1 := newFakeVoter(t, "v0", 3, 0), newFakeVoter(t, "v0", 3, 0)
+	slow := newFakeVoter(t, "v0", 3, 200*time.Millisecond)
+	urls := []string{fast0.url(), fast1.url(), slow.url()}
+	hc := &http.Client{Timeout: 30 * time.Second}
+	const rounds = 5
+	for i := range rounds {
+		if id, _ := askLeaderOf(context.Background(), hc, urls, false, 3); id != "v0" {
+			t.Fatalf("round %d: leader %q, want v0", i, id)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for slow.answered.Load()+slow.cancelled.Load() < rounds {
+		if time.Now().After(deadline) {
+			t.Fatalf("the slow voter finished %d of %d asks within 30s", slow.answered.Load()+slow.cancelled.Load(), rounds)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := slow.cancelled.Load(); got != 0 {
+		t.Errorf("%d of %d asks to the slow voter were cancelled once the majority answered; want them left to finish", got, rounds)
+	}
+}
+
+// A kick that changed nothing the answer depends on does not make the
+// tracker ask again: before, every gossip event (any member's join, leave
+// or metadata update) made every non-voter ask every voter.
+func TestTrackLoopIgnoresKicksThatChangeNothing(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	kick := make(chan struct{})
+	var asks atomic.Int64
+	view := atomic.Value{}
+	view.Store("v0 alive")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		trackLoop(ctx, kick, time.Hour, func() (bool, string) {
+			asks.Add(1)
+			return true, view.Load().(string)
+		}, func() string { return view.Load().(string) })
+	}()
+	for range 100 {
+		kick <- struct{}{} // unbuffered: the loop took each one
+	}
+	if got := asks.Load(); got != 1 {
+		t.Errorf("%d asks after 100 kicks that changed nothing, want 1 (the first)", got)
+	}
+	view.Store("v1 alive")
+	kick <- struct{}{}
+	kick <- struct{}{} // taken only once the kicked ask is done
+	if got := asks.Load(); got != 2 {
+		t.Errorf("%d asks after a kick that changed the voters, want 2", got)
+	}
+	cancel()
+	<-done
+}
+
+// A known leader that went silent (cut off, not crashed) holds the news
+// back for leaderFirstTimeout at most, not for the client's timeout.
+func TestAskLeaderSilentLeaderFallsBackToTheOthers(t *testing.T) {
+	silent := newFakeVoter(t, "v0", 5, 20*time.Second)
+	f1, f2 := newFakeVoter(t, "v1", 6, 0), newFakeVoter(t, "v1", 6, 0)
+	hc := &http.Client{Timeout: 10 * time.Second} // the fan-out's straggler ends here
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	id, term := askLeaderOf(ctx, hc, []string{silent.url(), f1.url(), f2.url()}, true, 5)
+	if id != "v1" || term != 6 {
+		t.Fatalf("askLeaderOf = %q, %d; want v1, 6 from the others", id, term)
+	}
+	if took := time.Since(start); took > 8*time.Second {
+		t.Errorf("took %v with a silent leader; want about leaderFirstTimeout (%v)", took, leaderFirstTimeout)
+	}
+}

@@ -1,0 +1,65 @@
+package hollow
+
+import (
+	"context"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // served only when SHOAL_HOLLOW_PPROF is set
+	"os"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// servePprof serves net/http/pprof on the loopback address in
+// SHOAL_HOLLOW_PPROF (e.g. 127.0.0.1:6061), so that a run that does not
+// end can still be profiled and its goroutines dumped while it stalls.
+func servePprof(t *testing.T) {
+	addr := os.Getenv("SHOAL_HOLLOW_PPROF")
+	if addr == "" {
+		return
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || !net.ParseIP(host).IsLoopback() {
+		t.Fatalf("SHOAL_HOLLOW_PPROF=%q: want a loopback host:port", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// watchRaft logs, every interval until ctx ends, each voter's Raft state,
+// term and time since its last contact with the leader: the record of
+// when leadership was lost and how long followers had not heard from it.
+func watchRaft(ctx context.Context, t *testing.T, c *Cluster, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		c.mu.Lock()
+		voters := append([]*Member(nil), c.voters...)
+		c.mu.Unlock()
+		line := ""
+		for _, m := range voters {
+			n := m.Agent.Node()
+			if n == nil || m.killed.Load() {
+				continue
+			}
+			s := n.Status()
+			lc := "-"
+			if !s.LastContact.IsZero() {
+				lc = time.Since(s.LastContact).Round(time.Millisecond).String()
+			}
+			line += " " + s.ID + "=" + s.State[:1] + "/t" + strconv.FormatUint(s.Term, 10) + "/c" + lc
+		}
+		t.Logf("raft:%s load %s", line, loadavg())
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package hollow
+
+const raceEnabled = false
