@@ -64,11 +64,21 @@ type Config struct {
 	// SnapshotThreshold: take a snapshot once this many entries were applied
 	// since the last one (checked every SnapshotInterval).
 	SnapshotThreshold uint64
+	// SnapshotBytes: take a snapshot as soon as entries of this many bytes
+	// in all were applied since the last one, whatever their count (an
+	// entry carries up to 1,024 writes). Between MinSnapshotBytes and
+	// MaxSnapshotBytes. See logbytes.go.
+	SnapshotBytes uint64
 	// SnapshotInterval: how often to check whether to snapshot (randomised).
 	SnapshotInterval time.Duration
 	// TrailingLogs: entries kept in the log after a snapshot, so a follower
 	// that is a little behind catches up from the log and not a snapshot.
+	// At most MaxTrailingLogs.
 	TrailingLogs uint64
+	// TrailingBytes bounds those entries by size too: after a snapshot the
+	// log keeps the most recent entries that fit in TrailingBytes, at most
+	// TrailingLogs of them. At most MaxSnapshotBytes; 0 keeps none.
+	TrailingBytes uint64
 	// SnapshotRetain: how many snapshots to keep on disk.
 	SnapshotRetain int
 
@@ -107,9 +117,14 @@ type Observer interface {
 // round trip and a slow fsync, so GC pauses and disk stalls do not cause
 // spurious elections. Operators on slow networks can raise them.
 //
-// Snapshots: 8192 entries (raft's default) of Shoal objects are a few MiB at
-// most; TrailingLogs of 10240 lets a voter that was down for a restart catch
-// up from the log.
+// Snapshots: an entry is a batch of up to 1,024 writes (up to 4 MiB), so
+// raft's count of 8192 entries can mean gigabytes of raft.db, most of it in
+// each voter's page cache and mmap; 100,000 one-KiB writes once grew raft.db
+// to 128 MiB without reaching it. The log is therefore also bounded by
+// bytes: a snapshot after 64 MiB of entries, and 16 MiB (at most 10240
+// entries) kept after it, enough for a voter that was down for a restart to
+// catch up from the log under a steady write load. The count trigger stays
+// for many small entries.
 func DefaultConfig() Config {
 	return Config{
 		HeartbeatTimeout:   500 * time.Millisecond,
@@ -117,8 +132,10 @@ func DefaultConfig() Config {
 		LeaderLeaseTimeout: 250 * time.Millisecond,
 		CommitTimeout:      50 * time.Millisecond,
 		SnapshotThreshold:  8192,
+		SnapshotBytes:      64 << 20,
 		SnapshotInterval:   120 * time.Second,
 		TrailingLogs:       10240,
+		TrailingBytes:      16 << 20,
 		SnapshotRetain:     2,
 		ApplyTimeout:       10 * time.Second,
 	}
@@ -182,6 +199,15 @@ func (c Config) Validate() error {
 	if c.SnapshotThreshold == 0 {
 		return bad("SnapshotThreshold", "must be positive")
 	}
+	if c.SnapshotBytes < MinSnapshotBytes || c.SnapshotBytes > MaxSnapshotBytes {
+		return bad("SnapshotBytes", "%d is outside [%d, %d]", c.SnapshotBytes, MinSnapshotBytes, MaxSnapshotBytes)
+	}
+	if c.TrailingLogs > MaxTrailingLogs {
+		return bad("TrailingLogs", "%d is more than %d", c.TrailingLogs, MaxTrailingLogs)
+	}
+	if c.TrailingBytes > MaxSnapshotBytes {
+		return bad("TrailingBytes", "%d is more than %d", c.TrailingBytes, MaxSnapshotBytes)
+	}
 	if c.SnapshotInterval < floor {
 		return bad("SnapshotInterval", "%v is shorter than %v", c.SnapshotInterval, floor)
 	}
@@ -193,6 +219,18 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// Limits of the log's bounds.
+const (
+	// MinSnapshotBytes: a smaller SnapshotBytes would snapshot the whole
+	// store after every few writes.
+	MinSnapshotBytes = 64 << 10
+	// MaxSnapshotBytes bounds SnapshotBytes and TrailingBytes: more would
+	// give back the unbounded raft.db the byte bound exists to prevent.
+	MaxSnapshotBytes = 4 << 30
+	// MaxTrailingLogs: the FSM keeps one 4-byte size per trailing entry.
+	MaxTrailingLogs = 1 << 20
+)
 
 // checkAdvertise accepts host:port with a specific IP and a non-zero port.
 func checkAdvertise(addr string) error {

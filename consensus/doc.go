@@ -14,7 +14,9 @@
 //     membership changes go through.
 //   - the FSM: decodes a command (one type byte plus payload) and calls
 //     store.Apply; snapshots and restores the store together with the last
-//     applied index.
+//     applied index. It counts the bytes it applies, so the log is bounded
+//     in bytes as well as entries (Config.SnapshotBytes, TrailingBytes;
+//     logbytes.go): an entry may carry a thousand writes.
 //   - the codec: the byte layout of commands in the log, objects written
 //     and read by one JSON library. It is versioned; an unknown command
 //     type with IgnoreUnknownTypeFlag set is skipped quietly, any other

@@ -26,6 +26,7 @@ type fsm struct {
 	store   *store.Store
 	logger  hclog.Logger
 	skipped atomic.Uint64 // entries Apply could not apply
+	bytes   *logBytes     // the byte bounds of the log; nil: not counted
 
 	mu      sync.Mutex
 	applied uint64        // index of the last entry the store reflects
@@ -55,6 +56,7 @@ var (
 // the error as the outcome of its write (nothing of it was applied).
 func (f *fsm) Apply(l *raft.Log) any {
 	defer f.setApplied(l.Index)
+	f.bytes.applied(len(l.Data))
 	if len(l.Data) == 0 {
 		return f.skip(l.Index, fmt.Errorf("%w: empty entry", ErrCorruptCommand))
 	}
@@ -145,6 +147,7 @@ const snapshotVersion = 1
 // are immutable), so Apply is held up for microseconds; Persist, which runs
 // concurrently with later Applies, does the encoding and writing.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.bytes.snapshotted()
 	return &fsmSnapshot{applied: f.AppliedIndex(), frozen: f.store.Capture()}, nil
 }
 
@@ -162,6 +165,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := f.store.Restore(rc); err != nil {
 		return fmt.Errorf("consensus: restore store: %w", err)
 	}
+	f.bytes.restored()
 	f.setApplied(binary.BigEndian.Uint64(hdr[1:]))
 	return nil
 }

@@ -33,6 +33,7 @@ type Node struct {
 	proposeCh   chan *proposal // to runBatcher
 	inflight    chan struct{}  // one token per entry in raft
 	batcherDone chan struct{}
+	snapsDone   chan struct{} // closed when runSnapshots ends
 
 	leaderMu   sync.Mutex
 	leaderNow  bool
@@ -91,7 +92,9 @@ func NewNode(cfg Config, st *store.Store) (*Node, error) {
 		proposeCh:   make(chan *proposal, proposeQueue),
 		inflight:    make(chan struct{}, maxInflightBatches),
 		batcherDone: make(chan struct{}),
+		snapsDone:   make(chan struct{}),
 	}
+	n.fsm.bytes = newLogBytes(cfg)
 	ok := false
 	defer func() {
 		if !ok {
@@ -163,7 +166,9 @@ func NewNode(cfg Config, st *store.Store) (*Node, error) {
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
 	}
 	n.raft = r
+	n.fsm.bytes.raft.Store(r)
 	ok = true
+	go n.runSnapshots(n.shutdownCh, n.snapsDone)
 	go n.fanOutLeadership(r.LeaderCh())
 	n.observeLeaders()
 	go n.runBatcher()
@@ -451,6 +456,7 @@ func (n *Node) Shutdown() error {
 		<-n.batcherDone
 		err := n.raft.Shutdown().Error()
 		<-n.leaderDone
+		<-n.snapsDone
 		n.shutdownErr = errors.Join(err, n.closeOwned())
 	})
 	return n.shutdownErr

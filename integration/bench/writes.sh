@@ -7,15 +7,6 @@
 # / max). Installs etcd-server (Debian) when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if ! command -v etcd >/dev/null; then
-	if [[ $(id -u) == 0 ]]; then
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server
-	else
-		echo "bench: etcd not found; install the Debian package etcd-server" >&2; exit 1
-	fi
-fi
-mkdir -p bin
-(cd integration/bench/etcdload && go build -o ../../../bin/etcdload .)
-make build
+. integration/bench/benchproc/prepare.sh
 go build -o bin/writes ./integration/bench/writes
 bin/writes -etcd "$(command -v etcd)" -etcdload bin/etcdload "$@"

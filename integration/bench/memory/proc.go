@@ -2,13 +2,10 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // procMem is a process's resident set from /proc/PID/status, in bytes.
@@ -69,25 +66,4 @@ func cpuSeconds(pid int) (float64, error) {
 		return 0, fmt.Errorf("/proc/%d/stat: utime %q stime %q", pid, f[11], f[12])
 	}
 	return float64(utime+stime) / 100, nil
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// waitFor polls cond every 50 ms until it holds or d has passed.
-func waitFor(d time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return errors.New("timed out")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return nil
 }

@@ -14,9 +14,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/shoal-dev/shoal/integration/bench/benchproc"
 	"github.com/shoal-dev/shoal/integration/testenv"
 )
 
@@ -43,7 +43,7 @@ func shoalRun(system, bin string, extra []string, o options) ([]proc, error) {
 	for i := range as {
 		a := &agent{name: fmt.Sprintf("n%d", i+1)}
 		for _, p := range []*string{&a.api, &a.raft, &a.gossip} {
-			if *p, err = freeAddr(); err != nil {
+			if *p, err = benchproc.FreeAddr(); err != nil {
 				return nil, err
 			}
 		}
@@ -52,7 +52,7 @@ func shoalRun(system, bin string, extra []string, o options) ([]proc, error) {
 	defer func() {
 		for _, a := range as {
 			if a.cmd != nil {
-				stopProc(a.cmd)
+				benchproc.Stop(a.cmd)
 			}
 		}
 	}()
@@ -86,7 +86,7 @@ func shoalRun(system, bin string, extra []string, o options) ([]proc, error) {
 	}
 	var creds *testenv.Credentials
 	var last error
-	if err := waitFor(90*time.Second, func() bool {
+	if err := benchproc.WaitFor(90*time.Second, func() bool {
 		creds, last = testenv.ReadCredentials(dirs...)
 		return last == nil
 	}); err != nil {
@@ -95,7 +95,7 @@ func shoalRun(system, bin string, extra []string, o options) ([]proc, error) {
 	client := &http.Client{Transport: creds.Transport(&http.Transport{MaxIdleConnsPerHost: maxWriters}), Timeout: 60 * time.Second}
 	defer client.CloseIdleConnections()
 	leader := ""
-	if err := waitFor(90*time.Second, func() bool {
+	if err := benchproc.WaitFor(90*time.Second, func() bool {
 		leader = raftLeader(client, creds.URL(as[0].api))
 		return leader != ""
 	}); err != nil {
@@ -116,7 +116,7 @@ func shoalRun(system, bin string, extra []string, o options) ([]proc, error) {
 	// Every voter has applied every write before it is measured.
 	for _, a := range as {
 		u := creds.URL(a.api) + "/api/v1/namespaces/default/configmaps/" + objName(o.objects-1) + "?stale=true"
-		if err := waitFor(5*time.Minute, func() bool { return getOK(client, u) }); err != nil {
+		if err := benchproc.WaitFor(5*time.Minute, func() bool { return getOK(client, u) }); err != nil {
 			return nil, fmt.Errorf("%s never applied the last write (logs in %s)", a.name, dir)
 		}
 	}
@@ -278,17 +278,4 @@ func saveProfile(client *http.Client, base, file string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// stopProc stops a server with SIGTERM, then SIGKILL after 20 s.
-func stopProc(cmd *exec.Cmd) {
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		<-done
-	}
 }

@@ -5,77 +5,29 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shoal-dev/shoal/integration/bench/benchproc"
 )
 
 // etcdRound starts a three-member etcd cluster on loopback and runs etcdload
 // against it once per shape and writer count.
 func etcdRound(etcdBin, etcdLoad string, writers []int, d time.Duration, size, maxOps int) ([]result, error) {
-	dir, err := os.MkdirTemp("", "etcd-bench-")
+	e, err := benchproc.StartEtcd(etcdBin, "etcd-bench-", "shoal-bench")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	type member struct{ name, peer, client string }
-	var ms []member
-	for i := 1; i <= 3; i++ {
-		p, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		c, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, member{fmt.Sprintf("e%d", i), "http://" + p, "http://" + c})
-	}
-	var initial, endpoints []string
-	for _, m := range ms {
-		initial = append(initial, m.name+"="+m.peer)
-		endpoints = append(endpoints, m.client)
-	}
-	var procs []*exec.Cmd
-	defer func() {
-		for _, p := range procs {
-			p.Process.Kill()
-			p.Wait()
-		}
-	}()
-	for _, m := range ms {
-		logf, err := os.Create(filepath.Join(dir, m.name+".log"))
-		if err != nil {
-			return nil, err
-		}
-		defer logf.Close()
-		cmd := exec.Command(etcdBin,
-			"--name", m.name,
-			"--data-dir", filepath.Join(dir, m.name),
-			"--listen-peer-urls", m.peer, "--initial-advertise-peer-urls", m.peer,
-			"--listen-client-urls", m.client, "--advertise-client-urls", m.client,
-			"--initial-cluster", strings.Join(initial, ","),
-			"--initial-cluster-state", "new", "--initial-cluster-token", "shoal-bench")
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			return nil, err
-		}
-		procs = append(procs, cmd)
-	}
+	defer e.Stop()
+	procs := e.Cmds
 	var out []result
 	for _, shape := range shapes {
 		for _, w := range writers {
-			cmd := exec.Command(etcdLoad, "-endpoints", strings.Join(endpoints, ","), "-writers", strconv.Itoa(w),
-				"-duration", d.String(), "-size", strconv.Itoa(size), "-max-ops", strconv.Itoa(maxOps),
-				"-leader-only="+strconv.FormatBool(shape == leaderShape))
-			cmd.Stderr = os.Stderr
 			before := cpuTicks(procs)
-			b, err := cmd.Output()
+			b, err := e.Load(etcdLoad, w, d, size, maxOps, shape == leaderShape)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", etcdLoad, err)
+				return nil, err
 			}
 			after := cpuTicks(procs)
 			r, err := parseResult(b)

@@ -22,11 +22,9 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -172,15 +170,6 @@ func fatalf(format string, args ...any) {
 	os.Exit(1)
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 // load runs w writers for d (or maxOps writes) and measures each write.
 func load(system, shape string, w int, d time.Duration, maxOps int, write func(writer int, i int64) error) result {
 	var next, failed atomic.Int64
@@ -231,17 +220,6 @@ func load(system, shape string, w int, d time.Duration, maxOps int, write func(w
 func (r result) line() string {
 	return fmt.Sprintf("%-8s %-6s writers=%-3d %8.0f writes/s  p50 %6.2f ms  p99 %7.2f ms  cpu %5.0f us/write  (%d ok, %d failed)",
 		r.system, r.shape, r.writers, r.opsPerS, r.p50, r.p99, r.cpuUS, r.ops, r.failed)
-}
-
-func waitFor(d time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return errors.New("timed out")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return nil
 }
 
 // report prints min/median/max over rounds for each shape, writer count

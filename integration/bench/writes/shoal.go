@@ -12,10 +12,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
+	"github.com/shoal-dev/shoal/integration/bench/benchproc"
 	"github.com/shoal-dev/shoal/integration/testenv"
 )
 
@@ -27,7 +27,7 @@ func newMember(name string) (member, error) {
 	var addrs [3]string
 	for j := range addrs {
 		var err error
-		if addrs[j], err = freeAddr(); err != nil {
+		if addrs[j], err = benchproc.FreeAddr(); err != nil {
 			return member{}, err
 		}
 	}
@@ -54,18 +54,6 @@ func (m member) start(shoalBin, dir string, join []string, extra ...string) (*ex
 		return nil, err
 	}
 	return cmd, nil
-}
-
-func stop(cmd *exec.Cmd) {
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		<-done
-	}
 }
 
 // shoalRound starts three `shoal agent` processes, each with its own data
@@ -108,7 +96,7 @@ func shoalRound(shoalBin, system string, nonvoter bool, writers []int, d time.Du
 	var procs []*exec.Cmd
 	defer func() {
 		for _, p := range procs {
-			stop(p)
+			benchproc.Stop(p)
 		}
 	}()
 	var dirs []string
@@ -134,7 +122,7 @@ func shoalRound(shoalBin, system string, nonvoter bool, writers []int, d time.Du
 	var creds *testenv.Credentials // nil: insecure
 	if isSecure {
 		var last error
-		if err := waitFor(60*time.Second, func() bool {
+		if err := benchproc.WaitFor(60*time.Second, func() bool {
 			creds, last = testenv.ReadCredentials(dirs...)
 			return last == nil
 		}); err != nil {
@@ -168,7 +156,7 @@ func shoalRound(shoalBin, system string, nonvoter bool, writers []int, d time.Du
 		}
 		return st.LeaderID, ids, nil
 	}
-	if err := waitFor(60*time.Second, func() bool {
+	if err := benchproc.WaitFor(60*time.Second, func() bool {
 		id, vs, err := voters()
 		if err != nil || id == "" || len(vs) != 3 {
 			return false
@@ -291,7 +279,7 @@ func shoalRound(shoalBin, system string, nonvoter bool, writers []int, d time.Du
 
 // servesOK waits up to 60 s for a GET of u to answer 200.
 func servesOK(client *http.Client, u string) error {
-	return waitFor(60*time.Second, func() bool {
+	return benchproc.WaitFor(60*time.Second, func() bool {
 		resp, err := client.Get(u)
 		if err != nil {
 			return false
@@ -338,9 +326,9 @@ func join(shoalBin, dir string, creds *testenv.Credentials, client *http.Client,
 	if err != nil {
 		return 0, err
 	}
-	defer stop(cmd)
+	defer benchproc.Stop(cmd)
 	var took time.Duration
-	if err := waitFor(90*time.Second, func() bool {
+	if err := benchproc.WaitFor(90*time.Second, func() bool {
 		resp, err := client.Get(leaderURL + "/api/v1/nodes/" + name)
 		if err != nil {
 			return false

@@ -1,0 +1,138 @@
+package benchproc
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// FreeAddr returns a loopback address with a port that was free a moment
+// ago.
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// WaitFor polls cond every 20 ms until it holds or d has passed.
+func WaitFor(d time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %v", d)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	return nil
+}
+
+// StopGrace is how long Stop waits after SIGTERM before SIGKILL.
+const StopGrace = 20 * time.Second
+
+// Stop stops a started server with SIGTERM, then SIGKILL after StopGrace,
+// and reaps it.
+func Stop(cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(StopGrace):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Etcd is a three-member etcd cluster on loopback.
+type Etcd struct {
+	Dir       string      // data directories and logs, removed by Stop
+	Names     []string    // member names, e1..e3
+	Endpoints []string    // client URLs, one a member
+	Cmds      []*exec.Cmd // the member processes
+}
+
+// StartEtcd starts three etcd members (bin) with their default settings
+// in a new temporary directory named after prefix; token is the cluster
+// token. On error nothing is left running.
+func StartEtcd(bin, prefix, token string) (*Etcd, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, err
+	}
+	e := &Etcd{Dir: dir}
+	var initial, peers []string
+	for i := 1; i <= 3; i++ {
+		p, err1 := FreeAddr()
+		c, err2 := FreeAddr()
+		if err := errors.Join(err1, err2); err != nil {
+			e.Stop()
+			return nil, err
+		}
+		name := fmt.Sprintf("e%d", i)
+		e.Names = append(e.Names, name)
+		peers = append(peers, "http://"+p)
+		e.Endpoints = append(e.Endpoints, "http://"+c)
+		initial = append(initial, name+"=http://"+p)
+	}
+	for i, name := range e.Names {
+		logf, err := os.Create(filepath.Join(dir, name+".log"))
+		if err != nil {
+			e.Stop()
+			return nil, err
+		}
+		cmd := exec.Command(bin,
+			"--name", name,
+			"--data-dir", filepath.Join(dir, name),
+			"--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i],
+			"--listen-client-urls", e.Endpoints[i], "--advertise-client-urls", e.Endpoints[i],
+			"--initial-cluster", strings.Join(initial, ","),
+			"--initial-cluster-state", "new", "--initial-cluster-token", token)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		err = cmd.Start()
+		logf.Close()
+		if err != nil {
+			e.Stop()
+			return nil, err
+		}
+		e.Cmds = append(e.Cmds, cmd)
+	}
+	return e, nil
+}
+
+// Stop stops every member and removes the directory.
+func (e *Etcd) Stop() {
+	for _, c := range e.Cmds {
+		Stop(c)
+	}
+	e.Cmds = nil
+	_ = os.RemoveAll(e.Dir)
+}
+
+// Load runs the etcdload program (see integration/bench/etcdload) against
+// the cluster and returns its output: writers concurrent writers for d or
+// maxOps puts of size bytes, to the leader only or spread over the members.
+// Its errors go to stderr.
+func (e *Etcd) Load(etcdLoad string, writers int, d time.Duration, size, maxOps int, leaderOnly bool) ([]byte, error) {
+	cmd := exec.Command(etcdLoad, "-endpoints", strings.Join(e.Endpoints, ","), "-writers", strconv.Itoa(writers),
+		"-duration", d.String(), "-size", strconv.Itoa(size), "-max-ops", strconv.Itoa(maxOps),
+		"-leader-only="+strconv.FormatBool(leaderOnly))
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", etcdLoad, err)
+	}
+	return b, nil
+}
