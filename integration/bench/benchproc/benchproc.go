@@ -136,3 +136,32 @@ func (e *Etcd) Load(etcdLoad string, writers int, d time.Duration, size, maxOps 
 	}
 	return b, nil
 }
+
+// LoadAvg is the machine's load averages over 1, 5 and 15 minutes as
+// /proc/loadavg gives them, or "?": benches print it next to each figure.
+func LoadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// RaiseFileLimit lifts this process' soft limit on open files to the hard
+// one and returns it: a bench with many sockets needs more than the
+// default 1,024.
+func RaiseFileLimit() uint64 {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0
+	}
+	if l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+	return l.Cur
+}

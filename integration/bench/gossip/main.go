@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/consensus/gossip"
+	"github.com/shoal-dev/shoal/integration/bench/benchproc"
 )
 
 // Limits on the flags.
@@ -73,7 +74,7 @@ func main() {
 		*encrypt, *seeds, runtime.GOMAXPROCS(0))
 	var rows []row
 	for _, n := range ns {
-		fmt.Printf("\n== %d members (load: %s)\n", n, loadavg())
+		fmt.Printf("\n== %d members (load: %s)\n", n, benchproc.LoadAvg())
 		r, err := measure(n, *seeds, *encrypt, *convergeFor, *settle, *window, *deadFor)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "gossip bench: %d members: %v\n", n, err)
@@ -141,7 +142,7 @@ func measure(n, seeds int, encrypt bool, convergeFor, settle, window, deadFor ti
 		if time.Since(lastPrint) >= 10*time.Second {
 			lastPrint = time.Now()
 			fmt.Printf("  %v: %d of %d members see all alive; the least informed sees %d (load %s)\n",
-				time.Since(start).Round(time.Second), seen, n, minAlive, loadavg())
+				time.Since(start).Round(time.Second), seen, n, minAlive, benchproc.LoadAvg())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -196,7 +197,7 @@ func measure(n, seeds int, encrypt bool, convergeFor, settle, window, deadFor ti
 	// flap between alive and dead, and the figure would mean nothing.
 	if !r.converged {
 		fmt.Println("crash: not measured (the cluster did not converge)")
-		r.load = loadavg()
+		r.load = benchproc.LoadAvg()
 		return r, nil
 	}
 	victim := n - 1 // never a seed
@@ -227,7 +228,7 @@ func measure(n, seeds int, encrypt bool, convergeFor, settle, window, deadFor ti
 	fmt.Printf("crash of %s: first suspected after %v (%d failed probes of it), first member saw it dead after %v, median %v, %d of %d after %v; %d members' own suspicion timers fired, the rest heard it; expected about %v to %v\n",
 		c.members[victim].name, r.firstSuspect.Round(time.Millisecond), susp, r.firstDead.Round(time.Millisecond), r.p50Dead.Round(time.Millisecond),
 		r.sawDead, n-1, r.allDead.Round(time.Millisecond), timers, r.expectDeadLo, r.expectHi)
-	r.load = loadavg()
+	r.load = benchproc.LoadAvg()
 	return r, nil
 }
 
@@ -309,31 +310,11 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 // raiseFileLimit lifts the soft file limit to the hard one: each member
 // holds a UDP socket, a TCP listener and its streams.
 func raiseFileLimit(n int) {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return
-	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
-	if need := uint64(4*n + 256); l.Cur < need {
-		fmt.Fprintf(os.Stderr, "gossip bench: the file limit %d may be too low for %d members (about %d wanted)\n", l.Cur, n, need)
+	if have, need := benchproc.RaiseFileLimit(), uint64(4*n+256); have < need {
+		fmt.Fprintf(os.Stderr, "gossip bench: the file limit %d may be too low for %d members (about %d wanted)\n", have, n, need)
 	}
 }
 

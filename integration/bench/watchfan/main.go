@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shoal-dev/shoal/integration/bench/benchproc"
 )
 
 // Limits on the flags.
@@ -60,7 +62,7 @@ func main() {
 	case *agents != 1 && *agents != 3 && *agents != 5:
 		fail("-agents %d: want 1, 3 or 5 (voters)", *agents)
 	}
-	raiseFileLimit()
+	benchproc.RaiseFileLimit() // every watcher holds a connection
 
 	c, err := startCluster(*shoalBin, *agents)
 	if err != nil {
@@ -68,7 +70,7 @@ func main() {
 	}
 	defer c.stop()
 	fmt.Printf("watch fan-out: %d agents (all voters, secure), writes on the leader at %.0f/s for %v each, %d stuck and %d reading watchers of every pod; load %s\n",
-		*agents, *rate, *duration, *stalled, *every, loadavg())
+		*agents, *rate, *duration, *stalled, *every, benchproc.LoadAvg())
 	var rows []row
 	for _, n := range ws {
 		r, err := measure(c, n, *stalled, *every, *rate, *duration, *conc)
@@ -144,7 +146,7 @@ func measure(c *cluster, n, stalled, every int, rate float64, d time.Duration, c
 	for _, w := range ws {
 		retries += w.retries.Load()
 	}
-	fmt.Printf("\n== %d watchers: all open after %v, %d attempts retried (load %s)\n", n, r.open.Round(time.Millisecond), retries, loadavg())
+	fmt.Printf("\n== %d watchers: all open after %v, %d attempts retried (load %s)\n", n, r.open.Round(time.Millisecond), retries, benchproc.LoadAvg())
 
 	wr := &writer{client: c.client(30 * time.Second), base: c.leader, nodes: nodes, prefix: prefix}
 	defer wr.client.CloseIdleConnections()
@@ -227,7 +229,7 @@ func measure(c *cluster, n, stalled, every int, rate float64, d time.Duration, c
 	}
 	r.sendP50, r.sendP99 = pct(afterSend, 50), pct(afterSend, 99)
 	r.wP50, r.wP99 = pct(lat, 50), pct(lat, 99)
-	r.load = loadavg()
+	r.load = benchproc.LoadAvg()
 	var werrs int
 	for _, w := range ws[:n] {
 		w.mu.Lock()
@@ -316,28 +318,6 @@ func pct(sorted []time.Duration, p int) time.Duration {
 
 func ms(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + " ms"
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// raiseFileLimit lifts the soft file limit to the hard one: every watcher
-// holds a connection.
-func raiseFileLimit() {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err == nil && l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
 }
 
 func fail(format string, args ...any) {
