@@ -372,13 +372,17 @@ type statusRecorder struct {
 }
 
 func (r *statusRecorder) DeletePod(ctx context.Context, pod *api.Pod) error {
+	// The callback runs before the delete is recorded, so a test that
+	// waits for deleted() sees what the callback noted too.
 	r.mu.Lock()
-	r.deletes = append(r.deletes, pod.Name+" "+pod.UID)
 	cb := r.onDelete
 	r.mu.Unlock()
 	if cb != nil {
 		cb(pod)
 	}
+	r.mu.Lock()
+	r.deletes = append(r.deletes, pod.Name+" "+pod.UID)
+	r.mu.Unlock()
 	return nil
 }
 
