@@ -54,7 +54,7 @@ if command -v shellcheck >/dev/null; then
 	while IFS= read -r f; do
 		[[ -f $f ]] && head -n1 "$f" | grep -qE '^#!.*(bash|/sh)' && scripts+=("$f")
 	done < <(git ls-files)
-	shellcheck "${scripts[@]}"
+	shellcheck -x "${scripts[@]}" # -x: follow what a script sources (the benches share benchproc/prepare.sh)
 	echo "${#scripts[@]} scripts: ok"
 else
 	echo "==> shellcheck: skipped, not installed (Debian: apt-get install shellcheck)"
