@@ -128,20 +128,12 @@ func (a *Agent) runHost(ctx context.Context) {
 		a.hostFailed(ctx, "volumes", err)
 		return
 	}
-	pods := kubelet.NewPodSet()
-	follower, err := follow.New(follow.Config{
-		Endpoints: a.followEndpoints, Kind: "Pod", FieldSelector: "spec.nodeName=" + a.cfg.NodeName, Logger: a.log,
-		NewClient: a.followClient,
-	})
+	pods, follower, lc, err := a.nodeLoopBase(hc.LogDir)
 	if err != nil {
 		a.hostFailed(ctx, "pod watch", err)
 		return
 	}
-	lc := kubelet.DefaultConfig()
-	lc.NodeName, lc.HostIP = a.cfg.NodeName, a.hostIP()
 	lc.Runtime, lc.Network, lc.Volumes = rt, netw, vols
-	lc.Objects, lc.Pods, lc.Status = apiObjects{a.client}, pods, apiStatus{a.client}
-	lc.LogDir, lc.Logger = hc.LogDir, a.log.With("loop", "node")
 	lc.HostPathAllow = a.cfg.HostPathAllow
 	lc.Events = a.events.For(componentKubelet)
 	lc.Metrics = a.metrics.Node
@@ -181,20 +173,12 @@ func (a *Agent) runHost(ctx context.Context) {
 // runFakeHost runs the node loop over the stand-ins of fh, fed by the same
 // watch of this node's pods as runHost's.
 func (a *Agent) runFakeHost(ctx context.Context, fh *FakeHost) {
-	pods := kubelet.NewPodSet()
-	follower, err := follow.New(follow.Config{
-		Endpoints: a.followEndpoints, Kind: "Pod", FieldSelector: "spec.nodeName=" + a.cfg.NodeName, Logger: a.log,
-		NewClient: a.followClient,
-	})
+	pods, follower, lc, err := a.nodeLoopBase(filepath.Join(a.cfg.DataDir, "logs"))
 	if err != nil {
 		a.hostFailed(ctx, "pod watch", err)
 		return
 	}
-	lc := kubelet.DefaultConfig()
-	lc.NodeName, lc.HostIP = a.cfg.NodeName, a.hostIP()
 	lc.Runtime, lc.Network, lc.Volumes = fh.Runtime, fh.Network, fh.Volumes
-	lc.Objects, lc.Pods, lc.Status = apiObjects{a.client}, pods, apiStatus{a.client}
-	lc.LogDir, lc.Logger = filepath.Join(a.cfg.DataDir, "logs"), a.log.With("loop", "node")
 	loop, err := kubelet.New(lc)
 	if err != nil {
 		a.hostFailed(ctx, "node loop", err)
@@ -206,6 +190,25 @@ func (a *Agent) runFakeHost(ctx context.Context, fh *FakeHost) {
 	wg.Go(func() { follower.Run(ctx, pods.FollowHandler(follower)) })
 	wg.Go(func() { loop.Run(ctx) })
 	wg.Wait()
+}
+
+// nodeLoopBase is what runHost and runFakeHost share: the watch of this
+// node's pods feeding a pod set, and a node-loop configuration wired to
+// this agent's API, without its runtime, network and volumes.
+func (a *Agent) nodeLoopBase(logDir string) (*kubelet.PodSet, *follow.Follower, kubelet.Config, error) {
+	pods := kubelet.NewPodSet()
+	follower, err := follow.New(follow.Config{
+		Endpoints: a.followEndpoints, Kind: "Pod", FieldSelector: "spec.nodeName=" + a.cfg.NodeName, Logger: a.log,
+		NewClient: a.followClient,
+	})
+	if err != nil {
+		return nil, nil, kubelet.Config{}, err
+	}
+	lc := kubelet.DefaultConfig()
+	lc.NodeName, lc.HostIP = a.cfg.NodeName, a.hostIP()
+	lc.Objects, lc.Pods, lc.Status = apiObjects{a.client}, pods, apiStatus{a.client}
+	lc.LogDir, lc.Logger = logDir, a.log.With("loop", "node")
+	return pods, follower, lc, nil
 }
 
 func (a *Agent) hostFailed(ctx context.Context, what string, err error) {
