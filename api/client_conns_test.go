@@ -86,9 +86,14 @@ func TestClientReusesConnectionsForChunkedAnswers(t *testing.T) {
 			t.Fatalf("round %d: %v", r, err)
 		}
 	}
-	// At most one connection per writer in flight at once (and the one
-	// the lists used): what the rounds after the first open is churn.
-	if n := conns.Load(); n > parallel+1 {
-		t.Fatalf("%d rounds of %d parallel status writes opened %d connections in all, want at most %d", rounds, parallel, n, parallel+1)
+	// Without reuse every write opens one (rounds*parallel). With reuse
+	// the first round opens up to one per writer; later rounds may still
+	// dial a few: a connection goes back to the idle pool from the
+	// transport's read goroutine, after the caller saw the end of the
+	// body, so a writer of the next round can find the pool short and
+	// dial. Half of the no-reuse count leaves room for that race on a
+	// loaded machine and still fails the old client.
+	if n, most := conns.Load(), int64(rounds*parallel/2+1); n > most {
+		t.Fatalf("%d rounds of %d parallel status writes opened %d connections in all, want at most %d", rounds, parallel, n, most)
 	}
 }

@@ -35,7 +35,13 @@ func webManifest(image string) string {
 // Ready pods, exactly those in the Endpoints.
 func (sc *scCluster) ensureWeb(t *testing.T) {
 	t.Helper()
-	sc.applyManifest(t, sc.Running()[0], webManifest(sc.image))
+	h := sc.Running()[0]
+	sc.applyManifest(t, h, webManifest(sc.image))
+	// Six Ready pods can be a mix of two templates while a rollout goes
+	// on (one an earlier test left unfinished when it failed): wait for
+	// the rollout's end first, so that no pod of this test's start is
+	// replaced under it.
+	sc.cli(t, h, "rollout", "status", "deployment/web", "--timeout", "240s")
 	sc.waitWeb(t, "", 3*time.Minute)
 }
 
@@ -103,17 +109,51 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"strings"
 	"sync"
 	"time"
 )
 
+// phases notes when each step of one request happened (ms from its
+// start), so that a failure says where it stopped: name lookup, connect,
+// or waiting for the answer.
+type phases struct {
+	mu    sync.Mutex
+	start time.Time
+	steps []string
+}
+
+func (p *phases) note(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.steps = append(p.steps, fmt.Sprintf("%dms ", time.Since(p.start).Milliseconds())+fmt.Sprintf(format, args...))
+}
+
+func (p *phases) String() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.start.Format(time.RFC3339Nano) + " [" + strings.Join(p.steps, "; ") + "]"
+}
+
+func traced(p *phases) *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		DNSStart: func(i httptrace.DNSStartInfo) { p.note("lookup %s", i.Host) },
+		DNSDone: func(i httptrace.DNSDoneInfo) { p.note("looked up %v err=%v", i.Addrs, i.Err) },
+		ConnectStart: func(network, addr string) { p.note("connect %s", addr) },
+		ConnectDone: func(network, addr string, err error) { p.note("connected %s err=%v", addr, err) },
+		WroteRequest: func(i httptrace.WroteRequestInfo) { p.note("wrote request err=%v", i.Err) },
+		GotFirstResponseByte: func() { p.note("first answer byte") },
+	}
+}
+
 type stats struct {
 	Total    int            ` + "`json:\"total\"`" + `
 	Failed   int            ` + "`json:\"failed\"`" + `
 	FirstErr string         ` + "`json:\"firstErr\"`" + `
 	Seen     map[string]int ` + "`json:\"seen\"`" + `
+	Failures []string       ` + "`json:\"failures\"`" + `
 }
 
 func main() {
@@ -123,7 +163,10 @@ func main() {
 	go func() {
 		c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 		for {
-			resp, err := c.Get(url)
+			ph := &phases{start: time.Now()}
+			req, _ := http.NewRequest(http.MethodGet, url, nil)
+			req = req.WithContext(httptrace.WithClientTrace(req.Context(), traced(ph)))
+			resp, err := c.Do(req)
 			body := ""
 			if err == nil {
 				b, _ := io.ReadAll(resp.Body)
@@ -139,6 +182,9 @@ func main() {
 				st.Failed++
 				if st.FirstErr == "" {
 					st.FirstErr = time.Now().Format(time.RFC3339Nano) + " " + err.Error()
+				}
+				if len(st.Failures) < 5 {
+					st.Failures = append(st.Failures, err.Error()+" after "+ph.String())
 				}
 			} else {
 				st.Seen[body]++
@@ -173,6 +219,9 @@ type clientStats struct {
 	Failed   int            `json:"failed"`
 	FirstErr string         `json:"firstErr"`
 	Seen     map[string]int `json:"seen"`
+	// Failures says, for the first few failed requests, when each step
+	// of the request happened.
+	Failures []string `json:"failures"`
 }
 
 // clientPod is the client pod, running on a host, hitting a URL.
