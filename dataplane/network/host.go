@@ -74,6 +74,13 @@ func (n *Network) gatewayNet() (netip.Addr, *net.IPNet) {
 	return gw, &net.IPNet{IP: gw.AsSlice(), Mask: net.CIDRMask(pod.Bits(), 32)}
 }
 
+// gatewayMAC is a locally administered unicast MAC made from the gateway's
+// IPv4 address (0a:58 and the address, as Kubernetes' kubenet does).
+func gatewayMAC(gw netip.Addr) net.HardwareAddr {
+	a := gw.As4()
+	return net.HardwareAddr{0x0a, 0x58, a[0], a[1], a[2], a[3]}
+}
+
 // ensureBridge creates the bridge the bridge plugin would create (the
 // plugin adopts an existing one), gives it the gateway address the plugin
 // would give it, and routes ServiceCIDR through it.
@@ -99,6 +106,23 @@ func (n *Network) ensureBridge() error {
 		}
 	}
 	gw, gwNet := n.gatewayNet()
+	// Pin the bridge's MAC. A bridge whose address was never set takes
+	// the lowest MAC among its ports, so it changes as pods come and go;
+	// each pod's neighbour entry for its gateway then names an address
+	// the bridge no longer accepts, and the pod's DNS queries and Service
+	// connections vanish until that entry expires (seconds). The bridge
+	// plugin pins it only when it adds the gateway address itself, and
+	// here the address is already ours. Setting the current address pins
+	// it without changing it; a bridge without ports may have none (the
+	// kernel zeroes it when the last port leaves): then one made from the
+	// gateway address.
+	mac := link.Attrs().HardwareAddr
+	if len(mac) != 6 || bytes.Equal(mac, make(net.HardwareAddr, 6)) {
+		mac = gatewayMAC(gw)
+	}
+	if err := n.nl.LinkSetHardwareAddr(link, mac); err != nil {
+		return fmt.Errorf("pin the MAC of %s: %w", n.cfg.BridgeName, err)
+	}
 	addrs, err := n.nl.AddrList(link, netlink.FAMILY_V4)
 	if err != nil {
 		return err

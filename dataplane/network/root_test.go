@@ -682,3 +682,56 @@ func containsPod(pods []PodRef, p PodRef) bool {
 	}
 	return false
 }
+
+// The bridge keeps its MAC while ports come and go: a port with a lower
+// MAC than the bridge's would otherwise become the bridge's address (and
+// the last port's departure zero it), leaving every pod's neighbour entry
+// for the gateway pointing nowhere. Before the MAC was pinned, the first
+// check failed.
+func TestBridgeMACPinnedRoot(t *testing.T) {
+	requireRoot(t)
+	rootGuard(t)
+	dir := t.TempDir()
+	host := newHostNS(t, dir, "host")
+	n := newTestNetwork(t, host, filepath.Join(dir, "state"), "10.244.5.0/24")
+	if err := n.EnsureHost(); err != nil {
+		t.Fatal(err)
+	}
+	h := nlAt(t, host)
+	mac := func() string {
+		br, err := h.LinkByName("shoal0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return br.Attrs().HardwareAddr.String()
+	}
+	first := mac()
+	br, err := h.LinkByName("shoal0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	low, _ := net.ParseMAC("00:00:00:00:00:01")
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "lowport", HardwareAddr: low, MasterIndex: br.Attrs().Index}, PeerName: "lowpeer"}
+	if err := h.LinkAdd(veth); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkSetUp(veth); err != nil {
+		t.Fatal(err)
+	}
+	if got := mac(); got != first {
+		t.Fatalf("a port with MAC %s changed the bridge's MAC %s → %s", low, first, got)
+	}
+	if err := h.LinkDel(veth); err != nil {
+		t.Fatal(err)
+	}
+	if got := mac(); got != first {
+		t.Fatalf("the last port leaving changed the bridge's MAC %s → %s", first, got)
+	}
+	// Again on a bridge that exists: still the same address.
+	if err := n.EnsureHost(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mac(); got != first {
+		t.Fatalf("a second EnsureHost changed the bridge's MAC %s → %s", first, got)
+	}
+}
