@@ -107,7 +107,7 @@ func TestNonvoterServesEverything(t *testing.T) {
 	ctx := context.Background()
 	nv := nonvoters(tas)[0]
 	c := nv.client()
-	waitUntil(t, 10*time.Second, "write through a non-voter", func() string {
+	waitUntil(t, 30*time.Second, "write through a non-voter", func() string {
 		if _, err := c.Create(ctx, configMap("via-nonvoter")); err != nil && !api.IsAlreadyExists(err) {
 			return err.Error()
 		}
@@ -115,7 +115,7 @@ func TestNonvoterServesEverything(t *testing.T) {
 	})
 	// A linearizable read may meet a leadership change on a loaded
 	// machine (503, retry): it must succeed once there is a leader.
-	waitUntil(t, 10*time.Second, "linearizable read through a non-voter", func() string {
+	waitUntil(t, 30*time.Second, "linearizable read through a non-voter", func() string {
 		obj, err := c.Get(ctx, "ConfigMap", "default", "via-nonvoter")
 		if err != nil {
 			return err.Error()
@@ -134,7 +134,7 @@ func TestNonvoterServesEverything(t *testing.T) {
 	// Every agent registers its Node with its role, and the leader marks
 	// each Ready.
 	for _, ta := range tas {
-		waitUntil(t, 10*time.Second, "node "+ta.cfg.NodeName+" registered and ready", func() string {
+		waitUntil(t, 30*time.Second, "node "+ta.cfg.NodeName+" registered and ready", func() string {
 			obj, err := c.Get(ctx, "Node", "", ta.cfg.NodeName)
 			if err != nil {
 				return err.Error()

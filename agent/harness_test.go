@@ -159,6 +159,12 @@ func (h *harness) config(name, zone string) Config {
 	var gc gossip.Config
 	if h.tim == fastTimings {
 		rc, gc = consensus.TestConfig(), gossip.TestConfig()
+		// Raft's 300 ms test preset is for the consensus package's lone
+		// nodes. Five agents under -race in one process on a loaded
+		// machine miss that many heartbeats: leaders flapped for tens of
+		// seconds and clusters never settled. A second keeps failover
+		// quick and lets a starved process keep its leader.
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = time.Second, time.Second, time.Second
 		cfg.Interval = 100 * time.Millisecond
 		cfg.DeadGrace = 1 * time.Second
 		cfg.Stabilize = 200 * time.Millisecond
