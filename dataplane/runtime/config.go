@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -68,7 +69,21 @@ type Config struct {
 	Mirrors map[string][]string
 	// Snapshotter is containerd's snapshotter (overlayfs).
 	Snapshotter string
+	// OCIRuntime is the OCI runtime binary containerd's runc v2 shim runs
+	// for the containers this runtime creates: OCIRuntimeRunc,
+	// OCIRuntimeCrun, or "" (OCIRuntimeAuto) for crun when it is in PATH,
+	// else runc. A container keeps the runtime it was created with (the
+	// shim reads it from the container's record), so changing it affects
+	// new containers only.
+	OCIRuntime string
 }
+
+// OCI runtimes Config.OCIRuntime accepts.
+const (
+	OCIRuntimeAuto = ""
+	OCIRuntimeRunc = "runc"
+	OCIRuntimeCrun = "crun"
+)
 
 // DefaultConfig is the configuration of an agent on a node with the
 // distribution's containerd.
@@ -98,6 +113,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("runtime config: runc root %q must be absolute", c.RuncRoot)
 	case c.CgroupParent != "" && !strings.HasPrefix(c.CgroupParent, "/"):
 		return fmt.Errorf("runtime config: cgroup parent %q must start with /", c.CgroupParent)
+	case c.OCIRuntime != OCIRuntimeAuto && c.OCIRuntime != OCIRuntimeRunc && c.OCIRuntime != OCIRuntimeCrun:
+		return fmt.Errorf("runtime config: OCI runtime %q is not runc, crun or empty (auto)", c.OCIRuntime)
 	}
 	if err := validIdentifier(c.Namespace); err != nil {
 		return fmt.Errorf("runtime config: namespace: %w", err)
@@ -113,6 +130,31 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// lookPath finds an executable in PATH; tests replace it.
+var lookPath = exec.LookPath
+
+// resolveOCIRuntime returns the OCI runtime binary name to use: the one
+// configured, which must be in PATH, or for OCIRuntimeAuto crun when it is
+// in PATH, else runc. containerd's shim finds the binary in its own PATH,
+// which on a node is the agent's too.
+func (c Config) resolveOCIRuntime() (string, error) {
+	switch c.OCIRuntime {
+	case OCIRuntimeAuto:
+		if _, err := lookPath(OCIRuntimeCrun); err == nil {
+			return OCIRuntimeCrun, nil
+		}
+		if _, err := lookPath(OCIRuntimeRunc); err != nil {
+			return "", fmt.Errorf("runtime config: OCI runtime (auto): neither crun nor runc is in PATH (install the crun or runc package)")
+		}
+		return OCIRuntimeRunc, nil
+	default:
+		if _, err := lookPath(c.OCIRuntime); err != nil {
+			return "", fmt.Errorf("runtime config: OCI runtime %q: not found in PATH (install the %s package, or choose the other runtime): %v", c.OCIRuntime, c.OCIRuntime, err)
+		}
+		return c.OCIRuntime, nil
+	}
 }
 
 // validIdentifier applies containerd's identifier rule (namespaces,

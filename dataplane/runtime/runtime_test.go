@@ -72,8 +72,15 @@ func tail(path string, n int) string {
 }
 
 // newRuntime connects a Runtime to the shared daemon, in the daemon's own
-// namespace, runc root and cgroup parent.
+// namespace, runc root and cgroup parent, with the OCI runtime
+// SHOAL_TEST_OCI_RUNTIME names (runc, crun; unset = auto).
 func newRuntime(t *testing.T) *Runtime {
+	t.Helper()
+	return newRuntimeWith(t, os.Getenv("SHOAL_TEST_OCI_RUNTIME"))
+}
+
+// newRuntimeWith is newRuntime with the OCI runtime oci.
+func newRuntimeWith(t *testing.T, oci string) *Runtime {
 	t.Helper()
 	if env.err != nil {
 		t.Skip(env.err.Error())
@@ -84,6 +91,7 @@ func newRuntime(t *testing.T) *Runtime {
 	cfg.RuncRoot = env.ctrd.RuncRoot
 	cfg.CgroupParent = env.ctrd.CgroupParent
 	cfg.LogDir = t.TempDir()
+	cfg.OCIRuntime = oci
 	r, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
