@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -130,31 +129,6 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
-}
-
-// lookPath finds an executable in PATH; tests replace it.
-var lookPath = exec.LookPath
-
-// resolveOCIRuntime returns the OCI runtime binary name to use: the one
-// configured, which must be in PATH, or for OCIRuntimeAuto crun when it is
-// in PATH, else runc. containerd's shim finds the binary in its own PATH,
-// which on a node is the agent's too.
-func (c Config) resolveOCIRuntime() (string, error) {
-	switch c.OCIRuntime {
-	case OCIRuntimeAuto:
-		if _, err := lookPath(OCIRuntimeCrun); err == nil {
-			return OCIRuntimeCrun, nil
-		}
-		if _, err := lookPath(OCIRuntimeRunc); err != nil {
-			return "", fmt.Errorf("runtime config: OCI runtime (auto): neither crun nor runc is in PATH (install the crun or runc package)")
-		}
-		return OCIRuntimeRunc, nil
-	default:
-		if _, err := lookPath(c.OCIRuntime); err != nil {
-			return "", fmt.Errorf("runtime config: OCI runtime %q: not found in PATH (install the %s package, or choose the other runtime): %v", c.OCIRuntime, c.OCIRuntime, err)
-		}
-		return c.OCIRuntime, nil
-	}
 }
 
 // validIdentifier applies containerd's identifier rule (namespaces,

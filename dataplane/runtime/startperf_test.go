@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -286,4 +287,72 @@ func loadavg() string {
 		return f[0]
 	}
 	return "?"
+}
+
+// TestStartLatency measures the warm create→start latency (image present)
+// and, as the baseline, `ctr run --rm` of the same image.
+func TestStartLatency(t *testing.T) {
+	r := newRuntime(t)
+	c := ctx(t)
+	const n = 10
+	base := spec(t, r, "lat-warmup", "sleep")
+	if err := r.Create(c, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(c, "lat-warmup"); err != nil {
+		t.Fatal(err)
+	}
+	var createStart, cycle []time.Duration
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("lat-%d", i)
+		s := base
+		s.ID = id
+		s.LogPath = ContainerLogPath(r.cfg.LogDir, "default", "p", "uid-"+id, "c", 0)
+		s.Args = []string{"exit", "0"}
+		events, cancel := subscribe(r)
+		t0 := time.Now()
+		if err := r.Create(c, s); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Start(c, id); err != nil {
+			t.Fatal(err)
+		}
+		createStart = append(createStart, time.Since(t0))
+		waitEvent(t, events, id, EventExit, 0)
+		if err := r.Remove(c, id); err != nil {
+			t.Fatal(err)
+		}
+		cycle = append(cycle, time.Since(t0))
+		cancel()
+	}
+	if err := env.ctrd.CtrPull(env.image); err != nil {
+		t.Fatal(err)
+	}
+	var ctrRun []time.Duration
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		if _, err := env.ctrd.CtrRun(env.image, fmt.Sprintf("ctr-lat-%d", i), "exit", "0"); err != nil {
+			t.Fatal(err)
+		}
+		ctrRun = append(ctrRun, time.Since(t0))
+	}
+	t.Logf("warm Create+Start (task started), %d runs: p50 %v, max %v", n, pct(createStart, 50), pct(createStart, 100))
+	t.Logf("warm Create+Start+exit+Remove, %d runs: p50 %v, max %v", n, pct(cycle, 50), pct(cycle, 100))
+	t.Logf("baseline ctr run --rm (same image, exit 0), %d runs: p50 %v, max %v", n, pct(ctrRun, 50), pct(ctrRun, 100))
+}
+
+func subscribe(r *Runtime) (<-chan Event, context.CancelFunc) {
+	c, cancel := context.WithCancel(context.Background())
+	ch, _ := r.Events(c)
+	return ch, cancel
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	s := append([]time.Duration{}, ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := (len(s)*p + 99) / 100
+	if i < 1 {
+		i = 1
+	}
+	return s[i-1].Round(100 * time.Microsecond)
 }
