@@ -276,7 +276,7 @@ func (c Config) Validate() error {
 	if err := api.CheckHostPathAllow(c.HostPathAllow, c.hostPathReserved()...); err != nil {
 		return err
 	}
-	if c.Host.Enabled {
+	if c.Host.Enabled && c.Host.Fake == nil { // a hollow node runs no container
 		if _, err := runtime.ResolveOCIRuntime(c.Host.OCIRuntime); err != nil {
 			return fmt.Errorf("oci-runtime: %w", err)
 		}

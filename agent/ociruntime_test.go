@@ -14,7 +14,11 @@ func TestOCIRuntimeValidated(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "oci-runtime") {
 		t.Errorf("OCIRuntime youki: %v, want an error naming oci-runtime", err)
 	}
-	c.Host.Enabled = false // control plane only: no runtime to check
+	c.Host.Fake = &FakeHost{} // a hollow node runs no container
+	if err := c.Validate(); err != nil {
+		t.Errorf("hollow node: %v", err)
+	}
+	c.Host.Enabled, c.Host.Fake = false, nil // control plane only
 	if err := c.Validate(); err != nil {
 		t.Errorf("without pods: %v", err)
 	}
