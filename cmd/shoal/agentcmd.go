@@ -95,7 +95,7 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	f.pods = fs.Bool("pods", true, "run the pods bound to this node (needs root and containerd); false: control plane only")
 	f.ctrdSocket = fs.String("containerd-socket", "/run/containerd/containerd.sock", "containerd's socket")
 	f.ctrdNS = fs.String("containerd-namespace", "shoal", "containerd namespace of Shoal's containers")
-	f.runcRoot = fs.String("runc-root", "", "runc state directory (to keep two agents on one machine apart)")
+	f.runcRoot = fs.String("runc-root", "", "state directory of the OCI runtime, runc or crun (to keep two agents on one machine apart)")
 	f.cgroupParent = fs.String("cgroup-parent", "", "cgroup under which pods' cgroups are made")
 	f.ociRuntime = fs.String("oci-runtime", "auto", "OCI runtime containerd runs new containers with: runc, crun, or auto (crun when installed and usable here, else runc; crun starts a container for less CPU)")
 	fs.Var(&f.insecureRegs, "insecure-registry", "HOST:PORT of a registry reached over plain HTTP; repeatable")

@@ -50,8 +50,8 @@ type Config struct {
 	Socket string
 	// Namespace is the containerd namespace holding every Shoal container.
 	Namespace string
-	// RuncRoot is runc's state root for our containers ("" = runc's
-	// default). Set it, with CgroupParent, when two containerd daemons
+	// RuncRoot is the OCI runtime's (runc's or crun's) state root for our
+	// containers ("" = the shim's default, /run/containerd/runc). Set it, with CgroupParent, when two containerd daemons
 	// share a machine (the multi-host test harness): PLATFORM.md.
 	RuncRoot string
 	// CgroupParent is the cgroup under which each container gets
