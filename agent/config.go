@@ -20,6 +20,7 @@ import (
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/consensus/gossip"
 	"github.com/shoal-dev/shoal/consensus/pki"
+	"github.com/shoal-dev/shoal/dataplane/runtime"
 )
 
 // Config is the configuration of one agent. Start from DefaultConfig or
@@ -274,6 +275,11 @@ func (c Config) Validate() error {
 	}
 	if err := api.CheckHostPathAllow(c.HostPathAllow, c.hostPathReserved()...); err != nil {
 		return err
+	}
+	if c.Host.Enabled && c.Host.Fake == nil { // a hollow node runs no container
+		if _, err := runtime.ResolveOCIRuntime(c.Host.OCIRuntime); err != nil {
+			return fmt.Errorf("oci-runtime: %w", err)
+		}
 	}
 	for k, v := range c.Labels {
 		if k == "" {

@@ -36,6 +36,10 @@ type HostConfig struct {
 	// RuncRoot and CgroupParent separate two agents on one machine (tests,
 	// demos); empty means the runtime's defaults.
 	RuncRoot, CgroupParent string
+	// OCIRuntime is the OCI runtime new containers run under: "runc",
+	// "crun", or "" for crun when it is installed and usable, else runc
+	// (runtime.Config.OCIRuntime).
+	OCIRuntime string
 	// InsecureRegistries are host:port registries reached over plain HTTP.
 	InsecureRegistries []string
 	// Mirrors maps a registry host to mirror hosts tried first.
@@ -102,7 +106,7 @@ func (a *Agent) runHost(ctx context.Context) {
 	if hc.ContainerdNamespace != "" {
 		rc.Namespace = hc.ContainerdNamespace
 	}
-	rc.RuncRoot, rc.CgroupParent = hc.RuncRoot, hc.CgroupParent
+	rc.RuncRoot, rc.CgroupParent, rc.OCIRuntime = hc.RuncRoot, hc.CgroupParent, hc.OCIRuntime
 	rc.InsecureRegistries, rc.Mirrors, rc.LogDir = hc.InsecureRegistries, hc.Mirrors, hc.LogDir
 	rt, err := runtime.New(ctx, rc)
 	if err != nil {
@@ -110,6 +114,7 @@ func (a *Agent) runHost(ctx context.Context) {
 		return
 	}
 	defer rt.Close()
+	a.log.Info("containers start under", "oci-runtime", rt.OCIRuntime())
 	nc := network.DefaultConfig()
 	nc.HostNetNS, nc.StateDir = hc.HostNetNS, filepath.Join(hc.StateDir, "network")
 	nc.PodCIDR, nc.ClusterCIDR, nc.ServiceCIDR = podCIDR, cn.ClusterCIDR, cn.ServiceCIDR

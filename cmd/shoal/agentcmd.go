@@ -52,6 +52,7 @@ type agentFlags struct {
 	dataDir, nodeName, httpAddr, raftAddr, bind                  *string
 	advertise, nodeIP, zone, gossipKey, logLevel, token          *string
 	ctrdSocket, ctrdNS, runcRoot, cgroupParent, strategy         *string
+	ociRuntime                                                   *string
 	podNetNS, clusterDomain, memoryLimit                         *string
 	expect, voters                                               *int
 	nodeLossGrace, nodeUnknownGrace                              *time.Duration
@@ -94,8 +95,9 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	f.pods = fs.Bool("pods", true, "run the pods bound to this node (needs root and containerd); false: control plane only")
 	f.ctrdSocket = fs.String("containerd-socket", "/run/containerd/containerd.sock", "containerd's socket")
 	f.ctrdNS = fs.String("containerd-namespace", "shoal", "containerd namespace of Shoal's containers")
-	f.runcRoot = fs.String("runc-root", "", "runc state directory (to keep two agents on one machine apart)")
+	f.runcRoot = fs.String("runc-root", "", "state directory of the OCI runtime, runc or crun (to keep two agents on one machine apart)")
 	f.cgroupParent = fs.String("cgroup-parent", "", "cgroup under which pods' cgroups are made")
+	f.ociRuntime = fs.String("oci-runtime", "auto", "OCI runtime containerd runs new containers with: runc, crun, or auto (crun when installed and usable here, else runc; crun starts a container for less CPU)")
 	fs.Var(&f.insecureRegs, "insecure-registry", "HOST:PORT of a registry reached over plain HTTP; repeatable")
 	fs.Var(&f.mirrors, "registry-mirror", "REGISTRY=MIRROR: try MIRROR first for images of REGISTRY; repeatable")
 	f.nodeLossGrace = fs.Duration("node-loss-grace", controllers.DefaultClusterConfig().NodeLossGrace, "leader: how long a node stays dead in gossip (failed probes, indirect probes and suspicion) before its ReplicaSet and DaemonSet pods are replaced elsewhere; its pods leave Service endpoints at once")
@@ -178,6 +180,13 @@ func (f *agentFlags) hostConfig() (agent.HostConfig, error) {
 	}
 	if hc.ClusterDomain == "" {
 		return hc, fmt.Errorf("cluster-domain: must not be empty")
+	}
+	switch *f.ociRuntime {
+	case "auto", "":
+	case "runc", "crun":
+		hc.OCIRuntime = *f.ociRuntime
+	default:
+		return hc, fmt.Errorf("oci-runtime: %q is not runc, crun or auto", *f.ociRuntime)
 	}
 	for _, m := range f.mirrors {
 		reg, mirror, ok := strings.Cut(m, "=")

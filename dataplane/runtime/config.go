@@ -50,8 +50,8 @@ type Config struct {
 	Socket string
 	// Namespace is the containerd namespace holding every Shoal container.
 	Namespace string
-	// RuncRoot is runc's state root for our containers ("" = runc's
-	// default). Set it, with CgroupParent, when two containerd daemons
+	// RuncRoot is the OCI runtime's (runc's or crun's) state root for our
+	// containers ("" = the shim's default, /run/containerd/runc). Set it, with CgroupParent, when two containerd daemons
 	// share a machine (the multi-host test harness): PLATFORM.md.
 	RuncRoot string
 	// CgroupParent is the cgroup under which each container gets
@@ -68,7 +68,21 @@ type Config struct {
 	Mirrors map[string][]string
 	// Snapshotter is containerd's snapshotter (overlayfs).
 	Snapshotter string
+	// OCIRuntime is the OCI runtime binary containerd's runc v2 shim runs
+	// for the containers this runtime creates: OCIRuntimeRunc,
+	// OCIRuntimeCrun, or "" (OCIRuntimeAuto) for crun when it is in PATH,
+	// else runc. A container keeps the runtime it was created with (the
+	// shim reads it from the container's record), so changing it affects
+	// new containers only.
+	OCIRuntime string
 }
+
+// OCI runtimes Config.OCIRuntime accepts.
+const (
+	OCIRuntimeAuto = ""
+	OCIRuntimeRunc = "runc"
+	OCIRuntimeCrun = "crun"
+)
 
 // DefaultConfig is the configuration of an agent on a node with the
 // distribution's containerd.
@@ -98,6 +112,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("runtime config: runc root %q must be absolute", c.RuncRoot)
 	case c.CgroupParent != "" && !strings.HasPrefix(c.CgroupParent, "/"):
 		return fmt.Errorf("runtime config: cgroup parent %q must start with /", c.CgroupParent)
+	case c.OCIRuntime != OCIRuntimeAuto && c.OCIRuntime != OCIRuntimeRunc && c.OCIRuntime != OCIRuntimeCrun:
+		return fmt.Errorf("runtime config: OCI runtime %q is not runc, crun or empty (auto)", c.OCIRuntime)
 	}
 	if err := validIdentifier(c.Namespace); err != nil {
 		return fmt.Errorf("runtime config: namespace: %w", err)

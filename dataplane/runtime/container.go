@@ -63,9 +63,15 @@ func (r *Runtime) Create(ctx context.Context, spec ContainerSpec) error {
 		// make WithNewSnapshot fail; it belongs to no container.
 		_ = c.SnapshotService(r.cfg.Snapshotter).Remove(ctx, spec.ID)
 
+		// The shim stores these with the container: its task runs under
+		// this binary whatever a later agent is configured with.
 		var runtimeOpts any
-		if r.cfg.RuncRoot != "" {
-			runtimeOpts = &options.Options{Root: r.cfg.RuncRoot}
+		if r.cfg.RuncRoot != "" || r.oci != OCIRuntimeRunc {
+			opts := &options.Options{Root: r.cfg.RuncRoot}
+			if r.oci != OCIRuntimeRunc {
+				opts.BinaryName = r.oci
+			}
+			runtimeOpts = opts
 		}
 		_, err = c.NewContainer(ctx, spec.ID,
 			client.WithContainerLabels(labels),

@@ -15,6 +15,12 @@
 // name, attempt) plus the runtime's own (log path, start time, OOM kill), so
 // an agent that restarts adopts what is running from List alone.
 //
+// Containers run under containerd's runc v2 shim with runc or crun as the
+// OCI runtime (Config.OCIRuntime; by default crun where it is installed and
+// the cgroup layout lets it run, for its cheaper start). The choice is
+// recorded with each container, so an agent restarted with the other one
+// still manages what the first created.
+//
 // Pods never share the host network namespace: ContainerSpec.NetNSPath is
 // required. Containers are never privileged; they get containerd's default
 // seccomp profile, no-new-privileges and the default capability set.
@@ -29,5 +35,5 @@
 // container.go (Create, Start, Stop, Remove, List), containerio.go (the
 // output's FIFOs, stdin, Attach), logformat.go (log records), exec.go,
 // events.go, logs.go (rotation and reading), runtime.go (the connection
-// and images).
+// and images), ociruntime.go (runc or crun: Config.OCIRuntime).
 package runtime

@@ -23,6 +23,7 @@ import (
 // methods are safe for concurrent use.
 type Runtime struct {
 	cfg Config
+	oci string // the OCI runtime binary new containers get (resolveOCIRuntime)
 
 	mu     sync.Mutex // guards client and gen
 	client *client.Client
@@ -47,6 +48,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	oci, err := cfg.resolveOCIRuntime()
+	if err != nil {
+		return nil, err
+	}
 	c, err := client.New(cfg.Socket,
 		client.WithDefaultNamespace(cfg.Namespace),
 		client.WithTimeout(5*time.Second))
@@ -56,6 +61,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	wctx, cancel := context.WithCancel(context.Background())
 	r := &Runtime{
 		cfg:     cfg,
+		oci:     oci,
 		client:  c,
 		hosts:   registryHosts(cfg),
 		pulling: map[string]*sync.Mutex{},
@@ -142,6 +148,10 @@ func isUnavailable(err error) bool {
 	}
 	return strings.Contains(err.Error(), "connection refused") && strings.Contains(err.Error(), ".sock")
 }
+
+// OCIRuntime is the OCI runtime binary (runc or crun) the containers this
+// runtime creates run under.
+func (r *Runtime) OCIRuntime() string { return r.oci }
 
 // Ping checks that containerd answers.
 func (r *Runtime) Ping(ctx context.Context) error {

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/contrib/seccomp"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -185,6 +187,9 @@ func (r *Runtime) specOpts(spec ContainerSpec, img client.Image) []oci.SpecOpts 
 		oci.WithNoNewPrivileges,
 		seccomp.WithDefaultProfile(),
 	)
+	if r.oci == OCIRuntimeCrun {
+		opts = append(opts, withOCIVersion(crunOCIVersion))
+	}
 	if r.cfg.CgroupParent != "" {
 		opts = append(opts, oci.WithCgroup(r.cfg.CgroupParent+"/"+spec.ID))
 	}
@@ -224,6 +229,22 @@ func (r *Runtime) specOpts(spec ContainerSpec, img client.Image) []oci.SpecOpts 
 		opts = append(opts, oci.WithMounts(ms))
 	}
 	return opts
+}
+
+// crunOCIVersion is the ociVersion crun gets in its config.json. crun 1.8
+// (Debian 12) refuses a spec whose ociVersion is not 1.0.x ("unknown
+// version specified"), and the containerd client writes the version of the
+// runtime-spec module it was built with (1.3.0). The spec the runtime
+// writes uses no field newer than 1.0.2, which runc 1.1 and crun 1.8 both
+// speak.
+const crunOCIVersion = "1.0.2"
+
+// withOCIVersion sets the spec's ociVersion.
+func withOCIVersion(v string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		s.Version = v
+		return nil
+	}
 }
 
 // swapAccounted reports whether cgroup v1 accounts memory+swap here (setting
