@@ -37,8 +37,8 @@ type HostConfig struct {
 	// demos); empty means the runtime's defaults.
 	RuncRoot, CgroupParent string
 	// OCIRuntime is the OCI runtime new containers run under: "runc",
-	// "crun", or "" for crun when it is installed and usable, else runc
-	// (runtime.Config.OCIRuntime).
+	// "crun", "auto" for crun when it is installed and usable, else runc;
+	// "" is runc (runtime.Config.OCIRuntime).
 	OCIRuntime string
 	// InsecureRegistries are host:port registries reached over plain HTTP.
 	InsecureRegistries []string

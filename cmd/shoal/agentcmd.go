@@ -97,7 +97,7 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	f.ctrdNS = fs.String("containerd-namespace", "shoal", "containerd namespace of Shoal's containers")
 	f.runcRoot = fs.String("runc-root", "", "state directory of the OCI runtime, runc or crun (to keep two agents on one machine apart)")
 	f.cgroupParent = fs.String("cgroup-parent", "", "cgroup under which pods' cgroups are made")
-	f.ociRuntime = fs.String("oci-runtime", "auto", "OCI runtime containerd runs new containers with: runc, crun, or auto (crun when installed and usable here, else runc; crun starts a container for less CPU)")
+	f.ociRuntime = fs.String("oci-runtime", "runc", "OCI runtime containerd runs new containers with: runc (the one the test suite runs), crun (starts a container for less CPU; refused where the host's cgroups keep it out), or auto (crun when installed and usable here, else runc)")
 	fs.Var(&f.insecureRegs, "insecure-registry", "HOST:PORT of a registry reached over plain HTTP; repeatable")
 	fs.Var(&f.mirrors, "registry-mirror", "REGISTRY=MIRROR: try MIRROR first for images of REGISTRY; repeatable")
 	f.nodeLossGrace = fs.Duration("node-loss-grace", controllers.DefaultClusterConfig().NodeLossGrace, "leader: how long a node stays dead in gossip (failed probes, indirect probes and suspicion) before its ReplicaSet and DaemonSet pods are replaced elsewhere; its pods leave Service endpoints at once")
@@ -182,8 +182,7 @@ func (f *agentFlags) hostConfig() (agent.HostConfig, error) {
 		return hc, fmt.Errorf("cluster-domain: must not be empty")
 	}
 	switch *f.ociRuntime {
-	case "auto", "":
-	case "runc", "crun":
+	case "runc", "crun", "auto":
 		hc.OCIRuntime = *f.ociRuntime
 	default:
 		return hc, fmt.Errorf("oci-runtime: %q is not runc, crun or auto", *f.ociRuntime)

@@ -24,8 +24,8 @@ func TestAgentFlagOCIRuntime(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, ""},
-		{[]string{"--oci-runtime", "auto"}, ""},
+		{nil, "runc"},
+		{[]string{"--oci-runtime", "auto"}, "auto"},
 		{[]string{"--oci-runtime", "runc"}, "runc"},
 		{[]string{"--oci-runtime", "crun"}, "crun"},
 	} {

@@ -70,8 +70,9 @@ type Config struct {
 	Snapshotter string
 	// OCIRuntime is the OCI runtime binary containerd's runc v2 shim runs
 	// for the containers this runtime creates: OCIRuntimeRunc,
-	// OCIRuntimeCrun, or "" (OCIRuntimeAuto) for crun when it is in PATH,
-	// else runc. A container keeps the runtime it was created with (the
+	// OCIRuntimeCrun, or OCIRuntimeAuto for crun when it is in PATH and
+	// can run here, else runc. "" is runc: the runtime the test suite
+	// runs (crun cannot run on the development machine's cgroups). A container keeps the runtime it was created with (the
 	// shim reads it from the container's record), so changing it affects
 	// new containers only.
 	OCIRuntime string
@@ -79,7 +80,7 @@ type Config struct {
 
 // OCI runtimes Config.OCIRuntime accepts.
 const (
-	OCIRuntimeAuto = ""
+	OCIRuntimeAuto = "auto"
 	OCIRuntimeRunc = "runc"
 	OCIRuntimeCrun = "crun"
 )
@@ -112,8 +113,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("runtime config: runc root %q must be absolute", c.RuncRoot)
 	case c.CgroupParent != "" && !strings.HasPrefix(c.CgroupParent, "/"):
 		return fmt.Errorf("runtime config: cgroup parent %q must start with /", c.CgroupParent)
-	case c.OCIRuntime != OCIRuntimeAuto && c.OCIRuntime != OCIRuntimeRunc && c.OCIRuntime != OCIRuntimeCrun:
-		return fmt.Errorf("runtime config: OCI runtime %q is not runc, crun or empty (auto)", c.OCIRuntime)
+	case c.OCIRuntime != "" && c.OCIRuntime != OCIRuntimeAuto && c.OCIRuntime != OCIRuntimeRunc && c.OCIRuntime != OCIRuntimeCrun:
+		return fmt.Errorf("runtime config: OCI runtime %q is not runc, crun, auto or empty (runc)", c.OCIRuntime)
 	}
 	if err := validIdentifier(c.Namespace); err != nil {
 		return fmt.Errorf("runtime config: namespace: %w", err)

@@ -16,8 +16,9 @@
 // an agent that restarts adopts what is running from List alone.
 //
 // Containers run under containerd's runc v2 shim with runc or crun as the
-// OCI runtime (Config.OCIRuntime; by default crun where it is installed and
-// the cgroup layout lets it run, for its cheaper start). The choice is
+// OCI runtime (Config.OCIRuntime: runc by default, the one the suite runs;
+// crun, or auto: crun where it is installed and the cgroup layout lets it
+// run, for its cheaper start). The choice is
 // recorded with each container, so an agent restarted with the other one
 // still manages what the first created.
 //

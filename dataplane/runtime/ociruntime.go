@@ -56,11 +56,16 @@ func ResolveOCIRuntime(name string) (string, error) {
 
 // resolveOCIRuntime returns the OCI runtime binary name to use: the one
 // configured, which must be in PATH (and for crun, usable here), or for
-// OCIRuntimeAuto crun when it is in PATH and usable, else runc.
+// OCIRuntimeAuto crun when it is in PATH and usable, else runc; "" is
+// runc.
 // containerd's shim finds the binary in its own PATH, which on a node is
 // the agent's too.
 func (c Config) resolveOCIRuntime() (string, error) {
-	switch c.OCIRuntime {
+	name := c.OCIRuntime
+	if name == "" {
+		name = OCIRuntimeRunc
+	}
+	switch name {
 	case OCIRuntimeAuto:
 		if _, err := lookPath(OCIRuntimeCrun); err == nil && crunUnusable() == "" {
 			return OCIRuntimeCrun, nil
@@ -70,15 +75,15 @@ func (c Config) resolveOCIRuntime() (string, error) {
 		}
 		return OCIRuntimeRunc, nil
 	case OCIRuntimeRunc, OCIRuntimeCrun:
-		if _, err := lookPath(c.OCIRuntime); err != nil {
-			return "", fmt.Errorf("runtime config: OCI runtime %q: not in PATH (install the %s package, or choose another runtime): %w", c.OCIRuntime, c.OCIRuntime, err)
+		if _, err := lookPath(name); err != nil {
+			return "", fmt.Errorf("runtime config: OCI runtime %q: not in PATH (install the %s package, or choose another runtime): %w", name, name, err)
 		}
-		if c.OCIRuntime == OCIRuntimeCrun {
+		if name == OCIRuntimeCrun {
 			if why := crunUnusable(); why != "" {
-				return "", fmt.Errorf("runtime config: OCI runtime %q: %s; use runc", c.OCIRuntime, why)
+				return "", fmt.Errorf("runtime config: OCI runtime %q: %s; use runc", name, why)
 			}
 		}
-		return c.OCIRuntime, nil
+		return name, nil
 	}
-	return "", fmt.Errorf("runtime config: OCI runtime %q is not runc, crun or empty (auto)", c.OCIRuntime)
+	return "", fmt.Errorf("runtime config: OCI runtime %q is not runc, crun, auto or empty (runc)", c.OCIRuntime)
 }

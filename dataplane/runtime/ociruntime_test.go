@@ -31,18 +31,20 @@ func TestOCIRuntimeChoice(t *testing.T) {
 		installed                []string
 		want, wantErr            string
 	}{
-		{name: "auto prefers crun", installed: []string{"runc", "crun"}, want: "crun"},
-		{name: "auto without crun", installed: []string{"runc"}, want: "runc"},
-		{name: "auto, crun alone", installed: []string{"crun"}, want: "crun"},
-		{name: "auto on a hybrid host", hybrid: "hugetlb", installed: []string{"runc", "crun"}, want: "runc"},
-		{name: "auto with neither", wantErr: "neither crun nor runc"},
-		{name: "auto, hybrid, crun alone", hybrid: "hugetlb", installed: []string{"crun"}, wantErr: "neither crun nor runc"},
+		{name: "auto prefers crun", configured: "auto", installed: []string{"runc", "crun"}, want: "crun"},
+		{name: "auto without crun", configured: "auto", installed: []string{"runc"}, want: "runc"},
+		{name: "auto, crun alone", configured: "auto", installed: []string{"crun"}, want: "crun"},
+		{name: "auto on a hybrid host", configured: "auto", hybrid: "hugetlb", installed: []string{"runc", "crun"}, want: "runc"},
+		{name: "auto with neither", configured: "auto", wantErr: "neither crun nor runc"},
+		{name: "auto, hybrid, crun alone", configured: "auto", hybrid: "hugetlb", installed: []string{"crun"}, wantErr: "neither crun nor runc"},
+		{name: "default is runc", installed: []string{"runc", "crun"}, want: "runc"},
+		{name: "default, runc missing", installed: []string{"crun"}, wantErr: `OCI runtime "runc": not in PATH`},
 		{name: "runc", configured: "runc", installed: []string{"runc", "crun"}, want: "runc"},
 		{name: "runc missing", configured: "runc", installed: []string{"crun"}, wantErr: `OCI runtime "runc": not in PATH`},
 		{name: "crun", configured: "crun", installed: []string{"runc", "crun"}, want: "crun"},
 		{name: "crun missing", configured: "crun", installed: []string{"runc"}, wantErr: `OCI runtime "crun": not in PATH (install the crun package`},
 		{name: "crun on a hybrid host", configured: "crun", hybrid: "hugetlb", installed: []string{"runc", "crun"}, wantErr: "cgroup.controllers: hugetlb), which crun refuses; use runc"},
-		{name: "unknown", configured: "youki", installed: []string{"runc", "crun"}, wantErr: `OCI runtime "youki" is not runc, crun or empty`},
+		{name: "unknown", configured: "youki", installed: []string{"runc", "crun"}, wantErr: `OCI runtime "youki" is not runc, crun, auto or empty`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fakeHost(t, tc.hybrid, tc.installed...)

@@ -70,7 +70,7 @@ root=${root%/}
 if ((install)); then
 	[[ $(id -u) == 0 ]] || die "installing packages needs root (or pass --no-install)"
 	missing=()
-	for p in containerd runc crun nftables containernetworking-plugins iproute2; do
+	for p in containerd runc nftables containernetworking-plugins iproute2; do
 		dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 	done
 	if ((${#missing[@]})); then
