@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -285,9 +286,27 @@ func (h *harness) wait(ta *testAgent) error {
 		ta.done <- err // later waits see it too
 		return err
 	case <-time.After(30 * time.Second):
-		h.t.Fatalf("%s did not stop", ta.cfg.NodeName)
+		h.t.Fatalf("%s did not stop; goroutines in a shutdown:\n%s", ta.cfg.NodeName, stuckStacks())
 		return nil
 	}
+}
+
+// stuckStacks returns the stacks of this process's goroutines that are in
+// an agent's or a Raft node's shutdown path (every agent of the test is in
+// this process), so that a stop that hangs says where.
+func stuckStacks() string {
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "Shutdown") || strings.Contains(g, "becomeNonvoter") || strings.Contains(g, "(*Agent).leave") {
+			out = append(out, g)
+		}
+	}
+	if len(out) > 40 {
+		out = append(out[:40], fmt.Sprintf("... %d more", len(out)-40))
+	}
+	return strings.Join(out, "\n\n")
 }
 
 // stopAll crashes every agent still running; cleanup must be quick.
