@@ -94,6 +94,9 @@ func (a *Agent) startRaft(bootstrap bool) error {
 	}
 	rc.ID = a.cfg.NodeName
 	rc.DataDir = a.raftDir()
+	if a.cfg.RaftLogStore != "" {
+		rc.LogStore = a.cfg.RaftLogStore
+	}
 	rc.BindAddr = a.raftAddr
 	if a.raftAdv != a.raftAddr {
 		rc.AdvertiseAddr = a.raftAdv

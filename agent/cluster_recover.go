@@ -30,6 +30,9 @@ func Recover(cfg Config) error {
 	}
 	rc.ID = cfg.NodeName
 	rc.DataDir = a.raftDir()
+	if cfg.RaftLogStore != "" {
+		rc.LogStore = cfg.RaftLogStore
+	}
 	rc.BindAddr = cfg.RaftAddr
 	rc.AdvertiseAddr = a.advertised(cfg.RaftAddr, "")
 	old, err := readClusterID(cfg.DataDir)

@@ -97,6 +97,10 @@ type Config struct {
 
 	// Raft overrides the consensus settings; nil means consensus.DefaultConfig.
 	Raft *consensus.Config
+	// RaftLogStore, when set, overrides Raft's LogStore (--raft-log-store):
+	// consensus.LogStoreBolt or consensus.LogStoreWAL. A data dir keeps the
+	// kind it was made with.
+	RaftLogStore string
 	// Gossip overrides the gossip timings; nil means gossip.DefaultConfig.
 	// Its identity, addresses, Join, key and Logger are set from the fields
 	// above.
@@ -207,6 +211,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("data-dir: must not be empty")
+	}
+	if s := c.RaftLogStore; s != "" && s != consensus.LogStoreBolt && s != consensus.LogStoreWAL {
+		return fmt.Errorf("raft-log-store: %q is neither %q nor %q", s, consensus.LogStoreBolt, consensus.LogStoreWAL)
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return fmt.Errorf("http-addr: %v", err)

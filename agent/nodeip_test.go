@@ -33,3 +33,20 @@ func TestNodeIPValidated(t *testing.T) {
 		}
 	}
 }
+
+func TestRaftLogStoreValidated(t *testing.T) {
+	for _, tc := range []struct{ kind, err string }{
+		{"", ""}, {"bolt", ""}, {"wal", ""}, {"rocks", "raft-log-store"}, {"WAL", "raft-log-store"},
+	} {
+		c := DefaultConfig()
+		c.NodeName = "n1"
+		c.RaftLogStore = tc.kind
+		err := c.Validate()
+		if tc.err == "" && err != nil {
+			t.Errorf("RaftLogStore %q: %v", tc.kind, err)
+		}
+		if tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("RaftLogStore %q: err %v, want one naming %s", tc.kind, err, tc.err)
+		}
+	}
+}

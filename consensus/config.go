@@ -17,10 +17,17 @@ type Config struct {
 	// ID is the Raft server ID; Shoal uses the node name.
 	ID string
 
-	// DataDir holds raft.db (the log and stable store, raft-boltdb v2) and
-	// snapshots/ (file snapshots, the newest SnapshotRetain kept). Required
-	// unless InMemory.
+	// DataDir holds the log and stable store (raft.db or wal/, see
+	// LogStore) and snapshots/ (file snapshots, the newest SnapshotRetain
+	// kept). Required unless InMemory.
 	DataDir string
+
+	// LogStore picks the on-disk log: LogStoreBolt ("bolt", also "", the
+	// default: raft-boltdb v2 in raft.db) or LogStoreWAL ("wal":
+	// hashicorp/raft-wal in wal/, one fsync per append). A DataDir keeps
+	// the kind it was made with; opening it with the other kind fails with
+	// a *LogStoreMismatchError. Unused when InMemory.
+	LogStore string
 
 	// BindAddr is the Raft TCP listen address, e.g. "127.0.0.1:7071" or
 	// "0.0.0.0:7071". Port 0 picks a free port. Unused when Transport is set.
@@ -131,6 +138,7 @@ func DefaultConfig() Config {
 		ElectionTimeout:    500 * time.Millisecond,
 		LeaderLeaseTimeout: 250 * time.Millisecond,
 		CommitTimeout:      50 * time.Millisecond,
+		LogStore:           LogStoreBolt,
 		SnapshotThreshold:  8192,
 		SnapshotBytes:      64 << 20,
 		SnapshotInterval:   120 * time.Second,
@@ -166,6 +174,9 @@ func (c Config) Validate() error {
 	}
 	if !c.InMemory && c.DataDir == "" {
 		return bad("DataDir", "required unless InMemory")
+	}
+	if k := logStoreKind(c.LogStore); k != LogStoreBolt && k != LogStoreWAL {
+		return bad("LogStore", "%q is neither %q nor %q", c.LogStore, LogStoreBolt, LogStoreWAL)
 	}
 	if c.Transport == nil {
 		if c.BindAddr == "" {

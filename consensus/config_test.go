@@ -49,6 +49,9 @@ func TestConfigValidate(t *testing.T) {
 		{"snapshot interval zero", func(c *Config) { c.SnapshotInterval = 0 }, "SnapshotInterval"},
 		{"retain zero", func(c *Config) { c.SnapshotRetain = 0 }, "SnapshotRetain"},
 		{"apply timeout zero", func(c *Config) { c.ApplyTimeout = 0 }, "ApplyTimeout"},
+		{"log store wal", func(c *Config) { c.LogStore = LogStoreWAL }, ""},
+		{"log store empty is bolt", func(c *Config) { c.LogStore = "" }, ""},
+		{"log store unknown", func(c *Config) { c.LogStore = "rocks" }, "LogStore"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

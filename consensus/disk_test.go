@@ -3,7 +3,6 @@ package consensus
 import (
 	"crypto/tls"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -21,10 +20,17 @@ func diskConfig(t testing.TB, id, dir, bind string) Config {
 }
 
 // A single voter on disk recovers everything from its snapshot plus the log
-// after it, and leads again.
+// after it, and leads again; with either log store.
 func TestDiskRestart(t *testing.T) {
+	for _, kind := range []string{LogStoreBolt, LogStoreWAL} {
+		t.Run(kind, func(t *testing.T) { testDiskRestart(t, kind) })
+	}
+}
+
+func testDiskRestart(t *testing.T, kind string) {
 	dir := t.TempDir()
 	cfg := diskConfig(t, "solo", dir, "127.0.0.1:0")
+	cfg.LogStore = kind
 	cfg.Bootstrap = true
 	cfg.TrailingLogs = 5 // the snapshot truncates the log: recovery needs both
 	nd, err := NewNode(cfg, newStore())
@@ -54,8 +60,11 @@ func TestDiskRestart(t *testing.T) {
 	if err := nd.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "raft.db")); err != nil {
-		t.Fatal(err)
+	if got, err := detectLogStore(dir); got != kind || err != nil {
+		t.Fatalf("data dir holds a %q log (%v), want %q", got, err, kind)
+	}
+	if has, err := HasState(dir); !has || err != nil {
+		t.Fatalf("HasState after shutdown: %v, %v", has, err)
 	}
 
 	// Same directory and address; Bootstrap set again must not reset state.
@@ -75,19 +84,21 @@ func TestDiskRestart(t *testing.T) {
 	propose(t, again, createOp(configMap("default", "after-restart", 8)))
 }
 
-// Three voters over TCP on loopback, each with its own directory; and the
-// same over mutual TLS.
+// Three voters over TCP on loopback, each with its own directory; the same
+// over mutual TLS; and over mutual TLS with raft-wal logs.
 func TestTCPCluster(t *testing.T) {
-	t.Run("tcp", func(t *testing.T) { testTCPCluster(t, nil) })
-	t.Run("mtls", func(t *testing.T) { testTCPCluster(t, testTLS(t)) })
+	t.Run("tcp", func(t *testing.T) { testTCPCluster(t, nil, "") })
+	t.Run("mtls", func(t *testing.T) { testTCPCluster(t, testTLS(t), "") })
+	t.Run("mtls-wal", func(t *testing.T) { testTCPCluster(t, testTLS(t), LogStoreWAL) })
 }
 
-func testTCPCluster(t *testing.T, tlsConfig *tls.Config) {
+func testTCPCluster(t *testing.T, tlsConfig *tls.Config, kind string) {
 	c := &cluster{t: t}
 	for i := 0; i < 3; i++ {
 		cfg := diskConfig(t, fmt.Sprintf("tcp%d", i), t.TempDir(), "127.0.0.1:0")
 		cfg.Bootstrap = i == 0
 		cfg.TLS = tlsConfig
+		cfg.LogStore = kind
 		c.start(cfg)
 	}
 	c.join()

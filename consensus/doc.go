@@ -4,8 +4,8 @@
 //
 // It owns:
 //
-//   - Node: one Raft voter (hashicorp/raft with a raft-boltdb log and stable
-//     store and file snapshots). Propose applies a list of store.Op in
+//   - Node: one Raft voter (hashicorp/raft with a raft-boltdb or raft-wal
+//     log and stable store, Config.LogStore, and file snapshots). Propose applies a list of store.Op in
 //     order; one batcher goroutine packs the proposals that are waiting into
 //     one log entry, and each caller gets the results of its own ops.
 //     ReadBarrier gives a linearizable read point on the leader; LeaderCh

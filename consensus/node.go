@@ -114,19 +114,20 @@ func NewNode(cfg Config, st *store.Store) (*Node, error) {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("consensus: DataDir: %w", err)
 		}
-		bolt, fss, closeBolt, err := openDisk(cfg.DataDir, cfg.SnapshotRetain, logger)
+		d, err := openDisk(cfg.DataDir, logStoreKind(cfg.LogStore), cfg.SnapshotRetain, logger)
 		if err != nil {
 			return nil, err
 		}
-		n.closers = append(n.closers, closerFunc(closeBolt))
-		logs, stable, snaps = bolt, bolt, fss
+		n.closers = append(n.closers, closerFunc(d.close))
+		logs, stable, snaps = d.logs, d.stable, d.snaps
 	}
-	// Recent entries are read back when replicating and applying; keep them
-	// in memory instead of going to bolt each time. An entry is a batch of
-	// up to maxBatchOps ops, so the cache is counted in entries but weighs
+	// Recent entries are read back when replicating and applying; keep
+	// them in memory instead of going to the log store each time. An entry
+	// is a batch of up to maxBatchOps ops, so the cache is counted in entries but weighs
 	// their bytes: 512 held about 6 MiB after 10,000 Services × 10
 	// endpoints were written, for reads that come within a few entries of
-	// the tip (a follower further behind reads bolt's mmap).
+	// the tip (a follower further behind reads the store: bolt's mmap or
+	// raft-wal's segment files).
 	cached, err := raft.NewLogCache(logCacheEntries, logs)
 	if err != nil {
 		return nil, err
@@ -448,7 +449,7 @@ func overwrite(ch chan bool, v bool) {
 }
 
 // Shutdown stops the node: raft (which closes its transport, including one
-// passed in Config), then raft.db. It is idempotent and returns the first
+// passed in Config), then the log store. It is idempotent and returns the first
 // call's error.
 func (n *Node) Shutdown() error {
 	n.shutdownOnce.Do(func() {

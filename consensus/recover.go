@@ -4,56 +4,28 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 
 	"github.com/shoal-dev/shoal/consensus/store"
 )
 
 // HasState reports whether dataDir (a Config.DataDir) holds Raft state: the
-// node was bootstrapped or received entries from a cluster. It creates
-// nothing: a directory without raft.db has no state.
+// node was bootstrapped or received entries from a cluster. It opens
+// whichever kind of log the directory holds and creates nothing: a
+// directory without a log has no state.
 func HasState(dataDir string) (bool, error) {
-	if _, err := os.Stat(filepath.Join(dataDir, "raft.db")); errors.Is(err, os.ErrNotExist) {
-		return false, nil
+	kind, err := detectLogStore(dataDir)
+	if err != nil || kind == "" {
+		return false, err
 	}
-	logs, snaps, closeAll, err := openDisk(dataDir, 1, hclog.NewNullLogger())
+	d, err := openDisk(dataDir, kind, 1, hclog.NewNullLogger())
 	if err != nil {
 		return false, err
 	}
-	defer closeAll()
-	return raft.HasExistingState(logs, logs, snaps)
-}
-
-// openDisk opens the on-disk log/stable store and the snapshot store of
-// dataDir with the same settings as NewNode.
-func openDisk(dataDir string, retain int, logger hclog.Logger) (*raftboltdb.BoltStore, raft.SnapshotStore, func() error, error) {
-	bolt, err := raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(dataDir, "raft.db"),
-		// The log is still fsynced on every commit; only bolt's free-page
-		// list is not written out (it is rebuilt by scanning on open).
-		// That removes pages from every commit of a log that is appended
-		// and truncated all day, as Consul's raft_boltdb settings do.
-		BoltOptions: &bbolt.Options{
-			Timeout:        time.Second,
-			NoFreelistSync: true,
-			FreelistType:   bbolt.FreelistMapType,
-		},
-	})
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("consensus: open raft.db (is an agent still running on this data dir?): %w", err)
-	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dataDir, retain, logger.Named("snapshot"))
-	if err != nil {
-		bolt.Close()
-		return nil, nil, nil, fmt.Errorf("consensus: snapshot store: %w", err)
-	}
-	return bolt, snaps, bolt.Close, nil
+	defer d.close()
+	return raft.HasExistingState(d.logs, d.stable, d.snaps)
 }
 
 // Recover rewrites the Raft configuration stored in cfg.DataDir so that
@@ -91,11 +63,11 @@ func Recover(cfg Config) error {
 	if !has {
 		return fmt.Errorf("consensus: recover: %s holds no raft state", cfg.DataDir)
 	}
-	logs, snaps, closeAll, err := openDisk(cfg.DataDir, max(cfg.SnapshotRetain, 1), logger)
+	d, err := openDisk(cfg.DataDir, logStoreKind(cfg.LogStore), max(cfg.SnapshotRetain, 1), logger)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
+	defer d.close()
 	rc := cfg.raftConfig(logger)
 	_, trans := raft.NewInmemTransport(raft.ServerAddress(addr))
 	defer trans.Close()
@@ -105,7 +77,7 @@ func Recover(cfg Config) error {
 	// The FSM replays the log into a throw-away store to write the
 	// snapshot RecoverCluster takes; NewNode later restores from it.
 	f := newFSM(store.New(store.DefaultConfig()), logger.Named("fsm"))
-	if err := raft.RecoverCluster(rc, f, logs, logs, snaps, trans, conf); err != nil {
+	if err := raft.RecoverCluster(rc, f, d.logs, d.stable, d.snaps, trans, conf); err != nil {
 		return fmt.Errorf("consensus: recover: %w", err)
 	}
 	return nil

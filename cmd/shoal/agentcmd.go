@@ -53,7 +53,7 @@ type agentFlags struct {
 	advertise, nodeIP, zone, gossipKey, logLevel, token          *string
 	ctrdSocket, ctrdNS, runcRoot, cgroupParent, strategy         *string
 	ociRuntime                                                   *string
-	podNetNS, clusterDomain, memoryLimit                         *string
+	podNetNS, clusterDomain, memoryLimit, raftLogStore           *string
 	expect, voters                                               *int
 	nodeLossGrace, nodeUnknownGrace                              *time.Duration
 	join, joinAPI, dnsUpstreams                                  listFlag
@@ -73,6 +73,7 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	f.nodeName = fs.String("node-name", "", "this host's name in the cluster, unique (default: the hostname)")
 	f.httpAddr = fs.String("http-addr", "", "API listen address (default "+def.HTTPAddr+", -dev: 127.0.0.1:7070)")
 	f.raftAddr = fs.String("raft-addr", "", "Raft listen address, used while this agent is a voter (default "+def.RaftAddr+", -dev: 127.0.0.1:7071)")
+	f.raftLogStore = fs.String("raft-log-store", "", "Raft log on disk: bolt (raft-boltdb, the default) or wal (hashicorp/raft-wal, one fsync per append); a data dir keeps the kind it was made with")
 	f.bind = fs.String("bind", "", "gossip listen address HOST:PORT, UDP and TCP (default "+def.GossipAddr+", -dev: 127.0.0.1:7946)")
 	f.advertise = fs.String("advertise", "", "IP the other agents use to reach this one (gossip, API, Raft) when binding 0.0.0.0")
 	f.nodeIP = fs.String("node-ip", "", "IP this host's Node reports and other nodes route its pods via (default: the advertised API IP)")
@@ -122,6 +123,7 @@ func (f *agentFlags) config(errOut io.Writer) (agent.Config, error) {
 	setIf(&cfg.NodeName, strings.ToLower(*f.nodeName))
 	setIf(&cfg.HTTPAddr, *f.httpAddr)
 	setIf(&cfg.RaftAddr, *f.raftAddr)
+	setIf(&cfg.RaftLogStore, *f.raftLogStore)
 	setIf(&cfg.GossipAddr, *f.bind)
 	cfg.Advertise, cfg.NodeIP, cfg.Join, cfg.Zone = *f.advertise, *f.nodeIP, f.join, *f.zone
 	if *f.gossipKey != "" {

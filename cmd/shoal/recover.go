@@ -17,6 +17,7 @@ func runRecover(_ context.Context, args []string, out, errOut io.Writer) error {
 	nodeName := fs.String("node-name", def.NodeName, "the surviving voter's node name")
 	raftAddr := fs.String("raft-addr", def.RaftAddr, "the Raft address the agent will listen on")
 	advertise := fs.String("advertise", "", "IP the other agents use to reach this one, when --raft-addr binds 0.0.0.0")
+	logStore := fs.String("raft-log-store", "", "the kind of Raft log the data dir holds: bolt (default) or wal, as the agent was started with")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -29,6 +30,7 @@ func runRecover(_ context.Context, args []string, out, errOut io.Writer) error {
 	cfg.NodeName = strings.ToLower(*nodeName)
 	cfg.RaftAddr = *raftAddr
 	cfg.Advertise = *advertise
+	cfg.RaftLogStore = *logStore
 	if err := agent.Recover(cfg); err != nil {
 		return err
 	}

@@ -83,6 +83,8 @@ func main() {
 	etcdLoad := flag.String("etcdload", "bin/etcdload", "the etcdload program")
 	shoalBin := flag.String("shoal", "bin/shoal", "the shoal binary")
 	baseBin := flag.String("base-shoal", "", "another shoal binary (a build before a change), measured secure as system \"base\" in the same rounds; the report gives secure/base")
+	shoalArgs := flag.String("shoal-args", "", "extra `shoal agent` flags, space-separated, for the secure and insecure systems (e.g. --raft-log-store=wal)")
+	baseArgs := flag.String("base-args", "", "extra `shoal agent` flags, space-separated, for the base system (-base-shoal may be bin/shoal itself: the same binary with other flags)")
 	skipEtcd := flag.Bool("skip-etcd", false, "measure Shoal only")
 	modes := flag.String("modes", "secure,insecure", "the Shoal modes measured, comma-separated (both: the ratio, the cost of security)")
 	shapesFlag := flag.String("shapes", strings.Join(shapes, ","), "the shapes measured, comma-separated: leader (every write on the leader), spread (over all agents)")
@@ -146,14 +148,14 @@ func main() {
 				res, err = etcdRound(*etcdBin, *etcdLoad, writers, *duration, *size, *maxOps)
 			default:
 				var js []time.Duration
-				n, bin := 0, *shoalBin
+				n, bin, args := 0, *shoalBin, strings.Fields(*shoalArgs)
 				if sys == secure {
 					n = *joins
 				}
 				if sys == base {
-					bin = *baseBin
+					bin, args = *baseBin, strings.Fields(*baseArgs)
 				}
-				res, js, err = shoalRound(bin, sys, *nonvoter, writers, *duration, *size, *maxOps, n, r == 1)
+				res, js, err = shoalRound(bin, sys, args, *nonvoter, writers, *duration, *size, *maxOps, n, r == 1)
 				joined = append(joined, js...)
 			}
 			if err != nil {

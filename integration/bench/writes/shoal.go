@@ -19,8 +19,12 @@ import (
 	"github.com/shoal-dev/shoal/integration/testenv"
 )
 
-// member is one agent of a bench cluster (loopback addresses).
-type member struct{ name, api, raft, gossip string }
+// member is one agent of a bench cluster (loopback addresses); args are
+// flags every agent of its system gets (-shoal-args, -base-args).
+type member struct {
+	name, api, raft, gossip string
+	args                    []string
+}
 
 // newMember picks free loopback addresses for agent name.
 func newMember(name string) (member, error) {
@@ -31,7 +35,7 @@ func newMember(name string) (member, error) {
 			return member{}, err
 		}
 	}
-	return member{name, addrs[0], addrs[1], addrs[2]}, nil
+	return member{name: name, api: addrs[0], raft: addrs[1], gossip: addrs[2]}, nil
 }
 
 // start runs `shoal agent` for m with its data dir under dir, logging to
@@ -48,7 +52,8 @@ func (m member) start(shoalBin, dir string, join []string, extra ...string) (*ex
 		// The benchmark measures the control plane: no pods, so the
 		// agents leave the machine's network alone.
 		"--pods=false"}
-	cmd := exec.Command(shoalBin, append(args, extra...)...)
+	args = append(append(args, m.args...), extra...)
+	cmd := exec.Command(shoalBin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -68,9 +73,9 @@ func (m member) start(shoalBin, dir string, join []string, extra ...string) (*ex
 // worker join token; then joins agents, one at a time, with the worker
 // join token and returns how long each took from start to Node Ready.
 // Insecure: --insecure, plain HTTP. system is secure, insecure or base
-// (secure; the caller passes the base binary). first: the first round, when profiles
-// are taken (see profileDir).
-func shoalRound(shoalBin, system string, nonvoter bool, writers []int, d time.Duration, size, maxOps, joins int, first bool) ([]result, []time.Duration, error) {
+// (secure; the caller passes the base binary). args: flags for every
+// agent. first: the first round, when profiles are taken (see profileDir).
+func shoalRound(shoalBin, system string, args []string, nonvoter bool, writers []int, d time.Duration, size, maxOps, joins int, first bool) ([]result, []time.Duration, error) {
 	isSecure := system != insecure
 	dir, err := os.MkdirTemp("", "shoal-bench-")
 	if err != nil {
@@ -83,6 +88,7 @@ func shoalRound(shoalBin, system string, nonvoter bool, writers []int, d time.Du
 		if err != nil {
 			return nil, nil, err
 		}
+		m.args = args
 		ms = append(ms, m)
 	}
 	mode := []string{"--insecure"}
@@ -192,6 +198,7 @@ func shoalRound(shoalBin, system string, nonvoter bool, writers []int, d time.Du
 		if err != nil {
 			return nil, nil, err
 		}
+		m.args = args
 		var cmd *exec.Cmd
 		if isSecure {
 			cmd, err = startJoiner(shoalBin, dir, creds, client, ms, m)
@@ -321,6 +328,7 @@ func join(shoalBin, dir string, creds *testenv.Credentials, client *http.Client,
 	if err != nil {
 		return 0, err
 	}
+	m.args = ms[0].args
 	start := time.Now()
 	cmd, err := startJoiner(shoalBin, dir, creds, client, ms, m)
 	if err != nil {
