@@ -469,7 +469,8 @@ const (
 	kickVoters
 	kickReady
 	kickLeader
-	kickRole // this agent's role changed: register the Node again
+	kickRole       // this agent's role changed: register the Node again
+	kickRegistered // the Node was written: waitPodCIDR reads it again
 	numKicks
 )
 
