@@ -349,10 +349,12 @@ func (a *Agent) leaderView() string {
 	return fmt.Sprint(a.voterAPIs(), a.memberAPI(a.leader.get()) != "")
 }
 
-// leaderAnswer is what one voter says about the leader.
+// leaderAnswer is what one voter says about the leader; ok is false when
+// it said nothing (no answer, an error, an answer that did not decode).
 type leaderAnswer struct {
 	id   string
 	term uint64
+	ok   bool
 }
 
 // askLeader asks the voters which agent leads (see askLeaderOf).
@@ -376,8 +378,10 @@ func (a *Agent) askLeader(ctx context.Context, hc *http.Client) (string, uint64)
 // of one per voter. Otherwise, or when that voter has not answered within
 // leaderFirstTimeout, it asks every voter at once and returns as soon as
 // one names a leader at a term above the one known (a new leader), once a
-// majority answered, or after leaderAskTimeout: a paused or cut-off voter,
-// which answers nothing, must not delay the news.
+// majority answered, once every voter answered or failed (a failure, or
+// a voter backed off after one, does not count as an answer), or after
+// leaderAskTimeout: a paused or cut-off voter, which answers nothing, must
+// not delay the news.
 //
 // The asks go through asks (voterAsks): a request still running when the
 // round returns is left to finish (hc's timeout bounds it) rather than
@@ -404,17 +408,21 @@ func askLeaderOf(ctx context.Context, asks *voterAsks, hc *http.Client, urls []s
 		go func() { answers <- asks.ask(rctx, hc, u) }()
 	}
 	var best leaderAnswer
-	for i := range urls {
+	answered := 0
+	for range urls {
 		var ans leaderAnswer
 		select {
 		case ans = <-answers:
 		case <-rctx.Done():
 			return best.id, best.term
 		}
+		if ans.ok {
+			answered++
+		}
 		if ans.id != "" && ans.term >= best.term {
 			best = ans
 		}
-		if best.term > known || i+1 > len(urls)/2 {
+		if best.term > known || answered > len(urls)/2 {
 			break
 		}
 	}
@@ -426,11 +434,26 @@ func askLeaderOf(ctx context.Context, asks *voterAsks, hc *http.Client, urls []s
 // answer meanwhile waits for it. A request does not end with its callers:
 // it runs until it is answered or the client's timeout, so that a caller
 // that stops waiting (a round's deadline) does not cut it, which would
-// close its connection. The zero value is ready.
+// close its connection. After a request that got no answer (a timeout, a
+// failed connection or handshake), that voter is not asked again for a
+// back-off (retryBackoff from voterAskFirstRetry to voterAskMaxRetry):
+// callers get no answer from it at once, and ask the others. On a starved
+// host every retry was a new TLS handshake that timed out in its turn.
+// The zero value is ready.
 type voterAsks struct {
 	mu      sync.Mutex
 	flights map[string]*voterAsk
+	failing map[string]*voterFailure
+	now     func() time.Time // nil means time.Now (tests set it)
 }
+
+// Back-off of the asks of a voter that gave no answer, and the bound of
+// voterAsks.failing (voters that failed and vanished are forgotten).
+const (
+	voterAskFirstRetry = 250 * time.Millisecond
+	voterAskMaxRetry   = 5 * time.Second
+	maxFailingVoters   = 64
+)
 
 // voterAsk is one request in flight; ans is set before done closes.
 type voterAsk struct {
@@ -438,13 +461,32 @@ type voterAsk struct {
 	ans  leaderAnswer
 }
 
+// voterFailure is a voter whose last ask got no answer: it is not asked
+// again before until.
+type voterFailure struct {
+	retry retryBackoff
+	until time.Time
+}
+
+func (g *voterAsks) clock() time.Time {
+	if g.now != nil {
+		return g.now()
+	}
+	return time.Now()
+}
+
 // ask returns what the voter at url answers, from the request in flight
 // to it if there is one, else from a new one sent through hc, which must
-// have a timeout; an empty answer if ctx ends first.
+// have a timeout; no answer if ctx ends first, or at once while the voter
+// is backed off after a failure.
 func (g *voterAsks) ask(ctx context.Context, hc *http.Client, url string) leaderAnswer {
 	g.mu.Lock()
 	f, ok := g.flights[url]
 	if !ok {
+		if fl := g.failing[url]; fl != nil && g.clock().Before(fl.until) {
+			g.mu.Unlock()
+			return leaderAnswer{}
+		}
 		f = &voterAsk{done: make(chan struct{})}
 		if g.flights == nil {
 			g.flights = map[string]*voterAsk{}
@@ -455,6 +497,7 @@ func (g *voterAsks) ask(ctx context.Context, hc *http.Client, url string) leader
 			f.ans = askVoter(rctx, hc, url)
 			g.mu.Lock()
 			delete(g.flights, url)
+			g.settle(url, f.ans.ok)
 			g.mu.Unlock()
 			close(f.done)
 		}()
@@ -466,6 +509,34 @@ func (g *voterAsks) ask(ctx context.Context, hc *http.Client, url string) leader
 	case <-ctx.Done():
 		return leaderAnswer{}
 	}
+}
+
+// settle records how an ask of url ended; g.mu is held.
+func (g *voterAsks) settle(url string, answered bool) {
+	if answered {
+		delete(g.failing, url)
+		return
+	}
+	now := g.clock()
+	if g.failing == nil {
+		g.failing = map[string]*voterFailure{}
+	}
+	if len(g.failing) >= maxFailingVoters {
+		for u, fl := range g.failing {
+			if !now.Before(fl.until) {
+				delete(g.failing, u)
+			}
+		}
+	}
+	fl := g.failing[url]
+	if fl == nil {
+		if len(g.failing) >= maxFailingVoters {
+			return // only voters that failed very recently: ask this one as before
+		}
+		fl = &voterFailure{retry: retryBackoff{first: voterAskFirstRetry, limit: voterAskMaxRetry}}
+		g.failing[url] = fl
+	}
+	fl.until = now.Add(fl.retry.next())
 }
 
 // askVoter asks one voter (at the URL of its /v1/cluster/raft) which agent
@@ -484,10 +555,13 @@ func askVoter(ctx context.Context, hc *http.Client, url string) leaderAnswer {
 		LeaderID string
 		Term     uint64
 	}
+	if resp.StatusCode != http.StatusOK {
+		return leaderAnswer{}
+	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
 		return leaderAnswer{}
 	}
-	return leaderAnswer{id: st.LeaderID, term: st.Term}
+	return leaderAnswer{id: st.LeaderID, term: st.Term, ok: true}
 }
 
 // membersView serves /v1/cluster/members.

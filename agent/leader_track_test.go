@@ -212,3 +212,75 @@ func TestAskLeaderSlowLeaderKeepsItsConnection(t *testing.T) {
 		t.Errorf("%d rounds sent %d requests to the slow leader, want at most one each", rounds, n)
 	}
 }
+
+// A voter that gave no answer is not asked again before a back-off: on a
+// starved host every ask of it was a new TLS handshake that timed out in
+// its turn, and the next round dialled again at once.
+func TestVoterAsksBackOffAVoterThatFails(t *testing.T) {
+	var answering atomic.Bool
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if !answering.Load() {
+			http.Error(w, "starved", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, `{"LeaderID":"v0","Term":3}`)
+	}))
+	t.Cleanup(srv.Close)
+	url := srv.URL + "/v1/cluster/raft"
+	now := time.Unix(1000, 0)
+	var mu sync.Mutex
+	asks := voterAsks{now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	hc := &http.Client{Timeout: 30 * time.Second}
+	for range 20 {
+		if a := asks.ask(context.Background(), hc, url); a.ok {
+			t.Fatalf("a failing voter answered %+v", a)
+		}
+	}
+	if n := requests.Load(); n != 1 {
+		t.Errorf("20 asks of a failing voter within its back-off sent %d requests, want 1", n)
+	}
+	// Past the first back-off (at most voterAskFirstRetry): asked again,
+	// and a second failure doubles the wait.
+	advance(voterAskFirstRetry)
+	asks.ask(context.Background(), hc, url)
+	advance(voterAskFirstRetry / 2) // the second wait is at least voterAskFirstRetry
+	asks.ask(context.Background(), hc, url)
+	if n := requests.Load(); n != 2 {
+		t.Errorf("%d requests after the first back-off and half the second, want 2", n)
+	}
+	answering.Store(true)
+	advance(voterAskMaxRetry)
+	if a := asks.ask(context.Background(), hc, url); !a.ok || a.id != "v0" {
+		t.Fatalf("after the back-off: %+v, want v0's answer", a)
+	}
+	// An answer ends the back-off.
+	answering.Store(false)
+	asks.ask(context.Background(), hc, url)
+	answering.Store(true)
+	advance(voterAskFirstRetry)
+	if a := asks.ask(context.Background(), hc, url); !a.ok {
+		t.Errorf("after one failure following an answer, the first back-off again: got %+v", a)
+	}
+}
+
+// A round does not end on the empty answers of failing voters while a
+// voter that answers is still to be heard: the failures come back at once
+// (backed off) and used to count towards the majority.
+func TestAskLeaderWaitsForTheVoterThatAnswers(t *testing.T) {
+	slow := newFakeVoter(t, "v2", 7, 200*time.Millisecond)
+	dead := func() string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL + "/v1/cluster/raft"
+	}
+	urls := []string{dead(), dead(), slow.url()}
+	hc := &http.Client{Timeout: 30 * time.Second}
+	if id, term := askLeaderOf(context.Background(), &voterAsks{}, hc, urls, false, 5); id != "v2" || term != 7 {
+		t.Errorf("askLeaderOf = %q, %d with two voters failing; want v2, 7 from the third", id, term)
+	}
+}
