@@ -472,7 +472,8 @@ const (
 	kickVoters
 	kickReady
 	kickLeader
-	kickRole // this agent's role changed: register the Node again
+	kickRole       // this agent's role changed: register the Node again
+	kickRegistered // the Node was written: waitPodCIDR reads it again
 	numKicks
 )
 

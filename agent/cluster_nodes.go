@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
@@ -12,32 +13,85 @@ import (
 	"github.com/shoal-dev/shoal/placement"
 )
 
+// Retry spacing of the Node's registration and of the wait for its pod
+// CIDR (retryBackoff), and the bound of each of their requests.
+//
+// Both loops used to retry at a fixed pace (every 200 ms and every 500 ms,
+// each request cut at 5 s). A hundred agents in one starved process (the
+// hollow-node benchmark) showed what that does to a cluster under load: a
+// request that outlived its 5 s cost its connection (and the forwarded
+// one behind it), the retry paid new TLS handshakes, and these two loops
+// made two fifths of all the dials while nodes joined. An agent among a
+// thousand must retry less often the longer the control plane fails to
+// answer, and give each request the time of a TLS handshake under load
+// (peerHandshakeTimeout) on each of its two hops (this agent's own API,
+// then the voter it forwards to).
+const (
+	registerFirstRetry = 200 * time.Millisecond
+	registerMaxRetry   = 5 * time.Second
+	podCIDRFirstPoll   = 500 * time.Millisecond
+	podCIDRMaxPoll     = 5 * time.Second
+	nodeRequestTimeout = 2 * peerHandshakeTimeout
+)
+
+// retryBackoff spaces the retries of a loop: the wait after the n-th
+// failure in a row is drawn in [d/2, d] with d = first·2ⁿ⁻¹, at most limit.
+// The jitter keeps agents that failed together (all of them, when the
+// leader was away) from retrying together. The zero value is unusable:
+// first and limit are required.
+type retryBackoff struct {
+	first, limit time.Duration
+	// rand returns a number in [0, 1); nil means math/rand/v2's Float64.
+	rand func() float64
+	cur  time.Duration // the bound of the next wait; 0: back at first
+}
+
+// next returns the wait before the next attempt and lengthens the one
+// after it.
+func (b *retryBackoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.first
+	}
+	d := b.cur
+	b.cur = min(2*b.cur, b.limit)
+	r := rand.Float64
+	if b.rand != nil {
+		r = b.rand
+	}
+	return d/2 + time.Duration(r()*float64(d-d/2))
+}
+
+// reset starts the spacing again from first (after a success).
+func (b *retryBackoff) reset() { b.cur = 0 }
+
 // registerLoop keeps this agent's Node object current: once the agent is in
 // a cluster, and again after each role change, it writes what BuildNode
 // says through its own API (forwarded to the leader), retrying until the
-// write lands.
+// write lands, with a back-off (retryBackoff from registerFirstRetry to
+// registerMaxRetry). Each write that lands kicks waitPodCIDR.
 func (a *Agent) registerLoop(ctx context.Context) {
 	facts, err := ReadHostFacts()
 	if err != nil {
 		a.log.Warn("reading host facts; the Node object will lack some", "err", err)
 	}
 	kick := a.kicks.sub(kickRole)
+	retry := retryBackoff{first: registerFirstRetry, limit: registerMaxRetry}
 	done := ""
 	for {
 		role := a.Role()
+		wait := a.cfg.Interval
 		if role != gossip.RoleNone && role != done {
 			err := a.register(ctx, facts, role)
 			switch {
 			case err == nil:
 				done = role
+				retry.reset()
+				a.kicks.kick(kickRegistered)
 				a.log.Info("node registered", "role", role)
 			case ctx.Err() == nil:
-				a.log.Debug("registering the node; retrying", "err", err)
+				wait = retry.next()
+				a.log.Debug("registering the node; retrying", "err", err, "retry", wait)
 			}
-		}
-		wait := a.cfg.Interval
-		if role != done {
-			wait = min(wait, 200*time.Millisecond)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -64,7 +118,7 @@ func (a *Agent) register(ctx context.Context, facts HostFacts, role string) erro
 		Version:    a.cfg.Version,
 		NoPods:     !a.cfg.Host.Enabled,
 	})
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, nodeRequestTimeout)
 	defer cancel()
 	var current *api.Node
 	obj, err := a.client.Get(rctx, "Node", "", a.cfg.NodeName)

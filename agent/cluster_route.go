@@ -247,6 +247,9 @@ type leaderCache struct {
 	mu   sync.Mutex
 	id   string
 	term uint64
+	// asks are this agent's asks of voters in flight, shared among
+	// askLeader's callers.
+	asks voterAsks
 }
 
 func (c *leaderCache) get() string {
@@ -278,10 +281,11 @@ func (c *leaderCache) set(id string, term uint64) {
 // frequent and say nothing about the leader, and asking on each was one
 // round of requests per agent per gossip event.
 func (a *Agent) trackLeader(ctx context.Context) {
-	// 3 s, not 1: an ask that times out closes its connection, and the
-	// next one pays a TLS handshake, which on a starved host took over a
-	// second by itself, so every ask timed out and no leader was known.
-	hc := &http.Client{Timeout: leaderAskTimeout, Transport: a.peerTr}
+	// An ask that times out closes its connection, and the next one pays
+	// a TLS handshake, which on a starved host took seconds by itself, so
+	// every ask timed out and no leader was known: a request may take
+	// leaderRequestTimeout, while a round waits for leaderAskTimeout.
+	hc := &http.Client{Timeout: leaderRequestTimeout, Transport: a.peerTr}
 	trackLoop(ctx, a.kicks.sub(kickLeader), a.cfg.Interval/2, func() (bool, string) {
 		if a.Node() != nil || a.Role() != gossip.RoleNonvoter {
 			return true, ""
@@ -326,12 +330,16 @@ func trackLoop(ctx context.Context, kick <-chan struct{}, period time.Duration, 
 	}
 }
 
-// leaderAskTimeout bounds one /v1/cluster/raft ask of trackLeader;
-// leaderFirstTimeout the steady-state ask of the known leader alone, after
-// which every voter is asked (as before the steady-state ask existed).
+// leaderAskTimeout bounds how long a round of trackLeader waits for the
+// voters' answers; leaderFirstTimeout how long it waits for the known
+// leader alone in the steady state, after which every voter is asked (as
+// before the steady-state ask existed). Neither cuts a request: a request
+// runs until it is answered or leaderRequestTimeout (two TLS handshakes'
+// worth) has passed, and the next round takes its answer (voterAsks).
 const (
-	leaderAskTimeout   = 3 * time.Second
-	leaderFirstTimeout = time.Second
+	leaderAskTimeout     = 3 * time.Second
+	leaderFirstTimeout   = time.Second
+	leaderRequestTimeout = 2 * peerHandshakeTimeout
 )
 
 // leaderView is what a non-voter's knowledge of the leader depends on in
@@ -341,10 +349,12 @@ func (a *Agent) leaderView() string {
 	return fmt.Sprint(a.voterAPIs(), a.memberAPI(a.leader.get()) != "")
 }
 
-// leaderAnswer is what one voter says about the leader.
+// leaderAnswer is what one voter says about the leader; ok is false when
+// it said nothing (no answer, an error, an answer that did not decode).
 type leaderAnswer struct {
 	id   string
 	term uint64
+	ok   bool
 }
 
 // askLeader asks the voters which agent leads (see askLeaderOf).
@@ -356,7 +366,7 @@ func (a *Agent) askLeader(ctx context.Context, hc *http.Client) (string, uint64)
 	}
 	id := a.leader.get()
 	leaderFirst := id != "" && a.Node() == nil && a.memberAPI(id) != ""
-	return askLeaderOf(ctx, hc, urls, leaderFirst, a.leader.getTerm())
+	return askLeaderOf(ctx, &a.leader.asks, hc, urls, leaderFirst, a.leader.getTerm())
 }
 
 // askLeaderOf returns the leader named at the highest Raft term by the
@@ -365,48 +375,168 @@ func (a *Agent) askLeader(ctx context.Context, hc *http.Client) (string, uint64)
 // When leaderFirst (urls[0] is the leader known and alive in gossip) it
 // asks that voter alone, and is done if it still names a leader at the
 // known term or later: one request per round in the steady state instead
-// of one per voter. Otherwise, or when that ask fails, it asks every voter
-// at once and returns as soon as one names a leader at a term above the
-// one known (a new leader), or once a majority answered: a paused or
-// cut-off voter, which answers nothing, must not delay the news.
+// of one per voter. Otherwise, or when that voter has not answered within
+// leaderFirstTimeout, it asks every voter at once and returns as soon as
+// one names a leader at a term above the one known (a new leader), once a
+// majority answered, once every voter answered or failed (a failure, or
+// a voter backed off after one, does not count as an answer), or after
+// leaderAskTimeout: a paused or cut-off voter, which answers nothing, must
+// not delay the news.
 //
-// The asks still running then are left to finish (hc's timeout bounds
-// them) rather than cancelled: cancelling a request closes its connection,
-// and the next round pays a new TLS handshake with that voter. With a
-// hundred agents tracking the leader every half second, that was hundreds
-// of handshakes a second, enough to starve the voters of CPU.
-func askLeaderOf(ctx context.Context, hc *http.Client, urls []string, leaderFirst bool, known uint64) (string, uint64) {
+// The asks go through asks (voterAsks): a request still running when the
+// round returns is left to finish (hc's timeout bounds it) rather than
+// cancelled, and the next round waits for its answer instead of sending
+// another. Cancelling a request closes its connection, and the next round
+// paid a new TLS handshake with that voter: with a hundred agents tracking
+// the leader every half second in a starved process, that was hundreds of
+// handshakes a second, and half of all the dials of a hundred-node start.
+func askLeaderOf(ctx context.Context, asks *voterAsks, hc *http.Client, urls []string, leaderFirst bool, known uint64) (string, uint64) {
 	if leaderFirst && len(urls) > 0 {
 		// A leader that went silent (a host cut off, not crashed) must
 		// not hold the news back for hc's whole timeout.
 		lctx, cancel := context.WithTimeout(ctx, leaderFirstTimeout)
-		ans := askVoter(lctx, hc, urls[0])
+		ans := asks.ask(lctx, hc, urls[0])
 		cancel()
 		if ans.id != "" && ans.term >= known {
 			return ans.id, ans.term
 		}
 	}
+	rctx, cancel := context.WithTimeout(ctx, leaderAskTimeout)
+	defer cancel()
 	answers := make(chan leaderAnswer, len(urls)) // buffered: stragglers never block
-	actx := context.WithoutCancel(ctx)
 	for _, u := range urls {
-		go func() { answers <- askVoter(actx, hc, u) }()
+		go func() { answers <- asks.ask(rctx, hc, u) }()
 	}
 	var best leaderAnswer
-	for i := range urls {
+	answered := 0
+	for range urls {
 		var ans leaderAnswer
 		select {
 		case ans = <-answers:
-		case <-ctx.Done():
+		case <-rctx.Done():
 			return best.id, best.term
+		}
+		if ans.ok {
+			answered++
 		}
 		if ans.id != "" && ans.term >= best.term {
 			best = ans
 		}
-		if best.term > known || i+1 > len(urls)/2 {
+		if best.term > known || answered > len(urls)/2 {
 			break
 		}
 	}
 	return best.id, best.term
+}
+
+// voterAsks are one agent's asks of voters in flight: at most one request
+// per voter URL runs at a time, and every caller that wants that voter's
+// answer meanwhile waits for it. A request does not end with its callers:
+// it runs until it is answered or the client's timeout, so that a caller
+// that stops waiting (a round's deadline) does not cut it, which would
+// close its connection. After a request that got no answer (a timeout, a
+// failed connection or handshake), that voter is not asked again for a
+// back-off (retryBackoff from voterAskFirstRetry to voterAskMaxRetry):
+// callers get no answer from it at once, and ask the others. On a starved
+// host every retry was a new TLS handshake that timed out in its turn.
+// The zero value is ready.
+type voterAsks struct {
+	mu      sync.Mutex
+	flights map[string]*voterAsk
+	failing map[string]*voterFailure
+	now     func() time.Time // nil means time.Now (tests set it)
+}
+
+// Back-off of the asks of a voter that gave no answer, and the bound of
+// voterAsks.failing (voters that failed and vanished are forgotten).
+const (
+	voterAskFirstRetry = 250 * time.Millisecond
+	voterAskMaxRetry   = 5 * time.Second
+	maxFailingVoters   = 64
+)
+
+// voterAsk is one request in flight; ans is set before done closes.
+type voterAsk struct {
+	done chan struct{}
+	ans  leaderAnswer
+}
+
+// voterFailure is a voter whose last ask got no answer: it is not asked
+// again before until.
+type voterFailure struct {
+	retry retryBackoff
+	until time.Time
+}
+
+func (g *voterAsks) clock() time.Time {
+	if g.now != nil {
+		return g.now()
+	}
+	return time.Now()
+}
+
+// ask returns what the voter at url answers, from the request in flight
+// to it if there is one, else from a new one sent through hc, which must
+// have a timeout; no answer if ctx ends first, or at once while the voter
+// is backed off after a failure.
+func (g *voterAsks) ask(ctx context.Context, hc *http.Client, url string) leaderAnswer {
+	g.mu.Lock()
+	f, ok := g.flights[url]
+	if !ok {
+		if fl := g.failing[url]; fl != nil && g.clock().Before(fl.until) {
+			g.mu.Unlock()
+			return leaderAnswer{}
+		}
+		f = &voterAsk{done: make(chan struct{})}
+		if g.flights == nil {
+			g.flights = map[string]*voterAsk{}
+		}
+		g.flights[url] = f
+		rctx := context.WithoutCancel(ctx)
+		go func() {
+			f.ans = askVoter(rctx, hc, url)
+			g.mu.Lock()
+			delete(g.flights, url)
+			g.settle(url, f.ans.ok)
+			g.mu.Unlock()
+			close(f.done)
+		}()
+	}
+	g.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.ans
+	case <-ctx.Done():
+		return leaderAnswer{}
+	}
+}
+
+// settle records how an ask of url ended; g.mu is held.
+func (g *voterAsks) settle(url string, answered bool) {
+	if answered {
+		delete(g.failing, url)
+		return
+	}
+	now := g.clock()
+	if g.failing == nil {
+		g.failing = map[string]*voterFailure{}
+	}
+	if len(g.failing) >= maxFailingVoters {
+		for u, fl := range g.failing {
+			if !now.Before(fl.until) {
+				delete(g.failing, u)
+			}
+		}
+	}
+	fl := g.failing[url]
+	if fl == nil {
+		if len(g.failing) >= maxFailingVoters {
+			return // only voters that failed very recently: ask this one as before
+		}
+		fl = &voterFailure{retry: retryBackoff{first: voterAskFirstRetry, limit: voterAskMaxRetry}}
+		g.failing[url] = fl
+	}
+	fl.until = now.Add(fl.retry.next())
 }
 
 // askVoter asks one voter (at the URL of its /v1/cluster/raft) which agent
@@ -425,10 +555,13 @@ func askVoter(ctx context.Context, hc *http.Client, url string) leaderAnswer {
 		LeaderID string
 		Term     uint64
 	}
+	if resp.StatusCode != http.StatusOK {
+		return leaderAnswer{}
+	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
 		return leaderAnswer{}
 	}
-	return leaderAnswer{id: st.LeaderID, term: st.Term}
+	return leaderAnswer{id: st.LeaderID, term: st.Term, ok: true}
 }
 
 // membersView serves /v1/cluster/members.

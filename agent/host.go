@@ -15,7 +15,6 @@ import (
 
 	"github.com/shoal-dev/shoal/agent/apiserver"
 	"github.com/shoal-dev/shoal/agent/follow"
-	"github.com/shoal-dev/shoal/agent/internal/clock"
 	"github.com/shoal-dev/shoal/agent/internal/metrics"
 	"github.com/shoal-dev/shoal/agent/kubelet"
 
@@ -222,11 +221,18 @@ func (a *Agent) hostFailed(ctx context.Context, what string, err error) {
 	}
 }
 
-// waitPodCIDR polls this node's Node object until the leader has set its
-// pod CIDR; "" when ctx ends first.
+// waitPodCIDR reads this node's Node object until the leader has set its
+// pod CIDR; "" when ctx ends first. It reads again at once when
+// registerLoop has written the Node (the leader's controller assigns the
+// CIDR within moments then), and otherwise spaces its reads with a
+// back-off (retryBackoff from podCIDRFirstPoll to podCIDRMaxPoll): with a
+// thousand agents waiting on a slow or starved control plane, a read every
+// half second from each was a load of its own.
 func (a *Agent) waitPodCIDR(ctx context.Context) string {
+	registered := a.kicks.sub(kickRegistered)
+	poll := retryBackoff{first: podCIDRFirstPoll, limit: podCIDRMaxPoll}
 	for {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		rctx, cancel := context.WithTimeout(ctx, nodeRequestTimeout)
 		obj, err := a.client.GetWithOptions(rctx, "Node", "", a.cfg.NodeName, api.GetOptions{Stale: true})
 		cancel()
 		if err == nil {
@@ -234,8 +240,27 @@ func (a *Agent) waitPodCIDR(ctx context.Context) string {
 				return cidr
 			}
 		}
-		if !clock.Sleep(ctx, 500*time.Millisecond) {
+		if !podCIDRWait(ctx, registered, &poll) {
 			return ""
+		}
+	}
+}
+
+// podCIDRWait waits poll's next delay before waitPodCIDR reads again; a
+// registration (registered) restarts the wait from the first, shortest
+// delay, as the CIDR follows it closely. It reports false when ctx ended.
+func podCIDRWait(ctx context.Context, registered <-chan struct{}, poll *retryBackoff) bool {
+	for {
+		t := time.NewTimer(poll.next())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-registered:
+			t.Stop()
+			poll.reset()
+		case <-t.C:
+			return true
 		}
 	}
 }
