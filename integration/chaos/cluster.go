@@ -206,13 +206,16 @@ func (c *Cluster) Add(token string) *Agent {
 }
 
 // agentArgs are the flags of a's `shoal agent`, joining the gossip
-// addresses join with token, and extra flags.
+// addresses join with token, extra flags, and those of
+// SHOAL_CHAOS_AGENT_ARGS (space-separated, e.g. --raft-log-store=wal to
+// check the other Raft log store under the same faults).
 func agentArgs(a *Agent, join []string, token string, extra ...string) []string {
 	args := []string{"agent", "--node-name", a.Name, "--data-dir", a.dataDir,
 		"--http-addr", a.API(), "--raft-addr", a.IP + ":7071", "--bind", a.IP + ":7946",
 		"--join", strings.Join(join, ","), "--token", token, "--voters", "3",
 		"--pods=false"}
-	return append(args, extra...)
+	args = append(args, extra...)
+	return append(args, strings.Fields(os.Getenv("SHOAL_CHAOS_AGENT_ARGS"))...)
 }
 
 // Start runs the agent's process (again) with its data dir.
