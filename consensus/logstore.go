@@ -155,8 +155,9 @@ func openBolt(dataDir string) (*disk, error) {
 
 // openWAL opens (or creates) DataDir/wal. raft-wal opens its meta file
 // without a lock timeout, so a second process would hang on it: a flock of
-// our own, taken without waiting, refuses that at once. Its Close leaves
-// the meta file open, so the meta store is ours to close too.
+// our own, taken without waiting, refuses that at once. The meta store is
+// ours to close too (v0.4.0's Close left the file open; closing twice is
+// harmless).
 func openWAL(dataDir string, logger hclog.Logger) (*disk, error) {
 	dir := filepath.Join(dataDir, walDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
