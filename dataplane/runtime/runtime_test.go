@@ -164,7 +164,9 @@ func waitState(t *testing.T, r *Runtime, id string, want State) Status {
 func TestPull(t *testing.T) {
 	r := newRuntime(t)
 	c := ctx(t)
-	repo := "shoal/pulltest"
+	// A repository of its own per run: with -count=N an image pulled by
+	// an earlier run is still in the package's containerd.
+	repo := fmt.Sprintf("shoal/pulltest-%d", time.Now().UnixNano())
 	ref := testenv.BuildImage(t, env.reg, repo, "v1", testenv.TestProgram)
 	before := env.reg.ManifestRequests(repo)
 	img, err := r.EnsureImage(c, ref, PullIfNotPresent)
