@@ -11,14 +11,7 @@ import (
 func TestAgentFlagHostPathAllow(t *testing.T) {
 	parse := func(args ...string) []string {
 		t.Helper()
-		fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		var f agentFlags
-		f.register(fs)
-		if err := fs.Parse(args); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := f.config(io.Discard)
+		cfg, err := agentConfigOf(t, args...)
 		if err != nil {
 			t.Fatal(err)
 		}

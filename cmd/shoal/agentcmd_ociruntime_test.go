@@ -1,8 +1,6 @@
 package main
 
 import (
-	"flag"
-	"io"
 	"strings"
 	"testing"
 )
@@ -10,14 +8,7 @@ import (
 func TestAgentFlagOCIRuntime(t *testing.T) {
 	parse := func(args ...string) (string, error) {
 		t.Helper()
-		fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		var f agentFlags
-		f.register(fs)
-		if err := fs.Parse(args); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := f.config(io.Discard)
+		cfg, err := agentConfigOf(t, args...)
 		return cfg.Host.OCIRuntime, err
 	}
 	for _, tc := range []struct {

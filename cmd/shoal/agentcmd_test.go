@@ -10,19 +10,28 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/agent"
 )
+
+// agentConfigOf parses args as `shoal agent` flags and returns the
+// configuration they make.
+func agentConfigOf(t *testing.T, args ...string) (agent.Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var f agentFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return f.config(io.Discard)
+}
 
 func TestAgentFlagsNodeLossGrace(t *testing.T) {
 	parse := func(args ...string) (time.Duration, time.Duration, error) {
 		t.Helper()
-		fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		var f agentFlags
-		f.register(fs)
-		if err := fs.Parse(args); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := f.config(io.Discard)
+		cfg, err := agentConfigOf(t, args...)
 		return cfg.ClusterNet.NodeLossGrace, cfg.ClusterNet.NodeUnknownGrace, err
 	}
 	dead, unknown, err := parse()
