@@ -88,15 +88,7 @@ func (a *Agent) advertised(addr, fallback string) string {
 // startRaft starts this agent's Raft node on a fresh store and makes the
 // agent a voter. bootstrap forms a one-voter cluster if there is no state.
 func (a *Agent) startRaft(bootstrap bool) error {
-	rc := consensus.DefaultConfig()
-	if a.cfg.Raft != nil {
-		rc = *a.cfg.Raft
-	}
-	rc.ID = a.cfg.NodeName
-	rc.DataDir = a.raftDir()
-	if a.cfg.RaftLogStore != "" {
-		rc.LogStore = a.cfg.RaftLogStore
-	}
+	rc := a.raftConfig()
 	rc.BindAddr = a.raftAddr
 	if a.raftAdv != a.raftAddr {
 		rc.AdvertiseAddr = a.raftAdv

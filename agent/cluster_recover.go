@@ -24,15 +24,7 @@ func Recover(cfg Config) error {
 		return err
 	}
 	a := &Agent{cfg: cfg}
-	rc := consensus.DefaultConfig()
-	if cfg.Raft != nil {
-		rc = *cfg.Raft
-	}
-	rc.ID = cfg.NodeName
-	rc.DataDir = a.raftDir()
-	if cfg.RaftLogStore != "" {
-		rc.LogStore = cfg.RaftLogStore
-	}
+	rc := a.raftConfig()
 	rc.BindAddr = cfg.RaftAddr
 	rc.AdvertiseAddr = a.advertised(cfg.RaftAddr, "")
 	old, err := readClusterID(cfg.DataDir)
@@ -47,4 +39,21 @@ func Recover(cfg Config) error {
 		return fmt.Errorf("recover: the Raft configuration was rewritten, but %w; write %q to DATA_DIR/%s by hand before starting the agent", err, next, clusterIDFile)
 	}
 	return nil
+}
+
+// raftConfig is this agent's Raft configuration as far as it does not
+// depend on how the node is reached: the settings (Config.Raft or the
+// defaults), its ID, data dir and log store; startRaft and Recover
+// share it.
+func (a *Agent) raftConfig() consensus.Config {
+	rc := consensus.DefaultConfig()
+	if a.cfg.Raft != nil {
+		rc = *a.cfg.Raft
+	}
+	rc.ID = a.cfg.NodeName
+	rc.DataDir = a.raftDir()
+	if a.cfg.RaftLogStore != "" {
+		rc.LogStore = a.cfg.RaftLogStore
+	}
+	return rc
 }

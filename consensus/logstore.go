@@ -97,20 +97,15 @@ type disk struct {
 }
 
 // openDisk opens the log, stable and snapshot stores of dataDir with the
-// same settings as NewNode. kind is the Config.LogStore; "" opens whatever
-// kind dataDir holds (bolt if none). A dir holding the other kind is
-// refused with a *LogStoreMismatchError.
+// same settings as NewNode. kind is a normalised Config.LogStore
+// (logStoreKind). A dir holding the other kind is refused with a
+// *LogStoreMismatchError.
 func openDisk(dataDir, kind string, retain int, logger hclog.Logger) (*disk, error) {
 	have, err := detectLogStore(dataDir)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case kind == "" && have != "":
-		kind = have
-	case kind == "":
-		kind = LogStoreBolt
-	case have != "" && have != kind:
+	if have != "" && have != kind {
 		return nil, &LogStoreMismatchError{DataDir: dataDir, Want: kind, Have: have}
 	}
 	var d *disk

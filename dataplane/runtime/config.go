@@ -51,8 +51,9 @@ type Config struct {
 	// Namespace is the containerd namespace holding every Shoal container.
 	Namespace string
 	// RuncRoot is the OCI runtime's (runc's or crun's) state root for our
-	// containers ("" = the shim's default, /run/containerd/runc). Set it, with CgroupParent, when two containerd daemons
-	// share a machine (the multi-host test harness): PLATFORM.md.
+	// containers ("" = the shim's default, /run/containerd/runc). Set it,
+	// with CgroupParent, when two containerd daemons share a machine (the
+	// multi-host test harness): PLATFORM.md.
 	RuncRoot string
 	// CgroupParent is the cgroup under which each container gets
 	// <CgroupParent>/<id>; "" = containerd's default /<namespace>/<id>.
@@ -72,9 +73,10 @@ type Config struct {
 	// for the containers this runtime creates: OCIRuntimeRunc,
 	// OCIRuntimeCrun, or OCIRuntimeAuto for crun when it is in PATH and
 	// can run here, else runc. "" is runc: the runtime the test suite
-	// runs (crun cannot run on the development machine's cgroups). A container keeps the runtime it was created with (the
-	// shim reads it from the container's record), so changing it affects
-	// new containers only.
+	// runs (crun cannot run on the development machine's cgroups). A
+	// container keeps the runtime it was created with (the shim reads it
+	// from the container's record), so changing it affects new containers
+	// only.
 	OCIRuntime string
 }
 
