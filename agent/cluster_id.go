@@ -161,14 +161,15 @@ func (a *Agent) adoptEpoch() {
 	}
 	ol, oe := parseClusterID(own)
 	best, bestEpoch := "", oe
-	for _, m := range a.gossip.Members() {
-		if m.State != gossip.Alive || m.MetaErr != "" || m.Meta.ClusterID == "" {
-			continue
+	a.gossip.Each(func(m gossip.Member) bool {
+		if m.State != gossip.Alive || m.MetaErr != "" || m.Meta.ClusterID == "" || m.Meta.ClusterID == own {
+			return true
 		}
 		if l, e := parseClusterID(m.Meta.ClusterID); l == ol && e > bestEpoch {
 			best, bestEpoch = m.Meta.ClusterID, e
 		}
-	}
+		return true
+	})
 	if best == "" {
 		return
 	}

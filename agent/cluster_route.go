@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -160,10 +161,8 @@ func (a *Agent) memberAPI(id string) string {
 	if id == "" || a.gossip == nil {
 		return ""
 	}
-	for _, m := range a.gossip.Members() {
-		if m.Name == id && m.State == gossip.Alive {
-			return m.Meta.APIAddr
-		}
+	if m, ok := a.gossip.Member(id); ok && m.State == gossip.Alive {
+		return m.Meta.APIAddr
 	}
 	return ""
 }
@@ -174,10 +173,8 @@ func (a *Agent) memberRaft(id string) string {
 	if id == "" || a.gossip == nil {
 		return ""
 	}
-	for _, m := range a.gossip.Members() {
-		if m.Name == id && m.State == gossip.Alive {
-			return m.Meta.RaftAddr
-		}
+	if m, ok := a.gossip.Member(id); ok && m.State == gossip.Alive {
+		return m.Meta.RaftAddr
 	}
 	return ""
 }
@@ -190,21 +187,23 @@ func (a *Agent) voterAPIs() []string {
 	}
 	cid, leader := a.ClusterID(), a.leaderID()
 	var ms []gossip.Member
-	for _, m := range a.gossip.Members() {
-		if m.Name == a.cfg.NodeName || m.State != gossip.Alive || m.Meta.Leaving ||
-			m.Meta.Role != gossip.RoleVoter || m.Meta.APIAddr == "" || (cid != "" && m.Meta.ClusterID != cid) {
-			continue
+	a.gossip.Each(func(m gossip.Member) bool {
+		if m.Name != a.cfg.NodeName && m.State == gossip.Alive && !m.Meta.Leaving &&
+			m.Meta.Role == gossip.RoleVoter && m.Meta.APIAddr != "" && (cid == "" || m.Meta.ClusterID == cid) {
+			ms = append(ms, m)
 		}
-		ms = append(ms, m)
-	}
-	slices.SortStableFunc(ms, func(x, y gossip.Member) int {
+		return true
+	})
+	slices.SortFunc(ms, func(x, y gossip.Member) int {
 		switch {
+		case x.Name == y.Name:
+			return 0
 		case x.Name == leader:
 			return -1
 		case y.Name == leader:
 			return 1
 		}
-		return 0
+		return strings.Compare(x.Name, y.Name)
 	})
 	out := make([]string, len(ms))
 	for i, m := range ms {

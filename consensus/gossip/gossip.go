@@ -316,6 +316,37 @@ func (g *Gossip) Members() []Member {
 	return g.table.list(g.now())
 }
 
+// Member is the table's entry for name, without copying the whole table
+// as Members does: a lookup per request stays cheap in a large cluster.
+// A member dead or departed for longer than the retention is not found.
+func (g *Gossip) Member(name string) (Member, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	m, ok := g.table.get(name)
+	if ok && m.State != Alive && g.now().Sub(m.Since) > g.table.retention {
+		return Member{}, false
+	}
+	return m, ok
+}
+
+// Each calls fn with every member of the table, in no particular order,
+// until fn returns false: a scan without Members' sorted copy, for paths
+// that run per request. fn runs under the table's lock and must not call
+// the Gossip.
+func (g *Gossip) Each(fn func(Member) bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	for _, m := range g.table.members {
+		if m.State != Alive && now.Sub(m.Since) > g.table.retention {
+			continue
+		}
+		if !fn(m) {
+			return
+		}
+	}
+}
+
 // Local returns this agent's own entry.
 func (g *Gossip) Local() Member {
 	g.mu.Lock()

@@ -88,3 +88,50 @@ func TestLogBridgeLevels(t *testing.T) {
 		}
 	}
 }
+
+// Member(name) answers what Members() holds for that name, and Each sees
+// what Members() lists, retention included, without copying the table.
+func TestMemberLookupAgreesWithList(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := t0
+	g := &Gossip{table: newTable(time.Minute), now: func() time.Time { return now }}
+	g.table.alive(Member{Name: "a", Meta: Meta{APIAddr: "10.0.0.1:7070"}}, now)
+	g.table.alive(Member{Name: "b"}, now)
+	g.table.gone(Member{Name: "b"}, now)
+	check := func(when string) {
+		t.Helper()
+		listed := map[string]Member{}
+		for _, m := range g.Members() {
+			listed[m.Name] = m
+		}
+		each := map[string]Member{}
+		g.Each(func(m Member) bool { each[m.Name] = m; return true })
+		if len(each) != len(listed) {
+			t.Fatalf("%s: Each saw %v, Members holds %v", when, each, listed)
+		}
+		for name, m := range each {
+			if listed[name] != m {
+				t.Fatalf("%s: Each saw %+v, Members holds %+v", when, m, listed[name])
+			}
+		}
+		for _, name := range []string{"a", "b", "c"} {
+			got, ok := g.Member(name)
+			want, wok := listed[name]
+			if ok != wok || got != want {
+				t.Fatalf("%s: Member(%q) = %+v, %v; Members holds %+v, %v", when, name, got, ok, want, wok)
+			}
+		}
+	}
+	check("at once")
+	if m, ok := g.Member("a"); !ok || m.Meta.APIAddr != "10.0.0.1:7070" || m.State != Alive {
+		t.Fatalf("Member(a) = %+v, %v", m, ok)
+	}
+	if m, ok := g.Member("b"); !ok || m.State != Dead {
+		t.Fatalf("a member dead within the retention is found as dead: %+v, %v", m, ok)
+	}
+	now = t0.Add(time.Minute + time.Second)
+	if _, ok := g.Member("b"); ok {
+		t.Fatal("a member dead for longer than the retention is still found")
+	}
+	check("after the retention")
+}
