@@ -14,7 +14,7 @@
 // every agent's certificate in bulk (voters as voters, hollow nodes as
 // workers), and the benchmark talks to the API with an admin token.
 //
-// Entry points: TestHollow, whose bounded run (20 nodes, on timings for one
+// Entry points: TestHollow, whose bounded run (100 nodes, on timings for one
 // starved process, skipped under -race) make test runs without -race,
 // and, with SHOAL_HOLLOW_NODES set, the full run behind `make scale`.
 // SHOAL_HOLLOW_PPROF=127.0.0.1:PORT serves net/http/pprof during a run and
