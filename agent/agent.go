@@ -30,6 +30,12 @@ import (
 // a replica of the store) or a non-voter (no Raft at all: its API requests
 // are forwarded); see cluster.go for how it moves between the two.
 type Agent struct {
+	// epochScanned is the gossip table version and cluster ID adoptEpoch
+	// last scanned with (roleLoop's alone): no change, no scan.
+	epochScanned struct {
+		version uint64
+		own     string
+	}
 	cfg    Config
 	log    *slog.Logger
 	server *apiserver.Server
@@ -294,7 +300,7 @@ func (a *Agent) Start() error {
 	// connection's read deadline passes, which would cut watch streams (and
 	// forwarded ones) after that long. Bodies are bounded in size instead.
 	fresh := &newConns{}
-	a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ConnState: fresh.track}
+	a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ConnState: fresh.track, ErrorLog: newServerLog(a.log)}
 	// Open watch streams end on shutdown instead of holding it for its
 	// timeout, and so do connections that never sent a request.
 	a.http.RegisterOnShutdown(a.server.Close)

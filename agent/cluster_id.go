@@ -159,6 +159,13 @@ func (a *Agent) adoptEpoch() {
 	if own == "" || a.Node() != nil || a.gossip == nil {
 		return
 	}
+	// A scan of a thousand members per tick per agent adds up; the table
+	// rarely changes once the cluster has formed.
+	if v := a.gossip.Version(); v != a.epochScanned.version || own != a.epochScanned.own {
+		a.epochScanned.version, a.epochScanned.own = v, own
+	} else {
+		return
+	}
 	ol, oe := parseClusterID(own)
 	best, bestEpoch := "", oe
 	a.gossip.Each(func(m gossip.Member) bool {
@@ -176,6 +183,7 @@ func (a *Agent) adoptEpoch() {
 	a.log.Info("adopting the cluster's new epoch (it was recovered while this agent was away)", "from", own, "to", best)
 	if err := a.setClusterID(best); err != nil {
 		a.log.Error("recording the cluster id", "err", err)
+		a.epochScanned.version = 0 // scan again on the next tick
 		return
 	}
 	a.publishMeta()

@@ -187,7 +187,7 @@ func (a *Agent) voterAPIs() []string {
 	}
 	cid, leader := a.ClusterID(), a.leaderID()
 	var ms []gossip.Member
-	a.gossip.Each(func(m gossip.Member) bool {
+	a.gossip.EachVoter(func(m gossip.Member) bool {
 		if m.Name != a.cfg.NodeName && m.State == gossip.Alive && !m.Meta.Leaving &&
 			m.Meta.Role == gossip.RoleVoter && m.Meta.APIAddr != "" && (cid == "" || m.Meta.ClusterID == cid) {
 			ms = append(ms, m)

@@ -323,7 +323,7 @@ func (g *Gossip) Member(name string) (Member, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	m, ok := g.table.get(name)
-	if ok && m.State != Alive && g.now().Sub(m.Since) > g.table.retention {
+	if ok && g.table.expired(m, g.now()) {
 		return Member{}, false
 	}
 	return m, ok
@@ -338,13 +338,33 @@ func (g *Gossip) Each(fn func(Member) bool) {
 	defer g.mu.Unlock()
 	now := g.now()
 	for _, m := range g.table.members {
-		if m.State != Alive && now.Sub(m.Since) > g.table.retention {
-			continue
-		}
-		if !fn(m) {
+		if !g.table.expired(m, now) && !fn(m) {
 			return
 		}
 	}
+}
+
+// EachVoter is Each over the members whose metadata says RoleVoter, in
+// no particular order: a handful, however large the cluster.
+func (g *Gossip) EachVoter(fn func(Member) bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	for name := range g.table.voters {
+		if m := g.table.members[name]; !g.table.expired(m, now) && !fn(m) {
+			return
+		}
+	}
+}
+
+// Version counts the changes to the member table (joins, updates,
+// departures, members forgotten): a caller that scans the table can skip
+// the scan while it has not moved.
+func (g *Gossip) Version() uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.table.prune(g.now())
+	return g.table.version
 }
 
 // Local returns this agent's own entry.

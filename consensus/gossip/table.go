@@ -91,13 +91,41 @@ type Event struct {
 
 // table is the member table. It is not safe for concurrent use; Gossip
 // guards it. Time is an input: every change carries now.
+//
+// Lookups run per request in a large cluster, so nothing here is O(members)
+// per event: pruning runs only once the earliest departed member's
+// retention has passed, and the voters are indexed.
 type table struct {
 	members   map[string]Member
 	retention time.Duration
+	// pruneAt is when the earliest non-alive member's retention ends;
+	// zero when every member is alive.
+	pruneAt time.Time
+	// voters holds the names of the members whose latest metadata says
+	// RoleVoter, whatever their state.
+	voters map[string]struct{}
+	// version counts the changes to the table.
+	version uint64
 }
 
 func newTable(retention time.Duration) *table {
-	return &table{members: map[string]Member{}, retention: retention}
+	return &table{members: map[string]Member{}, voters: map[string]struct{}{}, retention: retention}
+}
+
+// put stores m and keeps the indexes.
+func (t *table) put(m Member) {
+	t.members[m.Name] = m
+	if m.Meta.Role == RoleVoter {
+		t.voters[m.Name] = struct{}{}
+	} else {
+		delete(t.voters, m.Name)
+	}
+	if m.State != Alive {
+		if end := m.Since.Add(t.retention); t.pruneAt.IsZero() || end.Before(t.pruneAt) {
+			t.pruneAt = end
+		}
+	}
+	t.version++
 }
 
 // alive records that m is alive: a new member, one that came back, or an
@@ -111,7 +139,7 @@ func (t *table) alive(m Member, now time.Time) Event {
 		m.Since = old.Since
 		ev = EventUpdate
 	}
-	t.members[m.Name] = m
+	t.put(m)
 	t.prune(now)
 	return Event{Type: ev, Member: m}
 }
@@ -124,16 +152,34 @@ func (t *table) gone(m Member, now time.Time) Event {
 		m.State = Left
 	}
 	m.Since = now
-	t.members[m.Name] = m
+	t.put(m)
 	t.prune(now)
 	return Event{Type: EventLeave, Member: m}
 }
 
+// expired says whether m, dead or departed, is past the retention.
+func (t *table) expired(m Member, now time.Time) bool {
+	return m.State != Alive && now.Sub(m.Since) > t.retention
+}
+
 // prune forgets members dead or departed for longer than the retention.
+// It scans the table only once the earliest of them has expired.
 func (t *table) prune(now time.Time) {
+	if t.pruneAt.IsZero() || !now.After(t.pruneAt) {
+		return
+	}
+	t.pruneAt = time.Time{}
 	for name, m := range t.members {
-		if m.State != Alive && now.Sub(m.Since) > t.retention {
+		switch {
+		case m.State == Alive:
+		case t.expired(m, now):
 			delete(t.members, name)
+			delete(t.voters, name)
+			t.version++
+		default:
+			if end := m.Since.Add(t.retention); t.pruneAt.IsZero() || end.Before(t.pruneAt) {
+				t.pruneAt = end
+			}
 		}
 	}
 }

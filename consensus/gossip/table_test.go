@@ -3,6 +3,9 @@ package gossip
 import (
 	"bytes"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,4 +137,54 @@ func TestMemberLookupAgreesWithList(t *testing.T) {
 		t.Fatal("a member dead for longer than the retention is still found")
 	}
 	check("after the retention")
+}
+
+// Random joins, updates, departures and time passing: after each step the
+// lookups without copies (Member, Each, EachVoter) agree with Members(),
+// and Version moved whenever what Members() lists changed.
+func TestTableIndexesAgreeWithList(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	g := &Gossip{table: newTable(10 * time.Second), now: func() time.Time { return now }}
+	names := []string{"a", "b", "c", "d", "e", "f"}
+	roles := []string{RoleNone, RoleNonvoter, RoleVoter}
+	prevList, prevVersion := g.Members(), g.Version()
+	for step := range 3000 {
+		m := Member{Name: names[rng.IntN(len(names))], Meta: Meta{Role: roles[rng.IntN(len(roles))], Leaving: rng.IntN(4) == 0}}
+		switch rng.IntN(3) {
+		case 0:
+			g.table.alive(m, now)
+		case 1:
+			g.table.gone(m, now)
+		default:
+			now = now.Add(time.Duration(rng.IntN(4000)) * time.Millisecond)
+		}
+		version := g.Version()
+		list := g.Members()
+		if !slices.Equal(list, prevList) && version == prevVersion {
+			t.Fatalf("step %d: the table changed (%v -> %v) but Version stayed %d", step, prevList, list, version)
+		}
+		prevList, prevVersion = list, version
+		listed := map[string]Member{}
+		voters := map[string]Member{}
+		for _, m := range list {
+			listed[m.Name] = m
+			if m.Meta.Role == RoleVoter {
+				voters[m.Name] = m
+			}
+		}
+		each, eachVoter := map[string]Member{}, map[string]Member{}
+		g.Each(func(m Member) bool { each[m.Name] = m; return true })
+		g.EachVoter(func(m Member) bool { eachVoter[m.Name] = m; return true })
+		if !maps.Equal(each, listed) || !maps.Equal(eachVoter, voters) {
+			t.Fatalf("step %d: Each %v / EachVoter %v, Members lists %v", step, each, eachVoter, list)
+		}
+		for _, n := range names {
+			got, ok := g.Member(n)
+			want, wok := listed[n]
+			if ok != wok || got != want {
+				t.Fatalf("step %d: Member(%q) = %+v, %v; Members holds %+v, %v", step, n, got, ok, want, wok)
+			}
+		}
+	}
 }
