@@ -3,6 +3,7 @@ package hollow
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/shoal-dev/shoal/api"
@@ -156,7 +157,35 @@ func (c *Cluster) GossipConverged(ctx context.Context, want int, since time.Time
 	err := waitUntil(ctx, d, fmt.Sprintf("every member to see %d alive", want), func() bool {
 		return c.everyMember(func(ms []gossip.Member) bool { return countState(ms, gossip.Alive, "") >= want })
 	})
+	if err != nil {
+		err = fmt.Errorf("%w (%s)", err, c.aliveSeen(want))
+	}
 	return time.Since(since), err
+}
+
+// aliveSeen says how far gossip got: how many alive members the running
+// members see (least, median, most) and how many see want.
+func (c *Cluster) aliveSeen(want int) string {
+	c.mu.Lock()
+	all := append(append([]*Member(nil), c.nodes...), c.voters...)
+	c.mu.Unlock()
+	var seen []int
+	full := 0
+	for _, m := range all {
+		if g := m.Agent.Gossip(); g != nil && !m.killed.Load() {
+			n := countState(g.Members(), gossip.Alive, "")
+			seen = append(seen, n)
+			if n >= want {
+				full++
+			}
+		}
+	}
+	if len(seen) == 0 {
+		return "no running member"
+	}
+	slices.Sort(seen)
+	return fmt.Sprintf("alive members seen: least %d, median %d, most %d; %d of %d members see %d",
+		seen[0], seen[len(seen)/2], seen[len(seen)-1], full, len(seen), want)
 }
 
 // GossipDeath crashes one hollow node and times until every other
