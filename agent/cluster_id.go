@@ -161,11 +161,11 @@ func (a *Agent) adoptEpoch() {
 	}
 	// A scan of a thousand members per tick per agent adds up; the table
 	// rarely changes once the cluster has formed.
-	if v := a.gossip.Version(); v != a.epochScanned.version || own != a.epochScanned.own {
-		a.epochScanned.version, a.epochScanned.own = v, own
-	} else {
+	v := a.gossip.Version()
+	if v == a.epochScanned.version && own == a.epochScanned.own {
 		return
 	}
+	a.epochScanned.version, a.epochScanned.own = v, own
 	ol, oe := parseClusterID(own)
 	best, bestEpoch := "", oe
 	a.gossip.Each(func(m gossip.Member) bool {

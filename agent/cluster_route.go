@@ -189,7 +189,7 @@ func (a *Agent) voterAPIs() []string {
 	var ms []gossip.Member
 	a.gossip.EachVoter(func(m gossip.Member) bool {
 		if m.Name != a.cfg.NodeName && m.State == gossip.Alive && !m.Meta.Leaving &&
-			m.Meta.Role == gossip.RoleVoter && m.Meta.APIAddr != "" && (cid == "" || m.Meta.ClusterID == cid) {
+			m.Meta.APIAddr != "" && (cid == "" || m.Meta.ClusterID == cid) {
 			ms = append(ms, m)
 		}
 		return true

@@ -96,21 +96,27 @@ func TestWALLocked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() {
-		d2, err := openDisk(dir, LogStoreWAL, 1, hclog.NewNullLogger())
-		if err == nil {
-			_ = d2.close()
+	// openWithin opens dir from another goroutine and closes what it
+	// opened: the error, or a failure saying what still waits after 10 s.
+	openWithin := func(waiting string) error {
+		done := make(chan error, 1)
+		go func() {
+			d, err := openDisk(dir, LogStoreWAL, 1, hclog.NewNullLogger())
+			if err == nil {
+				err = d.close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatal(waiting + " still waiting after 10s")
+			return nil
 		}
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "still running") {
-			t.Fatalf("second open: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("second open of a locked wal dir still waiting after 10s")
+	}
+	if err := openWithin("second open of a locked wal dir"); err == nil || !strings.Contains(err.Error(), "still running") {
+		t.Fatalf("second open: %v", err)
 	}
 	if err := d.close(); err != nil {
 		t.Fatal(err)
@@ -118,21 +124,8 @@ func TestWALLocked(t *testing.T) {
 	// Closed, it opens again: the lock and raft-wal's meta file were
 	// released (raft-wal's own Close leaves the meta file open and locked,
 	// and a reopen waited on it for ever).
-	reopened := make(chan error, 1)
-	go func() {
-		d, err := openDisk(dir, LogStoreWAL, 1, hclog.NewNullLogger())
-		if err == nil {
-			err = d.close()
-		}
-		reopened <- err
-	}()
-	select {
-	case err := <-reopened:
-		if err != nil {
-			t.Fatalf("reopen: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("reopen after close still waiting after 10s: the meta file was left locked")
+	if err := openWithin("reopen after close: the meta file was left locked;"); err != nil {
+		t.Fatalf("reopen: %v", err)
 	}
 }
 

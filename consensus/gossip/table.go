@@ -121,11 +121,17 @@ func (t *table) put(m Member) {
 		delete(t.voters, m.Name)
 	}
 	if m.State != Alive {
-		if end := m.Since.Add(t.retention); t.pruneAt.IsZero() || end.Before(t.pruneAt) {
-			t.pruneAt = end
-		}
+		t.prunable(m)
 	}
 	t.version++
+}
+
+// prunable moves pruneAt to when non-alive m's retention ends, if that is
+// earlier.
+func (t *table) prunable(m Member) {
+	if end := m.Since.Add(t.retention); t.pruneAt.IsZero() || end.Before(t.pruneAt) {
+		t.pruneAt = end
+	}
 }
 
 // alive records that m is alive: a new member, one that came back, or an
@@ -177,9 +183,7 @@ func (t *table) prune(now time.Time) {
 			delete(t.voters, name)
 			t.version++
 		default:
-			if end := m.Since.Add(t.retention); t.pruneAt.IsZero() || end.Before(t.pruneAt) {
-				t.pruneAt = end
-			}
+			t.prunable(m)
 		}
 	}
 }

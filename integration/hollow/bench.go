@@ -166,12 +166,9 @@ func (c *Cluster) GossipConverged(ctx context.Context, want int, since time.Time
 // aliveSeen says how far gossip got: how many alive members the running
 // members see (least, median, most) and how many see want.
 func (c *Cluster) aliveSeen(want int) string {
-	c.mu.Lock()
-	all := append(append([]*Member(nil), c.nodes...), c.voters...)
-	c.mu.Unlock()
 	var seen []int
 	full := 0
-	for _, m := range all {
+	for _, m := range c.all() {
 		if g := m.Agent.Gossip(); g != nil && !m.killed.Load() {
 			n := countState(g.Members(), gossip.Alive, "")
 			seen = append(seen, n)
@@ -212,10 +209,7 @@ func (c *Cluster) GossipDeath(ctx context.Context, d time.Duration) (time.Durati
 }
 
 func (c *Cluster) everyMember(ok func([]gossip.Member) bool) bool {
-	c.mu.Lock()
-	all := append(append([]*Member(nil), c.nodes...), c.voters...)
-	c.mu.Unlock()
-	for _, m := range all {
+	for _, m := range c.all() {
 		if m.killed.Load() {
 			continue
 		}

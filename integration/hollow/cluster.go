@@ -326,11 +326,17 @@ func (m *Member) Crash() {
 	m.cancel()
 }
 
+// all is a snapshot of every member, hollow nodes then voters, crashed ones
+// included.
+func (c *Cluster) all() []*Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append(append([]*Member(nil), c.nodes...), c.voters...)
+}
+
 // Close stops every agent and waits (bounded) for each.
 func (c *Cluster) Close() {
-	c.mu.Lock()
-	all := append(append([]*Member(nil), c.nodes...), c.voters...)
-	c.mu.Unlock()
+	all := c.all()
 	// In parallel: one memberlist shutdown waits for its listeners, which
 	// on a starved machine took seconds each, minutes for a hundred.
 	var wg sync.WaitGroup
