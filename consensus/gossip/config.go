@@ -98,8 +98,9 @@ type Config struct {
 	// DeadRetention is how long a dead or departed member stays in the
 	// member table before it is forgotten.
 	DeadRetention time.Duration
-	// ReconnectInterval is how often Reconnect joins again the members
-	// seen dead or departed (and Join): memberlist never probes a dead
+	// ReconnectInterval is how often Reconnect joins again one of the
+	// members seen dead or departed (at random, with the chance
+	// departed/alive) and the Join addresses of no known member: memberlist never probes a dead
 	// member, so without it the two sides of a healed partition, or a
 	// member wrongly declared dead while it stalled, stay apart for good.
 	// 0 turns reconnection off.
@@ -364,6 +365,7 @@ func (c Config) memberlistConfig() *memberlist.Config {
 	// which leaves such a host outside the cluster, unseen, until
 	// GossipToTheDeadTime has passed.
 	mc.DeadNodeReclaimTime = time.Nanosecond
+	mc.EnableCompression = false
 	return mc
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -184,4 +185,38 @@ func decodeMeta(b []byte) (Meta, error) {
 		ClusterID: w.ClusterID, Version: w.Version, Leaving: w.Leaving, Worker: w.Worker,
 		Keyring: w.Keyring,
 	}, nil
+}
+
+// maxCachedMetas bounds a metaCache: past it the cache starts again empty
+// (a cluster has one encoding per member and per change of its metadata).
+const maxCachedMetas = 8192
+
+// metaCache maps metadata encodings to their decoding. Safe for
+// concurrent use; the zero value is empty.
+type metaCache struct {
+	mu sync.Mutex
+	m  map[string]cachedMeta
+}
+
+type cachedMeta struct {
+	meta Meta
+	err  error
+}
+
+// decode is decodeMeta(b), from the cache when b was decoded before.
+func (c *metaCache) decode(b []byte) (Meta, error) {
+	c.mu.Lock()
+	got, ok := c.m[string(b)]
+	c.mu.Unlock()
+	if ok {
+		return got.meta, got.err
+	}
+	meta, err := decodeMeta(b)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedMetas {
+		c.m = make(map[string]cachedMeta)
+	}
+	c.m[string(b)] = cachedMeta{meta, err}
+	c.mu.Unlock()
+	return meta, err
 }

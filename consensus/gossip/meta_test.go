@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -110,6 +111,42 @@ func TestMetaDecodeCompatibility(t *testing.T) {
 	for _, bad := range []string{``, `{}`, `{"v":0}`, `not json`, `{"v":"1"}`} {
 		if _, err := decodeMeta([]byte(bad)); err == nil {
 			t.Errorf("decodeMeta(%q) accepted it", bad)
+		}
+	}
+}
+
+// The metadata cache answers as decodeMeta does, errors included, returns
+// copies the caller may change, and stays within maxCachedMetas.
+func TestMetaCacheAgreesAndStaysBounded(t *testing.T) {
+	var c metaCache
+	m := Meta{APIAddr: "10.0.0.1:6443", RaftAddr: "10.0.0.1:8300", Zone: "a", Role: RoleVoter, ClusterID: "c1", Version: "v"}
+	buf, err := encodeMeta(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second answer comes from the cache
+		got, err := c.decode(buf)
+		if err != nil || got != m {
+			t.Fatalf("decode = %+v, %v; want %+v", got, err, m)
+		}
+		got.Zone = "changed by the caller"
+	}
+	for _, bad := range [][]byte{nil, []byte("{"), []byte(`{"v":0}`)} {
+		for range 2 {
+			_, want := decodeMeta(bad)
+			if _, err := c.decode(bad); err == nil || err.Error() != want.Error() {
+				t.Errorf("decode(%q): %v, want %v", bad, err, want)
+			}
+		}
+	}
+	for i := range 3 * maxCachedMetas {
+		m.APIAddr = fmt.Sprintf("10.0.%d.%d:6443", i/250, i%250)
+		b, _ := encodeMeta(m)
+		if got, err := c.decode(b); err != nil || got.APIAddr != m.APIAddr {
+			t.Fatalf("entry %d: %+v, %v", i, got, err)
+		}
+		if n := len(c.m); n > maxCachedMetas {
+			t.Fatalf("entry %d: %d cached, over the limit of %d", i, n, maxCachedMetas)
 		}
 	}
 }

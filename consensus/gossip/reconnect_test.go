@@ -3,6 +3,7 @@ package gossip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -139,5 +140,50 @@ func TestReconnectAddrs(t *testing.T) {
 	got := a.reconnectAddrs()
 	if len(got) != 2 || got[0] != nodes[1].addr() || got[1] != "127.0.0.1:1" {
 		t.Fatalf("a member dead: reconnect tries %v, want its address then the join list", got)
+	}
+}
+
+// Reconnect tries one departed member a round, with the chance
+// departed/alive: with 1 member dead among 10 alive, about one round in
+// ten; with as many dead as alive (the two halves of a partition), every
+// round.
+func TestReconnectAddrsChance(t *testing.T) {
+	g := &Gossip{cfg: Config{NodeName: "m0"}, now: time.Now, table: newTable(time.Hour)}
+	now := time.Now()
+	put := func(i int, alive bool) {
+		m := Member{Name: fmt.Sprintf("m%d", i), Addr: "127.0.0.1", Port: uint16(7000 + i)}
+		g.table.alive(m, now)
+		if !alive {
+			g.table.gone(m, now)
+		}
+	}
+	for i := range 10 {
+		put(i, true)
+	}
+	put(10, false)
+	const rounds = 4000
+	tried := 0
+	for range rounds {
+		switch got := g.reconnectAddrs(); len(got) {
+		case 0:
+		case 1:
+			if got[0] != "127.0.0.1:7010" {
+				t.Fatalf("tried %v, want the dead member", got)
+			}
+			tried++
+		default:
+			t.Fatalf("tried %v in one round, want at most one", got)
+		}
+	}
+	if tried < rounds/20 || tried > rounds/5 { // expected rounds/10
+		t.Errorf("1 dead, 10 alive: tried in %d rounds of %d, want about %d", tried, rounds, rounds/10)
+	}
+	for i := 11; i < 20; i++ {
+		put(i, false)
+	}
+	for range 100 {
+		if got := g.reconnectAddrs(); len(got) != 1 {
+			t.Fatalf("10 dead, 10 alive: tried %v, want one every round", got)
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"log"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -60,10 +59,9 @@ func newCluster(n, seeds int, encrypt bool, tune func(*gossip.Config)) (*cluster
 	c := &cluster{n: n, logs: &logWatch{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	logger := slog.New(c.logs)
-	stdLogger := log.New(c.logs, "", 0)
 	// Listen first, so that every address is known before any Config.
 	for i := range n {
-		t, err := newCountingTransport("127.0.0.1", stdLogger)
+		t, err := newCountingTransport("127.0.0.1", logger)
 		if err != nil {
 			c.shutdown()
 			return nil, fmt.Errorf("member %d: %w (raise the file limit?)", i, err)
@@ -71,7 +69,7 @@ func newCluster(n, seeds int, encrypt bool, tune func(*gossip.Config)) (*cluster
 		c.members = append(c.members, &member{
 			name: fmt.Sprintf("m%04d", i),
 			t:    t,
-			addr: fmt.Sprintf("127.0.0.1:%d", t.GetAutoBindPort()),
+			addr: fmt.Sprintf("127.0.0.1:%d", t.Port()),
 		})
 	}
 	var seedAddrs []string
@@ -163,12 +161,27 @@ func (c *cluster) follow(m *member) {
 	}
 }
 
-// joinAll starts every member's Join at once and its reconnect loop;
+// joinAll starts every member's Join and its reconnect loop: all at once
+// when rate is 0, else rate members a second in order (the seeds first);
 // errs counts joins that gave up.
-func (c *cluster) joinAll() (errs *atomic.Int64) {
+func (c *cluster) joinAll(rate float64) (errs *atomic.Int64) {
 	errs = &atomic.Int64{}
-	for _, m := range c.members {
+	start := time.Now()
+	for i, m := range c.members {
+		var at time.Time
+		if rate > 0 {
+			at = start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+		}
 		go func() {
+			if d := time.Until(at); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-c.ctx.Done():
+					t.Stop()
+					return
+				}
+			}
 			err := m.g.Join(c.ctx)
 			switch {
 			case err == nil:

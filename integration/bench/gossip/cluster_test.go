@@ -39,7 +39,7 @@ func TestClusterConvergesCountsAndSeesACrash(t *testing.T) {
 			t.Error("shutdown did not return within 30 s")
 		}
 	}()
-	c.joinAll()
+	c.joinAll(0)
 	waitUntil(t, 60*time.Second, "every member to see all alive", func() bool {
 		for _, m := range c.members {
 			if m.sawAll.Load() == 0 {

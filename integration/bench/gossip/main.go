@@ -31,6 +31,7 @@ func main() {
 	settle := flag.Duration("settle", 5*time.Second, "wait after convergence before the steady-state window")
 	window := flag.Duration("window", 10*time.Second, "steady-state window over which bytes and CPU are counted")
 	deadFor := flag.Duration("dead-timeout", time.Minute, "how long to wait for every member to see the killed one dead")
+	joinRate := flag.Float64("join-rate", 0, "members that start their Join per second, in order, the seeds first (0: all at once, a simultaneous start)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -66,6 +67,9 @@ func main() {
 	if *settle < 0 {
 		fail("-settle %v must not be negative", *settle)
 	}
+	if *joinRate < 0 || *joinRate > 1e6 {
+		fail("-join-rate %v: want 0 (all at once) up to 1e6 members a second", *joinRate)
+	}
 	raiseFileLimit(slices.Max(ns))
 
 	cfg := gossip.DefaultConfig()
@@ -75,7 +79,7 @@ func main() {
 	var rows []row
 	for _, n := range ns {
 		fmt.Printf("\n== %d members (load: %s)\n", n, benchproc.LoadAvg())
-		r, err := measure(n, *seeds, *encrypt, *convergeFor, *settle, *window, *deadFor)
+		r, err := measure(n, *seeds, *encrypt, *joinRate, *convergeFor, *settle, *window, *deadFor)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "gossip bench: %d members: %v\n", n, err)
 			break
@@ -89,6 +93,7 @@ func main() {
 // row is one size's figures.
 type row struct {
 	n                      int
+	joinRate               float64 // members a second; 0: all at once
 	converged              bool
 	seen                   int // members that saw all alive
 	allSeeAll, p50SeeAll   time.Duration
@@ -106,8 +111,8 @@ type row struct {
 	load                   string
 }
 
-func measure(n, seeds int, encrypt bool, convergeFor, settle, window, deadFor time.Duration) (row, error) {
-	r := row{n: n}
+func measure(n, seeds int, encrypt bool, joinRate float64, convergeFor, settle, window, deadFor time.Duration) (row, error) {
+	r := row{n: n, joinRate: joinRate}
 	cfg := gossip.DefaultConfig()
 	r.theory = time.Duration(math.Ceil(math.Log(float64(n))/math.Log(float64(cfg.GossipNodes)))) * cfg.GossipInterval
 	r.serf = serfModel(n, cfg.GossipNodes, cfg.GossipInterval, 0.9999)
@@ -120,11 +125,15 @@ func measure(n, seeds int, encrypt bool, convergeFor, settle, window, deadFor ti
 	defer c.shutdown()
 	fmt.Printf("created %d members in %v\n", n, time.Since(made).Round(time.Millisecond))
 
-	// Simultaneous start.
+	// A simultaneous start, or one at joinRate.
 	start := time.Now()
 	cpuStart := cpuTime()
-	joinErrs := c.joinAll()
-	deadline := start.Add(convergeFor)
+	joinErrs := c.joinAll(joinRate)
+	var lastStart time.Duration
+	if joinRate > 0 {
+		lastStart = time.Duration(float64(n-1) / joinRate * float64(time.Second))
+	}
+	deadline := start.Add(lastStart + convergeFor)
 	lastPrint := start
 	for time.Now().Before(deadline) {
 		seen, minAlive := 0, n
@@ -170,6 +179,10 @@ func measure(n, seeds int, encrypt bool, convergeFor, settle, window, deadFor ti
 	if r.converged {
 		fmt.Printf("converged: every member saw all %d alive after %v (median member %v); joins that gave up: %d\n",
 			n, r.allSeeAll.Round(time.Millisecond), r.p50SeeAll.Round(time.Millisecond), joinErrs.Load())
+		if joinRate > 0 {
+			fmt.Printf("joins started at %.0f a second: the last after %v, every member saw all alive %v after it\n",
+				joinRate, lastStart.Round(time.Millisecond), (r.allSeeAll - lastStart).Round(time.Millisecond))
+		}
 	} else {
 		fmt.Printf("NOT converged after %v: %d of %d members saw all alive; joins that gave up: %d; last error logged: %q\n",
 			convergeFor, r.seen, n, joinErrs.Load(), c.logs.lastError())
@@ -286,6 +299,10 @@ func printTable(rows []row) {
 	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		conv := fmt.Sprintf("%v (%v)", r.allSeeAll.Round(10*time.Millisecond), r.p50SeeAll.Round(10*time.Millisecond))
+		if r.joinRate > 0 {
+			conv = fmt.Sprintf("joining %.0f/s, the last at %v: %s", r.joinRate,
+				time.Duration(float64(r.n-1)/r.joinRate*float64(time.Second)).Round(10*time.Millisecond), conv)
+		}
 		if !r.converged {
 			conv = fmt.Sprintf("not converged: %d of %d", r.seen, r.n)
 		}

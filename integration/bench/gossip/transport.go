@@ -1,12 +1,14 @@
 package main
 
 import (
-	"log"
+	"log/slog"
 	"net"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/shoal-dev/shoal/consensus/gossip"
 )
 
 // counters are one member's bytes on the wire (payloads: UDP and TCP
@@ -26,47 +28,44 @@ func total(cs []*counters) (udpOut, udpIn, tcpOut, tcpIn int64) {
 	return
 }
 
-// countingTransport is memberlist's NetTransport with every byte counted:
-// packets on the way out and in, streams dialled and accepted.
+// countingTransport is the agents' gossip transport (gossip.Transport)
+// with every byte counted: packets on the way out and in, streams dialled
+// and accepted.
 type countingTransport struct {
-	*memberlist.NetTransport
+	*gossip.Transport
 	c       *counters
 	packets chan *memberlist.Packet
 	streams chan net.Conn
 	done    chan struct{} // Shutdown began: drop what arrives
-	stopped chan struct{} // the NetTransport has stopped: forwarders end
+	stopped chan struct{} // the Transport has stopped: forwarders end
 }
 
 var _ memberlist.NodeAwareTransport = (*countingTransport)(nil)
 
 // newCountingTransport listens on a free port of addr.
-func newCountingTransport(addr string, logger *log.Logger) (*countingTransport, error) {
-	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
-		BindAddrs: []string{addr},
-		BindPort:  0,
-		Logger:    logger,
-	})
+func newCountingTransport(addr string, logger *slog.Logger) (*countingTransport, error) {
+	nt, err := gossip.NewTransport(addr, 0, logger)
 	if err != nil {
 		return nil, err
 	}
 	t := &countingTransport{
-		NetTransport: nt,
-		c:            &counters{},
-		packets:      make(chan *memberlist.Packet),
-		streams:      make(chan net.Conn),
-		done:         make(chan struct{}),
-		stopped:      make(chan struct{}),
+		Transport: nt,
+		c:         &counters{},
+		packets:   make(chan *memberlist.Packet),
+		streams:   make(chan net.Conn),
+		done:      make(chan struct{}),
+		stopped:   make(chan struct{}),
 	}
 	go t.forwardPackets()
 	go t.forwardStreams()
 	return t, nil
 }
 
-// The forwarders keep reading the NetTransport's channels until it has
+// The forwarders keep reading the Transport's channels until it has
 // stopped: its listeners block on them, and its Shutdown waits for its
 // listeners.
 func (t *countingTransport) forwardPackets() {
-	in := t.NetTransport.PacketCh()
+	in := t.Transport.PacketCh()
 	for {
 		select {
 		case p := <-in:
@@ -82,7 +81,7 @@ func (t *countingTransport) forwardPackets() {
 }
 
 func (t *countingTransport) forwardStreams() {
-	in := t.NetTransport.StreamCh()
+	in := t.Transport.StreamCh()
 	for {
 		select {
 		case c := <-in:
@@ -102,16 +101,16 @@ func (t *countingTransport) StreamCh() <-chan net.Conn           { return t.stre
 
 func (t *countingTransport) WriteTo(b []byte, addr string) (time.Time, error) {
 	t.c.udpOut.Add(int64(len(b)))
-	return t.NetTransport.WriteTo(b, addr)
+	return t.Transport.WriteTo(b, addr)
 }
 
 func (t *countingTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
 	t.c.udpOut.Add(int64(len(b)))
-	return t.NetTransport.WriteToAddress(b, a)
+	return t.Transport.WriteToAddress(b, a)
 }
 
 func (t *countingTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
-	c, err := t.NetTransport.DialTimeout(addr, timeout)
+	c, err := t.Transport.DialTimeout(addr, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +118,7 @@ func (t *countingTransport) DialTimeout(addr string, timeout time.Duration) (net
 }
 
 func (t *countingTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
-	c, err := t.NetTransport.DialAddressTimeout(a, timeout)
+	c, err := t.Transport.DialAddressTimeout(a, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +129,7 @@ func (t *countingTransport) DialAddressTimeout(a memberlist.Address, timeout tim
 // member whose memberlist never started).
 func (t *countingTransport) Shutdown() error {
 	close(t.done)
-	err := t.NetTransport.Shutdown()
+	err := t.Transport.Shutdown()
 	close(t.stopped)
 	return err
 }
