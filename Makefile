@@ -60,6 +60,7 @@ bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals, scheduler,
 	$(GO) test -run '^$$' -bench ProposeParallel -benchtime 20000x ./consensus
 	$(GO) test -run '^$$' -bench 'Schedule' -benchtime 20x ./placement
 	$(GO) test -run '^$$' -bench ReconcileOnePodChange -benchmem ./agent/controllers
+	$(GO) test -run '^$$' -bench ApplyToBound -benchtime 3x ./agent/controllers
 	$(GO) test -run '^$$' -bench 'FullSync|Incremental' -benchtime 20x ./dataplane/lb
 	$(GO) test -run '^$$' -bench . -benchmem ./agent/dns
 	$(GO) test -run '^$$' -bench 'Verif|Handshake' -benchmem ./consensus/pki

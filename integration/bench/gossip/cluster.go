@@ -77,7 +77,7 @@ func newCluster(n, seeds int, encrypt bool, tune func(*gossip.Config)) (*cluster
 		seedAddrs = append(seedAddrs, m.addr)
 	}
 	for i, m := range c.members {
-		cfg := gossip.DefaultConfig()
+		cfg := timings
 		if tune != nil {
 			tune(&cfg)
 		}

@@ -31,6 +31,9 @@ func main() {
 	settle := flag.Duration("settle", 5*time.Second, "wait after convergence before the steady-state window")
 	window := flag.Duration("window", 10*time.Second, "steady-state window over which bytes and CPU are counted")
 	deadFor := flag.Duration("dead-timeout", time.Minute, "how long to wait for every member to see the killed one dead")
+	probeInterval := flag.Duration("probe-interval", 0, "memberlist probe interval (0: DefaultConfig's); with the flags below, timings for a process that carries members of many hosts on few cores")
+	probeTimeout := flag.Duration("probe-timeout", 0, "memberlist probe timeout (0: DefaultConfig's)")
+	suspicionMult := flag.Int("suspicion-mult", 0, "memberlist suspicion multiplier (0: DefaultConfig's)")
 	joinRate := flag.Float64("join-rate", 0, "members that start their Join per second, in order, the seeds first (0: all at once, a simultaneous start)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
@@ -72,8 +75,30 @@ func main() {
 	}
 	raiseFileLimit(slices.Max(ns))
 
-	cfg := gossip.DefaultConfig()
-	fmt.Printf("gossip bench: production timings (probe %v, timeout %v, suspicion mult %d, gossip %v to %d, retransmit mult %d, push/pull %v), encrypted=%v, %d seeds, GOMAXPROCS %d\n",
+	kind := "production timings"
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+		set  *time.Duration
+	}{{"probe-interval", *probeInterval, &timings.ProbeInterval}, {"probe-timeout", *probeTimeout, &timings.ProbeTimeout}} {
+		switch {
+		case f.v < 0 || f.v > time.Minute:
+			fail("-%s %v: want 0 (the default) up to 1m", f.name, f.v)
+		case f.v > 0:
+			*f.set, kind = f.v, "timings changed by flags"
+		}
+	}
+	switch {
+	case *suspicionMult < 0 || *suspicionMult > 100:
+		fail("-suspicion-mult %d: want 0 (the default) up to 100", *suspicionMult)
+	case *suspicionMult > 0:
+		timings.SuspicionMult, kind = *suspicionMult, "timings changed by flags"
+	}
+	if timings.ProbeTimeout >= timings.ProbeInterval {
+		fail("-probe-timeout %v must be shorter than the probe interval %v", timings.ProbeTimeout, timings.ProbeInterval)
+	}
+	cfg := timings
+	fmt.Printf("gossip bench: "+kind+" (probe %v, timeout %v, suspicion mult %d, gossip %v to %d, retransmit mult %d, push/pull %v), encrypted=%v, %d seeds, GOMAXPROCS %d\n",
 		cfg.ProbeInterval, cfg.ProbeTimeout, cfg.SuspicionMult, cfg.GossipInterval, cfg.GossipNodes, cfg.RetransmitMult, cfg.PushPullInterval,
 		*encrypt, *seeds, runtime.GOMAXPROCS(0))
 	var rows []row
@@ -89,6 +114,10 @@ func main() {
 	fmt.Println()
 	printTable(rows)
 }
+
+// timings are every member's gossip timings: DefaultConfig's, changed by
+// the flags.
+var timings = gossip.DefaultConfig()
 
 // row is one size's figures.
 type row struct {
@@ -113,7 +142,7 @@ type row struct {
 
 func measure(n, seeds int, encrypt bool, joinRate float64, convergeFor, settle, window, deadFor time.Duration) (row, error) {
 	r := row{n: n, joinRate: joinRate}
-	cfg := gossip.DefaultConfig()
+	cfg := timings
 	r.theory = time.Duration(math.Ceil(math.Log(float64(n))/math.Log(float64(cfg.GossipNodes)))) * cfg.GossipInterval
 	r.serf = serfModel(n, cfg.GossipNodes, cfg.GossipInterval, 0.9999)
 
