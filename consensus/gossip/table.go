@@ -104,16 +104,37 @@ type table struct {
 	// voters holds the names of the members whose latest metadata says
 	// RoleVoter, whatever their state.
 	voters map[string]struct{}
+	// clusters counts the alive members with readable metadata by the
+	// cluster id they advertise (none for an empty one).
+	clusters map[string]int
 	// version counts the changes to the table.
 	version uint64
 }
 
 func newTable(retention time.Duration) *table {
-	return &table{members: map[string]Member{}, voters: map[string]struct{}{}, retention: retention}
+	return &table{members: map[string]Member{}, voters: map[string]struct{}{}, clusters: map[string]int{}, retention: retention}
+}
+
+// clusterOf is the cluster id m counts under in table.clusters, if any.
+func clusterOf(m Member) (string, bool) {
+	if m.State != Alive || m.MetaErr != "" || m.Meta.ClusterID == "" {
+		return "", false
+	}
+	return m.Meta.ClusterID, true
 }
 
 // put stores m and keeps the indexes.
 func (t *table) put(m Member) {
+	if old, ok := t.members[m.Name]; ok {
+		if id, ok := clusterOf(old); ok {
+			if t.clusters[id]--; t.clusters[id] == 0 {
+				delete(t.clusters, id)
+			}
+		}
+	}
+	if id, ok := clusterOf(m); ok {
+		t.clusters[id]++
+	}
 	t.members[m.Name] = m
 	if m.Meta.Role == RoleVoter {
 		t.voters[m.Name] = struct{}{}

@@ -150,7 +150,11 @@ func TestTableIndexesAgreeWithList(t *testing.T) {
 	roles := []string{RoleNone, RoleNonvoter, RoleVoter}
 	prevList, prevVersion := g.Members(), g.Version()
 	for step := range 3000 {
-		m := Member{Name: names[rng.IntN(len(names))], Meta: Meta{Role: roles[rng.IntN(len(roles))], Leaving: rng.IntN(4) == 0}}
+		m := Member{Name: names[rng.IntN(len(names))], Meta: Meta{Role: roles[rng.IntN(len(roles))], Leaving: rng.IntN(4) == 0,
+			ClusterID: []string{"", "c1.1", "c1.2"}[rng.IntN(3)]}}
+		if rng.IntN(8) == 0 {
+			m.MetaErr = "unreadable"
+		}
 		switch rng.IntN(3) {
 		case 0:
 			g.table.alive(m, now)
@@ -167,11 +171,20 @@ func TestTableIndexesAgreeWithList(t *testing.T) {
 		prevList, prevVersion = list, version
 		listed := map[string]Member{}
 		voters := map[string]Member{}
+		clusters := map[string]int{}
 		for _, m := range list {
 			listed[m.Name] = m
 			if m.Meta.Role == RoleVoter {
 				voters[m.Name] = m
 			}
+			if m.State == Alive && m.MetaErr == "" && m.Meta.ClusterID != "" {
+				clusters[m.Meta.ClusterID]++
+			}
+		}
+		eachCluster := map[string]int{}
+		g.EachClusterID(func(id string, n int) bool { eachCluster[id] = n; return true })
+		if !maps.Equal(eachCluster, clusters) {
+			t.Fatalf("step %d: EachClusterID %v, Members counts %v (%v)", step, eachCluster, clusters, list)
 		}
 		each, eachVoter := map[string]Member{}, map[string]Member{}
 		g.Each(func(m Member) bool { each[m.Name] = m; return true })
