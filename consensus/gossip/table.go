@@ -94,7 +94,7 @@ type Event struct {
 //
 // Lookups run per request in a large cluster, so nothing here is O(members)
 // per event: pruning runs only once the earliest departed member's
-// retention has passed, and the voters are indexed.
+// retention has passed, and the voters and the cluster ids are indexed.
 type table struct {
 	members   map[string]Member
 	retention time.Duration

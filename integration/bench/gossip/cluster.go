@@ -161,6 +161,15 @@ func (c *cluster) follow(m *member) {
 	}
 }
 
+// joinDelay is when member i starts its Join, from the first, at rate
+// members a second (0: all at once).
+func joinDelay(i int, rate float64) time.Duration {
+	if rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(i) / rate * float64(time.Second))
+}
+
 // joinAll starts every member's Join and its reconnect loop: all at once
 // when rate is 0, else rate members a second in order (the seeds first);
 // errs counts joins that gave up.
@@ -168,10 +177,7 @@ func (c *cluster) joinAll(rate float64) (errs *atomic.Int64) {
 	errs = &atomic.Int64{}
 	start := time.Now()
 	for i, m := range c.members {
-		var at time.Time
-		if rate > 0 {
-			at = start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
-		}
+		at := start.Add(joinDelay(i, rate))
 		go func() {
 			if d := time.Until(at); d > 0 {
 				t := time.NewTimer(d)

@@ -158,10 +158,7 @@ func measure(n, seeds int, encrypt bool, joinRate float64, convergeFor, settle, 
 	start := time.Now()
 	cpuStart := cpuTime()
 	joinErrs := c.joinAll(joinRate)
-	var lastStart time.Duration
-	if joinRate > 0 {
-		lastStart = time.Duration(float64(n-1) / joinRate * float64(time.Second))
-	}
+	lastStart := joinDelay(n-1, joinRate)
 	deadline := start.Add(lastStart + convergeFor)
 	lastPrint := start
 	for time.Now().Before(deadline) {
@@ -330,7 +327,7 @@ func printTable(rows []row) {
 		conv := fmt.Sprintf("%v (%v)", r.allSeeAll.Round(10*time.Millisecond), r.p50SeeAll.Round(10*time.Millisecond))
 		if r.joinRate > 0 {
 			conv = fmt.Sprintf("joining %.0f/s, the last at %v: %s", r.joinRate,
-				time.Duration(float64(r.n-1)/r.joinRate*float64(time.Second)).Round(10*time.Millisecond), conv)
+				joinDelay(r.n-1, r.joinRate).Round(10*time.Millisecond), conv)
 		}
 		if !r.converged {
 			conv = fmt.Sprintf("not converged: %d of %d", r.seen, r.n)
