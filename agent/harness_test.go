@@ -138,6 +138,12 @@ type harness struct {
 
 func newHarness(t testing.TB, tim timings) *harness {
 	h := &harness{t: t, tim: tim}
+	// The test's temporary directory is made before stopAll is
+	// registered, so that its removal (a cleanup registered by the
+	// first TempDir) runs after the agents have stopped writing to it;
+	// made later, it was removed first and could meet an agent's write
+	// ("directory not empty").
+	t.TempDir()
 	t.Cleanup(h.stopAll)
 	return h
 }
