@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sort"
 	"time"
@@ -75,6 +76,12 @@ type loop struct {
 	// later holds, per controller, keys whose last decision asked to be
 	// made again at a time (placement.Plan.RequeueAfter).
 	later []map[string]time.Time
+	// seen is the revision of the last event the view observed (or the
+	// revision the watch started after); wrote is the store's revision
+	// once the last plan applied. No decision is made while seen < wrote:
+	// a ReplicaSet that decided before the view had filed the pods it had
+	// just created would count too few and create them again.
+	seen, wrote int64
 }
 
 // Run runs the controllers until ctx ends (the leader loop cancels it when
@@ -97,7 +104,8 @@ func Run(ctx context.Context, st *store.Store, p Proposer, cfg LoopConfig, ctrls
 	for ctx.Err() == nil {
 		// Subscribe first, then list: nothing that happens in between is
 		// missed (the watch starts at the revision the pass reads).
-		w, err := st.Watch("", "", st.Revision(), store.Selector{})
+		rev := st.Revision()
+		w, err := st.Watch("", "", rev, store.Selector{})
 		if err != nil {
 			l.log.Error("controllers: watch", "err", err)
 			if !clock.Sleep(ctx, time.Second) {
@@ -105,6 +113,7 @@ func Run(ctx context.Context, st *store.Store, p Proposer, cfg LoopConfig, ctrls
 			}
 			continue
 		}
+		l.seen = rev
 		l.markAll()
 		err = l.pass(ctx, w, resync.C)
 		w.Stop()
@@ -127,6 +136,7 @@ func (l *loop) markAll() {
 
 // mark files one event in the view and marks the keys it concerns.
 func (l *loop) mark(ev store.Event) {
+	l.seen = max(l.seen, ev.Revision)
 	l.view.Observe(ev)
 	for i, c := range l.ctrls {
 		for _, k := range c.Keys(ev, l.view) {
@@ -171,6 +181,12 @@ func (l *loop) pass(ctx context.Context, w *store.Watcher, resync <-chan time.Ti
 	}()
 	for {
 		stopRetry()
+		if err := l.catchUp(ctx, w); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
 		var retry <-chan time.Time
 		if err := l.reconcileDirty(ctx); err != nil {
 			retryTimer = time.NewTimer(backoff)
@@ -223,6 +239,39 @@ func (l *loop) pass(ctx context.Context, w *store.Watcher, resync <-chan time.Ti
 			}
 		}
 	}
+}
+
+// catchUpTimeout bounds how long the loop waits for its watch to deliver
+// the events of its own last plan; past it the watch is started again (and
+// the view rebuilt from the store).
+const catchUpTimeout = 30 * time.Second
+
+// catchUp files every event up to the revision the last plan left the store
+// at, so that the next decision reads a view that holds the loop's own
+// writes (read your writes; Kubernetes' controllers keep "expectations"
+// for the same reason). Every change is an event of the loop's watch (all
+// kinds, no selector), so the wait ends as soon as the watch has delivered
+// them; they are already in its channel when Propose returns.
+func (l *loop) catchUp(ctx context.Context, w *store.Watcher) error {
+	if l.seen >= l.wrote {
+		return nil
+	}
+	deadline := time.NewTimer(catchUpTimeout)
+	defer deadline.Stop()
+	for l.seen < l.wrote {
+		select {
+		case ev, ok := <-w.Events():
+			if !ok {
+				return watchEnded(w)
+			}
+			l.mark(ev)
+		case <-deadline.C:
+			return fmt.Errorf("controllers: the watch did not reach revision %d (at %d) within %v", l.wrote, l.seen, catchUpTimeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // nextLater is the earliest time a decision asked to be made again.
@@ -286,6 +335,9 @@ func (l *loop) reconcileDirty(ctx context.Context) error {
 	if !plan.Empty() {
 		olds := planOlds(plan, l.view.Get) // the view reads the live store: before the plan
 		res, err := applyPlan(ctx, l.p, plan, now, func(r placement.Ref) api.Object { return l.view.Get(r.Kind, r.Namespace, r.Name) })
+		// Propose returned: what of the plan applied is in the store
+		// (all of it, or the chunks before a failed one).
+		l.wrote = l.st.Revision()
 		if err != nil {
 			if ctx.Err() == nil {
 				l.log.Warn("controllers: applying a plan failed; deciding again after a back-off", "err", err)

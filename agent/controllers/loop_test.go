@@ -258,3 +258,80 @@ func TestControllersRetryAFailedProposal(t *testing.T) {
 		t.Fatalf("the copy appeared with %d refusals left: the test did not exercise the retry", n+1)
 	}
 }
+
+// filler is a toy ReplicaSet: key "fill" wants want pods controlled by uid
+// and creates at most burst per decision, counting what it has in the
+// view's owner index (as the ReplicaSet controller does). stale is called
+// when a decision counts fewer pods than the store holds: the view had not
+// filed the loop's own last writes.
+func filler(uid string, want, burst int, stale func(have, stored int)) Controller {
+	owner := api.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "fill", UID: uid, Controller: new(true)}
+	return Controller{
+		Name: "filler",
+		Keys: func(ev store.Event, _ *View) []string {
+			if api.KindOf(ev.Object) == "Pod" {
+				return []string{"fill"}
+			}
+			return nil
+		},
+		All: func(*View) []string { return []string{"fill"} },
+		Reconcile: func(_ string, v *View, _ time.Time) placement.Plan {
+			have := len(v.Owned(uid, "Pod"))
+			if stored, _, _ := v.Store().List("Pod", "default", store.Selector{}); len(stored) != have {
+				stale(have, len(stored))
+			}
+			var p placement.Plan
+			for range min(want-have, burst) {
+				p.Create = append(p.Create, &api.Pod{
+					ObjectMeta: api.ObjectMeta{Namespace: "default", GenerateName: "fill-", OwnerReferences: []api.OwnerReference{owner}},
+					Spec:       api.PodSpec{Containers: []api.Container{{Name: "c", Image: "i"}}},
+				})
+			}
+			return p
+		},
+	}
+}
+
+// TestLoopDecidesOnItsOwnWrites: a decision never reads a view that lacks
+// what the loop's previous plan wrote. With a settle of a nanosecond the
+// loop stops gathering events almost at once, so without waiting for its
+// own writes' events a decision counted a fraction of the pods just
+// created and created the rest again (seen in a hollow run: 5,000 replicas
+// became 6,000 pods, then 1,000 were deleted).
+func TestLoopDecidesOnItsOwnWrites(t *testing.T) {
+	st := store.New(store.DefaultConfig())
+	b := &testBackend{st: st}
+	const want, burst = 400, 10
+	var stale atomic.Int64
+	var first atomic.Value
+	ctrl := filler(api.NewUID(), want, burst, func(have, stored int) {
+		if stale.Add(1) == 1 {
+			first.Store([2]int{have, stored})
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { Run(ctx, st, b, LoopConfig{Resync: time.Hour, Settle: time.Nanosecond}, []Controller{ctrl}) })
+	defer func() { cancel(); wg.Wait() }()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pods, _, _ := st.List("Pod", "default", store.Selector{})
+		if len(pods) >= want && b.proposals.Load() >= want/burst {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d pods after 30 s", len(pods), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	pods, _, _ := st.List("Pod", "default", store.Selector{})
+	if n := stale.Load(); n > 0 {
+		t.Errorf("%d decisions read a view without the loop's own writes (first: counted %v of the stored pods)", n, first.Load())
+	}
+	if len(pods) != want {
+		t.Errorf("%d pods, want exactly %d", len(pods), want)
+	}
+}
