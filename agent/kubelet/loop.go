@@ -35,6 +35,7 @@ type Loop struct {
 
 	seq        atomic.Uint64 // orders listings against workers' own changes
 	starts     chan struct{} // a slot per start step running (MaxParallelStarts)
+	statuses   chan struct{} // a slot per status write (MaxParallelStatusWrites)
 	relist     chan struct{}
 	refreshing atomic.Bool // a volume refresh pass is running
 
@@ -54,13 +55,14 @@ func New(cfg Config) (*Loop, error) {
 		cfg.Now = time.Now
 	}
 	l := &Loop{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		prober:  cfg.Prober,
-		relist:  make(chan struct{}, 1),
-		starts:  make(chan struct{}, cfg.MaxParallelStarts),
-		workers: map[string]*podWorker{},
-		owners:  map[string]string{},
+		cfg:      cfg,
+		log:      cfg.Logger,
+		prober:   cfg.Prober,
+		relist:   make(chan struct{}, 1),
+		starts:   make(chan struct{}, cfg.MaxParallelStarts),
+		statuses: make(chan struct{}, cfg.MaxParallelStatusWrites),
+		workers:  map[string]*podWorker{},
+		owners:   map[string]string{},
 	}
 	if l.log == nil {
 		l.log = slog.Default()

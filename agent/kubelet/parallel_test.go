@@ -3,6 +3,7 @@ package kubelet
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/shoal-dev/shoal/api"
@@ -113,4 +114,49 @@ func TestNodeLoopFirstStatusAlongsideFirstSteps(t *testing.T) {
 	})
 	close(release)
 	h.waitStatus("slow", "Running", running)
+}
+
+// MaxParallelStatusWrites bounds the status writes in flight at once: with
+// a limit of 2 and every write held, eight new pods have exactly two
+// writes waiting on the control plane; released, all end up Running.
+func TestNodeLoopBoundsParallelStatusWrites(t *testing.T) {
+	const n, limit = 8, 2
+	h := newNodeHarness(t, false, func(c *Config) { c.MaxParallelStatusWrites = limit })
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	release := make(chan struct{})
+	h.status.onWrite = func(string, api.PodStatus) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}
+	held := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return inFlight
+	}
+	h.start()
+	t.Cleanup(func() { // before h.stop, which waits for the workers
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	h.pods.Replace(burst(n))
+	h.waitFor(fmt.Sprintf("%d status writes held", limit), func() bool { return held() == limit })
+	close(release)
+	for i := range n {
+		h.waitStatus(fmt.Sprintf("p%d", i), "Running", running)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most != limit {
+		t.Fatalf("at most %d status writes at once, want the limit %d", most, limit)
+	}
 }

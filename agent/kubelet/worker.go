@@ -489,7 +489,14 @@ func (w *podWorker) writeStatus(ctx context.Context, pod *api.Pod, now time.Time
 	cp := pod.DeepCopyObject().(*api.Pod)
 	cp.Status = st
 	t0 := time.Now()
-	err := w.l.cfg.Status.UpdatePodStatus(ctx, cp)
+	var err error
+	select {
+	case w.l.statuses <- struct{}{}:
+		err = w.l.cfg.Status.UpdatePodStatus(ctx, cp)
+		<-w.l.statuses
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	w.l.log.Debug("pod status written", "pod", w.ref.String(), "phase", st.Phase, "took", time.Since(t0), "err", err)
 	if err != nil {
 		w.l.log.Warn("pod status", "pod", w.ref.String(), "err", err)
