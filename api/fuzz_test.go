@@ -65,12 +65,12 @@ func FuzzDecodeManifests(f *testing.F) {
 }
 
 // mustJSON is the canonical form of an object: its JSON after one JSON
-// round trip (DeepCopyObject), because encoding is not canonical by itself:
+// round trip (RoundTrip), because encoding is not canonical by itself:
 // an empty non-nil map under an omitzero struct (template metadata with
 // labels: {}) shows the struct, the round-tripped nil map does not.
 func mustJSON(t *testing.T, o Object) string {
 	t.Helper()
-	b, err := json.Marshal(o.DeepCopyObject())
+	b, err := json.Marshal(RoundTrip(o))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,6 @@
 package api
 
 import (
-	"encoding/json"
-	"fmt"
 	"sort"
 	"strings"
 )
@@ -124,19 +122,6 @@ func SetTypeMeta(obj Object) {
 	tm := obj.GetTypeMeta()
 	tm.Kind = k.Kind
 	tm.APIVersion = k.APIVersion()
-}
-
-// deepCopy copies through JSON: every field of our types round-trips.
-func deepCopy[T any](in *T) *T {
-	b, err := json.Marshal(in)
-	if err != nil {
-		panic(fmt.Sprintf("api: deep copy: %v", err))
-	}
-	out := new(T)
-	if err := json.Unmarshal(b, out); err != nil {
-		panic(fmt.Sprintf("api: deep copy: %v", err))
-	}
-	return out
 }
 
 func (o *Namespace) DeepCopyObject() Object             { return deepCopy(o) }

@@ -208,7 +208,7 @@ func TestCodecDecoderMatchesEncodingJSON(t *testing.T) {
 				t.Fatalf("%s: %v", f, err)
 			}
 			want, _ := json.Marshal(o)
-			std := o.DeepCopyObject() // a round trip through encoding/json
+			std := api.RoundTrip(o) // a round trip through encoding/json
 			stdJSON, _ := json.Marshal(std)
 			got, _ := json.Marshal(ops[0].Object)
 			if string(got) != string(want) || string(got) != string(stdJSON) {
