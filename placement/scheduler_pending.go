@@ -109,3 +109,33 @@ func unschedulableCopy(p *api.Pod, msg string, now time.Time) *api.Pod {
 	}
 	return c
 }
+
+// BindCreated places pods that a plan is about to create (named and
+// defaulted, no spec.nodeName yet) so that they are created bound, as
+// Nomad's scheduler creates allocations placed: one write per pod instead
+// of a create and then a bind, and no pass of the scheduler in between.
+// bound are the pods already placed (stored or bound earlier in the same
+// plan); they count against their nodes. Pods go in SchedulePending's
+// order; each that fits gets its spec.nodeName set in place, and an event
+// says where. One that does not fit is left unbound: the scheduler's next
+// pass decides it as any pending pod, unschedulable condition included.
+func BindCreated(cfg SchedulerConfig, nodes []*api.Node, bound, created []*api.Pod) (events []string) {
+	var pending []*api.Pod
+	for _, p := range created {
+		if p != nil && p.Spec.NodeName == "" && p.Name != "" {
+			pending = append(pending, p)
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	slices.SortFunc(pending, comparePending)
+	s := NewScheduler(cfg, nodes, bound)
+	for _, p := range pending {
+		if node, _ := s.Schedule(p); node != "" {
+			p.Spec.NodeName = node
+			events = append(events, "scheduled "+p.Namespace+"/"+p.Name+" to "+node+" at creation")
+		}
+	}
+	return events
+}

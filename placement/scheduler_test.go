@@ -268,3 +268,38 @@ func TestSchedulePending(t *testing.T) {
 		t.Fatalf("rewritten condition: %+v", c)
 	}
 }
+
+// Pods a plan creates are bound in it: the bound pods given count against
+// their nodes, each created pod counts before the next is decided, and one
+// that fits nowhere is left unbound for the scheduler's next pass.
+func TestBindCreated(t *testing.T) {
+	nodes := []*api.Node{schedNode("a", "2", "4Gi", "10", nil), schedNode("b", "1", "4Gi", "10", nil)}
+	running := schedPod("default", "running", "1", "1Gi")
+	running.Spec.NodeName = "a"
+	var created []*api.Pod
+	for i := range 3 {
+		created = append(created, schedPod("default", fmt.Sprintf("new-%d", i), "1", "1Gi"))
+	}
+	unnamed := schedPod("default", "", "1", "1Gi") // planOps has not named it: left alone
+	events := BindCreated(SchedulerConfig{}, nodes, []*api.Pod{running}, append(created, unnamed))
+	perNode := map[string]int{"a": 1}
+	var unbound []string
+	for _, p := range created {
+		if p.Spec.NodeName == "" {
+			unbound = append(unbound, p.Name)
+			continue
+		}
+		perNode[p.Spec.NodeName]++
+	}
+	// One CPU free on a (two, one used by the running pod), one on b: two
+	// of the three fit.
+	if perNode["a"] != 2 || perNode["b"] != 1 || len(unbound) != 1 || len(events) != 2 {
+		t.Fatalf("per node %v, unbound %v, events %q", perNode, unbound, events)
+	}
+	if unnamed.Spec.NodeName != "" {
+		t.Fatal("a pod without a name was bound")
+	}
+	if BindCreated(SchedulerConfig{}, nodes, nil, nil) != nil {
+		t.Fatal("events for nothing created")
+	}
+}

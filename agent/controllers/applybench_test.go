@@ -17,7 +17,7 @@ import (
 // It is the ceiling of issue 14's "apply → all bound" figure on this
 // machine.
 func BenchmarkApplyToBound(b *testing.B) {
-	for _, sz := range []struct{ nodes, pods int }{{100, 1000}, {1000, 10000}} {
+	for _, sz := range []struct{ nodes, pods int }{{100, 1000}, {100, 5000}, {1000, 10000}} {
 		b.Run(fmt.Sprintf("nodes=%d/pods=%d", sz.nodes, sz.pods), func(b *testing.B) {
 			for range b.N {
 				applyToBound(b, sz.nodes, sz.pods)

@@ -54,6 +54,10 @@ func planNotes(p placement.Plan, get func(kind, ns, name string) api.Object) []n
 		switch o := obj.(type) {
 		case *api.Pod:
 			add(k, comp, ref, api.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", o.Name)
+			if o.Spec.NodeName != "" { // bound at creation (placement.BindCreated)
+				add(k, ComponentScheduler, api.RefTo(o), api.EventTypeNormal, "Scheduled",
+					"Successfully assigned %s/%s to %s", o.Namespace, o.Name, o.Spec.NodeName)
+			}
 		case *api.ReplicaSet:
 			if ref.Kind == "Deployment" {
 				add(k, comp, ref, api.EventTypeNormal, "ScalingReplicaSet", "Scaled up replica set %s to %d", o.Name, replicas(o.Spec.Replicas))

@@ -31,6 +31,10 @@ type Controller struct {
 	// Reconcile decides for one key from the store as it is (read-only
 	// objects) at now.
 	Reconcile func(key string, v *View, now time.Time) placement.Plan
+	// Amend, if set, may change the merged plan of a batch once every
+	// controller has decided, before it is proposed (the scheduler binds
+	// the pods the plan creates); it returns what it did, for the log.
+	Amend func(plan *placement.Plan, v *View, now time.Time) []string
 }
 
 // Proposer sends store operations through Raft: on the leader, the Raft
@@ -330,6 +334,14 @@ func (l *loop) reconcileDirty(ctx context.Context) error {
 				delete(l.later[i], k)
 			}
 			plan.Merge(p)
+		}
+	}
+	for _, c := range l.ctrls {
+		if c.Amend == nil || plan.Empty() {
+			continue
+		}
+		for _, e := range c.Amend(&plan, l.view, now) {
+			l.log.Info(c.Name+": "+e, "key", allKey)
 		}
 	}
 	if !plan.Empty() {

@@ -335,3 +335,40 @@ func TestLoopDecidesOnItsOwnWrites(t *testing.T) {
 		t.Errorf("%d pods, want exactly %d", len(pods), want)
 	}
 }
+
+// A plan that deletes an object does not also update it: the update would
+// bump the resourceVersion the delete is conditioned on, and the object
+// would survive its delete.
+func TestPlanOpsSkipsUpdatesOfDeletedObjects(t *testing.T) {
+	st := store.New(store.DefaultConfig())
+	now := time.Now()
+	rs := &api.ReplicaSet{ObjectMeta: api.ObjectMeta{Namespace: "default", Name: "web"},
+		Spec: api.ReplicaSetSpec{Selector: &api.LabelSelector{MatchLabels: map[string]string{"a": "b"}},
+			Template: api.PodTemplateSpec{ObjectMeta: api.ObjectMeta{Labels: map[string]string{"a": "b"}},
+				Spec: api.PodSpec{Containers: []api.Container{{Name: "c", Image: "i"}}}}}}
+	api.SetDefaults(rs)
+	api.PrepareCreate(rs, now, api.NewUID())
+	res := st.Apply([]store.Op{{Type: store.OpCreate, Object: rs}})
+	if res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	stored := res[0].Object.(*api.ReplicaSet)
+	status := stored.DeepCopyObject().(*api.ReplicaSet)
+	status.Status.Replicas = 3
+	p := placement.Plan{UpdateStatus: []api.Object{status}, Delete: []placement.Ref{placement.RefOf(stored)}}
+	ops, err := planOps(p, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ops) != 1 || ops[0].Type != store.OpDelete {
+		t.Fatalf("ops %+v: want the delete alone", ops)
+	}
+	for i, r := range st.Apply(ops) {
+		if r.Err != nil {
+			t.Fatalf("op %d: %v", i, r.Err)
+		}
+	}
+	if _, err := st.Get(store.KeyOf(stored)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the ReplicaSet survived its delete: %v", err)
+	}
+}

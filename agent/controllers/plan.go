@@ -37,11 +37,26 @@ func planOps(p placement.Plan, now time.Time, get func(placement.Ref) api.Object
 		api.PrepareCreate(obj, now, api.NewUID())
 		ops = append(ops, store.Op{Type: store.OpCreate, Object: obj})
 	}
+	// An object the plan deletes is not also updated: the update would
+	// change its resourceVersion and so fail the delete's precondition
+	// (a ReplicaSet whose status the ReplicaSet controller rewrote in the
+	// batch in which the garbage collector deleted it and its pods lived
+	// on, and created its pods again).
+	deleting := make(map[store.Key]bool, len(p.Delete))
+	for _, r := range p.Delete {
+		deleting[store.Key{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}] = true
+	}
 	for _, obj := range p.Update {
+		if deleting[store.KeyOf(obj)] {
+			continue
+		}
 		api.SetTypeMeta(obj)
 		ops = append(ops, store.Op{Type: store.OpUpdate, Object: obj})
 	}
 	for _, obj := range p.UpdateStatus {
+		if deleting[store.KeyOf(obj)] {
+			continue
+		}
 		api.SetTypeMeta(obj)
 		ops = append(ops, store.Op{Type: store.OpUpdateStatus, Object: obj})
 	}

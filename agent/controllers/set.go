@@ -318,7 +318,53 @@ func Scheduler(cfg ClusterConfig) Controller {
 			cfg.Metrics.Pass(time.Since(start), len(plan.Update), schedulable(pending)-len(plan.Update))
 			return plan
 		},
+		Amend: func(plan *placement.Plan, v *View, _ time.Time) []string {
+			return bindCreated(cfg, plan, v)
+		},
 	}
+}
+
+// bindCreated binds the pods a plan creates (a ReplicaSet's new replicas)
+// at their creation: each is named and defaulted here, as planOps would,
+// and placed among the stored pods as the plan leaves them (pods it binds
+// count on their nodes).
+func bindCreated(cfg ClusterConfig, plan *placement.Plan, v *View) []string {
+	var created []*api.Pod
+	for _, o := range plan.Create {
+		p, ok := o.(*api.Pod)
+		if !ok || p.Spec.NodeName != "" {
+			continue
+		}
+		if p.Name == "" {
+			if p.GenerateName == "" {
+				continue // planOps refuses it
+			}
+			p.Name = api.GenerateName(p.GenerateName)
+		}
+		api.SetDefaults(p)
+		created = append(created, p)
+	}
+	if len(created) == 0 {
+		return nil
+	}
+	updated := map[store.Key]*api.Pod{}
+	for _, o := range plan.Update {
+		if p, ok := o.(*api.Pod); ok {
+			updated[store.KeyOf(p)] = p
+		}
+	}
+	var bound []*api.Pod
+	for _, p := range pods(v.List("Pod", "")) {
+		if u := updated[store.KeyOf(p)]; u != nil {
+			p = u
+		}
+		if p.Spec.NodeName != "" {
+			bound = append(bound, p)
+		}
+	}
+	events := placement.BindCreated(cfg.Scheduler, nodes(v.List("Node", "")), bound, created)
+	cfg.Metrics.BoundAtCreation(len(events))
+	return events
 }
 
 // schedulable counts the unbound pods the scheduler tries to place (not

@@ -146,14 +146,22 @@ func TestControllersDriveWorkloads(t *testing.T) {
 	if res := st.Apply([]store.Op{{Type: store.OpDelete, Key: store.Key{Kind: "Deployment", Namespace: "default", Name: "web"}}}); res[0].Err != nil {
 		t.Fatal(res[0].Err)
 	}
+	var gcLast string // what the wait saw last, for a failure's message
+	defer func() {
+		if t.Failed() {
+			t.Log("garbage collection, last seen:", gcLast)
+		}
+	}()
 	waitUntil("garbage collection", func() bool {
 		rs, _, _ := st.List("ReplicaSet", "default", store.Selector{})
 		ps, _, _ := st.List("Pod", "default", store.Selector{})
 		for _, p := range ps {
 			if p.GetObjectMeta().DeletionTimestamp == nil {
+				gcLast = fmt.Sprintf("pod %s not terminating; %d rs, %d pods", p.GetObjectMeta().Name, len(rs), len(ps))
 				return false
 			}
 		}
+		gcLast = fmt.Sprintf("%d rs, %d pods", len(rs), len(ps))
 		return len(rs) == 0 && len(ps) == 5
 	})
 }
@@ -176,4 +184,87 @@ func createWeb(create func(api.Object)) {
 	})
 	create(&api.Service{ObjectMeta: api.ObjectMeta{Namespace: "default", Name: "web"},
 		Spec: api.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []api.ServicePort{{Port: 80, TargetPort: api.FromInt(8080)}}}})
+}
+
+// A Deployment's pods are created bound (one write each, no bind after):
+// the scheduler places what the ReplicaSet creates in the same plan. Nodes
+// that hold two pods each take six of ten replicas, two per node, and the
+// other four stay pending with the scheduler's Unschedulable condition.
+func TestPodsCreatedBound(t *testing.T) {
+	st := store.New(store.DefaultConfig())
+	b := &testBackend{st: st}
+	now := time.Now()
+	create := func(obj api.Object) {
+		t.Helper()
+		api.SetDefaults(obj)
+		api.PrepareCreate(obj, now, api.NewUID())
+		if res := st.Apply([]store.Op{{Type: store.OpCreate, Object: obj}}); res[0].Err != nil {
+			t.Fatal(res[0].Err)
+		}
+	}
+	create(&api.Namespace{ObjectMeta: api.ObjectMeta{Name: "default"}})
+	for i := range 3 {
+		create(&api.Node{ObjectMeta: api.ObjectMeta{Name: fmt.Sprintf("n%d", i)},
+			Status: api.NodeStatus{
+				Allocatable: api.ResourceList{"cpu": "4", "memory": "8Gi", "pods": "2"},
+				Capacity:    api.ResourceList{"cpu": "4", "memory": "8Gi", "pods": "2"},
+				Conditions:  []api.Condition{{Type: api.NodeReady, Status: api.ConditionTrue, LastTransitionTime: api.NewTime(now)}},
+			}})
+	}
+	w, err := st.Watch("Pod", "", st.Revision(), store.Selector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		Run(ctx, st, b, LoopConfig{Resync: time.Hour, Settle: time.Millisecond}, Set(DefaultClusterConfig()))
+	})
+	defer func() { cancel(); wg.Wait() }()
+	obj, err := api.DecodeObject([]byte(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 10
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: c, image: i}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	create(obj)
+
+	perNode := map[string]int{}
+	addedBound, bindUpdates, unschedulable := 0, 0, map[string]bool{}
+	deadline := time.After(30 * time.Second)
+	for addedBound+bindUpdates < 6 || len(unschedulable) < 4 {
+		select {
+		case ev := <-w.Events():
+			p := ev.Object.(*api.Pod)
+			switch {
+			case ev.Type == store.Added && p.Spec.NodeName != "":
+				addedBound++
+				perNode[p.Spec.NodeName]++
+			case ev.Type == store.Modified && p.Spec.NodeName != "" && ev.Prev.(*api.Pod).Spec.NodeName == "":
+				bindUpdates++
+			}
+			if c := api.FindCondition(p.Status.Conditions, api.PodScheduled); c != nil && c.Reason == "Unschedulable" {
+				unschedulable[p.Name] = true
+			}
+		case <-deadline:
+			t.Fatalf("after 30 s: %d pods created bound, %d bound later, %d unschedulable", addedBound, bindUpdates, len(unschedulable))
+		}
+	}
+	if addedBound != 6 || bindUpdates != 0 {
+		t.Fatalf("%d pods created bound, %d bound by a later update; want 6 and 0", addedBound, bindUpdates)
+	}
+	for n, c := range perNode {
+		if c != 2 {
+			t.Fatalf("node %s got %d pods, want 2 (per node: %v)", n, c, perNode)
+		}
+	}
 }

@@ -95,6 +95,14 @@ func (s *Scheduler) Pass(d time.Duration, scheduled, unschedulable int) {
 	s.unschedulable.Set(float64(unschedulable))
 }
 
+// BoundAtCreation counts pods bound in the plan that created them (see
+// placement.BindCreated): scheduled, without a pass of their own.
+func (s *Scheduler) BoundAtCreation(scheduled int) {
+	if s != nil {
+		s.scheduled.Add(float64(scheduled))
+	}
+}
+
 // Idle records a pass that found no pending pod.
 func (s *Scheduler) Idle() {
 	if s != nil {
