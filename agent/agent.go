@@ -472,7 +472,7 @@ func (a *Agent) leaderWork(ctx context.Context, n *consensus.Node) {
 		cc.Events = a.events
 		cn := a.cfg.clusterNet()
 		cn.Metrics = a.metrics.Scheduler
-		controllers.Run(ctx, n.Store(), n, cc, controllers.Set(cn))
+		controllers.Run(ctx, n.Store(), urgentProposer{n}, cc, controllers.Set(cn))
 	}()
 	for _, ns := range []string{"default", "shoal-system"} {
 		for ctx.Err() == nil {

@@ -492,6 +492,14 @@ func (k *kickers) kick(kinds ...int) {
 	}
 }
 
+// urgentProposer is the controllers' way into Raft: their proposals go
+// ahead of the nodes' writes (consensus.Node.ProposeUrgent).
+type urgentProposer struct{ n *consensus.Node }
+
+func (p urgentProposer) Propose(ctx context.Context, ops []store.Op) ([]store.Result, error) {
+	return p.n.ProposeUrgent(ctx, ops)
+}
+
 // roleBackend is the API server's Backend: the current Raft node, or, on a
 // non-voter, an answer that there is no local leader (the forwarder sends
 // such requests elsewhere before they get here).

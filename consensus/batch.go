@@ -20,6 +20,11 @@ import (
 // call, on every voter) are paid once for many writes. etcd batches its
 // proposals the same way.
 //
+// There are two such batchers, each with its own queue and its own entries
+// in flight: one for ProposeUrgent (the leader's controllers), one for
+// everything else, so that a controller's plan never waits for a place
+// behind a queue of the nodes' writes.
+//
 // Semantics do not change: the ops of all proposals in an entry apply in
 // order, each on its own, and every caller gets exactly the results of its
 // own ops.
@@ -29,6 +34,9 @@ const (
 	// leader's disk write of one entry overlapping the replication of the
 	// previous one.
 	maxInflightBatches = 2
+	// maxInflightUrgentBatches entries of urgent proposals may be in raft
+	// at once, besides the regular ones (Node.ProposeUrgent).
+	maxInflightUrgentBatches = 1
 	// maxBatchOps and maxBatchBytes bound one entry; a single proposal
 	// larger than that still goes out, alone.
 	maxBatchOps   = 1024
@@ -55,24 +63,37 @@ func (p *proposal) finish(res []store.Result, err error) {
 	p.done <- proposalResult{res: res, err: err} // buffered: never blocks
 }
 
-// runBatcher is the only goroutine that hands ApplyOpsType entries to raft.
-func (n *Node) runBatcher() {
-	defer close(n.batcherDone)
+// batcher is one class of proposals: their queue, their tokens for entries
+// in raft, and done, closed when its runBatcher ends.
+type batcher struct {
+	ch       chan *proposal
+	inflight chan struct{}
+	done     chan struct{}
+}
+
+func newBatcher(inflight int) *batcher {
+	return &batcher{ch: make(chan *proposal, proposeQueue), inflight: make(chan struct{}, inflight), done: make(chan struct{})}
+}
+
+// runBatcher is the only goroutine that hands b's ApplyOpsType entries to
+// raft.
+func (n *Node) runBatcher(b *batcher) {
+	defer close(b.done)
 	for {
 		var first *proposal
 		select {
-		case first = <-n.proposeCh:
+		case first = <-b.ch:
 		case <-n.shutdownCh:
-			n.drainProposals()
+			n.drainProposals(b)
 			return
 		}
 		// Wait for room in raft; proposals that arrive meanwhile join
 		// this entry.
 		select {
-		case n.inflight <- struct{}{}:
+		case b.inflight <- struct{}{}:
 		case <-n.shutdownCh:
 			first.finish(nil, ErrShutdown)
-			n.drainProposals()
+			n.drainProposals(b)
 			return
 		}
 		batch := []*proposal{first}
@@ -80,7 +101,7 @@ func (n *Node) runBatcher() {
 	gather:
 		for ops < maxBatchOps && size < maxBatchBytes {
 			select {
-			case p := <-n.proposeCh:
+			case p := <-b.ch:
 				batch = append(batch, p)
 				ops += p.count
 				size += len(p.body)
@@ -103,12 +124,12 @@ func (n *Node) runBatcher() {
 			count += p.count
 		}
 		if len(live) == 0 {
-			<-n.inflight
+			<-b.inflight
 			continue
 		}
 		start := time.Now()
 		f := n.raft.Apply(assembleApplyOps(count, bodies...), n.cfg.ApplyTimeout)
-		go n.settle(func() error {
+		go n.settle(b, func() error {
 			err := f.Error()
 			if o := n.cfg.Observer; o != nil {
 				o.ApplyDone(time.Since(start))
@@ -120,9 +141,9 @@ func (n *Node) runBatcher() {
 
 // settle waits for one entry and hands each proposal its share of the
 // results.
-func (n *Node) settle(wait func() error, response func() any, batch []*proposal, count int) {
+func (n *Node) settle(b *batcher, wait func() error, response func() any, batch []*proposal, count int) {
 	err := wait()
-	<-n.inflight
+	<-b.inflight
 	if err != nil {
 		err = n.translate(err)
 		for _, p := range batch {
@@ -152,11 +173,11 @@ func (n *Node) settle(wait func() error, response func() any, batch []*proposal,
 	}
 }
 
-// drainProposals fails whatever is still queued at shutdown.
-func (n *Node) drainProposals() {
+// drainProposals fails whatever is still queued in b at shutdown.
+func (n *Node) drainProposals(b *batcher) {
 	for {
 		select {
-		case p := <-n.proposeCh:
+		case p := <-b.ch:
 			p.finish(nil, ErrShutdown)
 		default:
 			return

@@ -143,3 +143,48 @@ func TestProposeAfterShutdown(t *testing.T) {
 		t.Fatal("Propose after Shutdown succeeded")
 	}
 }
+
+// An urgent proposal (the leader's controllers) does not wait behind
+// regular ones: with every regular slot in raft taken and a regular write
+// queued, an urgent one still commits; the regular one goes once a slot
+// frees. Leadership is retried as in cluster.propose.
+func TestUrgentProposalsPassRegularQueue(t *testing.T) {
+	c := newInmemCluster(t, 3)
+	lead := c.leader()
+	// Take every regular slot, as entries stuck in raft would.
+	for range cap(lead.regular.inflight) {
+		lead.regular.inflight <- struct{}{}
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			for range cap(lead.regular.inflight) {
+				<-lead.regular.inflight
+			}
+		}
+	}
+	defer release()
+	regular := make(chan error, 1)
+	go func() {
+		_, err := lead.Propose(ctxTimeout(t, 60*time.Second), []store.Op{createOp(configMap("default", "regular", 32))})
+		regular <- err
+	}()
+	res, err := lead.ProposeUrgent(ctxTimeout(t, 30*time.Second), []store.Op{createOp(configMap("default", "urgent", 32))})
+	var nl *ErrNotLeader
+	if errors.As(err, &nl) {
+		t.Skip("leadership moved under load before the urgent write; nothing to compare")
+	}
+	if err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("urgent proposal: %v %+v", err, res)
+	}
+	select {
+	case err := <-regular:
+		t.Fatalf("the regular proposal finished (%v) while every regular slot was taken", err)
+	default:
+	}
+	release()
+	if err := <-regular; err != nil && !errors.As(err, &nl) {
+		t.Fatalf("regular proposal after the slots freed: %v", err)
+	}
+}

@@ -30,10 +30,10 @@ type Node struct {
 	shutdownOnce sync.Once
 	shutdownErr  error
 
-	proposeCh   chan *proposal // to runBatcher
-	inflight    chan struct{}  // one token per entry in raft
-	batcherDone chan struct{}
-	snapsDone   chan struct{} // closed when runSnapshots ends
+	// Proposals go through one of two batchers (batch.go): urgent, for
+	// the leader's own controllers, and regular, for everything else.
+	regular, urgent *batcher
+	snapsDone       chan struct{} // closed when runSnapshots ends
 
 	leaderMu   sync.Mutex
 	leaderNow  bool
@@ -83,16 +83,15 @@ func NewNode(cfg Config, st *store.Store) (*Node, error) {
 		logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
 	}
 	n := &Node{
-		cfg:         cfg,
-		logger:      logger,
-		st:          st,
-		fsm:         newFSM(st, logger.Named("fsm")),
-		shutdownCh:  make(chan struct{}),
-		leaderDone:  make(chan struct{}),
-		proposeCh:   make(chan *proposal, proposeQueue),
-		inflight:    make(chan struct{}, maxInflightBatches),
-		batcherDone: make(chan struct{}),
-		snapsDone:   make(chan struct{}),
+		cfg:        cfg,
+		logger:     logger,
+		st:         st,
+		fsm:        newFSM(st, logger.Named("fsm")),
+		shutdownCh: make(chan struct{}),
+		leaderDone: make(chan struct{}),
+		regular:    newBatcher(maxInflightBatches),
+		urgent:     newBatcher(maxInflightUrgentBatches),
+		snapsDone:  make(chan struct{}),
 	}
 	n.fsm.bytes = newLogBytes(cfg)
 	ok := false
@@ -172,7 +171,8 @@ func NewNode(cfg Config, st *store.Store) (*Node, error) {
 	go n.runSnapshots(n.shutdownCh, n.snapsDone)
 	go n.fanOutLeadership(r.LeaderCh())
 	n.observeLeaders()
-	go n.runBatcher()
+	go n.runBatcher(n.regular)
+	go n.runBatcher(n.urgent)
 	return n, nil
 }
 
@@ -229,6 +229,20 @@ func (n *Node) localAddr() raft.ServerAddress {
 // or ErrOutcomeUnknown (joined with ctx.Err() when ctx ended first) when the
 // entry left this node but its fate is not known.
 func (n *Node) Propose(ctx context.Context, ops []store.Op) ([]store.Result, error) {
+	return n.propose(ctx, ops, n.regular)
+}
+
+// ProposeUrgent is Propose for the leader's own controllers: its entries
+// are formed and handed to raft by a batcher of their own, with a slot in
+// raft of their own, so that they do not queue behind the writes of every
+// node (pod statuses, forwarded by the hundred while a Deployment scales
+// up). Raft still commits entries in log order; what is saved is the wait
+// for a place in an entry and for one of the regular batcher's slots.
+func (n *Node) ProposeUrgent(ctx context.Context, ops []store.Op) ([]store.Result, error) {
+	return n.propose(ctx, ops, n.urgent)
+}
+
+func (n *Node) propose(ctx context.Context, ops []store.Op, b *batcher) ([]store.Result, error) {
 	if len(ops) == 0 {
 		return nil, nil
 	}
@@ -244,7 +258,7 @@ func (n *Node) Propose(ctx context.Context, ops []store.Op) ([]store.Result, err
 	}
 	p := &proposal{ctx: ctx, body: body, count: len(ops), done: make(chan proposalResult, 1)}
 	select {
-	case n.proposeCh <- p:
+	case b.ch <- p:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-n.shutdownCh:
@@ -256,7 +270,7 @@ func (n *Node) Propose(ctx context.Context, ops []store.Op) ([]store.Result, err
 	case <-ctx.Done():
 		// The ops may be in an entry already: their fate is unknown.
 		return nil, submitted(ctx.Err())
-	case <-n.batcherDone:
+	case <-b.done:
 		// The batcher stopped; it answers what it took before stopping.
 		select {
 		case r := <-p.done:
@@ -454,7 +468,8 @@ func overwrite(ch chan bool, v bool) {
 func (n *Node) Shutdown() error {
 	n.shutdownOnce.Do(func() {
 		close(n.shutdownCh)
-		<-n.batcherDone
+		<-n.regular.done
+		<-n.urgent.done
 		err := n.raft.Shutdown().Error()
 		<-n.leaderDone
 		<-n.snapsDone
