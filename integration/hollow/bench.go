@@ -80,6 +80,10 @@ func (c *Cluster) podCounts(skip map[string]bool) PodCounts {
 type ApplyResult struct {
 	Pods                 int
 	AllBound, AllRunning time.Duration // from the apply's start
+	// Writes is how many changes the store took from the apply until all
+	// were Running (the freshest voter's revision, before and after):
+	// pods, their status writes, Events, the controllers' own.
+	Writes int64
 }
 
 // BoundRate and RunningRate are pods/s end to end.
@@ -109,6 +113,7 @@ spec:
 	if err != nil {
 		return res, err
 	}
+	rev0 := c.freshest().Revision()
 	start := time.Now()
 	if _, err := cl.Create(ctx, obj); err != nil {
 		return res, fmt.Errorf("hollow: create deployment: %w", err)
@@ -122,6 +127,9 @@ spec:
 		return last.Running >= replicas
 	})
 	res.AllRunning = time.Since(start)
+	if st := c.freshest(); st != nil {
+		res.Writes = st.Revision() - rev0
+	}
 	if err != nil {
 		return res, fmt.Errorf("%w (last: %+v)", err, last)
 	}

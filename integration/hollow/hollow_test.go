@@ -129,8 +129,9 @@ func TestHollow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("apply %d pods onto %d nodes: all bound %v (%.0f pods/s), all Running %v (%.0f pods/s); load %s",
-		pods, nodes, res.AllBound.Round(time.Millisecond), res.BoundRate(), res.AllRunning.Round(time.Millisecond), res.RunningRate(), loadavg())
+	t.Logf("apply %d pods onto %d nodes: all bound %v (%.0f pods/s), all Running %v (%.0f pods/s); %d writes (%.1f a pod); load %s",
+		pods, nodes, res.AllBound.Round(time.Millisecond), res.BoundRate(), res.AllRunning.Round(time.Millisecond), res.RunningRate(),
+		res.Writes, float64(res.Writes)/float64(pods), loadavg())
 
 	dead, err := c.GossipDeath(ctx, scale*60*time.Second)
 	if err != nil {
