@@ -31,13 +31,7 @@ func applyToBound(b *testing.B, nodes, replicas int) {
 	st := store.New(store.DefaultConfig())
 	be := &testBackend{st: st}
 	now := time.Now()
-	create := func(obj api.Object) {
-		api.SetDefaults(obj)
-		api.PrepareCreate(obj, now, api.NewUID())
-		if res := st.Apply([]store.Op{{Type: store.OpCreate, Object: obj}}); res[0].Err != nil {
-			b.Fatal(res[0].Err)
-		}
-	}
+	create := creator(b, st, now)
 	create(&api.Namespace{ObjectMeta: api.ObjectMeta{Name: "default"}})
 	for i := range nodes {
 		create(&api.Node{

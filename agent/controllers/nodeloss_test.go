@@ -54,14 +54,7 @@ func TestControllersDeadNode(t *testing.T) {
 	st := store.New(store.DefaultConfig())
 	b := &testBackend{st: st}
 	now := time.Now()
-	create := func(obj api.Object) {
-		t.Helper()
-		api.SetDefaults(obj)
-		api.PrepareCreate(obj, now, api.NewUID())
-		if res := st.Apply([]store.Op{{Type: store.OpCreate, Object: obj}}); res[0].Err != nil {
-			t.Fatal(res[0].Err)
-		}
-	}
+	create := creator(t, st, now)
 	ready := api.Condition{Type: api.NodeReady, Status: api.ConditionTrue, Reason: placement.ReasonGossipAlive, LastTransitionTime: api.NewTime(now)}
 	create(&api.Namespace{ObjectMeta: api.ObjectMeta{Name: "default"}})
 	for i, z := range []string{"a", "b", "c"} {

@@ -25,14 +25,7 @@ func TestControllersDriveWorkloads(t *testing.T) {
 	var clockMu sync.Mutex
 	getNow := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return nowFn() }
 
-	create := func(obj api.Object) {
-		t.Helper()
-		api.SetDefaults(obj)
-		api.PrepareCreate(obj, now, api.NewUID())
-		if res := st.Apply([]store.Op{{Type: store.OpCreate, Object: obj}}); res[0].Err != nil {
-			t.Fatal(res[0].Err)
-		}
-	}
+	create := creator(t, st, now)
 	readyNode := func(name, zone string) *api.Node {
 		return &api.Node{
 			ObjectMeta: api.ObjectMeta{Name: name, Labels: map[string]string{"topology.kubernetes.io/zone": zone}},
@@ -194,14 +187,7 @@ func TestPodsCreatedBound(t *testing.T) {
 	st := store.New(store.DefaultConfig())
 	b := &testBackend{st: st}
 	now := time.Now()
-	create := func(obj api.Object) {
-		t.Helper()
-		api.SetDefaults(obj)
-		api.PrepareCreate(obj, now, api.NewUID())
-		if res := st.Apply([]store.Op{{Type: store.OpCreate, Object: obj}}); res[0].Err != nil {
-			t.Fatal(res[0].Err)
-		}
-	}
+	create := creator(t, st, now)
 	create(&api.Namespace{ObjectMeta: api.ObjectMeta{Name: "default"}})
 	for i := range 3 {
 		create(&api.Node{ObjectMeta: api.ObjectMeta{Name: fmt.Sprintf("n%d", i)},
