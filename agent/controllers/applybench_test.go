@@ -45,7 +45,11 @@ func applyToBound(b *testing.B, nodes, replicas int) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { Run(ctx, st, be, DefaultLoopConfig(), Set(DefaultClusterConfig())) })
+	// The default cluster range (a /16) holds 256 nodes' /24s; a
+	// thousand need a wider one, as the hollow runs use.
+	cn := DefaultClusterConfig()
+	cn.ClusterCIDR = "10.128.0.0/10"
+	wg.Go(func() { Run(ctx, st, be, DefaultLoopConfig(), Set(cn)) })
 	defer func() { cancel(); wg.Wait() }()
 	// The loop's first pass gives every node its pod CIDR: wait for it,
 	// so the timed part is the Deployment's alone.
