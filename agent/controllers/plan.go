@@ -26,12 +26,8 @@ const maxPlanOps = 512
 func planOps(p placement.Plan, now time.Time, get func(placement.Ref) api.Object) ([]store.Op, error) {
 	ops := make([]store.Op, 0, len(p.Create)+len(p.Update)+len(p.UpdateStatus)+len(p.Delete))
 	for _, obj := range p.Create {
-		m := obj.GetObjectMeta()
-		if m.Name == "" {
-			if m.GenerateName == "" {
-				return nil, fmt.Errorf("plan: a %s to create has neither name nor generateName", api.KindOf(obj))
-			}
-			m.Name = api.GenerateName(m.GenerateName)
+		if err := nameForCreate(obj); err != nil {
+			return nil, err
 		}
 		api.SetDefaults(obj)
 		api.PrepareCreate(obj, now, api.NewUID())
@@ -83,6 +79,20 @@ func planOps(p placement.Plan, now time.Time, get func(placement.Ref) api.Object
 		ops = append(ops, store.Op{Type: store.OpDelete, Key: store.Key{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}, ResourceVersion: rv})
 	}
 	return ops, nil
+}
+
+// nameForCreate gives an object to create without a name one made from
+// its generateName (as the API server does); it refuses an object with
+// neither.
+func nameForCreate(obj api.Object) error {
+	m := obj.GetObjectMeta()
+	if m.Name == "" {
+		if m.GenerateName == "" {
+			return fmt.Errorf("plan: a %s to create has neither name nor generateName", api.KindOf(obj))
+		}
+		m.Name = api.GenerateName(m.GenerateName)
+	}
+	return nil
 }
 
 // PlanResult counts what happened to a plan's ops.

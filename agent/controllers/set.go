@@ -325,7 +325,7 @@ func Scheduler(cfg ClusterConfig) Controller {
 }
 
 // bindCreated binds the pods a plan creates (a ReplicaSet's new replicas)
-// at their creation: each is named and defaulted here, as planOps would,
+// at their creation: each is named and defaulted here as planOps does,
 // and placed among the stored pods as the plan leaves them (pods it binds
 // count on their nodes).
 func bindCreated(cfg ClusterConfig, plan *placement.Plan, v *View) []string {
@@ -335,11 +335,8 @@ func bindCreated(cfg ClusterConfig, plan *placement.Plan, v *View) []string {
 		if !ok || p.Spec.NodeName != "" {
 			continue
 		}
-		if p.Name == "" {
-			if p.GenerateName == "" {
-				continue // planOps refuses it
-			}
-			p.Name = api.GenerateName(p.GenerateName)
+		if nameForCreate(p) != nil {
+			continue // planOps refuses it
 		}
 		api.SetDefaults(p)
 		created = append(created, p)

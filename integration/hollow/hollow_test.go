@@ -144,11 +144,12 @@ func TestHollow(t *testing.T) {
 	}
 	// The pods must fit on what is left: the member crashed above and
 	// the 10% crashed now take their capacity with them.
-	if left := nodes - 1 - int(float64(nodes)*0.10); pods > left*agent.DefaultMaxPods {
+	const lost = 0.10
+	if left := nodes - 1 - int(float64(nodes)*lost); pods > left*agent.DefaultMaxPods {
 		t.Logf("node loss: skipped: %d pods do not fit on the %d nodes left (%d pods each)", pods, left, agent.DefaultMaxPods)
 		return
 	}
-	k, took, err := c.NodeLoss(ctx, 0.10, pods, scale*120*time.Second)
+	k, took, err := c.NodeLoss(ctx, lost, pods, scale*120*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
