@@ -58,21 +58,41 @@ func Stop(cmd *exec.Cmd) {
 
 // Etcd is a three-member etcd cluster on loopback.
 type Etcd struct {
-	Dir       string      // data directories and logs, removed by Stop
+	Dir       string      // data directories, logs and certificates, removed by Stop
 	Names     []string    // member names, e1..e3
 	Endpoints []string    // client URLs, one a member
 	Cmds      []*exec.Cmd // the member processes
+	TLS       *EtcdTLS    // a client's credentials; nil: plaintext
 }
 
-// StartEtcd starts three etcd members (bin) with their default settings
-// in a new temporary directory named after prefix; token is the cluster
-// token. On error nothing is left running.
+// StartEtcd starts three etcd members (bin) with their default settings,
+// in plaintext, in a new temporary directory named after prefix; token is
+// the cluster token. On error nothing is left running.
 func StartEtcd(bin, prefix, token string) (*Etcd, error) {
+	return startEtcd(bin, prefix, token, false)
+}
+
+// StartEtcdTLS is StartEtcd with TLS the way Kubernetes (kubeadm) runs
+// etcd: HTTPS client URLs with client certificates required
+// (--cert-file, --key-file, --client-cert-auth, --trusted-ca-file) and
+// HTTPS peer URLs with mutual TLS between members (--peer-cert-file,
+// --peer-key-file, --peer-client-cert-auth, --peer-trusted-ca-file). The
+// certificates, from a throwaway CA, are generated into the cluster's
+// directory; the returned Etcd's TLS names the client's.
+func StartEtcdTLS(bin, prefix, token string) (*Etcd, error) {
+	return startEtcd(bin, prefix, token, true)
+}
+
+func startEtcd(bin, prefix, token string, secure bool) (*Etcd, error) {
 	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		return nil, err
 	}
 	e := &Etcd{Dir: dir}
+	scheme := "http://"
+	if secure {
+		scheme = "https://"
+	}
 	var initial, peers []string
 	for i := 1; i <= 3; i++ {
 		p, err1 := FreeAddr()
@@ -83,9 +103,17 @@ func StartEtcd(bin, prefix, token string) (*Etcd, error) {
 		}
 		name := fmt.Sprintf("e%d", i)
 		e.Names = append(e.Names, name)
-		peers = append(peers, "http://"+p)
-		e.Endpoints = append(e.Endpoints, "http://"+c)
-		initial = append(initial, name+"=http://"+p)
+		peers = append(peers, scheme+p)
+		e.Endpoints = append(e.Endpoints, scheme+c)
+		initial = append(initial, name+"="+scheme+p)
+	}
+	var certs *etcdCerts
+	if secure {
+		if certs, err = writeEtcdCerts(dir, e.Names); err != nil {
+			e.Stop()
+			return nil, fmt.Errorf("etcd certificates: %w", err)
+		}
+		e.TLS = &certs.client
 	}
 	for i, name := range e.Names {
 		logf, err := os.Create(filepath.Join(dir, name+".log"))
@@ -93,13 +121,22 @@ func StartEtcd(bin, prefix, token string) (*Etcd, error) {
 			e.Stop()
 			return nil, err
 		}
-		cmd := exec.Command(bin,
+		args := []string{
 			"--name", name,
 			"--data-dir", filepath.Join(dir, name),
 			"--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i],
 			"--listen-client-urls", e.Endpoints[i], "--advertise-client-urls", e.Endpoints[i],
 			"--initial-cluster", strings.Join(initial, ","),
-			"--initial-cluster-state", "new", "--initial-cluster-token", token)
+			"--initial-cluster-state", "new", "--initial-cluster-token", token}
+		if secure {
+			f := certs.members[name]
+			args = append(args,
+				"--cert-file", f[0], "--key-file", f[1],
+				"--client-cert-auth", "--trusted-ca-file", certs.ca,
+				"--peer-cert-file", f[0], "--peer-key-file", f[1],
+				"--peer-client-cert-auth", "--peer-trusted-ca-file", certs.ca)
+		}
+		cmd := exec.Command(bin, args...)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		err = cmd.Start()
 		logf.Close()
@@ -124,11 +161,16 @@ func (e *Etcd) Stop() {
 // Load runs the etcdload program (see integration/bench/etcdload) against
 // the cluster and returns its output: writers concurrent writers for d or
 // maxOps puts of size bytes, to the leader only or spread over the members.
-// Its errors go to stderr.
+// Its errors go to stderr. A TLS cluster is loaded over TLS with the
+// client certificate.
 func (e *Etcd) Load(etcdLoad string, writers int, d time.Duration, size, maxOps int, leaderOnly bool) ([]byte, error) {
-	cmd := exec.Command(etcdLoad, "-endpoints", strings.Join(e.Endpoints, ","), "-writers", strconv.Itoa(writers),
+	args := []string{"-endpoints", strings.Join(e.Endpoints, ","), "-writers", strconv.Itoa(writers),
 		"-duration", d.String(), "-size", strconv.Itoa(size), "-max-ops", strconv.Itoa(maxOps),
-		"-leader-only="+strconv.FormatBool(leaderOnly))
+		"-leader-only=" + strconv.FormatBool(leaderOnly)}
+	if e.TLS != nil {
+		args = append(args, "-cacert", e.TLS.CA, "-cert", e.TLS.Cert, "-key", e.TLS.Key)
+	}
+	cmd := exec.Command(etcdLoad, args...)
 	cmd.Stderr = os.Stderr
 	b, err := cmd.Output()
 	if err != nil {

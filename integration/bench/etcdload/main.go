@@ -2,10 +2,17 @@
 // v3 client and prints throughput and latency, in the same format as Shoal's
 // write benchmark, so the two can be compared in one run. It lives in its own
 // module so that Shoal's module does not depend on etcd.
+//
+// With -cacert, -cert and -key it talks TLS, presenting the client
+// certificate (a cluster run with --client-cert-auth, as Kubernetes runs
+// etcd), to https endpoints.
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -25,11 +32,28 @@ func main() {
 	maxOps := flag.Int("max-ops", 200000, "stop after this many writes")
 	size := flag.Int("size", 1024, "value size in bytes")
 	leaderOnly := flag.Bool("leader-only", false, "send every write to the leader's endpoint only (found with the Status call) instead of spreading them over all endpoints")
+	cacert := flag.String("cacert", "", "TLS: the CA certificate (PEM) the servers' certificates are verified against; with -cert and -key")
+	cert := flag.String("cert", "", "TLS: the client certificate (PEM)")
+	key := flag.String("key", "", "TLS: the client certificate's private key (PEM)")
 	flag.Parse()
 
 	eps := strings.Split(*endpoints, ",")
+	cfg := clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second}
+	system := "etcd"
+	if *cacert != "" || *cert != "" || *key != "" {
+		tc, err := tlsConfig(*cacert, *cert, *key)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "etcdload: TLS:", err)
+			os.Exit(1)
+		}
+		cfg.TLS = tc
+		for i, ep := range eps {
+			eps[i] = "https://" + strings.TrimPrefix(strings.TrimPrefix(ep, "https://"), "http://")
+		}
+		system = "etcd-tls"
+	}
 	if *leaderOnly {
-		l, err := leaderEndpoint(eps)
+		l, err := leaderEndpoint(cfg)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "etcdload: -leader-only:", err)
 			os.Exit(1)
@@ -37,7 +61,8 @@ func main() {
 		eps = []string{l}
 	}
 
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second})
+	cfg.Endpoints = eps
+	cli, err := clientv3.New(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "etcdload:", err)
 		os.Exit(1)
@@ -92,14 +117,36 @@ func main() {
 		}
 		return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000
 	}
-	fmt.Printf("RESULT system=etcd writers=%d ops=%d failed=%d seconds=%.3f ops_per_s=%.1f p50_ms=%.3f p99_ms=%.3f\n",
-		*writers, len(all), failed.Load(), elapsed.Seconds(), float64(len(all))/elapsed.Seconds(), pct(0.50), pct(0.99))
+	fmt.Printf("RESULT system=%s writers=%d ops=%d failed=%d seconds=%.3f ops_per_s=%.1f p50_ms=%.3f p99_ms=%.3f\n",
+		system, *writers, len(all), failed.Load(), elapsed.Seconds(), float64(len(all))/elapsed.Seconds(), pct(0.50), pct(0.99))
 }
 
-// leaderEndpoint returns the endpoint of eps whose member leads, waiting
+// tlsConfig is the client's TLS configuration: the certificate in
+// certFile and keyFile, servers verified against the CA in caFile.
+func tlsConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
+	if caFile == "" || certFile == "" || keyFile == "" {
+		return nil, errors.New("-cacert, -cert and -key go together")
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate", caFile)
+	}
+	c, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// leaderEndpoint returns the endpoint of cfg's whose member leads, waiting
 // up to 10 s for a leader.
-func leaderEndpoint(eps []string) (string, error) {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second})
+func leaderEndpoint(cfg clientv3.Config) (string, error) {
+	eps := cfg.Endpoints
+	cli, err := clientv3.New(cfg)
 	if err != nil {
 		return "", err
 	}

@@ -12,10 +12,15 @@ import (
 	"github.com/shoal-dev/shoal/integration/bench/benchproc"
 )
 
-// etcdRound starts a three-member etcd cluster on loopback and runs etcdload
-// against it once per shape and writer count.
-func etcdRound(etcdBin, etcdLoad string, writers []int, d time.Duration, size, maxOps int) ([]result, error) {
-	e, err := benchproc.StartEtcd(etcdBin, "etcd-bench-", "shoal-bench")
+// etcdRound starts a three-member etcd cluster on loopback, in plaintext
+// (system etcd) or with client and peer TLS as Kubernetes runs it (system
+// etcdTLS), and runs etcdload against it once per shape and writer count.
+func etcdRound(system, etcdBin, etcdLoad string, writers []int, d time.Duration, size, maxOps int) ([]result, error) {
+	start := benchproc.StartEtcd
+	if system == etcdTLS {
+		start = benchproc.StartEtcdTLS
+	}
+	e, err := start(etcdBin, "etcd-bench-", "shoal-bench")
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +40,7 @@ func etcdRound(etcdBin, etcdLoad string, writers []int, d time.Duration, size, m
 				return nil, err
 			}
 			r.cpuUS = cpuPerWrite(before, after, r.ops)
-			r.shape = shape
+			r.system, r.shape = system, shape
 			out = append(out, r)
 			fmt.Printf("  %s\n", r.line())
 		}

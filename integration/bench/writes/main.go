@@ -15,7 +15,13 @@
 // slower). It also measures etcd (three members on loopback, 1 KiB puts
 // through etcd's v3 client, via the etcdload program) as an anchor, in the
 // same two shapes (all puts to the leader member; spread over the three
-// members by etcd's client), and
+// members by etcd's client), run two ways (-etcd-modes): "etcd", in
+// plaintext, the anchor for insecure, and "etcd-tls", as Kubernetes runs
+// etcd, the anchor for secure: HTTPS client URLs with client certificates
+// required, and mutual TLS between members, with certificates from a
+// throwaway CA the bench generates. The summary gives secure/etcd-tls and
+// insecure/etcd against their targets, and secure/etcd (the plaintext
+// anchor earlier figures used). It also times
 // the join of a fourth agent with the worker join token: from its start
 // to its Node Ready. The systems' order changes from round to round so
 // that machine noise hits all of them.
@@ -54,8 +60,9 @@ var shapes = []string{leaderShape, spreadShape}
 const (
 	secure   = "secure"
 	insecure = "insecure"
-	etcd     = "etcd"
-	base     = "base" // secure, with the binary of -base-shoal: before/after in one run
+	etcd     = "etcd"     // etcd in plaintext: the anchor for insecure
+	etcdTLS  = "etcd-tls" // etcd with client and peer TLS: the anchor for secure
+	base     = "base"     // secure, with the binary of -base-shoal: before/after in one run
 )
 
 type result struct {
@@ -86,6 +93,7 @@ func main() {
 	shoalArgs := flag.String("shoal-args", "", "extra `shoal agent` flags, space-separated, for the secure and insecure systems (e.g. --raft-log-store=wal)")
 	baseArgs := flag.String("base-args", "", "extra `shoal agent` flags, space-separated, for the base system (-base-shoal may be bin/shoal itself: the same binary with other flags)")
 	skipEtcd := flag.Bool("skip-etcd", false, "measure Shoal only")
+	etcdModes := flag.String("etcd-modes", "plain,tls", "the etcd systems measured, comma-separated: plain (system etcd, the anchor for insecure), tls (system etcd-tls: client certificates and mutual TLS between members, as Kubernetes runs etcd; the anchor for secure)")
 	modes := flag.String("modes", "secure,insecure", "the Shoal modes measured, comma-separated (both: the ratio, the cost of security)")
 	shapesFlag := flag.String("shapes", strings.Join(shapes, ","), "the shapes measured, comma-separated: leader (every write on the leader), spread (over all agents)")
 	nonvoter := flag.Bool("nonvoter", true, "add a fourth Shoal agent, not a voter, that the spread shape loads too")
@@ -114,7 +122,19 @@ func main() {
 		}
 		writers = append(writers, n)
 	}
-	withEtcd := *etcdBin != ""
+	var etcds []string
+	for _, m := range strings.Split(*etcdModes, ",") {
+		switch strings.TrimSpace(m) {
+		case "plain":
+			etcds = append(etcds, etcd)
+		case "tls":
+			etcds = append(etcds, etcdTLS)
+		case "":
+		default:
+			fatalf("-etcd-modes: %q is neither plain nor tls", m)
+		}
+	}
+	withEtcd := *etcdBin != "" && len(etcds) > 0
 	if withEtcd {
 		if _, err := os.Stat(*etcdBin); err != nil {
 			fatalf("-etcd: %v (install the Debian package etcd-server, or pass -etcd '' to skip)", err)
@@ -131,7 +151,7 @@ func main() {
 		systems = append(systems, base)
 	}
 	if withEtcd {
-		systems = append(systems, etcd)
+		systems = append(systems, etcds...)
 	}
 
 	var results []result
@@ -144,8 +164,8 @@ func main() {
 			var res []result
 			var err error
 			switch sys {
-			case etcd:
-				res, err = etcdRound(*etcdBin, *etcdLoad, writers, *duration, *size, *maxOps)
+			case etcd, etcdTLS:
+				res, err = etcdRound(sys, *etcdBin, *etcdLoad, writers, *duration, *size, *maxOps)
 			default:
 				var js []time.Duration
 				n, bin, args := 0, *shoalBin, strings.Fields(*shoalArgs)
@@ -225,9 +245,13 @@ func (r result) line() string {
 }
 
 // report prints min/median/max over rounds for each shape, writer count
-// and system (and the median CPU per write), then per shape and writer count the cost of security
-// (insecure median / secure median) and Shoal's medians against etcd's,
-// and the join times.
+// and system (and the median CPU per write), then per shape and writer
+// count one line per comparison of medians: secure/base, the cost of
+// security (insecure / secure), each Shoal mode against its etcd anchor
+// (secure and base against etcd-tls, insecure against etcd; with their
+// targets), secure and base against plaintext etcd as earlier figures
+// were (no target), etcd's own cost of TLS (etcd-tls / etcd), each with
+// the ratio of CPU per write; and the join times.
 func report(w io.Writer, rs []result, writers []int, systems []string, joined []time.Duration) {
 	median := func(v []float64) float64 {
 		v = append([]float64(nil), v...)
@@ -259,43 +283,55 @@ func report(w io.Writer, rs []result, writers []int, systems []string, joined []
 		}
 	}
 	fmt.Fprintln(w)
+	// The comparisons, numerator over denominator; target: against the
+	// goal (>= 1.0x at 64 writers, >= 0.9x at 1 writer).
+	type cmp struct {
+		num, den string
+		target   bool
+		note     string
+	}
+	cmps := []cmp{
+		{num: secure, den: base, note: "before/after"},
+		{num: insecure, den: secure}, // the cost of security: its own verdict
+		{num: secure, den: etcdTLS, target: true},
+		{num: base, den: etcdTLS, target: true},
+		{num: insecure, den: etcd, target: true},
+		{num: secure, den: etcd, note: "plaintext etcd, the anchor of earlier figures; no target"},
+		{num: base, den: etcd, note: "plaintext etcd; no target"},
+		{num: etcdTLS, den: etcd, note: "etcd's own cost of TLS"},
+	}
 	for _, shape := range shapes {
 		for _, n := range writers {
-			sec, ins, e := med[key(shape, secure, n)], med[key(shape, insecure, n)], med[key(shape, etcd, n)]
-			var parts []string
-			if b := med[key(shape, base, n)]; b > 0 && sec > 0 {
-				parts = append(parts, fmt.Sprintf("secure/base %.2fx", sec/b))
-				if bc, sc := medCPU[key(shape, base, n)], medCPU[key(shape, secure, n)]; bc > 0 && sc > 0 {
-					parts = append(parts, fmt.Sprintf("cpu/write secure/base %.2fx", sc/bc))
-				}
+			target := 1.0
+			if n == 1 {
+				target = 0.9
 			}
-			if sec > 0 && ins > 0 {
-				verdict := "within 1.2x"
-				if ins/sec > 1.2 {
-					verdict = "OVER 1.2x"
+			for _, c := range cmps {
+				v, d := med[key(shape, c.num, n)], med[key(shape, c.den, n)]
+				if v == 0 || d == 0 {
+					continue
 				}
-				parts = append(parts, fmt.Sprintf("insecure/secure %.2fx (%s)", ins/sec, verdict))
-			}
-			if e > 0 {
-				target := 1.0
-				if n == 1 {
-					target = 0.9
-				}
-				for _, s := range []string{secure, insecure, base} {
-					if v := med[key(shape, s, n)]; v > 0 {
-						verdict := "met"
-						if v/e < target {
-							verdict = "below"
-						}
-						parts = append(parts, fmt.Sprintf("%s/etcd %.2fx (target >= %.1fx: %s)", s, v/e, target, verdict))
-						if c, ec := medCPU[key(shape, s, n)], medCPU[key(shape, etcd, n)]; s == secure && c > 0 && ec > 0 {
-							parts = append(parts, fmt.Sprintf("cpu/write secure/etcd %.2fx", c/ec))
-						}
+				line := fmt.Sprintf("%s/%s %.2fx", c.num, c.den, v/d)
+				switch {
+				case c.num == insecure && c.den == secure:
+					verdict := "within 1.2x"
+					if v/d > 1.2 {
+						verdict = "OVER 1.2x"
 					}
+					line += " (" + verdict + ")"
+				case c.target:
+					verdict := "met"
+					if v/d < target {
+						verdict = "below"
+					}
+					line += fmt.Sprintf(" (target >= %.1fx: %s)", target, verdict)
+				case c.note != "":
+					line += " (" + c.note + ")"
 				}
-			}
-			if len(parts) > 0 {
-				fmt.Fprintf(w, "%-6s writers=%-3d %s\n", shape, n, strings.Join(parts, "; "))
+				if vc, dc := medCPU[key(shape, c.num, n)], medCPU[key(shape, c.den, n)]; vc > 0 && dc > 0 {
+					line += fmt.Sprintf("; cpu/write %s/%s %.2fx", c.num, c.den, vc/dc)
+				}
+				fmt.Fprintf(w, "%-6s writers=%-3d %s\n", shape, n, line)
 			}
 		}
 	}
