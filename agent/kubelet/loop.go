@@ -36,6 +36,7 @@ type Loop struct {
 	seq        atomic.Uint64 // orders listings against workers' own changes
 	starts     chan struct{} // a slot per start step running (MaxParallelStarts)
 	statuses   chan struct{} // a slot per status write (MaxParallelStatusWrites)
+	waiting    atomic.Int64  // status writes waiting for a slot (not those alongside steps)
 	relist     chan struct{}
 	refreshing atomic.Bool // a volume refresh pass is running
 

@@ -160,3 +160,73 @@ func TestNodeLoopBoundsParallelStatusWrites(t *testing.T) {
 		t.Fatalf("at most %d status writes at once, want the limit %d", most, limit)
 	}
 }
+
+// holdWrites makes every status write of the pod named hold wait for the
+// returned release, which the test registers as a cleanup after h.start
+// (cleanups run last first: h.stop waits for the held writes).
+func holdWrites(h *nodeHarness, hold string) (release func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(ch) }) }
+	h.status.onWrite = func(name string, _ api.PodStatus) {
+		if name == hold {
+			<-ch
+		}
+	}
+	return release
+}
+
+// A new pod's Pending write alongside its steps gives way when the steps
+// end before a slot for it is free: with the one slot held, the pod's
+// first status written is the one after its steps (Running), not Pending
+// and then Running.
+func TestNodeLoopPendingGivesWayToNewerStatus(t *testing.T) {
+	h := newNodeHarness(t, false, func(c *Config) { c.MaxParallelStatusWrites = 1 })
+	release := holdWrites(h, "hold")
+	h.start()
+	t.Cleanup(release)
+	hold := boundPod("hold", "uid-hold", api.Container{Name: "c", Image: "reg/app:1"})
+	h.pods.Replace([]*api.Pod{hold})
+	h.waitFor("the held pod's write under way", func() bool { return len(h.status.all("hold")) == 1 })
+	h.pods.Replace([]*api.Pod{hold, boundPod("late", "uid-late", api.Container{Name: "c", Image: "reg/app:1"})})
+	h.waitFor("the late pod's write after its steps waiting for the slot", func() bool { return h.loop.waiting.Load() == 1 })
+	release()
+	h.waitStatus("late", "Running", running)
+	if got := h.status.all("late"); len(got) != 1 {
+		var phases []string
+		for _, st := range got {
+			phases = append(phases, string(st.Phase))
+		}
+		t.Fatalf("the late pod's statuses written: %v, want one (Running)", phases)
+	}
+}
+
+// A status write that waited for a slot carries what arrived meanwhile:
+// the container exited while its Running status waited, and the status
+// written says so, instead of a Running container followed by the exit.
+func TestNodeLoopStatusWriteTakesWhatArrivedWhileWaiting(t *testing.T) {
+	h := newNodeHarness(t, false, func(c *Config) { c.MaxParallelStatusWrites = 1 })
+	release := holdWrites(h, "hold")
+	h.start()
+	t.Cleanup(release)
+	hold := boundPod("hold", "uid-hold", api.Container{Name: "c", Image: "reg/app:1"})
+	h.pods.Replace([]*api.Pod{hold})
+	h.waitFor("the held pod's write under way", func() bool { return len(h.status.all("hold")) == 1 })
+	h.pods.Replace([]*api.Pod{hold, boundPod("late", "uid-late", api.Container{Name: "c", Image: "reg/app:1"})})
+	h.waitFor("the late pod's write after its steps waiting for the slot", func() bool { return h.loop.waiting.Load() == 1 })
+	h.rt.exit(runtime.ContainerID("uid-late", "c", 0), 3, false)
+	h.waitFor("the exit offered to the late pod's worker", func() bool {
+		h.loop.mu.Lock()
+		w := h.loop.workers["uid-late"]
+		h.loop.mu.Unlock()
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return len(w.events) > 0
+	})
+	release()
+	h.waitFor("a status of the late pod written", func() bool { return len(h.status.all("late")) > 0 })
+	first := h.status.all("late")[0]
+	if len(first.ContainerStatuses) != 1 || first.ContainerStatuses[0].State.Running != nil {
+		t.Fatalf("the late pod's first status written: %+v, want its container no longer running", first.ContainerStatuses)
+	}
+}

@@ -23,12 +23,20 @@ import (
 // apply runs the plan's steps concurrently, and alongside (if not nil)
 // with them, and then records the steps' outcomes. It reports whether any
 // failed. alongside may read the observation, not change it: the steps'
-// outcomes are recorded once it has returned.
-func (w *podWorker) apply(ctx context.Context, pod *api.Pod, steps []step, now time.Time, alongside func()) bool {
+// outcomes are recorded once it has returned. Its argument is closed when
+// the steps are done.
+func (w *podWorker) apply(ctx context.Context, pod *api.Pod, steps []step, now time.Time, alongside func(stepsDone <-chan struct{})) bool {
 	results := make([]func(*podObservation) bool, len(steps))
 	var wg sync.WaitGroup
+	stepsDone := make(chan struct{})
+	done := make(chan struct{})
 	if alongside != nil {
-		wg.Go(alongside)
+		go func() {
+			defer close(done)
+			alongside(stepsDone)
+		}()
+	} else {
+		close(done)
 	}
 	for i, s := range steps {
 		wg.Add(1)
@@ -40,6 +48,8 @@ func (w *podWorker) apply(ctx context.Context, pod *api.Pod, steps []step, now t
 		}()
 	}
 	wg.Wait()
+	close(stepsDone)
+	<-done
 	// Events that arrived meanwhile (an exit during a stop) go first.
 	w.mu.Lock()
 	events := w.events

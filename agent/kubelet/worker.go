@@ -364,13 +364,14 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 		w.publishView()
 		// The status is written when the steps run out (or one fails); a
 		// pod new to the node is also reported Pending at once, while its
-		// first steps run (a write to the control plane is a round trip
-		// the steps need not wait for).
-		var alongside func()
+		// steps run (a write to the control plane is a round trip the
+		// steps need not wait for), unless the steps are done before a
+		// slot for the write is free: the status after them is newer.
+		var alongside func(<-chan struct{})
 		if len(plan.Steps) == 0 {
-			w.writeStatus(ctx, pod, now)
-		} else if pass == 0 && w.written == nil && pod.Status.Phase == "" {
-			alongside = func() { w.writeStatus(ctx, pod, now) }
+			w.writeStatus(ctx, pod, now, nil)
+		} else if w.written == nil && pod.Status.Phase == "" {
+			alongside = func(stepsDone <-chan struct{}) { w.writeStatus(ctx, pod, now, stepsDone) }
 		}
 		if len(plan.Steps) == 0 {
 			wake := plan.WakeAt
@@ -383,7 +384,7 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 		}
 		failed := w.apply(ctx, pod, plan.Steps, now, alongside)
 		if failed {
-			w.writeStatus(ctx, pod, now)
+			w.writeStatus(ctx, pod, now, nil)
 		}
 	}
 	return w.l.now().Add(w.l.cfg.Retry), false
@@ -461,41 +462,52 @@ func (w *podWorker) runProbes(ctx context.Context, pod *api.Pod, now time.Time) 
 
 // writeStatus writes the pod's status when it differs from the last one
 // written (or, before any, from the stored one).
-func (w *podWorker) writeStatus(ctx context.Context, pod *api.Pod, now time.Time) {
+//
+// At most MaxParallelStatusWrites writes of the node are under way; a
+// write waits for a slot. What arrived meanwhile (the container started,
+// or exited) goes into the status before it is written, so a burst of new
+// pods on a busy control plane writes each pod's newest status once
+// rather than every status it went through. stepsDone, if not nil, is the
+// call alongside the steps (see sync): it reads the observation only, and
+// gives up when the steps are done before a slot is free, since the pass
+// after them writes a newer status.
+func (w *podWorker) writeStatus(ctx context.Context, pod *api.Pod, now time.Time, stepsDone <-chan struct{}) {
 	if !wanted(pod) {
 		return
 	}
 	if terminalPhase(pod) && len(w.obs.Containers) == 0 {
 		return
 	}
-	prev := pod.Status
-	if w.written != nil {
-		prev = *w.written
-	}
-	probes := map[string]probeView{}
-	for name, pr := range w.probes {
-		probes[name] = pr.view()
-	}
-	st := podStatus(pod, statusInput{Obs: w.obs, Probes: probes, Prev: prev, HostIP: w.l.cfg.HostIP, Now: now, Backoff: w.l.cfg.Backoff})
-	a, _ := json.Marshal(st)
-	b, _ := json.Marshal(prev)
-	if bytes.Equal(a, b) {
-		if w.written == nil {
-			w.written = &st
-		}
-		w.statusWake = time.Time{}
+	st, prev, same := w.status(pod, now)
+	if same {
+		w.noWrite(st)
 		return
 	}
-	cp := pod.DeepCopyObject().(*api.Pod)
-	cp.Status = st
 	t0 := time.Now()
 	var err error
-	select {
-	case w.l.statuses <- struct{}{}:
+	switch waited, ok := w.statusSlot(ctx, stepsDone); {
+	case !ok && stepsDone != nil && ctx.Err() == nil:
+		return // the steps are done first: the pass after them writes
+	case !ok:
+		err = ctx.Err()
+	default:
+		if waited && stepsDone == nil && w.arrived(pod) {
+			var known bool
+			now = w.l.now()
+			if pod, known = w.take(now); !known || !wanted(pod) || (terminalPhase(pod) && len(w.obs.Containers) == 0) {
+				<-w.l.statuses
+				return // gone meanwhile: the next pass decides
+			}
+			if st, prev, same = w.status(pod, now); same {
+				<-w.l.statuses
+				w.noWrite(st)
+				return
+			}
+		}
+		cp := pod.DeepCopyObject().(*api.Pod)
+		cp.Status = st
 		err = w.l.cfg.Status.UpdatePodStatus(ctx, cp)
 		<-w.l.statuses
-	case <-ctx.Done():
-		err = ctx.Err()
 	}
 	w.l.log.Debug("pod status written", "pod", w.ref.String(), "phase", st.Phase, "took", time.Since(t0), "err", err)
 	if err != nil {
@@ -509,4 +521,60 @@ func (w *podWorker) writeStatus(ctx context.Context, pod *api.Pod, now time.Time
 	w.written = &st
 	w.statusWake = time.Time{}
 	w.backOffEvents(pod, st)
+}
+
+// statusSlot takes a slot for a status write: at once when one is free,
+// else once one frees (waited), unless ctx ends or stepsDone (if not nil)
+// is closed first (ok false).
+func (w *podWorker) statusSlot(ctx context.Context, stepsDone <-chan struct{}) (waited, ok bool) {
+	select {
+	case w.l.statuses <- struct{}{}:
+		return false, true
+	default:
+	}
+	if stepsDone == nil {
+		w.l.waiting.Add(1)
+		defer w.l.waiting.Add(-1)
+	}
+	select {
+	case w.l.statuses <- struct{}{}:
+		return true, true
+	case <-stepsDone:
+		return true, false
+	case <-ctx.Done():
+		return true, false
+	}
+}
+
+// status is the pod's status now, the last one written (or, before any,
+// the stored one), and whether the two are the same.
+func (w *podWorker) status(pod *api.Pod, now time.Time) (st, prev api.PodStatus, same bool) {
+	prev = pod.Status
+	if w.written != nil {
+		prev = *w.written
+	}
+	probes := map[string]probeView{}
+	for name, pr := range w.probes {
+		probes[name] = pr.view()
+	}
+	st = podStatus(pod, statusInput{Obs: w.obs, Probes: probes, Prev: prev, HostIP: w.l.cfg.HostIP, Now: now, Backoff: w.l.cfg.Backoff})
+	a, _ := json.Marshal(st)
+	b, _ := json.Marshal(prev)
+	return st, prev, bytes.Equal(a, b)
+}
+
+// noWrite records that st needs no write.
+func (w *podWorker) noWrite(st api.PodStatus) {
+	if w.written == nil {
+		w.written = &st
+	}
+	w.statusWake = time.Time{}
+}
+
+// arrived reports whether anything came for the worker since pod was
+// taken: a runtime listing, events, probe results, or a newer pod.
+func (w *podWorker) arrived(pod *api.Pod) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.snap != nil || len(w.events) > 0 || len(w.probeResults) > 0 || (w.pod != nil && w.pod != pod)
 }
