@@ -161,19 +161,27 @@ func TestNodeLoopBoundsParallelStatusWrites(t *testing.T) {
 	}
 }
 
-// holdWrites makes every status write of the pod named hold wait for the
-// returned release, which the test registers as a cleanup after h.start
-// (cleanups run last first: h.stop waits for the held writes).
-func holdWrites(h *nodeHarness, hold string) (release func()) {
+// lateWaitsForSlot starts a loop with one status slot, held by the write
+// of a pod "hold" until release, and a second pod "late" whose status
+// write after its steps waits for that slot.
+func lateWaitsForSlot(t *testing.T) (h *nodeHarness, release func()) {
+	h = newNodeHarness(t, false, func(c *Config) { c.MaxParallelStatusWrites = 1 })
 	ch := make(chan struct{})
 	var once sync.Once
 	release = func() { once.Do(func() { close(ch) }) }
 	h.status.onWrite = func(name string, _ api.PodStatus) {
-		if name == hold {
+		if name == "hold" {
 			<-ch
 		}
 	}
-	return release
+	h.start()
+	t.Cleanup(release) // runs before h.stop, which waits for the held write
+	hold := boundPod("hold", "uid-hold", api.Container{Name: "c", Image: "reg/app:1"})
+	h.pods.Replace([]*api.Pod{hold})
+	h.waitFor("the held pod's write under way", func() bool { return len(h.status.all("hold")) == 1 })
+	h.pods.Replace([]*api.Pod{hold, boundPod("late", "uid-late", api.Container{Name: "c", Image: "reg/app:1"})})
+	h.waitFor("the late pod's write after its steps waiting for the slot", func() bool { return h.loop.waiting.Load() == 1 })
+	return h, release
 }
 
 // A new pod's Pending write alongside its steps gives way when the steps
@@ -181,15 +189,7 @@ func holdWrites(h *nodeHarness, hold string) (release func()) {
 // first status written is the one after its steps (Running), not Pending
 // and then Running.
 func TestNodeLoopPendingGivesWayToNewerStatus(t *testing.T) {
-	h := newNodeHarness(t, false, func(c *Config) { c.MaxParallelStatusWrites = 1 })
-	release := holdWrites(h, "hold")
-	h.start()
-	t.Cleanup(release)
-	hold := boundPod("hold", "uid-hold", api.Container{Name: "c", Image: "reg/app:1"})
-	h.pods.Replace([]*api.Pod{hold})
-	h.waitFor("the held pod's write under way", func() bool { return len(h.status.all("hold")) == 1 })
-	h.pods.Replace([]*api.Pod{hold, boundPod("late", "uid-late", api.Container{Name: "c", Image: "reg/app:1"})})
-	h.waitFor("the late pod's write after its steps waiting for the slot", func() bool { return h.loop.waiting.Load() == 1 })
+	h, release := lateWaitsForSlot(t)
 	release()
 	h.waitStatus("late", "Running", running)
 	if got := h.status.all("late"); len(got) != 1 {
@@ -205,15 +205,7 @@ func TestNodeLoopPendingGivesWayToNewerStatus(t *testing.T) {
 // the container exited while its Running status waited, and the status
 // written says so, instead of a Running container followed by the exit.
 func TestNodeLoopStatusWriteTakesWhatArrivedWhileWaiting(t *testing.T) {
-	h := newNodeHarness(t, false, func(c *Config) { c.MaxParallelStatusWrites = 1 })
-	release := holdWrites(h, "hold")
-	h.start()
-	t.Cleanup(release)
-	hold := boundPod("hold", "uid-hold", api.Container{Name: "c", Image: "reg/app:1"})
-	h.pods.Replace([]*api.Pod{hold})
-	h.waitFor("the held pod's write under way", func() bool { return len(h.status.all("hold")) == 1 })
-	h.pods.Replace([]*api.Pod{hold, boundPod("late", "uid-late", api.Container{Name: "c", Image: "reg/app:1"})})
-	h.waitFor("the late pod's write after its steps waiting for the slot", func() bool { return h.loop.waiting.Load() == 1 })
+	h, release := lateWaitsForSlot(t)
 	h.rt.exit(runtime.ContainerID("uid-late", "c", 0), 3, false)
 	h.waitFor("the exit offered to the late pod's worker", func() bool {
 		h.loop.mu.Lock()
