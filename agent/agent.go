@@ -381,7 +381,10 @@ func (a *Agent) Shutdown() error {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if err := a.http.Shutdown(sctx); err != nil {
-				errs = append(errs, err)
+				// Requests still running past the grace period are cut
+				// rather than left to outlive the agent.
+				a.http.Close()
+				errs = append(errs, fmt.Errorf("api server: graceful stop: %w", err))
 			}
 		}
 		if a.gossip != nil {

@@ -14,9 +14,15 @@ import (
 // that behind: the API's graceful stop then ran into its own 5 s deadline
 // and the agent stopped with an error. A connection that never sent a
 // request loses nothing by being closed.
+//
+// net/http runs the shutdown hooks in goroutines of their own while its
+// accept loop may still be reporting a connection it accepted just before
+// the listener closed; a connection reported after closeAll ran is closed
+// on arrival (closing), or it would hold the stop for five seconds again.
 type newConns struct {
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	closing bool
 }
 
 // track is an http.Server ConnState hook.
@@ -24,6 +30,10 @@ func (n *newConns) track(c net.Conn, s http.ConnState) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if s == http.StateNew {
+		if n.closing {
+			c.Close()
+			return
+		}
 		if n.conns == nil {
 			n.conns = map[net.Conn]struct{}{}
 		}
@@ -33,10 +43,12 @@ func (n *newConns) track(c net.Conn, s http.ConnState) {
 	delete(n.conns, c)
 }
 
-// closeAll closes every connection still waiting for its first request.
+// closeAll closes every connection still waiting for its first request,
+// and every one that arrives later.
 func (n *newConns) closeAll() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.closing = true
 	for c := range n.conns {
 		c.Close()
 		delete(n.conns, c)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -44,4 +45,33 @@ func TestShutdownClosesConnectionsWithoutRequest(t *testing.T) {
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown with a connection that sent no request: %v", err)
 	}
+}
+
+// TestNewConnReportedAfterCloseAllIsClosed: the accept loop can report a
+// connection after the shutdown hook ran (the hooks run in goroutines
+// while the listener's last Accept is still being handled); that one is
+// closed too, not left for net/http to count busy for five seconds.
+func TestNewConnReportedAfterCloseAllIsClosed(t *testing.T) {
+	fresh := &newConns{}
+	fresh.closeAll()
+	server, client := net.Pipe()
+	defer client.Close()
+	conn := &closeRecorder{Conn: server}
+	fresh.track(conn, http.StateNew)
+	if !conn.closed.Load() {
+		t.Fatal("a connection reported after closeAll was left open")
+	}
+	if len(fresh.conns) != 0 {
+		t.Fatalf("%d connections kept after closeAll", len(fresh.conns))
+	}
+}
+
+type closeRecorder struct {
+	net.Conn
+	closed atomic.Bool
+}
+
+func (c *closeRecorder) Close() error {
+	c.closed.Store(true)
+	return c.Conn.Close()
 }
