@@ -6,6 +6,7 @@ import (
 	"net/http"
 	_ "net/http/pprof" // served only when SHOAL_HOLLOW_PPROF is set
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -61,5 +62,30 @@ func watchRaft(ctx context.Context, t *testing.T, c *Cluster, interval time.Dura
 			line += " " + s.ID + "=" + s.State[:1] + "/t" + strconv.FormatUint(s.Term, 10) + "/c" + lc
 		}
 		t.Logf("raft:%s load %s", line, loadavg())
+	}
+}
+
+// profileApply starts a CPU profile of the whole process into the file
+// named by SHOAL_HOLLOW_CPUPROFILE, if set, and returns what stops it: the
+// benchmark wraps the apply in it, so the profile shows where the
+// control plane and the hollow nodes spend the apply's CPU.
+func profileApply(t *testing.T) (stop func()) {
+	path := os.Getenv("SHOAL_HOLLOW_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
 	}
 }

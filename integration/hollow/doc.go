@@ -18,5 +18,6 @@
 // starved process, skipped under -race) make test runs without -race,
 // and, with SHOAL_HOLLOW_NODES set, the full run behind `make scale`.
 // SHOAL_HOLLOW_PPROF=127.0.0.1:PORT serves net/http/pprof during a run and
-// SHOAL_HOLLOW_RAFT=1 logs each voter's Raft state every 5 s.
+// SHOAL_HOLLOW_RAFT=1 logs each voter's Raft state every 5 s;
+// SHOAL_HOLLOW_CPUPROFILE=FILE writes a CPU profile of the apply.
 package hollow

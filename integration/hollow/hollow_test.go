@@ -126,7 +126,9 @@ func TestHollow(t *testing.T) {
 	t.Logf("%d hollow nodes: agents started in %v, gossip converged (every member sees %d alive) %v after the first start, all Ready %v",
 		nodes, started.Round(time.Millisecond), nodes+3, conv.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 
+	stopProfile := profileApply(t)
 	res, err := c.Apply(ctx, "web", pods, scale*120*time.Second)
+	stopProfile()
 	if err != nil {
 		t.Fatal(err)
 	}
