@@ -49,6 +49,11 @@ type Agent struct {
 	// (plain http everywhere). peerTr carries every request to an agent.
 	tls    TLSSource
 	peerTr *http.Transport
+	// selfTr serves client's requests (this agent's own) to its API in the
+	// process.
+	selfTr *selfTransport
+	// apiConns tracks the API listener's connections.
+	apiConns *newConns
 	// gossipKey encrypts gossip: Config.GossipKey, else the identity's
 	// primary at start (gossipKeys then follows rotations).
 	gossipKey []byte
@@ -279,7 +284,11 @@ func (a *Agent) Start() error {
 		a.stopRaft()
 		return err
 	}
-	a.client = a.apiClient(ln.Addr().String(), 10*time.Second)
+	// The agent's own requests to its API are served in the process
+	// (selfapi.go).
+	a.selfTr = newSelfTransport(ln.Addr().String(), a.peerTr, a.tls, a.log)
+	a.client = api.NewClient(a.agentURL(ln.Addr().String(), ""), api.WithHTTPClient(&http.Client{Transport: a.selfTr}),
+		api.WithRequestTimeout(10*time.Second))
 	a.events = a.newRecorder(apiEvents{a.client})
 	handler := a.handler()
 	if a.cfg.Pprof {
@@ -296,10 +305,12 @@ func (a *Agent) Start() error {
 	if a.wrapAPI != nil {
 		handler = a.wrapAPI(handler)
 	}
+	a.selfTr.serve(handler)
 	// No ReadTimeout: net/http cancels a request's context when the
 	// connection's read deadline passes, which would cut watch streams (and
 	// forwarded ones) after that long. Bodies are bounded in size instead.
 	fresh := &newConns{}
+	a.apiConns = fresh
 	a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ConnState: fresh.track, ErrorLog: newServerLog(a.log)}
 	// Open watch streams end on shutdown instead of holding it for its
 	// timeout, and so do connections that never sent a request.
@@ -376,6 +387,9 @@ func (a *Agent) goLoop(f func()) {
 func (a *Agent) Shutdown() error {
 	a.shutOnce.Do(func() {
 		a.runCancel()
+		if a.selfTr != nil {
+			a.selfTr.close()
+		}
 		var errs []error
 		if a.http != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 )
 
 // newConns tracks the API listener's connections that have not begun a
@@ -20,9 +21,11 @@ import (
 // the listener closed; a connection reported after closeAll ran is closed
 // on arrival (closing), or it would hold the stop for five seconds again.
 type newConns struct {
-	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
-	closing bool
+	// accepted counts the connections the listener accepted (tests).
+	accepted atomic.Int64
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	closing  bool
 }
 
 // track is an http.Server ConnState hook.
@@ -30,6 +33,7 @@ func (n *newConns) track(c net.Conn, s http.ConnState) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if s == http.StateNew {
+		n.accepted.Add(1)
 		if n.closing {
 			c.Close()
 			return
