@@ -315,6 +315,20 @@ func stuckStacks() string {
 	return strings.Join(out, "\n\n")
 }
 
+// startStacks returns the stacks of this process's goroutines inside an
+// agent's Start.
+func startStacks() string {
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "(*Agent).Start(") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
+}
+
 // stopAll crashes every agent still running; cleanup must be quick.
 func (h *harness) stopAll() {
 	h.mu.Lock()
@@ -323,6 +337,17 @@ func (h *harness) stopAll() {
 	if h.t.Failed() {
 		for _, ta := range agents {
 			h.t.Logf("logs of %s:\n%s", ta.cfg.NodeName, ta.logs.String())
+			// An agent whose Run ended early (a Start that failed: a
+			// port taken, a bind refused) may have logged nothing.
+			select {
+			case err := <-ta.done:
+				ta.done <- err
+				h.t.Logf("%s: Run had returned before the end of the test: %v", ta.cfg.NodeName, err)
+			default:
+				if ta.logs.String() == "" {
+					h.t.Logf("%s logged nothing and is still running; goroutines in Start:\n%s", ta.cfg.NodeName, startStacks())
+				}
+			}
 		}
 	}
 	for _, ta := range agents {
