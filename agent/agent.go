@@ -287,8 +287,7 @@ func (a *Agent) Start() error {
 	// The agent's own requests to its API are served in the process
 	// (selfapi.go).
 	a.selfTr = newSelfTransport(ln.Addr().String(), a.peerTr, a.tls, a.log)
-	a.client = api.NewClient(a.agentURL(ln.Addr().String(), ""), api.WithHTTPClient(&http.Client{Transport: a.selfTr}),
-		api.WithRequestTimeout(10*time.Second))
+	a.client = a.apiClientVia(a.selfTr, ln.Addr().String(), 10*time.Second)
 	a.events = a.newRecorder(apiEvents{a.client})
 	handler := a.handler()
 	if a.cfg.Pprof {

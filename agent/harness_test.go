@@ -301,14 +301,7 @@ func (h *harness) wait(ta *testAgent) error {
 // an agent's or a Raft node's shutdown path (every agent of the test is in
 // this process), so that a stop that hangs says where.
 func stuckStacks() string {
-	buf := make([]byte, 8<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "Shutdown") || strings.Contains(g, "becomeNonvoter") || strings.Contains(g, "(*Agent).leave") {
-			out = append(out, g)
-		}
-	}
+	out := stacksWith("Shutdown", "becomeNonvoter", "(*Agent).leave")
 	if len(out) > 40 {
 		out = append(out[:40], fmt.Sprintf("... %d more", len(out)-40))
 	}
@@ -317,16 +310,23 @@ func stuckStacks() string {
 
 // startStacks returns the stacks of this process's goroutines inside an
 // agent's Start.
-func startStacks() string {
+func startStacks() string { return strings.Join(stacksWith("(*Agent).Start("), "\n\n") }
+
+// stacksWith returns the stacks of this process's goroutines that mention
+// any of subs.
+func stacksWith(subs ...string) []string {
 	buf := make([]byte, 8<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "(*Agent).Start(") {
-			out = append(out, g)
+		for _, sub := range subs {
+			if strings.Contains(g, sub) {
+				out = append(out, g)
+				break
+			}
 		}
 	}
-	return strings.Join(out, "\n\n")
+	return out
 }
 
 // stopAll crashes every agent still running; cleanup must be quick.

@@ -54,11 +54,17 @@ type selfTransport struct {
 	// handler is the API's full handler chain, set once the server is
 	// built; until then requests go over next.
 	handler atomic.Pointer[http.Handler]
-	// tlsSrc gives the certificate requests are made with (nil: insecure,
-	// no identity); verify is the listener's client-certificate check.
+	// tlsSrc is the TLS source (nil: insecure, no identity); client is
+	// its client configuration, taken once (its certificate callback
+	// follows renewals), and verify the listener's client-certificate
+	// check.
 	tlsSrc TLSSource
+	client *tls.Config
 	verify func(tls.ConnectionState) error
-	closed atomic.Bool
+	// remoteAddr is what the handlers see as the client's address: this
+	// host, the port no connection's.
+	remoteAddr string
+	closed     atomic.Bool
 
 	mu      sync.Mutex
 	cert    *tls.Certificate // the certificate state was built from
@@ -67,8 +73,10 @@ type selfTransport struct {
 }
 
 func newSelfTransport(host string, next http.RoundTripper, src TLSSource, log *slog.Logger) *selfTransport {
-	t := &selfTransport{host: host, next: next, tlsSrc: src, log: log}
+	h, _, _ := net.SplitHostPort(host)
+	t := &selfTransport{host: host, next: next, tlsSrc: src, log: log, remoteAddr: net.JoinHostPort(h, "0")}
 	if src != nil {
+		t.client = src.ClientConfig()
 		t.verify = src.ServerConfig(false).VerifyConnection
 	}
 	return t
@@ -87,7 +95,7 @@ func (t *selfTransport) identity() (*tls.ConnectionState, error) {
 	if t.tlsSrc == nil {
 		return nil, nil
 	}
-	cc := t.tlsSrc.ClientConfig()
+	cc := t.client
 	var cert *tls.Certificate
 	switch {
 	case cc.GetClientCertificate != nil:
@@ -164,9 +172,7 @@ func (t *selfTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if sr.Host == "" {
 		sr.Host = req.URL.Host
 	}
-	// The request comes from this host; the port is no connection's.
-	host, _, _ := net.SplitHostPort(t.host)
-	sr.RemoteAddr = net.JoinHostPort(host, "0")
+	sr.RemoteAddr = t.remoteAddr
 	sr.TLS = cs
 	sr.Close = false
 	// The body is there already: no "100 Continue" to wait for.

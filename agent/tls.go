@@ -84,7 +84,12 @@ func (a *Agent) agentURL(hostport, path string) string {
 // comma-separated host:port) over the peer transport; timeout bounds each
 // request that is not a watch (0: none).
 func (a *Agent) apiClient(hostport string, timeout time.Duration) *api.Client {
-	return api.NewClient(a.agentURL(hostport, ""), api.WithHTTPClient(&http.Client{Transport: a.peerTr}),
+	return a.apiClientVia(a.peerTr, hostport, timeout)
+}
+
+// apiClientVia is apiClient over the transport rt.
+func (a *Agent) apiClientVia(rt http.RoundTripper, hostport string, timeout time.Duration) *api.Client {
+	return api.NewClient(a.agentURL(hostport, ""), api.WithHTTPClient(&http.Client{Transport: rt}),
 		api.WithRequestTimeout(timeout))
 }
 

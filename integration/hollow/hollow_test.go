@@ -142,7 +142,8 @@ func TestHollow(t *testing.T) {
 	t.Logf("apply %d pods onto %d nodes: all bound %v (%.0f pods/s), all Running %v (%.0f pods/s); %d writes (%.1f a pod); load %s",
 		pods, nodes, res.AllBound.Round(time.Millisecond), res.BoundRate(), res.AllRunning.Round(time.Millisecond), res.RunningRate(),
 		res.Writes, float64(res.Writes)/float64(pods), loadavg())
-	t.Logf("after the apply: %d open file descriptors in the process (%.1f a node)", openFDs(), float64(openFDs())/float64(nodes+3))
+	fds := openFDs()
+	t.Logf("after the apply: %d open file descriptors in the process (%.1f a node)", fds, float64(fds)/float64(nodes+3))
 
 	dead, err := c.GossipDeath(ctx, scale*60*time.Second)
 	if err != nil {
