@@ -43,6 +43,9 @@ type Agent struct {
 	ln     net.Listener
 	gossip *gossip.Gossip
 	client *api.Client // to this agent's own API (forwarded as needed)
+	// apiStopping is closed when the API server shuts down (ends the
+	// streams of forwarded writes, apiserver.ForwarderConfig.Done).
+	apiStopping <-chan struct{}
 	host   hostState   // the node loop, once pods run here
 	peers  *http.Client
 	// tls is the source of every TLS configuration; nil in insecure mode
@@ -289,6 +292,8 @@ func (a *Agent) Start() error {
 	a.selfTr = newSelfTransport(ln.Addr().String(), a.peerTr, a.tls, a.log)
 	a.client = a.apiClientVia(a.selfTr, ln.Addr().String(), 10*time.Second)
 	a.events = a.newRecorder(apiEvents{a.client})
+	stopping := make(chan struct{})
+	a.apiStopping = stopping
 	handler := a.handler()
 	if a.cfg.Pprof {
 		mux := http.NewServeMux()
@@ -315,6 +320,7 @@ func (a *Agent) Start() error {
 	// timeout, and so do connections that never sent a request.
 	a.http.RegisterOnShutdown(a.server.Close)
 	a.http.RegisterOnShutdown(fresh.closeAll)
+	a.http.RegisterOnShutdown(sync.OnceFunc(func() { close(stopping) }))
 	go func() {
 		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("api server stopped", "err", err)

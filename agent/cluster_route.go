@@ -52,6 +52,8 @@ func (a *Agent) handler() http.Handler {
 		// each on its own, with the user's token when they carry one.
 		Frames:      a.withAuth,
 		BatchAlways: forwardBatchAlways,
+		// Streams of forwarded writes end when the API server stops.
+		Done: a.apiStopping,
 	}
 	if a.tls != nil {
 		fc.TLS = a.tls.ClientConfig()

@@ -12,12 +12,13 @@ import (
 	"github.com/shoal-dev/shoal/consensus/pki"
 )
 
-// Writes a follower forwards go to the leader in batches
-// (apiserver/forward_batch.go), each still authorised on the leader as the
+// Writes a follower forwards go to the leader on a stream
+// (apiserver/forward_stream.go), each still authorised on the leader as the
 // user who sent it, or, for an agent's own writes, under NodeRestriction;
-// and only agents may send batches.
+// and only agents may send streams or batches.
 func TestForwardedWritesKeepTheirAuthority(t *testing.T) {
-	// Every forwarded write in a batch, even one at a time.
+	// Every forwarded write on a stream (the default) or, if streams
+	// were refused, in a batch, even one at a time.
 	forwardBatchAlways = true
 	t.Cleanup(func() { forwardBatchAlways = false }) // after the agents stop
 	h, tas := secureAgents(t, 3)
@@ -79,15 +80,17 @@ func TestForwardedWritesKeepTheirAuthority(t *testing.T) {
 		return ""
 	})
 
-	// A user, even an admin, may not send a batch.
-	req, _ := http.NewRequest(http.MethodPost, "https://"+lead.Addr()+apiserver.ForwardBatchPath, strings.NewReader(""))
-	req.Header.Set("Authorization", "Bearer "+h.ca.token(t, "admin"))
-	resp, err := httpsClient(h.ca.caOnly()).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("an admin token sending a batch: %s, want 403", resp.Status)
+	// A user, even an admin, may send neither a batch nor a stream.
+	for _, path := range []string{apiserver.ForwardBatchPath, apiserver.ForwardStreamPath} {
+		req, _ := http.NewRequest(http.MethodPost, "https://"+lead.Addr()+path, strings.NewReader(""))
+		req.Header.Set("Authorization", "Bearer "+h.ca.token(t, "admin"))
+		resp, err := httpsClient(h.ca.caOnly()).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("an admin token sending to %s: %s, want 403", path, resp.Status)
+		}
 	}
 }

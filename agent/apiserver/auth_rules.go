@@ -145,7 +145,7 @@ func authorizeNode(id Identity, a Attributes) error {
 		case a.Verb == VerbGet && (a.Path == pathMembers || a.Path == pathRaft || a.Path == pathReplica || a.Path == pathMetrics || isDiscovery(a.Path)):
 			return nil
 		case a.Verb == "post" && (a.Path == pathPromote || a.Path == pathDemote || a.Path == pathCertificate ||
-			a.Path == pathGossipKeys || a.Path == ForwardBatchPath):
+			a.Path == pathGossipKeys || a.Path == ForwardBatchPath || a.Path == ForwardStreamPath):
 			return nil
 		case a.Verb == "delete" && a.Path == pathVoters+"/"+id.Node:
 			return nil // leaving the voters on shutdown

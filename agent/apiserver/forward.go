@@ -66,8 +66,16 @@ type ForwarderConfig struct {
 	// authentication passes everything).
 	Frames func(http.Handler) http.Handler
 	// Unbatched sends every forwarded write as a request of its own
-	// instead of in batches.
+	// instead of in batches or on a stream.
 	Unbatched bool
+	// NoStreams sends forwarded writes in batches (forward_batch.go)
+	// instead of on a long-lived stream to the leader (forward_stream.go).
+	NoStreams bool
+	// Done, when closed, ends the streams: those other agents opened to
+	// this one stop reading, answer what they read and say how much that
+	// was; this agent's own close once their writes are answered, and
+	// later writes go in batches. The agent closes it when it shuts down.
+	Done <-chan struct{}
 	// BatchAlways puts every forwarded write that a batch can carry in a
 	// batch, even when nothing else is under way (tests).
 	BatchAlways bool
@@ -127,6 +135,8 @@ type forwarder struct {
 	voterTimeout time.Duration
 	poll         time.Duration
 	batch        *fwdBatcher  // nil: unbatched
+	streams      *fwdStreams  // streams in and out
+	streamsOut   bool         // forwarded writes go on streams
 	frames       http.Handler // serves batched writes (serveBatch)
 }
 
@@ -203,6 +213,16 @@ func NewForwarder(local http.Handler, cfg ForwarderConfig) http.Handler {
 		f.batch = &fwdBatcher{f: f, queues: map[string]*upstreamQueue{}}
 		f.batch.batchAll.Store(cfg.BatchAlways)
 	}
+	// Streams serve the frames other agents send even when this agent
+	// sends none of its own (f.streams.done tells them the server stops).
+	f.streams = newFwdStreams(f)
+	f.streamsOut = !cfg.Unbatched && !cfg.NoStreams
+	if cfg.Done != nil {
+		go func() {
+			<-cfg.Done
+			f.streams.stop()
+		}()
+	}
 	f.frames = f
 	if cfg.Frames != nil {
 		f.frames = cfg.Frames(f)
@@ -243,6 +263,8 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == ForwardBatchPath:
 		f.serveBatch(w, r)
+	case p == ForwardStreamPath:
+		f.serveStream(w, r)
 	case isWrite(r.Method) && (isResourcePath(p) || isVoterPath(p)):
 		f.toLeader(w, r)
 	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && isResourcePath(p):

@@ -81,6 +81,7 @@ type fwdItem struct {
 	state       atomic.Int32
 	batch       atomic.Pointer[fwdBatch] // set once it is taken into a batch
 	counted     atomic.Bool              // its end was counted in batch.left
+	restreams   int                      // times it was put on a new stream (forward_stream.go)
 	done        chan itemAnswer          // buffered: the sender never blocks
 }
 
@@ -380,8 +381,14 @@ func (q *fwdBatcher) readAnswers(b *fwdBatch, body io.ReadCloser, first chan str
 func (f *forwarder) forwardOnce(w http.ResponseWriter, r *http.Request, upstream string, body requestBody, timeout time.Duration) attemptResult {
 	moved := f.movedFrom(upstream)
 	if f.batchable(r, body) {
+		if f.streamsOut {
+			res := f.proxyBatched(w, r, upstream, body.data, moved, timeout, f.streams.enqueue)
+			if !res.fallback {
+				return res
+			}
+		}
 		if !f.batch.alone(upstream) {
-			res := f.proxyBatched(w, r, upstream, body.data, moved, timeout)
+			res := f.proxyBatched(w, r, upstream, body.data, moved, timeout, f.batch.enqueue)
 			if !res.fallback {
 				return res
 			}
@@ -403,9 +410,10 @@ func (f *forwarder) batchable(r *http.Request, body requestBody) bool {
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Expect", "Content-Length"}
 
-// proxyBatched is proxy for a write sent in a batch: it sends r (with
-// body) to upstream and copies the answer to w, giving up as proxy does.
-func (f *forwarder) proxyBatched(w http.ResponseWriter, r *http.Request, upstream string, body []byte, moved func() string, timeout time.Duration) attemptResult {
+// proxyBatched is proxy for a write sent in a batch or on a stream
+// (enqueue hands it to either): it sends r (with body) to upstream and
+// copies the answer to w, giving up as proxy does.
+func (f *forwarder) proxyBatched(w http.ResponseWriter, r *http.Request, upstream string, body []byte, moved func() string, timeout time.Duration, enqueue func(string, *fwdItem)) attemptResult {
 	h := r.Header.Clone()
 	for _, k := range hopHeaders {
 		h.Del(k)
@@ -418,7 +426,7 @@ func (f *forwarder) proxyBatched(w http.ResponseWriter, r *http.Request, upstrea
 		h.Set("X-Forwarded-For", ip)
 	}
 	it := &fwdItem{method: r.Method, uri: r.URL.RequestURI(), header: h, body: body, done: make(chan itemAnswer, 1)}
-	f.batch.enqueue(upstream, it)
+	enqueue(upstream, it)
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()

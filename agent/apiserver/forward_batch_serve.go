@@ -36,16 +36,11 @@ const (
 func (f *forwarder) serveBatch(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		f.writeStatus(w, r, api.NewStatusError(http.StatusMethodNotAllowed, api.ReasonMethodNotAllowed, nil, "%s takes POST only", ForwardBatchPath))
+		f.writeStatus(w, r, errMethodPost(ForwardBatchPath))
 		return
 	}
-	if f.scheme == "https" {
-		// Frames are served with this connection's TLS state, which
-		// makes their X-Shoal-* headers trusted: only agents send them.
-		if id, ok := IdentityFrom(r.Context()); !ok || id.Node == "" {
-			f.writeStatus(w, r, api.NewStatusError(http.StatusForbidden, ReasonForbidden, nil, "only agents (by their certificate) may send %s", ForwardBatchPath))
-			return
-		}
+	if !f.agentCaller(w, r, ForwardBatchPath) {
+		return
 	}
 	// The frames' requests end when the batch does (the sender gave up on
 	// all of them) but take none of its context's values: each is
@@ -112,6 +107,24 @@ func (f *forwarder) serveBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	// The last answer leaves with the end of the response, in one write.
 	bw.Flush()
+}
+
+func errMethodPost(path string) *api.StatusError {
+	return api.NewStatusError(http.StatusMethodNotAllowed, api.ReasonMethodNotAllowed, nil, "%s takes POST only", path)
+}
+
+// agentCaller reports whether r comes from an agent, and answers 403 if
+// not. Frames are served with the connection's TLS state, which makes
+// their X-Shoal-* headers trusted: only agents may send them.
+func (f *forwarder) agentCaller(w http.ResponseWriter, r *http.Request, path string) bool {
+	if f.scheme != "https" {
+		return true
+	}
+	if id, ok := IdentityFrom(r.Context()); !ok || id.Node == "" {
+		f.writeStatus(w, r, api.NewStatusError(http.StatusForbidden, ReasonForbidden, nil, "only agents (by their certificate) may send %s", path))
+		return false
+	}
+	return true
 }
 
 // growStack grows a new goroutine's stack to 32 KiB while it is shallow.
@@ -320,18 +333,33 @@ func readRequestFrame(r *bufio.Reader) (frameRequest, error) {
 	return fr, nil
 }
 
-// readResponseFrame reads one answer frame; io.EOF means there is none.
+// readResponseFrame reads one answer frame of a batch; io.EOF means there
+// is none.
 func readResponseFrame(r *bufio.Reader) (int, itemAnswer, error) {
+	idx, ans, err := readResponseFrameUpTo(r, maxBatchItems)
+	if err == nil && ans.status == endFrameStatus {
+		err = errors.New("a batch's answer carries a stream's end")
+	}
+	return idx, ans, err
+}
+
+// readResponseFrameUpTo reads one answer frame whose number is at most
+// maxIdx, or a stream's end (status endFrameStatus, nothing after the
+// number and the status); io.EOF means there is none.
+func readResponseFrameUpTo(r *bufio.Reader, maxIdx uint64) (int, itemAnswer, error) {
 	if _, err := r.Peek(1); err != nil {
 		return 0, itemAnswer{}, err
 	}
-	idx, err := getUvarint(r, maxBatchItems, "frame number")
+	idx, err := getUvarint(r, maxIdx, "frame number")
 	if err != nil {
 		return 0, itemAnswer{}, eofIsUnexpected(err)
 	}
 	code, err := getUvarint(r, 999, "status")
 	if err != nil {
 		return 0, itemAnswer{}, eofIsUnexpected(err)
+	}
+	if code == endFrameStatus {
+		return int(idx), itemAnswer{status: endFrameStatus}, nil
 	}
 	if code < 200 {
 		return 0, itemAnswer{}, fmt.Errorf("status %d is not a final answer", code)

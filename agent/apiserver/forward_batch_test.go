@@ -21,7 +21,7 @@ import (
 // queued; the rest then go in one or two batches, not one request each,
 // and every write is answered by the leader and stored once.
 func TestForwardBatchesConcurrentWrites(t *testing.T) {
-	c := newFwdCluster(t, longTimeout)
+	c := newFwdCluster(t, longTimeout, noStreams)
 	var requests, batches, held atomic.Int64
 	gate := make(chan struct{})
 	release := sync.OnceFunc(func() { close(gate) })
@@ -102,6 +102,9 @@ func TestForwardBatchCarriesWritesOnly(t *testing.T) {
 	}
 }
 
+// noStreams makes a forwarder send batches instead of streams.
+func noStreams(cfg *ForwarderConfig) { cfg.NoStreams = true }
+
 // TestForwardBatchesReuseTheConnection: one write after another, each in
 // a batch of its own (none alone: batchAll), share one connection to the leader (a batch's
 // answer is read whole before the batch ends, so its connection goes back
@@ -126,7 +129,7 @@ func TestForwardBatchesReuseTheConnection(t *testing.T) {
 	// A non-voter that speaks TLS to the leader, as agents do.
 	tlsCfg := front.Client().Transport.(*http.Transport).TLSClientConfig
 	nv := newFwdAgent(t, "nonvoter-tls", false, &fakeRoute{leaderAPI: strings.TrimPrefix(front.URL, "https://")},
-		func(cfg *ForwarderConfig) { cfg.TLS = tlsCfg })
+		func(cfg *ForwarderConfig) { cfg.TLS = tlsCfg }, noStreams)
 	nv.fwd.(*forwarder).batch.batchAll.Store(true)
 	const n = 5
 	for i := range n {
@@ -140,40 +143,67 @@ func TestForwardBatchesReuseTheConnection(t *testing.T) {
 	}
 }
 
-// batchEverything makes newFwdAgent's forwarders put every write in a
-// batch (TestForwardInBatches).
-var batchEverything bool
+// How newFwdAgent's forwarders send writes: on streams (the default), every
+// write in a batch, or every write alone.
+const (
+	modeStreams = iota
+	modeBatches
+	modeAlone
+)
+
+var forwardMode = modeStreams
+
+// forwardSuite is the forwarding tests that run in every mode.
+var forwardSuite = []struct {
+	name string
+	run  func(*testing.T)
+}{
+	{"WritesGoToTheLeader", TestForwardWritesGoToTheLeader},
+	{"LeaderUnreachable", TestForwardLeaderUnreachable},
+	{"LoopGuard", TestForwardLoopGuard},
+	{"FollowsTheLeader", TestForwardFollowsTheLeader},
+	{"DeliveredWriteOnLeaderMove", TestForwardDeliveredWriteOnLeaderMove},
+	{"NoAnswerTimesOut", TestForwardNoAnswerTimesOut},
+	{"LeadershipComesHere", TestForwardLeadershipComesHere},
+	{"OldLeaderRefuses", TestForwardOldLeaderRefuses},
+	{"WaitsForAnElection", TestForwardWaitsForAnElection},
+}
+
+// inMode runs fn with newFwdAgent's forwarders in mode.
+func inMode(mode int, fn func()) {
+	forwardMode = mode
+	defer func() { forwardMode = modeStreams }()
+	fn()
+}
 
 // TestForwardInBatches runs the forwarding tests with every write in a
 // batch: a batched write follows leadership, and is 503 (not applied) or
 // 504 (outcome unknown) exactly as a write sent alone.
 func TestForwardInBatches(t *testing.T) {
-	batchEverything = true
-	defer func() { batchEverything = false }()
-	for _, tc := range []struct {
-		name string
-		run  func(*testing.T)
-	}{
-		{"WritesGoToTheLeader", TestForwardWritesGoToTheLeader},
-		{"LeaderUnreachable", TestForwardLeaderUnreachable},
-		{"LoopGuard", TestForwardLoopGuard},
-		{"FollowsTheLeader", TestForwardFollowsTheLeader},
-		{"DeliveredWriteOnLeaderMove", TestForwardDeliveredWriteOnLeaderMove},
-		{"NoAnswerTimesOut", TestForwardNoAnswerTimesOut},
-		{"LeadershipComesHere", TestForwardLeadershipComesHere},
-		{"OldLeaderRefuses", TestForwardOldLeaderRefuses},
-		{"WaitsForAnElection", TestForwardWaitsForAnElection},
-	} {
-		t.Run(tc.name, tc.run)
-	}
+	inMode(modeBatches, func() {
+		for _, tc := range forwardSuite {
+			t.Run(tc.name, tc.run)
+		}
+	})
+}
+
+// TestForwardAlone runs the forwarding tests with every write sent as a
+// request of its own (ForwarderConfig.Unbatched, and a leader's answer to
+// a write too large for a frame).
+func TestForwardAlone(t *testing.T) {
+	inMode(modeAlone, func() {
+		for _, tc := range forwardSuite {
+			t.Run(tc.name, tc.run)
+		}
+	})
 }
 
 // TestForwardBatchRefusedGoesAlone: a leader that refuses batches (an
 // older agent: 404 or 403) reads no frame; each write then goes to it
 // alone, and is applied once.
 func TestForwardBatchRefusedGoesAlone(t *testing.T) {
-	batchEverything = true
-	defer func() { batchEverything = false }()
+	forwardMode = modeBatches
+	defer func() { forwardMode = modeStreams }()
 	for _, code := range []int{http.StatusNotFound, http.StatusForbidden} {
 		c := newFwdCluster(t)
 		var refused atomic.Int64

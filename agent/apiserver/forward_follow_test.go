@@ -18,8 +18,9 @@ import (
 // stuckLeader is a leader that answers nothing, as a paused (SIGSTOPped)
 // process: the kernel still accepts connections, nobody reads them. With
 // takeBodies it first reads each request, body included (asking for it
-// with "100 Continue" as Go's server does), then goes silent: the request
-// has reached it.
+// with "100 Continue" as Go's server does), or accepts a stream and reads
+// its frames (each frame counts as a request), then goes silent: the
+// request has reached it.
 type stuckLeader struct {
 	ln       net.Listener
 	accepted atomic.Int64
@@ -61,6 +62,10 @@ func newStuckLeader(t *testing.T, takeBodies bool) *stuckLeader {
 				if err != nil {
 					return
 				}
+				if req.URL.Path == ForwardStreamPath {
+					takeStream(conn, req, -1, func() { s.received.Add(1) })
+					return
+				}
 				if req.Header.Get("Expect") == "100-continue" {
 					io.WriteString(conn, "HTTP/1.1 100 Continue\r\n\r\n")
 				}
@@ -71,6 +76,20 @@ func newStuckLeader(t *testing.T, takeBodies bool) *stuckLeader {
 		}
 	}()
 	return s
+}
+
+// takeStream accepts a stream of forwarded writes as a leader does (its
+// "100 Continue"), then reads up to n of its frames (all of them if n <
+// 0), calling onFrame for each, and answers none.
+func takeStream(conn net.Conn, req *http.Request, n int, onFrame func()) {
+	io.WriteString(conn, "HTTP/1.1 100 Continue\r\n\r\n")
+	br := bufio.NewReader(req.Body)
+	for i := 0; n < 0 || i < n; i++ {
+		if _, err := readRequestFrame(br); err != nil {
+			return
+		}
+		onFrame()
+	}
 }
 
 func (s *stuckLeader) addr() string { return s.ln.Addr().String() }

@@ -89,15 +89,26 @@ func newFwdAgent(t *testing.T, name string, withStore bool, route *fakeRoute, op
 		Name:   name,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
+	switch forwardMode {
+	case modeBatches:
+		cfg.NoStreams = true
+	case modeAlone:
+		cfg.Unbatched = true
+	}
+	done := make(chan struct{})
+	cfg.Done = done
 	for _, o := range opts {
 		o(&cfg)
 	}
 	a.fwd = NewForwarder(local, cfg)
-	if b := a.fwd.(*forwarder).batch; b != nil && batchEverything {
+	if b := a.fwd.(*forwarder).batch; b != nil && forwardMode == modeBatches {
 		b.batchAll.Store(true)
 	}
 	a.ts = httptest.NewServer(a.fwd)
 	t.Cleanup(a.ts.Close)
+	// First (cleanups run last in, first out): the streams end, as when
+	// an agent shuts down, so that no server's Close waits for one.
+	t.Cleanup(func() { close(done) })
 	return a
 }
 
@@ -310,6 +321,11 @@ func TestForwardLeaderUnreachable(t *testing.T) {
 				return
 			}
 			if req, err := http.ReadRequest(bufio.NewReader(conn)); err == nil {
+				if req.URL.Path == ForwardStreamPath {
+					takeStream(conn, req, 1, func() {}) // one write arrives, then the connection drops
+					conn.Close()
+					continue
+				}
 				if req.Header.Get("Expect") == "100-continue" {
 					io.WriteString(conn, "HTTP/1.1 100 Continue\r\n\r\n")
 				}

@@ -28,6 +28,9 @@ func etcdRound(system, etcdBin, etcdLoad string, writers []int, d time.Duration,
 	procs := e.Cmds
 	var out []result
 	for _, shape := range shapes {
+		if shape == nonvoterShape {
+			continue // Shoal only
+		}
 		for _, w := range writers {
 			before := cpuTicks(procs)
 			b, err := e.Load(etcdLoad, w, d, size, maxOps, shape == leaderShape)

@@ -52,6 +52,10 @@ var warmup time.Duration
 const (
 	leaderShape = "leader" // every writer on the leader
 	spreadShape = "spread" // writers spread over all agents (members)
+	// nonvoterShape: every write on the non-voter, so every write is
+	// forwarded (Shoal only: etcd has no member that forwards writes
+	// without holding the log); the cost of the hop alone.
+	nonvoterShape = "nonvoter"
 )
 
 var shapes = []string{leaderShape, spreadShape}
@@ -95,7 +99,7 @@ func main() {
 	skipEtcd := flag.Bool("skip-etcd", false, "measure Shoal only")
 	etcdModes := flag.String("etcd-modes", "plain,tls", "the etcd systems measured, comma-separated: plain (system etcd, the anchor for insecure), tls (system etcd-tls: client certificates and mutual TLS between members, as Kubernetes runs etcd; the anchor for secure)")
 	modes := flag.String("modes", "secure,insecure", "the Shoal modes measured, comma-separated (both: the ratio, the cost of security)")
-	shapesFlag := flag.String("shapes", strings.Join(shapes, ","), "the shapes measured, comma-separated: leader (every write on the leader), spread (over all agents)")
+	shapesFlag := flag.String("shapes", strings.Join(shapes, ","), "the shapes measured, comma-separated: leader (every write on the leader), spread (over all agents), nonvoter (every write on the non-voter, Shoal only: the forwarding hop alone)")
 	nonvoter := flag.Bool("nonvoter", true, "add a fourth Shoal agent, not a voter, that the spread shape loads too")
 	flag.StringVar(&profileDir, "profile", "", "write CPU profiles of the Shoal leader, a follower and the non-voter, and 1 s execution traces of the leader and the follower, during every load of the first round to this directory")
 	flag.Parse()
@@ -108,8 +112,11 @@ func main() {
 
 	var sh []string
 	for _, s := range strings.Split(*shapesFlag, ",") {
-		if s = strings.TrimSpace(s); s != leaderShape && s != spreadShape {
-			fatalf("-shapes: %q is neither %s nor %s", s, leaderShape, spreadShape)
+		if s = strings.TrimSpace(s); s != leaderShape && s != spreadShape && s != nonvoterShape {
+			fatalf("-shapes: %q is none of %s, %s, %s", s, leaderShape, spreadShape, nonvoterShape)
+		}
+		if s == nonvoterShape && !*nonvoter {
+			fatalf("-shapes: %s needs -nonvoter", s)
 		}
 		sh = append(sh, s)
 	}

@@ -75,13 +75,18 @@ func (m member) start(shoalBin, dir string, join []string, extra ...string) (*ex
 // Insecure: --insecure, plain HTTP. system is secure, insecure or base
 // (secure; the caller passes the base binary). args: flags for every
 // agent. first: the first round, when profiles are taken (see profileDir).
-func shoalRound(shoalBin, system string, args []string, nonvoter bool, writers []int, d time.Duration, size, maxOps, joins int, first bool) ([]result, []time.Duration, error) {
+func shoalRound(shoalBin, system string, args []string, nonvoter bool, writers []int, d time.Duration, size, maxOps, joins int, first bool) (_ []result, _ []time.Duration, rerr error) {
 	isSecure := system != insecure
 	dir, err := os.MkdirTemp("", "shoal-bench-")
 	if err != nil {
 		return nil, nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		// A failed run keeps its agents' logs (the error names the dir).
+		if rerr == nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	var ms []member
 	for i := 1; i <= 3; i++ {
 		m, err := newMember(fmt.Sprintf("n%d", i))
@@ -225,8 +230,11 @@ func shoalRound(shoalBin, system string, args []string, nonvoter bool, writers [
 	run := 0
 	for _, shape := range shapes {
 		targets := []string{leader}
-		if shape == spreadShape {
+		switch shape {
+		case spreadShape:
 			targets = spread
+		case nonvoterShape:
+			targets = []string{nv}
 		}
 		for _, w := range writers {
 			run++
