@@ -46,8 +46,8 @@ type Agent struct {
 	// apiStopping is closed when the API server shuts down (ends the
 	// streams of forwarded writes, apiserver.ForwarderConfig.Done).
 	apiStopping <-chan struct{}
-	host   hostState   // the node loop, once pods run here
-	peers  *http.Client
+	host        hostState // the node loop, once pods run here
+	peers       *http.Client
 	// tls is the source of every TLS configuration; nil in insecure mode
 	// (plain http everywhere). peerTr carries every request to an agent.
 	tls    TLSSource
