@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"slices"
 	"sync"
 	"time"
 
@@ -60,7 +61,9 @@ const (
 	streamRefusedFor = time.Minute
 	// maxRestreams: a write whose stream ended before its frame was read
 	// goes on a new stream at most this many times.
-	maxRestreams      = 2
+	maxRestreams = 2
+	// pruneStreamQueue: a queue this long drops the writes given up.
+	pruneStreamQueue  = 256
 	streamContentType = "application/vnd.shoal.forward-stream"
 	// endFrameStatus marks the leader's last frame: its number is the
 	// count of frames it read.
@@ -156,6 +159,9 @@ type fwdStream struct {
 	next    uint64              // the next frame's number
 	closing bool                // takes no more writes
 	readErr error               // set when the stream failed before it was ready
+	// lastSent: when frames last left (fill, which the transport calls
+	// from one goroutine).
+	lastSent time.Time
 }
 
 // start opens a stream to upstream in the background; s.mu is held.
@@ -174,6 +180,11 @@ func (st *fwdStream) add(it *fwdItem) bool {
 	if st.closing {
 		st.mu.Unlock()
 		return false
+	}
+	if len(st.pending) >= pruneStreamQueue {
+		// While a stream waits for its leader, writes given up stay
+		// queued until it goes: drop them, bodies and all.
+		st.pending = slices.DeleteFunc(st.pending, func(p *fwdItem) bool { return p.state.Load() != itemUnsent })
 	}
 	st.pending = append(st.pending, it)
 	st.mu.Unlock()
@@ -373,6 +384,7 @@ func (st *fwdStream) fill(buf *bytes.Buffer) error {
 		st.pending = st.pending[n:]
 		if buf.Len() > 0 {
 			st.mu.Unlock()
+			st.lastSent = time.Now()
 			return nil
 		}
 		stopping := false
@@ -394,8 +406,12 @@ func (st *fwdStream) fill(buf *bytes.Buffer) error {
 		select {
 		case <-st.wake:
 		case <-idle.C:
-			idleFor = true
-			idle.Reset(streamIdle)
+			if quiet := time.Since(st.lastSent); quiet < streamIdle {
+				idle.Reset(streamIdle - quiet)
+			} else {
+				idleFor = true
+				idle.Reset(streamIdle)
+			}
 		case <-st.s.done:
 		case <-st.ctx.Done():
 			return errStreamEnded

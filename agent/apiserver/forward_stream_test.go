@@ -245,3 +245,32 @@ func TestForwardStreamRefusedGoesWithoutStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardStreamDropsGivenUpWrites: while a stream waits for a paused
+// leader, the writes given up meanwhile do not pile up in its queue.
+func TestForwardStreamDropsGivenUpWrites(t *testing.T) {
+	c := newFwdCluster(t, func(cfg *ForwarderConfig) { cfg.Timeout = 300 * time.Millisecond })
+	paused := newStuckLeader(t, false)
+	c.nonvoter.route.set(false, paused.addr())
+	const n = pruneStreamQueue + 50
+	answers := make([]<-chan timedResponse, n)
+	for i := range n {
+		answers[i] = sendAsync(c.nonvoter, http.MethodPost, cmPath, configMapJSON(fmt.Sprintf("g%d", i), nil), clientLimit)
+	}
+	for i, ch := range answers {
+		mustCode(t, answer(t, fmt.Sprintf("write %d", i), ch).response, http.StatusServiceUnavailable)
+	}
+	// One more write, queued after all those were given up.
+	mustCode(t, answer(t, "the last write", sendAsync(c.nonvoter, http.MethodPost, cmPath, configMapJSON("last", nil), clientLimit)).response,
+		http.StatusServiceUnavailable)
+	if q := pendingOn(c.nonvoter, paused.addr()); q > 1 {
+		t.Errorf("%d writes queued on the stream after %d were given up, want at most the last", q, n+1)
+	}
+}
+
+// The metrics package names the stream's path without importing this one.
+func TestForwardStreamPathIsStable(t *testing.T) {
+	if ForwardStreamPath != "/v1/cluster/forward/stream" {
+		t.Errorf("ForwardStreamPath changed to %q: change agent/internal/metrics' forwardStreamPath too", ForwardStreamPath)
+	}
+}

@@ -35,6 +35,11 @@ var subresourceNames = []string{"status", "scale", "log", "exec", "attach", "por
 
 // long reports whether a subresource streams for as long as the client
 // wants: its latency says nothing about the server.
+// forwardStreamPath is apiserver.ForwardStreamPath: the long-lived stream
+// of forwarded writes an agent keeps open to the leader, which takes no
+// latency sample (its frames are counted where they were received).
+const forwardStreamPath = "/v1/cluster/forward/stream"
+
 func longSubresource(label string) bool {
 	return strings.HasSuffix(label, "/log") || strings.HasSuffix(label, "/exec") ||
 		strings.HasSuffix(label, "/attach") || strings.HasSuffix(label, "/portforward")
@@ -194,7 +199,7 @@ func (a *API) Instrument(next http.Handler) http.Handler {
 			if !rec.local {
 				a.forwarded.WithLabelValues(verb, resource, cl).Inc()
 			}
-			if verb != "watch" && !rec.hijacked && !longSubresource(resource) {
+			if verb != "watch" && !rec.hijacked && !longSubresource(resource) && r.URL.Path != forwardStreamPath {
 				a.latency.WithLabelValues(verb, resource).Observe(time.Since(start).Seconds())
 			}
 			*rec = recorder{}

@@ -86,6 +86,7 @@ func TestInstrumentCounts(t *testing.T) {
 	do("GET", "/api/v1/namespaces/default/pods/other")
 	do("POST", "/api/v1/namespaces/default/services")
 	do("GET", "/api/v1/namespaces/default/pods/?watch=true")
+	do("POST", forwardStreamPath)
 
 	for _, c := range []struct {
 		verb, res, code string
@@ -103,9 +104,12 @@ func TestInstrumentCounts(t *testing.T) {
 	if got := testutil.ToFloat64(a.forwarded.WithLabelValues("get", "pods", "200")); got != 0 {
 		t.Errorf("forwarded get pods = %v, want 0 (answered locally)", got)
 	}
-	// Watches are counted but not timed.
+	// Watches and streams of forwarded writes are counted but not timed.
+	if got := testutil.ToFloat64(a.requests.WithLabelValues("post", "", "404")); got != 1 {
+		t.Errorf("requests{post,,404} (the stream) = %v, want 1", got)
+	}
 	if n := testutil.CollectAndCount(a.latency); n != 2 {
-		t.Errorf("latency series = %d, want 2 (get pods, create services; no watch)", n)
+		t.Errorf("latency series = %d, want 2 (get pods, create services; no watch, no stream)", n)
 	}
 }
 
