@@ -62,6 +62,10 @@ const (
 	// maxRestreams: a write whose stream ended before its frame was read
 	// goes on a new stream at most this many times.
 	maxRestreams = 2
+	// streamBufSize: each end's buffers. Small: a leader holds one
+	// stream per agent that forwards (a thousand at a thousand hosts);
+	// frames are small, and larger ones are read and written whole.
+	streamBufSize = 8 << 10
 	// pruneStreamQueue: a queue this long drops the writes given up.
 	pruneStreamQueue  = 256
 	streamContentType = "application/vnd.shoal.forward-stream"
@@ -242,7 +246,7 @@ func (st *fwdStream) run() {
 // readAnswers hands each answer to its write until the stream ends.
 func (st *fwdStream) readAnswers(body io.ReadCloser) {
 	defer body.Close()
-	br := bufio.NewReaderSize(body, 32<<10)
+	br := bufio.NewReaderSize(body, streamBufSize)
 	for {
 		idx, ans, err := readResponseFrameUpTo(br, maxStreamFrames)
 		if err != nil {
@@ -476,7 +480,7 @@ func (f *forwarder) serveStream(w http.ResponseWriter, r *http.Request) {
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		bw := bufio.NewWriterSize(w, 32<<10)
+		bw := bufio.NewWriterSize(w, streamBufSize)
 		var buf bytes.Buffer
 		failed, started := false, false
 		for a := range answers {
@@ -506,7 +510,7 @@ func (f *forwarder) serveStream(w http.ResponseWriter, r *http.Request) {
 		bw.Flush()
 	}()
 
-	br := bufio.NewReaderSize(r.Body, 32<<10)
+	br := bufio.NewReaderSize(r.Body, streamBufSize)
 	var wg sync.WaitGroup
 	var n uint64
 	var readErr error
