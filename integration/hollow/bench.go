@@ -3,6 +3,7 @@ package hollow
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -119,8 +120,13 @@ spec:
 		return res, fmt.Errorf("hollow: create deployment: %w", err)
 	}
 	var last PodCounts
+	tlast := time.Now()
 	err = waitUntil(ctx, d, fmt.Sprintf("%d pods bound", replicas), func() bool {
 		last = c.podCounts(nil)
+		if os.Getenv("SHOAL_HOLLOW_TIMELINE") != "" && time.Since(tlast) >= 250*time.Millisecond {
+			tlast = time.Now()
+			fmt.Printf("TL %.2fs total=%d bound=%d running=%d rev=%d\n", time.Since(start).Seconds(), last.Total, last.Bound, last.Running, c.freshest().Revision()-rev0)
+		}
 		if last.Bound >= replicas && res.AllBound == 0 {
 			res.AllBound = time.Since(start)
 		}
