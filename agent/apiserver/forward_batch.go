@@ -455,15 +455,24 @@ wait:
 			break wait
 		}
 	}
-	if it.state.CompareAndSwap(itemUnsent, itemDropped) {
-		it.settle(true)
-		return attemptResult{answered: gone, err: cause}
+	// A loop: a stream that ends unread turns a sent write back to
+	// unsent (fwdStream.end) between two of these checks.
+	for {
+		switch it.state.Load() {
+		case itemUnsent:
+			if it.state.CompareAndSwap(itemUnsent, itemDropped) {
+				it.settle(true)
+				return attemptResult{answered: gone, err: cause}
+			}
+		case itemSent:
+			if it.state.CompareAndSwap(itemSent, itemDone) {
+				it.settle(true)
+				return attemptResult{answered: gone, delivered: true, err: cause}
+			}
+		default:
+			return f.deliver(w, r, <-it.done, moved) // the answer came at the same moment
+		}
 	}
-	if it.state.CompareAndSwap(itemSent, itemDone) {
-		it.settle(true)
-		return attemptResult{answered: gone, delivered: true, err: cause}
-	}
-	return f.deliver(w, r, <-it.done, moved) // the answer came at the same moment
 }
 
 // deliver passes a batched write's answer to w, or says why it could not.

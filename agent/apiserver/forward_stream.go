@@ -66,6 +66,8 @@ const (
 	// stream per agent that forwards (a thousand at a thousand hosts);
 	// frames are small, and larger ones are read and written whole.
 	streamBufSize = 8 << 10
+	// maxKeptBuf: a frame buffer that grew larger is dropped after use.
+	maxKeptBuf = 64 << 10
 	// pruneStreamQueue: a queue this long drops the writes given up.
 	pruneStreamQueue  = 256
 	streamContentType = "application/vnd.shoal.forward-stream"
@@ -105,6 +107,12 @@ func (s *fwdStreams) stop() {
 		s.stopped = true
 		close(s.done)
 	}
+}
+
+func (s *fwdStreams) isStopped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped
 }
 
 // enqueue puts it on upstream's stream, opening one if needed. A write
@@ -163,6 +171,7 @@ type fwdStream struct {
 	next    uint64              // the next frame's number
 	closing bool                // takes no more writes
 	readErr error               // set when the stream failed before it was ready
+	pruneAt int                 // queue length at which add drops given-up writes
 	// lastSent: when frames last left (fill, which the transport calls
 	// from one goroutine).
 	lastSent time.Time
@@ -174,6 +183,7 @@ func (s *fwdStreams) start(upstream string) *fwdStream {
 	st := &fwdStream{s: s, upstream: upstream, ctx: ctx, cancel: cancel,
 		ready: make(chan struct{}), wake: make(chan struct{}, 1), sent: map[uint64]*fwdItem{}}
 	st.readyOnce = sync.OnceFunc(func() { close(st.ready) })
+	st.pruneAt = pruneStreamQueue
 	go st.run()
 	return st
 }
@@ -185,10 +195,13 @@ func (st *fwdStream) add(it *fwdItem) bool {
 		st.mu.Unlock()
 		return false
 	}
-	if len(st.pending) >= pruneStreamQueue {
+	if len(st.pending) >= st.pruneAt {
 		// While a stream waits for its leader, writes given up stay
-		// queued until it goes: drop them, bodies and all.
+		// queued until it goes: drop them, bodies and all (again once
+		// the queue has doubled, so that a long live queue is not
+		// scanned at every write).
 		st.pending = slices.DeleteFunc(st.pending, func(p *fwdItem) bool { return p.state.Load() != itemUnsent })
+		st.pruneAt = max(pruneStreamQueue, 2*len(st.pending))
 	}
 	st.pending = append(st.pending, it)
 	st.mu.Unlock()
@@ -206,6 +219,32 @@ func (st *fwdStream) run() {
 	// frames may leave. (Go's server sends it on the handler's first
 	// read; a server that refuses the stream answers without it, and the
 	// body never leaves.)
+	// A leader that does not take the stream within the forwarder's
+	// timeout (paused, cut off) loses it: no frame left, so every write
+	// on it is certainly not applied.
+	notAccepted := time.AfterFunc(f.timeout, func() {
+		select {
+		case <-st.ready:
+		default:
+			st.cancel()
+		}
+	})
+	defer notAccepted.Stop()
+	// Nor is one still waiting for its leader when this agent stops.
+	// (The transport reads no body before the 100 Continue: fill does
+	// not run yet.)
+	go func() {
+		select {
+		case <-st.ready:
+		case <-st.ctx.Done():
+		case <-st.s.done:
+			select {
+			case <-st.ready:
+			default:
+				st.cancel()
+			}
+		}
+	}()
 	accepted := st.readyOnce
 	ctx := httptrace.WithClientTrace(st.ctx, &httptrace.ClientTrace{Got100Continue: accepted})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.scheme+"://"+st.upstream+ForwardStreamPath, &streamBody{st: st})
@@ -219,7 +258,11 @@ func (st *fwdStream) run() {
 	req.Header.Set(ForwardedHeader, f.name)
 	resp, err := f.transport.RoundTrip(req)
 	if err != nil {
-		st.fail(fmt.Errorf("opening a stream: %w", err), nil)
+		var ans *itemAnswer
+		if st.s.isStopped() {
+			ans = &itemAnswer{fallback: true} // not on a stream, then
+		}
+		st.fail(fmt.Errorf("opening a stream: %w", err), ans)
 		return
 	}
 	switch {
@@ -346,6 +389,9 @@ type streamBody struct {
 
 func (b *streamBody) Read(p []byte) (int, error) {
 	if b.buf.Len() == 0 {
+		if b.buf.Cap() > maxKeptBuf {
+			b.buf = bytes.Buffer{} // a large chunk is not kept for the stream's life
+		}
 		if err := b.st.fill(&b.buf); err != nil {
 			return 0, err
 		}
@@ -385,6 +431,7 @@ func (st *fwdStream) fill(buf *bytes.Buffer) error {
 			st.next++
 			writeRequestFrame(buf, it)
 		}
+		clear(st.pending[:n]) // the backing array keeps no body
 		st.pending = st.pending[n:]
 		if buf.Len() > 0 {
 			st.mu.Unlock()
@@ -500,6 +547,9 @@ func (f *forwarder) serveStream(w http.ResponseWriter, r *http.Request) {
 				writeAnswerFrame(&buf, int(a.idx), a.rec)
 			}
 			bw.Write(buf.Bytes())
+			if buf.Cap() > maxKeptBuf {
+				buf = bytes.Buffer{} // a large answer is not kept for the stream's life
+			}
 			if len(answers) == 0 {
 				if bw.Flush() != nil || rc.Flush() != nil {
 					failed = true

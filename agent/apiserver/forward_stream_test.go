@@ -274,3 +274,51 @@ func TestForwardStreamPathIsStable(t *testing.T) {
 		t.Errorf("ForwardStreamPath changed to %q: change agent/internal/metrics' forwardStreamPath too", ForwardStreamPath)
 	}
 }
+
+// openStreams is how many streams nv holds open.
+func openStreams(nv *fwdAgent) int {
+	s := nv.fwd.(*forwarder).streams
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.open)
+}
+
+// TestForwardStreamUnacceptedGoes: a stream the leader does not take (it
+// is paused) is dropped after the forwarder's timeout, not held for
+// minutes; and one still waiting when the forwarder stops goes at once,
+// its write then sent without a stream.
+func TestForwardStreamUnacceptedGoes(t *testing.T) {
+	c := newFwdCluster(t, func(cfg *ForwarderConfig) { cfg.Timeout = 300 * time.Millisecond })
+	paused := newStuckLeader(t, false)
+	c.nonvoter.route.set(false, paused.addr())
+	mustCode(t, send(t, c.nonvoter, http.MethodPost, cmPath, configMapJSON("p", nil), nil).response, http.StatusServiceUnavailable)
+	deadline := time.Now().Add(10 * time.Second)
+	for openStreams(c.nonvoter) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream to the paused leader is still open 10 s after its write was given up")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+
+	const timeout = 5 * time.Second
+	nv := newFwdAgent(t, "nonvoter2", false, &fakeRoute{leaderAPI: paused.addr()}, func(cfg *ForwarderConfig) { cfg.Timeout = timeout })
+	write := sendAsync(nv, http.MethodPost, cmPath, configMapJSON("q", nil), clientLimit)
+	deadline = time.Now().Add(10 * time.Second)
+	for pendingOn(nv, paused.addr()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the write never waited on a stream")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+	stopped := time.Now()
+	nv.fwd.(*forwarder).streams.stop()
+	for openStreams(nv) != 0 {
+		if time.Since(stopped) > timeout/2 {
+			t.Fatalf("the unaccepted stream is still open %v after the forwarder stopped", timeout/2)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+	// The write then waits on the paused leader as a request of its own,
+	// and is not applied.
+	mustCode(t, answer(t, "the write", write).response, http.StatusServiceUnavailable)
+}
