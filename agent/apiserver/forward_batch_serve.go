@@ -34,12 +34,7 @@ const (
 // once; once the body is read, the answers are streamed back in the order
 // they are done.
 func (f *forwarder) serveBatch(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		f.writeStatus(w, r, errMethodPost(ForwardBatchPath))
-		return
-	}
-	if !f.agentCaller(w, r, ForwardBatchPath) {
+	if !f.agentPost(w, r, ForwardBatchPath) {
 		return
 	}
 	// The frames' requests end when the batch does (the sender gave up on
@@ -109,14 +104,15 @@ func (f *forwarder) serveBatch(w http.ResponseWriter, r *http.Request) {
 	bw.Flush()
 }
 
-func errMethodPost(path string) *api.StatusError {
-	return api.NewStatusError(http.StatusMethodNotAllowed, api.ReasonMethodNotAllowed, nil, "%s takes POST only", path)
-}
-
-// agentCaller reports whether r comes from an agent, and answers 403 if
-// not. Frames are served with the connection's TLS state, which makes
-// their X-Shoal-* headers trusted: only agents may send them.
-func (f *forwarder) agentCaller(w http.ResponseWriter, r *http.Request, path string) bool {
+// agentPost reports whether r is a POST from an agent, and answers 405 or
+// 403 if not. Frames are served with the connection's TLS state, which
+// makes their X-Shoal-* headers trusted: only agents may send them.
+func (f *forwarder) agentPost(w http.ResponseWriter, r *http.Request, path string) bool {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		f.writeStatus(w, r, api.NewStatusError(http.StatusMethodNotAllowed, api.ReasonMethodNotAllowed, nil, "%s takes POST only", path))
+		return false
+	}
 	if f.scheme != "https" {
 		return true
 	}

@@ -102,6 +102,29 @@ func TestForwardBatchCarriesWritesOnly(t *testing.T) {
 	}
 }
 
+// tlsFront puts a TLS server in front of c's leader that calls seen with
+// each request and counts its connections, and makes a non-voter (with
+// opts) that speaks TLS to it, as agents do.
+func tlsFront(t *testing.T, c *fwdCluster, seen func(*http.Request), opts ...func(*ForwarderConfig)) (*fwdAgent, *atomic.Int64) {
+	t.Helper()
+	conns := new(atomic.Int64)
+	front := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen(r)
+		c.leader.fwd.ServeHTTP(w, r)
+	}))
+	front.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	front.StartTLS()
+	t.Cleanup(front.Close)
+	tlsCfg := front.Client().Transport.(*http.Transport).TLSClientConfig
+	nv := newFwdAgent(t, "nonvoter-tls", false, &fakeRoute{leaderAPI: strings.TrimPrefix(front.URL, "https://")},
+		append([]func(*ForwarderConfig){func(cfg *ForwarderConfig) { cfg.TLS = tlsCfg }}, opts...)...)
+	return nv, conns
+}
+
 // noStreams makes a forwarder send batches instead of streams.
 func noStreams(cfg *ForwarderConfig) { cfg.NoStreams = true }
 
@@ -112,24 +135,12 @@ func noStreams(cfg *ForwarderConfig) { cfg.NoStreams = true }
 // handshake each time).
 func TestForwardBatchesReuseTheConnection(t *testing.T) {
 	c := newFwdCluster(t)
-	var conns, batches atomic.Int64
-	front := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var batches atomic.Int64
+	nv, conns := tlsFront(t, c, func(r *http.Request) {
 		if r.URL.Path == ForwardBatchPath {
 			batches.Add(1)
 		}
-		c.leader.fwd.ServeHTTP(w, r)
-	}))
-	front.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	front.StartTLS()
-	t.Cleanup(front.Close)
-	// A non-voter that speaks TLS to the leader, as agents do.
-	tlsCfg := front.Client().Transport.(*http.Transport).TLSClientConfig
-	nv := newFwdAgent(t, "nonvoter-tls", false, &fakeRoute{leaderAPI: strings.TrimPrefix(front.URL, "https://")},
-		func(cfg *ForwarderConfig) { cfg.TLS = tlsCfg }, noStreams)
+	}, noStreams)
 	nv.fwd.(*forwarder).batch.batchAll.Store(true)
 	const n = 5
 	for i := range n {

@@ -476,12 +476,7 @@ func (st *fwdStream) fill(buf *bytes.Buffer) error {
 // is done. When this agent's server shuts down, the stream stops reading,
 // answers what it read and says how many frames that was.
 func (f *forwarder) serveStream(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		f.writeStatus(w, r, errMethodPost(ForwardStreamPath))
-		return
-	}
-	if !f.agentCaller(w, r, ForwardStreamPath) {
+	if !f.agentPost(w, r, ForwardStreamPath) {
 		return
 	}
 	select {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -43,25 +42,14 @@ func mustBeStored(t *testing.T, c *fwdCluster, name string) {
 // leader, each answered by the leader and stored once.
 func TestForwardStreamCarriesWrites(t *testing.T) {
 	c := newFwdCluster(t, longTimeout)
-	var conns, streams, others atomic.Int64
-	front := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var streams, others atomic.Int64
+	nv, conns := tlsFront(t, c, func(r *http.Request) {
 		if r.URL.Path == ForwardStreamPath {
 			streams.Add(1)
 		} else {
 			others.Add(1)
 		}
-		c.leader.fwd.ServeHTTP(w, r)
-	}))
-	front.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	front.StartTLS()
-	t.Cleanup(front.Close)
-	tlsCfg := front.Client().Transport.(*http.Transport).TLSClientConfig
-	nv := newFwdAgent(t, "nonvoter-tls", false, &fakeRoute{leaderAPI: strings.TrimPrefix(front.URL, "https://")},
-		func(cfg *ForwarderConfig) { cfg.TLS = tlsCfg; cfg.Timeout = time.Minute })
+	}, longTimeout)
 
 	const n = 40
 	answers := make([]<-chan timedResponse, n)
