@@ -172,9 +172,6 @@ type fwdStream struct {
 	closing bool                // takes no more writes
 	readErr error               // set when the stream failed before it was ready
 	pruneAt int                 // queue length at which add drops given-up writes
-	// lastSent: when frames last left (fill, which the transport calls
-	// from one goroutine).
-	lastSent time.Time
 }
 
 // start opens a stream to upstream in the background; s.mu is held.
@@ -435,7 +432,6 @@ func (st *fwdStream) fill(buf *bytes.Buffer) error {
 		st.pending = st.pending[n:]
 		if buf.Len() > 0 {
 			st.mu.Unlock()
-			st.lastSent = time.Now()
 			return nil
 		}
 		stopping := false
@@ -457,12 +453,10 @@ func (st *fwdStream) fill(buf *bytes.Buffer) error {
 		select {
 		case <-st.wake:
 		case <-idle.C:
-			if quiet := time.Since(st.lastSent); quiet < streamIdle {
-				idle.Reset(streamIdle - quiet)
-			} else {
-				idleFor = true
-				idle.Reset(streamIdle)
-			}
+			// The timer started when this call did, after the last
+			// frames left: the stream carried nothing since.
+			idleFor = true
+			idle.Reset(streamIdle)
 		case <-st.s.done:
 		case <-st.ctx.Done():
 			return errStreamEnded
