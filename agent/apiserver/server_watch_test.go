@@ -87,6 +87,14 @@ func (ws *watchStream) next(t testing.TB) wireEvent {
 	case ev := <-ws.events:
 		return ev
 	case err := <-ws.done:
+		// The reader queues every event before it reports the end, and
+		// select picks among ready cases at random: an event may still wait.
+		select {
+		case ev := <-ws.events:
+			ws.done <- err
+			return ev
+		default:
+		}
 		t.Fatalf("watch ended before the next event: %v", err)
 	case <-time.After(5 * time.Second):
 		t.Fatal("timed out waiting for a watch event")
