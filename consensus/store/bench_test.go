@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -105,6 +106,51 @@ func TestListWithoutSelectorAllocatesOnce(t *testing.T) {
 		}
 		if len(objs) != want || cap(objs) != want || allocs != 1 {
 			t.Errorf("List(%q): %d objects in a slice of %d, %.0f allocations; want %d, %d, 1", ns, len(objs), cap(objs), allocs, want, want)
+		}
+	}
+}
+
+// runningPod is a pod as the ReplicaSet controller writes it and a node
+// reports it Running: the shape most of the store's writes have at scale.
+const runningPod = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-7d4b9c-x2x9q","generateName":"web-7d4b9c-","namespace":"default",` +
+	`"uid":"5f1c7a0e-1b2c-4d3e-8f90-a1b2c3d4e5f6","resourceVersion":"123456","creationTimestamp":"2026-12-01T10:00:00Z",` +
+	`"labels":{"app":"web","pod-template-hash":"7d4b9c"},"ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web-7d4b9c","uid":"0a1b2c3d-4e5f-6789-abcd-ef0123456789","controller":true,"blockOwnerDeletion":true}]},` +
+	`"spec":{"containers":[{"name":"web","image":"registry.local/web:1.0","imagePullPolicy":"IfNotPresent","ports":[{"containerPort":8080,"protocol":"TCP"}],` +
+	`"resources":{"requests":{"cpu":"10m","memory":"16Mi"}}}],"restartPolicy":"Always","terminationGracePeriodSeconds":30,"nodeName":"hollow-042","schedulerName":"default-scheduler","dnsPolicy":"ClusterFirst"},` +
+	`"status":{"phase":"Running","conditions":[{"type":"PodScheduled","status":"True","lastTransitionTime":"2026-12-01T10:00:00Z"},{"type":"Initialized","status":"True","lastTransitionTime":"2026-12-01T10:00:00Z"},` +
+	`{"type":"ContainersReady","status":"True","lastTransitionTime":"2026-12-01T10:00:01Z"},{"type":"Ready","status":"True","lastTransitionTime":"2026-12-01T10:00:01Z"}],` +
+	`"hostIP":"10.0.0.42","podIP":"10.244.42.17","startTime":"2026-12-01T10:00:00Z","containerStatuses":[{"name":"web","state":{"running":{"startedAt":"2026-12-01T10:00:01Z"}},` +
+	`"ready":true,"started":true,"restartCount":0,"image":"registry.local/web:1.0","imageID":"sha256:0123456789abcdef","containerID":"containerd://abcdef0123456789"}]}}`
+
+func decodeRunningPod(b *testing.B) *api.Pod {
+	var p api.Pod
+	if err := json.Unmarshal([]byte(runningPod), &p); err != nil {
+		b.Fatal(err)
+	}
+	return &p
+}
+
+// BenchmarkInternPod and BenchmarkObjectSizePod are the reflective walks
+// every object entering the store takes on every voter.
+func BenchmarkInternPod(b *testing.B) {
+	pods := make([]*api.Pod, b.N)
+	for i := range pods {
+		pods[i] = decodeRunningPod(b)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		Intern(pods[i])
+	}
+}
+
+func BenchmarkObjectSizePod(b *testing.B) {
+	p := decodeRunningPod(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if objectSize(p) < 1000 {
+			b.Fatal("a pod of under 1,000 bytes")
 		}
 	}
 }

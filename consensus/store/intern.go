@@ -54,13 +54,12 @@ func internValue(v reflect.Value, depth int) {
 			internValue(e, depth+1)
 		}
 	case reflect.Struct:
-		t := v.Type()
-		for i := range v.NumField() {
-			f := v.Field(i)
+		for _, wf := range walkFields(v.Type()) {
+			f := v.Field(wf.index)
 			if !f.CanSet() {
 				continue
 			}
-			if ownValue(t.Field(i).Name) {
+			if wf.own {
 				cloneStrings(f, depth+1)
 				continue
 			}

@@ -50,14 +50,8 @@ func reachedSize(v reflect.Value, depth int) int64 {
 		return int64(e.Type().Size()) + reachedSize(e, depth+1)
 	case reflect.Struct:
 		var n int64
-		t := v.Type()
-		for i := range v.NumField() {
-			// Unexported fields are skipped: the api types keep
-			// nothing there but time.Time's location, which is
-			// shared.
-			if t.Field(i).IsExported() {
-				n += reachedSize(v.Field(i), depth+1)
-			}
+		for _, f := range walkFields(v.Type()) {
+			n += reachedSize(v.Field(f.index), depth+1)
 		}
 		return n
 	case reflect.Array:
