@@ -500,6 +500,10 @@ func (p urgentProposer) Propose(ctx context.Context, ops []store.Op) ([]store.Re
 	return p.n.ProposeUrgent(ctx, ops)
 }
 
+func (p urgentProposer) ProposeQueued(ctx context.Context, ops []store.Op) (func() ([]store.Result, error), error) {
+	return p.n.ProposeUrgentQueued(ctx, ops)
+}
+
 // roleBackend is the API server's Backend: the current Raft node, or, on a
 // non-voter, an answer that there is no local leader (the forwarder sends
 // such requests elsewhere before they get here).

@@ -35,8 +35,11 @@ const (
 	// previous one.
 	maxInflightBatches = 2
 	// maxInflightUrgentBatches entries of urgent proposals may be in raft
-	// at once, besides the regular ones (Node.ProposeUrgent).
-	maxInflightUrgentBatches = 1
+	// at once, besides the regular ones (Node.ProposeUrgent): a
+	// controller's plan of thousands of ops goes out in several entries
+	// (Node.ProposeUrgentQueued), and two keep its disk writes and
+	// replication overlapping as for regular ones.
+	maxInflightUrgentBatches = 2
 	// maxBatchOps and maxBatchBytes bound one entry; a single proposal
 	// larger than that still goes out, alone.
 	maxBatchOps   = 1024

@@ -191,3 +191,47 @@ func TestUrgentProposalsPassRegularQueue(t *testing.T) {
 		t.Fatalf("regular proposal after the slots freed: %v", err)
 	}
 }
+
+// Urgent proposals queued one after another by one caller return at once
+// and apply in the order they were queued: a create, then an update of the
+// same object, then its delete, all queued while raft's urgent slots are
+// taken, all succeed.
+func TestUrgentQueuedProposalsKeepTheirOrder(t *testing.T) {
+	c := newInmemCluster(t, 3)
+	lead := c.leader()
+	for range cap(lead.urgent.inflight) {
+		lead.urgent.inflight <- struct{}{}
+	}
+	ctx := ctxTimeout(t, 30*time.Second)
+	upd := configMap("default", "q", 64)
+	upd.Data["more"] = "yes"
+	var waits []func() ([]store.Result, error)
+	for _, op := range []store.Op{
+		createOp(configMap("default", "q", 32)),
+		{Type: store.OpUpdate, Object: upd},
+		{Type: store.OpDelete, Key: store.Key{Kind: "ConfigMap", Namespace: "default", Name: "q"}},
+	} {
+		w, err := lead.ProposeUrgentQueued(ctx, []store.Op{op})
+		var nl *ErrNotLeader
+		if errors.As(err, &nl) {
+			t.Skip("leadership moved under load; nothing to compare")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		waits = append(waits, w)
+	}
+	for range cap(lead.urgent.inflight) {
+		<-lead.urgent.inflight
+	}
+	for i, w := range waits {
+		res, err := w()
+		var nl *ErrNotLeader
+		if errors.As(err, &nl) {
+			t.Skip("leadership moved under load; nothing to compare")
+		}
+		if err != nil || len(res) != 1 || res[0].Err != nil {
+			t.Fatalf("queued proposal %d: %v %+v", i, err, res)
+		}
+	}
+}

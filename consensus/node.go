@@ -242,7 +242,31 @@ func (n *Node) ProposeUrgent(ctx context.Context, ops []store.Op) ([]store.Resul
 	return n.propose(ctx, ops, n.urgent)
 }
 
+// ProposeUrgentQueued is ProposeUrgent in two steps: it returns once the
+// ops are queued for the urgent batcher, and wait gives their results.
+// Proposals queued one after another by one caller go into raft in that
+// order, so a caller can have several in flight (the controllers' plan of
+// thousands of pods in entries that follow each other through raft)
+// without changing the order in which they apply.
+func (n *Node) ProposeUrgentQueued(ctx context.Context, ops []store.Op) (wait func() ([]store.Result, error), err error) {
+	p, err := n.enqueue(ctx, ops, n.urgent)
+	if err != nil || p == nil {
+		return func() ([]store.Result, error) { return nil, err }, err
+	}
+	return func() ([]store.Result, error) { return n.awaitProposal(ctx, p, n.urgent) }, nil
+}
+
 func (n *Node) propose(ctx context.Context, ops []store.Op, b *batcher) ([]store.Result, error) {
+	p, err := n.enqueue(ctx, ops, b)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	return n.awaitProposal(ctx, p, b)
+}
+
+// enqueue hands ops to batcher b; a nil proposal (and no error) means
+// there was nothing to propose.
+func (n *Node) enqueue(ctx context.Context, ops []store.Op, b *batcher) (*proposal, error) {
 	if len(ops) == 0 {
 		return nil, nil
 	}
@@ -259,11 +283,16 @@ func (n *Node) propose(ctx context.Context, ops []store.Op, b *batcher) ([]store
 	p := &proposal{ctx: ctx, body: body, count: len(ops), done: make(chan proposalResult, 1)}
 	select {
 	case b.ch <- p:
+		return p, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-n.shutdownCh:
 		return nil, ErrShutdown
 	}
+}
+
+// awaitProposal waits for the results of a proposal enqueue handed to b.
+func (n *Node) awaitProposal(ctx context.Context, p *proposal, b *batcher) ([]store.Result, error) {
 	select {
 	case r := <-p.done:
 		return r.res, r.err

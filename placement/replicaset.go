@@ -10,10 +10,14 @@ import (
 )
 
 // DefaultBurst caps the pods one reconcile of a ReplicaSet creates or
-// deletes. A ReplicaSet of 10,000 reaches its size over several reconciles
-// instead of one Raft batch that stalls every other write; each applied plan
-// changes the pods, which marks the ReplicaSet dirty again.
-const DefaultBurst = 500
+// deletes. A ReplicaSet of 20,000 reaches its size over several reconciles;
+// each applied plan changes the pods, which marks the ReplicaSet dirty
+// again. A plan goes to Raft in entries of at most 512 ops, all in flight
+// one after another, so other writes still find room between them. It was
+// 500 (Kubernetes' burstReplicas), with one round trip through Raft per
+// 500 pods: a 5,000-pod apply onto 100 hollow nodes bound 3,300-3,500
+// pods/s that way, 6,500-7,600 with 5,000 and the entries in flight.
+const DefaultBurst = 5000
 
 // ReplicaSetInput is everything ReconcileReplicaSet reads.
 type ReplicaSetInput struct {

@@ -43,6 +43,16 @@ type Proposer interface {
 	Propose(ctx context.Context, ops []store.Op) ([]store.Result, error)
 }
 
+// QueuedProposer is a Proposer that can also queue ops and give their
+// results later: proposals queued one after another apply in that order.
+// applyPlan uses it, when the Proposer has it, to have every entry of a
+// large plan in flight at once instead of one round trip through Raft
+// each.
+type QueuedProposer interface {
+	Proposer
+	ProposeQueued(ctx context.Context, ops []store.Op) (wait func() ([]store.Result, error), err error)
+}
+
 // LoopConfig tunes the loop.
 type LoopConfig struct {
 	// Resync re-reconciles every key this often, for decisions that depend

@@ -115,10 +115,48 @@ func applyPlan(ctx context.Context, b Proposer, p placement.Plan, now time.Time,
 	if err != nil {
 		return out, err
 	}
-	for len(ops) > 0 {
+	// Every entry is queued before the first is waited for, when the
+	// proposer can: they follow each other through Raft in plan order.
+	// A failure to queue one leaves those after it out; the ones queued
+	// are still waited for, so that the caller's view of what applied is
+	// whole.
+	var waits []func() ([]store.Result, error)
+	var queueErr error
+	if qp, ok := b.(QueuedProposer); ok {
+		for rest := ops; len(rest) > 0; rest = rest[min(len(rest), maxPlanOps):] {
+			w, err := qp.ProposeQueued(ctx, rest[:min(len(rest), maxPlanOps)])
+			if err != nil {
+				queueErr = err
+				break
+			}
+			waits = append(waits, w)
+		}
+	}
+	for k := 0; len(ops) > 0; k++ {
 		n := min(len(ops), maxPlanOps)
-		res, err := b.Propose(ctx, ops[:n])
+		var res []store.Result
+		var err error
+		switch {
+		case k < len(waits):
+			res, err = waits[k]()
+		case queueErr != nil:
+			err = queueErr
+		default:
+			res, err = b.Propose(ctx, ops[:n])
+		}
 		if err != nil {
+			// Entries queued after this one may still apply:
+			// their fate is known before the caller decides
+			// again.
+			for _, w := range waits[min(k+1, len(waits)):] {
+				if res, err := w(); err == nil {
+					for _, r := range res {
+						if r.Err == nil {
+							out.Applied++
+						}
+					}
+				}
+			}
 			return out, err
 		}
 		for i, r := range res {
