@@ -43,6 +43,18 @@ var kinds = []KindInfo{
 // Kinds lists every kind Shoal serves.
 func Kinds() []KindInfo { return append([]KindInfo(nil), kinds...) }
 
+// LookupGroupResource finds a kind by its API group ("" for the core
+// group) and plural resource, as a URL names it. Every request looks its
+// kind up this way: unlike Kinds, it copies nothing.
+func LookupGroupResource(group, resource string) (KindInfo, bool) {
+	for _, k := range kinds {
+		if k.Resource == resource && k.Group == group {
+			return k, true
+		}
+	}
+	return KindInfo{}, false
+}
+
 // LookupKind finds a kind by its Kind name ("Pod").
 func LookupKind(kind string) (KindInfo, bool) {
 	for _, k := range kinds {

@@ -272,12 +272,7 @@ func apiPrefix(group, version string) string {
 }
 
 func lookupResource(group, resource string) (api.KindInfo, bool) {
-	for _, k := range api.Kinds() {
-		if k.Resource == resource && k.Group == group {
-			return k, true
-		}
-	}
-	return api.KindInfo{}, false
+	return api.LookupGroupResource(group, resource)
 }
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, group, version, rest string) {

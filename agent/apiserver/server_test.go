@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 
 	"github.com/shoal-dev/shoal/api"
 	"github.com/shoal-dev/shoal/consensus/store"
@@ -642,3 +643,22 @@ type fakeOutcomeUnknown struct{}
 
 func (fakeOutcomeUnknown) Error() string        { return "outcome of the proposal is unknown" }
 func (fakeOutcomeUnknown) OutcomeUnknown() bool { return true }
+
+// readAllSized reads the whole body whatever the declared length says and
+// however the reader splits it: exact, unknown, too small, too large.
+func TestReadAllSized(t *testing.T) {
+	body := strings.Repeat("0123456789", 300)
+	for _, size := range []int64{-1, 0, 1, 512, int64(len(body)) - 1, int64(len(body)), int64(len(body)) + 100, 32 << 20} {
+		got, err := readAllSized(iotest.OneByteReader(strings.NewReader(body)), size)
+		if err != nil || string(got) != body {
+			t.Errorf("declared %d: read %d bytes, err %v", size, len(got), err)
+		}
+		got, err = readAllSized(iotest.HalfReader(strings.NewReader(body)), size)
+		if err != nil || string(got) != body {
+			t.Errorf("declared %d, half reads: read %d bytes, err %v", size, len(got), err)
+		}
+	}
+	if _, err := readAllSized(iotest.ErrReader(errors.New("cut")), 10); err == nil || err.Error() != "cut" {
+		t.Errorf("a failing reader: %v", err)
+	}
+}
