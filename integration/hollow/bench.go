@@ -77,6 +77,34 @@ func (c *Cluster) podCounts(skip map[string]bool) PodCounts {
 	return pc
 }
 
+// lossState counts, in the freshest voter's store, the crashed nodes
+// (lost) whose Ready condition is no longer True and the pods of the
+// benchmark still bound to them and not yet deleted: the node-loss
+// timeline (SHOAL_HOLLOW_TIMELINE=1).
+func (c *Cluster) lossState(lost map[string]bool) (notReady, pods int) {
+	st := c.freshest()
+	if st == nil {
+		return 0, 0
+	}
+	nodes, _, _ := st.List("Node", "", store.Selector{})
+	for _, o := range nodes {
+		n := o.(*api.Node)
+		if !lost[n.Name] {
+			continue
+		}
+		if c := api.FindCondition(n.Status.Conditions, api.NodeReady); c == nil || c.Status != api.ConditionTrue {
+			notReady++
+		}
+	}
+	objs, _, _ := st.List("Pod", Namespace, store.Selector{})
+	for _, o := range objs {
+		if p := o.(*api.Pod); lost[p.Spec.NodeName] && p.DeletionTimestamp == nil {
+			pods++
+		}
+	}
+	return notReady, pods
+}
+
 // ApplyResult is the timing of one Deployment apply.
 type ApplyResult struct {
 	Pods                 int
@@ -155,8 +183,15 @@ func (c *Cluster) NodeLoss(ctx context.Context, frac float64, replicas int, d ti
 		m.Crash()
 	}
 	var last PodCounts
+	tlast := time.Now()
 	err = waitUntil(ctx, d, fmt.Sprintf("%d pods Running off the %d crashed nodes", replicas, k), func() bool {
 		last = c.podCounts(skip)
+		if os.Getenv("SHOAL_HOLLOW_TIMELINE") != "" && time.Since(tlast) >= 250*time.Millisecond {
+			tlast = time.Now()
+			notReady, left := c.lossState(skip)
+			fmt.Printf("TL loss %.2fs crashed NotReady=%d/%d pods on them=%d elsewhere: total=%d bound=%d running=%d\n",
+				time.Since(start).Seconds(), notReady, k, left, last.Total, last.Bound, last.Running)
+		}
 		return last.Running >= replicas
 	})
 	if err != nil {
