@@ -133,6 +133,20 @@ func TestHollow(t *testing.T) {
 	t.Logf("%d hollow nodes: agents started in %v, gossip converged (every member sees %d alive) %v after the first start, all Ready %v",
 		nodes, started.Round(time.Millisecond), nodes+3, conv.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 
+	// SHOAL_HOLLOW_SETTLE=DURATION waits that long before the apply: the
+	// simultaneous start's gossip (every member re-sending every join
+	// many times) goes on well after convergence and shares the process's
+	// cores with the apply; a cluster is rarely deployed to seconds after
+	// all its hosts started.
+	if v := os.Getenv("SHOAL_HOLLOW_SETTLE"); v != "" {
+		settle, err := time.ParseDuration(v)
+		if err != nil || settle < 0 {
+			t.Fatalf("SHOAL_HOLLOW_SETTLE=%q: want a duration such as 30s", v)
+		}
+		t.Logf("waiting %v before the apply (SHOAL_HOLLOW_SETTLE); load %s", settle, loadavg())
+		time.Sleep(settle) // a pause the user asked for, not a synchronisation
+		t.Logf("load after the wait: %s", loadavg())
+	}
 	stopProfile := profileApply(t)
 	res, err := c.Apply(ctx, "web", pods, scale*120*time.Second)
 	stopProfile()
