@@ -137,14 +137,19 @@ func (s *Server) readBodyRaw(w http.ResponseWriter, r *http.Request) ([]byte, *a
 	return data, nil
 }
 
+// maxPresized bounds readAllSized's first buffer.
+const maxPresized = 64 << 10
+
 // readAllSized is io.ReadAll for a body whose length the request declared
 // (size; -1 or 0: unknown): one buffer of that size instead of ReadAll's
-// doublings from 512 bytes. A body longer than declared still reads whole.
+// doublings from 512 bytes. The first buffer is at most maxPresized, so a
+// client that declares megabytes and sends them slowly does not hold them
+// before they arrive. A body longer than declared still reads whole.
 func readAllSized(r io.Reader, size int64) ([]byte, error) {
-	if size <= 0 || size > 16<<20 {
+	if size <= 0 {
 		return io.ReadAll(r)
 	}
-	b := make([]byte, 0, size+1) // +1: EOF is seen without growing
+	b := make([]byte, 0, min(size, maxPresized)+1) // +1: EOF is seen without growing
 	for {
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]

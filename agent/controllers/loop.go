@@ -96,6 +96,11 @@ type loop struct {
 	// a ReplicaSet that decided before the view had filed the pods it had
 	// just created would count too few and create them again.
 	seen, wrote int64
+	// backlog holds the watch's events taken while a plan went through
+	// Raft (its own among them), to be filed once the plan's keys are
+	// cleared; watchClosed says the watch ended meanwhile.
+	backlog     []store.Event
+	watchClosed bool
 }
 
 // Run runs the controllers until ctx ends (the leader loop cancels it when
@@ -202,7 +207,7 @@ func (l *loop) pass(ctx context.Context, w *store.Watcher, resync <-chan time.Ti
 			return err
 		}
 		var retry <-chan time.Time
-		if err := l.reconcileDirty(ctx); err != nil {
+		if err := l.reconcileDirty(ctx, w); err != nil {
 			retryTimer = time.NewTimer(backoff)
 			retry = retryTimer.C
 			backoff = min(2*backoff, retryMax)
@@ -216,6 +221,18 @@ func (l *loop) pass(ctx context.Context, w *store.Watcher, resync <-chan time.Ti
 		if at, ok := l.nextLater(); ok {
 			wakeTimer = time.NewTimer(max(at.Sub(l.cfg.Clock.Now()), 0))
 			wake = wakeTimer.C
+		}
+		if len(l.backlog) > 0 || l.watchClosed {
+			// Events came while the plan was in Raft: they are this
+			// pass's first events (their keys are dirty again).
+			closed := l.fileBacklog()
+			if closed {
+				return watchEnded(w)
+			}
+			if err := l.gather(ctx, w); err != nil || ctx.Err() != nil {
+				return err
+			}
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -234,25 +251,62 @@ func (l *loop) pass(ctx context.Context, w *store.Watcher, resync <-chan time.Ti
 			}
 			l.mark(ev)
 		}
-		// Gather the rest of a burst before deciding.
-		settle := time.NewTimer(l.cfg.Settle)
-	gather:
-		for {
-			select {
-			case ev, ok := <-w.Events():
-				if !ok {
-					settle.Stop()
-					return watchEnded(w)
-				}
-				l.mark(ev)
-			case <-settle.C:
-				break gather
-			case <-ctx.Done():
-				settle.Stop()
-				return nil
-			}
+		if err := l.gather(ctx, w); err != nil || ctx.Err() != nil {
+			return err
 		}
 	}
+}
+
+// gather files the rest of a burst of events, for the settle time, before
+// the next decision. It returns the watch's end, or nil when ctx ended.
+func (l *loop) gather(ctx context.Context, w *store.Watcher) error {
+	settle := time.NewTimer(l.cfg.Settle)
+	defer settle.Stop()
+	for {
+		select {
+		case ev, ok := <-w.Events():
+			if !ok {
+				return watchEnded(w)
+			}
+			l.mark(ev)
+		case <-settle.C:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// fileBacklog marks what the events taken during the last plan touched and
+// reports whether the watch ended meanwhile.
+func (l *loop) fileBacklog() (closed bool) {
+	for _, ev := range l.backlog {
+		l.mark(ev)
+	}
+	clear(l.backlog)
+	l.backlog = l.backlog[:0]
+	closed, l.watchClosed = l.watchClosed, false
+	return closed
+}
+
+// takeEvents keeps taking the watch's events into the backlog until done
+// is closed: a plan of thousands of ops makes as many events, more than
+// the watch's buffer holds (store.Config.WatchBuffer), and a watch left
+// unread meanwhile would be closed for falling behind.
+func (l *loop) takeEvents(w *store.Watcher, done <-chan struct{}) {
+	for !l.watchClosed {
+		select {
+		case <-done:
+			return
+		case ev, ok := <-w.Events():
+			if !ok {
+				l.watchClosed = true
+				break
+			}
+			l.backlog = append(l.backlog, ev)
+		}
+	}
+	<-done
 }
 
 // catchUpTimeout bounds how long the loop waits for its watch to deliver
@@ -318,7 +372,7 @@ func (l *loop) markDue() {
 // plan. The keys are cleared only when the plan went through (changes
 // refused one by one count as through: the next decision sees why); when
 // it could not be proposed they stay dirty and the error is returned.
-func (l *loop) reconcileDirty(ctx context.Context) error {
+func (l *loop) reconcileDirty(ctx context.Context, w *store.Watcher) error {
 	now := l.cfg.Clock.Now()
 	var plan placement.Plan
 	for i, c := range l.ctrls {
@@ -356,9 +410,17 @@ func (l *loop) reconcileDirty(ctx context.Context) error {
 	}
 	if !plan.Empty() {
 		olds := planOlds(plan, l.view.Get) // the view reads the live store: before the plan
-		res, err := applyPlan(ctx, l.p, plan, now, func(r placement.Ref) api.Object { return l.view.Get(r.Kind, r.Namespace, r.Name) })
-		// Propose returned: what of the plan applied is in the store
-		// (all of it, or the chunks before a failed one).
+		var res PlanResult
+		var err error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			res, err = applyPlan(ctx, l.p, plan, now, func(r placement.Ref) api.Object { return l.view.Get(r.Kind, r.Namespace, r.Name) })
+		}()
+		l.takeEvents(w, done)
+		// Every entry proposed has its answer: what of the plan applied
+		// is in the store (all of it or, after a failed entry, what
+		// the other entries carried).
 		l.wrote = l.st.Revision()
 		if err != nil {
 			if ctx.Err() == nil {

@@ -1,8 +1,10 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -371,4 +373,66 @@ func TestPlanOpsSkipsUpdatesOfDeletedObjects(t *testing.T) {
 	if _, err := st.Get(store.KeyOf(stored)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the ReplicaSet survived its delete: %v", err)
 	}
+}
+
+// A plan larger than the loop's watch buffer (store.Config.WatchBuffer)
+// does not overflow the loop's own watch: its events are taken while the
+// plan goes through Raft, not left to pile up in the watch's channel, which
+// would close it (ErrWatchOverflow) and rebuild the whole view after every
+// large scale-up.
+func TestLoopWatchSurvivesPlansLargerThanItsBuffer(t *testing.T) {
+	cfg := store.DefaultConfig()
+	cfg.WatchBuffer = 64
+	st := store.New(cfg)
+	b := &testBackend{st: st}
+	const want = 1000 // one plan, about 16 times the buffer
+	var logs lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctrl := filler(api.NewUID(), want, want, func(int, int) {})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		Run(ctx, st, b, LoopConfig{Resync: time.Hour, Settle: time.Millisecond, Logger: log}, []Controller{ctrl})
+	})
+	defer func() { cancel(); wg.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pods, _, _ := st.List("Pod", "default", store.Selector{})
+		// The loop decides again after its plan's events (the pods
+		// changed): a second proposal means it took them.
+		if len(pods) >= want && b.proposals.Load() >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d pods, %d proposals after 30 s; log:\n%s", len(pods), want, b.proposals.Load(), logs.String())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	if strings.Contains(logs.String(), "restarting the watch") {
+		t.Errorf("the loop's watch ended under its own plan:\n%s", logs.String())
+	}
+	if pods, _, _ := st.List("Pod", "default", store.Selector{}); len(pods) != want {
+		t.Errorf("%d pods, want exactly %d", len(pods), want)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer for a logger written from the loop's
+// goroutine and read by the test's.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

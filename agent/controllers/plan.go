@@ -148,39 +148,43 @@ func applyPlan(ctx context.Context, b Proposer, p placement.Plan, now time.Time,
 			// Entries queued after this one may still apply:
 			// their fate is known before the caller decides
 			// again.
+			rest := ops[n:]
 			for _, w := range waits[min(k+1, len(waits)):] {
+				m := min(len(rest), maxPlanOps)
 				if res, err := w(); err == nil {
-					for _, r := range res {
-						if r.Err == nil {
-							out.Applied++
-						}
-					}
+					out.tally(rest[:m], res)
 				}
+				rest = rest[m:]
 			}
 			return out, err
 		}
-		for i, r := range res {
-			if r.Err != nil {
-				if out.Refused == nil {
-					out.Refused = map[store.Key]bool{}
-				}
-				out.Refused[opKey(ops[i])] = true
-			}
-			switch {
-			case r.Err == nil:
-				out.Applied++
-			case errors.Is(r.Err, store.ErrConflict), errors.Is(r.Err, store.ErrNotFound), errors.Is(r.Err, store.ErrAlreadyExists):
-				out.Conflicts++
-			default:
-				out.Failed++
-				if out.FirstErr == nil {
-					out.FirstErr = r.Err
-				}
-			}
-		}
+		out.tally(ops[:n], res)
 		ops = ops[n:]
 	}
 	return out, nil
+}
+
+// tally counts the results of ops.
+func (out *PlanResult) tally(ops []store.Op, res []store.Result) {
+	for i, r := range res {
+		if r.Err != nil {
+			if out.Refused == nil {
+				out.Refused = map[store.Key]bool{}
+			}
+			out.Refused[opKey(ops[i])] = true
+		}
+		switch {
+		case r.Err == nil:
+			out.Applied++
+		case errors.Is(r.Err, store.ErrConflict), errors.Is(r.Err, store.ErrNotFound), errors.Is(r.Err, store.ErrAlreadyExists):
+			out.Conflicts++
+		default:
+			out.Failed++
+			if out.FirstErr == nil {
+				out.FirstErr = r.Err
+			}
+		}
+	}
 }
 
 // opKey is the key of the object an op changes.
