@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,7 +71,19 @@ type LoopConfig struct {
 	Events *events.Recorder
 	// Metrics, if set, records queue depths and reconcile latencies.
 	Metrics *metrics.Controllers
+	// WatchBuffer is how many events the loop's watch holds while the
+	// loop decides and its plan goes through Raft (it reads none
+	// meanwhile); 0 means DefaultLoopWatchBuffer. A watch that falls
+	// further behind is closed and the loop rebuilds its whole view.
+	WatchBuffer int
 }
+
+// DefaultLoopWatchBuffer: a plan of a ReplicaSet's burst (5,000 pods)
+// makes 5,000 events before the loop reads again, with the nodes' status
+// writes on top; the store's default per-watch buffer (1,024) closed the
+// loop's watch after every large scale-up. 65,536 events cost about 4 MiB
+// on the leader.
+const DefaultLoopWatchBuffer = 1 << 16
 
 // DefaultLoopConfig returns production settings.
 func DefaultLoopConfig() LoopConfig {
@@ -96,11 +109,6 @@ type loop struct {
 	// a ReplicaSet that decided before the view had filed the pods it had
 	// just created would count too few and create them again.
 	seen, wrote int64
-	// backlog holds the watch's events taken while a plan went through
-	// Raft (its own among them), to be filed once the plan's keys are
-	// cleared; watchClosed says the watch ended meanwhile.
-	backlog     []store.Event
-	watchClosed bool
 }
 
 // Run runs the controllers until ctx ends (the leader loop cancels it when
@@ -124,7 +132,7 @@ func Run(ctx context.Context, st *store.Store, p Proposer, cfg LoopConfig, ctrls
 		// Subscribe first, then list: nothing that happens in between is
 		// missed (the watch starts at the revision the pass reads).
 		rev := st.Revision()
-		w, err := st.Watch("", "", rev, store.Selector{})
+		w, err := st.WatchBuffered("", "", rev, store.Selector{}, cmp.Or(cfg.WatchBuffer, DefaultLoopWatchBuffer))
 		if err != nil {
 			l.log.Error("controllers: watch", "err", err)
 			if !clock.Sleep(ctx, time.Second) {
@@ -207,7 +215,7 @@ func (l *loop) pass(ctx context.Context, w *store.Watcher, resync <-chan time.Ti
 			return err
 		}
 		var retry <-chan time.Time
-		if err := l.reconcileDirty(ctx, w); err != nil {
+		if err := l.reconcileDirty(ctx); err != nil {
 			retryTimer = time.NewTimer(backoff)
 			retry = retryTimer.C
 			backoff = min(2*backoff, retryMax)
@@ -221,18 +229,6 @@ func (l *loop) pass(ctx context.Context, w *store.Watcher, resync <-chan time.Ti
 		if at, ok := l.nextLater(); ok {
 			wakeTimer = time.NewTimer(max(at.Sub(l.cfg.Clock.Now()), 0))
 			wake = wakeTimer.C
-		}
-		if len(l.backlog) > 0 || l.watchClosed {
-			// Events came while the plan was in Raft: they are this
-			// pass's first events (their keys are dirty again).
-			closed := l.fileBacklog()
-			if closed {
-				return watchEnded(w)
-			}
-			if err := l.gather(ctx, w); err != nil || ctx.Err() != nil {
-				return err
-			}
-			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -251,62 +247,25 @@ func (l *loop) pass(ctx context.Context, w *store.Watcher, resync <-chan time.Ti
 			}
 			l.mark(ev)
 		}
-		if err := l.gather(ctx, w); err != nil || ctx.Err() != nil {
-			return err
-		}
-	}
-}
-
-// gather files the rest of a burst of events, for the settle time, before
-// the next decision. It returns the watch's end, or nil when ctx ended.
-func (l *loop) gather(ctx context.Context, w *store.Watcher) error {
-	settle := time.NewTimer(l.cfg.Settle)
-	defer settle.Stop()
-	for {
-		select {
-		case ev, ok := <-w.Events():
-			if !ok {
-				return watchEnded(w)
+		// Gather the rest of a burst before deciding.
+		settle := time.NewTimer(l.cfg.Settle)
+	gather:
+		for {
+			select {
+			case ev, ok := <-w.Events():
+				if !ok {
+					settle.Stop()
+					return watchEnded(w)
+				}
+				l.mark(ev)
+			case <-settle.C:
+				break gather
+			case <-ctx.Done():
+				settle.Stop()
+				return nil
 			}
-			l.mark(ev)
-		case <-settle.C:
-			return nil
-		case <-ctx.Done():
-			return nil
 		}
 	}
-}
-
-// fileBacklog marks what the events taken during the last plan touched and
-// reports whether the watch ended meanwhile.
-func (l *loop) fileBacklog() (closed bool) {
-	for _, ev := range l.backlog {
-		l.mark(ev)
-	}
-	clear(l.backlog)
-	l.backlog = l.backlog[:0]
-	closed, l.watchClosed = l.watchClosed, false
-	return closed
-}
-
-// takeEvents keeps taking the watch's events into the backlog until done
-// is closed: a plan of thousands of ops makes as many events, more than
-// the watch's buffer holds (store.Config.WatchBuffer), and a watch left
-// unread meanwhile would be closed for falling behind.
-func (l *loop) takeEvents(w *store.Watcher, done <-chan struct{}) {
-	for !l.watchClosed {
-		select {
-		case <-done:
-			return
-		case ev, ok := <-w.Events():
-			if !ok {
-				l.watchClosed = true
-				break
-			}
-			l.backlog = append(l.backlog, ev)
-		}
-	}
-	<-done
 }
 
 // catchUpTimeout bounds how long the loop waits for its watch to deliver
@@ -372,7 +331,7 @@ func (l *loop) markDue() {
 // plan. The keys are cleared only when the plan went through (changes
 // refused one by one count as through: the next decision sees why); when
 // it could not be proposed they stay dirty and the error is returned.
-func (l *loop) reconcileDirty(ctx context.Context, w *store.Watcher) error {
+func (l *loop) reconcileDirty(ctx context.Context) error {
 	now := l.cfg.Clock.Now()
 	var plan placement.Plan
 	for i, c := range l.ctrls {
@@ -410,14 +369,7 @@ func (l *loop) reconcileDirty(ctx context.Context, w *store.Watcher) error {
 	}
 	if !plan.Empty() {
 		olds := planOlds(plan, l.view.Get) // the view reads the live store: before the plan
-		var res PlanResult
-		var err error
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			res, err = applyPlan(ctx, l.p, plan, now, func(r placement.Ref) api.Object { return l.view.Get(r.Kind, r.Namespace, r.Name) })
-		}()
-		l.takeEvents(w, done)
+		res, err := applyPlan(ctx, l.p, plan, now, func(r placement.Ref) api.Object { return l.view.Get(r.Kind, r.Namespace, r.Name) })
 		// Every entry proposed has its answer: what of the plan applied
 		// is in the store (all of it or, after a failed entry, what
 		// the other entries carried).

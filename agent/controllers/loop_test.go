@@ -375,46 +375,60 @@ func TestPlanOpsSkipsUpdatesOfDeletedObjects(t *testing.T) {
 	}
 }
 
-// A plan larger than the loop's watch buffer (store.Config.WatchBuffer)
-// does not overflow the loop's own watch: its events are taken while the
-// plan goes through Raft, not left to pile up in the watch's channel, which
-// would close it (ErrWatchOverflow) and rebuild the whole view after every
-// large scale-up.
+// A plan larger than the store's per-watch buffer (store.Config.WatchBuffer)
+// does not overflow the loop's own watch, which has a buffer of its own
+// (LoopConfig.WatchBuffer): the loop reads no event while it decides and
+// its plan goes through Raft, and an overflow closed its watch and rebuilt
+// the whole view after every large scale-up. With the loop's buffer as
+// small as the store's, the same plan does overflow it: the check can
+// fail.
 func TestLoopWatchSurvivesPlansLargerThanItsBuffer(t *testing.T) {
-	cfg := store.DefaultConfig()
-	cfg.WatchBuffer = 64
-	st := store.New(cfg)
-	b := &testBackend{st: st}
-	const want = 1000 // one plan, about 16 times the buffer
-	var logs lockedBuffer
-	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctrl := filler(api.NewUID(), want, want, func(int, int) {})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		Run(ctx, st, b, LoopConfig{Resync: time.Hour, Settle: time.Millisecond, Logger: log}, []Controller{ctrl})
-	})
-	defer func() { cancel(); wg.Wait() }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		pods, _, _ := st.List("Pod", "default", store.Selector{})
-		// The loop decides again after its plan's events (the pods
-		// changed): a second proposal means it took them.
-		if len(pods) >= want && b.proposals.Load() >= 2 {
-			break
+	for _, tc := range []struct {
+		loopBuffer int
+		overflow   bool
+	}{{0, false}, {64, true}} {
+		cfg := store.DefaultConfig()
+		cfg.WatchBuffer = 64
+		st := store.New(cfg)
+		b := &testBackend{st: st}
+		const want = 1000 // one plan, about 16 times the store's buffer
+		var logs lockedBuffer
+		log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		ctrl := filler(api.NewUID(), want, want, func(int, int) {})
+		var decided atomic.Int64
+		reconcile := ctrl.Reconcile
+		ctrl.Reconcile = func(k string, v *View, now time.Time) placement.Plan {
+			decided.Add(1)
+			return reconcile(k, v, now)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d pods, %d proposals after 30 s; log:\n%s", len(pods), want, b.proposals.Load(), logs.String())
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			Run(ctx, st, b, LoopConfig{Resync: time.Hour, Settle: time.Millisecond, Logger: log, WatchBuffer: tc.loopBuffer}, []Controller{ctrl})
+		})
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			pods, _, _ := st.List("Pod", "default", store.Selector{})
+			// The loop decides again once it has its plan's events
+			// (the pods changed), or once it has watched again
+			// after an overflow (it marks everything): a second
+			// decision comes after either.
+			if len(pods) >= want && decided.Load() >= 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("loop buffer %d: %d of %d pods, %d proposals after 30 s; log:\n%s", tc.loopBuffer, len(pods), want, b.proposals.Load(), logs.String())
+			}
+			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	wg.Wait()
-	if strings.Contains(logs.String(), "restarting the watch") {
-		t.Errorf("the loop's watch ended under its own plan:\n%s", logs.String())
-	}
-	if pods, _, _ := st.List("Pod", "default", store.Selector{}); len(pods) != want {
-		t.Errorf("%d pods, want exactly %d", len(pods), want)
+		cancel()
+		wg.Wait()
+		if got := strings.Contains(logs.String(), "restarting the watch"); got != tc.overflow {
+			t.Errorf("loop buffer %d: watch restarted %v, want %v; log:\n%s", tc.loopBuffer, got, tc.overflow, logs.String())
+		}
+		if pods, _, _ := st.List("Pod", "default", store.Selector{}); len(pods) != want {
+			t.Errorf("loop buffer %d: %d pods, want exactly %d", tc.loopBuffer, len(pods), want)
+		}
 	}
 }
 

@@ -149,6 +149,19 @@ func (s *Store) CloseWatchers(err error) {
 // further events; a watcher that falls further behind is closed with
 // ErrWatchOverflow.
 func (s *Store) Watch(kind, namespace string, fromRevision int64, sel Selector) (*Watcher, error) {
+	return s.WatchBuffered(kind, namespace, fromRevision, sel, 0)
+}
+
+// WatchBuffered is Watch with a buffer of its own: buffer further events
+// (0: Config.WatchBuffer; at most MaxWatchBuffer), for a consumer that
+// reads in bursts, as the leader's controllers do.
+func (s *Store) WatchBuffered(kind, namespace string, fromRevision int64, sel Selector, buffer int) (*Watcher, error) {
+	if buffer < 0 || buffer > MaxWatchBuffer {
+		return nil, fmt.Errorf("%w: watch buffer %d is outside [0, %d]", ErrInvalid, buffer, MaxWatchBuffer)
+	}
+	if buffer == 0 {
+		buffer = s.cfg.WatchBuffer
+	}
 	if kind != "" {
 		if _, err := checkScope(kind, namespace, sel); err != nil {
 			return nil, err
@@ -181,7 +194,7 @@ func (s *Store) Watch(kind, namespace string, fromRevision int64, sel Selector) 
 			}
 		})
 	}
-	w.ch = make(chan Event, len(replay)+s.cfg.WatchBuffer)
+	w.ch = make(chan Event, len(replay)+buffer)
 	for _, ev := range replay {
 		w.ch <- ev
 	}

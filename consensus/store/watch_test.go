@@ -452,3 +452,41 @@ func TestConcurrentApplyListWatch(t *testing.T) {
 		t.Errorf("rev %d/%d, %d pods", rev, s.Revision(), len(all))
 	}
 }
+
+// WatchBuffered gives a watch its own buffer: more events than the store's
+// default fit, and a bad size is refused with the limit named.
+func TestWatchBuffered(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.WatchBuffer = 4
+	s := New(cfg)
+	for _, bad := range []int{-1, MaxWatchBuffer + 1} {
+		if _, err := s.WatchBuffered("", "", 0, Selector{}, bad); err == nil || !strings.Contains(err.Error(), "watch buffer") {
+			t.Errorf("buffer %d: %v", bad, err)
+		}
+	}
+	small, err := s.Watch("", "", 0, Selector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Stop()
+	big, err := s.WatchBuffered("", "", 0, Selector{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Stop()
+	for i := range 50 {
+		if r := s.Apply([]Op{create(pod("default", fmt.Sprint("p", i), "n", nil))}); r[0].Err != nil {
+			t.Fatal(r[0].Err)
+		}
+	}
+	for range 50 {
+		if _, ok := <-big.Events(); !ok {
+			t.Fatalf("the watch with a buffer of 100 closed: %v", big.Err())
+		}
+	}
+	for range small.Events() {
+	}
+	if !errors.Is(small.Err(), ErrWatchOverflow) {
+		t.Errorf("the watch with the default buffer of 4: %v, want an overflow", small.Err())
+	}
+}
