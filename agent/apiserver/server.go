@@ -224,7 +224,7 @@ func resolve(group, version, rest string) (target, *api.StatusError) {
 		t.namespace = segs[1]
 		segs = segs[2:]
 	}
-	info, ok := lookupResource(group, segs[0])
+	info, ok := api.LookupGroupResource(group, segs[0])
 	if !ok {
 		g := group
 		if g == "" {
@@ -269,10 +269,6 @@ func apiPrefix(group, version string) string {
 		return "/api/" + version + "/"
 	}
 	return "/apis/" + group + "/" + version + "/"
-}
-
-func lookupResource(group, resource string) (api.KindInfo, bool) {
-	return api.LookupGroupResource(group, resource)
 }
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, group, version, rest string) {

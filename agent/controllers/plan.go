@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -120,11 +121,12 @@ func applyPlan(ctx context.Context, b Proposer, p placement.Plan, now time.Time,
 	// A failure to queue one leaves those after it out; the ones queued
 	// are still waited for, so that the caller's view of what applied is
 	// whole.
+	chunks := slices.Collect(slices.Chunk(ops, maxPlanOps))
 	var waits []func() ([]store.Result, error)
 	var queueErr error
 	if qp, ok := b.(QueuedProposer); ok {
-		for rest := ops; len(rest) > 0; rest = rest[min(len(rest), maxPlanOps):] {
-			w, err := qp.ProposeQueued(ctx, rest[:min(len(rest), maxPlanOps)])
+		for _, c := range chunks {
+			w, err := qp.ProposeQueued(ctx, c)
 			if err != nil {
 				queueErr = err
 				break
@@ -132,8 +134,7 @@ func applyPlan(ctx context.Context, b Proposer, p placement.Plan, now time.Time,
 			waits = append(waits, w)
 		}
 	}
-	for k := 0; len(ops) > 0; k++ {
-		n := min(len(ops), maxPlanOps)
+	for k, c := range chunks {
 		var res []store.Result
 		var err error
 		switch {
@@ -142,24 +143,20 @@ func applyPlan(ctx context.Context, b Proposer, p placement.Plan, now time.Time,
 		case queueErr != nil:
 			err = queueErr
 		default:
-			res, err = b.Propose(ctx, ops[:n])
+			res, err = b.Propose(ctx, c)
 		}
 		if err != nil {
 			// Entries queued after this one may still apply:
 			// their fate is known before the caller decides
 			// again.
-			rest := ops[n:]
-			for _, w := range waits[min(k+1, len(waits)):] {
-				m := min(len(rest), maxPlanOps)
-				if res, err := w(); err == nil {
-					out.tally(rest[:m], res)
+			for j := k + 1; j < len(waits); j++ {
+				if res, err := waits[j](); err == nil {
+					out.tally(chunks[j], res)
 				}
-				rest = rest[m:]
 			}
 			return out, err
 		}
-		out.tally(ops[:n], res)
-		ops = ops[n:]
+		out.tally(c, res)
 	}
 	return out, nil
 }
