@@ -134,6 +134,7 @@ type forwarder struct {
 	timeout      time.Duration
 	voterTimeout time.Duration
 	poll         time.Duration
+	leaders      *leaderWatch // wakes waiting requests when leadership moves
 	batch        *fwdBatcher  // nil: unbatched
 	streams      *fwdStreams  // streams in and out
 	streamsOut   bool         // forwarded writes go on streams
@@ -188,6 +189,7 @@ func NewForwarder(local http.Handler, cfg ForwarderConfig) http.Handler {
 	if f.poll == 0 {
 		f.poll = DefaultForwardPollInterval
 	}
+	f.leaders = newLeaderWatch(f.route, f.poll)
 	if cfg.Client != nil && cfg.Client.Transport != nil {
 		f.transport = cfg.Client.Transport
 	} else {

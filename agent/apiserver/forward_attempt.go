@@ -232,14 +232,17 @@ func (f *forwarder) watchAttempt(a *attempt, cancel context.CancelCauseFunc, mov
 		defer close(finished)
 		deadline := time.NewTimer(timeout)
 		defer deadline.Stop()
-		var tick <-chan time.Time
+		var changed <-chan struct{} // nil when moved is: never ready
+		var cause error
 		if moved != nil {
-			t := time.NewTicker(f.poll)
-			defer t.Stop()
-			tick = t.C
+			var release func()
+			changed, release = f.leaders.subscribe()
+			defer release()
+			if to := moved(); to != "" {
+				cause = fmt.Errorf("%w to %s", errLeaderMoved, to)
+			}
 		}
-		for {
-			var cause error
+		for cause == nil {
 			select {
 			case <-done:
 				return
@@ -247,17 +250,15 @@ func (f *forwarder) watchAttempt(a *attempt, cancel context.CancelCauseFunc, mov
 				return // a watch stream may now last for hours: stop looking
 			case <-deadline.C:
 				cause = fmt.Errorf("%w within %v", errNoAnswer, timeout.Round(10*time.Millisecond))
-			case <-tick:
-				to := moved()
-				if to == "" {
-					continue
+			case <-changed:
+				changed = f.leaders.current() // before looking: see subscribe
+				if to := moved(); to != "" {
+					cause = fmt.Errorf("%w to %s", errLeaderMoved, to)
 				}
-				cause = fmt.Errorf("%w to %s", errLeaderMoved, to)
 			}
-			if a.giveUp(cause) {
-				cancel(cause)
-			}
-			return
+		}
+		if a.giveUp(cause) {
+			cancel(cause)
 		}
 	}()
 	return func() {

@@ -430,22 +430,27 @@ func (f *forwarder) proxyBatched(w http.ResponseWriter, r *http.Request, upstrea
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	tick := time.NewTicker(f.poll)
-	defer tick.Stop()
 	var cause error
 	gone := false
+	var changed <-chan struct{} // nil when moved is: never ready
+	if moved != nil {
+		var release func()
+		changed, release = f.leaders.subscribe()
+		defer release()
+		if to := moved(); to != "" {
+			changed, cause = nil, fmt.Errorf("%w to %s", errLeaderMoved, to)
+		}
+	}
 wait:
-	for {
+	for cause == nil {
 		select {
 		case ans := <-it.done:
 			return f.deliver(w, r, ans, moved)
 		case <-timer.C:
 			cause = fmt.Errorf("%w within %v", errNoAnswer, timeout.Round(10*time.Millisecond))
 			break wait
-		case <-tick.C:
-			if moved == nil {
-				continue
-			}
+		case <-changed:
+			changed = f.leaders.current() // before looking: see subscribe
 			if to := moved(); to != "" {
 				cause = fmt.Errorf("%w to %s", errLeaderMoved, to)
 				break wait
