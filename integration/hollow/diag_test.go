@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -88,4 +89,13 @@ func profileApply(t *testing.T) (stop func()) {
 			t.Error(err)
 		}
 	}
+}
+
+// processCPU is the user and system CPU this process has used so far.
+func processCPU(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
