@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 )
 
 // Client limits and defaults.
@@ -240,7 +242,11 @@ func reasonForCode(code int) StatusReason {
 
 func decodeTyped(k KindInfo, raw []byte) (Object, error) {
 	obj := k.New()
-	if err := json.Unmarshal(raw, obj); err != nil {
+	// The server's own JSON: goccy/go-json decodes it as encoding/json
+	// would (the store's codec and the API's fast path rely on the same),
+	// about twice as fast; an agent's node loop decodes every answer to
+	// its status writes and every event of its pod watch.
+	if err := gojson.Unmarshal(raw, obj); err != nil {
 		return nil, fmt.Errorf("decoding a %s: %w", k.Kind, err)
 	}
 	return obj, nil

@@ -102,7 +102,13 @@ func (t Time) MarshalJSON() ([]byte, error) {
 	if y := t.UTC().Year(); y < 0 || y > 9999 {
 		return nil, fmt.Errorf("time %s: %w", t.UTC().Format(time.RFC3339), ErrTimeRange)
 	}
-	return json.Marshal(t.UTC().Format(time.RFC3339))
+	// An RFC 3339 time in UTC has nothing JSON escapes: quoted as is,
+	// without a pass through json.Marshal (every status write carries
+	// several of these).
+	b := make([]byte, 0, len(`"2006-01-02T15:04:05Z"`))
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339)
+	return append(b, '"'), nil
 }
 
 func (t *Time) UnmarshalJSON(b []byte) error {
@@ -111,7 +117,9 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
+		s = string(b[1 : len(b)-1]) // nothing to unescape
+	} else if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("expected an RFC 3339 time string")
 	}
 	if s == "" {
