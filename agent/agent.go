@@ -88,6 +88,9 @@ type Agent struct {
 	role      string // gossip.RoleNone, RoleVoter, RoleNonvoter
 	clusterID string
 	inConfig  bool // this voter has seen itself in the Raft configuration
+	// leaderTerm is the Raft term in which this agent leads, 0 when it
+	// does not; gossip advertises it (Meta.LeaderTerm).
+	leaderTerm uint64
 
 	roleReq   chan roleRequest
 	kicks     kickers
@@ -349,6 +352,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.watchLeadership(n)
 	}
 	a.goLoop(func() { a.pumpEvents(rctx) })
+	a.goLoop(func() { a.metaLoop(rctx) })
 	a.goLoop(func() { a.joinLoop(rctx) })
 	a.goLoop(func() { a.roleLoop(rctx) })
 	a.goLoop(func() { a.registerLoop(rctx) })
@@ -435,6 +439,7 @@ func (a *Agent) watchLeadership(n *consensus.Node) {
 			}
 		}
 		defer halt()
+		defer a.advertiseLeadership(0)
 		for {
 			select {
 			case <-a.runCtx.Done():
@@ -443,6 +448,11 @@ func (a *Agent) watchLeadership(n *consensus.Node) {
 				if !ok {
 					return
 				}
+				var term uint64
+				if isLeader {
+					term = n.Term()
+				}
+				a.advertiseLeadership(term)
 				switch {
 				case isLeader && stop == nil:
 					lctx, cancel := context.WithCancel(a.runCtx)

@@ -395,16 +395,55 @@ func (a *Agent) meta() gossip.Meta {
 		Version:   a.cfg.Version,
 		Worker:    !a.mayVote(),
 		Keyring:   a.keyringStateLocked(),
+		// A voter that has just been demoted may still hold the term
+		// for a moment: it is not advertised with another role.
+		LeaderTerm: leaderTermIf(a.role == gossip.RoleVoter && a.mayVote(), a.leaderTerm),
 	}
 }
 
-// publishMeta gossips the current role and cluster id.
+func leaderTermIf(ok bool, term uint64) uint64 {
+	if !ok {
+		return 0
+	}
+	return term
+}
+
+// advertiseLeadership records the term in which this agent leads (0: it
+// does not) and has metaLoop gossip it, without waiting for the gossip.
+func (a *Agent) advertiseLeadership(term uint64) {
+	a.mu.Lock()
+	changed := a.leaderTerm != term
+	a.leaderTerm = term
+	a.mu.Unlock()
+	if changed {
+		a.kicks.kick(kickMeta)
+	}
+}
+
+// metaLoop publishes the metadata whenever advertiseLeadership changed
+// it. Leadership changes on Raft's schedule and a broadcast may wait
+// seconds for memberlist's confirmation: the watcher of leadership must
+// not wait with it, and publishes must not overtake each other.
+func (a *Agent) metaLoop(ctx context.Context) {
+	kick := a.kicks.sub(kickMeta)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+			a.publishMeta()
+		}
+	}
+}
+
+// publishMeta gossips the current role, cluster id and leadership. The
+// metadata is read under gossip's update lock, so of two publishes the
+// later one carries the later state.
 func (a *Agent) publishMeta() {
 	if a.gossip == nil {
 		return
 	}
-	m := a.meta()
-	err := a.gossip.UpdateMeta(func(old *gossip.Meta) { *old = m })
+	err := a.gossip.UpdateMeta(func(old *gossip.Meta) { *old = a.meta() })
 	if err != nil && !errors.Is(err, gossip.ErrBroadcastTimeout) && !errors.Is(err, gossip.ErrShutdown) && !errors.Is(err, gossip.ErrLeft) {
 		a.log.Warn("gossip: updating metadata", "err", err)
 	}
@@ -466,6 +505,7 @@ const (
 	kickLeader
 	kickRole       // this agent's role changed: register the Node again
 	kickRegistered // the Node was written: waitPodCIDR reads it again
+	kickMeta       // this agent's leadership changed: gossip it (metaLoop)
 	numKicks
 )
 
@@ -541,7 +581,7 @@ func (v roleVoters) RemoveServer(ctx context.Context, id string) (string, error)
 }
 
 func (a *Agent) notVoter() error {
-	id := a.leader.get()
+	id, _ := a.nonvoterLeader()
 	return &consensus.ErrNotLeader{LeaderID: id, LeaderAddr: a.memberAPI(id)}
 }
 
@@ -585,7 +625,7 @@ func (a *Agent) statusView() any {
 	} else {
 		s.ID = a.cfg.NodeName
 		s.State = "NonVoter"
-		s.LeaderID = a.leader.get()
+		s.LeaderID, _ = a.nonvoterLeader()
 		s.LeaderAddr = a.memberRaft(s.LeaderID)
 	}
 	s.LeaderAPI = a.memberAPI(s.LeaderID)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/apiserver"
@@ -149,13 +150,45 @@ func (r agentRoute) LeaderAPI() string {
 func (r agentRoute) VoterAPIs() []string { return r.a.voterAPIs() }
 
 // leaderID is the leader as this agent knows it: from Raft on a voter,
-// from trackLeader on a non-voter.
+// on a non-voter from gossip or trackLeader (nonvoterLeader).
 func (a *Agent) leaderID() string {
 	if n := a.Node(); n != nil {
 		id, _ := n.Leader()
 		return id
 	}
-	return a.leader.get()
+	id, _ := a.nonvoterLeader()
+	return id
+}
+
+// nonvoterLeader is a non-voter's best knowledge of the leader: of what
+// gossip says (the alive voter advertising the highest leader term) and
+// what the voters last answered trackLeader, the one at the later term;
+// gossip on a tie, since it is the fresher.
+func (a *Agent) nonvoterLeader() (string, uint64) {
+	id, term := a.leader.getBoth()
+	if gid, gterm := a.gossipLeader(); gid != "" && gterm >= term {
+		return gid, gterm
+	}
+	return id, term
+}
+
+// gossipLeader is the alive voter of this cluster that advertises the
+// highest leader term in gossip, and that term; "" when none does (no
+// leader, or agents too old to advertise it). It reads the voters only.
+func (a *Agent) gossipLeader() (string, uint64) {
+	if a.gossip == nil {
+		return "", 0
+	}
+	cluster := a.ClusterID()
+	var id string
+	var term uint64
+	a.gossip.EachVoter(func(m gossip.Member) bool {
+		if m.State == gossip.Alive && m.Meta.LeaderTerm > term && (cluster == "" || m.Meta.ClusterID == cluster) {
+			id, term = m.Name, m.Meta.LeaderTerm
+		}
+		return true
+	})
+	return id, term
 }
 
 // memberAPI is the API address an alive member advertises, "" if unknown.
@@ -265,6 +298,12 @@ func (c *leaderCache) getTerm() uint64 {
 	return c.term
 }
 
+func (c *leaderCache) getBoth() (string, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.id, c.term
+}
+
 func (c *leaderCache) set(id string, term uint64) {
 	c.mu.Lock()
 	c.id, c.term = id, term
@@ -287,15 +326,36 @@ func (a *Agent) trackLeader(ctx context.Context) {
 	// every ask timed out and no leader was known: a request may take
 	// leaderRequestTimeout, while a round waits for leaderAskTimeout.
 	hc := &http.Client{Timeout: leaderRequestTimeout, Transport: a.peerTr}
+	var asked time.Time // the last ask of the voters
 	trackLoop(ctx, a.kicks.sub(kickLeader), a.cfg.Interval/2, func() (bool, string) {
 		if a.Node() != nil || a.Role() != gossip.RoleNonvoter {
 			return true, ""
 		}
+		// While gossip names an alive leader at the latest term known,
+		// the voters are asked only every leaderConfirmRounds rounds: a
+		// thousand agents asking the leader twice a second were a load
+		// of their own.
+		if gid, gterm := a.gossipLeader(); gid != "" && gterm >= a.leader.getTerm() && a.memberAPI(gid) != "" &&
+			time.Since(asked) < leaderConfirmRounds*a.cfg.Interval/2 {
+			return true, a.leaderView()
+		}
+		asked = time.Now()
 		id, term := a.askLeader(ctx, hc)
 		a.leader.set(id, term)
+		id, _ = a.nonvoterLeader()
 		return id != "" && a.memberAPI(id) != "", a.leaderView()
 	}, a.leaderView)
 }
+
+// LeaderAsks counts the requests this agent has sent to voters to learn
+// who leads (GET /v1/cluster/raft): a non-voter's cost to the voters, which
+// gossip keeps low (benchmarks read it).
+func (a *Agent) LeaderAsks() uint64 { return a.leader.asks.sent.Load() }
+
+// leaderConfirmRounds: while gossip names the leader, a non-voter still
+// asks the voters every this many of trackLeader's rounds (10 s with the
+// default --interval), in case gossip's word is stale.
+const leaderConfirmRounds = 20
 
 // trackLoop calls ask every period while it reports a leader known, and
 // from 100ms doubling up to period while not; a kick makes it ask at once
@@ -347,7 +407,7 @@ const (
 // gossip: the alive voters' API addresses and whether the leader it knows
 // is alive.
 func (a *Agent) leaderView() string {
-	return fmt.Sprint(a.voterAPIs(), a.memberAPI(a.leader.get()) != "")
+	return fmt.Sprint(a.voterAPIs(), a.memberAPI(a.leaderID()) != "")
 }
 
 // leaderAnswer is what one voter says about the leader; ok is false when
@@ -365,7 +425,7 @@ func (a *Agent) askLeader(ctx context.Context, hc *http.Client) (string, uint64)
 	for i, v := range voters {
 		urls[i] = a.agentURL(v, "/v1/cluster/raft")
 	}
-	id := a.leader.get()
+	id, _ := a.nonvoterLeader()
 	leaderFirst := id != "" && a.Node() == nil && a.memberAPI(id) != ""
 	return askLeaderOf(ctx, &a.leader.asks, hc, urls, leaderFirst, a.leader.getTerm())
 }
@@ -442,6 +502,7 @@ func askLeaderOf(ctx context.Context, asks *voterAsks, hc *http.Client, urls []s
 // host every retry was a new TLS handshake that timed out in its turn.
 // The zero value is ready.
 type voterAsks struct {
+	sent    atomic.Uint64 // requests sent, for LeaderAsks
 	mu      sync.Mutex
 	flights map[string]*voterAsk
 	failing map[string]*voterFailure
@@ -493,6 +554,7 @@ func (g *voterAsks) ask(ctx context.Context, hc *http.Client, url string) leader
 			g.flights = map[string]*voterAsk{}
 		}
 		g.flights[url] = f
+		g.sent.Add(1)
 		rctx := context.WithoutCancel(ctx)
 		go func() {
 			f.ans = askVoter(rctx, hc, url)

@@ -189,6 +189,9 @@ func (n *Node) Leader() (id, addr string) {
 	return string(i), string(a)
 }
 
+// Term is the current Raft term as this node knows it.
+func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
+
 // HasState reports whether this node has Raft state: it was bootstrapped or
 // has received entries from a cluster. Gossip advertises it so that a node
 // with state is joined, never bootstrapped again.

@@ -175,6 +175,16 @@ func TestLeaveGivesLeft(t *testing.T) {
 	if err := c.Leave(0); err == nil {
 		t.Fatal("Leave(0) accepted")
 	}
+	// n2 leads; leaving, it stops saying so.
+	if err := c.UpdateMeta(func(m *Meta) { m.Role, m.LeaderTerm = RoleVoter, 7 }); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, waitLong, func() string {
+		if m, ok := a.Member("n2"); !ok || m.Meta.LeaderTerm != 7 {
+			return fmt.Sprintf("a sees n2 as %+v", m.Meta)
+		}
+		return ""
+	})
 	if err := c.Leave(5 * time.Second); err != nil {
 		t.Fatalf("Leave: %v", err)
 	}
@@ -196,6 +206,9 @@ func TestLeaveGivesLeft(t *testing.T) {
 				}
 				if ev.Type == EventUpdate && ev.Member.Meta.Leaving {
 					sawLeaving = true
+					if ev.Member.Meta.LeaderTerm != 0 {
+						return fmt.Sprintf("n2 leaving still advertises leader term %d", ev.Member.Meta.LeaderTerm)
+					}
 				}
 				if ev.Type == EventLeave {
 					if ev.Member.State != Left {

@@ -462,6 +462,9 @@ func (g *Gossip) UpdateMeta(update func(*Meta)) error {
 	m := g.meta
 	update(&m)
 	m.Leaving = g.meta.Leaving
+	if m.Leaving {
+		m.LeaderTerm = 0 // a leaving agent no longer draws requests
+	}
 	buf, err := encodeMeta(m)
 	if err == nil {
 		g.meta, g.metaBuf = m, buf
@@ -532,7 +535,7 @@ func (g *Gossip) setLeaving() error {
 	g.metaMu.Lock()
 	defer g.metaMu.Unlock()
 	m := g.meta
-	m.Leaving = true
+	m.Leaving, m.LeaderTerm = true, 0
 	buf, err := encodeMeta(m)
 	if err != nil {
 		return err

@@ -59,6 +59,12 @@ type Meta struct {
 	// key rotation on when every member shows the state it waits for.
 	// Empty when the agent does not take part in rotations.
 	Keyring string
+	// LeaderTerm is the Raft term in which this agent leads, 0 when it
+	// does not: non-voters learn the leader from gossip instead of asking
+	// the voters. Only a voter that is not a Worker advertises it, and
+	// not while Leaving (UpdateMeta clears it then). Several members may
+	// advertise a term for a moment after an election; the highest wins.
+	LeaderTerm uint64
 }
 
 // wireMeta is the JSON form of Meta. Keys are short: the whole encoding must
@@ -74,6 +80,9 @@ type wireMeta struct {
 	Leaving   bool   `json:"leaving,omitempty"`
 	Worker    bool   `json:"worker,omitempty"`
 	Keyring   string `json:"gk,omitempty"`
+	// Written by version 1 agents since leaders advertise themselves;
+	// older ones ignore it and non-voters then ask the voters.
+	LeaderTerm uint64 `json:"lt,omitempty"`
 }
 
 // Validate checks every field against its limit; the error names the field.
@@ -105,6 +114,13 @@ func (m Meta) Validate() error {
 	case RoleNone, RoleVoter, RoleNonvoter:
 	default:
 		errs = append(errs, fmt.Errorf("meta: Role %q: want %q, %q or empty", m.Role, RoleVoter, RoleNonvoter))
+	}
+	// Only a voter leads; keeping the others out also keeps the largest
+	// metadata under memberlist's limit (a leader's is never a Worker's,
+	// a Leaving one's or a nonvoter's: TestMetaLargestFits).
+	if m.LeaderTerm != 0 && (m.Role != RoleVoter || m.Worker || m.Leaving) {
+		errs = append(errs, fmt.Errorf("meta: LeaderTerm %d: only a voter that is not a Worker and not Leaving advertises leadership (Role %q, Worker %v, Leaving %v)",
+			m.LeaderTerm, m.Role, m.Worker, m.Leaving))
 	}
 	return errors.Join(errs...)
 }
@@ -150,7 +166,7 @@ func encodeMeta(m Meta) ([]byte, error) {
 		V:       metaVersion,
 		APIAddr: m.APIAddr, RaftAddr: m.RaftAddr, Zone: m.Zone, Role: m.Role,
 		ClusterID: m.ClusterID, Version: m.Version, Leaving: m.Leaving, Worker: m.Worker,
-		Keyring: m.Keyring,
+		Keyring: m.Keyring, LeaderTerm: m.LeaderTerm,
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -183,7 +199,7 @@ func decodeMeta(b []byte) (Meta, error) {
 	return Meta{
 		APIAddr: w.APIAddr, RaftAddr: w.RaftAddr, Zone: w.Zone, Role: w.Role,
 		ClusterID: w.ClusterID, Version: w.Version, Leaving: w.Leaving, Worker: w.Worker,
-		Keyring: w.Keyring,
+		Keyring: w.Keyring, LeaderTerm: w.LeaderTerm,
 	}, nil
 }
 

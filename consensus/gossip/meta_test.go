@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -54,6 +55,19 @@ func TestMetaLargestFits(t *testing.T) {
 		t.Fatalf("largest valid meta encodes to %d bytes, over %d", len(b), memberlist.MetaMaxSize)
 	}
 	t.Logf("largest valid meta: %d of %d bytes", len(b), memberlist.MetaMaxSize)
+
+	// A leader's: a voter, neither Worker nor Leaving, the largest term.
+	m.Role, m.Worker, m.Leaving, m.LeaderTerm = RoleVoter, false, false, math.MaxUint64
+	if b, err = encodeMeta(m); err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > memberlist.MetaMaxSize {
+		t.Fatalf("largest valid leader's meta encodes to %d bytes, over %d", len(b), memberlist.MetaMaxSize)
+	}
+	t.Logf("largest valid leader's meta: %d of %d bytes", len(b), memberlist.MetaMaxSize)
+	if got, err := decodeMeta(b); err != nil || got != m {
+		t.Fatalf("round trip: %+v, %v; want %+v", got, err, m)
+	}
 }
 
 func TestMetaValidateNamesField(t *testing.T) {
@@ -77,6 +91,10 @@ func TestMetaValidateNamesField(t *testing.T) {
 		{"cluster too long", Meta{ClusterID: long(MaxClusterLen + 1)}, "ClusterID"},
 		{"version with backslash", Meta{Version: `v\1`}, "Version"},
 		{"version too long", Meta{Version: long(MaxVersionLen + 1)}, "Version"},
+		{"leader not a voter", Meta{Role: RoleNonvoter, LeaderTerm: 3}, "LeaderTerm"},
+		{"leader without a role", Meta{LeaderTerm: 3}, "LeaderTerm"},
+		{"leader a worker", Meta{Role: RoleVoter, Worker: true, LeaderTerm: 3}, "LeaderTerm"},
+		{"leader leaving", Meta{Role: RoleVoter, Leaving: true, LeaderTerm: 3}, "LeaderTerm"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.meta.Validate()

@@ -227,6 +227,18 @@ func (c *Cluster) Leader() *agent.Agent {
 	return nil
 }
 
+// LeaderAsks is how many requests the hollow nodes have sent to the
+// voters to learn who leads (agent.Agent.LeaderAsks).
+func (c *Cluster) LeaderAsks() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n uint64
+	for _, m := range c.nodes {
+		n += m.Agent.LeaderAsks()
+	}
+	return n
+}
+
 // freshest is the running voter whose store has the highest revision (the
 // leader's, or a follower's when leadership is changing), or nil.
 func (c *Cluster) freshest() *store.Store {

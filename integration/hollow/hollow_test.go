@@ -148,9 +148,9 @@ func TestHollow(t *testing.T) {
 		t.Logf("load after the wait: %s", loadavg())
 	}
 	stopProfile := profileApply(t)
-	cpu0 := processCPU(t)
+	cpu0, asks0 := processCPU(t), c.LeaderAsks()
 	res, err := c.Apply(ctx, "web", pods, scale*120*time.Second)
-	cpu := processCPU(t) - cpu0
+	cpu, asks := processCPU(t)-cpu0, c.LeaderAsks()-asks0
 	stopProfile()
 	if err != nil {
 		t.Fatal(err)
@@ -163,6 +163,8 @@ func TestHollow(t *testing.T) {
 	// times when the machine is shared.
 	t.Logf("apply CPU: %.2f CPU-seconds in the process (%.0f µs a pod, %.2f cores)",
 		cpu.Seconds(), float64(cpu.Microseconds())/float64(pods), cpu.Seconds()/res.AllRunning.Seconds())
+	t.Logf("leader asks: the hollow nodes asked the voters who leads %d times during the apply (%.2f a node a second)",
+		asks, float64(asks)/float64(nodes)/res.AllRunning.Seconds())
 	fds := openFDs()
 	t.Logf("after the apply: %d open file descriptors in the process (%.1f a node)", fds, float64(fds)/float64(nodes+3))
 
