@@ -49,6 +49,25 @@ func TestNonvotersLearnTheLeaderFromGossip(t *testing.T) {
 		return advertised(first)
 	})
 
+	// While gossip names the leader, a non-voter still confirms with the
+	// voters, but every leaderConfirmRounds rounds (1 s with these
+	// timings, against every 50 ms round before): at most three requests
+	// (one per voter) per confirmation.
+	nv := nvs[0]
+	confirmEvery := leaderConfirmRounds * nv.cfg.Interval / 2
+	start, asks0 := time.Now(), nv.LeaderAsks()
+	waitUntil(t, 15*confirmEvery, "confirmations with the voters", func() string {
+		if n := nv.LeaderAsks() - asks0; n < 3 {
+			return fmt.Sprintf("%d asks so far", n)
+		}
+		return ""
+	})
+	asks, took := nv.LeaderAsks()-asks0, time.Since(start)
+	if most := 3 * (uint64(took/confirmEvery) + 2); asks > most {
+		t.Errorf("%s asked the voters %d times in %v, more than %d (one confirmation every %v)", nv.cfg.NodeName, asks, took, most, confirmEvery)
+	}
+	t.Logf("%s asked the voters %d times in %v", nv.cfg.NodeName, asks, took.Round(time.Millisecond))
+
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	waitUntil(t, 30*time.Second, "leadership transferred", func() string {
