@@ -92,17 +92,19 @@ type Agent struct {
 	// does not; gossip advertises it (Meta.LeaderTerm).
 	leaderTerm uint64
 
-	roleReq   chan roleRequest
-	kicks     kickers
-	leader    leaderCache
-	runCtx    context.Context
-	runCancel context.CancelFunc
-	wg        sync.WaitGroup
-	crashed   bool
-	fatal     error
-	stale     error // gossip showed this voter's data predates a recovery
-	shutOnce  sync.Once
-	shutErr   error
+	roleReq chan roleRequest
+	kicks   kickers
+	leader  leaderCache
+	// gossipLead caches gossipLeader's scan of the voters.
+	gossipLead gossipLeaderCache
+	runCtx     context.Context
+	runCancel  context.CancelFunc
+	wg         sync.WaitGroup
+	crashed    bool
+	fatal      error
+	stale      error // gossip showed this voter's data predates a recovery
+	shutOnce   sync.Once
+	shutErr    error
 
 	// metrics is the agent's Prometheus registry, served at /metrics.
 	metrics *metrics.Metrics

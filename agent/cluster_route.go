@@ -179,7 +179,16 @@ func (a *Agent) gossipLeader() (string, uint64) {
 	if a.gossip == nil {
 		return "", 0
 	}
-	cluster := a.ClusterID()
+	// Asked for every forwarded request and by the forwarder's leader
+	// watch 40 times a second while requests wait: the scan is redone
+	// only when the member table or the cluster id changed.
+	version, cluster := a.gossip.Version(), a.ClusterID()
+	c := &a.gossipLead
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.valid && c.version == version && c.cluster == cluster {
+		return c.id, c.term
+	}
 	var id string
 	var term uint64
 	a.gossip.EachVoter(func(m gossip.Member) bool {
@@ -188,7 +197,21 @@ func (a *Agent) gossipLeader() (string, uint64) {
 		}
 		return true
 	})
+	// A change between Version and the scan leaves a newer version in the
+	// table than recorded here: the next call scans again.
+	c.valid, c.version, c.cluster, c.id, c.term = true, version, cluster, id, term
 	return id, term
+}
+
+// gossipLeaderCache is gossipLeader's last answer and what it was read
+// from.
+type gossipLeaderCache struct {
+	mu      sync.Mutex
+	valid   bool
+	version uint64 // gossip.Version
+	cluster string
+	id      string
+	term    uint64
 }
 
 // memberAPI is the API address an alive member advertises, "" if unknown.
