@@ -363,13 +363,17 @@ func (f *forwarder) toLeader(w http.ResponseWriter, r *http.Request) {
 // movedFrom returns a check of whether leadership left upstream: it names
 // the new leader's API address ("this agent" when it is this one), or ""
 // while upstream still leads or no other leader is known.
+//
+// It reads the route through the leader watch (leaderWatch.look), so that
+// what it saw is what the watch measures the next change from.
 func (f *forwarder) movedFrom(upstream string) func() string {
 	return func() string {
-		if f.route.IsLeader() {
+		v := f.leaders.look()
+		if v.leader {
 			return "this agent (" + f.name + ")"
 		}
-		if l := f.route.LeaderAPI(); l != "" && l != upstream {
-			return "the agent at " + l
+		if v.api != "" && v.api != upstream {
+			return "the agent at " + v.api
 		}
 		return ""
 	}

@@ -19,6 +19,7 @@ type leaderWatch struct {
 	mu      sync.Mutex
 	waiters int
 	running bool
+	last    leaderView    // the view the next change is measured from
 	changed chan struct{} // closed at the next change seen, then replaced
 }
 
@@ -44,18 +45,14 @@ func (w *leaderWatch) view() leaderView {
 // release ends the waiter's interest; the goroutine stops within a poll
 // interval of the last release.
 func (w *leaderWatch) subscribe() (changed <-chan struct{}, release func()) {
-	var start *leaderView
 	w.mu.Lock()
 	w.waiters++
-	if !w.running {
-		w.running = true
-		v := w.view()
-		start = &v
-	}
-	changed = w.changed
+	changed = w.sampleLocked()
+	start := !w.running
+	w.running = true
 	w.mu.Unlock()
-	if start != nil {
-		go w.run(*start)
+	if start {
+		go w.run()
 	}
 	var once sync.Once
 	return changed, func() {
@@ -67,24 +64,43 @@ func (w *leaderWatch) subscribe() (changed <-chan struct{}, release func()) {
 	}
 }
 
+// look samples the route (waking the waiters if it changed) and returns
+// what it saw: the view the watch measures the next change from.
+func (w *leaderWatch) look() leaderView {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.sampleLocked()
+	return w.last
+}
+
 // current is the channel the next change closes.
 func (w *leaderWatch) current() <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.sampleLocked()
+}
+
+// sampleLocked looks at the route and, when it changed since the last
+// look, wakes the waiters; it returns the channel the next change closes.
+// Waiters look at the route only through it (look, via movedFrom), so
+// the watch's baseline is always what a waiter last saw: a leader that
+// moves away and back between two polls still wakes the waiter that saw
+// it away. Caller holds w.mu.
+func (w *leaderWatch) sampleLocked() chan struct{} {
+	if v := w.view(); v != w.last {
+		close(w.changed)
+		w.changed = make(chan struct{})
+		w.last = v
+	}
 	return w.changed
 }
 
-func (w *leaderWatch) run(last leaderView) {
+func (w *leaderWatch) run() {
 	t := time.NewTicker(w.poll)
 	defer t.Stop()
 	for range t.C {
-		v := w.view()
 		w.mu.Lock()
-		if v != last {
-			close(w.changed)
-			w.changed = make(chan struct{})
-			last = v
-		}
+		w.sampleLocked()
 		if w.waiters == 0 {
 			w.running = false
 			w.mu.Unlock()

@@ -70,3 +70,37 @@ func TestLeaderWatch(t *testing.T) {
 	route.mu.Unlock()
 	heard(ch, "after a restart")
 }
+
+// TestLeaderWatchSeesAFlap: a waiter that saw the leader move away (A to
+// B) hears of its return to A even when the watch never polled while it
+// was at B: the watch measures changes from what the waiter last saw.
+func TestLeaderWatchSeesAFlap(t *testing.T) {
+	route := &fakeRoute{leaderAPI: "a:1"}
+	w := newLeaderWatch(route, 20*time.Millisecond)
+	first, release1 := w.subscribe() // the watch now runs, from A
+	defer release1()
+
+	route.mu.Lock()
+	route.leaderAPI = "b:2"
+	route.mu.Unlock()
+	// A request routed to B subscribes and looks: it sees B.
+	ch, release := w.subscribe()
+	defer release()
+	if v := w.look(); v.api != "b:2" {
+		t.Fatalf("the waiter sees %+v, want b:2", v)
+	}
+	select {
+	case <-first:
+	default:
+		t.Fatal("the waiter from before the move was not woken by it")
+	}
+	// Back to A before any poll compared B with anything.
+	route.mu.Lock()
+	route.leaderAPI = "a:1"
+	route.mu.Unlock()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter that saw B never heard that A leads again")
+	}
+}
