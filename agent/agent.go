@@ -452,7 +452,13 @@ func (a *Agent) watchLeadership(n *consensus.Node) {
 				}
 				var term uint64
 				if isLeader {
+					// Read after the news: a leader that stepped down
+					// meanwhile (a higher term seen) must not advertise
+					// the new term; its false follows.
 					term = n.Term()
+					if id, _ := n.Leader(); !n.IsLeader() || id != a.cfg.NodeName {
+						term = 0
+					}
 				}
 				a.advertiseLeadership(term)
 				switch {

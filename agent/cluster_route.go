@@ -149,6 +149,18 @@ func (r agentRoute) LeaderAPI() string {
 
 func (r agentRoute) VoterAPIs() []string { return r.a.voterAPIs() }
 
+// LeaderTrouble: a request forwarded to the leader this non-voter knows
+// got no answer, or a 503. Its next leader round asks the voters, even
+// while gossip names that leader (a leader that crashed stays alive in
+// gossip for seconds; an older agent that took over advertises nothing).
+func (r agentRoute) LeaderTrouble(upstream string) {
+	if r.a.Node() != nil {
+		return // a voter knows from Raft
+	}
+	r.a.leader.troubles.Add(1)
+	r.a.kicks.kick(kickLeader)
+}
+
 // leaderID is the leader as this agent knows it: from Raft on a voter,
 // on a non-voter from gossip or trackLeader (nonvoterLeader).
 func (a *Agent) leaderID() string {
@@ -166,9 +178,12 @@ func (a *Agent) leaderID() string {
 // gossip on a tie, since it is the fresher.
 func (a *Agent) nonvoterLeader() (string, uint64) {
 	id, term := a.leader.getBoth()
-	if gid, gterm := a.gossipLeader(); gid != "" && gterm >= term {
+	gid, gterm := a.gossipLeader()
+	if gid != "" && (gterm > term || (gterm == term && (id == "" || id == gid))) {
 		return gid, gterm
 	}
+	// At the same term, a voter's answer naming another agent wins over
+	// gossip (a leader that stepped down may advertise its term a moment).
 	return id, term
 }
 
@@ -192,8 +207,13 @@ func (a *Agent) gossipLeader() (string, uint64) {
 	var id string
 	var term uint64
 	a.gossip.EachVoter(func(m gossip.Member) bool {
-		if m.State == gossip.Alive && m.Meta.LeaderTerm > term && (cluster == "" || m.Meta.ClusterID == cluster) {
-			id, term = m.Name, m.Meta.LeaderTerm
+		if m.State != gossip.Alive || (cluster != "" && m.Meta.ClusterID != cluster) {
+			return true
+		}
+		// Two voters at one term (one stepped down and has not said so
+		// yet): the same one every time, whatever the map's order.
+		if t := m.Meta.LeaderTerm; t > term || (t == term && t != 0 && m.Name < id) {
+			id, term = m.Name, t
 		}
 		return true
 	})
@@ -307,6 +327,8 @@ type leaderCache struct {
 	// asks are this agent's asks of voters in flight, shared among
 	// askLeader's callers.
 	asks voterAsks
+	// troubles counts LeaderTrouble reports.
+	troubles atomic.Uint64
 }
 
 func (c *leaderCache) get() string {
@@ -349,20 +371,28 @@ func (a *Agent) trackLeader(ctx context.Context) {
 	// every ask timed out and no leader was known: a request may take
 	// leaderRequestTimeout, while a round waits for leaderAskTimeout.
 	hc := &http.Client{Timeout: leaderRequestTimeout, Transport: a.peerTr}
-	var asked time.Time // the last ask of the voters
-	trackLoop(ctx, a.kicks.sub(kickLeader), a.cfg.Interval/2, func() (bool, string) {
+	var asked time.Time     // the last ask of the voters
+	var troublesSeen uint64 // LeaderTrouble reports answered by an ask
+	period := a.cfg.Interval / 2
+	trackLoop(ctx, a.kicks.sub(kickLeader), period, func() (bool, string) {
 		if a.Node() != nil || a.Role() != gossip.RoleNonvoter {
 			return true, ""
 		}
-		// While gossip names an alive leader at the latest term known,
-		// the voters are asked only every leaderConfirmRounds rounds: a
-		// thousand agents asking the leader twice a second were a load
-		// of their own.
-		if gid, gterm := a.gossipLeader(); gid != "" && gterm >= a.leader.getTerm() && a.memberAPI(gid) != "" &&
-			time.Since(asked) < leaderConfirmRounds*a.cfg.Interval/2 {
+		// While gossip names an alive leader, and it is the one this
+		// agent goes by, the voters are asked only every
+		// leaderConfirmRounds rounds (a thousand agents asking the leader
+		// twice a second were a load of their own), or at the next round
+		// after a forwarded request failed there (LeaderTrouble), at most
+		// once a round as before.
+		since := time.Since(asked)
+		troubles := a.leader.troubles.Load()
+		gid, _ := a.gossipLeader()
+		nid, _ := a.nonvoterLeader()
+		troubled := troubles != troublesSeen && since >= period
+		if gid != "" && nid == gid && a.memberAPI(gid) != "" && since < leaderConfirmRounds*period && !troubled {
 			return true, a.leaderView()
 		}
-		asked = time.Now()
+		asked, troublesSeen = time.Now(), troubles
 		id, term := a.askLeader(ctx, hc)
 		a.leader.set(id, term)
 		id, _ = a.nonvoterLeader()
@@ -426,11 +456,11 @@ const (
 	leaderRequestTimeout = 2 * peerHandshakeTimeout
 )
 
-// leaderView is what a non-voter's knowledge of the leader depends on in
-// gossip: the alive voters' API addresses and whether the leader it knows
-// is alive.
+// leaderView is what a non-voter's knowledge of the leader depends on:
+// the alive voters' API addresses and whether the leader it knows is
+// alive, in gossip, and the LeaderTrouble reports so far.
 func (a *Agent) leaderView() string {
-	return fmt.Sprint(a.voterAPIs(), a.memberAPI(a.leaderID()) != "")
+	return fmt.Sprint(a.voterAPIs(), a.memberAPI(a.leaderID()) != "", a.leader.troubles.Load())
 }
 
 // leaderAnswer is what one voter says about the leader; ok is false when

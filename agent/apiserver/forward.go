@@ -33,6 +33,16 @@ type Route interface {
 	VoterAPIs() []string // API addresses of alive voters, best first; for stale reads from non-voters
 }
 
+// LeaderTroubleRoute is a Route that wants to hear when the leader it named
+// failed a forwarded request: no answer, or an answer that it cannot serve
+// it (503). The forwarder calls LeaderTrouble with that leader's API
+// address; the route should check who leads sooner than it would have.
+// It must return at once.
+type LeaderTroubleRoute interface {
+	Route
+	LeaderTrouble(upstream string)
+}
+
 // ForwarderConfig configures NewForwarder.
 type ForwarderConfig struct {
 	// Route says where requests go. Required.
@@ -323,6 +333,9 @@ func (f *forwarder) toLeader(w http.ResponseWriter, r *http.Request) {
 	for attempt := 1; ; attempt++ {
 		from := leader
 		res := f.forwardOnce(w, r, from, body, time.Until(deadline))
+		if res.troubled || (!res.answered && !errors.Is(res.err, errLeaderMoved)) {
+			f.leaderTrouble(from)
+		}
 		if res.answered {
 			return
 		}
@@ -358,6 +371,14 @@ func (f *forwarder) toLeader(w http.ResponseWriter, r *http.Request) {
 		what = "the write was not applied"
 	}
 	f.writeStatus(w, r, api.NewServiceUnavailable(fmt.Sprintf("%s: %s; retry shortly", what, strings.Join(failures, "; "))))
+}
+
+// leaderTrouble tells the route, if it wants to hear it, that the leader
+// at upstream failed a request.
+func (f *forwarder) leaderTrouble(upstream string) {
+	if tr, ok := f.route.(LeaderTroubleRoute); ok {
+		tr.LeaderTrouble(upstream)
+	}
 }
 
 // movedFrom returns a check of whether leadership left upstream: it names

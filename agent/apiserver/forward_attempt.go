@@ -65,6 +65,10 @@ type attemptResult struct {
 	// err says why the attempt failed: a transport error, or, wrapped,
 	// errLeaderMoved or errNoAnswer.
 	err error
+	// troubled: the upstream answered 503 (it could not serve the
+	// request: not the leader, no leader, shutting down) and the answer
+	// went to the client; the route hears of it (LeaderTroubleRoute).
+	troubled bool
 }
 
 // attempt is the shared state of one attempt.
@@ -77,7 +81,9 @@ type attempt struct {
 	// refused: the upstream answered 503 (certainly not applied) after
 	// leadership had moved away from it; the answer was not passed on.
 	refused atomic.Bool
-	cause   atomic.Value // error, set before phase becomes phaseGivenUp
+	// troubled: the upstream answered 503 (attemptResult.troubled).
+	troubled atomic.Bool
+	cause    atomic.Value // error, set before phase becomes phaseGivenUp
 }
 
 // giveUp stops waiting for the answer, unless it is already being passed
@@ -175,7 +181,11 @@ func (f *forwarder) proxy(w http.ResponseWriter, r *http.Request, upstream strin
 		// the second hop is refused): if leadership has moved, the
 		// request may go to the new leader instead.
 		ModifyResponse: func(resp *http.Response) error {
-			if resp.StatusCode != http.StatusServiceUnavailable || moved == nil {
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				return nil
+			}
+			a.troubled.Store(true)
+			if moved == nil {
 				return nil
 			}
 			to := moved()
@@ -197,7 +207,7 @@ func (f *forwarder) proxy(w http.ResponseWriter, r *http.Request, upstream strin
 	rp.ServeHTTP(w, out)
 	stop()
 
-	res := attemptResult{err: rtErr}
+	res := attemptResult{err: rtErr, troubled: a.troubled.Load()}
 	if hasBody {
 		res.delivered = a.body.Load() == bodySending
 	} else {

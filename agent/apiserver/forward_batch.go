@@ -503,5 +503,5 @@ func (f *forwarder) deliver(w http.ResponseWriter, r *http.Request, ans itemAnsw
 	}
 	w.WriteHeader(ans.status)
 	w.Write(ans.body)
-	return attemptResult{answered: true}
+	return attemptResult{answered: true, troubled: ans.status == http.StatusServiceUnavailable}
 }

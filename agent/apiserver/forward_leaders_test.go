@@ -1,6 +1,13 @@
 package apiserver
 
 import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -102,5 +109,96 @@ func TestLeaderWatchSeesAFlap(t *testing.T) {
 	case <-ch:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the waiter that saw B never heard that A leads again")
+	}
+}
+
+// troubleRoute is a fakeRoute that records LeaderTrouble reports.
+type troubleRoute struct {
+	*fakeRoute
+	mu      sync.Mutex
+	reports []string
+}
+
+func (r *troubleRoute) LeaderTrouble(upstream string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reports = append(r.reports, upstream)
+}
+
+func (r *troubleRoute) got() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.reports...)
+}
+
+// TestForwarderReportsLeaderTrouble: a write forwarded to a leader that
+// answers 503, or to one that cannot be reached, is reported to a route
+// that wants to hear it (alone, in a batch and on a stream); a write the
+// leader serves is not.
+func TestForwarderReportsLeaderTrouble(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		cfg  func(*ForwarderConfig)
+	}{
+		{"alone", func(c *ForwarderConfig) { c.Unbatched = true }},
+		{"batch", func(c *ForwarderConfig) { c.NoStreams, c.BatchAlways = true, true }},
+		{"stream", func(c *ForwarderConfig) { c.BatchAlways = true }},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			status := atomic.Int32{}
+			status.Store(http.StatusServiceUnavailable)
+			// The leader is a forwarder too: it serves batches and
+			// streams, and its API answers what status says.
+			leaderDone := make(chan struct{})
+			defer close(leaderDone)
+			leader := httptest.NewServer(NewForwarder(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				w.WriteHeader(int(status.Load()))
+				io.WriteString(w, `{"kind":"Status","message":"not now"}`)
+			}), ForwarderConfig{Route: &fakeRoute{local: true, leader: true}, Name: "leader",
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Done: leaderDone}))
+			defer leader.Close()
+			addr := strings.TrimPrefix(leader.URL, "http://")
+			route := &troubleRoute{fakeRoute: &fakeRoute{leaderAPI: addr}}
+			cfg := ForwarderConfig{Route: route, Name: "nv", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Timeout: 2 * time.Second}
+			mode.cfg(&cfg)
+			done := make(chan struct{})
+			defer close(done)
+			cfg.Done = done
+			fwd := httptest.NewServer(NewForwarder(http.NotFoundHandler(), cfg))
+			defer fwd.Close()
+			write := func() int {
+				t.Helper()
+				resp, err := http.Post(fwd.URL+"/api/v1/namespaces/default/configmaps", "application/json", strings.NewReader(`{"metadata":{"name":"x"}}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			if code := write(); code != http.StatusServiceUnavailable {
+				t.Fatalf("answer %d, want the leader's 503", code)
+			}
+			if got := route.got(); len(got) != 1 || got[0] != addr {
+				t.Fatalf("reports %v after the leader's 503, want [%s]", got, addr)
+			}
+			status.Store(http.StatusCreated)
+			if code := write(); code != http.StatusCreated {
+				t.Fatalf("answer %d, want 201", code)
+			}
+			if got := route.got(); len(got) != 1 {
+				t.Fatalf("reports %v after a served write, want still one", got)
+			}
+			// Unreachable now: no new connection, and the stream cut.
+			leader.Listener.Close()
+			leader.CloseClientConnections()
+			if code := write(); code != http.StatusServiceUnavailable {
+				t.Fatalf("answer %d with the leader gone, want 503", code)
+			}
+			if got := route.got(); len(got) < 2 || got[len(got)-1] != addr {
+				t.Fatalf("reports %v with the leader gone, want another for %s", got, addr)
+			}
+		})
 	}
 }
