@@ -180,9 +180,23 @@ func TestForwarderReportsLeaderTrouble(t *testing.T) {
 			if code := write(); code != http.StatusServiceUnavailable {
 				t.Fatalf("answer %d, want the leader's 503", code)
 			}
-			if got := route.got(); len(got) != 1 || got[0] != addr {
-				t.Fatalf("reports %v after the leader's 503, want [%s]", got, addr)
+			// The answer may reach the client just before the report is
+			// made: wait for it.
+			reported := func(n int, what string) {
+				t.Helper()
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					got := route.got()
+					if len(got) >= n && got[n-1] == addr {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("reports %v %s, want %d, the last for %s", got, what, n, addr)
+					}
+					time.Sleep(time.Millisecond) // polling a condition with a deadline
+				}
 			}
+			reported(1, "after the leader's 503")
 			status.Store(http.StatusCreated)
 			if code := write(); code != http.StatusCreated {
 				t.Fatalf("answer %d, want 201", code)
@@ -193,12 +207,13 @@ func TestForwarderReportsLeaderTrouble(t *testing.T) {
 			// Unreachable now: no new connection, and the stream cut.
 			leader.Listener.Close()
 			leader.CloseClientConnections()
-			if code := write(); code != http.StatusServiceUnavailable {
-				t.Fatalf("answer %d with the leader gone, want 503", code)
+			// 503 (not applied), or 504 when the write went out on the
+			// stream just before it was cut (outcome unknown): either way
+			// the route hears of it.
+			if code := write(); code != http.StatusServiceUnavailable && code != http.StatusGatewayTimeout {
+				t.Fatalf("answer %d with the leader gone, want 503 or 504", code)
 			}
-			if got := route.got(); len(got) < 2 || got[len(got)-1] != addr {
-				t.Fatalf("reports %v with the leader gone, want another for %s", got, addr)
-			}
+			reported(2, "with the leader gone")
 		})
 	}
 }
