@@ -500,7 +500,6 @@ func (a *Agent) leaderWork(ctx context.Context, n *consensus.Node) {
 		}
 		a.log.Warn("leader: waiting for the store to catch up", "err", err)
 	}
-	a.leaderEvents(ctx, n)
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); a.voterManager(ctx, n) }()
@@ -526,6 +525,11 @@ func (a *Agent) leaderWork(ctx context.Context, n *consensus.Node) {
 			case <-time.After(500 * time.Millisecond):
 			}
 		}
+	}
+	// After the namespaces: on a new cluster, LeaderElected recorded
+	// before "default" existed was refused (404) and lost.
+	if ctx.Err() == nil {
+		a.leaderEvents(ctx, n)
 	}
 	a.writePendingRecord(ctx, n)
 	wg.Wait()
