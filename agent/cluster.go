@@ -386,7 +386,7 @@ func (a *Agent) startGossip() error {
 func (a *Agent) meta() gossip.Meta {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return gossip.Meta{
+	m := gossip.Meta{
 		APIAddr:   a.apiAdv,
 		RaftAddr:  a.raftAdv,
 		Zone:      a.cfg.Zone,
@@ -395,17 +395,13 @@ func (a *Agent) meta() gossip.Meta {
 		Version:   a.cfg.Version,
 		Worker:    !a.mayVote(),
 		Keyring:   a.keyringStateLocked(),
-		// A voter that has just been demoted may still hold the term
-		// for a moment: it is not advertised with another role.
-		LeaderTerm: leaderTermIf(a.role == gossip.RoleVoter && a.mayVote(), a.leaderTerm),
 	}
-}
-
-func leaderTermIf(ok bool, term uint64) uint64 {
-	if !ok {
-		return 0
+	// A voter that has just been demoted may still hold the term for a
+	// moment: it is not advertised with another role.
+	if a.role == gossip.RoleVoter && a.mayVote() {
+		m.LeaderTerm = a.leaderTerm
 	}
-	return term
+	return m
 }
 
 // advertiseLeadership records the term in which this agent leads (0: it

@@ -175,7 +175,8 @@ func (a *Agent) leaderID() string {
 // nonvoterLeader is a non-voter's best knowledge of the leader: of what
 // gossip says (the alive voter advertising the highest leader term) and
 // what the voters last answered trackLeader, the one at the later term;
-// gossip on a tie, since it is the fresher.
+// at the same term gossip when the voters named no one or the same agent,
+// the voters' answer when they named another.
 func (a *Agent) nonvoterLeader() (string, uint64) {
 	id, term := a.leader.getBoth()
 	gid, gterm := a.gossipLeader()
@@ -329,12 +330,6 @@ type leaderCache struct {
 	asks voterAsks
 	// troubles counts LeaderTrouble reports.
 	troubles atomic.Uint64
-}
-
-func (c *leaderCache) get() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.id
 }
 
 func (c *leaderCache) getTerm() uint64 {

@@ -242,16 +242,8 @@ func (f *forwarder) watchAttempt(a *attempt, cancel context.CancelCauseFunc, mov
 		defer close(finished)
 		deadline := time.NewTimer(timeout)
 		defer deadline.Stop()
-		var changed <-chan struct{} // nil when moved is: never ready
-		var cause error
-		if moved != nil {
-			var release func()
-			changed, release = f.leaders.subscribe()
-			defer release()
-			if to := moved(); to != "" {
-				cause = fmt.Errorf("%w to %s", errLeaderMoved, to)
-			}
-		}
+		changed, release, cause := f.followMoves(moved)
+		defer release()
 		for cause == nil {
 			select {
 			case <-done:
@@ -261,10 +253,7 @@ func (f *forwarder) watchAttempt(a *attempt, cancel context.CancelCauseFunc, mov
 			case <-deadline.C:
 				cause = fmt.Errorf("%w within %v", errNoAnswer, timeout.Round(10*time.Millisecond))
 			case <-changed:
-				changed = f.leaders.current() // before looking: see subscribe
-				if to := moved(); to != "" {
-					cause = fmt.Errorf("%w to %s", errLeaderMoved, to)
-				}
+				changed, cause = f.movedAgain(moved)
 			}
 		}
 		if a.giveUp(cause) {

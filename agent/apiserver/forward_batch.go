@@ -430,17 +430,9 @@ func (f *forwarder) proxyBatched(w http.ResponseWriter, r *http.Request, upstrea
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	var cause error
 	gone := false
-	var changed <-chan struct{} // nil when moved is: never ready
-	if moved != nil {
-		var release func()
-		changed, release = f.leaders.subscribe()
-		defer release()
-		if to := moved(); to != "" {
-			changed, cause = nil, fmt.Errorf("%w to %s", errLeaderMoved, to)
-		}
-	}
+	changed, release, cause := f.followMoves(moved)
+	defer release()
 wait:
 	for cause == nil {
 		select {
@@ -450,11 +442,7 @@ wait:
 			cause = fmt.Errorf("%w within %v", errNoAnswer, timeout.Round(10*time.Millisecond))
 			break wait
 		case <-changed:
-			changed = f.leaders.current() // before looking: see subscribe
-			if to := moved(); to != "" {
-				cause = fmt.Errorf("%w to %s", errLeaderMoved, to)
-				break wait
-			}
+			changed, cause = f.movedAgain(moved)
 		case <-r.Context().Done():
 			cause, gone = r.Context().Err(), true
 			break wait

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
@@ -108,4 +109,30 @@ func (w *leaderWatch) run() {
 		}
 		w.mu.Unlock()
 	}
+}
+
+// followMoves starts a request's watch of leadership moves, for moved
+// (nil: the request follows no leader, and the channel is nil, never
+// ready): the channel the next change closes, what ends the watch, and
+// errLeaderMoved if leadership has already left (the look after
+// subscribing, see subscribe).
+func (f *forwarder) followMoves(moved func() string) (changed <-chan struct{}, release func(), err error) {
+	if moved == nil {
+		return nil, func() {}, nil
+	}
+	changed, release = f.leaders.subscribe()
+	if to := moved(); to != "" {
+		err = fmt.Errorf("%w to %s", errLeaderMoved, to)
+	}
+	return changed, release, err
+}
+
+// movedAgain is the look after changed fired: the channel of the next
+// change, taken before looking, and errLeaderMoved if leadership left.
+func (f *forwarder) movedAgain(moved func() string) (<-chan struct{}, error) {
+	changed := f.leaders.current()
+	if to := moved(); to != "" {
+		return changed, fmt.Errorf("%w to %s", errLeaderMoved, to)
+	}
+	return changed, nil
 }
