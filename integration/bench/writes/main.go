@@ -41,8 +41,9 @@ import (
 )
 
 // profileDir, if set, is where CPU profiles of the Shoal leader, a
-// follower and the non-voter go, and execution traces (1 s) of the leader
-// and the follower, taken during every load of each mode's first round.
+// follower and the non-voter go, with their allocation profiles and
+// execution traces (1 s), taken during every load of each mode's first
+// round.
 var profileDir string
 
 // warmup is how long each load runs unmeasured before it is measured.
@@ -101,7 +102,7 @@ func main() {
 	modes := flag.String("modes", "secure,insecure", "the Shoal modes measured, comma-separated (both: the ratio, the cost of security)")
 	shapesFlag := flag.String("shapes", strings.Join(shapes, ","), "the shapes measured, comma-separated: leader (every write on the leader), spread (over all agents), nonvoter (every write on the non-voter, Shoal only: the forwarding hop alone)")
 	nonvoter := flag.Bool("nonvoter", true, "add a fourth Shoal agent, not a voter, that the spread shape loads too")
-	flag.StringVar(&profileDir, "profile", "", "write CPU profiles of the Shoal leader, a follower and the non-voter, and 1 s execution traces of the leader and the follower, during every load of the first round to this directory")
+	flag.StringVar(&profileDir, "profile", "", "write CPU profiles of the Shoal leader, a follower and the non-voter, their allocations and 1 s execution traces, during every load of the first round to this directory")
 	flag.Parse()
 	if *skipEtcd {
 		*etcdBin = ""

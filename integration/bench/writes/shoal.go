@@ -265,9 +265,8 @@ func shoalRound(shoalBin, system string, args []string, nonvoter bool, writers [
 				for role, base := range profiles {
 					name := fmt.Sprintf("%s-%s-%d-%s", system, shape, w, role)
 					go profile(client, base, "profile", secs, filepath.Join(profileDir, name+".pprof"))
-					if role != "nonvoter" {
-						go profile(client, base, "trace", 1, filepath.Join(profileDir, name+".trace"))
-					}
+					go profile(client, base, "trace", 1, filepath.Join(profileDir, name+".trace"))
+					go profile(client, base, "allocs", secs, filepath.Join(profileDir, name+".allocs"))
 				}
 			}
 			before := cpuTicks(procs)
@@ -366,8 +365,9 @@ func join(shoalBin, dir string, creds *testenv.Credentials, client *http.Client,
 	return took, nil
 }
 
-// profile writes a CPU profile (kind "profile") or an execution trace
-// (kind "trace") of secs seconds of the agent at base to file.
+// profile writes a CPU profile (kind "profile"), an execution trace
+// (kind "trace") or the allocations (kind "allocs") of secs seconds of the
+// agent at base to file.
 func profile(client *http.Client, base, kind string, secs int, file string) {
 	resp, err := client.Get(fmt.Sprintf("%s/debug/pprof/%s?seconds=%d", base, kind, secs))
 	if err != nil {
