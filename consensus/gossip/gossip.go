@@ -212,35 +212,42 @@ func (g *Gossip) Reconnect(ctx context.Context) {
 	}
 }
 
-// reconnectAddrs lists what Reconnect tries this round.
+// reconnectAddrs lists what Reconnect tries this round. It reads the
+// table's indexes of departed members and of addresses, not the whole
+// table: every agent runs it every round, and a walk over a thousand
+// members (with an address string and a map entry for each) was a
+// twentieth of the CPU of a thousand agents in one process.
 func (g *Gossip) reconnectAddrs() []string {
-	self := g.cfg.NodeName
-	var out, departed []string
-	seen := map[string]bool{}
-	alive := 0
-	// Each, not Members: every agent runs this every round, and a copy
-	// sorted by name of a thousand members was a tenth of the CPU of a
-	// thousand agents in one process.
-	g.Each(func(m Member) bool {
-		seen[m.Address()] = true
-		switch {
-		case m.State == Alive:
-			alive++
-		case m.Name != self:
-			departed = append(departed, m.Address())
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t := g.table
+	t.prune(g.now()) // none is left past its retention
+	// One of the departed a round, and only with the chance
+	// departed/alive (as Serf reconnects): every agent reconnects, so the
+	// cluster as a whole tries each departed member about once a round.
+	// A healed partition is found by the first agent to reach the other
+	// side (the state exchange then spreads the rest); trying every
+	// departed member on every agent every round made a large cluster
+	// that lost many hosts, or whose members were wrongly declared dead
+	// while starved, spend most of its CPU on full state exchanges.
+	var out []string
+	departed := len(t.departed)
+	if _, ok := t.departed[g.cfg.NodeName]; ok {
+		departed-- // this agent, seen dead by others and told of it
+	}
+	alive := len(t.members) - len(t.departed)
+	if departed > 0 && rand.Float64() < float64(departed)/float64(max(alive, 1)) {
+		pick := rand.IntN(departed)
+		for name := range t.departed {
+			if name == g.cfg.NodeName {
+				continue
+			}
+			if pick == 0 {
+				out = append(out, t.members[name].Address())
+				break
+			}
+			pick--
 		}
-		return true
-	})
-	// One of them a round, and only with the chance departed/alive (as
-	// Serf reconnects): every agent reconnects, so the cluster as a whole
-	// tries each departed member about once a round. A healed partition
-	// is found by the first agent to reach the other side (the state
-	// exchange then spreads the rest); trying every departed member on
-	// every agent every round made a large cluster that lost many hosts,
-	// or whose members were wrongly declared dead while starved, spend
-	// most of its CPU on full state exchanges.
-	if len(departed) > 0 && rand.Float64() < float64(len(departed))/float64(max(alive, 1)) {
-		out = append(out, departed[rand.IntN(len(departed))])
 	}
 	// Then the --join addresses of no known member, even with everyone
 	// alive: an agent that met only other new agents must still reach the
@@ -248,7 +255,7 @@ func (g *Gossip) reconnectAddrs() []string {
 	// a host name never matches a member's address, so it is tried every
 	// round: one push/pull with a member that is there anyway.
 	for _, a := range g.cfg.Join {
-		if !seen[a] {
+		if t.addrs[a] == 0 {
 			out = append(out, a)
 		}
 	}

@@ -107,12 +107,18 @@ type table struct {
 	// clusters counts the alive members with readable metadata by the
 	// cluster id they advertise (none for an empty one).
 	clusters map[string]int
+	// departed holds the names of the members not alive (dead or left),
+	// and addrs counts the members at each gossip address (Address),
+	// whatever their state: what Reconnect asks every round.
+	departed map[string]struct{}
+	addrs    map[string]int
 	// version counts the changes to the table.
 	version uint64
 }
 
 func newTable(retention time.Duration) *table {
-	return &table{members: map[string]Member{}, voters: map[string]struct{}{}, clusters: map[string]int{}, retention: retention}
+	return &table{members: map[string]Member{}, voters: map[string]struct{}{}, clusters: map[string]int{},
+		departed: map[string]struct{}{}, addrs: map[string]int{}, retention: retention}
 }
 
 // clusterOf is the cluster id m counts under in table.clusters, if any.
@@ -131,6 +137,12 @@ func (t *table) put(m Member) {
 				delete(t.clusters, id)
 			}
 		}
+		if old.Addr != m.Addr || old.Port != m.Port {
+			t.unaddr(old)
+			t.addrs[m.Address()]++
+		}
+	} else {
+		t.addrs[m.Address()]++
 	}
 	if id, ok := clusterOf(m); ok {
 		t.clusters[id]++
@@ -142,9 +154,20 @@ func (t *table) put(m Member) {
 		delete(t.voters, m.Name)
 	}
 	if m.State != Alive {
+		t.departed[m.Name] = struct{}{}
 		t.prunable(m)
+	} else {
+		delete(t.departed, m.Name)
 	}
 	t.version++
+}
+
+// unaddr takes m out of the address counts.
+func (t *table) unaddr(m Member) {
+	a := m.Address()
+	if t.addrs[a]--; t.addrs[a] <= 0 {
+		delete(t.addrs, a)
+	}
 }
 
 // prunable moves pruneAt to when non-alive m's retention ends, if that is
@@ -202,6 +225,8 @@ func (t *table) prune(now time.Time) {
 		case t.expired(m, now):
 			delete(t.members, name)
 			delete(t.voters, name)
+			delete(t.departed, name)
+			t.unaddr(m)
 			t.version++
 		default:
 			t.prunable(m)

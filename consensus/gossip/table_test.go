@@ -139,9 +139,10 @@ func TestMemberLookupAgreesWithList(t *testing.T) {
 	check("after the retention")
 }
 
-// Random joins, updates, departures and time passing: after each step the
-// lookups without copies (Member, Each, EachVoter) agree with Members(),
-// and Version moved whenever what Members() lists changed.
+// Random joins, updates, departures, moves and time passing: after each
+// step the lookups without copies (Member, Each, EachVoter) and the
+// indexes Reconnect reads (departed members, members by address) agree
+// with Members(), and Version moved whenever what Members() lists changed.
 func TestTableIndexesAgreeWithList(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -151,7 +152,8 @@ func TestTableIndexesAgreeWithList(t *testing.T) {
 	prevList, prevVersion := g.Members(), g.Version()
 	for step := range 3000 {
 		m := Member{Name: names[rng.IntN(len(names))], Meta: Meta{Role: roles[rng.IntN(len(roles))], Leaving: rng.IntN(4) == 0,
-			ClusterID: []string{"", "c1.1", "c1.2"}[rng.IntN(3)]}}
+			ClusterID: []string{"", "c1.1", "c1.2"}[rng.IntN(3)]},
+			Addr: []string{"10.0.0.1", "10.0.0.2"}[rng.IntN(2)], Port: uint16(7946 + rng.IntN(2))}
 		if rng.IntN(8) == 0 {
 			m.MetaErr = "unreadable"
 		}
@@ -198,6 +200,16 @@ func TestTableIndexesAgreeWithList(t *testing.T) {
 			if ok != wok || got != want {
 				t.Fatalf("step %d: Member(%q) = %+v, %v; Members holds %+v, %v", step, n, got, ok, want, wok)
 			}
+		}
+		departed, addrs := map[string]struct{}{}, map[string]int{}
+		for _, m := range list {
+			if m.State != Alive {
+				departed[m.Name] = struct{}{}
+			}
+			addrs[m.Address()]++
+		}
+		if !maps.Equal(g.table.departed, departed) || !maps.Equal(g.table.addrs, addrs) {
+			t.Fatalf("step %d: departed %v and addresses %v indexed, Members lists %v", step, g.table.departed, g.table.addrs, list)
 		}
 	}
 }
