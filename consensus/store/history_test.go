@@ -113,3 +113,53 @@ func TestObjectSize(t *testing.T) {
 		t.Error("nil has a size")
 	}
 }
+
+// The history's ring starts empty and grows on demand to its limit: a store
+// that records nothing holds no ring, and one that records keeps exactly
+// the changes a whole ring would (the newest, at most limit of them and
+// within the byte bound), whatever the growth and wrap-around in between.
+func TestHistoryRingGrows(t *testing.T) {
+	if h := New(DefaultConfig()).hist; cap(h.buf) != 0 {
+		t.Fatalf("a new store's history holds a ring of %d changes, want none until one is recorded", cap(h.buf))
+	}
+	for _, limit := range []int{1, 3, minHistoryRing - 1, minHistoryRing, minHistoryRing + 1, 300} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			const maxBytes = 40 << 10
+			h := newHistory(limit, maxBytes, 7)
+			var want []change // the reference: a plain slice
+			var bytes int64
+			for i := range 6 * limit {
+				// Large changes first, so that the byte bound drops the
+				// oldest while the ring is still growing, then small
+				// ones, so that the ring grows from a wrapped start.
+				size := int64(2000 + (i*7919)%3000)
+				if i >= 2*limit {
+					size = int64(10 + i%7)
+				}
+				c := change{rev: int64(i) + 8, size: size}
+				h.push(c)
+				want, bytes = append(want, c), bytes+c.size
+				for len(want) > limit || (bytes > maxBytes && len(want) > 1) {
+					bytes -= want[0].size
+					want = want[1:]
+				}
+				if len(h.buf) > limit {
+					t.Fatalf("push %d: ring of %d, over the limit %d", i, len(h.buf), limit)
+				}
+				if h.base != want[0].rev-1 || h.bytes != bytes {
+					t.Fatalf("push %d: base %d and %d bytes, want %d and %d", i, h.base, h.bytes, want[0].rev-1, bytes)
+				}
+				var got []int64
+				h.after(h.base, func(c change) { got = append(got, c.rev) })
+				if len(got) != len(want) || got[0] != want[0].rev || got[len(got)-1] != want[len(want)-1].rev {
+					t.Fatalf("push %d: the history holds revisions %v, want %d..%d", i, got, want[0].rev, want[len(want)-1].rev)
+				}
+				for j := range got {
+					if got[j] != want[j].rev {
+						t.Fatalf("push %d: revisions %v out of order", i, got)
+					}
+				}
+			}
+		})
+	}
+}

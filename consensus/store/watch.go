@@ -29,7 +29,12 @@ type change struct {
 // contiguous (every successful op is one change), so it holds exactly the
 // changes with revision in (base, base+n].
 type history struct {
+	// buf is a ring of the retained changes, grown on demand up to
+	// limit entries: every agent holds a store, and most (those that are
+	// not voters) never record a change, so a ring made whole up front
+	// was 0.75 GB of pointer-holding memory at 1,000 agents in one process.
 	buf      []change
+	limit    int
 	start    int
 	n        int
 	base     int64
@@ -37,13 +42,20 @@ type history struct {
 	maxBytes int64
 }
 
+// minHistoryRing is the ring's first size, once a change is recorded.
+const minHistoryRing = 64
+
 func newHistory(size int, maxBytes, base int64) history {
-	return history{buf: make([]change, size), base: base, maxBytes: maxBytes}
+	return history{limit: size, base: base, maxBytes: maxBytes}
 }
 
 func (h *history) push(c change) {
 	if h.n == len(h.buf) {
-		h.dropOldest()
+		if len(h.buf) < h.limit {
+			h.grow()
+		} else {
+			h.dropOldest()
+		}
 	}
 	h.buf[(h.start+h.n)%len(h.buf)] = c
 	h.n++
@@ -51,6 +63,15 @@ func (h *history) push(c change) {
 	for h.bytes > h.maxBytes && h.n > 1 {
 		h.dropOldest()
 	}
+}
+
+// grow doubles the ring (to at most limit entries), oldest change first.
+func (h *history) grow() {
+	nb := make([]change, min(max(2*len(h.buf), minHistoryRing), h.limit))
+	for i := range h.n {
+		nb[i] = h.buf[(h.start+i)%len(h.buf)]
+	}
+	h.buf, h.start = nb, 0
 }
 
 // dropOldest forgets the oldest change, letting its objects go.
