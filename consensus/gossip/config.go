@@ -93,7 +93,11 @@ type Config struct {
 	// confirm that a metadata change has been gossiped.
 	BroadcastTimeout time.Duration
 
-	// EventBuffer is the capacity of the Events channel.
+	// EventBuffer is the capacity of the Events channel. The agent's
+	// reader only wakes its loops, which re-read the table, so a small
+	// buffer loses nothing; each slot holds a whole Member (about 200
+	// bytes, with pointers the collector scans), allocated with the
+	// channel whether used or not.
 	EventBuffer int
 	// DeadRetention is how long a dead or departed member stays in the
 	// member table before it is forgotten.
@@ -177,7 +181,7 @@ func DefaultConfig() Config {
 		StreamTimeout:    5 * time.Second,
 		BroadcastTimeout: 5 * time.Second,
 
-		EventBuffer:   1024,
+		EventBuffer:   128,
 		DeadRetention: 24 * time.Hour,
 
 		ReconnectInterval: 5 * time.Second,
