@@ -48,12 +48,6 @@ type Gossip struct {
 	mergeRefused   *ClusterRefusedError // found by NotifyMerge during our Join
 	conflictLogged map[string]time.Time // rate limit of NotifyConflict logs
 
-	// metas remembers decoded metadata by its encoding: memberlist
-	// hands the same bytes over again with every alive message and
-	// every state exchange (at 250 members in one process, decoding them
-	// was 6% of the CPU).
-	metas metaCache
-
 	joining atomic.Int32 // >0 while Join is talking to a seed
 	dropped atomic.Uint64
 	shut    atomic.Bool

@@ -76,7 +76,7 @@ func (h *hooks) apply(change func(*table) Event) {
 // member copies what we keep of a memberlist node; memberlist owns n.
 func (h *hooks) member(n *memberlist.Node) Member {
 	m := Member{Name: n.Name, Addr: n.Addr.String(), Port: n.Port}
-	meta, err := h.g.metas.decode(n.Meta)
+	meta, err := metas.decode(n.Meta)
 	if err != nil {
 		m.MetaErr = err.Error()
 		h.g.log.Warn("gossip: member has unreadable metadata", "member", n.Name, "addr", n.Address(), "err", err)
@@ -169,7 +169,7 @@ func (h *hooks) checkClusters(peers []*memberlist.Node) *ClusterRefusedError {
 		if p.Name == h.g.cfg.NodeName || (p.State != memberlist.StateAlive && p.State != memberlist.StateSuspect) {
 			continue
 		}
-		meta, err := h.g.metas.decode(p.Meta)
+		meta, err := metas.decode(p.Meta)
 		if err != nil || meta.ClusterID == "" {
 			continue
 		}

@@ -207,10 +207,18 @@ func decodeMeta(b []byte) (Meta, error) {
 // (a cluster has one encoding per member and per change of its metadata).
 const maxCachedMetas = 8192
 
+// metas remembers decoded metadata by its encoding: memberlist hands the
+// same bytes over again with every alive message and every state exchange
+// (at 250 members in one process, decoding them was 6% of the CPU). It is
+// the process's, not each Gossip's: a decoding depends on the bytes alone,
+// and agents sharing a process (tests, hollow nodes: 0.43 GB of caches at
+// 1,000 of them) see the same members.
+var metas metaCache
+
 // metaCache maps metadata encodings to their decoding. Safe for
 // concurrent use; the zero value is empty.
 type metaCache struct {
-	mu sync.Mutex
+	mu sync.RWMutex
 	m  map[string]cachedMeta
 }
 
@@ -221,9 +229,9 @@ type cachedMeta struct {
 
 // decode is decodeMeta(b), from the cache when b was decoded before.
 func (c *metaCache) decode(b []byte) (Meta, error) {
-	c.mu.Lock()
+	c.mu.RLock()
 	got, ok := c.m[string(b)]
-	c.mu.Unlock()
+	c.mu.RUnlock()
 	if ok {
 		return got.meta, got.err
 	}
