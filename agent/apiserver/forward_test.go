@@ -446,3 +446,32 @@ func TestForwardWatchStreamsFlushEachEvent(t *testing.T) {
 	cancel()
 	waitStopped(t, watchers[0])
 }
+
+// retainBody keeps a body up to maxRetainedBody whole, whether its length
+// was declared or not, and one byte more goes on as read-then-rest.
+func TestRetainBody(t *testing.T) {
+	for _, n := range []int{1, 1000, 70 << 10, maxRetainedBody, maxRetainedBody + 1} {
+		for _, declared := range []bool{true, false} {
+			body := strings.Repeat("b", n)
+			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+			if !declared {
+				r.ContentLength = -1
+			}
+			got, serr := retainBody(r)
+			if serr != nil {
+				t.Fatalf("%d bytes: %v", n, serr)
+			}
+			if got.whole != (n <= maxRetainedBody) {
+				t.Fatalf("%d bytes (declared %v): whole %v", n, declared, got.whole)
+			}
+			rd, length := got.reader()
+			all, err := io.ReadAll(rd)
+			if err != nil || string(all) != body {
+				t.Fatalf("%d bytes (declared %v): read back %d bytes, %v", n, declared, len(all), err)
+			}
+			if got.whole && length != int64(n) {
+				t.Fatalf("%d bytes: length %d", n, length)
+			}
+		}
+	}
+}
