@@ -11,6 +11,8 @@ FUZZTIME  ?= 30000x
 SCHEDULES ?= 100
 HOLLOW_NODES ?= 1000
 HOLLOW_PODS ?= 10000
+HOLLOW_GOGC ?= 400
+HOLLOW_MEMLIMIT ?= 16GiB
 GOSSIP_MEMBERS ?= 20
 FAN_WATCHERS ?= 100
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -79,8 +81,8 @@ chaos: ## Linearizability under faults: SCHEDULES (default 100) random fault epi
 	SHOAL_CHAOS_SCHEDULES=$(SCHEDULES) $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 90m ./integration/chaos
 
 .PHONY: scale
-scale: ## Scale figures on hollow nodes (integration/hollow): HOLLOW_NODES (default 1000) simulated hosts in one process against three real voters; apply HOLLOW_PODS (default 10000) pods, gossip convergence and death detection, 10% of the nodes crashed at once. Not root; several minutes.
-	SHOAL_HOLLOW_NODES=$(HOLLOW_NODES) SHOAL_HOLLOW_PODS=$(HOLLOW_PODS) $(GO) test -count=1 -run '^TestHollow$$' -v -timeout 60m ./integration/hollow
+scale: ## Scale figures on hollow nodes (integration/hollow): HOLLOW_NODES (default 1000) simulated hosts in one process against three real voters; apply HOLLOW_PODS (default 10000) pods, gossip convergence and death detection, 10% of the nodes crashed at once. The process collects at GOGC=HOLLOW_GOGC (default 400) under GOMEMLIMIT=HOLLOW_MEMLIMIT (default 16GiB: 1,000 nodes then hold about 16 GB). Not root; several minutes.
+	GOGC=$(HOLLOW_GOGC) GOMEMLIMIT=$(HOLLOW_MEMLIMIT) SHOAL_HOLLOW_NODES=$(HOLLOW_NODES) SHOAL_HOLLOW_PODS=$(HOLLOW_PODS) $(GO) test -count=1 -run '^TestHollow$$' -v -timeout 60m ./integration/hollow
 
 .PHONY: figures
 figures: ## Failover figures (20 trials of a 5-agent cluster, production timings, ~8 min) and pod start latency vs ctr run (root).
