@@ -131,17 +131,18 @@ func clusterOf(m Member) (string, bool) {
 
 // put stores m and keeps the indexes.
 func (t *table) put(m Member) {
-	if old, ok := t.members[m.Name]; ok {
+	old, known := t.members[m.Name]
+	if known {
 		if id, ok := clusterOf(old); ok {
 			if t.clusters[id]--; t.clusters[id] == 0 {
 				delete(t.clusters, id)
 			}
 		}
-		if old.Addr != m.Addr || old.Port != m.Port {
+	}
+	if !known || old.Addr != m.Addr || old.Port != m.Port {
+		if known {
 			t.unaddr(old)
-			t.addrs[m.Address()]++
 		}
-	} else {
 		t.addrs[m.Address()]++
 	}
 	if id, ok := clusterOf(m); ok {
