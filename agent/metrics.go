@@ -50,9 +50,6 @@ func (a *Agent) newMetrics() *metrics.Metrics {
 				gs.Members["left"]++
 			}
 		}
-		// Suspects are alive in the member table until declared dead.
-		gs.Members["suspect"] = h.Suspect
-		gs.Members["alive"] -= min(h.Suspect, gs.Members["alive"])
 		return gs, true
 	})
 	var names []string

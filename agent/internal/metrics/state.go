@@ -26,7 +26,9 @@ type StoreStats struct {
 
 // GossipStats is this agent's view of the membership.
 type GossipStats struct {
-	// Members counts members by state: "alive", "suspect", "dead", "left".
+	// Members counts members by state: "alive", "dead", "left". (A
+	// suspected member is alive until declared dead: memberlist does not
+	// say which members it suspects, see gossip.Health.)
 	Members map[string]int
 	// HealthScore is memberlist's awareness score: 0 is healthy; it rises
 	// when this agent's probes go unanswered and its own acks come late.
@@ -43,7 +45,7 @@ type DNSStats struct {
 // Label values the state families always expose.
 var (
 	raftStates   = []string{"leader", "follower", "candidate", "shutdown", "none"}
-	memberStates = []string{"alive", "suspect", "dead", "left"}
+	memberStates = []string{"alive", "dead", "left"}
 	podPhases    = []string{api.PodPending, api.PodRunning, api.PodSucceeded, api.PodFailed, api.PodUnknown}
 )
 

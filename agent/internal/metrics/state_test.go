@@ -97,7 +97,7 @@ func TestStateFromSources(t *testing.T) {
 		return StoreStats{Revision: 12, Watchers: 3, Objects: map[string]int{"Pod": 5}}, true
 	})
 	m.SetGossip(func() (GossipStats, bool) {
-		return GossipStats{Members: map[string]int{"alive": 2, "suspect": 1}, HealthScore: 2}, true
+		return GossipStats{Members: map[string]int{"alive": 2, "dead": 1}, HealthScore: 2}, true
 	})
 	m.SetPods(func() map[string]int { return map[string]int{"Running": 4, "Pending": 1} })
 	m.SetDNS(func() (DNSStats, bool) {
@@ -119,7 +119,8 @@ func TestStateFromSources(t *testing.T) {
 		{"shoal_store_objects", []string{"kind", "Pod"}, 5},
 		{"shoal_store_watchers", nil, 3},
 		{"shoal_store_revision", nil, 12},
-		{"shoal_gossip_members", []string{"state", "suspect"}, 1},
+		{"shoal_gossip_members", []string{"state", "dead"}, 1},
+		{"shoal_gossip_members", []string{"state", "left"}, 0},
 		{"shoal_gossip_health_score", nil, 2},
 		{"shoal_node_pods", []string{"phase", "Running"}, 4},
 		{"shoal_dns_queries_total", []string{"rcode", "NOERROR"}, 7},
