@@ -78,8 +78,8 @@ type LoopConfig struct {
 	WatchBuffer int
 }
 
-// DefaultLoopWatchBuffer: a plan of a ReplicaSet's burst (5,000 pods)
-// makes 5,000 events before the loop reads again, with the nodes' status
+// DefaultLoopWatchBuffer: a plan of a ReplicaSet's burst (10,000 pods)
+// makes 10,000 events before the loop reads again, with the nodes' status
 // writes on top; the store's default per-watch buffer (1,024) closed the
 // loop's watch after every large scale-up. 65,536 events cost about 4 MiB
 // on the leader.
