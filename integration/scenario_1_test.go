@@ -183,10 +183,7 @@ func TestScenario3RolloutAndUndoWithoutFailedRequests(t *testing.T) {
 		s := sc.waitWeb(t, "", 2*time.Minute)
 		rollout := time.Since(start)
 		checkImage(t, sc, h1, v2)
-		st, err := cp.stats()
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := cp.statsAtLeast(t, 50, 30*time.Second)
 		t.Logf("round %d: rollout to %s in %v: %d requests from the client pod, %d failed; pods on %v", r, v2, rollout.Round(time.Millisecond), st.Total, st.Failed, s.nodes)
 		if st.Failed > 0 || st.Total < 50 {
 			t.Fatalf("round %d: during the rollout %d of %d requests failed (first: %s)\n%s", r, st.Failed, st.Total, st.FirstErr, strings.Join(st.Failures, "\n"))
@@ -204,10 +201,7 @@ func TestScenario3RolloutAndUndoWithoutFailedRequests(t *testing.T) {
 		sc.waitWeb(t, "", 2*time.Minute)
 		undo := time.Since(start)
 		checkImage(t, sc, h1, sc.image)
-		st, err = cp.stats()
-		if err != nil {
-			t.Fatal(err)
-		}
+		st = cp.statsAtLeast(t, 50, 30*time.Second)
 		t.Logf("round %d: rollout undo in %v: %d requests from the client pod, %d failed", r, undo.Round(time.Millisecond), st.Total, st.Failed)
 		if st.Failed > 0 || st.Total < 50 {
 			t.Fatalf("round %d: during the undo %d of %d requests failed (first: %s)\n%s", r, st.Failed, st.Total, st.FirstErr, strings.Join(st.Failures, "\n"))

@@ -291,6 +291,26 @@ func (cp *clientPod) stats() (clientStats, error) {
 	return st, json.Unmarshal([]byte(body), &st)
 }
 
+// statsAtLeast reads the client's counts once it has made at least n
+// requests since its last reset, or when d has passed (the caller's check
+// of the total then fails). A rollout that ends in under a second leaves
+// fewer requests than a check needs to mean anything; the requests made
+// just after it, while the old pods terminate, count as well.
+func (cp *clientPod) statsAtLeast(t *testing.T, n int, d time.Duration) clientStats {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		st, err := cp.stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Total >= n || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(100 * time.Millisecond) // polling the client's counter, not synchronising
+	}
+}
+
 // reset zeroes the client's counts.
 func (cp *clientPod) reset(t *testing.T) {
 	t.Helper()
