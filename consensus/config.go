@@ -262,6 +262,20 @@ func checkAdvertise(addr string) error {
 	return nil
 }
 
+// maxAppendEntries bounds, in entries, what raft puts in one
+// AppendEntries and in one batch for the FSM; raft has no bound in bytes.
+// An entry of this package holds up to maxBatchOps writes and about
+// maxBatchBytes (a single larger proposal goes alone), so it was 256 such
+// entries, up to 1 GiB in one request, when it was set for entries of one
+// write each. A follower whose FSM lags queues up to 128 of these batches
+// of decoded entries (raft's fsmMutateCh), and a leader reads each
+// request's entries from the log: at 1,000 hollow nodes in one process
+// the decoded entries read back from the log held 2.5 GB of a 7.6 GB
+// heap. 32 entries is at most 128 MiB a request and usually a few MiB;
+// in steady state an AppendEntries carries the one or two new entries
+// the batcher keeps in flight, so throughput does not depend on it.
+const maxAppendEntries = 32
+
 // raftConfig derives raft's configuration.
 func (c Config) raftConfig(logger hclog.Logger) *raft.Config {
 	rc := raft.DefaultConfig()
@@ -278,6 +292,6 @@ func (c Config) raftConfig(logger hclog.Logger) *raft.Config {
 	// AppendEntries: the difference between hundreds and thousands of
 	// writes per second with many writers.
 	rc.BatchApplyCh = true
-	rc.MaxAppendEntries = 256
+	rc.MaxAppendEntries = maxAppendEntries
 	return rc
 }

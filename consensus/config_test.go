@@ -74,3 +74,22 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// Raft bounds an AppendEntries (and a batch for the FSM) only by its count
+// of entries; ours hold up to maxBatchBytes each, so the count must keep a
+// request's bytes bounded, while leaving room for more than the two entries
+// the batcher keeps in flight.
+func TestRaftConfigBoundsAppendEntriesBytes(t *testing.T) {
+	rc := DefaultConfig().raftConfig(testLogger("v"))
+	if got, limit := rc.MaxAppendEntries*maxBatchBytes, 128<<20; got > limit {
+		t.Fatalf("MaxAppendEntries %d × maxBatchBytes %d = %d bytes in one AppendEntries; want at most %d",
+			rc.MaxAppendEntries, maxBatchBytes, got, limit)
+	}
+	if rc.MaxAppendEntries < maxInflightBatches+maxInflightUrgentBatches {
+		t.Fatalf("MaxAppendEntries %d: fewer than the %d entries the batchers may have in raft at once",
+			rc.MaxAppendEntries, maxInflightBatches+maxInflightUrgentBatches)
+	}
+	if !rc.BatchApplyCh {
+		t.Fatal("BatchApplyCh off")
+	}
+}
