@@ -298,17 +298,15 @@ func (cp *clientPod) stats() (clientStats, error) {
 // just after it, while the old pods terminate, count as well.
 func (cp *clientPod) statsAtLeast(t *testing.T, n int, d time.Duration) clientStats {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		st, err := cp.stats()
-		if err != nil {
+	var st clientStats
+	hosts.WaitUntil(d, func() bool {
+		var err error
+		if st, err = cp.stats(); err != nil {
 			t.Fatal(err)
 		}
-		if st.Total >= n || time.Now().After(deadline) {
-			return st
-		}
-		time.Sleep(100 * time.Millisecond) // polling the client's counter, not synchronising
-	}
+		return st.Total >= n
+	})
+	return st
 }
 
 // reset zeroes the client's counts.

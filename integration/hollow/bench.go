@@ -239,8 +239,8 @@ spec:
 	if err != nil {
 		return res, err
 	}
-	rev0 := c.freshest().Revision()
-	pods0 := podsStored(c.freshest())
+	st0 := c.freshest()
+	rev0, pods0 := st0.Revision(), podsStored(st0)
 	tally := c.tallyPods()
 	defer tally.stop()
 	start := time.Now()
