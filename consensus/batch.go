@@ -44,8 +44,6 @@ const (
 	// larger than that still goes out, alone.
 	maxBatchOps   = 1024
 	maxBatchBytes = 4 << 20
-	// logCacheEntries is how many recent log entries stay in memory.
-	logCacheEntries = 64
 	// proposeQueue is how many proposals may wait for the batcher.
 	proposeQueue = 1024
 )

@@ -121,13 +121,10 @@ func NewNode(cfg Config, st *store.Store) (*Node, error) {
 		logs, stable, snaps = d.logs, d.stable, d.snaps
 	}
 	// Recent entries are read back when replicating and applying; keep
-	// them in memory instead of going to the log store each time. An entry
-	// is a batch of up to maxBatchOps ops, so the cache is counted in entries but weighs
-	// their bytes: 512 held about 6 MiB after 10,000 Services × 10
-	// endpoints were written, for reads that come within a few entries of
-	// the tip (a follower further behind reads the store: bolt's mmap or
-	// raft-wal's segment files).
-	cached, err := raft.NewLogCache(logCacheEntries, logs)
+	// them in memory instead of going to the log store each time, within
+	// a count and a byte bound (logcache.go). A follower further behind
+	// reads the store: bolt's mmap or raft-wal's segment files.
+	cached, err := newLogCache(logs, logCacheEntries, logCacheBytes)
 	if err != nil {
 		return nil, err
 	}
