@@ -57,9 +57,10 @@ integ: ## Integration tests only (root: namespaces, containerd, CNI, nftables), 
 	exit $$status
 
 .PHONY: bench
-bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals, scheduler, nftables syncs, DNS, API token checks and TLS handshakes), DNS vs dnsmasq, writes through the HTTP API secure vs --insecure vs etcd, a token join's start to Ready, RSS per 10,000 1 KiB objects vs etcd (integration/bench/memory.sh -objects 100000 for the issue's figure), gossip convergence and watch fan-out (bench-fanout) (installs etcd-server, dnsperf, dnsmasq-base).
+bench: ## Benchmarks: Go benchmarks (store, decoding, Raft proposals and log-store appends (bytes written per byte), scheduler, nftables syncs, DNS, API token checks and TLS handshakes), DNS vs dnsmasq, writes through the HTTP API secure vs --insecure vs etcd, a token join's start to Ready, RSS per 10,000 1 KiB objects vs etcd (integration/bench/memory.sh -objects 100000 for the issue's figure), gossip convergence and watch fan-out (bench-fanout) (installs etcd-server, dnsperf, dnsmasq-base).
 	$(GO) test -run '^$$' -bench . -benchmem ./consensus/store ./api
 	$(GO) test -run '^$$' -bench ProposeParallel -benchtime 20000x ./consensus
+	$(GO) test -run '^$$' -bench LogStoreAppend -benchtime 300x ./consensus
 	$(GO) test -run '^$$' -bench 'Schedule' -benchtime 20x ./placement
 	$(GO) test -run '^$$' -bench ReconcileOnePodChange -benchmem ./agent/controllers
 	$(GO) test -run '^$$' -bench ApplyToBound -benchtime 3x ./agent/controllers
