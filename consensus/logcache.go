@@ -13,22 +13,33 @@ import (
 // apply them (every voter). raft.LogCache counts entries only, and one
 // Shoal entry is a batch of up to maxBatchBytes (4 MiB): its 64 slots could
 // hold 256 MiB after a burst of large writes, kept until later entries
-// push them out. This cache holds at most maxEntries entries and, beyond
-// the newest one, maxBytes of their data.
+// push them out. This cache holds at most maxEntries entries and at most
+// maxBytes of their data (capacity, not length: a batch's buffer may be
+// larger than its bytes), except that the newest entry stays even when it
+// alone is larger.
 //
 // The cached entries are the newest ones, contiguous: an append that does
 // not follow the newest cached entry (a follower's log overwritten after a
-// leader change) starts the window afresh, and a deletion empties it.
+// leader change) starts the window afresh. A deletion of a prefix (Raft's
+// compaction after a snapshot) drops only what it deletes; any other
+// deletion empties the window.
+//
+// The cache holds its own copy of each raft.Log: on the leader the Log
+// raft stores is a field of the proposal's future, which would otherwise
+// keep the future, and the results it carries, alive.
 type logCache struct {
 	store      raft.LogStore
 	maxEntries int
 	maxBytes   int
 
-	mu     sync.RWMutex
-	ring   []*raft.Log // entry i at ring[i % len(ring)], for lo <= i <= hi
-	lo, hi uint64      // the cached window; empty when hi = lo-1
-	bytes  int         // data bytes of the cached entries
+	mu    sync.RWMutex
+	ring  []*raft.Log // entry i at ring[i % len(ring)], for lo <= i < lo+n
+	lo    uint64      // the oldest cached index, when n > 0
+	n     int         // how many entries are cached
+	bytes int         // data bytes (capacity) of the cached entries
 }
+
+var _ raft.MonotonicLogStore = (*logCache)(nil)
 
 // Bounds of the log cache (see logCache).
 const (
@@ -41,10 +52,10 @@ func newLogCache(store raft.LogStore, maxEntries, maxBytes int) (*logCache, erro
 		return nil, fmt.Errorf("consensus: log cache: %d entries, %d bytes: both must be positive", maxEntries, maxBytes)
 	}
 	return &logCache{store: store, maxEntries: maxEntries, maxBytes: maxBytes,
-		ring: make([]*raft.Log, maxEntries), lo: 1, hi: 0}, nil
+		ring: make([]*raft.Log, maxEntries)}, nil
 }
 
-func entrySize(l *raft.Log) int { return len(l.Data) + len(l.Extensions) }
+func entrySize(l *raft.Log) int { return cap(l.Data) + cap(l.Extensions) }
 
 // IsMonotonic passes on the store's answer: raft empties a monotonic log
 // when it installs a snapshot instead of leaving a gap (raft-wal is one).
@@ -53,10 +64,13 @@ func (c *logCache) IsMonotonic() bool {
 	return ok && m.IsMonotonic()
 }
 
+// hiLocked is the newest cached index (n > 0).
+func (c *logCache) hiLocked() uint64 { return c.lo + uint64(c.n) - 1 }
+
 func (c *logCache) GetLog(idx uint64, log *raft.Log) error {
 	c.mu.RLock()
 	var cached *raft.Log
-	if idx >= c.lo && idx <= c.hi {
+	if c.n > 0 && idx >= c.lo && idx <= c.hiLocked() {
 		cached = c.ring[idx%uint64(len(c.ring))]
 	}
 	c.mu.RUnlock()
@@ -78,18 +92,20 @@ func (c *logCache) StoreLogs(logs []*raft.Log) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, l := range logs {
-		if l.Index != c.hi+1 {
+		if c.n > 0 && l.Index != c.hiLocked()+1 {
 			c.clearLocked()
-			c.lo, c.hi = l.Index, l.Index-1
 		}
-		for c.hi >= c.lo && c.hi-c.lo+1 >= uint64(c.maxEntries) {
+		if c.n == 0 {
+			c.lo = l.Index
+		}
+		if c.n == c.maxEntries {
 			c.evictOldestLocked() // frees the slot l goes to
 		}
-		c.ring[l.Index%uint64(len(c.ring))] = l
-		c.hi = l.Index
-		c.bytes += entrySize(l)
-		// The newest entry stays even when it alone is over maxBytes.
-		for c.lo < c.hi && c.bytes > c.maxBytes {
+		cp := *l
+		c.ring[l.Index%uint64(len(c.ring))] = &cp
+		c.n++
+		c.bytes += entrySize(&cp)
+		for c.n > 1 && c.bytes > c.maxBytes {
 			c.evictOldestLocked()
 		}
 	}
@@ -101,27 +117,42 @@ func (c *logCache) evictOldestLocked() {
 	c.bytes -= entrySize(c.ring[slot])
 	c.ring[slot] = nil
 	c.lo++
+	c.n--
 }
 
 func (c *logCache) clearLocked() {
 	clear(c.ring)
-	c.lo, c.hi, c.bytes = 1, 0, 0
+	c.lo, c.n, c.bytes = 0, 0, 0
 }
 
 func (c *logCache) FirstIndex() (uint64, error) { return c.store.FirstIndex() }
 func (c *logCache) LastIndex() (uint64, error)  { return c.store.LastIndex() }
 
-// DeleteRange empties the cache, then deletes from the store.
-func (c *logCache) DeleteRange(lo, hi uint64) error {
+// DeleteRange drops the deleted entries from the cache, then deletes them
+// from the store.
+func (c *logCache) DeleteRange(min, max uint64) error {
 	c.mu.Lock()
-	c.clearLocked()
+	switch {
+	case c.n == 0 || max < c.lo || min > c.hiLocked():
+		// Nothing cached is deleted.
+	case min <= c.lo && max < c.hiLocked():
+		for c.lo <= max {
+			c.evictOldestLocked()
+		}
+	default:
+		c.clearLocked()
+	}
 	c.mu.Unlock()
-	return c.store.DeleteRange(lo, hi)
+	return c.store.DeleteRange(min, max)
 }
 
-// cached reports the window and its data bytes (tests).
+// cached reports the window and its data bytes (tests); hi < lo when
+// empty.
 func (c *logCache) cached() (lo, hi uint64, bytes int) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.lo, c.hi, c.bytes
+	if c.n == 0 {
+		return 1, 0, 0
+	}
+	return c.lo, c.hiLocked(), c.bytes
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -190,4 +192,120 @@ func TestLogCacheAgreesWithStore(t *testing.T) {
 			}
 		}
 	}
+}
+
+type monotonicStore struct{ *raft.InmemStore }
+
+func (monotonicStore) IsMonotonic() bool { return true }
+
+// TestLogCachePassesMonotonic: raft asks the log store (through the cache)
+// whether it is monotonic, and empties a monotonic one when it installs a
+// snapshot; raft-wal refuses an append that leaves a gap.
+func TestLogCachePassesMonotonic(t *testing.T) {
+	if !mustCache(t, monotonicStore{raft.NewInmemStore()}, 1, 1).IsMonotonic() {
+		t.Error("over a monotonic store: IsMonotonic false")
+	}
+	if mustCache(t, raft.NewInmemStore(), 1, 1).IsMonotonic() {
+		t.Error("over an InmemStore: IsMonotonic true")
+	}
+}
+
+// TestLogCacheCompactionKeepsTheRest: deleting a prefix (compaction after
+// a snapshot) drops only the deleted entries; the cache keeps its own
+// copies, so the caller's Logs (on the leader, fields of the proposals'
+// futures) are not kept alive or shared.
+func TestLogCacheCompactionKeepsTheRest(t *testing.T) {
+	s := &countingStore{InmemStore: raft.NewInmemStore()}
+	c := mustCache(t, s, 8, 1<<20)
+	logs := entries(1, 8, 10)
+	if err := c.StoreLogs(logs); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteRange(1, 5); err != nil {
+		t.Fatal(err)
+	}
+	if lo, hi, b := c.cached(); lo != 6 || hi != 8 || b != 30 {
+		t.Fatalf("after deleting 1..5: cached %d..%d, %d bytes; want 6..8, 30", lo, hi, b)
+	}
+	for _, l := range logs {
+		l.Data = nil
+	}
+	if !hits(t, c, s, 6) || !hits(t, c, s, 8) {
+		t.Error("entries 6 and 8 not served from the cache after the compaction")
+	}
+	if err := c.DeleteRange(1, 3); err != nil { // below the window
+		t.Fatal(err)
+	}
+	if lo, hi, _ := c.cached(); lo != 6 || hi != 8 {
+		t.Fatalf("after deleting below the window: cached %d..%d; want 6..8", lo, hi)
+	}
+}
+
+// TestLogCacheConcurrent: readers while entries are appended and the log
+// compacted, as raft's replication, FSM and snapshot goroutines do (run
+// under -race). An entry read is the one stored at its index, or not found
+// once compacted.
+func TestLogCacheConcurrent(t *testing.T) {
+	s := raft.NewInmemStore()
+	c := mustCache(t, s, 16, 64<<10)
+	const total = 4000
+	var appended atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for r := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(r), 7))
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				last := appended.Load()
+				if last == 0 {
+					continue
+				}
+				idx := last - rng.Uint64N(min(last, 64))
+				var l raft.Log
+				err := c.GetLog(idx, &l)
+				if errors.Is(err, raft.ErrLogNotFound) {
+					continue
+				}
+				if err != nil || l.Index != idx || len(l.Data) == 0 || l.Data[0] != byte(idx) {
+					t.Errorf("GetLog(%d) = index %d, err %v, data %.4x", idx, l.Index, err, l.Data)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { // compaction, as the snapshot goroutine
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if last := appended.Load(); last > 100 {
+				first, _ := s.FirstIndex()
+				if first < last-50 {
+					if err := c.DeleteRange(first, last-50); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}
+	}()
+	for i := uint64(1); i <= total; i += 4 {
+		if err := c.StoreLogs(entries(i, 4, 1+int(i%8192))); err != nil {
+			t.Fatal(err)
+		}
+		appended.Store(i + 3)
+	}
+	close(done)
+	wg.Wait()
 }
