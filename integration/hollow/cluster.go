@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -386,10 +388,35 @@ func waitUntil(ctx context.Context, d time.Duration, what string, cond func() bo
 
 func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
-// freePort is a loopback port free for TCP and UDP, from [33000, 60000).
+// Ports freePort hands out: from portLow up, leaving out the kernel's
+// ephemeral range. (agent's test harness takes [10000, 20000).)
+const portLow = 20000
+
+// handed are the ports freePort gave out in this process: a voter's Raft
+// port stays unbound until the voter is promoted, so a later probe would
+// find it free and could hand it out again.
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{}
+)
+
+// freePort is a loopback port free for TCP and UDP, never handed out before
+// in this process, and outside the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range): a voter binds its Raft port only when it
+// is promoted, seconds after the probe, and meanwhile a port of that range
+// can become the local port of any process's outgoing connection. Raft's
+// listener then fails with "address already in use" for as long as that
+// connection lives and its TIME_WAIT (60 s) after, and StartVoters' wait
+// for three seated voters took a minute longer, or timed out.
 func freePort() (int, error) {
+	ports := portsOutsideEphemeral()
+	handedMu.Lock()
+	defer handedMu.Unlock()
 	for range 200 {
-		p := 33000 + rand.IntN(27000)
+		p := ports.pick(rand.IntN(ports.size()))
+		if handed[p] {
+			continue
+		}
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		if err != nil {
 			continue
@@ -400,7 +427,43 @@ func freePort() (int, error) {
 			continue
 		}
 		pc.Close()
+		handed[p] = true
 		return p, nil
 	}
 	return 0, errors.New("hollow: no free port")
+}
+
+// portSet is [portLow, 65536) less [ephLow, ephHigh].
+type portSet struct{ ephLow, ephHigh int }
+
+func (s portSet) size() int { return 65536 - portLow - (s.ephHigh - s.ephLow + 1) }
+
+// pick is the i-th port of s, 0 <= i < size.
+func (s portSet) pick(i int) int {
+	if p := portLow + i; p < s.ephLow {
+		return p
+	}
+	return portLow + i + (s.ephHigh - s.ephLow + 1)
+}
+
+// portsOutsideEphemeral reads the ephemeral range (Linux's default when it
+// cannot); with fewer than 1,000 ports left outside it, it takes every port
+// from portLow up.
+func portsOutsideEphemeral() portSet {
+	lo, hi := 32768, 60999
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			l, err1 := strconv.Atoi(f[0])
+			h, err2 := strconv.Atoi(f[1])
+			if err1 == nil && err2 == nil && l <= h {
+				lo, hi = l, h
+			}
+		}
+	}
+	lo, hi = max(lo, portLow), min(hi, 65535)
+	s := portSet{ephLow: lo, ephHigh: hi}
+	if lo > hi || s.size() < 1000 {
+		return portSet{ephLow: 65536, ephHigh: 65535} // nothing left out
+	}
+	return s
 }
