@@ -145,14 +145,3 @@ func (c *logCache) DeleteRange(min, max uint64) error {
 	c.mu.Unlock()
 	return c.store.DeleteRange(min, max)
 }
-
-// cached reports the window and its data bytes (tests); hi < lo when
-// empty.
-func (c *logCache) cached() (lo, hi uint64, bytes int) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.n == 0 {
-		return 1, 0, 0
-	}
-	return c.lo, c.hiLocked(), c.bytes
-}

@@ -309,3 +309,13 @@ func TestLogCacheConcurrent(t *testing.T) {
 	close(done)
 	wg.Wait()
 }
+
+// cached reports the window and its data bytes; hi < lo when empty.
+func (c *logCache) cached() (lo, hi uint64, bytes int) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.n == 0 {
+		return 1, 0, 0
+	}
+	return c.lo, c.hiLocked(), c.bytes
+}
