@@ -128,10 +128,18 @@ type Observer interface {
 // raft's count of 8192 entries can mean gigabytes of raft.db, most of it in
 // each voter's page cache and mmap; 100,000 one-KiB writes once grew raft.db
 // to 128 MiB without reaching it. The log is therefore also bounded by
-// bytes: a snapshot after 64 MiB of entries, and 16 MiB (at most 10240
+// bytes: a snapshot after 32 MiB of entries, and 8 MiB (at most 10240
 // entries) kept after it, enough for a voter that was down for a restart to
 // catch up from the log under a steady write load. The count trigger stays
 // for many small entries.
+//
+// raft.db never shrinks, and a compaction reads every page it frees, so a
+// voter's resident memory holds the whole file: about SnapshotBytes plus
+// TrailingBytes. 32+8 MiB against 64+16 measured 48 MiB of raft.db instead
+// of 80 and 17-20 MiB less RSS per voter after 100,000 one-KiB writes, for
+// snapshots that took about 3% of the leader's CPU instead of 1% during
+// those writes (a snapshot writes the whole store). An earlier run of
+// 16+4 MiB saved 35 MiB and measured about a quarter more agent CPU.
 func DefaultConfig() Config {
 	return Config{
 		HeartbeatTimeout:   500 * time.Millisecond,
@@ -140,10 +148,10 @@ func DefaultConfig() Config {
 		CommitTimeout:      50 * time.Millisecond,
 		LogStore:           LogStoreBolt,
 		SnapshotThreshold:  8192,
-		SnapshotBytes:      64 << 20,
+		SnapshotBytes:      32 << 20,
 		SnapshotInterval:   120 * time.Second,
 		TrailingLogs:       10240,
-		TrailingBytes:      16 << 20,
+		TrailingBytes:      8 << 20,
 		SnapshotRetain:     2,
 		ApplyTimeout:       10 * time.Second,
 	}
