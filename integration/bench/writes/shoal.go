@@ -61,6 +61,10 @@ func (m member) start(shoalBin, dir string, join []string, extra ...string) (*ex
 	return cmd, nil
 }
 
+// profiled counts the loads profiled: it numbers their files in the order
+// of the loads, so that a shape measured twice (-writers 1,1) keeps both.
+var profiled int
+
 // shoalRound starts three `shoal agent` processes, each with its own data
 // directory, API, Raft and gossip listener, lets them form one cluster by
 // themselves (--join the others, --bootstrap-expect 3: three voters), adds
@@ -262,8 +266,9 @@ func shoalRound(shoalBin, system string, args []string, nonvoter bool, writers [
 					profiles["nonvoter"] = nv
 				}
 				secs := max(1, int(d.Seconds())-1)
+				profiled++
 				for role, base := range profiles {
-					name := fmt.Sprintf("%s-%s-%d-%s", system, shape, w, role)
+					name := fmt.Sprintf("%s-%02d-%s-%d-%s", system, profiled, shape, w, role)
 					go profile(client, base, "profile", secs, filepath.Join(profileDir, name+".pprof"))
 					go profile(client, base, "trace", 1, filepath.Join(profileDir, name+".trace"))
 					go profile(client, base, "allocs", secs, filepath.Join(profileDir, name+".allocs"))
