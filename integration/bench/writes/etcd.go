@@ -14,8 +14,8 @@ import (
 
 // etcdRound starts a three-member etcd cluster on loopback, in plaintext
 // (system etcd) or with client and peer TLS as Kubernetes runs it (system
-// etcdTLS), and runs etcdload against it once per shape and writer count.
-func etcdRound(system, etcdBin, etcdLoad string, writers []int, d time.Duration, size, maxOps int) ([]result, error) {
+// etcdTLS), and runs etcdload against it once per load, in the order given.
+func etcdRound(system, etcdBin, etcdLoad string, loads []loadSpec, d time.Duration, size, maxOps int) ([]result, error) {
 	start := benchproc.StartEtcd
 	if system == etcdTLS {
 		start = benchproc.StartEtcdTLS
@@ -27,26 +27,25 @@ func etcdRound(system, etcdBin, etcdLoad string, writers []int, d time.Duration,
 	defer e.Stop()
 	procs := e.Cmds
 	var out []result
-	for _, shape := range shapes {
+	for _, l := range loads {
+		shape, w := l.shape, l.writers
 		if shape == nonvoterShape {
 			continue // Shoal only
 		}
-		for _, w := range writers {
-			before := cpuTicks(procs)
-			b, err := e.Load(etcdLoad, w, d, size, maxOps, shape == leaderShape)
-			if err != nil {
-				return nil, err
-			}
-			after := cpuTicks(procs)
-			r, err := parseResult(b)
-			if err != nil {
-				return nil, err
-			}
-			r.cpuUS = cpuPerWrite(before, after, r.ops)
-			r.system, r.shape = system, shape
-			out = append(out, r)
-			fmt.Printf("  %s\n", r.line())
+		before := cpuTicks(procs)
+		b, err := e.Load(etcdLoad, w, d, size, maxOps, shape == leaderShape)
+		if err != nil {
+			return nil, err
 		}
+		after := cpuTicks(procs)
+		r, err := parseResult(b)
+		if err != nil {
+			return nil, err
+		}
+		r.cpuUS = cpuPerWrite(before, after, r.ops)
+		r.system, r.shape = system, shape
+		out = append(out, r)
+		fmt.Printf("  %s\n", r.line())
 	}
 	return out, nil
 }

@@ -69,9 +69,9 @@ var profiled int
 // directory, API, Raft and gossip listener, lets them form one cluster by
 // themselves (--join the others, --bootstrap-expect 3: three voters), adds
 // a fourth agent that stays a non-voter (if nonvoter), and loads their
-// APIs in each shape: every write on the leader, then each write on the
-// next agent in turn (as etcd's client spreads its requests) — the shapes
-// of the etcd round: three server processes and a client process. Secure: one bootstrap token for the three (shoal token
+// APIs once per load of loads, in that order, in its shape: every write on
+// the leader, or each write on the next agent in turn (as etcd's client
+// spreads its requests) — the shapes of the etcd round: three server processes and a client process. Secure: one bootstrap token for the three (shoal token
 // generate), HTTPS verified against the cluster CA and the admin token read
 // from the bootstrapping agent's data dir, the non-voter joined with the
 // worker join token; then joins agents, one at a time, with the worker
@@ -79,7 +79,7 @@ var profiled int
 // Insecure: --insecure, plain HTTP. system is secure, insecure or base
 // (secure; the caller passes the base binary). args: flags for every
 // agent. first: the first round, when profiles are taken (see profileDir).
-func shoalRound(shoalBin, system string, args []string, nonvoter bool, writers []int, d time.Duration, size, maxOps, joins int, first bool) (_ []result, _ []time.Duration, rerr error) {
+func shoalRound(shoalBin, system string, args []string, nonvoter bool, loads []loadSpec, d time.Duration, size, maxOps, joins int, first bool) (_ []result, _ []time.Duration, rerr error) {
 	isSecure := system != insecure
 	dir, err := os.MkdirTemp("", "shoal-bench-")
 	if err != nil {
@@ -232,7 +232,8 @@ func shoalRound(shoalBin, system string, args []string, nonvoter bool, writers [
 	payload := strings.Repeat("x", size)
 	var out []result
 	run := 0
-	for _, shape := range shapes {
+	for _, l := range loads {
+		shape, w := l.shape, l.writers
 		targets := []string{leader}
 		switch shape {
 		case spreadShape:
@@ -240,46 +241,44 @@ func shoalRound(shoalBin, system string, args []string, nonvoter bool, writers [
 		case nonvoterShape:
 			targets = []string{nv}
 		}
-		for _, w := range writers {
-			run++
-			write := func(writer int, i int64) error {
-				body := fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"r%d-w%d-%d"},"data":{"v":%q}}`, run, writer, i, payload)
-				resp, err := client.Post(targets[int(i)%len(targets)]+"/api/v1/namespaces/default/configmaps", "application/json", strings.NewReader(body))
-				if err != nil {
-					return err
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusCreated {
-					return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
-				}
-				return nil
+		run++
+		write := func(writer int, i int64) error {
+			body := fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"r%d-w%d-%d"},"data":{"v":%q}}`, run, writer, i, payload)
+			resp, err := client.Post(targets[int(i)%len(targets)]+"/api/v1/namespaces/default/configmaps", "application/json", strings.NewReader(body))
+			if err != nil {
+				return err
 			}
-			// Unmeasured: the writers' and the agents' connections open
-			// (TLS handshakes included), as a long-lived client's are.
-			if warmup > 0 {
-				load(system, shape, w, warmup, maxOps, func(writer int, i int64) error { return write(writer, i+1<<40) })
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
 			}
-			if profileDir != "" && first {
-				profiles := map[string]string{"leader": leader, "follower": follower}
-				if nv != "" {
-					profiles["nonvoter"] = nv
-				}
-				secs := max(1, int(d.Seconds())-1)
-				profiled++
-				for role, base := range profiles {
-					name := fmt.Sprintf("%s-%02d-%s-%d-%s", system, profiled, shape, w, role)
-					go profile(client, base, "profile", secs, filepath.Join(profileDir, name+".pprof"))
-					go profile(client, base, "trace", 1, filepath.Join(profileDir, name+".trace"))
-					go profile(client, base, "allocs", secs, filepath.Join(profileDir, name+".allocs"))
-				}
-			}
-			before := cpuTicks(procs)
-			r := load(system, shape, w, d, maxOps, write)
-			r.cpuUS = cpuPerWrite(before, cpuTicks(procs), r.ops)
-			out = append(out, r)
-			fmt.Printf("  %s\n", r.line())
+			return nil
 		}
+		// Unmeasured: the writers' and the agents' connections open
+		// (TLS handshakes included), as a long-lived client's are.
+		if warmup > 0 {
+			load(system, shape, w, warmup, maxOps, func(writer int, i int64) error { return write(writer, i+1<<40) })
+		}
+		if profileDir != "" && first {
+			profiles := map[string]string{"leader": leader, "follower": follower}
+			if nv != "" {
+				profiles["nonvoter"] = nv
+			}
+			secs := max(1, int(d.Seconds())-1)
+			profiled++
+			for role, base := range profiles {
+				name := fmt.Sprintf("%s-%02d-%s-%d-%s", system, profiled, shape, w, role)
+				go profile(client, base, "profile", secs, filepath.Join(profileDir, name+".pprof"))
+				go profile(client, base, "trace", 1, filepath.Join(profileDir, name+".trace"))
+				go profile(client, base, "allocs", secs, filepath.Join(profileDir, name+".allocs"))
+			}
+		}
+		before := cpuTicks(procs)
+		r := load(system, shape, w, d, maxOps, write)
+		r.cpuUS = cpuPerWrite(before, cpuTicks(procs), r.ops)
+		out = append(out, r)
+		fmt.Printf("  %s\n", r.line())
 	}
 	if !isSecure || joins == 0 {
 		return out, nil, nil
