@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,7 +84,7 @@ func roundLoads(r int, writers []int) []loadSpec {
 		}
 	}
 	k := (r - 1) % len(all)
-	return append(all[k:], all[:k]...)
+	return slices.Concat(all[k:], all[:k])
 }
 
 // The systems measured.
